@@ -1,0 +1,2 @@
+//! The `edgelab` command.
+fn main() {}

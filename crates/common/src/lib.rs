@@ -1,0 +1,21 @@
+//! Plumbing shared by every edgelab server, written once.
+//!
+//! # Layout
+//! - [`names`]: the one catalogue of header names, metric names, env variables and
+//!   well-known paths. Nothing else in the workspace spells these as literals.
+//! - [`config`]: collecting *all* configuration errors with their field paths, and the
+//!   exit code (64) a binary uses for them.
+//! - [`telemetry`]: tracing initialisation from `EDGELAB_LOG` (quiet by default).
+//! - [`shutdown`]: one shutdown story: a cancellation token, a task tracker, signals.
+//! - [`serve`]: the HTTP/1.1 + h2c accept loop with header limits and graceful drain.
+//! - [`admin`]: the admin listener (`/metrics`, `/healthz`, `/readyz`) with room for a
+//!   server's own routes, and the admin-token check.
+//! - [`body`]: the response body type and small constructors for it.
+
+pub mod admin;
+pub mod body;
+pub mod config;
+pub mod names;
+pub mod serve;
+pub mod shutdown;
+pub mod telemetry;

@@ -1,0 +1,71 @@
+//! The one catalogue of names: HTTP headers, metric names, environment variables and
+//! well-known paths. Every other crate refers to these constants, so a name is spelled once.
+
+/// HTTP header names used by edgelab (lower case, as `http` stores them).
+pub mod header {
+    /// CloudFront's cache result header: `Hit from cloudfront`, `Miss from cloudfront`, ...
+    pub const X_CACHE: &str = "x-cache";
+    /// CloudFront's PoP identifier header, `<IATA><n>-P<m>`.
+    pub const X_AMZ_CF_POP: &str = "x-amz-cf-pop";
+    /// CloudFront's per-request id, also sent upstream.
+    pub const X_AMZ_CF_ID: &str = "x-amz-cf-id";
+    /// RFC 9211 `Cache-Status`.
+    pub const CACHE_STATUS: &str = "cache-status";
+    /// W3C `Server-Timing`, with CloudFront's metric names.
+    pub const SERVER_TIMING: &str = "server-timing";
+    /// Content digest of a synthetic origin object: `xxh3=<16 hex digits>` over the whole
+    /// representation (not the range).
+    pub const X_EDGELAB_DIGEST: &str = "x-edgelab-digest";
+    /// Path class of a synthetic origin object (`static`, `img`, `api`, `video`).
+    pub const X_EDGELAB_CLASS: &str = "x-edgelab-class";
+    /// Placement of the origin replica that answered: `<region>/<az>`.
+    pub const X_EDGELAB_ORIGIN: &str = "x-edgelab-origin";
+    /// The admin token for state-changing admin calls (`Authorization: Bearer` also works).
+    pub const X_EDGELAB_TOKEN: &str = "x-edgelab-token";
+}
+
+/// Environment variables read by edgelab.
+pub mod env {
+    /// Tracing filter, `tracing_subscriber::EnvFilter` syntax (default: `warn`).
+    pub const LOG: &str = "EDGELAB_LOG";
+    /// Admin token required by state-changing admin endpoints when set.
+    pub const ADMIN_TOKEN: &str = "EDGELAB_ADMIN_TOKEN";
+}
+
+/// Well-known paths.
+pub mod path {
+    /// Prometheus exposition on the admin port.
+    pub const METRICS: &str = "/metrics";
+    /// Liveness on the admin port.
+    pub const HEALTHZ: &str = "/healthz";
+    /// Readiness on the admin port (503 while starting or draining).
+    pub const READYZ: &str = "/readyz";
+    /// Origin catalog on the admin port.
+    pub const ADMIN_CATALOG: &str = "/catalog";
+    /// Origin catalog on the traffic port (`Cache-Control: no-store`).
+    pub const WELL_KNOWN_CATALOG: &str = "/.well-known/edgelab/catalog";
+}
+
+/// Prometheus metric names (SPEC §7). Every name is listed in `docs/metrics.md`.
+pub mod metric {
+    /// Requests served by an edge node, by `pop`, `tier`, `cache_status`.
+    pub const EDGE_REQUESTS_TOTAL: &str = "edgelab_edge_requests_total";
+    /// Edge request duration histogram, by `pop`, `tier`, `cache_status`.
+    pub const EDGE_REQUEST_DURATION_SECONDS: &str = "edgelab_edge_request_duration_seconds";
+    /// Upstream requests made by an edge node, by `pop`, `tier`, `result`.
+    pub const EDGE_UPSTREAM_REQUESTS_TOTAL: &str = "edgelab_edge_upstream_requests_total";
+    /// Requests that waited on another request's upstream fetch, by `pop`, `tier`.
+    pub const EDGE_COLLAPSED_REQUESTS_TOTAL: &str = "edgelab_edge_collapsed_requests_total";
+    /// Bytes held in an edge cache, by `pop`, `tier`.
+    pub const EDGE_CACHE_BYTES: &str = "edgelab_edge_cache_bytes";
+    /// Objects held in an edge cache, by `pop`, `tier`.
+    pub const EDGE_CACHE_OBJECTS: &str = "edgelab_edge_cache_objects";
+    /// Evictions from an edge cache, by `pop`, `tier`, `cause`.
+    pub const EDGE_EVICTIONS_TOTAL: &str = "edgelab_edge_evictions_total";
+    /// Requests served by an origin replica, by `origin`, `az`, `status_class`.
+    pub const ORIGIN_REQUESTS_TOTAL: &str = "edgelab_origin_requests_total";
+    /// Response body bytes sent by an origin replica, by `origin`, `az`.
+    pub const ORIGIN_RESPONSE_BYTES_TOTAL: &str = "edgelab_origin_response_bytes_total";
+    /// Origin request duration histogram, by `origin`.
+    pub const ORIGIN_REQUEST_DURATION_SECONDS: &str = "edgelab_origin_request_duration_seconds";
+}

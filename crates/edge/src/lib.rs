@@ -1,0 +1,1 @@
+//! edgelab-edge (being built).

@@ -1,0 +1,1 @@
+//! edgelab-geo (being built).

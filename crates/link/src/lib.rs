@@ -1,0 +1,1 @@
+//! edgelab-link (being built).

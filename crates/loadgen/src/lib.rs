@@ -1,0 +1,1 @@
+//! edgelab-loadgen (being built).

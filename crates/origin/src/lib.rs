@@ -1,0 +1,1 @@
+//! edgelab-origin (being built).
