@@ -1,2 +1,87 @@
-//! The `edgelab` command.
-fn main() {}
+//! The `edgelab` command: one binary, thin subcommands over the library crates.
+//!
+//! # Layout
+//! Each subcommand lives in its own module with an `Args` struct (clap) and an async `run`
+//! that returns the process exit code. Everything printed for the user goes through
+//! [`output`]; logs go to standard error through tracing.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod compare;
+mod edge;
+mod loadgen;
+mod origin;
+mod output;
+mod topology;
+mod up;
+
+/// edgelab: an edge-cache CDN emulator. Run an origin, edge caches and a load generator on
+/// loopback with real AWS geography and modelled latency, and measure what the edges do.
+#[derive(Debug, Parser)]
+#[command(name = "edgelab", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run an origin server with a synthetic, verifiable catalog.
+    Origin(origin::Args),
+    /// Run one edge cache node (PoP, Regional Edge Cache or Origin Shield).
+    Edge(edge::Args),
+    /// Inspect the geography and the latency model.
+    #[command(subcommand)]
+    Topology(topology::Command),
+    /// Generate load against one node or a whole topology and report latency and hit ratio.
+    Loadgen(loadgen::Args),
+    /// Run the same workload direct and through the edges; print them side by side.
+    Compare(compare::Args),
+    /// Run every node of a topology in this process on loopback.
+    Up(up::UpArgs),
+    /// Run the built-in demo: the default topology and a direct-vs-edge comparison.
+    Demo(up::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.use_stderr() { 64 } else { 0 };
+            let _ = error.print();
+            return ExitCode::from(code);
+        }
+    };
+    edgelab_common::telemetry::init();
+    if let Command::Topology(command) = cli.command {
+        // Pure computation: no runtime needed.
+        return topology::run(command);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            output::error(&format!("cannot start the async runtime: {error}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Origin(args) => origin::run(args).await,
+            Command::Edge(args) => edge::run(args).await,
+            Command::Loadgen(args) => loadgen::run(args).await,
+            Command::Compare(args) => compare::run(args).await,
+            Command::Up(args) => up::run_up(args).await,
+            Command::Demo(args) => up::run_demo(args).await,
+            Command::Topology(_) => unreachable!("handled before the runtime starts"),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            output::error(&format!("{error:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
