@@ -1,0 +1,8 @@
+//! End-to-end tests of the `edgelab` binary: each module runs real subcommands.
+
+mod edge;
+mod loadgen;
+mod origin;
+mod support;
+mod topology;
+mod up;

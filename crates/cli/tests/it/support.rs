@@ -1,0 +1,142 @@
+//! Running the `edgelab` binary in tests: spawn, read the `listening` line, stop.
+#![allow(dead_code)] // each test module uses a different part
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `edgelab` binary built for these tests.
+pub fn edgelab() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_edgelab"));
+    command.env_remove("EDGELAB_LOG");
+    command
+}
+
+/// Runs `edgelab ARGS` to completion with a time limit.
+pub fn run(args: &[&str], limit: Duration) -> Output {
+    let mut child = edgelab()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn edgelab");
+    let start = Instant::now();
+    loop {
+        if child.try_wait().expect("poll edgelab").is_some() {
+            return child.wait_with_output().expect("collect edgelab output");
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("collect edgelab output");
+            panic!(
+                "edgelab {args:?} did not finish within {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A server subcommand running in the background; killed on drop.
+pub struct Node {
+    /// The child process.
+    pub child: Child,
+    /// Its traffic address.
+    pub traffic: SocketAddr,
+    /// Its admin address.
+    pub admin: SocketAddr,
+}
+
+impl Node {
+    /// Starts `edgelab ARGS` and waits for its `listening traffic=.. admin=..` line.
+    pub fn start(args: &[&str]) -> Node {
+        let mut child = edgelab()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn edgelab");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut first = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut first)
+            .expect("read the listening line");
+        let (traffic, admin) = parse_listening(&first)
+            .unwrap_or_else(|| panic!("unexpected first line from edgelab {args:?}: {first:?}"));
+        Node {
+            child,
+            traffic,
+            admin,
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status (at most 10 s).
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll edgelab") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "edgelab did not stop within 10 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Parses `listening traffic=ADDR admin=ADDR`.
+pub fn parse_listening(line: &str) -> Option<(SocketAddr, SocketAddr)> {
+    let rest = line.trim().strip_prefix("listening ")?;
+    let mut traffic = None;
+    let mut admin = None;
+    for part in rest.split_whitespace() {
+        if let Some(value) = part.strip_prefix("traffic=") {
+            traffic = value.parse().ok();
+        } else if let Some(value) = part.strip_prefix("admin=") {
+            admin = value.parse().ok();
+        }
+    }
+    Some((traffic?, admin?))
+}
+
+/// A blocking HTTP/1.1 GET over a fresh TCP connection (tests only): status line, headers
+/// and body as text.
+pub fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("set timeout");
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).expect("send request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response has a header block");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
+    (status, head, raw[split + 4..].to_vec())
+}
