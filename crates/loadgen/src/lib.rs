@@ -1,1 +1,56 @@
-//! edgelab-loadgen (being built).
+//! edgelab-loadgen: a seeded, open-loop load generator that measures like wrk2 (latency from
+//! the *intended* send time) and reports what edges do to latency and origin load.
+//!
+//! # Layout
+//! - [`scenario`]: scenario files (TOML) → validated [`Settings`], CLI overrides.
+//! - [`catalog`]: the objects to request (origin catalog discovery or a URL list).
+//! - [`workload`]: the pure, seeded sampler (Zipf popularity, class mix, per-place skew).
+//! - [`schedule`]: intended send times (constant, Poisson, ramp).
+//! - [`target`]: resolved targets ([`Target`], [`Mode`]) and the connector they use.
+//! - [`run`]: the engine ([`run()`], [`Plan`], [`RunOptions`]).
+//! - [`record`]: per-worker HDR histograms by place × X-Cache × PoP × tier, merged at the end.
+//! - [`progress`]: live counters, the progress line, the HdrHistogram interval log.
+//! - [`origin_load`]: origin requests and bytes from `/metrics`.
+//! - [`report`]: the [`Report`] (JSON schema in `loadtest/report.schema.json`) and its summary.
+//! - [`compare`]: [`Comparison`] of direct, edge and ga runs.
+//! - [`html`]: offline HTML reports with inline SVG charts.
+//!
+//! A caller resolves its targets (one URL, or every client place of a topology), builds a
+//! [`Plan`] from settings and a catalog, and awaits [`run()`]:
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), edgelab_loadgen::LoadgenError> {
+//! use edgelab_loadgen::{Catalog, Mode, Plan, RunOptions, Settings, Target};
+//! let base: http::Uri = "http://127.0.0.1:8080".parse().unwrap();
+//! let catalog = Catalog::discover(&base, std::time::Duration::from_secs(5)).await?;
+//! let targets = vec![Target::local(base, Mode::Direct)];
+//! let places: Vec<String> = targets.iter().map(|t| t.place.clone()).collect();
+//! let plan = Plan::new(Settings::default(), &catalog, &places)?;
+//! let shutdown = edgelab_common::shutdown::Shutdown::new();
+//! let report = edgelab_loadgen::run(&plan, &targets, &RunOptions::default(), shutdown).await?;
+//! print!("{}", report.summary());
+//! # Ok(()) }
+//! ```
+
+pub mod catalog;
+pub mod compare;
+pub mod error;
+mod fetch;
+pub mod html;
+pub mod origin_load;
+pub mod progress;
+pub mod record;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod schedule;
+pub mod target;
+pub mod workload;
+
+pub use catalog::Catalog;
+pub use compare::Comparison;
+pub use error::{LoadgenError, RequestErrorKind};
+pub use report::Report;
+pub use run::{Plan, RunOptions, run};
+pub use scenario::{Overrides, Settings};
+pub use target::{Hop, Mode, Target};

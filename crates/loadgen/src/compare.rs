@@ -1,0 +1,298 @@
+//! Direct vs edge (and Global Accelerator) on the same workload: per-place percentiles side by
+//! side with their ratio, the origin load the edges saved, and who served the edge traffic.
+//!
+//! Pure: built from finished [`Report`]s, so a comparison can also be made from saved JSON.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::Tier;
+use crate::report::{Report, TierShare, percent};
+
+/// p50/p90/p99 of one place in one run, milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// 50th percentile.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+}
+
+/// One place across the runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlaceComparison {
+    /// Place label.
+    pub place: String,
+    /// Direct run.
+    pub direct: Option<Percentiles>,
+    /// Edge run.
+    pub edge: Option<Percentiles>,
+    /// Global Accelerator run.
+    pub ga: Option<Percentiles>,
+    /// edge / direct per percentile (below 1: the edge is faster).
+    pub edge_ratio: Option<Percentiles>,
+    /// ga / direct per percentile.
+    pub ga_ratio: Option<Percentiles>,
+    /// Hit ratio of this place in the edge run.
+    pub edge_hit_ratio: Option<f64>,
+}
+
+/// How much origin load the edges saved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OriginComparison {
+    /// `metrics` when both runs scraped the origin's `/metrics`, else `responses` (direct:
+    /// every response; edge: responses whose tier was the origin) — an estimate.
+    pub source: String,
+    /// Origin requests in the direct run.
+    pub direct_requests: f64,
+    /// Origin requests in the edge run.
+    pub edge_requests: f64,
+    /// 1 − edge / direct.
+    pub request_offload: Option<f64>,
+    /// Origin response bytes in the direct run.
+    pub direct_bytes: f64,
+    /// Origin response bytes in the edge run.
+    pub edge_bytes: f64,
+    /// 1 − edge / direct.
+    pub byte_offload: Option<f64>,
+}
+
+/// The side-by-side view of two or three runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// Per place.
+    pub places: Vec<PlaceComparison>,
+    /// Origin load.
+    pub origin: OriginComparison,
+    /// Who served the edge run's responses.
+    pub edge_tiers: Vec<TierShare>,
+    /// The direct run.
+    pub direct: Report,
+    /// The edge run.
+    pub edge: Report,
+    /// The Global Accelerator run.
+    pub ga: Option<Report>,
+}
+
+fn percentiles(report: &Report, place: &str) -> Option<Percentiles> {
+    report
+        .places
+        .iter()
+        .find(|p| p.place == place && p.latency.count > 0)
+        .map(|p| Percentiles {
+            p50_ms: p.latency.p50_ms,
+            p90_ms: p.latency.p90_ms,
+            p99_ms: p.latency.p99_ms,
+        })
+}
+
+fn ratio_of(top: Option<Percentiles>, bottom: Option<Percentiles>) -> Option<Percentiles> {
+    let (top, bottom) = (top?, bottom?);
+    let r = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+    let ratio = Percentiles {
+        p50_ms: r(top.p50_ms, bottom.p50_ms),
+        p90_ms: r(top.p90_ms, bottom.p90_ms),
+        p99_ms: r(top.p99_ms, bottom.p99_ms),
+    };
+    (ratio.p50_ms.is_finite() && ratio.p90_ms.is_finite() && ratio.p99_ms.is_finite())
+        .then_some(ratio)
+}
+
+fn offload(direct: f64, edge: f64) -> Option<f64> {
+    (direct > 0.0).then(|| 1.0 - edge / direct)
+}
+
+/// Origin requests and bytes of a run, as the client saw them (fallback without metrics).
+fn seen_origin_load(report: &Report) -> (f64, f64) {
+    let mut requests = 0.0;
+    let mut bytes = 0.0;
+    for group in &report.groups {
+        if matches!(group.tier, Tier::Origin | Tier::None) {
+            requests += group.responses as f64;
+            bytes += group.bytes as f64;
+        }
+    }
+    (requests, bytes)
+}
+
+impl Comparison {
+    /// Compares the runs (places matched by name, in the direct run's order).
+    pub fn new(direct: &Report, edge: &Report, ga: Option<&Report>) -> Comparison {
+        let mut names: Vec<String> = direct.places.iter().map(|p| p.place.clone()).collect();
+        for report in [Some(edge), ga].into_iter().flatten() {
+            for place in &report.places {
+                if !names.contains(&place.place) {
+                    names.push(place.place.clone());
+                }
+            }
+        }
+        let places = names
+            .into_iter()
+            .map(|place| {
+                let d = percentiles(direct, &place);
+                let e = percentiles(edge, &place);
+                let g = ga.and_then(|ga| percentiles(ga, &place));
+                PlaceComparison {
+                    edge_ratio: ratio_of(e, d),
+                    ga_ratio: ratio_of(g, d),
+                    edge_hit_ratio: edge
+                        .places
+                        .iter()
+                        .find(|p| p.place == place)
+                        .and_then(|p| p.hit_ratio),
+                    direct: d,
+                    edge: e,
+                    ga: g,
+                    place,
+                }
+            })
+            .collect();
+        let origin = match (&direct.origin, &edge.origin) {
+            (Some(d), Some(e)) => OriginComparison {
+                source: "metrics".to_string(),
+                direct_requests: d.requests,
+                edge_requests: e.requests,
+                request_offload: offload(d.requests, e.requests),
+                direct_bytes: d.response_bytes,
+                edge_bytes: e.response_bytes,
+                byte_offload: offload(d.response_bytes, e.response_bytes),
+            },
+            _ => {
+                let (dr, db) = seen_origin_load(direct);
+                let (er, eb) = seen_origin_load(edge);
+                OriginComparison {
+                    source: "responses".to_string(),
+                    direct_requests: dr,
+                    edge_requests: er,
+                    request_offload: offload(dr, er),
+                    direct_bytes: db,
+                    edge_bytes: eb,
+                    byte_offload: offload(db, eb),
+                }
+            }
+        };
+        Comparison {
+            places,
+            origin,
+            edge_tiers: edge.tiers.clone(),
+            direct: direct.clone(),
+            edge: edge.clone(),
+            ga: ga.cloned(),
+        }
+    }
+
+    /// The runs in order: direct, edge, ga.
+    pub fn runs(&self) -> Vec<&Report> {
+        let mut runs = vec![&self.direct, &self.edge];
+        runs.extend(self.ga.as_ref());
+        runs
+    }
+
+    /// The comparison as pretty JSON (the summary plus the full reports).
+    pub fn to_json(&self) -> String {
+        // invariant: only strings, numbers and finite floats (ratios are checked finite).
+        serde_json::to_string_pretty(self).expect("a comparison always serialises")
+    }
+
+    /// The side-by-side terminal table.
+    pub fn table(&self) -> String {
+        let fmt = |p: Option<Percentiles>, digits: usize| {
+            p.map_or("-".to_string(), |p| {
+                format!(
+                    "{:.d$} / {:.d$} / {:.d$}",
+                    p.p50_ms,
+                    p.p90_ms,
+                    p.p99_ms,
+                    d = digits
+                )
+            })
+        };
+        let with_ga = self.ga.is_some();
+        let mut out = String::new();
+        let _ = write!(
+            out,
+            "{:<16} {:>26} {:>26} {:>20}",
+            "place", "direct p50/p90/p99 ms", "edge p50/p90/p99 ms", "edge/direct"
+        );
+        if with_ga {
+            let _ = write!(out, " {:>26} {:>20}", "ga p50/p90/p99 ms", "ga/direct");
+        }
+        let _ = writeln!(out, " {:>7}", "hit");
+        for place in &self.places {
+            let _ = write!(
+                out,
+                "{:<16} {:>26} {:>26} {:>20}",
+                place.place,
+                fmt(place.direct, 1),
+                fmt(place.edge, 1),
+                fmt(place.edge_ratio, 2)
+            );
+            if with_ga {
+                let _ = write!(
+                    out,
+                    " {:>26} {:>20}",
+                    fmt(place.ga, 1),
+                    fmt(place.ga_ratio, 2)
+                );
+            }
+            let _ = writeln!(out, " {:>7}", percent(place.edge_hit_ratio));
+        }
+        let o = &self.origin;
+        let _ = writeln!(
+            out,
+            "\norigin requests: direct {:.0}, edge {:.0}, saved {:.0} ({} offload){}",
+            o.direct_requests,
+            o.edge_requests,
+            (o.direct_requests - o.edge_requests).max(0.0),
+            percent(o.request_offload),
+            if o.source == "metrics" {
+                ""
+            } else {
+                " [estimated from responses]"
+            }
+        );
+        let _ = writeln!(
+            out,
+            "origin bytes:    direct {}, edge {}, saved {} ({} offload)",
+            human_bytes(o.direct_bytes),
+            human_bytes(o.edge_bytes),
+            human_bytes((o.direct_bytes - o.edge_bytes).max(0.0)),
+            percent(o.byte_offload)
+        );
+        let tiers: Vec<String> = self
+            .edge_tiers
+            .iter()
+            .map(|t| format!("{} {:.1}%", t.tier.as_str(), t.share * 100.0))
+            .collect();
+        let _ = writeln!(
+            out,
+            "edge run served by: {} (hit ratio {})",
+            if tiers.is_empty() {
+                "-".to_string()
+            } else {
+                tiers.join(", ")
+            },
+            percent(self.edge.totals.hit_ratio)
+        );
+        out
+    }
+}
+
+/// `1.2 MiB`.
+pub fn human_bytes(bytes: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes.max(0.0);
+    let mut unit = 0;
+    while value >= 1024.0 && unit < units.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{value:.0} B")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
+}

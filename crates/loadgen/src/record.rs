@@ -1,0 +1,526 @@
+//! Recording: HDR histograms of total latency and time to first byte per place × X-Cache ×
+//! PoP × tier, hit ratio per second, and errors by kind. Each worker owns a [`Recorder`];
+//! recorders are merged at the end, so the hot path takes no lock and no sample is ever kept.
+//!
+//! Values are microseconds. Histograms auto-resize (3 significant digits), so a run that only
+//! sees sub-millisecond latencies keeps small arrays.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use http::HeaderMap;
+
+use edgelab_common::names::header;
+
+use crate::error::RequestErrorKind;
+
+/// Significant digits of every histogram (0.1 % value resolution).
+pub const SIGFIG: u8 = 3;
+/// Most distinct groups one recorder keeps; further PoPs are folded into [`OTHER_POP`].
+pub const MAX_GROUPS: usize = 512;
+/// Most per-second timeline buckets (one day).
+pub const MAX_SECONDS: usize = 86_400;
+/// Most error examples kept (the first ones seen).
+pub const MAX_ERROR_EXAMPLES: usize = 8;
+/// PoP label for responses without `X-Amz-Cf-Pop`.
+pub const NO_POP: &str = "-";
+/// PoP label once [`MAX_GROUPS`] is reached.
+pub const OTHER_POP: &str = "(other)";
+
+/// A new empty histogram with the shared precision.
+pub fn new_histogram() -> Histogram<u64> {
+    // invariant: 3 significant digits is within hdrhistogram's 0..=5 range.
+    Histogram::new(SIGFIG).expect("3 significant digits is a valid precision")
+}
+
+/// Largest value recorded (one hour in µs); longer latencies are clamped to it.
+pub const MAX_VALUE_US: u64 = 3_600_000_000;
+
+/// Records `value` µs, growing the histogram as needed (clamped to [`MAX_VALUE_US`]).
+pub fn record_value(histogram: &mut Histogram<u64>, value: u64) {
+    let value = value.clamp(1, MAX_VALUE_US);
+    if histogram.record(value).is_err() {
+        histogram.saturating_record(value);
+    }
+}
+
+/// Microseconds in `duration`, at least 1 (the histogram's lowest value).
+pub fn micros(duration: Duration) -> u64 {
+    (duration.as_micros().min(u64::MAX as u128) as u64).max(1)
+}
+
+/// The cache result a response reports in `X-Cache` (CloudFront's values).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheResult {
+    /// `Hit from cloudfront`.
+    Hit,
+    /// `RefreshHit from cloudfront` (revalidated, 304 from upstream).
+    RefreshHit,
+    /// `Miss from cloudfront`.
+    Miss,
+    /// `Error from cloudfront`.
+    Error,
+    /// Some other `X-Cache` value.
+    Other,
+    /// No `X-Cache` header (a direct response from the origin).
+    None,
+}
+
+impl CacheResult {
+    /// Reads `X-Cache`.
+    pub fn from_headers(headers: &HeaderMap) -> CacheResult {
+        let Some(value) = headers.get(header::X_CACHE).and_then(|v| v.to_str().ok()) else {
+            return CacheResult::None;
+        };
+        let first = value.split_whitespace().next().unwrap_or("");
+        match first.to_ascii_lowercase().as_str() {
+            "hit" => CacheResult::Hit,
+            "refreshhit" => CacheResult::RefreshHit,
+            "miss" => CacheResult::Miss,
+            "error" => CacheResult::Error,
+            _ => CacheResult::Other,
+        }
+    }
+
+    /// The label used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheResult::Hit => "hit",
+            CacheResult::RefreshHit => "refresh_hit",
+            CacheResult::Miss => "miss",
+            CacheResult::Error => "error",
+            CacheResult::Other => "other",
+            CacheResult::None => "none",
+        }
+    }
+
+    /// Whether the CDN answered from a cache (`Hit` or `RefreshHit`).
+    pub fn is_hit(self) -> bool {
+        matches!(self, CacheResult::Hit | CacheResult::RefreshHit)
+    }
+}
+
+/// The tier that served a response.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// The PoP's cache (`cdn-hit-layer;desc=EDGE`).
+    Edge,
+    /// A Regional Edge Cache (`desc=REC`).
+    Rec,
+    /// The Origin Shield (`desc="Origin Shield"`).
+    Shield,
+    /// No cache tier had it: the origin answered through the CDN.
+    Origin,
+    /// Not through a CDN (no `X-Cache`).
+    None,
+}
+
+impl Tier {
+    /// Every tier, in report order.
+    pub const ALL: [Tier; 5] = [
+        Tier::Edge,
+        Tier::Rec,
+        Tier::Shield,
+        Tier::Origin,
+        Tier::None,
+    ];
+
+    /// Reads `Server-Timing: cdn-hit-layer;desc=…`; without it a CDN hit is the edge's, a
+    /// CDN miss or error the origin's, and a response without `X-Cache` is [`Tier::None`].
+    pub fn from_headers(headers: &HeaderMap, cache: CacheResult) -> Tier {
+        for value in headers.get_all(header::SERVER_TIMING) {
+            let Ok(value) = value.to_str() else { continue };
+            if let Some(tier) = hit_layer(value) {
+                return tier;
+            }
+        }
+        match cache {
+            CacheResult::None => Tier::None,
+            CacheResult::Hit | CacheResult::RefreshHit => Tier::Edge,
+            _ => Tier::Origin,
+        }
+    }
+
+    /// The label used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Edge => "edge",
+            Tier::Rec => "rec",
+            Tier::Shield => "shield",
+            Tier::Origin => "origin",
+            Tier::None => "none",
+        }
+    }
+}
+
+/// Finds `cdn-hit-layer;desc=X` in one `Server-Timing` value.
+fn hit_layer(value: &str) -> Option<Tier> {
+    for metric in value.split(',') {
+        let mut parts = metric.split(';');
+        if parts.next()?.trim() != "cdn-hit-layer" {
+            continue;
+        }
+        for parameter in parts {
+            let (name, desc) = parameter.split_once('=')?;
+            if name.trim() != "desc" {
+                continue;
+            }
+            return match desc.trim().trim_matches('"').to_ascii_uppercase().as_str() {
+                "EDGE" => Some(Tier::Edge),
+                "REC" => Some(Tier::Rec),
+                "ORIGIN SHIELD" | "SHIELD" => Some(Tier::Shield),
+                _ => None,
+            };
+        }
+    }
+    None
+}
+
+/// The PoP label from `X-Amz-Cf-Pop` (at most 32 visible characters).
+pub fn pop_from_headers(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::X_AMZ_CF_POP)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 32)
+        .unwrap_or(NO_POP)
+}
+
+/// Latencies of one group of responses.
+#[derive(Clone, Debug)]
+pub struct Group {
+    /// Index of the client place (target order).
+    pub place: usize,
+    /// X-Cache result.
+    pub cache: CacheResult,
+    /// PoP label.
+    pub pop: String,
+    /// Serving tier.
+    pub tier: Tier,
+    /// Intended send → end of body, µs.
+    pub total: Histogram<u64>,
+    /// Intended send → response head, µs.
+    pub ttfb: Histogram<u64>,
+    /// Body bytes received.
+    pub bytes: u64,
+}
+
+/// Per-second counts (by completion time, from the start of the run).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SecondCounts {
+    /// Responses (with a status) completed in this second.
+    pub responses: u64,
+    /// Of which CDN hits.
+    pub hits: u64,
+    /// Of which CDN misses.
+    pub misses: u64,
+    /// Requests that failed in this second (any [`RequestErrorKind`]).
+    pub errors: u64,
+}
+
+/// What one request produced, as the recorder needs it.
+#[derive(Debug)]
+pub struct Sample<'a> {
+    /// Index of the client place.
+    pub place: usize,
+    /// When it completed, from the start of the run.
+    pub completed_at: Duration,
+    /// The response, if a head arrived.
+    pub response: Option<ResponseSample<'a>>,
+    /// The failure, if any (a response can also carry one: 5xx, digest mismatch).
+    pub error: Option<(RequestErrorKind, String)>,
+}
+
+/// The measured parts of a response.
+#[derive(Debug)]
+pub struct ResponseSample<'a> {
+    /// X-Cache result.
+    pub cache: CacheResult,
+    /// PoP label.
+    pub pop: &'a str,
+    /// Serving tier.
+    pub tier: Tier,
+    /// Intended send → end of body.
+    pub total: Duration,
+    /// Intended send → response head.
+    pub ttfb: Duration,
+    /// Body bytes received.
+    pub bytes: u64,
+}
+
+/// One worker's measurements.
+#[derive(Clone, Debug, Default)]
+pub struct Recorder {
+    /// Latency groups.
+    pub groups: Vec<Group>,
+    /// Per-second counts.
+    pub timeline: Vec<SecondCounts>,
+    /// Error counts per place, indexed by [`RequestErrorKind::index`].
+    pub errors: Vec<(usize, [u64; RequestErrorKind::ALL.len()])>,
+    /// The first few error messages.
+    pub error_examples: Vec<(RequestErrorKind, String)>,
+}
+
+impl Recorder {
+    /// An empty recorder.
+    pub fn new() -> Recorder {
+        Recorder::default()
+    }
+
+    /// Records one request.
+    pub fn record(&mut self, sample: Sample<'_>) {
+        let second = (sample.completed_at.as_secs() as usize).min(MAX_SECONDS - 1);
+        if self.timeline.len() <= second {
+            self.timeline.resize(second + 1, SecondCounts::default());
+        }
+        let counts = &mut self.timeline[second];
+        if let Some(response) = &sample.response {
+            counts.responses += 1;
+            if response.cache.is_hit() {
+                counts.hits += 1;
+            } else if response.cache == CacheResult::Miss {
+                counts.misses += 1;
+            }
+            let group = self.group(sample.place, response.cache, response.pop, response.tier);
+            record_value(&mut group.total, micros(response.total));
+            record_value(&mut group.ttfb, micros(response.ttfb));
+            group.bytes += response.bytes;
+        }
+        if let Some((kind, message)) = sample.error {
+            self.timeline[second].errors += 1;
+            self.count_error(sample.place, kind, 1);
+            if self.error_examples.len() < MAX_ERROR_EXAMPLES {
+                self.error_examples.push((kind, message));
+            }
+        }
+    }
+
+    fn count_error(&mut self, place: usize, kind: RequestErrorKind, count: u64) {
+        match self.errors.iter_mut().find(|(p, _)| *p == place) {
+            Some((_, counts)) => counts[kind.index()] += count,
+            None => {
+                let mut counts = [0; RequestErrorKind::ALL.len()];
+                counts[kind.index()] = count;
+                self.errors.push((place, counts));
+            }
+        }
+    }
+
+    fn group(&mut self, place: usize, cache: CacheResult, pop: &str, tier: Tier) -> &mut Group {
+        let find = |groups: &[Group], pop: &str| {
+            groups.iter().position(|g| {
+                g.place == place && g.cache == cache && g.tier == tier && g.pop == pop
+            })
+        };
+        let mut pop = pop;
+        let mut index = find(&self.groups, pop);
+        if index.is_none() && self.groups.len() >= MAX_GROUPS {
+            pop = OTHER_POP;
+            index = find(&self.groups, pop);
+        }
+        let index = match index {
+            Some(index) => index,
+            None => {
+                self.groups.push(Group {
+                    place,
+                    cache,
+                    pop: pop.to_string(),
+                    tier,
+                    total: new_histogram(),
+                    ttfb: new_histogram(),
+                    bytes: 0,
+                });
+                self.groups.len() - 1
+            }
+        };
+        &mut self.groups[index]
+    }
+
+    /// Adds everything `other` recorded.
+    pub fn merge(&mut self, other: Recorder) {
+        for group in other.groups {
+            let into = self.group(group.place, group.cache, &group.pop, group.tier);
+            // invariant: every histogram auto-resizes, so adding cannot run out of range.
+            into.total
+                .add(&group.total)
+                .expect("auto-resizing histograms always add");
+            into.ttfb
+                .add(&group.ttfb)
+                .expect("auto-resizing histograms always add");
+            into.bytes += group.bytes;
+        }
+        if self.timeline.len() < other.timeline.len() {
+            self.timeline
+                .resize(other.timeline.len(), SecondCounts::default());
+        }
+        for (into, from) in self.timeline.iter_mut().zip(&other.timeline) {
+            into.responses += from.responses;
+            into.hits += from.hits;
+            into.misses += from.misses;
+            into.errors += from.errors;
+        }
+        for (place, counts) in other.errors {
+            for kind in RequestErrorKind::ALL {
+                if counts[kind.index()] > 0 {
+                    self.count_error(place, kind, counts[kind.index()]);
+                }
+            }
+        }
+        for example in other.error_examples {
+            if self.error_examples.len() < MAX_ERROR_EXAMPLES {
+                self.error_examples.push(example);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn response(cache: CacheResult, tier: Tier, ms: u64) -> Option<ResponseSample<'static>> {
+        Some(ResponseSample {
+            cache,
+            pop: "FRA56-P1",
+            tier,
+            total: Duration::from_millis(ms),
+            ttfb: Duration::from_millis(ms / 2),
+            bytes: 10,
+        })
+    }
+
+    #[test]
+    fn headers_map_to_cache_result_tier_and_pop() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(CacheResult::from_headers(&headers), CacheResult::None);
+        assert_eq!(Tier::from_headers(&headers, CacheResult::None), Tier::None);
+        headers.insert(
+            header::X_CACHE,
+            HeaderValue::from_static("Miss from cloudfront"),
+        );
+        headers.insert(header::X_AMZ_CF_POP, HeaderValue::from_static("NRT57-P2"));
+        headers.append(
+            header::SERVER_TIMING,
+            HeaderValue::from_static("cdn-upstream-dns;dur=0"),
+        );
+        headers.append(
+            header::SERVER_TIMING,
+            HeaderValue::from_static("cdn-cache-miss, cdn-hit-layer;desc=\"Origin Shield\""),
+        );
+        let cache = CacheResult::from_headers(&headers);
+        assert_eq!(cache, CacheResult::Miss);
+        assert_eq!(Tier::from_headers(&headers, cache), Tier::Shield);
+        assert_eq!(pop_from_headers(&headers), "NRT57-P2");
+        headers.insert(
+            header::SERVER_TIMING,
+            HeaderValue::from_static("cdn-hit-layer;desc=REC"),
+        );
+        assert_eq!(Tier::from_headers(&headers, cache), Tier::Rec);
+        headers.remove(header::SERVER_TIMING);
+        assert_eq!(Tier::from_headers(&headers, cache), Tier::Origin);
+        headers.insert(
+            header::X_CACHE,
+            HeaderValue::from_static("RefreshHit from cloudfront"),
+        );
+        assert!(CacheResult::from_headers(&headers).is_hit());
+    }
+
+    #[test]
+    fn merging_adds_histograms_timelines_and_errors() {
+        let mut a = Recorder::new();
+        let mut b = Recorder::new();
+        for ms in 1..=100 {
+            a.record(Sample {
+                place: 0,
+                completed_at: Duration::from_millis(ms * 9),
+                response: response(CacheResult::Hit, Tier::Edge, ms),
+                error: None,
+            });
+        }
+        for ms in 101..=200 {
+            b.record(Sample {
+                place: 0,
+                completed_at: Duration::from_millis(1500),
+                response: response(CacheResult::Hit, Tier::Edge, ms),
+                error: None,
+            });
+        }
+        b.record(Sample {
+            place: 0,
+            completed_at: Duration::from_millis(2500),
+            response: response(CacheResult::Miss, Tier::Origin, 300),
+            error: Some((RequestErrorKind::Status5xx, "503".into())),
+        });
+        b.record(Sample {
+            place: 1,
+            completed_at: Duration::from_millis(100),
+            response: None,
+            error: Some((RequestErrorKind::Connect, "refused".into())),
+        });
+        a.merge(b);
+        let hits = a
+            .groups
+            .iter()
+            .find(|g| g.cache == CacheResult::Hit)
+            .unwrap();
+        assert_eq!(hits.total.len(), 200);
+        // p50 of 1..=200 ms is 100 ms (within the histogram's 0.1 %).
+        let p50 = hits.total.value_at_quantile(0.5) as f64;
+        assert!((p50 / 100_000.0 - 1.0).abs() < 0.002, "{p50}");
+        assert_eq!(a.groups.len(), 2);
+        assert_eq!(a.timeline.len(), 3);
+        assert_eq!(
+            a.timeline[1],
+            SecondCounts {
+                responses: 100,
+                hits: 100,
+                misses: 0,
+                errors: 0
+            }
+        );
+        assert_eq!(
+            a.timeline[2],
+            SecondCounts {
+                responses: 1,
+                hits: 0,
+                misses: 1,
+                errors: 1
+            }
+        );
+        assert_eq!(a.timeline[0].errors, 1);
+        let place1 = a.errors.iter().find(|(p, _)| *p == 1).unwrap().1;
+        assert_eq!(place1[RequestErrorKind::Connect.index()], 1);
+        assert_eq!(a.error_examples.len(), 2);
+    }
+
+    #[test]
+    fn groups_are_bounded() {
+        let mut recorder = Recorder::new();
+        for i in 0..(MAX_GROUPS + 50) {
+            let pop = format!("P{i}");
+            recorder.record(Sample {
+                place: 0,
+                completed_at: Duration::ZERO,
+                response: Some(ResponseSample {
+                    cache: CacheResult::Hit,
+                    pop: &pop,
+                    tier: Tier::Edge,
+                    total: Duration::from_millis(1),
+                    ttfb: Duration::from_millis(1),
+                    bytes: 1,
+                }),
+                error: None,
+            });
+        }
+        assert_eq!(recorder.groups.len(), MAX_GROUPS + 1);
+        let other = recorder.groups.iter().find(|g| g.pop == OTHER_POP).unwrap();
+        assert_eq!(other.total.len(), 50);
+    }
+}

@@ -1,0 +1,644 @@
+//! The report of one run: plain data (serde, JSON schema in `loadtest/report.schema.json`),
+//! built from the merged [`Recorder`] by pure arithmetic, plus its terminal summary.
+//!
+//! Latencies are in milliseconds (microsecond resolution). The hit ratio is hits (`Hit` and
+//! `RefreshHit`) over hits plus misses; responses without `X-Cache` (direct) or with `Error`
+//! do not count either way.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use http::Uri;
+use serde::{Deserialize, Serialize};
+
+use crate::error::RequestErrorKind;
+use crate::origin_load::OriginCounters;
+use crate::record::{CacheResult, Recorder, Tier, new_histogram};
+use crate::run::Plan;
+use crate::scenario::Arrival;
+use crate::target::{Mode, Target};
+
+/// Version of the report format (bumped on incompatible changes).
+pub const REPORT_VERSION: u32 = 1;
+
+/// Everything one run measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Report format version ([`REPORT_VERSION`]).
+    pub version: u32,
+    /// The run's name (`direct`, `edge`, `ga`, or a target).
+    pub label: String,
+    /// The seed every random choice came from.
+    pub seed: u64,
+    /// The settings the run used.
+    pub settings: ReportSettings,
+    /// Where each place sent its requests.
+    pub targets: Vec<ReportTarget>,
+    /// Whether the run was stopped early (Ctrl-C, shutdown).
+    pub interrupted: bool,
+    /// Wall time from the first intended send to the last completion, seconds.
+    pub elapsed_s: f64,
+    /// Counts over the whole run.
+    pub totals: Totals,
+    /// Total latency (intended send → end of body) over every response.
+    pub latency: LatencySummary,
+    /// Time to the response head over every response.
+    pub ttfb: LatencySummary,
+    /// Per client place.
+    pub places: Vec<PlaceSummary>,
+    /// Responses per serving tier.
+    pub tiers: Vec<TierShare>,
+    /// Per place × X-Cache × PoP × tier.
+    pub groups: Vec<GroupSummary>,
+    /// Per second of the run (by completion time).
+    pub timeline: Vec<TimelinePoint>,
+    /// Failed requests.
+    pub errors: ErrorSummary,
+    /// What the origin served during the run (when `/metrics` URLs were given).
+    pub origin: Option<OriginLoad>,
+}
+
+/// The settings in a report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportSettings {
+    /// Arrival process (unused in closed loop).
+    pub arrival: Arrival,
+    /// Closed loop instead of open loop.
+    pub closed: bool,
+    /// Sending duration, seconds.
+    pub duration_s: f64,
+    /// Request-count bound.
+    pub requests: Option<u64>,
+    /// Connections per target.
+    pub connections: usize,
+    /// Per-request timeout, seconds.
+    pub timeout_s: f64,
+    /// Zipf exponent.
+    pub zipf_s: f64,
+    /// Objects requests were drawn from.
+    pub objects: usize,
+}
+
+/// One target in a report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportTarget {
+    /// Client place.
+    pub place: String,
+    /// Mode.
+    pub mode: Mode,
+    /// Base URL.
+    pub url: String,
+    /// Share weight.
+    pub weight: f64,
+}
+
+/// Counts over the whole run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Requests released by the schedule (open loop) or started (closed loop).
+    pub scheduled: u64,
+    /// Requests that ended with a response or an error.
+    pub completed: u64,
+    /// Scheduled but never completed (run stopped or drain deadline passed).
+    pub unfinished: u64,
+    /// Requests that got a response head.
+    pub responses: u64,
+    /// Failed requests (transport failures and bad responses).
+    pub errors: u64,
+    /// CDN hits.
+    pub hits: u64,
+    /// CDN misses.
+    pub misses: u64,
+    /// hits / (hits + misses), absent without CDN responses.
+    pub hit_ratio: Option<f64>,
+    /// Body bytes received.
+    pub bytes: u64,
+    /// Completed requests per second of elapsed time.
+    pub rate_per_s: f64,
+}
+
+/// Percentiles of one latency distribution, milliseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Values recorded.
+    pub count: u64,
+    /// Smallest.
+    pub min_ms: f64,
+    /// Mean.
+    pub mean_ms: f64,
+    /// 50th percentile.
+    pub p50_ms: f64,
+    /// 75th percentile.
+    pub p75_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// 99.9th percentile.
+    pub p999_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+}
+
+impl LatencySummary {
+    /// Summarises a histogram of microseconds.
+    pub fn from_histogram(histogram: &Histogram<u64>) -> LatencySummary {
+        if histogram.is_empty() {
+            return LatencySummary::default();
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        let q = |quantile: f64| ms(histogram.value_at_quantile(quantile));
+        LatencySummary {
+            count: histogram.len(),
+            min_ms: ms(histogram.min()),
+            mean_ms: histogram.mean() / 1000.0,
+            p50_ms: q(0.5),
+            p75_ms: q(0.75),
+            p90_ms: q(0.9),
+            p95_ms: q(0.95),
+            p99_ms: q(0.99),
+            p999_ms: q(0.999),
+            max_ms: ms(histogram.max()),
+        }
+    }
+}
+
+/// One client place.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlaceSummary {
+    /// Place label.
+    pub place: String,
+    /// Mode of its target.
+    pub mode: Mode,
+    /// Responses.
+    pub responses: u64,
+    /// Failed requests.
+    pub errors: u64,
+    /// CDN hits.
+    pub hits: u64,
+    /// CDN misses.
+    pub misses: u64,
+    /// hits / (hits + misses).
+    pub hit_ratio: Option<f64>,
+    /// Total latency.
+    pub latency: LatencySummary,
+    /// Time to first byte.
+    pub ttfb: LatencySummary,
+}
+
+/// Responses served by one tier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TierShare {
+    /// The tier.
+    pub tier: Tier,
+    /// Responses it served.
+    pub responses: u64,
+    /// Fraction of all responses.
+    pub share: f64,
+}
+
+/// One place × X-Cache × PoP × tier group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupSummary {
+    /// Client place.
+    pub place: String,
+    /// X-Cache result.
+    pub cache: CacheResult,
+    /// PoP label (`-` without `X-Amz-Cf-Pop`).
+    pub pop: String,
+    /// Serving tier.
+    pub tier: Tier,
+    /// Responses.
+    pub responses: u64,
+    /// Body bytes.
+    pub bytes: u64,
+    /// Total latency.
+    pub latency: LatencySummary,
+    /// Time to first byte.
+    pub ttfb: LatencySummary,
+}
+
+/// One second of the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimelinePoint {
+    /// Second since the start (completions in [second, second + 1)).
+    pub second: u64,
+    /// Responses.
+    pub responses: u64,
+    /// CDN hits.
+    pub hits: u64,
+    /// CDN misses.
+    pub misses: u64,
+    /// Failed requests.
+    pub errors: u64,
+    /// hits / (hits + misses) in this second.
+    pub hit_ratio: Option<f64>,
+}
+
+/// Failures by kind (bounded: the kinds are a closed set, examples are capped).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorSummary {
+    /// All failed requests.
+    pub total: u64,
+    /// Count per kind (only kinds that occurred).
+    pub by_kind: Vec<KindCount>,
+    /// Count per place (only places with errors).
+    pub by_place: Vec<PlaceCount>,
+    /// The first few messages.
+    pub examples: Vec<ErrorExample>,
+}
+
+/// A count of one error kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KindCount {
+    /// The kind's label (`connect`, `timeout`, `digest`, …).
+    pub kind: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// Errors of one place.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlaceCount {
+    /// Place label.
+    pub place: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// One error message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorExample {
+    /// The kind's label.
+    pub kind: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// What the origin served during the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OriginLoad {
+    /// The `/metrics` URLs scraped.
+    pub metrics_urls: Vec<String>,
+    /// Requests the origin served (after − before).
+    pub requests: f64,
+    /// Response body bytes the origin sent (after − before).
+    pub response_bytes: f64,
+    /// Cumulative counts scraped once a second during the run.
+    pub timeline: Vec<OriginSecond>,
+}
+
+/// Origin counters at one second of the run, since the start.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OriginSecond {
+    /// Seconds since the start.
+    pub second: u64,
+    /// Origin requests since the start.
+    pub requests: f64,
+    /// Origin response bytes since the start.
+    pub response_bytes: f64,
+}
+
+/// The inputs of [`Report::build`].
+#[derive(Debug)]
+pub struct ReportInput<'a> {
+    /// Run name.
+    pub label: &'a str,
+    /// The plan.
+    pub plan: &'a Plan,
+    /// The targets.
+    pub targets: &'a [Target],
+    /// Everything recorded, merged.
+    pub recorder: &'a Recorder,
+    /// Requests scheduled.
+    pub scheduled: u64,
+    /// Run wall time.
+    pub elapsed: Duration,
+    /// Whether the run was stopped early.
+    pub interrupted: bool,
+    /// Scraped URLs.
+    pub origin_metrics: &'a [Uri],
+    /// Origin counters before.
+    pub origin_before: Option<OriginCounters>,
+    /// Origin counters after.
+    pub origin_after: Option<OriginCounters>,
+    /// Origin counters during.
+    pub origin_timeline: Vec<OriginSecond>,
+}
+
+fn ratio(hits: u64, misses: u64) -> Option<f64> {
+    (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64)
+}
+
+impl Report {
+    /// Builds the report (pure).
+    pub fn build(input: ReportInput<'_>) -> Report {
+        let recorder = input.recorder;
+        let settings = &input.plan.settings;
+        let place_name = |index: usize| {
+            input
+                .targets
+                .get(index)
+                .map_or_else(|| format!("#{index}"), |t| t.place.clone())
+        };
+        let mut all_total = new_histogram();
+        let mut all_ttfb = new_histogram();
+        let mut totals = Totals::default();
+        let mut tiers: Vec<TierShare> = Vec::new();
+        let mut groups = Vec::new();
+        for group in &recorder.groups {
+            // invariant: auto-resizing histograms always add.
+            all_total
+                .add(&group.total)
+                .expect("auto-resizing histograms always add");
+            all_ttfb
+                .add(&group.ttfb)
+                .expect("auto-resizing histograms always add");
+            let responses = group.total.len();
+            totals.responses += responses;
+            totals.bytes += group.bytes;
+            if group.cache.is_hit() {
+                totals.hits += responses;
+            } else if group.cache == CacheResult::Miss {
+                totals.misses += responses;
+            }
+            match tiers.iter_mut().find(|t| t.tier == group.tier) {
+                Some(share) => share.responses += responses,
+                None => tiers.push(TierShare {
+                    tier: group.tier,
+                    responses,
+                    share: 0.0,
+                }),
+            }
+            groups.push(GroupSummary {
+                place: place_name(group.place),
+                cache: group.cache,
+                pop: group.pop.clone(),
+                tier: group.tier,
+                responses,
+                bytes: group.bytes,
+                latency: LatencySummary::from_histogram(&group.total),
+                ttfb: LatencySummary::from_histogram(&group.ttfb),
+            });
+        }
+        groups.sort_by(|a, b| {
+            (&a.place, a.cache, &a.pop, a.tier).cmp(&(&b.place, b.cache, &b.pop, b.tier))
+        });
+        tiers.sort_by_key(|t| t.tier);
+        for tier in &mut tiers {
+            tier.share = if totals.responses > 0 {
+                tier.responses as f64 / totals.responses as f64
+            } else {
+                0.0
+            };
+        }
+
+        let mut places = Vec::new();
+        for (index, target) in input.targets.iter().enumerate() {
+            let mut total = new_histogram();
+            let mut ttfb = new_histogram();
+            let (mut hits, mut misses) = (0, 0);
+            for group in recorder.groups.iter().filter(|g| g.place == index) {
+                // invariant: auto-resizing histograms always add.
+                total
+                    .add(&group.total)
+                    .expect("auto-resizing histograms always add");
+                ttfb.add(&group.ttfb)
+                    .expect("auto-resizing histograms always add");
+                if group.cache.is_hit() {
+                    hits += group.total.len();
+                } else if group.cache == CacheResult::Miss {
+                    misses += group.total.len();
+                }
+            }
+            let errors = recorder
+                .errors
+                .iter()
+                .filter(|(p, _)| *p == index)
+                .map(|(_, counts)| counts.iter().sum::<u64>())
+                .sum();
+            places.push(PlaceSummary {
+                place: target.place.clone(),
+                mode: target.mode,
+                responses: total.len(),
+                errors,
+                hits,
+                misses,
+                hit_ratio: ratio(hits, misses),
+                latency: LatencySummary::from_histogram(&total),
+                ttfb: LatencySummary::from_histogram(&ttfb),
+            });
+        }
+
+        let mut errors = ErrorSummary::default();
+        for kind in RequestErrorKind::ALL {
+            let count: u64 = recorder.errors.iter().map(|(_, c)| c[kind.index()]).sum();
+            if count > 0 {
+                errors.by_kind.push(KindCount {
+                    kind: kind.as_str().to_string(),
+                    count,
+                });
+                errors.total += count;
+            }
+        }
+        for (place, counts) in &recorder.errors {
+            let count = counts.iter().sum();
+            if count > 0 {
+                errors.by_place.push(PlaceCount {
+                    place: place_name(*place),
+                    count,
+                });
+            }
+        }
+        errors.examples = recorder
+            .error_examples
+            .iter()
+            .map(|(kind, message)| ErrorExample {
+                kind: kind.as_str().to_string(),
+                message: message.clone(),
+            })
+            .collect();
+
+        // A failed request with a response (5xx, digest, body) is both a response and an
+        // error; transport failures and timeouts are errors only.
+        totals.errors = errors.total;
+        totals.completed = totals.responses + transport_errors(recorder);
+        totals.scheduled = input.scheduled.max(totals.completed);
+        totals.unfinished = totals.scheduled - totals.completed;
+        totals.hit_ratio = ratio(totals.hits, totals.misses);
+        let elapsed_s = input.elapsed.as_secs_f64();
+        totals.rate_per_s = if elapsed_s > 0.0 {
+            totals.completed as f64 / elapsed_s
+        } else {
+            0.0
+        };
+
+        let timeline = recorder
+            .timeline
+            .iter()
+            .enumerate()
+            .map(|(second, counts)| TimelinePoint {
+                second: second as u64,
+                responses: counts.responses,
+                hits: counts.hits,
+                misses: counts.misses,
+                errors: counts.errors,
+                hit_ratio: ratio(counts.hits, counts.misses),
+            })
+            .collect();
+
+        let origin = match (input.origin_before, input.origin_after) {
+            (Some(before), Some(after)) => Some(OriginLoad {
+                metrics_urls: input.origin_metrics.iter().map(|u| u.to_string()).collect(),
+                requests: (after.requests - before.requests).max(0.0),
+                response_bytes: (after.response_bytes - before.response_bytes).max(0.0),
+                timeline: input.origin_timeline,
+            }),
+            _ => None,
+        };
+
+        Report {
+            version: REPORT_VERSION,
+            label: input.label.to_string(),
+            seed: settings.seed,
+            settings: ReportSettings {
+                arrival: settings.arrival.clone(),
+                closed: settings.closed,
+                duration_s: settings.duration.as_secs_f64(),
+                requests: settings.requests,
+                connections: settings.connections,
+                timeout_s: settings.timeout.as_secs_f64(),
+                zipf_s: settings.zipf_s,
+                objects: input.plan.workload.objects().len(),
+            },
+            targets: input
+                .targets
+                .iter()
+                .map(|t| ReportTarget {
+                    place: t.place.clone(),
+                    mode: t.mode,
+                    url: t.base_url.to_string(),
+                    weight: t.weight,
+                })
+                .collect(),
+            interrupted: input.interrupted,
+            elapsed_s,
+            totals,
+            latency: LatencySummary::from_histogram(&all_total),
+            ttfb: LatencySummary::from_histogram(&all_ttfb),
+            places,
+            tiers,
+            groups,
+            timeline,
+            errors,
+            origin,
+        }
+    }
+
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        // invariant: the report holds only strings, numbers and finite floats.
+        serde_json::to_string_pretty(self).expect("a report always serialises")
+    }
+
+    /// The terminal summary: totals, then one line per place, then tiers and errors.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let t = &self.totals;
+        let _ = writeln!(
+            out,
+            "{} run{}: seed {}, {:.1}s, {} requests completed ({:.0}/s), {} errors, {} unfinished",
+            self.label,
+            if self.interrupted {
+                " (interrupted, partial)"
+            } else {
+                ""
+            },
+            self.seed,
+            self.elapsed_s,
+            t.completed,
+            t.rate_per_s,
+            t.errors,
+            t.unfinished
+        );
+        let _ = writeln!(
+            out,
+            "latency (ms, from intended send): p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
+            self.latency.p50_ms,
+            self.latency.p90_ms,
+            self.latency.p99_ms,
+            self.latency.p999_ms,
+            self.latency.max_ms
+        );
+        let _ = writeln!(out, "hit ratio: {}", percent(t.hit_ratio));
+        let _ = writeln!(
+            out,
+            "\n{:<16} {:<6} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>7}",
+            "place", "mode", "responses", "errors", "p50 ms", "p90 ms", "p99 ms", "ttfb p50", "hit"
+        );
+        for place in &self.places {
+            let _ = writeln!(
+                out,
+                "{:<16} {:<6} {:>9} {:>7} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>7}",
+                place.place,
+                place.mode.as_str(),
+                place.responses,
+                place.errors,
+                place.latency.p50_ms,
+                place.latency.p90_ms,
+                place.latency.p99_ms,
+                place.ttfb.p50_ms,
+                percent(place.hit_ratio)
+            );
+        }
+        if !self.tiers.is_empty() {
+            let tiers: Vec<String> = self
+                .tiers
+                .iter()
+                .map(|s| format!("{} {:.1}%", s.tier.as_str(), s.share * 100.0))
+                .collect();
+            let _ = writeln!(out, "\nserved by: {}", tiers.join(", "));
+        }
+        if let Some(origin) = &self.origin {
+            let _ = writeln!(
+                out,
+                "origin served: {:.0} requests, {} bytes",
+                origin.requests, origin.response_bytes as u64
+            );
+        }
+        if self.errors.total > 0 {
+            let kinds: Vec<String> = self
+                .errors
+                .by_kind
+                .iter()
+                .map(|k| format!("{} {}", k.kind, k.count))
+                .collect();
+            let _ = writeln!(out, "errors: {}", kinds.join(", "));
+            for example in &self.errors.examples {
+                let _ = writeln!(out, "  {}: {}", example.kind, example.message);
+            }
+        }
+        out
+    }
+}
+
+/// Errors that came without a response (transport and timeouts).
+fn transport_errors(recorder: &Recorder) -> u64 {
+    recorder
+        .errors
+        .iter()
+        .map(|(_, c)| {
+            c[RequestErrorKind::Connect.index()]
+                + c[RequestErrorKind::Request.index()]
+                + c[RequestErrorKind::Timeout.index()]
+        })
+        .sum()
+}
+
+/// `93.1%`, or `-`.
+pub fn percent(ratio: Option<f64>) -> String {
+    ratio.map_or("-".to_string(), |r| format!("{:.1}%", r * 100.0))
+}

@@ -1,0 +1,780 @@
+//! The engine: a dispatcher releases requests at their intended times into a per-target
+//! queue; each target has `connections` workers, each owning one HTTP/1.1 connection (opened
+//! through the target's [`connector`](crate::target::connector)) and one [`Recorder`].
+//! Latency runs from the intended send time to the end of the body, so time spent waiting for
+//! a free connection behind a stalled server is counted (open loop, no coordinated
+//! omission). A closed-loop run instead has each worker send its next request as soon as the
+//! previous one finished.
+//!
+//! The run stops by itself after its duration or request count; the queue is then drained
+//! for at most one request timeout. Cancelling the caller's [`Shutdown`] ends it early, and
+//! the partial report is still returned.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Uri};
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1;
+use rand::SeedableRng;
+use rand::distr::weighted::WeightedIndex;
+use rand::rngs::StdRng;
+use rand_distr::Distribution;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tower_service::Service;
+use xxhash_rust::xxh3::Xxh3;
+
+use edgelab_common::config::ConfigErrors;
+use edgelab_common::names::header;
+use edgelab_common::shutdown::Shutdown;
+
+use crate::catalog::{Catalog, CatalogObject, parse_digest};
+use crate::error::{LoadgenError, RequestErrorKind};
+use crate::origin_load::OriginCounters;
+use crate::progress::{Live, Progress};
+use crate::record::{CacheResult, Recorder, ResponseSample, Sample, Tier, pop_from_headers};
+use crate::report::{OriginSecond, Report, ReportInput};
+use crate::scenario::Settings;
+use crate::schedule::Schedule;
+use crate::target::{Connector, Target, connector};
+use crate::workload::Workload;
+
+/// Jobs a target's queue holds before the dispatcher waits (memory bound under overload;
+/// waiting does not change intended times, so latency stays honest).
+const QUEUE_CAPACITY: usize = 65_536;
+/// Time limit of a `/metrics` scrape.
+const SCRAPE_LIMIT: Duration = Duration::from_secs(5);
+
+/// A validated, seeded workload for a fixed list of client places.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The scenario with the command line applied.
+    pub settings: Settings,
+    /// The request sampler.
+    pub workload: Workload,
+    /// The client places, in the order targets must be given to [`run`].
+    pub places: Vec<String>,
+}
+
+impl Plan {
+    /// Builds the plan for `places` (each target's place, in order).
+    pub fn new(
+        settings: Settings,
+        catalog: &Catalog,
+        places: &[String],
+    ) -> Result<Plan, ConfigErrors> {
+        let workload = Workload::new(&settings, catalog, places)?;
+        Ok(Plan {
+            settings,
+            workload,
+            places: places.to_vec(),
+        })
+    }
+}
+
+/// How a run reports besides its result.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// A name for the run in reports (`direct`, `edge`, `ga`, or the target).
+    pub label: String,
+    /// Origin admin `/metrics` URLs scraped before, during (each second) and after the run.
+    pub origin_metrics: Vec<Uri>,
+    /// Show a live progress line on standard error (the caller checks for a TTY).
+    pub progress: bool,
+    /// Write an HdrHistogram interval log (total latency, µs, one interval per second) here.
+    pub hdr_log: Option<PathBuf>,
+}
+
+/// One queued request.
+#[derive(Clone, Copy, Debug)]
+struct Job {
+    intended: Instant,
+    object: u32,
+}
+
+/// What every worker shares.
+struct Shared {
+    plan: Plan,
+    start: Instant,
+    /// Ends the workers (early stop, drain deadline).
+    stop: CancellationToken,
+    live: Arc<Live>,
+    /// Closed loop: requests that may still be started.
+    budget: AtomicU64,
+}
+
+/// A target's connection details, shared by its workers.
+struct TargetRuntime {
+    place: usize,
+    connector: Connector,
+    base: Uri,
+    host: HeaderValue,
+    path_prefix: String,
+}
+
+/// Runs `plan` against `targets` (one per place of the plan, in the same order) and returns
+/// the report. Stops by itself; cancelling `shutdown` ends the run early with a partial,
+/// `interrupted` report.
+pub async fn run(
+    plan: &Plan,
+    targets: &[Target],
+    options: &RunOptions,
+    shutdown: Shutdown,
+) -> Result<Report, LoadgenError> {
+    let runtimes = check_targets(plan, targets)?;
+    let settings = &plan.settings;
+    let origin_before = if options.origin_metrics.is_empty() {
+        None
+    } else {
+        Some(OriginCounters::scrape(&options.origin_metrics, SCRAPE_LIMIT).await?)
+    };
+
+    let stop = shutdown.token().child_token();
+    let live = Arc::new(Live::default());
+    let start = Instant::now();
+    let started_at = SystemTime::now();
+    let shared = Arc::new(Shared {
+        plan: plan.clone(),
+        start,
+        stop: stop.clone(),
+        live: live.clone(),
+        budget: AtomicU64::new(settings.requests.unwrap_or(u64::MAX)),
+    });
+
+    // Workers.
+    let mut senders = Vec::new();
+    let mut workers = Vec::new();
+    for (index, runtime) in runtimes.into_iter().enumerate() {
+        let runtime = Arc::new(runtime);
+        let queue = if settings.closed {
+            None
+        } else {
+            let (sender, receiver) = mpsc::channel::<Job>(QUEUE_CAPACITY);
+            senders.push(sender);
+            Some(Arc::new(tokio::sync::Mutex::new(receiver)))
+        };
+        let source = Arc::new(Mutex::new(StdRng::seed_from_u64(
+            settings.seed.wrapping_add(0x100 + index as u64),
+        )));
+        for _ in 0..settings.connections {
+            let worker = Worker {
+                shared: shared.clone(),
+                target: runtime.clone(),
+                tracker: shutdown.clone(),
+            };
+            let queue = queue.clone();
+            let source = source.clone();
+            workers.push(shutdown.spawn(async move {
+                match queue {
+                    Some(queue) => worker.open_loop(queue).await,
+                    None => worker.closed_loop(source).await,
+                }
+            }));
+        }
+    }
+
+    // Progress, interval log and origin timeline, once a second.
+    let collector_done = CancellationToken::new();
+    let collector = shutdown.spawn(collect(
+        live.clone(),
+        options.clone(),
+        started_at,
+        start,
+        settings.duration,
+        origin_before,
+        collector_done.clone(),
+    ));
+
+    let scheduled = if settings.closed {
+        tokio::select! {
+            _ = tokio::time::sleep_until(start + settings.duration) => {}
+            _ = stop.cancelled() => {}
+        }
+        None
+    } else {
+        Some(dispatch(plan, &senders, start, &stop).await)
+    };
+    drop(senders);
+
+    // Drain: queued and in-flight requests get at most one request timeout.
+    let drain_deadline = tokio::time::sleep(settings.timeout);
+    tokio::pin!(drain_deadline);
+    let mut recorder = Recorder::new();
+    let mut remaining = workers.into_iter();
+    let mut deadline_passed = false;
+    for handle in remaining.by_ref() {
+        let handle = handle;
+        tokio::pin!(handle);
+        let result = if deadline_passed {
+            handle.await
+        } else {
+            tokio::select! {
+                result = &mut handle => result,
+                _ = &mut drain_deadline => {
+                    deadline_passed = true;
+                    stop.cancel();
+                    handle.await
+                }
+            }
+        };
+        match result {
+            Ok(worker_recorder) => recorder.merge(worker_recorder),
+            Err(error) => tracing::error!(%error, "a load generator worker failed"),
+        }
+    }
+    stop.cancel();
+    let elapsed = start.elapsed();
+    collector_done.cancel();
+    let (origin_timeline, hdr_error) = collector.await.unwrap_or_default();
+    if let Some(error) = hdr_error {
+        return Err(error);
+    }
+    let origin_after = if origin_before.is_some() {
+        Some(OriginCounters::scrape(&options.origin_metrics, SCRAPE_LIMIT).await?)
+    } else {
+        None
+    };
+    let interrupted = shutdown.is_triggered();
+    let scheduled = scheduled.unwrap_or_else(|| live.started.load(Ordering::Relaxed));
+    Ok(Report::build(ReportInput {
+        label: &options.label,
+        plan,
+        targets,
+        recorder: &recorder,
+        scheduled,
+        elapsed,
+        interrupted,
+        origin_metrics: &options.origin_metrics,
+        origin_before,
+        origin_after,
+        origin_timeline,
+    }))
+}
+
+fn check_targets(plan: &Plan, targets: &[Target]) -> Result<Vec<TargetRuntime>, LoadgenError> {
+    let mut errors = ConfigErrors::new();
+    if targets.is_empty() {
+        errors.push("targets", "at least one target is needed");
+    }
+    let places: Vec<&String> = targets.iter().map(|t| &t.place).collect();
+    if places
+        .iter()
+        .map(|p| p.as_str())
+        .ne(plan.places.iter().map(|p| p.as_str()))
+    {
+        errors.push(
+            "targets",
+            format!(
+                "places {places:?} differ from the plan's places {:?}",
+                plan.places
+            ),
+        );
+    }
+    let mut runtimes = Vec::new();
+    for (index, target) in targets.iter().enumerate() {
+        let field = format!("targets[{index}]");
+        if !(target.weight.is_finite() && target.weight > 0.0) {
+            errors.push(format!("{field}.weight"), "must be a number > 0");
+        }
+        if target.base_url.scheme_str() != Some("http") {
+            errors.push(
+                format!("{field}.base_url"),
+                format!("{}: only http:// targets are supported", target.base_url),
+            );
+            continue;
+        }
+        let Some(authority) = target.base_url.authority() else {
+            errors.push(
+                format!("{field}.base_url"),
+                format!("{} has no host", target.base_url),
+            );
+            continue;
+        };
+        let Ok(host) = HeaderValue::from_str(authority.as_str()) else {
+            errors.push(
+                format!("{field}.base_url"),
+                "host is not a valid header value",
+            );
+            continue;
+        };
+        runtimes.push(TargetRuntime {
+            place: index,
+            connector: connector(&target.hop, plan.settings.seed.wrapping_add(index as u64)),
+            base: target.base_url.clone(),
+            host,
+            path_prefix: target.base_url.path().trim_end_matches('/').to_string(),
+        });
+    }
+    errors.into_result(runtimes).map_err(LoadgenError::from)
+}
+
+/// Releases every open-loop request at its intended time; returns how many were scheduled.
+async fn dispatch(
+    plan: &Plan,
+    senders: &[mpsc::Sender<Job>],
+    start: Instant,
+    stop: &CancellationToken,
+) -> u64 {
+    let settings = &plan.settings;
+    let mut rng = StdRng::seed_from_u64(settings.seed);
+    let mut schedule = Schedule::new(settings.arrival.clone());
+    let weights: Vec<f64> = plan_weights(plan, senders.len());
+    // invariant: weights were checked positive and finite in `check_targets`.
+    let pick = WeightedIndex::new(&weights).expect("target weights are positive");
+    let limit = settings.requests.unwrap_or(u64::MAX);
+    let mut scheduled = 0;
+    while scheduled < limit {
+        let offset = schedule.next_offset(&mut rng);
+        if offset >= settings.duration {
+            break;
+        }
+        let target = if senders.len() > 1 {
+            pick.sample(&mut rng)
+        } else {
+            0
+        };
+        let object = plan.workload.sample(target, &mut rng) as u32;
+        let intended = start + offset;
+        if intended > Instant::now() {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep_until(intended) => {}
+            }
+        }
+        let job = Job { intended, object };
+        let sent = match senders[target].try_send(job) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(job)) => tokio::select! {
+                biased;
+                _ = stop.cancelled() => false,
+                sent = senders[target].send(job) => sent.is_ok(),
+            },
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        };
+        if !sent {
+            break;
+        }
+        scheduled += 1;
+    }
+    scheduled
+}
+
+fn plan_weights(plan: &Plan, targets: usize) -> Vec<f64> {
+    let settings = &plan.settings;
+    (0..targets)
+        .map(|index| {
+            let place = &plan.places[index];
+            settings
+                .populations
+                .iter()
+                .find(|p| &p.place == place)
+                .map_or(1.0, |p| p.weight)
+        })
+        .collect()
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    target: Arc<TargetRuntime>,
+    tracker: Shutdown,
+}
+
+/// The worker's connection, opened lazily and reopened after a failure.
+type Connection = Option<http1::SendRequest<Empty<Bytes>>>;
+
+impl Worker {
+    async fn open_loop(self, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) -> Recorder {
+        let mut recorder = Recorder::new();
+        let mut connection: Connection = None;
+        let mut recent = self.shared.live.local();
+        loop {
+            let job = {
+                let mut receiver = queue.lock().await;
+                tokio::select! {
+                    biased;
+                    _ = self.shared.stop.cancelled() => None,
+                    job = receiver.recv() => job,
+                }
+            };
+            let Some(job) = job else { break };
+            self.shared.live.started.fetch_add(1, Ordering::Relaxed);
+            tokio::select! {
+                biased;
+                _ = self.shared.stop.cancelled() => break,
+                () = self.one(&mut connection, job, &mut recorder, &mut recent) => {}
+            }
+        }
+        recent.flush(&self.shared.live);
+        recorder
+    }
+
+    async fn closed_loop(self, source: Arc<Mutex<StdRng>>) -> Recorder {
+        let mut recorder = Recorder::new();
+        let mut connection: Connection = None;
+        let mut recent = self.shared.live.local();
+        let end = self.shared.start + self.shared.plan.settings.duration;
+        loop {
+            if Instant::now() >= end || self.shared.stop.is_cancelled() {
+                break;
+            }
+            let taken =
+                self.shared
+                    .budget
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                        left.checked_sub(1)
+                    });
+            if taken.is_err() {
+                break;
+            }
+            let object = {
+                // invariant: the lock is never held across a panic point that could poison it.
+                let mut rng = source.lock().expect("the sampler lock is not poisoned");
+                self.shared
+                    .plan
+                    .workload
+                    .sample(self.target.place, &mut *rng) as u32
+            };
+            self.shared.live.started.fetch_add(1, Ordering::Relaxed);
+            let job = Job {
+                intended: Instant::now(),
+                object,
+            };
+            tokio::select! {
+                biased;
+                _ = self.shared.stop.cancelled() => break,
+                _ = tokio::time::sleep_until(end) => break,
+                () = self.one(&mut connection, job, &mut recorder, &mut recent) => {}
+            }
+        }
+        recent.flush(&self.shared.live);
+        recorder
+    }
+
+    /// Sends one request and records it.
+    async fn one(
+        &self,
+        connection: &mut Connection,
+        job: Job,
+        recorder: &mut Recorder,
+        recent: &mut crate::progress::LocalLive,
+    ) {
+        let object = &self.shared.plan.workload.objects()[job.object as usize];
+        let timeout = self.shared.plan.settings.timeout;
+        let outcome = tokio::time::timeout_at(
+            job.intended + timeout,
+            self.exchange(connection, object, job.intended),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            *connection = None;
+            Outcome::failed(
+                RequestErrorKind::Timeout,
+                format!("no complete response within {timeout:?}"),
+            )
+        });
+        let completed_at = Instant::now();
+        let response = outcome.response.as_ref().map(|r| ResponseSample {
+            cache: r.cache,
+            pop: &r.pop,
+            tier: r.tier,
+            total: completed_at.saturating_duration_since(job.intended),
+            ttfb: r.ttfb,
+            bytes: r.bytes,
+        });
+        if let Some(response) = &response {
+            recent.record(
+                response.total,
+                response.cache,
+                outcome.error.is_some(),
+                &self.shared.live,
+            );
+        } else {
+            recent.record_error(&self.shared.live);
+        }
+        recorder.record(Sample {
+            place: self.target.place,
+            completed_at: completed_at.saturating_duration_since(self.shared.start),
+            response,
+            error: outcome.error,
+        });
+    }
+
+    async fn exchange(
+        &self,
+        connection: &mut Connection,
+        object: &CatalogObject,
+        intended: Instant,
+    ) -> Outcome {
+        let sender = match connection {
+            Some(sender) if !sender.is_closed() => sender,
+            _ => {
+                *connection = None;
+                match self.connect().await {
+                    Ok(sender) => connection.insert(sender),
+                    Err(outcome) => return outcome,
+                }
+            }
+        };
+        if let Err(error) = sender.ready().await {
+            *connection = None;
+            return Outcome::failed(
+                RequestErrorKind::Request,
+                format!("connection not ready: {error}"),
+            );
+        }
+        let path = format!("{}{}", self.target.path_prefix, object.path);
+        let mut request = match Request::get(path.as_str()).body(Empty::new()) {
+            Ok(request) => request,
+            Err(error) => {
+                return Outcome::failed(RequestErrorKind::Request, format!("{path}: {error}"));
+            }
+        };
+        request
+            .headers_mut()
+            .insert(http::header::HOST, self.target.host.clone());
+        let response = match sender.send_request(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                *connection = None;
+                return Outcome::failed(RequestErrorKind::Request, format!("{path}: {error}"));
+            }
+        };
+        let ttfb = intended.elapsed();
+        let (parts, mut body) = response.into_parts();
+        let cache = CacheResult::from_headers(&parts.headers);
+        let tier = Tier::from_headers(&parts.headers, cache);
+        let pop = pop_from_headers(&parts.headers).to_string();
+        let announced = parts
+            .headers
+            .get(header::X_EDGELAB_DIGEST)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_digest)
+            .or_else(|| object.digest.as_deref().and_then(parse_digest));
+        let verify = parts.status == http::StatusCode::OK && announced.is_some();
+        let mut hasher = verify.then(Xxh3::new);
+        let mut bytes = 0u64;
+        let mut error = None;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(frame) => {
+                    if let Some(data) = frame.data_ref() {
+                        bytes += data.len() as u64;
+                        if let Some(hasher) = &mut hasher {
+                            hasher.update(data);
+                        }
+                    }
+                }
+                Err(failure) => {
+                    *connection = None;
+                    error = Some((
+                        RequestErrorKind::Body,
+                        format!("{path}: body failed after {bytes} bytes: {failure}"),
+                    ));
+                    break;
+                }
+            }
+        }
+        if error.is_none() {
+            error = judge(
+                &path,
+                parts.status,
+                &parts.headers,
+                object,
+                bytes,
+                announced,
+                hasher,
+            );
+        }
+        Outcome {
+            response: Some(Measured {
+                cache,
+                tier,
+                pop,
+                ttfb,
+                bytes,
+            }),
+            error,
+        }
+    }
+
+    async fn connect(&self) -> Result<http1::SendRequest<Empty<Bytes>>, Outcome> {
+        let mut connector = self.target.connector.clone();
+        std::future::poll_fn(|cx| connector.poll_ready(cx))
+            .await
+            .map_err(|error| {
+                Outcome::failed(
+                    RequestErrorKind::Connect,
+                    format!("{}: {error}", self.target.base),
+                )
+            })?;
+        let io = connector
+            .call(self.target.base.clone())
+            .await
+            .map_err(|error| {
+                Outcome::failed(
+                    RequestErrorKind::Connect,
+                    format!("{}: {error}", self.target.base),
+                )
+            })?;
+        let (sender, connection) = http1::handshake(io).await.map_err(|error| {
+            Outcome::failed(
+                RequestErrorKind::Connect,
+                format!("{}: {error}", self.target.base),
+            )
+        })?;
+        let stop = self.shared.stop.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                _ = connection => {}
+                _ = stop.cancelled() => {}
+            }
+        });
+        Ok(sender)
+    }
+}
+
+/// Decides whether a fully read response is wrong: status, length, digest.
+fn judge(
+    path: &str,
+    status: http::StatusCode,
+    headers: &http::HeaderMap,
+    object: &CatalogObject,
+    bytes: u64,
+    announced: Option<u64>,
+    hasher: Option<Xxh3>,
+) -> Option<(RequestErrorKind, String)> {
+    if status.is_server_error() {
+        return Some((
+            RequestErrorKind::Status5xx,
+            format!("{path}: status {status}"),
+        ));
+    }
+    if status.is_client_error() {
+        return Some((
+            RequestErrorKind::Status4xx,
+            format!("{path}: status {status}"),
+        ));
+    }
+    if status != http::StatusCode::OK {
+        return None;
+    }
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(expected) = declared.or(object.size.filter(|_| object.digest.is_some()))
+        && expected != bytes
+    {
+        return Some((
+            RequestErrorKind::ShortBody,
+            format!("{path}: {bytes} body bytes, expected {expected}"),
+        ));
+    }
+    if let (Some(expected), Some(hasher)) = (announced, hasher) {
+        let got = hasher.digest();
+        if got != expected {
+            return Some((
+                RequestErrorKind::Digest,
+                format!("{path}: body digest xxh3={got:016x}, expected xxh3={expected:016x}"),
+            ));
+        }
+    }
+    None
+}
+
+/// The measured parts of a response (owned, for the recorder).
+struct Measured {
+    cache: CacheResult,
+    tier: Tier,
+    pop: String,
+    ttfb: Duration,
+    bytes: u64,
+}
+
+struct Outcome {
+    response: Option<Measured>,
+    error: Option<(RequestErrorKind, String)>,
+}
+
+impl Outcome {
+    fn failed(kind: RequestErrorKind, message: String) -> Outcome {
+        Outcome {
+            response: None,
+            error: Some((kind, message)),
+        }
+    }
+}
+
+/// Once a second: the progress line, an interval of the HdrHistogram log and an origin
+/// scrape. Returns the origin timeline and a log-writing error, if any.
+async fn collect(
+    live: Arc<Live>,
+    options: RunOptions,
+    started_at: SystemTime,
+    start: Instant,
+    duration: Duration,
+    origin_before: Option<OriginCounters>,
+    done: CancellationToken,
+) -> (Vec<OriginSecond>, Option<LoadgenError>) {
+    let mut progress = Progress::new(options.progress, duration);
+    let mut log = match &options.hdr_log {
+        Some(path) => match crate::progress::IntervalLog::create(path, started_at) {
+            Ok(log) => Some(log),
+            Err(error) => return (Vec::new(), Some(error)),
+        },
+        None => None,
+    };
+    let mut origin_timeline = Vec::new();
+    let mut last_origin = origin_before;
+    let mut ticker =
+        tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut error = None;
+    loop {
+        let finished = tokio::select! {
+            _ = ticker.tick() => false,
+            _ = done.cancelled() => true,
+        };
+        let interval = live.take_interval();
+        let elapsed = start.elapsed();
+        progress.update(&live, &interval, elapsed);
+        if let Some(writer) = &mut log
+            && let Err(failure) = writer.write(&interval, elapsed)
+        {
+            error = Some(failure);
+            log = None;
+        }
+        if let Some(before) = last_origin
+            && !finished
+        {
+            match OriginCounters::scrape(&options.origin_metrics, Duration::from_millis(900)).await
+            {
+                Ok(now) => {
+                    origin_timeline.push(OriginSecond {
+                        second: elapsed.as_secs_f64().round() as u64,
+                        requests: (now.requests - before.requests).max(0.0),
+                        response_bytes: (now.response_bytes - before.response_bytes).max(0.0),
+                    });
+                    last_origin = Some(now);
+                }
+                Err(failure) => tracing::debug!(%failure, "origin scrape during the run failed"),
+            }
+        }
+        if finished {
+            break;
+        }
+    }
+    progress.finish();
+    if let Some(writer) = log
+        && let Err(failure) = writer.close()
+    {
+        error = error.or(Some(failure));
+    }
+    (origin_timeline, error)
+}

@@ -1,0 +1,89 @@
+//! Resolved targets: where each client place sends its requests and over which modelled path.
+//!
+//! The load generator does not read topology files. Its caller (the CLI for `--target`, the
+//! cluster runner for a topology) resolves every client place to a [`Target`]: a base URL, a
+//! [`Hop`] (last mile + internet path) and the [`Mode`] it stands for. Connections are opened
+//! through [`connector`], the one place that knows how a hop turns into a socket.
+
+use std::fmt;
+
+use http::Uri;
+
+/// How a client reaches the content: the three paths of SPEC §5.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Client → origin over the internet.
+    Direct,
+    /// Client → nearest PoP (edge tier) → … → origin.
+    Edge,
+    /// Client → nearest PoP, then the provider backbone to the endpoint Region.
+    Ga,
+}
+
+impl Mode {
+    /// The label used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Direct => "direct",
+            Mode::Edge => "edge",
+            Mode::Ga => "ga",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The modelled path between a client place and its target.
+///
+/// This becomes `edgelab_geo::HopModel` once the latency model lands; until then only the
+/// zero hop (plain loopback TCP) exists.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Hop;
+
+/// The connector every client connection is opened with: a `tower_service::Service<Uri>`
+/// whose streams pay the hop. Swapping in `edgelab_link::LinkConnector` is this alias and
+/// [`connector`].
+pub type Connector = hyper_util::client::legacy::connect::HttpConnector;
+
+/// A connector for `hop`, with jitter and loss drawn from `seed`.
+pub fn connector(_hop: &Hop, _seed: u64) -> Connector {
+    let mut connector = Connector::new();
+    connector.set_nodelay(true);
+    connector
+}
+
+/// One client place and where it sends its requests.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The client place label (a city, Region or Local Zone code), used as the report key.
+    pub place: String,
+    /// This place's share of the traffic (relative to the other targets; must be > 0).
+    pub weight: f64,
+    /// Scheme and authority the requests go to (`http://127.0.0.1:8080`); object paths are
+    /// appended. Only `http` is supported.
+    pub base_url: Uri,
+    /// The modelled path from the client place to the target (last mile + internet).
+    pub hop: Hop,
+    /// What the target stands for.
+    pub mode: Mode,
+}
+
+impl Target {
+    /// A single target with no emulated latency: what `edgelab loadgen --target URL` uses.
+    pub fn local(base_url: Uri, mode: Mode) -> Self {
+        Self {
+            place: "local".to_string(),
+            weight: 1.0,
+            base_url,
+            hop: Hop,
+            mode,
+        }
+    }
+}
