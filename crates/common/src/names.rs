@@ -22,6 +22,11 @@ pub mod header {
     pub const X_EDGELAB_ORIGIN: &str = "x-edgelab-origin";
     /// The admin token for state-changing admin calls (`Authorization: Bearer` also works).
     pub const X_EDGELAB_TOKEN: &str = "x-edgelab-token";
+    /// The cache tier that produced a response (`EDGE`, `REC`, `Origin Shield`), so the tier
+    /// below can name its `cdn-upstream-layer`.
+    pub const X_EDGELAB_TIER: &str = "x-edgelab-tier";
+    /// Marks an invalidation forwarded by another tier (not forwarded again).
+    pub const X_EDGELAB_FORWARDED: &str = "x-edgelab-forwarded";
 }
 
 /// Environment variables read by edgelab.
@@ -68,4 +73,9 @@ pub mod metric {
     pub const ORIGIN_RESPONSE_BYTES_TOTAL: &str = "edgelab_origin_response_bytes_total";
     /// Origin request duration histogram, by `origin`.
     pub const ORIGIN_REQUEST_DURATION_SECONDS: &str = "edgelab_origin_request_duration_seconds";
+    /// Injected faults by an origin replica, by `origin`, `az`, `fault`
+    /// (`outage`, `error`, `reset`).
+    pub const ORIGIN_FAULTS_TOTAL: &str = "edgelab_origin_faults_total";
+    /// Placement of an origin replica (always 1), by `origin`, `region`, `az`.
+    pub const ORIGIN_INFO: &str = "edgelab_origin_info";
 }
