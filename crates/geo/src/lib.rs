@@ -1,1 +1,34 @@
-//! edgelab-geo (being built).
+//! AWS geography, the latency model and CDN routing for edgelab.
+//!
+//! This crate is pure: no tokio, no I/O at run time. The topology data (Regions with their
+//! Availability Zone ids, Local Zones, CloudFront edge locations and Regional Edge Caches) is
+//! embedded at compile time from `data/` (see `data/SOURCES.md` for where every row comes
+//! from) and parsed once on first use.
+//!
+//! # Layout
+//! - [`places`]: typed places ([`Region`], [`AvailabilityZone`], [`LocalZone`], [`Pop`],
+//!   [`City`]) and the [`Place`] a name resolves to.
+//! - [`topology`]: the [`Topology`] catalogue, lookup by code or city with near-match
+//!   suggestions.
+//! - [`distance`]: great-circle distance ([`distance_km`]).
+//! - [`model`]: the latency model of SPEC §2 ([`LatencyModel`], [`PathClass`]) and the
+//!   per-hop cost ([`HopModel`]) with seeded sampling.
+//! - [`routing`]: nearest healthy PoP, nearest REC, Origin Shield selection and Global
+//!   Accelerator routing, all as pure functions of their inputs.
+//! - [`error`]: the [`GeoError`] type.
+
+pub mod distance;
+pub mod error;
+pub mod model;
+pub mod places;
+pub mod routing;
+pub mod topology;
+
+pub use distance::{EARTH_RADIUS_KM, distance_km};
+pub use error::GeoError;
+pub use model::{ClassParams, HopModel, LatencyModel, PathClass};
+pub use places::{AvailabilityZone, City, Coordinates, LocalZone, Place, Pop, PopKind, Region};
+pub use routing::{
+    Endpoint, EndpointGroup, Failures, GaRoute, choose_shield, ga_route, nearest_pop, nearest_rec,
+};
+pub use topology::Topology;

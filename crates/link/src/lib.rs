@@ -1,1 +1,30 @@
-//! edgelab-link (being built).
+//! User-space link emulation: real TCP connections that pay a modelled hop's latency.
+//!
+//! The side that opens a connection wraps it, so neither server needs to know where its peer
+//! is (SPEC §2). A wrapped connection
+//! - costs one RTT to open, two when the hop is marked TLS ([`LinkConnector`],
+//!   [`LinkStream::connect`]);
+//! - delays everything it reads by the hop's RTT, as a delay line: bytes that really arrived
+//!   at `t` are handed to the reader at `t + RTT`, in order, so server think-time and
+//!   streamed bodies keep their real shape. One RTT sample (base + seeded jitter, + one RTO
+//!   on a seeded loss) is drawn per request/response exchange: the first bytes read after a
+//!   write start a new exchange;
+//! - paces what it reads at the hop's bandwidth, if it has one;
+//! - passes writes straight through (the whole round trip is charged on the read side).
+//!
+//! A [`HopModel::ZERO`] hop takes a fast path: the stream is the plain socket.
+//!
+//! # Layout
+//! - [`stream`]: [`LinkStream`], the delay line over a `TcpStream`.
+//! - [`connector`]: [`LinkConnector`], a `tower_service::Service<Uri>` for
+//!   `hyper_util::client::legacy::Client`.
+//! - [`error`]: the [`LinkError`] type.
+
+pub mod connector;
+pub mod error;
+pub mod stream;
+
+pub use connector::{LinkConnector, LinkIo};
+pub use edgelab_geo::HopModel;
+pub use error::LinkError;
+pub use stream::LinkStream;

@@ -1,0 +1,267 @@
+//! [`LinkStream`]: a TCP stream whose reads pass through a delay line.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use edgelab_geo::HopModel;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+
+/// Bytes read from the socket but not yet released; past this the delay line stops reading,
+/// so TCP flow control pushes back on the sender as a real slow link would.
+const MAX_BUFFERED_BYTES: usize = 256 * 1024;
+
+/// Size of one read from the socket.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A TCP stream that imposes a [`HopModel`] on what it reads (see the crate docs).
+#[derive(Debug)]
+pub struct LinkStream {
+    inner: TcpStream,
+    line: Option<Box<DelayLine>>,
+}
+
+#[derive(Debug)]
+struct Chunk {
+    data: Vec<u8>,
+    pos: usize,
+    release: Instant,
+}
+
+#[derive(Debug)]
+struct DelayLine {
+    hop: HopModel,
+    rng: SmallRng,
+    queue: VecDeque<Chunk>,
+    buffered: usize,
+    /// The RTT sampled for the current exchange.
+    delay: Duration,
+    /// A write happened since the last bytes arrived: the next bytes start a new exchange.
+    new_exchange: bool,
+    /// When the last queued byte is released (keeps release order and bandwidth pacing).
+    last_release: Option<Instant>,
+    /// The socket reached end of file; the reader sees it at this instant.
+    eof: Option<Instant>,
+    /// A socket error, handed to the reader once the queue is drained.
+    error: Option<io::Error>,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl LinkStream {
+    /// Wraps an already connected stream. The connect cost is not charged here (see
+    /// [`LinkStream::connect`]); `seed` seeds this connection's jitter and loss.
+    pub fn new(inner: TcpStream, hop: HopModel, seed: u64) -> LinkStream {
+        let line = if hop.is_zero() {
+            None
+        } else {
+            Some(Box::new(DelayLine {
+                hop,
+                rng: SmallRng::seed_from_u64(seed),
+                queue: VecDeque::new(),
+                buffered: 0,
+                delay: hop.rtt,
+                new_exchange: true,
+                last_release: None,
+                eof: None,
+                error: None,
+                timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+            }))
+        };
+        LinkStream { inner, line }
+    }
+
+    /// A stream with no emulation at all (the same as [`HopModel::ZERO`]).
+    pub fn plain(inner: TcpStream) -> LinkStream {
+        LinkStream { inner, line: None }
+    }
+
+    /// Connects to `addr` and pays the hop's connect cost (1 RTT, +1 with TLS, each with
+    /// jitter and loss) before returning.
+    pub async fn connect(
+        addr: std::net::SocketAddr,
+        hop: HopModel,
+        seed: u64,
+    ) -> io::Result<LinkStream> {
+        let tcp = TcpStream::connect(addr).await?;
+        let _ = tcp.set_nodelay(true);
+        Ok(Self::opened(tcp, hop, seed).await)
+    }
+
+    /// Wraps a freshly opened stream and pays the connect cost.
+    pub(crate) async fn opened(tcp: TcpStream, hop: HopModel, seed: u64) -> LinkStream {
+        let mut stream = LinkStream::new(tcp, hop, seed);
+        if let Some(line) = stream.line.as_mut() {
+            let cost = hop.sample_connect(&mut line.rng);
+            tokio::time::sleep(cost).await;
+        }
+        stream
+    }
+
+    /// The hop this stream imposes.
+    pub fn hop(&self) -> HopModel {
+        self.line.as_ref().map_or(HopModel::ZERO, |l| l.hop)
+    }
+
+    /// The socket underneath.
+    pub fn get_ref(&self) -> &TcpStream {
+        &self.inner
+    }
+
+    /// Unwraps the socket. Bytes read from it but not yet released are lost.
+    pub fn into_inner(self) -> TcpStream {
+        self.inner
+    }
+}
+
+impl DelayLine {
+    /// Reads what the socket has into the queue, stamping release times. Leaves the socket's
+    /// waker registered unless the buffer is full or the socket is done.
+    fn pump(&mut self, inner: &mut TcpStream, cx: &mut Context<'_>) {
+        let mut scratch = [0u8; READ_CHUNK];
+        while self.eof.is_none() && self.error.is_none() && self.buffered < MAX_BUFFERED_BYTES {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut *inner).poll_read(cx, &mut buf) {
+                Poll::Pending => return,
+                Poll::Ready(Err(error)) => self.error = Some(error),
+                Poll::Ready(Ok(())) => {
+                    let now = Instant::now();
+                    let filled = buf.filled();
+                    if self.new_exchange {
+                        self.delay = self.hop.sample_exchange(&mut self.rng);
+                        self.new_exchange = false;
+                    }
+                    let arrival = now + self.delay;
+                    let start = self.last_release.map_or(arrival, |last| last.max(arrival));
+                    if filled.is_empty() {
+                        self.eof = Some(start);
+                        return;
+                    }
+                    let release = start + self.hop.transfer_time(filled.len() as u64);
+                    self.last_release = Some(release);
+                    self.buffered += filled.len();
+                    self.queue.push_back(Chunk {
+                        data: filled.to_vec(),
+                        pos: 0,
+                        release,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Waits for `deadline`; `Ready` when it has passed.
+    fn wait_until(&mut self, deadline: Instant, cx: &mut Context<'_>) -> Poll<()> {
+        if self.timer.deadline() != deadline {
+            self.timer.as_mut().reset(deadline);
+        }
+        self.timer.as_mut().poll(cx)
+    }
+
+    fn poll_read(
+        &mut self,
+        inner: &mut TcpStream,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            self.pump(inner, cx);
+            let now = Instant::now();
+            if let Some(front) = self.queue.front_mut() {
+                if front.release > now {
+                    let release = front.release;
+                    ready!(self.wait_until(release, cx));
+                    continue;
+                }
+                let n = buf.remaining().min(front.data.len() - front.pos);
+                buf.put_slice(&front.data[front.pos..front.pos + n]);
+                front.pos += n;
+                self.buffered -= n;
+                if front.pos == front.data.len() {
+                    self.queue.pop_front();
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(error) = self.error.take() {
+                return Poll::Ready(Err(error));
+            }
+            if let Some(eof) = self.eof {
+                ready!(self.wait_until(eof, cx));
+                return Poll::Ready(Ok(()));
+            }
+            // Nothing queued: the socket's waker is registered by `pump`.
+            return Poll::Pending;
+        }
+    }
+}
+
+impl AsyncRead for LinkStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match this.line.as_mut() {
+            None => Pin::new(&mut this.inner).poll_read(cx, buf),
+            Some(line) => line.poll_read(&mut this.inner, cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for LinkStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = ready!(Pin::new(&mut this.inner).poll_write(cx, data))?;
+        if written > 0
+            && let Some(line) = this.line.as_mut()
+        {
+            line.new_exchange = true;
+        }
+        Poll::Ready(Ok(written))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = ready!(Pin::new(&mut this.inner).poll_write_vectored(cx, bufs))?;
+        if written > 0
+            && let Some(line) = this.line.as_mut()
+        {
+            line.new_exchange = true;
+        }
+        Poll::Ready(Ok(written))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+impl Connection for LinkStream {
+    fn connected(&self) -> Connected {
+        self.inner.connected()
+    }
+}
