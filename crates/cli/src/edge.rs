@@ -1,12 +1,116 @@
-//! `edgelab edge` (being built).
+//! `edgelab edge`: one cache node (PoP, REC or Origin Shield) in front of any HTTP origin.
+//! Flags override the config file, which overrides the defaults; bad config exits 64 before
+//! anything is bound.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use edgelab_common::config::{ConfigErrors, load_toml};
+use edgelab_common::shutdown::{self, Shutdown};
+use edgelab_edge::config::{RawBehavior, RawCachePolicy};
+use edgelab_edge::{EdgeConfig, RawEdgeConfig};
+
+use crate::output;
 
 /// Arguments of `edgelab edge`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:\n  \
+    edgelab edge --listen 127.0.0.1:8002 --admin 127.0.0.1:9002 --upstream http://127.0.0.1:8000 --policy rfc9111\n  \
+    edgelab edge --listen 127.0.0.1:0 --admin 127.0.0.1:0 --upstream http://origin:8080 --tier rec --pop FRA\n  \
+    edgelab edge --config config/edge.toml --listen 127.0.0.1:8080 --admin 127.0.0.1:9080")]
+pub struct Args {
+    /// Traffic address (port 0 picks a free port; the first stdout line names it).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Admin address (/metrics, /healthz, /readyz, /invalidations, /cache).
+    #[arg(long, default_value = "127.0.0.1:9080")]
+    pub admin: String,
+    /// Upstream URL: the origin (primary of the origin group).
+    #[arg(long)]
+    pub upstream: Option<String>,
+    /// Cache policy preset of the default behaviour: rfc9111, CachingOptimized,
+    /// CachingDisabled, UseOriginCacheControlHeaders.
+    #[arg(long)]
+    pub policy: Option<String>,
+    /// Tier: edge, rec or shield.
+    #[arg(long)]
+    pub tier: Option<String>,
+    /// IATA code of the PoP (e.g. FRA).
+    #[arg(long)]
+    pub pop: Option<String>,
+    /// Edge config file (TOML; see config/edge.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+fn build_config(args: &Args) -> Result<EdgeConfig, ConfigErrors> {
+    let mut raw: RawEdgeConfig = match &args.config {
+        Some(path) => load_toml(path)?,
+        None => RawEdgeConfig::default(),
+    };
+    if let Some(upstream) = &args.upstream {
+        raw.upstream.primary = Some(upstream.clone());
+    }
+    if let Some(policy) = &args.policy {
+        raw.default_behavior = RawBehavior {
+            cache_policy: RawCachePolicy {
+                preset: Some(policy.clone()),
+                ..RawCachePolicy::default()
+            },
+            ..raw.default_behavior
+        };
+    }
+    if let Some(tier) = &args.tier {
+        raw.tier = Some(tier.clone());
+    }
+    if let Some(pop) = &args.pop {
+        raw.pop = Some(pop.clone());
+    }
+    if raw.admin_token.is_none()
+        && let Ok(token) = std::env::var(edgelab_common::names::env::ADMIN_TOKEN)
+        && !token.is_empty()
+    {
+        raw.admin_token = Some(token);
+    }
+    let mut errors = ConfigErrors::new();
+    for (field, value) in [("--listen", &args.listen), ("--admin", &args.admin)] {
+        if value.parse::<std::net::SocketAddr>().is_err() {
+            errors.push(
+                field,
+                format!("{value:?} is not an address like 127.0.0.1:8080"),
+            );
+        }
+    }
+    match EdgeConfig::try_from(raw) {
+        Ok(config) => errors.into_result(config),
+        Err(more) => {
+            errors.extend_prefixed("", more);
+            Err(errors)
+        }
+    }
+}
 
 /// Runs `edgelab edge`.
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`edgelab edge` is not built yet")
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = match build_config(&args) {
+        Ok(config) => config,
+        Err(errors) => return Ok(output::config_errors(&errors)),
+    };
+    let traffic = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot bind --listen {}: {e}", args.listen))?;
+    let admin = tokio::net::TcpListener::bind(&args.admin)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot bind --admin {}: {e}", args.admin))?;
+    let shutdown = Shutdown::new();
+    let registry = prometheus::Registry::new();
+    let handle = edgelab_edge::start(config, traffic, admin, registry, shutdown.clone())?;
+    output::listening(handle.traffic_addr(), handle.admin_addr());
+    shutdown::signal().await;
+    handle.set_healthy(false);
+    if !shutdown.drain(Duration::from_secs(15)).await {
+        output::error("some connections were still open after 15 s; stopped anyway");
+    }
+    Ok(ExitCode::SUCCESS)
 }

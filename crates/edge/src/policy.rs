@@ -1,0 +1,622 @@
+//! The pure caching rules: storability and TTL (RFC 9111 via `http-cache-semantics`, then the
+//! CloudFront MinTTL / DefaultTTL / MaxTTL clamps), freshness of a stored object for a request
+//! (including the request directives and the RFC 5861 stale extensions the crate lacks), and
+//! the cache key. Everything here takes `now` and does no I/O.
+
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, Method, StatusCode, header};
+use http_cache_semantics::CachePolicy;
+
+use crate::config::{Behavior, CachePolicyConfig, Selection};
+
+/// Response statuses a CloudFront-style policy stores (RFC 9110 §15.1 heuristically
+/// cacheable codes).
+const CACHEABLE_STATUSES: [u16; 11] = [200, 203, 204, 206, 300, 301, 404, 405, 410, 414, 501];
+
+/// Cache-Control directives as `(name, value)` pairs, names lower-cased.
+///
+/// Hand-written because `http-cache-semantics` keeps its parsed directives private and we need
+/// `stale-while-revalidate`, `stale-if-error` and the request directives.
+pub fn directives(headers: &HeaderMap) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    for value in headers.get_all(header::CACHE_CONTROL) {
+        let Ok(text) = value.to_str() else { continue };
+        for part in text.split(',') {
+            let part = part.trim();
+            if part.is_empty() {
+                continue;
+            }
+            let (name, value) = match part.split_once('=') {
+                Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"').to_string())),
+                None => (part, None),
+            };
+            out.push((name.to_ascii_lowercase(), value));
+        }
+    }
+    out
+}
+
+fn has(dirs: &[(String, Option<String>)], name: &str) -> bool {
+    dirs.iter().any(|(n, _)| n == name)
+}
+
+fn seconds(dirs: &[(String, Option<String>)], name: &str) -> Option<Duration> {
+    dirs.iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, v)| v.as_deref())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// What a stored object keeps about its freshness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    /// Freshness lifetime after the clamps (compared with the object's current age).
+    pub lifetime: Duration,
+    /// `stale-while-revalidate` window.
+    pub swr: Duration,
+    /// `stale-if-error` window.
+    pub sie: Duration,
+    /// `must-revalidate` / `proxy-revalidate`: never served stale.
+    pub must_revalidate: bool,
+}
+
+/// Why a response is not stored (for `Cache-Status` detail and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoCacheReason {
+    /// The behaviour's policy disables caching.
+    Disabled,
+    /// Method is not GET/HEAD.
+    Method,
+    /// Status is not cacheable.
+    Status,
+    /// `no-store`, `private`, `no-cache` (CloudFront presets with MinTTL 0), or request
+    /// `no-store`.
+    Directive,
+    /// `Authorization` in the request without `public`/`s-maxage`/`must-revalidate`.
+    Authorization,
+    /// `Set-Cookie` without `public`.
+    SetCookie,
+    /// `Vary: *`.
+    VaryStar,
+    /// No freshness and no validator: nothing to reuse.
+    NoFreshness,
+}
+
+impl NoCacheReason {
+    /// Short token for `Cache-Status: detail=`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoCacheReason::Disabled => "disabled",
+            NoCacheReason::Method => "method",
+            NoCacheReason::Status => "status",
+            NoCacheReason::Directive => "directive",
+            NoCacheReason::Authorization => "authorization",
+            NoCacheReason::SetCookie => "set-cookie",
+            NoCacheReason::VaryStar => "vary-star",
+            NoCacheReason::NoFreshness => "no-freshness",
+        }
+    }
+}
+
+/// Decides whether `response` to `request` may be stored under `policy`, and for how long.
+///
+/// rfc9111 mode: `http-cache-semantics` storability and lifetime (heuristics included).
+/// CloudFront mode: origin freshness (`s-maxage` > `max-age` > `Expires`, minus `Age`)
+/// clamped to `[min_ttl, max_ttl]`, `default_ttl` when the origin gives none, and MinTTL > 0
+/// overriding `no-store`/`no-cache`/`private`. Either way a response with neither freshness
+/// nor a validator is not stored, and `Set-Cookie` needs `public`.
+pub fn storable(
+    policy: &CachePolicyConfig,
+    cache_policy: &CachePolicy,
+    method: &Method,
+    request: &HeaderMap,
+    status: StatusCode,
+    response: &HeaderMap,
+    now: SystemTime,
+) -> Result<Lifetime, NoCacheReason> {
+    if policy.disabled() {
+        return Err(NoCacheReason::Disabled);
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return Err(NoCacheReason::Method);
+    }
+    let res = directives(response);
+    let req = directives(request);
+    if response
+        .get(header::VARY)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|p| p.trim() == "*"))
+    {
+        return Err(NoCacheReason::VaryStar);
+    }
+    let public = has(&res, "public");
+    if response.contains_key(header::SET_COOKIE) && !public {
+        return Err(NoCacheReason::SetCookie);
+    }
+    let must_revalidate = has(&res, "must-revalidate") || has(&res, "proxy-revalidate");
+    if request.contains_key(header::AUTHORIZATION)
+        && !(public || has(&res, "s-maxage") || has(&res, "must-revalidate"))
+    {
+        return Err(NoCacheReason::Authorization);
+    }
+    let has_validator =
+        response.contains_key(header::ETAG) || response.contains_key(header::LAST_MODIFIED);
+    let age = cache_policy.age(now);
+    let origin_lifetime = cache_policy.time_to_live(now) + age;
+    let lifetime = if policy.rfc {
+        if !cache_policy.is_storable() {
+            return Err(
+                if has(&req, "no-store") || has(&res, "no-store") || has(&res, "private") {
+                    NoCacheReason::Directive
+                } else {
+                    NoCacheReason::Status
+                },
+            );
+        }
+        origin_lifetime
+    } else {
+        if !CACHEABLE_STATUSES.contains(&status.as_u16()) {
+            return Err(NoCacheReason::Status);
+        }
+        let forbidden = has(&res, "no-store") || has(&res, "no-cache") || has(&res, "private");
+        let explicit =
+            has(&res, "s-maxage") || has(&res, "max-age") || response.contains_key(header::EXPIRES);
+        if forbidden {
+            if policy.min_ttl.is_zero() {
+                return Err(NoCacheReason::Directive);
+            }
+            policy.min_ttl + age
+        } else if explicit {
+            origin_lifetime.clamp(policy.min_ttl, policy.max_ttl)
+        } else {
+            policy.default_ttl + age
+        }
+    };
+    if lifetime <= age && !has_validator {
+        return Err(NoCacheReason::NoFreshness);
+    }
+    Ok(Lifetime {
+        lifetime,
+        swr: seconds(&res, "stale-while-revalidate").unwrap_or_default(),
+        sie: seconds(&res, "stale-if-error").unwrap_or_default(),
+        must_revalidate,
+    })
+}
+
+/// How a stored object may be used for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Serve it.
+    Fresh,
+    /// Stale, but inside `stale-while-revalidate`: serve and refresh in the background.
+    StaleWhileRevalidate,
+    /// Must be revalidated (or refetched) first; `serve_on_error` says whether
+    /// `stale-if-error` allows it if the upstream fails.
+    Stale {
+        /// Inside `stale-if-error`.
+        serve_on_error: bool,
+    },
+}
+
+/// Freshness of an object whose current age is `age`, for a request with `request` headers.
+/// Request directives (`no-cache`, `max-age`, `min-fresh`, `max-stale`, `Pragma: no-cache`) are
+/// honoured only when `honour_request` (the rfc9111 preset; CloudFront ignores them).
+pub fn freshness(
+    lifetime: &Lifetime,
+    age: Duration,
+    request: &HeaderMap,
+    honour_request: bool,
+) -> Freshness {
+    let staleness = age.saturating_sub(lifetime.lifetime);
+    let fresh = age < lifetime.lifetime;
+    let serve_on_error = !fresh && !lifetime.must_revalidate && staleness <= lifetime.sie;
+    let stale = Freshness::Stale { serve_on_error };
+    if honour_request {
+        let req = directives(request);
+        let pragma_no_cache = !request.contains_key(header::CACHE_CONTROL)
+            && request
+                .get(header::PRAGMA)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("no-cache"));
+        if has(&req, "no-cache") || pragma_no_cache {
+            return stale;
+        }
+        if seconds(&req, "max-age").is_some_and(|max| age > max) {
+            return stale;
+        }
+        if seconds(&req, "min-fresh").is_some_and(|min| lifetime.lifetime.saturating_sub(age) < min)
+        {
+            return stale;
+        }
+        if !fresh && !lifetime.must_revalidate && has(&req, "max-stale") {
+            let allowed = seconds(&req, "max-stale").is_none_or(|max| staleness <= max);
+            if allowed {
+                return Freshness::Fresh;
+            }
+        }
+    }
+    if fresh {
+        Freshness::Fresh
+    } else if !lifetime.must_revalidate && staleness < lifetime.swr {
+        Freshness::StaleWhileRevalidate
+    } else {
+        stale
+    }
+}
+
+/// The encoding a compressing behaviour asks the upstream for and keys on: `br`, `gzip` or
+/// `identity`, from the viewer's `Accept-Encoding` (q=0 excluded).
+pub fn normalised_encoding(request: &HeaderMap) -> &'static str {
+    let mut gzip = false;
+    let mut br = false;
+    for value in request.get_all(header::ACCEPT_ENCODING) {
+        let Ok(text) = value.to_str() else { continue };
+        for item in text.split(',') {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            if refused {
+                continue;
+            }
+            match coding.as_str() {
+                "br" => br = true,
+                "gzip" => gzip = true,
+                _ => {}
+            }
+        }
+    }
+    if br {
+        "br"
+    } else if gzip {
+        "gzip"
+    } else {
+        "identity"
+    }
+}
+
+/// Keeps the query pairs `selection` picks, sorted for a stable key when not `All`.
+pub fn select_query(query: Option<&str>, selection: &Selection) -> String {
+    let Some(query) = query else {
+        return String::new();
+    };
+    match selection {
+        Selection::None => String::new(),
+        Selection::All => query.to_string(),
+        Selection::Only(_) => {
+            let mut pairs: Vec<&str> = query
+                .split('&')
+                .filter(|pair| {
+                    let name = pair.split('=').next().unwrap_or("");
+                    selection.selects(name)
+                })
+                .collect();
+            pairs.sort_unstable();
+            pairs.join("&")
+        }
+    }
+}
+
+/// Keeps the cookies `selection` picks from the `Cookie` headers, sorted.
+pub fn select_cookies(request: &HeaderMap, selection: &Selection) -> String {
+    if *selection == Selection::None {
+        return String::new();
+    }
+    let mut cookies: Vec<&str> = request
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| selection.selects(c.split('=').next().unwrap_or("")))
+        .collect();
+    cookies.sort_unstable();
+    cookies.join("; ")
+}
+
+/// The primary cache key: host, path, chosen query strings, headers and cookies, and the
+/// normalised encoding when compression is on. Parts are separated by bytes that cannot occur
+/// in a request line.
+pub fn cache_key(
+    behavior: &Behavior,
+    host: &str,
+    path: &str,
+    query: Option<&str>,
+    request: &HeaderMap,
+) -> String {
+    let policy = &behavior.cache_policy;
+    let mut key = String::with_capacity(host.len() + path.len() + 16);
+    key.push_str(&host.to_ascii_lowercase());
+    key.push_str(path);
+    let query = select_query(query, &policy.query_strings);
+    if !query.is_empty() {
+        key.push('?');
+        key.push_str(&query);
+    }
+    for name in &policy.headers {
+        if *name == header::HOST {
+            continue; // already the first part
+        }
+        key.push('\n');
+        key.push_str(name.as_str());
+        key.push(':');
+        for value in request.get_all(name) {
+            key.push_str(&String::from_utf8_lossy(value.as_bytes()));
+            key.push(',');
+        }
+    }
+    let cookies = select_cookies(request, &policy.cookies);
+    if !cookies.is_empty() {
+        key.push_str("\ncookie:");
+        key.push_str(&cookies);
+    }
+    if policy.compress {
+        key.push_str("\nae:");
+        key.push_str(normalised_encoding(request));
+    }
+    key
+}
+
+/// The variant key: the primary key plus the request's values of the `Vary` headers of the
+/// stored response (RFC 9111 §4.1). Values are whitespace-normalised.
+pub fn variant_key(primary: &str, vary: &[http::HeaderName], request: &HeaderMap) -> String {
+    let mut key = primary.to_string();
+    for name in vary {
+        key.push('\u{1}');
+        key.push_str(name.as_str());
+        key.push('=');
+        let values: Vec<String> = request
+            .get_all(name)
+            .iter()
+            .map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .split(',')
+                    .map(str::trim)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
+        key.push_str(&values.join(","));
+    }
+    key
+}
+
+/// The header names a response varies on (lower case, `*` excluded: never stored).
+pub fn vary_names(response: &HeaderMap) -> Vec<http::HeaderName> {
+    let mut names: Vec<http::HeaderName> = response
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty() && n != "*")
+        .filter_map(|n| http::HeaderName::from_bytes(n.as_bytes()).ok())
+        .collect();
+    names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    names.dedup();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{HeaderValue, Request, Response};
+    use http_cache_semantics::CacheOptions;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (n, v) in pairs {
+            map.append(
+                http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        map
+    }
+
+    fn decide(
+        preset: &str,
+        res: &[(&str, &str)],
+        now: SystemTime,
+    ) -> Result<Lifetime, NoCacheReason> {
+        let policy = CachePolicyConfig::preset(preset).unwrap();
+        let request = Request::get("http://h/x").body(()).unwrap();
+        let mut response = Response::builder().status(200);
+        for (n, v) in res {
+            response = response.header(*n, *v);
+        }
+        let response = response.body(()).unwrap();
+        let cp = CachePolicy::new_options(&request, &response, now, CacheOptions::default());
+        storable(
+            &policy,
+            &cp,
+            &Method::GET,
+            request.headers(),
+            StatusCode::OK,
+            response.headers(),
+            now,
+        )
+    }
+
+    const DAY: u64 = 86_400;
+
+    #[test]
+    fn caching_optimized_clamps_like_cloudfront() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let date = httpdate::fmt_http_date(now);
+        // No freshness from origin → DefaultTTL (1 day).
+        let l = decide("CachingOptimized", &[("date", &date)], now).unwrap();
+        assert_eq!(l.lifetime, Duration::from_secs(DAY));
+        // max-age=0 → MinTTL 1 s.
+        let l = decide(
+            "CachingOptimized",
+            &[("date", &date), ("cache-control", "max-age=0")],
+            now,
+        )
+        .unwrap();
+        assert_eq!(l.lifetime, Duration::from_secs(1));
+        // Ten years → MaxTTL one year.
+        let l = decide(
+            "CachingOptimized",
+            &[("date", &date), ("cache-control", "max-age=315360000")],
+            now,
+        )
+        .unwrap();
+        assert_eq!(l.lifetime, Duration::from_secs(31_536_000));
+        // no-store with MinTTL 1 s is still cached for 1 s.
+        let l = decide("CachingOptimized", &[("cache-control", "no-store")], now).unwrap();
+        assert_eq!(l.lifetime, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn use_origin_headers_and_rfc_do_not_cache_without_freshness() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        for preset in ["UseOriginCacheControlHeaders", "rfc9111"] {
+            assert_eq!(
+                decide(preset, &[], now),
+                Err(NoCacheReason::NoFreshness),
+                "{preset}"
+            );
+            assert!(decide(preset, &[("cache-control", "private, max-age=60")], now).is_err());
+            let l = decide(preset, &[("cache-control", "s-maxage=30, max-age=60")], now).unwrap();
+            assert_eq!(l.lifetime, Duration::from_secs(30), "{preset}");
+        }
+        assert_eq!(
+            decide("CachingDisabled", &[("cache-control", "max-age=60")], now),
+            Err(NoCacheReason::Disabled)
+        );
+        // rfc9111 stores no-cache with a validator (always revalidated).
+        let l = decide(
+            "rfc9111",
+            &[("cache-control", "no-cache"), ("etag", "\"a\"")],
+            now,
+        )
+        .unwrap();
+        assert_eq!(l.lifetime, Duration::ZERO);
+    }
+
+    #[test]
+    fn set_cookie_needs_public() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            decide(
+                "CachingOptimized",
+                &[("cache-control", "max-age=60"), ("set-cookie", "a=b")],
+                now
+            ),
+            Err(NoCacheReason::SetCookie)
+        );
+        assert!(
+            decide(
+                "CachingOptimized",
+                &[
+                    ("cache-control", "public, max-age=60"),
+                    ("set-cookie", "a=b")
+                ],
+                now
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn stale_extensions_and_request_directives() {
+        let lifetime = Lifetime {
+            lifetime: Duration::from_secs(10),
+            swr: Duration::from_secs(5),
+            sie: Duration::from_secs(100),
+            must_revalidate: false,
+        };
+        let none = HeaderMap::new();
+        let secs = Duration::from_secs;
+        assert_eq!(freshness(&lifetime, secs(9), &none, true), Freshness::Fresh);
+        assert_eq!(
+            freshness(&lifetime, secs(12), &none, true),
+            Freshness::StaleWhileRevalidate
+        );
+        assert_eq!(
+            freshness(&lifetime, secs(20), &none, true),
+            Freshness::Stale {
+                serve_on_error: true
+            }
+        );
+        assert_eq!(
+            freshness(&lifetime, secs(200), &none, true),
+            Freshness::Stale {
+                serve_on_error: false
+            }
+        );
+        let no_cache = headers(&[("cache-control", "no-cache")]);
+        assert!(matches!(
+            freshness(&lifetime, secs(1), &no_cache, true),
+            Freshness::Stale { .. }
+        ));
+        assert_eq!(
+            freshness(&lifetime, secs(1), &no_cache, false),
+            Freshness::Fresh
+        );
+        let max_stale = headers(&[("cache-control", "max-stale=60")]);
+        assert_eq!(
+            freshness(&lifetime, secs(30), &max_stale, true),
+            Freshness::Fresh
+        );
+        let strict = Lifetime {
+            must_revalidate: true,
+            ..lifetime
+        };
+        assert_eq!(
+            freshness(&strict, secs(12), &none, true),
+            Freshness::Stale {
+                serve_on_error: false
+            }
+        );
+    }
+
+    #[test]
+    fn encoding_is_normalised() {
+        assert_eq!(
+            normalised_encoding(&headers(&[("accept-encoding", "gzip, deflate, br")])),
+            "br"
+        );
+        assert_eq!(
+            normalised_encoding(&headers(&[("accept-encoding", "br;q=0, gzip")])),
+            "gzip"
+        );
+        assert_eq!(normalised_encoding(&HeaderMap::new()), "identity");
+    }
+
+    #[test]
+    fn key_takes_only_selected_parts() {
+        let mut policy = CachePolicyConfig::preset("CachingOptimized").unwrap();
+        policy.query_strings = Selection::Only(vec!["v".into()]);
+        policy.compress = false;
+        let behavior = Behavior {
+            path_pattern: "*".into(),
+            cache_policy: policy,
+            origin_request: Default::default(),
+            collapse: true,
+        };
+        let a = cache_key(
+            &behavior,
+            "Example.com",
+            "/a",
+            Some("x=1&v=2"),
+            &HeaderMap::new(),
+        );
+        let b = cache_key(
+            &behavior,
+            "example.com",
+            "/a",
+            Some("v=2&x=9"),
+            &HeaderMap::new(),
+        );
+        assert_eq!(a, b);
+        assert_eq!(a, "example.com/a?v=2");
+    }
+}

@@ -1,0 +1,330 @@
+//! The upstream side: a pooled keep-alive hyper client, the next tier or the origin group
+//! (primary/secondary failover on chosen statuses or connection failure, connection attempts ×
+//! connection timeout, response timeout), and how long connect and first byte took.
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use edgelab_common::body::{self, Body};
+use http::request::Parts;
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderValue, Request, Response, Uri, header};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::config::Upstream;
+use crate::metrics::{Metrics, UpstreamResult};
+
+/// The connector upstream connections use. Plain TCP until `edgelab_link::LinkConnector`
+/// (modelled latency) is wired in; the rest of the crate only sees this alias.
+pub type Connector = TimedConnector<HttpConnector>;
+
+tokio::task_local! {
+    static CONNECT_TIME: Cell<Option<Duration>>;
+}
+
+/// Wraps a connector to record how long the connect took in the requesting task.
+#[derive(Clone, Debug)]
+pub struct TimedConnector<C>(C);
+
+impl<C> tower_service::Service<Uri> for TimedConnector<C>
+where
+    C: tower_service::Service<Uri> + Send,
+    C::Future: Send + 'static,
+{
+    type Response = C::Response;
+    type Error = C::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<C::Response, C::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let started = Instant::now();
+        let future = self.0.call(uri);
+        Box::pin(async move {
+            let result = future.await;
+            let _ = CONNECT_TIME.try_with(|cell| cell.set(Some(started.elapsed())));
+            result
+        })
+    }
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// The next cache tier if configured, else the origin group.
+    Cacheable,
+    /// The origin group if configured (non-cacheable requests skip the tiers), else the next
+    /// tier.
+    Origin,
+}
+
+/// An upstream failure before a response head arrived.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// Every connection attempt failed.
+    #[error("cannot connect upstream: {0}")]
+    Connect(String),
+    /// No response head within the response timeout.
+    #[error("upstream response timed out after {0:?}")]
+    Timeout(Duration),
+    /// Another transport error.
+    #[error("upstream request failed: {0}")]
+    Other(String),
+}
+
+impl UpstreamError {
+    /// Metric label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpstreamError::Connect(_) => "connect",
+            UpstreamError::Timeout(_) => "timeout",
+            UpstreamError::Other(_) => "other",
+        }
+    }
+
+    /// Status the viewer gets (CloudFront: 502 for connection problems, 504 for timeouts).
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            UpstreamError::Timeout(_) => http::StatusCode::GATEWAY_TIMEOUT,
+            _ => http::StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    fn result(&self) -> UpstreamResult {
+        match self {
+            UpstreamError::Connect(_) => UpstreamResult::ConnectError,
+            UpstreamError::Timeout(_) => UpstreamResult::Timeout,
+            UpstreamError::Other(_) => UpstreamResult::Truncated,
+        }
+    }
+}
+
+/// A response head from upstream, with timings.
+pub struct Fetched {
+    /// The response (body still streaming).
+    pub response: Response<Incoming>,
+    /// Connect time when a new connection was opened for it.
+    pub connect: Option<Duration>,
+    /// Time to the response head.
+    pub first_byte: Duration,
+    /// Whether it came from a cache tier (its `X-Cache` etc. are meaningful).
+    pub from_tier: bool,
+}
+
+/// The pooled upstream client of one node.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    client: Client<Connector, Body>,
+    config: Upstream,
+    metrics: Metrics,
+}
+
+impl UpstreamClient {
+    /// A client for `config`.
+    pub fn new(config: Upstream, metrics: Metrics) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(config.connection_timeout));
+        http.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(1024)
+            .build(TimedConnector(http));
+        Self {
+            client,
+            config,
+            metrics,
+        }
+    }
+
+    fn targets(&self, route: Route) -> Vec<(Uri, bool)> {
+        let origin = || {
+            let mut t = Vec::new();
+            if let Some(p) = &self.config.primary {
+                t.push((p.clone(), false));
+            }
+            if let Some(s) = &self.config.secondary {
+                t.push((s.clone(), false));
+            }
+            t
+        };
+        match (route, &self.config.next_tier) {
+            (Route::Cacheable, Some(tier)) => vec![(tier.clone(), true)],
+            (Route::Origin, Some(tier)) if self.config.primary.is_none() => {
+                vec![(tier.clone(), true)]
+            }
+            _ => origin(),
+        }
+    }
+
+    /// Sends `parts` (with `body` for unsafe methods; `None` makes the request replayable for
+    /// retries and failover) along `route`.
+    pub async fn send(
+        &self,
+        route: Route,
+        parts: &Parts,
+        body: Option<Body>,
+    ) -> Result<Fetched, UpstreamError> {
+        let targets = self.targets(route);
+        let replayable = body.is_none();
+        let mut body = body;
+        let mut last_error = UpstreamError::Connect("no upstream configured".into());
+        let count = targets.len();
+        for (index, (base, from_tier)) in targets.into_iter().enumerate() {
+            let is_last = index + 1 == count;
+            let attempts = if replayable {
+                self.config.connection_attempts
+            } else {
+                1
+            };
+            for _ in 0..attempts {
+                let request_body = if replayable {
+                    body::empty()
+                } else {
+                    body.take().unwrap_or_else(body::empty)
+                };
+                let request = match build(&base, parts, request_body, from_tier) {
+                    Ok(r) => r,
+                    Err(error) => return Err(UpstreamError::Other(error)),
+                };
+                match self.attempt(request).await {
+                    Ok((response, connect, first_byte)) => {
+                        let status = response.status();
+                        if !is_last
+                            && replayable
+                            && self.config.failover_status_codes.contains(&status.as_u16())
+                        {
+                            self.metrics.upstream(UpstreamResult::Failover);
+                            last_error = UpstreamError::Other(format!("primary answered {status}"));
+                            break;
+                        }
+                        self.metrics
+                            .upstream(if status == http::StatusCode::NOT_MODIFIED {
+                                UpstreamResult::NotModified
+                            } else if status.is_server_error() {
+                                UpstreamResult::ServerError
+                            } else {
+                                UpstreamResult::Ok
+                            });
+                        return Ok(Fetched {
+                            response,
+                            connect,
+                            first_byte,
+                            from_tier,
+                        });
+                    }
+                    Err(error) => {
+                        self.metrics.upstream(error.result());
+                        let retry = matches!(error, UpstreamError::Connect(_));
+                        last_error = error;
+                        if !retry || !replayable {
+                            break;
+                        }
+                    }
+                }
+            }
+            if !replayable {
+                break;
+            }
+            if !is_last {
+                if matches!(
+                    last_error,
+                    UpstreamError::Connect(_) | UpstreamError::Timeout(_)
+                ) {
+                    self.metrics.upstream(UpstreamResult::Failover);
+                }
+                continue;
+            }
+        }
+        Err(last_error)
+    }
+
+    async fn attempt(
+        &self,
+        request: Request<Body>,
+    ) -> Result<(Response<Incoming>, Option<Duration>, Duration), UpstreamError> {
+        let started = Instant::now();
+        let timeout = self.config.response_timeout;
+        let client = self.client.clone();
+        let fut = CONNECT_TIME.scope(Cell::new(None), async move {
+            let result = client.request(request).await;
+            (result, CONNECT_TIME.with(Cell::get))
+        });
+        match tokio::time::timeout(timeout, fut).await {
+            Err(_) => Err(UpstreamError::Timeout(timeout)),
+            Ok((Ok(response), connect)) => Ok((response, connect, started.elapsed())),
+            Ok((Err(error), _)) if error.is_connect() => {
+                Err(UpstreamError::Connect(format!("{error:?}")))
+            }
+            Ok((Err(error), _)) => Err(UpstreamError::Other(format!("{error:?}"))),
+        }
+    }
+}
+
+/// Hop-by-hop headers never forwarded (RFC 9110 §7.6.1).
+pub const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+];
+
+/// Removes hop-by-hop headers and those named in `Connection`.
+pub fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .collect();
+    for name in HOP_BY_HOP
+        .iter()
+        .copied()
+        .chain(named.iter().map(String::as_str))
+    {
+        headers.remove(name);
+    }
+}
+
+fn build(base: &Uri, parts: &Parts, body: Body, to_tier: bool) -> Result<Request<Body>, String> {
+    let path = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let authority: Authority = base
+        .authority()
+        .cloned()
+        .ok_or_else(|| format!("upstream {base} has no authority"))?;
+    let uri = Uri::builder()
+        .scheme(base.scheme().cloned().unwrap_or(Scheme::HTTP))
+        .authority(authority.clone())
+        .path_and_query(path)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut request = Request::new(body);
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = uri;
+    *request.headers_mut() = parts.headers.clone();
+    strip_hop_by_hop(request.headers_mut());
+    if !to_tier || !request.headers().contains_key(header::HOST) {
+        // The origin sees its own name (CloudFront's AllViewerExceptHostHeader); a cache tier
+        // sees the viewer's Host so every tier computes the same key.
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
+        request.headers_mut().insert(header::HOST, host);
+    }
+    Ok(request)
+}
