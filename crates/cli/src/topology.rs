@@ -1,16 +1,704 @@
-//! `edgelab topology` (being built).
+//! `edgelab topology`: inspect the geography, the latency model and routing (SPEC §2).
+//!
+//! Pure computation over `edgelab_geo`; nothing here needs a runtime.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
+
+use edgelab_geo::{
+    EndpointGroup, Failures, HopModel, LatencyModel, PathClass, Place, Pop, Topology,
+    choose_shield, distance_km, ga_route_seeded, nearest_pop, nearest_rec,
+};
+
+use crate::output;
+
+const EXIT_USAGE: u8 = 64;
 
 /// Subcommands of `edgelab topology`.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// List places.
-    List,
+    /// List places: Regions, Availability Zones, Local Zones, edge locations, RECs.
+    #[command(
+        after_help = "Examples:\n  edgelab topology list regions\n  edgelab topology list recs --format csv"
+    )]
+    List {
+        /// Which places (all when left out).
+        what: Option<ListKind>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Print the modelled RTT between two places (Region, AZ id, Local Zone, PoP code,
+    /// `rec:CODE`, or city name).
+    #[command(
+        after_help = "Examples:\n  edgelab topology rtt us-east-1 eu-west-1\n  edgelab topology rtt London FRA --class client\n  edgelab topology rtt Tokyo Sydney --class internet"
+    )]
+    Rtt {
+        /// First place.
+        a: String,
+        /// Second place.
+        b: String,
+        /// Path class; `auto` is `client` (last mile + internet) when either side is a city,
+        /// `backbone` otherwise.
+        #[arg(long, value_enum, default_value_t = ClassArg::Auto)]
+        class: ClassArg,
+    },
+    /// Print the RTT of every pair of places of one kind.
+    #[command(
+        after_help = "Example:\n  edgelab topology matrix --kind region --format csv > regions.csv"
+    )]
+    Matrix {
+        /// Which places.
+        #[arg(long, value_enum, default_value_t = MatrixKind::Region)]
+        kind: MatrixKind,
+        /// Path class (backbone by default).
+        #[arg(long, value_enum, default_value_t = ClassArg::Backbone)]
+        class: ClassArg,
+        /// Output format: `csv` prints `src,dst,rtt_ms`.
+        #[arg(long, value_enum, default_value_t = Format::Csv)]
+        format: Format,
+    },
+    /// Show how a client's request travels: PoP, REC, Origin Shield and origin, or the
+    /// Global Accelerator path, with the RTT of each hop.
+    #[command(
+        after_help = "Examples:\n  edgelab topology route --client London\n  edgelab topology route --client Sydney --origin eu-west-1 --shield\n  edgelab topology route --client Paris --pops FRA,LHR,IAD --down LHR\n  edgelab topology route --client Berlin --ga --ga-regions eu-central-1,us-east-1 --down eu-central-1"
+    )]
+    Route {
+        /// Where the client is (city, Region, PoP, ...).
+        #[arg(long)]
+        client: String,
+        /// The origin's place (Region, AZ or Local Zone).
+        #[arg(long, default_value = "us-east-1")]
+        origin: String,
+        /// Candidate PoPs (comma-separated codes); all edge locations when left out.
+        #[arg(long, value_delimiter = ',')]
+        pops: Vec<String>,
+        /// Put an Origin Shield (the REC nearest the origin) in the path.
+        #[arg(long)]
+        shield: bool,
+        /// Route through Global Accelerator instead of the cache tiers.
+        #[arg(long)]
+        ga: bool,
+        /// Endpoint-group Regions for `--ga` (comma-separated); the origin's Region when left
+        /// out.
+        #[arg(long, value_delimiter = ',')]
+        ga_regions: Vec<String>,
+        /// Places that are down (comma-separated): PoP codes, `rec:CODE`, Region codes, AZ ids.
+        #[arg(long, value_delimiter = ',')]
+        down: Vec<String>,
+        /// Seed for Global Accelerator's traffic-dial and weight draws.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+/// Which places `list` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListKind {
+    /// AWS Regions.
+    Regions,
+    /// Availability Zones (by id).
+    Azs,
+    /// Local Zones.
+    LocalZones,
+    /// CloudFront edge locations.
+    Pops,
+    /// Regional Edge Caches.
+    Recs,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// Comma-separated values with a header line.
+    Csv,
+}
+
+/// Places `matrix` covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MatrixKind {
+    /// Every Region.
+    Region,
+    /// Every Regional Edge Cache.
+    Rec,
+}
+
+/// A path class on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClassArg {
+    /// Choose from the places.
+    Auto,
+    /// The provider's backbone.
+    Backbone,
+    /// The public internet.
+    Internet,
+    /// The access network alone.
+    LastMile,
+    /// A client: last mile + internet.
+    Client,
 }
 
 /// Runs `edgelab topology`.
-pub fn run(_command: Command) -> ExitCode {
-    crate::output::error("`edgelab topology` is not built yet");
-    ExitCode::FAILURE
+pub fn run(command: Command) -> ExitCode {
+    let topology = Topology::embedded();
+    let model = LatencyModel::default();
+    let result = match command {
+        Command::List { what, format } => Ok(list(topology, what, format)),
+        Command::Rtt { a, b, class } => rtt(topology, &model, &a, &b, class),
+        Command::Matrix {
+            kind,
+            class,
+            format,
+        } => matrix(topology, &model, kind, class, format),
+        Command::Route {
+            client,
+            origin,
+            pops,
+            shield,
+            ga,
+            ga_regions,
+            down,
+            seed,
+        } => {
+            let request = RouteRequest {
+                client: &client,
+                origin: &origin,
+                pops: &pops,
+                shield,
+                ga,
+                ga_regions: &ga_regions,
+                down: &down,
+                seed,
+            };
+            route(topology, &model, &request)
+        }
+    };
+    match result {
+        Ok(text) => {
+            output::block(&text);
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for problem in problems {
+                output::error(&problem);
+            }
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+type Problems = Vec<String>;
+
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                let pad = widths[i] - cell.chars().count();
+                let _ = write!(text, "{cell}{}  ", " ".repeat(pad));
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+fn csv_field(value: &str) -> String {
+    if value.contains([',', '"', '\n']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_string()
+    }
+}
+
+fn render(header: &[&str], rows: &[Vec<String>], format: Format) -> String {
+    match format {
+        Format::Table => table(header, rows),
+        Format::Csv => {
+            let mut out = header.join(",");
+            out.push('\n');
+            for row in rows {
+                let cells: Vec<String> = row.iter().map(|c| csv_field(c)).collect();
+                out.push_str(&cells.join(","));
+                out.push('\n');
+            }
+            out
+        }
+    }
+}
+
+fn list(t: &Topology, what: Option<ListKind>, format: Format) -> String {
+    let kinds = match what {
+        Some(kind) => vec![kind],
+        None => vec![
+            ListKind::Regions,
+            ListKind::LocalZones,
+            ListKind::Pops,
+            ListKind::Recs,
+        ],
+    };
+    let mut out = String::new();
+    for (i, kind) in kinds.iter().enumerate() {
+        if what.is_none() {
+            if i > 0 {
+                out.push('\n');
+            }
+            let title = match kind {
+                ListKind::Regions => format!("# regions ({})", t.regions().len()),
+                ListKind::Azs => format!("# availability zones ({})", t.availability_zones().len()),
+                ListKind::LocalZones => format!("# local zones ({})", t.local_zones().len()),
+                ListKind::Pops => format!("# edge locations ({})", t.edges().count()),
+                ListKind::Recs => format!("# regional edge caches ({})", t.recs().count()),
+            };
+            out.push_str(&title);
+            out.push('\n');
+        }
+        let coord =
+            |c: edgelab_geo::Coordinates| (format!("{:.4}", c.lat), format!("{:.4}", c.lon));
+        let text = match kind {
+            ListKind::Regions => {
+                let rows: Vec<Vec<String>> = t
+                    .regions()
+                    .iter()
+                    .map(|r| {
+                        let (lat, lon) = coord(r.coordinates);
+                        vec![
+                            r.code.clone(),
+                            r.name.clone(),
+                            r.city.clone(),
+                            lat,
+                            lon,
+                            r.az_count.to_string(),
+                        ]
+                    })
+                    .collect();
+                render(
+                    &["code", "name", "city", "lat", "lon", "azs"],
+                    &rows,
+                    format,
+                )
+            }
+            ListKind::Azs => {
+                let rows: Vec<Vec<String>> = t
+                    .availability_zones()
+                    .iter()
+                    .map(|az| vec![az.id.clone(), az.region.clone(), az.city.clone()])
+                    .collect();
+                render(&["id", "region", "city"], &rows, format)
+            }
+            ListKind::LocalZones => {
+                let rows: Vec<Vec<String>> = t
+                    .local_zones()
+                    .iter()
+                    .map(|lz| {
+                        let (lat, lon) = coord(lz.coordinates);
+                        vec![
+                            lz.code.clone(),
+                            lz.parent_region.clone(),
+                            lz.city.clone(),
+                            lz.country.clone(),
+                            lat,
+                            lon,
+                        ]
+                    })
+                    .collect();
+                render(
+                    &["code", "parent_region", "city", "country", "lat", "lon"],
+                    &rows,
+                    format,
+                )
+            }
+            ListKind::Pops | ListKind::Recs => {
+                let rows: Vec<Vec<String>> = t
+                    .pops()
+                    .iter()
+                    .filter(|p| p.is_rec() == (*kind == ListKind::Recs))
+                    .map(|p| {
+                        let (lat, lon) = coord(p.coordinates);
+                        vec![p.key(), p.city.clone(), p.country.clone(), lat, lon]
+                    })
+                    .collect();
+                render(&["code", "city", "country", "lat", "lon"], &rows, format)
+            }
+        };
+        out.push_str(&text);
+    }
+    out
+}
+
+fn resolve<'t>(t: &'t Topology, name: &str, problems: &mut Problems) -> Option<Place<'t>> {
+    match t.resolve(name) {
+        Ok(place) => Some(place),
+        Err(error) => {
+            problems.push(error.to_string());
+            None
+        }
+    }
+}
+
+fn class_hop(
+    model: &LatencyModel,
+    a: Place<'_>,
+    b: Place<'_>,
+    class: ClassArg,
+) -> (String, HopModel) {
+    let class = match class {
+        ClassArg::Auto if matches!(a, Place::City(_)) || matches!(b, Place::City(_)) => {
+            ClassArg::Client
+        }
+        ClassArg::Auto => ClassArg::Backbone,
+        other => other,
+    };
+    let (ca, cb) = (a.coordinates(), b.coordinates());
+    match class {
+        ClassArg::Backbone => ("backbone".into(), model.hop(ca, cb, PathClass::Backbone)),
+        ClassArg::Internet => ("internet".into(), model.hop(ca, cb, PathClass::Internet)),
+        ClassArg::LastMile => ("last_mile".into(), model.hop(ca, cb, PathClass::LastMile)),
+        ClassArg::Client | ClassArg::Auto => {
+            ("last_mile+internet".into(), model.client_hop(ca, cb))
+        }
+    }
+}
+
+fn ms(d: std::time::Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+fn rtt(
+    t: &Topology,
+    model: &LatencyModel,
+    a: &str,
+    b: &str,
+    class: ClassArg,
+) -> Result<String, Problems> {
+    let mut problems = Vec::new();
+    let pa = resolve(t, a, &mut problems);
+    let pb = resolve(t, b, &mut problems);
+    let (Some(pa), Some(pb)) = (pa, pb) else {
+        return Err(problems);
+    };
+    let (class_name, hop) = class_hop(model, pa, pb, class);
+    let km = distance_km(pa.coordinates(), pb.coordinates());
+    let mut out = String::new();
+    let _ = writeln!(out, "{pa} -> {pb}");
+    let _ = writeln!(out, "distance  {km:.0} km");
+    let _ = writeln!(out, "class     {class_name}");
+    let _ = writeln!(out, "rtt       {} ms", ms(hop.rtt));
+    let _ = writeln!(out, "jitter    {} ms mean", ms(hop.jitter));
+    let _ = writeln!(
+        out,
+        "loss      {:.3} % (rto {} ms)",
+        hop.loss * 100.0,
+        ms(hop.rto)
+    );
+    let _ = writeln!(
+        out,
+        "new conn  {} ms ({} rtt{})",
+        ms(hop.rtt * hop.connect_rtts()),
+        hop.connect_rtts(),
+        if hop.tls { ", tcp + tls 1.3" } else { ", tcp" }
+    );
+    if let Some(rate) = hop.bandwidth_bytes_per_sec {
+        let _ = writeln!(out, "bandwidth {:.0} Mbit/s", rate as f64 * 8.0 / 1e6);
+    }
+    Ok(out)
+}
+
+fn matrix(
+    t: &Topology,
+    model: &LatencyModel,
+    kind: MatrixKind,
+    class: ClassArg,
+    format: Format,
+) -> Result<String, Problems> {
+    let places: Vec<(String, edgelab_geo::Coordinates)> = match kind {
+        MatrixKind::Region => t
+            .regions()
+            .iter()
+            .map(|r| (r.code.clone(), r.coordinates))
+            .collect(),
+        MatrixKind::Rec => t.recs().map(|p| (p.key(), p.coordinates)).collect(),
+    };
+    let class = match class {
+        ClassArg::Auto | ClassArg::Backbone => PathClass::Backbone,
+        ClassArg::Internet => PathClass::Internet,
+        ClassArg::LastMile => PathClass::LastMile,
+        ClassArg::Client => {
+            return Err(vec!["--class client has no meaning between two provider places; use backbone or internet".into()]);
+        }
+    };
+    let mut rows = Vec::new();
+    for (src, a) in &places {
+        for (dst, b) in &places {
+            if src != dst {
+                rows.push(vec![
+                    src.clone(),
+                    dst.clone(),
+                    format!("{:.3}", model.rtt_ms(*a, *b, class)),
+                ]);
+            }
+        }
+    }
+    Ok(render(&["src", "dst", "rtt_ms"], &rows, format))
+}
+
+/// What `route` was asked.
+struct RouteRequest<'a> {
+    client: &'a str,
+    origin: &'a str,
+    pops: &'a [String],
+    shield: bool,
+    ga: bool,
+    ga_regions: &'a [String],
+    down: &'a [String],
+    seed: u64,
+}
+
+fn route(
+    t: &Topology,
+    model: &LatencyModel,
+    request: &RouteRequest<'_>,
+) -> Result<String, Problems> {
+    let mut problems = Vec::new();
+    let client = resolve(t, request.client, &mut problems);
+    let origin = resolve(t, request.origin, &mut problems);
+    let mut candidates: Vec<&Pop> = Vec::new();
+    for code in request.pops {
+        match t.pop(code) {
+            Some(p) if !p.is_rec() => candidates.push(p),
+            Some(_) => problems.push(format!(
+                "--pops: `{code}` is a Regional Edge Cache, not an edge"
+            )),
+            None => problems.push(format!("--pops: {}", unknown(t, code))),
+        }
+    }
+    if request.pops.is_empty() {
+        candidates = t.edges().collect();
+    }
+    let mut failures = Failures::none();
+    for name in request.down {
+        match t.resolve(name) {
+            Ok(Place::Region(r)) => {
+                failures.regions.insert(r.code.clone());
+            }
+            Ok(Place::AvailabilityZone(az)) => {
+                failures.azs.insert(az.id.clone());
+            }
+            Ok(Place::Pop(p)) => {
+                failures.pops.insert(p.key());
+            }
+            Ok(other) => problems.push(format!(
+                "--down: `{name}` is a {}, not a Region, AZ or PoP",
+                other.kind()
+            )),
+            Err(error) => problems.push(format!("--down: {error}")),
+        }
+    }
+    let mut groups = Vec::new();
+    if request.ga {
+        let names: Vec<String> = if request.ga_regions.is_empty() {
+            origin
+                .and_then(|o| o.region().map(String::from))
+                .into_iter()
+                .collect()
+        } else {
+            request.ga_regions.to_vec()
+        };
+        for name in &names {
+            match t.region(name) {
+                Some(r) => groups.push(EndpointGroup {
+                    region: r.code.clone(),
+                    coordinates: r.coordinates,
+                    traffic_dial: 1.0,
+                    endpoints: r
+                        .az_ids
+                        .iter()
+                        .map(|az| edgelab_geo::Endpoint {
+                            id: format!("{}-{az}", r.code),
+                            region: r.code.clone(),
+                            az: Some(az.clone()),
+                            weight: 1,
+                            healthy: true,
+                        })
+                        .chain(r.az_ids.is_empty().then(|| edgelab_geo::Endpoint {
+                            id: r.code.clone(),
+                            region: r.code.clone(),
+                            az: None,
+                            weight: 1,
+                            healthy: true,
+                        }))
+                        .collect(),
+                }),
+                None => problems.push(format!("--ga-regions: {}", unknown(t, name))),
+            }
+        }
+    }
+    let (Some(client), Some(origin)) = (client, origin) else {
+        return Err(problems);
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "client  {client} at {}", client.coordinates());
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut total = std::time::Duration::ZERO;
+    let mut hop = |from: String,
+                   to: String,
+                   class: &str,
+                   model_hop: HopModel,
+                   rows: &mut Vec<Vec<String>>| {
+        total += model_hop.rtt;
+        rows.push(vec![
+            format!("{}", rows.len() + 1),
+            from,
+            to,
+            class.to_string(),
+            ms(model_hop.rtt),
+        ]);
+    };
+    if request.ga {
+        let Some(route) = ga_route_seeded(
+            client.coordinates(),
+            &candidates,
+            &groups,
+            &failures,
+            model,
+            request.seed,
+        ) else {
+            return Err(vec![
+                "no healthy PoP or no endpoint group to route to".into(),
+            ]);
+        };
+        let group = &groups[route.group];
+        let endpoint = &group.endpoints[route.endpoint];
+        hop(
+            "client".into(),
+            format!(
+                "{} ({}) [anycast entry]",
+                route.entry.key(),
+                route.entry.city
+            ),
+            "last_mile+internet",
+            route.client_hop,
+            &mut rows,
+        );
+        hop(
+            route.entry.key(),
+            format!("{} endpoint {}", group.region, endpoint.id),
+            "backbone",
+            route.backbone_hop,
+            &mut rows,
+        );
+        out.push_str(&table(&["hop", "from", "to", "class", "rtt_ms"], &rows));
+        let _ = writeln!(
+            out,
+            "total   {} ms per exchange on warm connections",
+            ms(total)
+        );
+        if route.failovers > 0 {
+            let _ = writeln!(
+                out,
+                "note    {} nearer endpoint group(s) had no healthy endpoint",
+                route.failovers
+            );
+        }
+        if route.failed_open {
+            let _ = writeln!(
+                out,
+                "note    no endpoint group within reach is healthy: failed open"
+            );
+        }
+        return Ok(out);
+    }
+    let Some(pop) = nearest_pop(
+        client.coordinates(),
+        &candidates,
+        |p| failures.pop_up(p),
+        model,
+    ) else {
+        return Err(vec!["no healthy PoP among the candidates".into()]);
+    };
+    let recs: Vec<&Pop> = t.recs().filter(|r| failures.pop_up(r)).collect();
+    hop(
+        "client".into(),
+        format!("{} ({})", pop.key(), pop.city),
+        "last_mile+internet",
+        model.client_hop(client.coordinates(), pop.coordinates),
+        &mut rows,
+    );
+    let mut last: (String, edgelab_geo::Coordinates) = (pop.key(), pop.coordinates);
+    if let Some(rec) = nearest_rec(pop, &recs, model) {
+        hop(
+            last.0.clone(),
+            format!("{} ({})", rec.key(), rec.city),
+            "backbone",
+            model.hop(last.1, rec.coordinates, PathClass::Backbone),
+            &mut rows,
+        );
+        last = (rec.key(), rec.coordinates);
+    }
+    if request.shield
+        && let Some(shield) = choose_shield(origin.coordinates(), &recs, model)
+        && shield.key() != last.0
+    {
+        hop(
+            last.0.clone(),
+            format!("{} ({}) [origin shield]", shield.key(), shield.city),
+            "backbone",
+            model.hop(last.1, shield.coordinates, PathClass::Backbone),
+            &mut rows,
+        );
+        last = (shield.key(), shield.coordinates);
+    }
+    hop(
+        last.0.clone(),
+        format!("{origin} [origin]"),
+        "backbone",
+        model.hop(last.1, origin.coordinates(), PathClass::Backbone),
+        &mut rows,
+    );
+    out.push_str(&table(&["hop", "from", "to", "class", "rtt_ms"], &rows));
+    let first = model.client_hop(client.coordinates(), pop.coordinates);
+    let _ = writeln!(
+        out,
+        "hit     {} ms (served by {})",
+        ms(first.rtt),
+        pop.key()
+    );
+    let _ = writeln!(
+        out,
+        "miss    {} ms to the origin and back, warm upstream connections",
+        ms(total)
+    );
+    let direct = model.client_hop(client.coordinates(), origin.coordinates());
+    let _ = writeln!(
+        out,
+        "direct  {} ms client to origin over the internet",
+        ms(direct.rtt)
+    );
+    Ok(out)
+}
+
+fn unknown(t: &Topology, name: &str) -> String {
+    match t.resolve(name) {
+        Err(error) => error.to_string(),
+        Ok(place) => format!("`{name}` is a {}", place.kind()),
+    }
 }

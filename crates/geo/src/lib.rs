@@ -29,6 +29,7 @@ pub use error::GeoError;
 pub use model::{ClassParams, HopModel, LatencyModel, PathClass};
 pub use places::{AvailabilityZone, City, Coordinates, LocalZone, Place, Pop, PopKind, Region};
 pub use routing::{
-    Endpoint, EndpointGroup, Failures, GaRoute, choose_shield, ga_route, nearest_pop, nearest_rec,
+    Endpoint, EndpointGroup, Failures, GaRoute, choose_shield, ga_route, ga_route_seeded,
+    nearest_pop, nearest_rec,
 };
 pub use topology::Topology;

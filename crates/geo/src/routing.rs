@@ -256,6 +256,20 @@ pub fn ga_route<'a, R: Rng + ?Sized>(
     Some(build(g, endpoint, reach.len().saturating_sub(1), true))
 }
 
+/// [`ga_route`] with its draws taken from a generator seeded with `seed` (for callers that
+/// route one connection, such as the command line).
+pub fn ga_route_seeded<'a>(
+    client: Coordinates,
+    pops: &[&'a Pop],
+    groups: &[EndpointGroup],
+    failures: &Failures,
+    model: &LatencyModel,
+    seed: u64,
+) -> Option<GaRoute<'a>> {
+    let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(seed);
+    ga_route(client, pops, groups, failures, model, &mut rng)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,1 +1,176 @@
 //! End-to-end runs of `edgelab topology`.
+
+use std::time::Duration;
+
+use crate::support::run;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn stdout(args: &[&str]) -> String {
+    let output = run(args, LIMIT);
+    assert!(
+        output.status.success(),
+        "edgelab {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+fn rtt_ms(text: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix("rtt"))
+        .and_then(|rest| rest.trim().strip_suffix(" ms"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no rtt line in {text}"))
+}
+
+#[test]
+fn list_shows_every_place_of_each_kind() {
+    let count = |kind: &str| {
+        stdout(&["topology", "list", kind, "--format", "csv"])
+            .lines()
+            .count()
+            - 1
+    };
+    assert_eq!(count("regions"), 36);
+    assert_eq!(count("local-zones"), 47);
+    assert_eq!(count("pops"), 107);
+    assert_eq!(count("recs"), 13);
+    let all = stdout(&["topology", "list"]);
+    assert!(all.contains("# regions (36)") && all.contains("# regional edge caches (13)"));
+    assert!(all.contains("eu-west-2") && all.contains("rec:FRA"));
+}
+
+#[test]
+fn rtt_between_regions_is_over_the_backbone_and_grows_with_distance() {
+    let near = stdout(&["topology", "rtt", "us-east-1", "eu-west-1"]);
+    assert!(near.contains("class     backbone"), "{near}");
+    let far = stdout(&["topology", "rtt", "us-east-1", "ap-southeast-2"]);
+    assert!(rtt_ms(&near) < rtt_ms(&far));
+    // 5,462 km × 2 / 200 km/ms × 1.3 + 0.5 ms.
+    assert!((rtt_ms(&near) - 71.5).abs() < 0.2, "{near}");
+}
+
+#[test]
+fn rtt_from_a_city_is_a_client_path_and_classes_can_be_chosen() {
+    let client = stdout(&["topology", "rtt", "london", "FRA"]);
+    assert!(client.contains("last_mile+internet"), "{client}");
+    let internet = stdout(&["topology", "rtt", "london", "FRA", "--class", "internet"]);
+    assert!(
+        rtt_ms(&internet) + 9.0 < rtt_ms(&client),
+        "last mile adds its fixed cost"
+    );
+    let rec = stdout(&["topology", "rtt", "rec:FRA", "euc1-az1"]);
+    assert!(
+        rec.contains("rec:FRA (Frankfurt) -> euc1-az1 (eu-central-1)"),
+        "{rec}"
+    );
+}
+
+#[test]
+fn unknown_places_exit_64_with_suggestions() {
+    let output = run(&["topology", "rtt", "eu-wset-1", "Frankfrut"], LIMIT);
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("did you mean eu-west-1"), "{stderr}");
+    assert!(stderr.contains("did you mean Frankfurt"), "{stderr}");
+    let output = run(
+        &[
+            "topology",
+            "rtt",
+            "us-east-1",
+            "eu-west-1",
+            "--class",
+            "warp",
+        ],
+        LIMIT,
+    );
+    assert_eq!(output.status.code(), Some(64));
+}
+
+#[test]
+fn matrix_prints_every_ordered_region_pair() {
+    let csv = stdout(&["topology", "matrix", "--kind", "region", "--format", "csv"]);
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("src,dst,rtt_ms"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 36 * 35);
+    let find = |a: &str, b: &str| -> f64 {
+        rows.iter()
+            .find(|r| r[0] == a && r[1] == b)
+            .map(|r| r[2].parse().unwrap())
+            .unwrap()
+    };
+    assert_eq!(
+        find("eu-west-1", "us-east-1"),
+        find("us-east-1", "eu-west-1")
+    );
+    assert!(rows.iter().all(|r| r[2].parse::<f64>().unwrap() > 0.0));
+}
+
+#[test]
+fn route_goes_through_the_nearest_pop_rec_and_shield() {
+    let out = stdout(&[
+        "topology",
+        "route",
+        "--client",
+        "London",
+        "--origin",
+        "us-east-1",
+        "--shield",
+    ]);
+    assert!(out.contains("LHR (London)"), "{out}");
+    assert!(out.contains("rec:LHR"), "{out}");
+    assert!(
+        out.contains("rec:IAD") && out.contains("[origin shield]"),
+        "{out}"
+    );
+    // With London down among a small PoP set, Paris goes to Frankfurt.
+    let first_hop = |out: &str| -> String {
+        out.lines()
+            .find(|l| l.starts_with("1 "))
+            .unwrap_or_else(|| panic!("no first hop in {out}"))
+            .to_string()
+    };
+    let args = [
+        "topology",
+        "route",
+        "--client",
+        "Paris",
+        "--pops",
+        "FRA,LHR,IAD",
+    ];
+    assert!(first_hop(&stdout(&args)).contains("LHR (London)"));
+    let mut down = args.to_vec();
+    down.extend(["--down", "LHR"]);
+    assert!(first_hop(&stdout(&down)).contains("FRA (Frankfurt)"));
+}
+
+#[test]
+fn route_ga_fails_over_and_fails_open() {
+    let args = [
+        "topology",
+        "route",
+        "--client",
+        "Berlin",
+        "--ga",
+        "--ga-regions",
+        "eu-central-1,us-east-1",
+    ];
+    let out = stdout(&args);
+    assert!(
+        out.contains("[anycast entry]") && out.contains("eu-central-1 endpoint"),
+        "{out}"
+    );
+    let mut down = args.to_vec();
+    down.extend(["--down", "eu-central-1"]);
+    let out = stdout(&down);
+    assert!(
+        out.contains("us-east-1 endpoint") && out.contains("no healthy endpoint"),
+        "{out}"
+    );
+    down.pop();
+    down.push("eu-central-1,us-east-1");
+    let out = stdout(&down);
+    assert!(out.contains("failed open"), "{out}");
+}
