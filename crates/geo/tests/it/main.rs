@@ -1,0 +1,3 @@
+//! Property tests of the geography crate: distances, the latency model and routing.
+
+mod properties;
