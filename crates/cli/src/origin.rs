@@ -1,12 +1,149 @@
-//! `edgelab origin` (being built).
+//! `edgelab origin`: runs one origin replica (SPEC §3, §8), or exports its bodies to a
+//! directory with `--export` (for serving the same bytes with another server).
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context as _;
+use edgelab_common::config::{ConfigErrors, load_toml};
+use edgelab_common::names::env;
+use edgelab_common::shutdown::{Shutdown, signal};
+use edgelab_origin::{Catalog, OriginConfig, OriginSettings};
+
+use crate::output;
 
 /// Arguments of `edgelab origin`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:
+  edgelab origin --listen 127.0.0.1:8080 --admin 127.0.0.1:9080
+  edgelab origin --listen 127.0.0.1:0 --admin 127.0.0.1:0 --seed 7 --region eu-west-2 --az euw2-az1
+  edgelab origin --config config/origin.toml --objects 100000
+  edgelab origin --config config/origin.toml --export /tmp/bodies
+
+Admin API (on --admin): GET /metrics /healthz /readyz /catalog /faults;
+POST /faults (JSON), DELETE /faults, POST|DELETE /outage (need the token when one is set).")]
+pub struct Args {
+    /// Traffic address (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Admin address: /metrics, /healthz, /readyz, /catalog, /faults, /outage.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9080")]
+    admin: SocketAddr,
+    /// Configuration file (TOML; see config/origin.toml). Flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Seed of the catalog and of fault sampling.
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Region code of this replica (e.g. us-east-1).
+    #[arg(long, value_name = "CODE")]
+    region: Option<String>,
+    /// Availability Zone id of this replica (e.g. use1-az1).
+    #[arg(long, value_name = "ID")]
+    az: Option<String>,
+    /// Origin name (the `origin` metric label).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Number of synthetic objects.
+    #[arg(long, value_name = "N")]
+    objects: Option<u64>,
+    /// Also serve the real files of DIR under /files/.
+    #[arg(long, value_name = "DIR")]
+    files: Option<PathBuf>,
+    /// Token required by state-changing admin calls.
+    #[arg(long, value_name = "TOKEN", env = env::ADMIN_TOKEN, hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Write every synthetic body to DIR/<path> and exit instead of serving.
+    #[arg(long, value_name = "DIR")]
+    export: Option<PathBuf>,
+}
+
+impl Args {
+    /// File (or defaults), then flags.
+    fn config(&self) -> Result<OriginConfig, ConfigErrors> {
+        let mut config = match &self.config {
+            Some(path) => load_toml::<OriginConfig>(path)?,
+            None => OriginConfig::default(),
+        };
+        if let Some(seed) = self.seed {
+            config.seed = seed;
+        }
+        if let Some(region) = &self.region {
+            config.region = region.clone();
+        }
+        if let Some(az) = &self.az {
+            config.az = az.clone();
+        }
+        if let Some(name) = &self.name {
+            config.name = name.clone();
+        }
+        if let Some(objects) = self.objects {
+            config.objects = objects;
+        }
+        if let Some(files) = &self.files {
+            config.files_dir = Some(files.clone());
+        }
+        if let Some(token) = &self.admin_token {
+            config.admin_token = Some(token.clone());
+        }
+        Ok(config)
+    }
+}
 
 /// Runs `edgelab origin`.
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`edgelab origin` is not built yet")
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = match args.config() {
+        Ok(config) => config,
+        Err(errors) => return Ok(output::config_errors(&errors)),
+    };
+    let settings = match OriginSettings::try_from(config) {
+        Ok(settings) => settings,
+        Err(errors) => return Ok(output::config_errors(&errors)),
+    };
+    let build = settings.clone();
+    let catalog = tokio::task::spawn_blocking(move || Catalog::build(&build))
+        .await
+        .context("building the catalog")??;
+
+    if let Some(dir) = &args.export {
+        let written = catalog
+            .export(dir)
+            .with_context(|| format!("exporting to {}", dir.display()))?;
+        output::line(&format!(
+            "exported {written} objects (seed {}) to {}",
+            catalog.seed(),
+            dir.display()
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let traffic = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let admin = tokio::net::TcpListener::bind(args.admin)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.admin))?;
+    let shutdown = Shutdown::new();
+    let deadline = settings.drain_deadline;
+    let handle = edgelab_origin::start_with_catalog(
+        settings,
+        std::sync::Arc::new(catalog),
+        traffic,
+        admin,
+        prometheus::Registry::new(),
+        shutdown.clone(),
+    )?;
+    output::listening(handle.traffic_addr(), handle.admin_addr());
+    signal().await;
+    tracing::info!("stopping: readiness off, draining");
+    handle.readiness().set(false);
+    // The node's drain deadline bounds the connections; a little extra covers task exits.
+    let finished = shutdown
+        .drain(deadline + std::time::Duration::from_secs(1))
+        .await;
+    if !finished {
+        tracing::warn!("some tasks were still running at the drain deadline");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,1 +1,223 @@
 //! End-to-end runs of `edgelab origin`.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::support::{Node, http_get, run};
+
+fn start() -> Node {
+    Node::start(&[
+        "origin",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--seed",
+        "9",
+        "--objects",
+        "50",
+        "--region",
+        "eu-west-2",
+        "--az",
+        "euw2-az1",
+    ])
+}
+
+/// A HEAD request over a fresh connection: the response head as text.
+fn http_head(addr: SocketAddr, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("set timeout");
+    write!(
+        stream,
+        "HEAD {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send request");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read response");
+    raw
+}
+
+fn header_of<'a>(head: &'a str, name: &str) -> &'a str {
+    head.lines()
+        .find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+        .unwrap_or_else(|| panic!("no {name} in {head}"))
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "edgelab-cli-origin-{name}-{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn origin_serves_conditionals_ranges_head_metrics_and_stops_on_sigterm() {
+    let node = start();
+    let (status, head, body) = http_get(node.traffic, "/.well-known/edgelab/catalog", &[]);
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("cache-control: no-store")
+    );
+    let catalog: serde_json::Value = serde_json::from_slice(&body).expect("catalog JSON");
+    assert_eq!(catalog["seed"], 9);
+    let objects = catalog["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 50);
+    let (_, _, admin_body) = http_get(node.admin, "/catalog", &[]);
+    assert_eq!(admin_body, body);
+
+    let entry = &objects[0];
+    let path = entry["path"].as_str().unwrap();
+    let size = entry["size"].as_u64().unwrap();
+    let (status, head, body) = http_get(node.traffic, path, &[]);
+    assert_eq!(status, 200);
+    assert_eq!(body.len() as u64, size);
+    assert_eq!(header_of(&head, "x-edgelab-digest"), entry["digest"]);
+    assert_eq!(header_of(&head, "x-edgelab-origin"), "eu-west-2/euw2-az1");
+    let etag = header_of(&head, "etag").to_owned();
+
+    let (status, _, body) = http_get(node.traffic, path, &[("If-None-Match", &etag)]);
+    assert_eq!(status, 304);
+    assert!(body.is_empty());
+
+    let (status, head, body) = http_get(node.traffic, path, &[("Range", "bytes=0-9")]);
+    assert_eq!(status, 206);
+    assert_eq!(body.len(), 10);
+    assert_eq!(
+        header_of(&head, "content-range"),
+        format!("bytes 0-9/{size}")
+    );
+
+    let head = http_head(node.traffic, path);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(header_of(&head, "content-length"), size.to_string());
+    assert!(head.ends_with("\r\n\r\n"), "HEAD has no body: {head:?}");
+
+    let (status, _, _) = http_get(node.traffic, "/no/such/object", &[]);
+    assert_eq!(status, 404);
+
+    let (status, _, metrics) = http_get(node.admin, "/metrics", &[]);
+    assert_eq!(status, 200);
+    let metrics = String::from_utf8(metrics).unwrap();
+    let two_xx = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("edgelab_origin_requests_total{")
+                && l.contains("status_class=\"2xx\"")
+                && l.contains("az=\"euw2-az1\"")
+        })
+        .expect("2xx request counter");
+    let count: f64 = two_xx.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 4.0, "{two_xx}");
+    assert!(metrics.contains("edgelab_origin_response_bytes_total{"));
+    assert!(metrics.contains("edgelab_origin_request_duration_seconds_bucket{"));
+
+    let (status, _, _) = http_get(node.admin, "/readyz", &[]);
+    assert_eq!(status, 200);
+    let exit = node.terminate();
+    assert!(exit.success(), "exit status {exit:?}");
+}
+
+#[test]
+fn bad_config_exits_64_listing_every_problem_before_binding() {
+    let dir = temp_dir("bad");
+    let file = dir.join("origin.toml");
+    std::fs::write(
+        &file,
+        r#"
+name = "has space"
+pool_bytes = 1
+[classes.api]
+share = -2.0
+[faults]
+error_rate = 3.0
+error_status = 99
+"#,
+    )
+    .unwrap();
+    let output = run(
+        &[
+            "origin",
+            "--config",
+            file.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(output.status.code(), Some(64));
+    assert!(
+        output.stdout.is_empty(),
+        "nothing is printed on stdout (no listening line)"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for field in [
+        "name",
+        "pool_bytes",
+        "classes.api.share",
+        "faults.error_rate",
+        "faults.error_status",
+    ] {
+        assert!(
+            stderr.contains(&format!("{field}:")),
+            "{field} missing in {stderr}"
+        );
+    }
+
+    std::fs::write(&file, "colour = \"blue\"\n").unwrap();
+    let output = run(
+        &["origin", "--config", file.to_str().unwrap()],
+        Duration::from_secs(20),
+    );
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("colour"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn export_writes_every_body_at_its_path() {
+    let dir = temp_dir("export");
+    let output = run(
+        &[
+            "origin",
+            "--objects",
+            "20",
+            "--export",
+            dir.to_str().unwrap(),
+        ],
+        Duration::from_secs(30),
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("exported 20 objects"));
+    let node = Node::start(&[
+        "origin",
+        "--objects",
+        "20",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+    ]);
+    let (_, _, body) = http_get(node.traffic, "/.well-known/edgelab/catalog", &[]);
+    let catalog: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    for entry in catalog["objects"].as_array().unwrap() {
+        let path = entry["path"].as_str().unwrap();
+        let on_disk = std::fs::read(dir.join(path.trim_start_matches('/'))).unwrap();
+        let (_, _, served) = http_get(node.traffic, path, &[]);
+        assert_eq!(on_disk, served, "{path}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
