@@ -741,6 +741,17 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_spells_out_the_defaults() {
+        let text = include_str!("../../../config/origin.toml");
+        let parsed: OriginConfig = parse_toml(text, "config/origin.toml").unwrap();
+        let example = OriginSettings::try_from(parsed).unwrap();
+        let default = OriginSettings::try_from(OriginConfig::default()).unwrap();
+        let example = crate::Catalog::build(&example).unwrap();
+        let default = crate::Catalog::build(&default).unwrap();
+        assert_eq!(example.json(), default.json());
+    }
+
+    #[test]
     fn empty_file_is_the_default() {
         let parsed: OriginConfig = parse_toml("", "origin.toml").unwrap();
         assert_eq!(parsed, OriginConfig::default());

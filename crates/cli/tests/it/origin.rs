@@ -177,6 +177,25 @@ error_status = 99
         );
     }
 
+    let output = run(
+        &[
+            "origin",
+            "--region",
+            "mars-north-1",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("region: unknown Region"));
+    let output = run(
+        &["origin", "--region", "eu-west-2", "--az", "use1-az1"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("az: `use1-az1`"));
+
     std::fs::write(&file, "colour = \"blue\"\n").unwrap();
     let output = run(
         &["origin", "--config", file.to_str().unwrap()],
