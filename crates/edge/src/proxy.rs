@@ -41,6 +41,10 @@ use crate::{Clock, compress};
 /// Longest accepted request target (SPEC §4: 414 beyond).
 pub const MAX_URL_BYTES: usize = 8_192;
 
+/// Longest accepted request line + header block (SPEC §4: 431 beyond). The accept loop
+/// enforces it on HTTP/1.1 reads; this check covers what its buffering lets through.
+pub const MAX_HEAD_BYTES: usize = 20_480;
+
 /// Headers a node sets itself; stripped from upstream responses before storing.
 const OWN_HEADERS: [&str; 6] = [
     names::X_CACHE,
@@ -161,7 +165,20 @@ impl edgelab_common::serve::Handler for Node {
             parts.headers.insert(names::X_AMZ_CF_ID, value);
         }
         let target_len = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
-        let outcome = if target_len > MAX_URL_BYTES {
+        let head_len: usize = target_len
+            + 16
+            + parts
+                .headers
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len() + 4)
+                .sum::<usize>();
+        let outcome = if head_len > MAX_HEAD_BYTES {
+            Outcome::error(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                format!("request line and headers longer than {MAX_HEAD_BYTES} bytes"),
+                "head-too-large",
+            )
+        } else if target_len > MAX_URL_BYTES {
             Outcome::error(
                 StatusCode::URI_TOO_LONG,
                 format!("request target longer than {MAX_URL_BYTES} bytes"),
@@ -205,7 +222,10 @@ impl Node {
         };
         let headers = response.headers_mut();
         for name in OWN_HEADERS {
-            headers.remove(name);
+            // Lower tiers' Cache-Status entries stay (RFC 9211: one entry per cache).
+            if name != names::CACHE_STATUS {
+                headers.remove(name);
+            }
         }
         headers.insert(names::X_CACHE, HeaderValue::from_static(x_cache));
         headers.append(header::VIA, self.identity.via.clone());
@@ -276,12 +296,13 @@ impl Node {
         };
         let forwarded = self.forward_parts(&parts, behavior, false);
         let limit = usize::try_from(self.config.max_request_body_bytes).unwrap_or(usize::MAX);
-        let request_body: Body = Limited::new(incoming, limit).boxed();
-        let fetched = match self
-            .upstream
-            .send(route, &forwarded, Some(request_body))
-            .await
-        {
+        // Safe methods carry no body worth forwarding and stay replayable (retries, failover).
+        let request_body: Option<Body> = if unsafe_method {
+            Some(Limited::new(incoming, limit).boxed())
+        } else {
+            None
+        };
+        let fetched = match self.upstream.send(route, &forwarded, request_body).await {
             Ok(fetched) => fetched,
             Err(error) => {
                 return Outcome::error(error.status(), error.to_string(), error.kind());
@@ -777,8 +798,9 @@ impl NodeRef {
         let now = self.clock.now();
         let (mut head, incoming) = fetched.response.into_parts();
         strip_hop_by_hop(&mut head.headers);
+        let mut stored_headers = head.headers.clone();
         for name in OWN_HEADERS {
-            head.headers.remove(name);
+            stored_headers.remove(name);
         }
         let status = head.status;
         let collapsed_note = if collapsed { "; collapsed" } else { "" };
@@ -834,7 +856,7 @@ impl NodeRef {
             primary: primary.to_string(),
             path: parts.uri.path().to_string(),
             status,
-            headers: head.headers.clone(),
+            headers: stored_headers,
             policy: cache_policy,
             lifetime,
             stored_at: now,
@@ -1113,6 +1135,13 @@ impl http_body::Body for FillBody {
                         this.fill = None; // too big: stop filling, keep streaming
                     } else {
                         fill.buffer.extend_from_slice(data);
+                        // hyper may stop polling once Content-Length bytes were written, so
+                        // a complete body is stored as soon as its last byte passes.
+                        if fill.expected == Some(fill.buffer.len() as u64)
+                            && let Some(mut fill) = this.fill.take()
+                        {
+                            let _ = fill.complete();
+                        }
                     }
                 }
                 Poll::Ready(Some(Ok(frame)))

@@ -1,0 +1,283 @@
+//! Hit/miss headers, TTL clamps per preset, stale-while-revalidate, stale-if-error, Vary,
+//! private responses, unsafe-method invalidation.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::support::{Node, TestOrigin, eventually, get, send};
+
+#[tokio::test]
+async fn miss_then_hit_carries_cloudfront_headers_and_metrics() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::single(&origin.url(), "CachingOptimized").await;
+    let url = format!("{}/a.txt?cc=max-age%3D60", edge.url());
+    let first = get(&url, &[]).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.h("x-cache"), "Miss from cloudfront");
+    assert_eq!(first.h("x-amz-cf-pop"), "FRA50-P1");
+    let via = first.h("via");
+    assert!(
+        via.starts_with("1.1 ") && via.ends_with(".cloudfront.net (CloudFront)"),
+        "{via}"
+    );
+    assert_eq!(first.h("x-amz-cf-id").len(), 56);
+    assert!(
+        first
+            .h("cache-status")
+            .contains("fwd=uri-miss; fwd-status=200; stored"),
+        "{}",
+        first.h("cache-status")
+    );
+    let timing = first.h("server-timing");
+    assert!(
+        timing.contains("cdn-cache-miss") && timing.contains("cdn-upstream-layer;desc=\"Origin\""),
+        "{timing}"
+    );
+    assert!(
+        timing.contains("cdn-pop;desc=\"FRA50-P1\"") && timing.contains("cdn-upstream-fbl;dur="),
+        "{timing}"
+    );
+    // The request id was sent upstream.
+    let seen = origin.state.requests.lock().unwrap()[0]
+        .1
+        .get("x-amz-cf-id")
+        .cloned();
+    assert_eq!(seen.unwrap().to_str().unwrap(), first.h("x-amz-cf-id"));
+
+    let second = get(&url, &[]).await;
+    assert_eq!(second.h("x-cache"), "Hit from cloudfront");
+    assert_eq!(second.body, first.body);
+    assert!(second.headers.contains_key("age"));
+    assert_ne!(second.h("x-amz-cf-id"), first.h("x-amz-cf-id"));
+    assert!(
+        second.h("cache-status").contains("; hit; ttl="),
+        "{}",
+        second.h("cache-status")
+    );
+    assert!(
+        second
+            .h("server-timing")
+            .contains("cdn-hit-layer;desc=\"EDGE\"")
+    );
+    assert_eq!(origin.state.count("/a.txt"), 1);
+    assert_eq!(
+        edge.metric("edgelab_edge_requests_total{cache_status=\"hit\"")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        edge.metric("edgelab_edge_requests_total{cache_status=\"miss\"")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        edge.metric("edgelab_edge_upstream_requests_total{pop=\"FRA\",result=\"ok\"")
+            .await,
+        1.0
+    );
+    eventually("cache gauges", || async {
+        edge.metric("edgelab_edge_cache_objects{").await == 1.0
+            && edge.metric("edgelab_edge_cache_bytes{").await > 64.0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ttl_clamps_follow_each_preset() {
+    let origin = TestOrigin::start("o").await;
+    // CachingOptimized: max-age=0 is raised to MinTTL 1 s; no freshness gets DefaultTTL 1 day.
+    let edge = Node::single(&origin.url(), "CachingOptimized").await;
+    let zero = format!("{}/zero?cc=max-age%3D0", edge.url());
+    get(&zero, &[]).await;
+    assert_eq!(get(&zero, &[]).await.h("x-cache"), "Hit from cloudfront");
+    edge.handle.clock().advance(Duration::from_secs(2));
+    assert_eq!(get(&zero, &[]).await.h("x-cache"), "Miss from cloudfront");
+    let plain = format!("{}/plain", edge.url());
+    get(&plain, &[]).await;
+    edge.handle.clock().advance(Duration::from_secs(3600));
+    assert_eq!(get(&plain, &[]).await.h("x-cache"), "Hit from cloudfront");
+    let no_store = format!("{}/nostore?cc=no-store", edge.url());
+    get(&no_store, &[]).await;
+    assert_eq!(
+        get(&no_store, &[]).await.h("x-cache"),
+        "Hit from cloudfront",
+        "MinTTL 1 s caches no-store"
+    );
+
+    // CachingDisabled: never a hit.
+    let disabled = Node::single(&origin.url(), "CachingDisabled").await;
+    let url = format!("{}/d?cc=max-age%3D600", disabled.url());
+    get(&url, &[]).await;
+    let again = get(&url, &[]).await;
+    assert_eq!(again.h("x-cache"), "Miss from cloudfront");
+    assert!(again.h("cache-status").contains("fwd=bypass"));
+    assert_eq!(origin.state.count("/d"), 2);
+
+    // UseOriginCacheControlHeaders and rfc9111: nothing cached without freshness; max-age honoured.
+    for preset in ["UseOriginCacheControlHeaders", "rfc9111"] {
+        let edge = Node::single(&origin.url(), preset).await;
+        let none = format!("{}/none-{preset}", edge.url());
+        get(&none, &[]).await;
+        assert_eq!(
+            get(&none, &[]).await.h("x-cache"),
+            "Miss from cloudfront",
+            "{preset}"
+        );
+        let fresh = format!("{}/fresh-{preset}?cc=max-age%3D60", edge.url());
+        get(&fresh, &[]).await;
+        assert_eq!(
+            get(&fresh, &[]).await.h("x-cache"),
+            "Hit from cloudfront",
+            "{preset}"
+        );
+        edge.handle.clock().advance(Duration::from_secs(61));
+        assert_eq!(
+            get(&fresh, &[]).await.h("x-cache"),
+            "Miss from cloudfront",
+            "{preset}"
+        );
+        let private = format!(
+            "{}/private-{preset}?cc=private%2C%20max-age%3D60",
+            edge.url()
+        );
+        get(&private, &[]).await;
+        assert_eq!(
+            get(&private, &[]).await.h("x-cache"),
+            "Miss from cloudfront",
+            "{preset}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn stale_entries_are_revalidated_with_304() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::single(&origin.url(), "rfc9111").await;
+    let url = format!("{}/v?cc=max-age%3D10&etag=abc", edge.url());
+    let first = get(&url, &[]).await;
+    edge.handle.clock().advance(Duration::from_secs(20));
+    let refreshed = get(&url, &[]).await;
+    assert_eq!(refreshed.h("x-cache"), "RefreshHit from cloudfront");
+    assert!(refreshed.h("server-timing").contains("cdn-cache-refresh"));
+    assert_eq!(refreshed.body, first.body);
+    let sent = origin.state.requests.lock().unwrap()[1].1.clone();
+    assert_eq!(sent.get("if-none-match").unwrap(), "\"abc\"");
+    assert_eq!(get(&url, &[]).await.h("x-cache"), "Hit from cloudfront");
+    assert_eq!(
+        edge.metric("edgelab_edge_upstream_requests_total{pop=\"FRA\",result=\"not_modified\"")
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn stale_while_revalidate_serves_stale_and_refreshes_once() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::single(&origin.url(), "rfc9111").await;
+    let url = format!(
+        "{}/swr?cc=max-age%3D1%2C%20stale-while-revalidate%3D60&delay_ms=100",
+        edge.url()
+    );
+    get(&url, &[]).await;
+    edge.handle.clock().advance(Duration::from_secs(5));
+    let mut stale = Vec::new();
+    for _ in 0..5 {
+        stale.push(get(&url, &[]).await);
+    }
+    for response in &stale {
+        assert_eq!(response.h("x-cache"), "Hit from cloudfront");
+        assert!(
+            response
+                .h("cache-status")
+                .contains("stale-while-revalidate"),
+            "{}",
+            response.h("cache-status")
+        );
+    }
+    eventually("background refresh", || async {
+        origin.state.count("/swr") == 2
+    })
+    .await;
+    eventually("refreshed copy is fresh", || async {
+        !get(&url, &[]).await.h("cache-status").contains("stale")
+    })
+    .await;
+    assert_eq!(origin.state.count("/swr"), 2, "one refresh per key");
+}
+
+#[tokio::test]
+async fn stale_if_error_serves_stale_on_5xx_and_errors_otherwise() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::single(&origin.url(), "rfc9111").await;
+    let sie = format!(
+        "{}/sie?cc=max-age%3D1%2C%20stale-if-error%3D600",
+        edge.url()
+    );
+    let strict = format!("{}/strict?cc=max-age%3D1", edge.url());
+    let good = get(&sie, &[]).await;
+    get(&strict, &[]).await;
+    edge.handle.clock().advance(Duration::from_secs(5));
+    origin.state.failing.store(true, Ordering::SeqCst);
+    let served = get(&sie, &[]).await;
+    assert_eq!(served.status, 200);
+    assert_eq!(served.body, good.body);
+    assert!(served.h("cache-status").contains("stale-if-error"));
+    assert_eq!(get(&strict, &[]).await.status, 503);
+    // Origin gone entirely: stale where allowed, else 502 Error from cloudfront.
+    origin.shutdown.trigger();
+    drop(origin);
+    let served = get(&sie, &[]).await;
+    assert_eq!(served.status, 200);
+    let failed = get(&format!("{}/never-cached", edge.url()), &[]).await;
+    assert_eq!(failed.status, 502);
+    assert_eq!(failed.h("x-cache"), "Error from cloudfront");
+}
+
+#[tokio::test]
+async fn vary_keeps_a_variant_per_header_value() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::single(&origin.url(), "rfc9111").await;
+    let url = format!("{}/vary?cc=max-age%3D60&vary=Accept-Language", edge.url());
+    let en = get(&url, &[("accept-language", "en")]).await;
+    let de = get(&url, &[("accept-language", "de")]).await;
+    assert_eq!(de.h("x-cache"), "Miss from cloudfront");
+    assert!(de.h("cache-status").contains("vary-miss"));
+    let en2 = get(&url, &[("accept-language", "en")]).await;
+    let de2 = get(&url, &[("accept-language", "de")]).await;
+    assert_eq!(en2.h("x-cache"), "Hit from cloudfront");
+    assert_eq!(de2.h("x-cache"), "Hit from cloudfront");
+    assert_eq!(en2.body, en.body);
+    assert_eq!(de2.body, de.body);
+    assert_ne!(en.body, de.body);
+    assert_eq!(origin.state.count("/vary"), 2);
+}
+
+#[tokio::test]
+async fn private_and_set_cookie_responses_are_never_shared() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::single(&origin.url(), "UseOriginCacheControlHeaders").await;
+    for path in [
+        "/p?cc=private%2C%20max-age%3D600",
+        "/c?cc=max-age%3D600&cookie=session%3D1",
+    ] {
+        let url = format!("{}{path}", edge.url());
+        get(&url, &[]).await;
+        let second = get(&url, &[]).await;
+        assert_eq!(second.h("x-cache"), "Miss from cloudfront", "{path}");
+    }
+    assert_eq!(origin.state.count("/p"), 2);
+    assert_eq!(origin.state.count("/c"), 2);
+}
+
+#[tokio::test]
+async fn unsafe_methods_invalidate_the_stored_uri() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::single(&origin.url(), "rfc9111").await;
+    let url = format!("{}/doc?cc=max-age%3D600", edge.url());
+    get(&url, &[]).await;
+    assert_eq!(get(&url, &[]).await.h("x-cache"), "Hit from cloudfront");
+    let posted = send("POST", &format!("{}/doc", edge.url()), &[], "new").await;
+    assert_eq!(posted.status, 200);
+    assert!(posted.h("cache-status").contains("fwd=method"));
+    assert_eq!(get(&url, &[]).await.h("x-cache"), "Miss from cloudfront");
+}

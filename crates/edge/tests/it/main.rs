@@ -1,0 +1,8 @@
+//! Integration tests of the edge node: real origins and edges on 127.0.0.1:0.
+
+mod caching;
+mod collapsing;
+mod faults;
+mod representation;
+mod support;
+mod tiers;

@@ -1,0 +1,252 @@
+//! Tiers (edge → REC → shield → origin group): hit layers, invalidation across tiers,
+//! origin-group failover, non-cacheable methods straight to the origin.
+
+use std::time::Duration;
+
+use crate::support::{Node, TestOrigin, eventually, get, send};
+
+fn tier_toml(pop: &str, tier: &str, next: Option<&str>, origin: &str, peers: &[String]) -> String {
+    let next = next
+        .map(|n| format!("next_tier = \"{n}\"\n"))
+        .unwrap_or_default();
+    let peers = peers
+        .iter()
+        .map(|p| format!("\"{p}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "pop = \"{pop}\"\ntier = \"{tier}\"\ninvalidation_delay = \"50ms\"\ninvalidation_peers = [{peers}]\n\
+         [upstream]\n{next}primary = \"{origin}\"\n[default_behavior]\ncache_policy = {{ preset = \"CachingOptimized\" }}\n"
+    )
+}
+
+#[tokio::test]
+async fn hits_name_the_layer_that_answered() {
+    let origin = TestOrigin::start("o").await;
+    let shield = Node::start(&tier_toml("IAD", "shield", None, &origin.url(), &[])).await;
+    let rec_a = Node::start(&tier_toml(
+        "FRA",
+        "rec",
+        Some(&shield.url()),
+        &origin.url(),
+        &[],
+    ))
+    .await;
+    let rec_b = Node::start(&tier_toml(
+        "NRT",
+        "rec",
+        Some(&shield.url()),
+        &origin.url(),
+        &[],
+    ))
+    .await;
+    let edge_a = Node::start(&tier_toml(
+        "FRA",
+        "edge",
+        Some(&rec_a.url()),
+        &origin.url(),
+        &[],
+    ))
+    .await;
+    let edge_a2 = Node::start(&tier_toml(
+        "MUC",
+        "edge",
+        Some(&rec_a.url()),
+        &origin.url(),
+        &[],
+    ))
+    .await;
+    let edge_b = Node::start(&tier_toml(
+        "NRT",
+        "edge",
+        Some(&rec_b.url()),
+        &origin.url(),
+        &[],
+    ))
+    .await;
+    let path = "/obj?cc=max-age%3D600";
+    // Viewers of one distribution all use its domain, so every tier computes one key.
+    let host = [("host", "d111111abcdef8.cloudfront.net")];
+
+    let first = get(&format!("{}{path}", edge_a.url()), &host).await;
+    assert_eq!(first.h("x-cache"), "Miss from cloudfront");
+    assert!(
+        first
+            .h("server-timing")
+            .contains("cdn-upstream-layer;desc=\"REC\""),
+        "{}",
+        first.h("server-timing")
+    );
+    // Every tier added its Cache-Status entry, origin side first.
+    assert_eq!(
+        first.h("cache-status").matches("fwd=uri-miss").count(),
+        3,
+        "{}",
+        first.h("cache-status")
+    );
+
+    let via_rec = get(&format!("{}{path}", edge_a2.url()), &host).await;
+    assert_eq!(via_rec.h("x-cache"), "Hit from cloudfront");
+    assert!(
+        via_rec
+            .h("server-timing")
+            .contains("cdn-hit-layer;desc=\"REC\""),
+        "{}",
+        via_rec.h("server-timing")
+    );
+
+    let via_shield = get(&format!("{}{path}", edge_b.url()), &host).await;
+    assert_eq!(via_shield.h("x-cache"), "Hit from cloudfront");
+    assert!(
+        via_shield
+            .h("server-timing")
+            .contains("cdn-hit-layer;desc=\"Origin Shield\"")
+    );
+
+    let at_edge = get(&format!("{}{path}", edge_b.url()), &host).await;
+    assert!(
+        at_edge
+            .h("server-timing")
+            .contains("cdn-hit-layer;desc=\"EDGE\"")
+    );
+    assert_eq!(origin.state.count("/obj"), 1);
+    assert_eq!(first.body, at_edge.body);
+    assert_eq!(
+        rec_a
+            .metric("edgelab_edge_requests_total{cache_status=\"hit\",pop=\"FRA\",tier=\"rec\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        shield
+            .metric("edgelab_edge_requests_total{cache_status=\"hit\",pop=\"IAD\",tier=\"shield\"}")
+            .await,
+        1.0
+    );
+
+    // A POST from the PoP goes straight to the origin group, not through the tiers.
+    let posted = send("POST", &format!("{}/form", edge_a.url()), &[], "x=1").await;
+    assert_eq!(posted.status, 200);
+    assert!(!posted.h("server-timing").contains("REC"));
+    assert_eq!(
+        rec_a
+            .metric("edgelab_edge_requests_total{cache_status=\"pass\"")
+            .await,
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn invalidation_reaches_every_tier() {
+    let origin = TestOrigin::start("o").await;
+    let shield = Node::start(&tier_toml("IAD", "shield", None, &origin.url(), &[])).await;
+    let rec = Node::start(&tier_toml(
+        "FRA",
+        "rec",
+        Some(&shield.url()),
+        &origin.url(),
+        &[],
+    ))
+    .await;
+    let peers = vec![rec.admin_url(), shield.admin_url()];
+    let edge = Node::start(&tier_toml(
+        "FRA",
+        "edge",
+        Some(&rec.url()),
+        &origin.url(),
+        &peers,
+    ))
+    .await;
+    for path in ["/img/a.png", "/img/b.png", "/keep.js"] {
+        get(&format!("{}{path}?cc=max-age%3D600", edge.url()), &[]).await;
+    }
+    let created = send(
+        "POST",
+        &format!("{}/invalidations", edge.admin_url()),
+        &[("content-type", "application/json")],
+        r#"{"paths": ["/img/*"]}"#,
+    )
+    .await;
+    assert_eq!(created.status, 201);
+    let state: serde_json::Value = serde_json::from_slice(&created.body).unwrap();
+    assert_eq!(state["status"], "InProgress");
+    let id = state["id"].as_str().unwrap().to_string();
+    let status_url = format!("{}/invalidations/{id}", edge.admin_url());
+    eventually("invalidation completes", || async {
+        let got = get(&status_url, &[]).await;
+        serde_json::from_slice::<serde_json::Value>(&got.body).unwrap()["status"] == "Completed"
+    })
+    .await;
+    let again = get(&format!("{}/img/a.png?cc=max-age%3D600", edge.url()), &[]).await;
+    assert_eq!(
+        again.h("x-cache"),
+        "Miss from cloudfront",
+        "{}",
+        again.h("cache-status")
+    );
+    assert_eq!(
+        origin.state.count("/img/a.png"),
+        2,
+        "no tier kept the old copy"
+    );
+    let kept = get(&format!("{}/keep.js?cc=max-age%3D600", edge.url()), &[]).await;
+    assert_eq!(kept.h("x-cache"), "Hit from cloudfront");
+    assert!(
+        shield
+            .metric("edgelab_edge_evictions_total{cause=\"invalidated\"")
+            .await
+            >= 2.0
+    );
+    assert!(
+        get(&format!("{}/invalidations/nope", edge.admin_url()), &[])
+            .await
+            .status
+            == 404
+    );
+}
+
+#[tokio::test]
+async fn origin_group_fails_over_on_status_and_on_connection_failure() {
+    let primary = TestOrigin::start("primary").await;
+    let secondary = TestOrigin::start("secondary").await;
+    let config = format!(
+        "pop = \"FRA\"\n[upstream]\nprimary = \"{}\"\nsecondary = \"{}\"\nfailover_status_codes = [503]\n\
+         connection_attempts = 2\nconnection_timeout = \"200ms\"\nresponse_timeout = \"2s\"\n\
+         [default_behavior]\ncache_policy = {{ preset = \"CachingDisabled\" }}\n",
+        primary.url(),
+        secondary.url()
+    );
+    let edge = Node::start(&config).await;
+    assert_eq!(
+        get(&format!("{}/x", edge.url()), &[]).await.h("x-origin"),
+        "primary"
+    );
+    primary
+        .state
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let failed_over = get(&format!("{}/x", edge.url()), &[]).await;
+    assert_eq!(failed_over.status, 200);
+    assert_eq!(failed_over.h("x-origin"), "secondary");
+    primary.shutdown.trigger();
+    drop(primary);
+    let down = get(&format!("{}/y", edge.url()), &[]).await;
+    assert_eq!(down.h("x-origin"), "secondary");
+    assert!(
+        edge.metric("edgelab_edge_upstream_requests_total{pop=\"FRA\",result=\"failover\"")
+            .await
+            >= 2.0
+    );
+
+    // A slow origin answers 504 after the response timeout.
+    let slow = TestOrigin::start("slow").await;
+    let edge = Node::start(&format!(
+        "pop = \"FRA\"\n[upstream]\nprimary = \"{}\"\nresponse_timeout = \"200ms\"\n",
+        slow.url()
+    ))
+    .await;
+    let timed_out = get(&format!("{}/z?delay_ms=2000", edge.url()), &[]).await;
+    assert_eq!(timed_out.status, 504);
+    assert_eq!(timed_out.h("x-cache"), "Error from cloudfront");
+    let _ = Duration::ZERO;
+}
