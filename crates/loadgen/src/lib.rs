@@ -50,6 +50,8 @@ pub mod workload;
 pub use catalog::Catalog;
 pub use compare::Comparison;
 pub use error::{LoadgenError, RequestErrorKind};
+/// The URI type targets and metrics URLs are given in (re-exported for callers).
+pub use http::Uri;
 pub use report::Report;
 pub use run::{Plan, RunOptions, run};
 pub use scenario::{Overrides, Settings};

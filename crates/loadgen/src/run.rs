@@ -190,19 +190,19 @@ pub async fn run(
         collector_done.clone(),
     ));
 
-    let scheduled = if settings.closed {
-        tokio::select! {
-            _ = tokio::time::sleep_until(start + settings.duration) => {}
-            _ = stop.cancelled() => {}
-        }
-        None
+    // Open loop: dispatch until the schedule ends. Closed loop: the workers stop themselves
+    // at the end of the duration or of the request budget.
+    let (scheduled, sending_ends) = if settings.closed {
+        (None, start + settings.duration)
     } else {
-        Some(dispatch(plan, &senders, start, &stop).await)
+        let scheduled = dispatch(plan, &senders, start, &stop).await;
+        (Some(scheduled), Instant::now())
     };
     drop(senders);
 
     // Drain: queued and in-flight requests get at most one request timeout.
-    let drain_deadline = tokio::time::sleep(settings.timeout);
+    let drain_deadline =
+        tokio::time::sleep_until(sending_ends.max(Instant::now()) + settings.timeout);
     tokio::pin!(drain_deadline);
     let mut recorder = Recorder::new();
     let mut remaining = workers.into_iter();

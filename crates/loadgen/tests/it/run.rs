@@ -1,0 +1,232 @@
+//! Runs against real servers: counts, hit ratio, origin counters, verification, stalls.
+
+use std::time::Duration;
+
+use edgelab_common::shutdown::Shutdown;
+use edgelab_loadgen::report::Report;
+use edgelab_loadgen::scenario::{Arrival, Settings};
+use edgelab_loadgen::{Catalog, Comparison, Mode, Plan, RunOptions, Target};
+
+use crate::support::{Behaviour, TestServer, start};
+
+fn settings(rate: f64, requests: u64, connections: usize) -> Settings {
+    Settings {
+        seed: 11,
+        arrival: Arrival::Constant { rate },
+        requests: Some(requests),
+        duration: Duration::from_secs(30),
+        connections,
+        timeout: Duration::from_secs(5),
+        ..Settings::default()
+    }
+}
+
+async fn run_against(server: &TestServer, settings: Settings, mode: Mode, metrics: bool) -> Report {
+    let catalog = Catalog::discover(&server.url(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let targets = vec![server.target(mode)];
+    let plan = Plan::new(settings, &catalog, &["local".to_string()]).unwrap();
+    let options = RunOptions {
+        label: mode.as_str().to_string(),
+        origin_metrics: if metrics {
+            vec![server.metrics_url()]
+        } else {
+            Vec::new()
+        },
+        ..RunOptions::default()
+    };
+    edgelab_loadgen::run(&plan, &targets, &options, Shutdown::new())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_hit_ratio_and_origin_load_add_up() {
+    let server = start(Behaviour {
+        cache: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let report = run_against(&server, settings(1000.0, 300, 4), Mode::Edge, true).await;
+    let totals = &report.totals;
+    assert_eq!(totals.scheduled, 300);
+    assert_eq!(totals.completed, 300);
+    assert_eq!(totals.responses, 300);
+    assert_eq!(totals.errors, 0, "{:?}", report.errors);
+    assert_eq!(totals.hits + totals.misses, 300);
+    assert!(
+        totals.misses >= 1 && totals.misses <= 60,
+        "one miss per distinct object"
+    );
+    assert_eq!(
+        server.requests.load(std::sync::atomic::Ordering::SeqCst),
+        300
+    );
+    // The origin saw exactly the misses, and the report read that from /metrics.
+    let origin = report.origin.as_ref().expect("origin metrics were scraped");
+    assert_eq!(origin.requests, totals.misses as f64);
+    assert!(origin.response_bytes >= 1024.0 * totals.misses as f64);
+    // Tiers: hits at the edge, misses at the origin.
+    let edge = report
+        .tiers
+        .iter()
+        .find(|t| t.tier.as_str() == "edge")
+        .unwrap();
+    assert_eq!(edge.responses, totals.hits);
+    assert!(report.groups.iter().all(|g| g.pop == "TST1-P1"));
+    let timeline_responses: u64 = report.timeline.iter().map(|p| p.responses).sum();
+    assert_eq!(timeline_responses, 300);
+    assert_eq!(report.places[0].responses, 300);
+    assert!(report.latency.p50_ms > 0.0 && report.latency.p50_ms <= report.latency.p99_ms);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_seed_replays_the_same_requests() {
+    let first = start(Behaviour {
+        cache: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let second = start(Behaviour {
+        cache: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let a = run_against(&first, settings(2000.0, 200, 1), Mode::Edge, false).await;
+    let b = run_against(&second, settings(2000.0, 200, 1), Mode::Edge, false).await;
+    // One connection, same seed: the same objects in the same order give the same misses.
+    assert_eq!(a.totals.misses, b.totals.misses);
+    assert_eq!(a.totals.bytes, b.totals.bytes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_bodies_are_counted_as_digest_errors() {
+    let server = start(Behaviour {
+        corrupt: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let report = run_against(&server, settings(1000.0, 50, 2), Mode::Direct, false).await;
+    assert_eq!(report.totals.responses, 50);
+    assert_eq!(report.totals.errors, 50);
+    assert_eq!(report.errors.by_kind[0].kind, "digest");
+    assert!(report.errors.examples[0].message.contains("expected xxh3="));
+    assert_eq!(report.totals.completed, 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_server_shows_up_in_the_latency_of_requests_scheduled_during_the_stall() {
+    // 200 req/s for 2 s; the 100th request (≈ 0.5 s in) holds every response for 500 ms.
+    // About 100 requests are *scheduled* during the stall; measured from their intended send
+    // times they wait up to 500 ms. A closed-loop (coordinated-omission) measurement would
+    // show only the couple of requests in flight as slow, leaving p90 near 1 ms.
+    let server = start(Behaviour {
+        stall: Some((100, Duration::from_millis(500))),
+        ..Behaviour::default()
+    })
+    .await;
+    let report = run_against(&server, settings(200.0, 400, 2), Mode::Direct, false).await;
+    assert_eq!(report.totals.completed, 400);
+    assert_eq!(report.totals.errors, 0);
+    let latency = &report.latency;
+    assert!(latency.max_ms >= 450.0, "the stall itself: {latency:?}");
+    assert!(
+        latency.p90_ms >= 200.0,
+        "requests queued behind the stall count: {latency:?}"
+    );
+    assert!(
+        latency.p50_ms < 100.0,
+        "outside the stall latency is low: {latency:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_returns_a_partial_report() {
+    let server = start(Behaviour::default()).await;
+    let catalog = Catalog::discover(&server.url(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let mut settings = settings(100.0, 1_000_000, 2);
+    settings.requests = None;
+    settings.duration = Duration::from_secs(60);
+    let plan = Plan::new(settings, &catalog, &["local".to_string()]).unwrap();
+    let shutdown = Shutdown::new();
+    let trigger = shutdown.clone();
+    let requests = server.requests.clone();
+    tokio::spawn(async move {
+        // Cancel once some requests were served (bounded poll, no fixed sleep).
+        for _ in 0..500 {
+            if requests.load(std::sync::atomic::Ordering::SeqCst) >= 20 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        trigger.trigger();
+    });
+    let targets = vec![server.target(Mode::Direct)];
+    let report = tokio::time::timeout(
+        Duration::from_secs(20),
+        edgelab_loadgen::run(&plan, &targets, &RunOptions::default(), shutdown),
+    )
+    .await
+    .expect("a cancelled run ends promptly")
+    .unwrap();
+    assert!(report.interrupted);
+    assert!(
+        report.totals.completed >= 20 && report.totals.completed < 6000,
+        "{:?}",
+        report.totals
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_loop_and_connection_errors() {
+    let server = start(Behaviour::default()).await;
+    let mut closed = settings(1.0, 100, 3);
+    closed.closed = true;
+    let report = run_against(&server, closed, Mode::Direct, false).await;
+    assert_eq!(report.totals.completed, 100);
+    assert_eq!(report.totals.errors, 0);
+
+    // Nothing listens on the port of a dropped listener: every request is a connect error.
+    let addr = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let catalog = Catalog::discover(&server.url(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let plan = Plan::new(settings(500.0, 20, 2), &catalog, &["local".to_string()]).unwrap();
+    let dead = Target::local(format!("http://{addr}").parse().unwrap(), Mode::Direct);
+    let report = edgelab_loadgen::run(&plan, &[dead], &RunOptions::default(), Shutdown::new())
+        .await
+        .unwrap();
+    assert_eq!(report.totals.completed, 20);
+    assert_eq!(report.totals.errors, 20);
+    assert_eq!(report.errors.by_kind[0].kind, "connect");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comparison_shows_the_edge_offload() {
+    let origin = start(Behaviour::default()).await;
+    let edge = start(Behaviour {
+        cache: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let direct = run_against(&origin, settings(1000.0, 300, 4), Mode::Direct, true).await;
+    let cached = run_against(&edge, settings(1000.0, 300, 4), Mode::Edge, true).await;
+    let comparison = Comparison::new(&direct, &cached, None);
+    assert_eq!(comparison.origin.source, "metrics");
+    assert_eq!(comparison.origin.direct_requests, 300.0);
+    let offload = comparison.origin.request_offload.unwrap();
+    assert!(offload > 0.7, "{offload}");
+    let table = comparison.table();
+    assert!(table.contains("local"), "{table}");
+    assert!(table.contains("offload"), "{table}");
+    let html = edgelab_loadgen::html::comparison(&comparison);
+    assert!(html.contains("<svg") && !html.contains("<script"));
+    let json: serde_json::Value = serde_json::from_str(&comparison.to_json()).unwrap();
+    assert_eq!(json["direct"]["totals"]["completed"], 300);
+}
