@@ -40,23 +40,17 @@ impl fmt::Display for Mode {
     }
 }
 
-/// The modelled path between a client place and its target.
-///
-/// This becomes `edgelab_geo::HopModel` once the latency model lands; until then only the
-/// zero hop (plain loopback TCP) exists.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Hop;
+/// The modelled path between a client place and its target (last mile + internet), from
+/// `edgelab_geo`. [`Hop::ZERO`] is plain loopback TCP.
+pub type Hop = edgelab_geo::HopModel;
 
 /// The connector every client connection is opened with: a `tower_service::Service<Uri>`
-/// whose streams pay the hop. Swapping in `edgelab_link::LinkConnector` is this alias and
-/// [`connector`].
-pub type Connector = hyper_util::client::legacy::connect::HttpConnector;
+/// whose streams pay the hop.
+pub type Connector = edgelab_link::LinkConnector;
 
 /// A connector for `hop`, with jitter and loss drawn from `seed`.
-pub fn connector(_hop: &Hop, _seed: u64) -> Connector {
-    let mut connector = Connector::new();
-    connector.set_nodelay(true);
-    connector
+pub fn connector(hop: &Hop, seed: u64) -> Connector {
+    Connector::new(*hop, seed)
 }
 
 /// One client place and where it sends its requests.
@@ -82,7 +76,7 @@ impl Target {
             place: "local".to_string(),
             weight: 1.0,
             base_url,
-            hop: Hop,
+            hop: Hop::ZERO,
             mode,
         }
     }

@@ -1,5 +1,6 @@
 //! Integration tests of the load generator against real HTTP servers on loopback.
 
+mod cdn;
 mod run;
 mod schema;
 mod support;
