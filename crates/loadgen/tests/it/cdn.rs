@@ -80,7 +80,7 @@ async fn run(cdn: &Cdn, target: Target) -> Report {
         connections: 4,
         ..Settings::default()
     };
-    let plan = Plan::new(settings, &catalog, &[target.place.clone()]).unwrap();
+    let plan = Plan::new(settings, &catalog, std::slice::from_ref(&target.place)).unwrap();
     let options = RunOptions {
         label: target.mode.as_str().into(),
         origin_metrics: vec![cdn.origin_metrics.clone()],
