@@ -446,6 +446,21 @@ weight = 1
     }
 
     #[test]
+    fn shipped_scenarios_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../loadtest/scenarios");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Settings::load(&path, &Overrides::default())
+                    .unwrap_or_else(|errors| panic!("{}: {errors}", path.display()));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 3, "scenarios found in {}", dir.display());
+    }
+
+    #[test]
     fn unknown_fields_are_rejected() {
         let errors = Settings::parse("rat = 5\n", "s.toml", &Overrides::default()).unwrap_err();
         assert!(errors.to_string().contains("rat"), "{errors}");

@@ -1,1 +1,185 @@
-//! End-to-end runs of `edgelab loadgen`.
+//! End-to-end runs of `edgelab loadgen` against `edgelab origin` and `edgelab edge`.
+
+use std::time::Duration;
+
+use crate::support::{Node, run};
+
+fn origin() -> Node {
+    Node::start(&[
+        "origin",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--seed",
+        "4",
+        "--objects",
+        "60",
+        "--region",
+        "eu-west-2",
+        "--az",
+        "euw2-az1",
+    ])
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "edgelab-cli-loadgen-{name}-{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn loadgen_runs_against_an_origin_and_writes_every_output() {
+    let origin = origin();
+    let dir = temp_dir("outputs");
+    let json = dir.join("run.json");
+    let html = dir.join("run.html");
+    let hdr = dir.join("run.hlog");
+    let target = format!("http://{}", origin.traffic);
+    let metrics = format!("http://{}/metrics", origin.admin);
+    let output = run(
+        &[
+            "loadgen",
+            "--target",
+            &target,
+            "--rate",
+            "300",
+            "--requests",
+            "150",
+            "--duration",
+            "20s",
+            "--seed",
+            "5",
+            "--connections",
+            "4",
+            "--origin-metrics",
+            &metrics,
+            "--json",
+            json.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+            "--hdr-log",
+            hdr.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("seed 5"), "{stdout}");
+    assert!(stdout.contains("150 requests completed"), "{stdout}");
+    assert!(stdout.contains("origin served: 150 requests"), "{stdout}");
+    assert!(
+        stderr.is_empty(),
+        "no progress line without a TTY: {stderr}"
+    );
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["totals"]["completed"], 150);
+    assert_eq!(report["totals"]["errors"], 0);
+    assert_eq!(report["origin"]["requests"], 150.0);
+    assert_eq!(report["seed"], 5);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<svg") && !page.contains("<script"));
+    let log = std::fs::read_to_string(&hdr).unwrap();
+    assert!(log.starts_with("#"), "{log}");
+    assert!(log.contains("StartTime"), "{log}");
+}
+
+#[test]
+fn loadgen_through_an_edge_reports_hits() {
+    let origin = origin();
+    let upstream = format!("http://{}", origin.traffic);
+    let edge = Node::start(&[
+        "edge",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream,
+        "--pop",
+        "FRA",
+    ]);
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../loadtest/scenarios/smoke.toml"
+    );
+    let target = format!("http://{}", edge.traffic);
+    let output = run(
+        &[
+            "loadgen",
+            "--target",
+            &target,
+            "--scenario",
+            scenario,
+            "--mode",
+            "edge",
+            "--duration",
+            "2s",
+        ],
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let hit_line = stdout
+        .lines()
+        .find(|l| l.starts_with("hit ratio:"))
+        .expect("hit ratio line");
+    assert_ne!(hit_line, "hit ratio: -", "{stdout}");
+    assert!(stdout.contains("edge "), "{stdout}");
+}
+
+#[test]
+fn bad_usage_exits_64_listing_every_problem() {
+    let output = run(
+        &[
+            "loadgen",
+            "--topology",
+            "cdn.toml",
+            "--connections",
+            "0",
+            "--rate=0",
+            "--mode",
+            "cdn",
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "--topology",
+        "edgelab compare",
+        "connections",
+        "--rate",
+        "--mode",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "{expected} missing from:\n{stderr}"
+        );
+    }
+    let output = run(&["loadgen"], Duration::from_secs(20));
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--target"));
+    let output = run(
+        &["loadgen", "--target", "https://example.test"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("https is not supported"));
+}
