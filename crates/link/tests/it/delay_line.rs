@@ -192,3 +192,28 @@ async fn zero_hop_is_a_plain_socket() {
     assert_eq!(start.elapsed(), Duration::ZERO);
     assert!(stream.hop().is_zero());
 }
+
+#[tokio::test(start_paused = true)]
+async fn bodies_larger_than_the_line_arrive_whole_and_in_order() {
+    const SIZE: usize = 3 * 1024 * 1024;
+    let addr = server(|mut socket: TcpStream| async move {
+        let mut buf = [0u8; 16];
+        let _ = socket.read(&mut buf).await;
+        let body: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+        let _ = socket.write_all(&body).await;
+        let _ = socket.shutdown().await;
+    })
+    .await;
+    let mut stream = LinkStream::connect(addr, HopModel::fixed(RTT), 1)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    stream.write_all(b"go").await.unwrap();
+    let mut body = Vec::new();
+    stream.read_to_end(&mut body).await.unwrap();
+    assert_eq!(body.len(), SIZE);
+    assert!(body.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+    // The line holds at most 256 KiB; the rest waits in the socket, so the body arrives in
+    // a few RTTs' worth of refills, never before the first RTT.
+    assert!(start.elapsed() >= RTT);
+}
