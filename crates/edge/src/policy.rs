@@ -125,9 +125,10 @@ pub fn storable(
     let res = directives(response);
     let req = directives(request);
     if response
-        .get(header::VARY)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|p| p.trim() == "*"))
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|p| p.trim() == "*"))
     {
         return Err(NoCacheReason::VaryStar);
     }
@@ -182,6 +183,110 @@ pub fn storable(
         swr: seconds(&res, "stale-while-revalidate").unwrap_or_default(),
         sie: seconds(&res, "stale-if-error").unwrap_or_default(),
         must_revalidate,
+    })
+}
+
+/// The response headers the caching decisions read (the viewer still gets the originals):
+/// - `CDN-Cache-Control` (RFC 9213), when present, replaces `Cache-Control` and `Expires`;
+/// - `Cache-Control` directive names are lower-cased (they are case-insensitive, and
+///   `http-cache-semantics` compares them as written);
+/// - `Expires` is re-written as an IMF-fixdate when it parses as any HTTP date format, and as
+///   `0` (already expired, RFC 9111 §5.3) when it does not.
+pub fn decision_headers(response: &HeaderMap) -> HeaderMap {
+    let mut headers = response.clone();
+    let cdn = http::HeaderName::from_static("cdn-cache-control");
+    let cdn_valid = headers
+        .get_all(&cdn)
+        .iter()
+        .all(|v| v.to_str().is_ok_and(cdn_field_valid));
+    if headers.contains_key(&cdn) && cdn_valid {
+        let values: Vec<http::HeaderValue> = headers.get_all(&cdn).iter().cloned().collect();
+        headers.remove(header::CACHE_CONTROL);
+        headers.remove(header::EXPIRES);
+        for value in values {
+            headers.append(header::CACHE_CONTROL, value);
+        }
+    }
+    let directives = directives(&headers);
+    if !directives.is_empty() {
+        let text = directives
+            .iter()
+            .map(|(n, v)| match v {
+                Some(v) => format!("{n}={v}"),
+                None => n.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        if let Ok(value) = http::HeaderValue::from_str(&text) {
+            headers.insert(header::CACHE_CONTROL, value);
+        }
+    }
+    // A list-valued Age (a broken upstream) counts by its first member.
+    if let Some(age) = headers.get(header::AGE).and_then(|v| v.to_str().ok())
+        && let Some(first) = age.split(',').next().map(str::trim)
+        && first.len() != age.len()
+        && first.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(value) = http::HeaderValue::from_str(first)
+    {
+        headers.insert(header::AGE, value);
+    }
+    if let Some(expires) = headers.get(header::EXPIRES) {
+        let parsed = expires
+            .to_str()
+            .ok()
+            .and_then(|v| httpdate::parse_http_date(v).ok());
+        let value = match parsed {
+            Some(time) => http::HeaderValue::from_str(&httpdate::fmt_http_date(time)).ok(),
+            None => Some(http::HeaderValue::from_static("0")),
+        };
+        if let Some(value) = value {
+            headers.insert(header::EXPIRES, value);
+        }
+    }
+    headers
+}
+
+/// Whether a `CDN-Cache-Control` value is a valid RFC 8941 dictionary whose time directives are
+/// integers (RFC 9213 §2.1: an invalid field is ignored as a whole). A small hand-written
+/// check: no structured-field crate is in the workspace and only this one field needs it.
+pub fn cdn_field_valid(text: &str) -> bool {
+    const INTEGERS: [&str; 4] = [
+        "max-age",
+        "s-maxage",
+        "stale-while-revalidate",
+        "stale-if-error",
+    ];
+    text.split(',').all(|member| {
+        let member = member.trim();
+        let (key, value) = match member.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (member, None),
+        };
+        let key_ok = key
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b == b'*')
+            && key.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || matches!(b, b'_' | b'-' | b'.' | b'*')
+            });
+        let value_ok = match value {
+            None => true,
+            Some(v) if INTEGERS.contains(&key) => {
+                !v.is_empty()
+                    && v.len() <= 15
+                    && v.trim_start_matches('-')
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+            }
+            Some(v) => {
+                (v.starts_with('"') && v.ends_with('"') && v.len() >= 2)
+                    || v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-.:%*/_".contains(&b))
+            }
+        };
+        !member.is_empty() && key_ok && value_ok
     })
 }
 
@@ -576,6 +681,28 @@ mod tests {
                 serve_on_error: false
             }
         );
+    }
+
+    #[test]
+    fn cdn_cache_control_replaces_cache_control_only_when_valid() {
+        let h = decision_headers(&headers(&[
+            ("cdn-cache-control", "max-age=60"),
+            ("cache-control", "no-store"),
+        ]));
+        assert_eq!(h.get("cache-control").unwrap(), "max-age=60");
+        for bad in ["max-age=10000, &&&&&", "max-age=\"10000\""] {
+            let h = decision_headers(&headers(&[
+                ("cdn-cache-control", bad),
+                ("cache-control", "no-store"),
+            ]));
+            assert_eq!(h.get("cache-control").unwrap(), "no-store", "{bad}");
+        }
+        let h = decision_headers(&headers(&[
+            ("cache-control", "MAX-AGE=5"),
+            ("expires", "nonsense"),
+        ]));
+        assert_eq!(h.get("cache-control").unwrap(), "max-age=5");
+        assert_eq!(h.get("expires").unwrap(), "0");
     }
 
     #[test]

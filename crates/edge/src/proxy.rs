@@ -731,7 +731,7 @@ impl NodeRef {
             }
             let mut response_like = Response::new(());
             *response_like.status_mut() = object.status;
-            *response_like.headers_mut() = merged.clone();
+            *response_like.headers_mut() = policy::decision_headers(&merged);
             let cache_policy =
                 CachePolicy::new_options(&parts, &response_like, now, CacheOptions::default());
             let lifetime = match policy::storable(
@@ -740,7 +740,7 @@ impl NodeRef {
                 &Method::GET,
                 &parts.headers,
                 object.status,
-                &merged,
+                response_like.headers(),
                 now,
             ) {
                 Ok(lifetime) => lifetime,
@@ -806,7 +806,7 @@ impl NodeRef {
         let collapsed_note = if collapsed { "; collapsed" } else { "" };
         let mut response_like = Response::new(());
         *response_like.status_mut() = status;
-        *response_like.headers_mut() = head.headers.clone();
+        *response_like.headers_mut() = policy::decision_headers(&head.headers);
         let mut request_like = parts.clone();
         request_like.method = Method::GET;
         let cache_policy =
@@ -817,7 +817,7 @@ impl NodeRef {
             &Method::GET,
             &parts.headers,
             status,
-            &head.headers,
+            response_like.headers(),
             now,
         );
         let content_length = head
