@@ -296,3 +296,73 @@ pub fn human_bytes(bytes: f64) -> String {
         format!("{value:.1} {}", units[unit])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{LatencySummary, OriginLoad, PlaceSummary};
+    use crate::target::Mode;
+
+    fn report(label: &str, p50: f64, origin_requests: f64) -> Report {
+        let json = serde_json::json!({
+            "version": 1, "label": label, "seed": 1,
+            "settings": { "arrival": { "kind": "constant", "rate": 10.0 }, "closed": false, "duration_s": 1.0,
+                "requests": null, "connections": 1, "timeout_s": 1.0, "zipf_s": 1.0, "objects": 1 },
+            "targets": [], "interrupted": false, "elapsed_s": 1.0,
+            "totals": { "scheduled": 0, "completed": 0, "unfinished": 0, "responses": 0, "errors": 0,
+                "hits": 0, "misses": 0, "hit_ratio": null, "bytes": 0, "rate_per_s": 0.0 },
+            "latency": LatencySummary::default(), "ttfb": LatencySummary::default(),
+            "places": [], "tiers": [], "groups": [], "timeline": [],
+            "errors": { "total": 0, "by_kind": [], "by_place": [], "examples": [] }, "origin": null
+        });
+        let mut report: Report = serde_json::from_value(json).unwrap();
+        report.places.push(PlaceSummary {
+            place: "London".into(),
+            mode: Mode::Direct,
+            responses: 10,
+            errors: 0,
+            hits: 0,
+            misses: 0,
+            hit_ratio: Some(0.9),
+            latency: LatencySummary {
+                count: 10,
+                p50_ms: p50,
+                p90_ms: 2.0 * p50,
+                p99_ms: 4.0 * p50,
+                ..LatencySummary::default()
+            },
+            ttfb: LatencySummary::default(),
+        });
+        report.origin = Some(OriginLoad {
+            metrics_urls: vec![],
+            requests: origin_requests,
+            response_bytes: origin_requests * 1000.0,
+            timeline: vec![],
+        });
+        report
+    }
+
+    #[test]
+    fn ratios_and_offload() {
+        let direct = report("direct", 40.0, 1000.0);
+        let edge = report("edge", 10.0, 150.0);
+        let comparison = Comparison::new(&direct, &edge, None);
+        let london = &comparison.places[0];
+        assert_eq!(london.edge_ratio.unwrap().p50_ms, 0.25);
+        assert_eq!(london.edge_ratio.unwrap().p99_ms, 0.25);
+        assert_eq!(comparison.origin.source, "metrics");
+        assert!((comparison.origin.request_offload.unwrap() - 0.85).abs() < 1e-12);
+        assert!((comparison.origin.byte_offload.unwrap() - 0.85).abs() < 1e-12);
+        let table = comparison.table();
+        assert!(table.contains("40.0 / 80.0 / 160.0"), "{table}");
+        assert!(table.contains("0.25 / 0.25 / 0.25"), "{table}");
+        assert!(table.contains("85.0% offload"), "{table}");
+        // A place missing from one run has no ratio rather than a bogus one.
+        let mut other = edge.clone();
+        other.places[0].place = "Tokyo".into();
+        let comparison = Comparison::new(&direct, &other, None);
+        assert_eq!(comparison.places.len(), 2);
+        assert!(comparison.places.iter().all(|p| p.edge_ratio.is_none()));
+        assert_eq!(human_bytes(1536.0), "1.5 KiB");
+    }
+}

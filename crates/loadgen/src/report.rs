@@ -642,3 +642,111 @@ fn transport_errors(recorder: &Recorder) -> u64 {
 pub fn percent(ratio: Option<f64>) -> String {
     ratio.map_or("-".to_string(), |r| format!("{:.1}%", r * 100.0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Catalog, CatalogObject};
+    use crate::record::{ResponseSample, Sample};
+    use crate::scenario::Settings;
+
+    pub(crate) fn plan_and_targets(places: &[&str], mode: Mode) -> (Plan, Vec<Target>) {
+        let catalog = Catalog {
+            seed: None,
+            objects: vec![CatalogObject {
+                path: "/a".into(),
+                class: "static".into(),
+                size: None,
+                digest: None,
+                content_type: None,
+            }],
+        };
+        let names: Vec<String> = places.iter().map(|p| p.to_string()).collect();
+        let plan = Plan::new(Settings::default(), &catalog, &names).unwrap();
+        let targets = names
+            .iter()
+            .map(|place| Target {
+                place: place.clone(),
+                ..Target::local("http://127.0.0.1:1".parse().unwrap(), mode)
+            })
+            .collect();
+        (plan, targets)
+    }
+
+    fn sample(place: usize, cache: CacheResult, tier: Tier, ms: u64) -> Sample<'static> {
+        Sample {
+            place,
+            completed_at: Duration::from_millis(ms),
+            response: Some(ResponseSample {
+                cache,
+                pop: "FRA50-P1",
+                tier,
+                total: Duration::from_millis(ms),
+                ttfb: Duration::from_millis(1),
+                bytes: 100,
+            }),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn totals_ratios_and_shares_add_up() {
+        let (plan, targets) = plan_and_targets(&["London", "Tokyo"], Mode::Edge);
+        let mut recorder = Recorder::new();
+        for ms in 1..=6 {
+            recorder.record(sample(0, CacheResult::Hit, Tier::Edge, ms));
+        }
+        recorder.record(sample(0, CacheResult::Miss, Tier::Rec, 40));
+        recorder.record(sample(1, CacheResult::Miss, Tier::Origin, 1500));
+        let mut failed = sample(1, CacheResult::Error, Tier::Origin, 1600);
+        failed.error = Some((RequestErrorKind::Status5xx, "502".into()));
+        recorder.record(failed);
+        recorder.record(Sample {
+            place: 1,
+            completed_at: Duration::from_millis(1700),
+            response: None,
+            error: Some((RequestErrorKind::Timeout, "late".into())),
+        });
+        let report = Report::build(ReportInput {
+            label: "edge",
+            plan: &plan,
+            targets: &targets,
+            recorder: &recorder,
+            scheduled: 12,
+            elapsed: Duration::from_secs(2),
+            interrupted: false,
+            origin_metrics: &[],
+            origin_before: None,
+            origin_after: None,
+            origin_timeline: Vec::new(),
+        });
+        let t = &report.totals;
+        assert_eq!(
+            (t.responses, t.errors, t.completed, t.unfinished),
+            (9, 2, 10, 2)
+        );
+        assert_eq!((t.hits, t.misses), (6, 2));
+        assert_eq!(t.hit_ratio, Some(0.75));
+        assert_eq!(t.rate_per_s, 5.0);
+        assert_eq!(t.bytes, 900);
+        let london = &report.places[0];
+        assert_eq!(
+            (london.responses, london.errors, london.hit_ratio),
+            (7, 0, Some(6.0 / 7.0))
+        );
+        let tokyo = &report.places[1];
+        assert_eq!(
+            (tokyo.responses, tokyo.errors, tokyo.hit_ratio),
+            (2, 2, Some(0.0))
+        );
+        let shares: Vec<(Tier, u64)> = report.tiers.iter().map(|s| (s.tier, s.responses)).collect();
+        assert_eq!(shares, [(Tier::Edge, 6), (Tier::Rec, 1), (Tier::Origin, 2)]);
+        assert!((report.tiers.iter().map(|s| s.share).sum::<f64>() - 1.0).abs() < 1e-9);
+        assert_eq!(report.timeline.len(), 2);
+        assert_eq!(report.timeline[1].errors, 2);
+        assert_eq!(report.errors.by_kind.len(), 2);
+        assert!(report.latency.max_ms >= 1599.0 && report.latency.min_ms <= 1.001);
+        assert_eq!(report.origin, None);
+        assert!(report.summary().contains("London"));
+    }
+}
