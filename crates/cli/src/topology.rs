@@ -42,6 +42,8 @@ pub enum Command {
         /// `backbone` otherwise.
         #[arg(long, value_enum, default_value_t = ClassArg::Auto)]
         class: ClassArg,
+        #[command(flatten)]
+        model: ModelArgs,
     },
     /// Print the RTT of every pair of places of one kind.
     #[command(
@@ -57,6 +59,8 @@ pub enum Command {
         /// Output format: `csv` prints `src,dst,rtt_ms`.
         #[arg(long, value_enum, default_value_t = Format::Csv)]
         format: Format,
+        #[command(flatten)]
+        model: ModelArgs,
     },
     /// Show how a client's request travels: PoP, REC, Origin Shield and origin, or the
     /// Global Accelerator path, with the RTT of each hop.
@@ -89,7 +93,53 @@ pub enum Command {
         /// Seed for Global Accelerator's traffic-dial and weight draws.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        #[command(flatten)]
+        model: ModelArgs,
     },
+}
+
+/// Where the latency model comes from.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ModelArgs {
+    /// A topology file whose `[link]` table overrides the model's defaults (other tables are
+    /// ignored here).
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+}
+
+impl ModelArgs {
+    /// The default model, or the one in the file's `[link]` table (every problem reported).
+    fn load(&self) -> Result<LatencyModel, Problems> {
+        let Some(path) = &self.config else {
+            return Ok(LatencyModel::default());
+        };
+        let shown = path.display();
+        let text = std::fs::read_to_string(path).map_err(|e| vec![format!("{shown}: {e}")])?;
+        let table: toml::Table =
+            toml::from_str(&text).map_err(|e| vec![format!("{shown}: {e}")])?;
+        let model = match table.get("link") {
+            None => LatencyModel::default(),
+            Some(value) => value
+                .clone()
+                .try_into::<LatencyModel>()
+                .map_err(|e| vec![format!("{shown}: link: {e}")])?,
+        };
+        let problems: Problems = model
+            .validate()
+            .into_iter()
+            .map(|e| {
+                format!(
+                    "{shown}: link.{}",
+                    e.to_string().trim_start_matches("invalid latency model: ")
+                )
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(model)
+        } else {
+            Err(problems)
+        }
+    }
 }
 
 /// Which places `list` prints.
@@ -143,15 +193,19 @@ pub enum ClassArg {
 /// Runs `edgelab topology`.
 pub fn run(command: Command) -> ExitCode {
     let topology = Topology::embedded();
-    let model = LatencyModel::default();
     let result = match command {
         Command::List { what, format } => Ok(list(topology, what, format)),
-        Command::Rtt { a, b, class } => rtt(topology, &model, &a, &b, class),
+        Command::Rtt { a, b, class, model } => model
+            .load()
+            .and_then(|model| rtt(topology, &model, &a, &b, class)),
         Command::Matrix {
             kind,
             class,
             format,
-        } => matrix(topology, &model, kind, class, format),
+            model,
+        } => model
+            .load()
+            .and_then(|model| matrix(topology, &model, kind, class, format)),
         Command::Route {
             client,
             origin,
@@ -161,7 +215,12 @@ pub fn run(command: Command) -> ExitCode {
             ga_regions,
             down,
             seed,
+            model,
         } => {
+            let model = match model.load() {
+                Ok(model) => model,
+                Err(problems) => return usage(problems),
+            };
             let request = RouteRequest {
                 client: &client,
                 origin: &origin,
@@ -180,13 +239,15 @@ pub fn run(command: Command) -> ExitCode {
             output::block(&text);
             ExitCode::SUCCESS
         }
-        Err(problems) => {
-            for problem in problems {
-                output::error(&problem);
-            }
-            ExitCode::from(EXIT_USAGE)
-        }
+        Err(problems) => usage(problems),
     }
+}
+
+fn usage(problems: Problems) -> ExitCode {
+    for problem in problems {
+        output::error(&problem);
+    }
+    ExitCode::from(EXIT_USAGE)
 }
 
 type Problems = Vec<String>;

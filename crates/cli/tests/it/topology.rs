@@ -174,3 +174,39 @@ fn route_ga_fails_over_and_fails_open() {
     let out = stdout(&down);
     assert!(out.contains("failed open"), "{out}");
 }
+
+#[test]
+fn a_topology_files_link_table_overrides_the_model_and_bad_values_exit_64() {
+    let dir = std::env::temp_dir().join(format!("edgelab-topology-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.toml");
+    std::fs::write(
+        &good,
+        "[origin]\nregion = \"us-east-1\"\n\n[link.backbone]\ninflation = 2.0\n",
+    )
+    .unwrap();
+    let default = rtt_ms(&stdout(&["topology", "rtt", "us-east-1", "eu-west-1"]));
+    let custom = rtt_ms(&stdout(&[
+        "topology",
+        "rtt",
+        "us-east-1",
+        "eu-west-1",
+        "--config",
+        good.to_str().unwrap(),
+    ]));
+    assert!(custom > default * 1.4, "{custom} vs {default}");
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[link.backbone]\ninflation = 0.5\nloss = 2.0\n").unwrap();
+    let output = run(
+        &["topology", "matrix", "--config", bad.to_str().unwrap()],
+        LIMIT,
+    );
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("link.backbone.inflation") && stderr.contains("link.backbone.loss"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
