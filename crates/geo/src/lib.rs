@@ -16,6 +16,25 @@
 //! - [`routing`]: nearest healthy PoP, nearest REC, Origin Shield selection and Global
 //!   Accelerator routing, all as pure functions of their inputs.
 //! - [`error`]: the [`GeoError`] type.
+//!
+//! # Example
+//! ```
+//! use edgelab_geo::{LatencyModel, PathClass, Topology, nearest_pop};
+//!
+//! let topology = Topology::embedded();
+//! let model = LatencyModel::default();
+//! let virginia = topology.resolve("us-east-1")?.coordinates();
+//! let ireland = topology.resolve("eu-west-1")?.coordinates();
+//! let rtt = model.rtt(virginia, ireland, PathClass::Backbone);
+//! assert!(rtt.as_millis() > 60 && rtt.as_millis() < 80);
+//!
+//! // Paris among three PoPs, with London down, is served from Frankfurt.
+//! let paris = topology.resolve("Paris")?.coordinates();
+//! let pops: Vec<_> = ["FRA", "LHR", "IAD"].iter().filter_map(|c| topology.pop(c)).collect();
+//! let pop = nearest_pop(paris, &pops, |p| p.code != "LHR", &model).unwrap();
+//! assert_eq!(pop.code, "FRA");
+//! # Ok::<(), edgelab_geo::GeoError>(())
+//! ```
 
 pub mod distance;
 pub mod error;

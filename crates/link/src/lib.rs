@@ -19,6 +19,22 @@
 //! - [`connector`]: [`LinkConnector`], a `tower_service::Service<Uri>` for
 //!   `hyper_util::client::legacy::Client`.
 //! - [`error`]: the [`LinkError`] type.
+//!
+//! # Example
+//! ```no_run
+//! use std::time::Duration;
+//! use edgelab_link::{HopModel, LinkConnector};
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let hop = HopModel::fixed(Duration::from_millis(80)).with_tls(true);
+//! let client: Client<_, http_body_util::Empty<bytes::Bytes>> =
+//!     Client::builder(TokioExecutor::new()).build(LinkConnector::new(hop, 42));
+//! // Connect (2 RTT with TLS) + the exchange (1 RTT): about 240 ms on loopback.
+//! let response = client.get("http://127.0.0.1:8080/".parse()?).await?;
+//! # Ok(()) }
+//! ```
 
 pub mod connector;
 pub mod error;
