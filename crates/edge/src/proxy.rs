@@ -481,7 +481,7 @@ impl Node {
             match policy::freshness(&object.lifetime, age, &parts.headers, rfc) {
                 Freshness::Fresh => {
                     let ttl = object.lifetime.lifetime.saturating_sub(age).as_secs();
-                    return self.from_object(
+                    return self.answer_from_object(
                         &parts,
                         &object,
                         CacheStatus::Hit,
@@ -495,7 +495,7 @@ impl Node {
                     }
                     let ttl =
                         i128::from(object.lifetime.lifetime.as_secs()) - i128::from(age.as_secs());
-                    return self.from_object(
+                    return self.answer_from_object(
                         &parts,
                         &object,
                         CacheStatus::Stale,
@@ -537,7 +537,7 @@ impl Node {
                         == Freshness::Fresh
                     {
                         let ttl = object.lifetime.lifetime.saturating_sub(age).as_secs();
-                        return self.from_object(
+                        return self.answer_from_object(
                             &parts,
                             &object,
                             CacheStatus::Hit,
@@ -622,7 +622,7 @@ impl Node {
     }
 
     /// Answers `parts` from a stored object: conditional requests, ranges, HEAD, `Age`.
-    fn from_object(
+    fn answer_from_object(
         &self,
         parts: &Parts,
         object: &CachedObject,

@@ -1,1 +1,121 @@
-//! End-to-end runs of `edgelab edge`.
+//! `edgelab edge`: bad config exits 64 before binding; a node in front of a small origin
+//! answers with CloudFront headers; SIGTERM drains and exits 0.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use crate::support::{Node, http_get, run};
+
+/// A one-thread HTTP/1.1 origin answering every request with a cacheable body.
+fn tiny_origin() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind origin");
+    let addr = listener.local_addr().expect("origin addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let mut seen = Vec::new();
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..end + 4);
+                        let body = "hello from origin";
+                        let response = format!(
+                            "HTTP/1.1 200 OK\r\ncache-control: max-age=60\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if stream.write_all(response.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn bad_config_lists_every_problem_and_exits_64() {
+    let output = run(
+        &[
+            "edge",
+            "--listen",
+            "nowhere",
+            "--admin",
+            "127.0.0.1:0",
+            "--upstream",
+            "ftp://x",
+            "--policy",
+            "Fastest",
+            "--tier",
+            "middle",
+        ],
+        Duration::from_secs(10),
+    );
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for field in [
+        "--listen",
+        "upstream.primary",
+        "default_behavior.cache_policy.preset",
+        "tier",
+    ] {
+        assert!(stderr.contains(field), "missing {field} in {stderr}");
+    }
+    assert!(output.stdout.is_empty(), "nothing bound, nothing printed");
+}
+
+#[test]
+fn edge_caches_in_front_of_an_origin_and_stops_on_sigterm() {
+    let origin = tiny_origin();
+    let upstream = format!("http://{origin}");
+    let node = Node::start(&[
+        "edge",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream,
+        "--policy",
+        "CachingOptimized",
+        "--pop",
+        "NRT",
+        "--tier",
+        "edge",
+    ]);
+    let (status, head, body) = http_get(node.traffic, "/x", &[]);
+    assert_eq!(status, 200);
+    assert_eq!(body, b"hello from origin");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-cache: miss from cloudfront"),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase().contains("x-amz-cf-pop: nrt50-p1"),
+        "{head}"
+    );
+    let (_, head, _) = http_get(node.traffic, "/x", &[]);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-cache: hit from cloudfront"),
+        "{head}"
+    );
+    let (status, _, metrics) = http_get(node.admin, "/metrics", &[]);
+    assert_eq!(status, 200);
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(
+        metrics.contains(
+            "edgelab_edge_requests_total{cache_status=\"hit\",pop=\"NRT\",tier=\"edge\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(node.terminate().success());
+}

@@ -57,7 +57,7 @@ pub struct TestOrigin {
     pub shutdown: Shutdown,
 }
 
-fn param<'a>(query: &'a str, name: &str) -> Option<String> {
+fn param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (n, v) = pair.split_once('=')?;
         (n == name).then(|| {
