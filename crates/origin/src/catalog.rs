@@ -390,11 +390,15 @@ impl Catalog {
             let digits = rest
                 .strip_suffix(data.extension.as_str())?
                 .strip_suffix('.')?;
-            let number: usize = digits.parse().ok()?;
-            // Only the canonical spelling exists (`00017`, not `17` or `+0017`).
-            if format!("{number:05}") != digits {
+            // Only the canonical spelling exists: at least five digits, no extra leading zero
+            // (`00017`, `123456`; not `17`, `000017` or `+0017`).
+            if digits.len() < 5
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+                || (digits.len() > 5 && digits.starts_with('0'))
+            {
                 return None;
             }
+            let number: usize = digits.parse().ok()?;
             let object = data.objects.get(number)?;
             return Some(Object {
                 class: data.class,
@@ -705,12 +709,27 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn lookups_of_arbitrary_paths_never_panic(
+            class in proptest::sample::select(vec!["/static/", "/img/", "/api/", "/video/", "/files/", "/"]),
+            rest in "\\PC{0,24}",
+        ) {
+            static CATALOG: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
+            let catalog = CATALOG.get_or_init(|| Catalog::build(&settings(50)).unwrap());
+            if let Some(object) = catalog.find(&format!("{class}{rest}")) {
+                proptest::prop_assert!(object.size > 0);
+            }
+        }
+    }
+
     #[test]
     fn only_canonical_paths_exist() {
         let catalog = Catalog::build(&settings(100)).unwrap();
         assert!(catalog.find("/static/00000.js").is_some());
         for path in [
             "/static/0.js",
+            "/static/000000.js",
             "/static/+0000.js",
             "/static/00000.jpg",
             "/static/00000",
