@@ -16,8 +16,11 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 /// Bytes read from the socket but not yet released; past this the delay line stops reading,
-/// so TCP flow control pushes back on the sender as a real slow link would.
-const MAX_BUFFERED_BYTES: usize = 256 * 1024;
+/// so TCP flow control pushes back on the sender. This plays the part of TCP's receive
+/// window: a connection carries at most this much per RTT. 6 MiB is Linux's default maximum
+/// receive buffer (`net.ipv4.tcp_rmem` = 4096 131072 6291456). Memory is only held for bytes
+/// actually in flight.
+const MAX_BUFFERED_BYTES: usize = 6 * 1024 * 1024;
 
 /// Size of one read from the socket.
 const READ_CHUNK: usize = 16 * 1024;
