@@ -194,6 +194,10 @@ pub struct RawUpstream {
     /// Time allowed for the upstream response head (default 30 s).
     #[serde(default, with = "humantime_serde")]
     pub response_timeout: Option<Duration>,
+    /// Modelled round trip to the upstream (a fixed-RTT hop through `edgelab-link`); unset or
+    /// 0 means plain TCP. `edgelab up` sets the full geographic hop model instead.
+    #[serde(default, with = "humantime_serde")]
+    pub rtt: Option<Duration>,
 }
 
 /// The edge node configuration file.
@@ -325,7 +329,7 @@ pub struct Behavior {
 }
 
 /// A validated upstream.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Upstream {
     /// Next tier, if any.
     pub next_tier: Option<Uri>,
@@ -341,6 +345,10 @@ pub struct Upstream {
     pub connection_timeout: Duration,
     /// Response head timeout.
     pub response_timeout: Duration,
+    /// Latency model of the upstream hop (`None`: plain TCP).
+    pub hop: Option<edgelab_geo::HopModel>,
+    /// Seed of the hop's jitter and loss.
+    pub link_seed: u64,
 }
 
 /// The validated edge configuration.
@@ -656,6 +664,11 @@ impl TryFrom<RawEdgeConfig> for EdgeConfig {
                 connection_attempts,
                 connection_timeout,
                 response_timeout,
+                hop: up
+                    .rtt
+                    .filter(|rtt| !rtt.is_zero())
+                    .map(edgelab_geo::HopModel::fixed),
+                link_seed: 0,
             },
             behaviors,
             capacity_bytes,

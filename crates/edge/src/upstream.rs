@@ -6,51 +6,61 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use edgelab_common::body::{self, Body};
+use edgelab_link::LinkConnector;
 use http::request::Parts;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, Uri, header};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::config::Upstream;
 use crate::metrics::{Metrics, UpstreamResult};
 
-/// The connector upstream connections use. Plain TCP until `edgelab_link::LinkConnector`
-/// (modelled latency) is wired in; the rest of the crate only sees this alias.
-pub type Connector = TimedConnector<HttpConnector>;
+/// The connector upstream connections use: `edgelab_link::LinkConnector` (the hop's modelled
+/// latency, or plain TCP for a zero hop), timed for `cdn-upstream-connect`.
+pub type Connector = TimedConnector<LinkConnector>;
 
 tokio::task_local! {
     static CONNECT_TIME: Cell<Option<Duration>>;
 }
 
-/// Wraps a connector to record how long the connect took in the requesting task.
+/// Wraps a connector to bound each connect by the connection timeout and record how long it
+/// took in the requesting task.
 #[derive(Clone, Debug)]
-pub struct TimedConnector<C>(C);
+pub struct TimedConnector<C> {
+    inner: C,
+    timeout: Duration,
+}
 
 impl<C> tower_service::Service<Uri> for TimedConnector<C>
 where
     C: tower_service::Service<Uri> + Send,
     C::Future: Send + 'static,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     type Response = C::Response;
-    type Error = C::Error;
-    type Future =
-        std::pin::Pin<Box<dyn std::future::Future<Output = Result<C::Response, C::Error>> + Send>>;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<C::Response, Self::Error>> + Send>,
+    >;
 
     fn poll_ready(
         &mut self,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let started = Instant::now();
-        let future = self.0.call(uri);
+        let timeout = self.timeout;
+        let future = self.inner.call(uri);
         Box::pin(async move {
-            let result = future.await;
+            let result = match tokio::time::timeout(timeout, future).await {
+                Ok(result) => result.map_err(Into::into),
+                Err(_) => Err(format!("connect timed out after {timeout:?}").into()),
+            };
             let _ = CONNECT_TIME.try_with(|cell| cell.set(Some(started.elapsed())));
             result
         })
@@ -131,13 +141,17 @@ pub struct UpstreamClient {
 impl UpstreamClient {
     /// A client for `config`.
     pub fn new(config: Upstream, metrics: Metrics) -> Self {
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(config.connection_timeout));
-        http.set_nodelay(true);
+        let link = match config.hop {
+            Some(hop) => LinkConnector::new(hop, config.link_seed),
+            None => LinkConnector::plain(),
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(1024)
-            .build(TimedConnector(http));
+            .build(TimedConnector {
+                inner: link,
+                timeout: config.connection_timeout,
+            });
         Self {
             client,
             config,

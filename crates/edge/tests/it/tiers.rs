@@ -250,3 +250,58 @@ async fn origin_group_fails_over_on_status_and_on_connection_failure() {
     assert_eq!(timed_out.h("x-cache"), "Error from cloudfront");
     let _ = Duration::ZERO;
 }
+
+#[tokio::test]
+async fn real_origin_objects_arrive_intact_through_the_tiers() {
+    let shutdown = edgelab_common::shutdown::Shutdown::new();
+    let origin = edgelab_origin::start(
+        edgelab_origin::OriginConfig::default(),
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        prometheus::Registry::new(),
+        shutdown.clone(),
+    )
+    .expect("origin starts");
+    let origin_url = format!("http://{}", origin.traffic_addr());
+    let shield = Node::start(&tier_toml("IAD", "shield", None, &origin_url, &[])).await;
+    let edge = Node::start(&tier_toml(
+        "FRA",
+        "edge",
+        Some(&shield.url()),
+        &origin_url,
+        &[],
+    ))
+    .await;
+    let entries: Vec<_> = origin.catalog().entries().take(5).collect();
+    assert!(!entries.is_empty());
+    for entry in entries {
+        for round in 0..2 {
+            let got = get(&format!("{}{}", edge.url(), entry.path), &[]).await;
+            assert_eq!(got.status, 200, "{}", entry.path);
+            let digest = format!("xxh3={:016x}", xxhash_rust::xxh3::xxh3_64(&got.body));
+            assert_eq!(digest, entry.digest, "{} round {round}", entry.path);
+        }
+    }
+    shutdown.trigger();
+}
+
+#[tokio::test]
+async fn a_modelled_upstream_hop_shows_in_server_timing() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::start(&format!(
+        "pop = \"FRA\"\n[upstream]\nprimary = \"{}\"\nrtt = \"40ms\"\n",
+        origin.url()
+    ))
+    .await;
+    let got = get(&format!("{}/far?cc=max-age%3D60", edge.url()), &[]).await;
+    let timing = got.h("server-timing");
+    let fbl: f64 = timing
+        .split(',')
+        .find_map(|m| m.strip_prefix("cdn-upstream-fbl;dur="))
+        .and_then(|v| v.parse().ok())
+        .expect("cdn-upstream-fbl present");
+    assert!(
+        fbl >= 40.0,
+        "first byte after at least one modelled RTT: {timing}"
+    );
+}
