@@ -104,11 +104,17 @@ fn check_placement(region: &str, az: &str) -> ConfigErrors {
         return errors;
     };
     let in_region = known.az_ids.iter().any(|id| id.eq_ignore_ascii_case(az));
+    // A Local Zone of the Region: its group code, a zone name (`us-west-2-lax-1a`) or a
+    // zone id (`usw2-lax1-az1`).
     let local_zone = topology.local_zones().iter().any(|zone| {
         zone.parent_region.eq_ignore_ascii_case(region)
-            && az
+            && (az
                 .to_ascii_lowercase()
                 .starts_with(&zone.code.to_ascii_lowercase())
+                || zone.zone_ids.iter().any(|pair| {
+                    pair.split('=')
+                        .any(|part| part.trim().eq_ignore_ascii_case(az))
+                }))
     });
     if !(in_region || local_zone || known.az_ids.is_empty()) {
         errors.push(
@@ -170,8 +176,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         prometheus::Registry::new(),
         shutdown.clone(),
     )?;
+    // Install the SIGINT/SIGTERM handlers (on the future's first poll) before announcing the
+    // node, so a script that signals right after the `listening` line gets a graceful stop.
+    let mut stop = std::pin::pin!(signal());
+    let signalled = tokio::select! {
+        biased;
+        () = &mut stop => true,
+        () = std::future::ready(()) => false,
+    };
     output::listening(handle.traffic_addr(), handle.admin_addr());
-    signal().await;
+    if !signalled {
+        stop.await;
+    }
     tracing::info!("stopping: readiness off, draining");
     handle.readiness().set(false);
     // The node's drain deadline bounds the connections; a little extra covers task exits.

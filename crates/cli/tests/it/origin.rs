@@ -207,6 +207,49 @@ error_status = 99
 }
 
 #[test]
+fn sigterm_right_after_the_listening_line_is_a_graceful_stop() {
+    for _ in 0..3 {
+        let node = Node::start(&[
+            "origin",
+            "--objects",
+            "5",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+        ]);
+        let status = node.terminate();
+        assert!(status.success(), "{status:?}");
+    }
+}
+
+#[test]
+fn a_local_zone_is_a_valid_placement() {
+    for az in ["us-west-2-lax-1a", "usw2-lax1-az1"] {
+        let node = Node::start(&[
+            "origin",
+            "--region",
+            "us-west-2",
+            "--az",
+            az,
+            "--objects",
+            "5",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+        ]);
+        let (status, head, _) = http_get(node.traffic, "/echo/", &[]);
+        assert_eq!(status, 200);
+        assert_eq!(
+            header_of(&head, "x-edgelab-origin"),
+            format!("us-west-2/{az}")
+        );
+        assert!(node.terminate().success());
+    }
+}
+
+#[test]
 fn export_writes_every_body_at_its_path() {
     let dir = temp_dir("export");
     let output = run(
