@@ -49,6 +49,12 @@ pub mod path {
     pub const ADMIN_CATALOG: &str = "/catalog";
     /// Origin catalog on the traffic port (`Cache-Control: no-store`).
     pub const WELL_KNOWN_CATALOG: &str = "/.well-known/edgelab/catalog";
+    /// Origin fault switches on the admin port (`GET`, `POST` JSON, `DELETE`).
+    pub const ORIGIN_FAULTS: &str = "/faults";
+    /// Origin outage switch on the admin port (`POST` on, `DELETE` off).
+    pub const ORIGIN_OUTAGE: &str = "/outage";
+    /// Origin echo endpoint on the traffic port (`/echo` and everything under `/echo/`).
+    pub const ORIGIN_ECHO: &str = "/echo";
 }
 
 /// Prometheus metric names (SPEC §7). Every name is listed in `docs/metrics.md`.

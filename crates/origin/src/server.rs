@@ -178,6 +178,9 @@ impl OriginHandle {
 }
 
 /// Validates `config`, builds its catalog and starts serving. See [`start_with_catalog`].
+///
+/// The catalog is built on the calling thread (digesting every body); for a large catalog
+/// build it with [`Catalog::build`] under `spawn_blocking` and call [`start_with_catalog`].
 pub fn start(
     config: OriginConfig,
     traffic: TcpListener,
@@ -318,7 +321,9 @@ impl Traffic {
         if path == path::WELL_KNOWN_CATALOG {
             return catalog_response(&state.catalog, request.method());
         }
-        let is_echo = path == "/echo" || path.starts_with("/echo/");
+        let is_echo = path
+            .strip_prefix(path::ORIGIN_ECHO)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
         let object = if is_echo {
             None
         } else {
@@ -657,21 +662,23 @@ impl AdminRoutes for AdminApi {
         let token = self.state.token.as_deref();
         Some(match path {
             path::ADMIN_CATALOG if is_read => catalog_response(&self.state.catalog, method),
-            "/faults" if is_read => self.faults_view(),
-            "/faults" if matches!(*method, Method::POST | Method::PUT | Method::PATCH) => {
+            path::ORIGIN_FAULTS if is_read => self.faults_view(),
+            path::ORIGIN_FAULTS
+                if matches!(*method, Method::POST | Method::PUT | Method::PATCH) =>
+            {
                 if let Err(denied) = authorize(request, token) {
                     return Some(denied);
                 }
                 self.patch_faults(request.body())
             }
-            "/faults" if method == Method::DELETE => {
+            path::ORIGIN_FAULTS if method == Method::DELETE => {
                 if let Err(denied) = authorize(request, token) {
                     return Some(denied);
                 }
                 self.state.set_faults(self.state.initial_faults.clone());
                 self.faults_view()
             }
-            "/outage" if matches!(*method, Method::POST | Method::DELETE) => {
+            path::ORIGIN_OUTAGE if matches!(*method, Method::POST | Method::DELETE) => {
                 if let Err(denied) = authorize(request, token) {
                     return Some(denied);
                 }
@@ -682,14 +689,14 @@ impl AdminRoutes for AdminApi {
                 };
                 self.patch_faults(body)
             }
-            "/catalog" | "/faults" | "/outage" => {
+            path::ADMIN_CATALOG | path::ORIGIN_FAULTS | path::ORIGIN_OUTAGE => {
                 let mut response = body::text(
                     StatusCode::METHOD_NOT_ALLOWED,
                     format!("{method} not allowed"),
                 );
                 let allow = match path {
-                    "/catalog" => "GET, HEAD",
-                    "/faults" => "GET, HEAD, POST, PUT, PATCH, DELETE",
+                    path::ADMIN_CATALOG => "GET, HEAD",
+                    path::ORIGIN_FAULTS => "GET, HEAD, POST, PUT, PATCH, DELETE",
                     _ => "POST, DELETE",
                 };
                 response
