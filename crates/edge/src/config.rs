@@ -751,6 +751,18 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_is_valid() {
+        let text = include_str!("../../../config/edge.toml");
+        let raw: RawEdgeConfig = parse_toml(text, "config/edge.toml").unwrap();
+        let config = EdgeConfig::try_from(raw).unwrap();
+        assert_eq!(
+            config.behavior("/img/a.png").cache_policy.query_strings,
+            Selection::Only(vec!["w".into(), "h".into()])
+        );
+        assert!(config.behavior("/api/x").cache_policy.disabled());
+    }
+
+    #[test]
     fn unknown_fields_are_rejected() {
         let text = "[upstream]\nprimary = \"http://a:1\"\nprimry = 1\n";
         assert!(parse_toml::<RawEdgeConfig>(text, "edge.toml").is_err());
