@@ -168,6 +168,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", args.admin))?;
     let shutdown = Shutdown::new();
     let deadline = settings.drain_deadline;
+    let identity = (
+        settings.name.clone(),
+        settings.region.clone(),
+        settings.az.clone(),
+    );
     let handle = edgelab_origin::start_with_catalog(
         settings,
         std::sync::Arc::new(catalog),
@@ -185,6 +190,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         () = std::future::ready(()) => false,
     };
     output::listening(handle.traffic_addr(), handle.admin_addr());
+    output::line(&format!(
+        "origin {name} at {region}/{az}: {objects} objects, seed {seed}, catalog http://{traffic}{catalog}",
+        name = identity.0,
+        region = identity.1,
+        az = identity.2,
+        objects = handle.catalog().len(),
+        seed = handle.catalog().seed(),
+        traffic = handle.traffic_addr(),
+        catalog = edgelab_common::names::path::WELL_KNOWN_CATALOG,
+    ));
     if !signalled {
         stop.await;
     }
