@@ -111,13 +111,36 @@ impl EvictionCause {
 pub struct Metrics {
     pop: String,
     tier: &'static str,
-    requests: IntCounterVec,
-    duration: HistogramVec,
     upstream: IntCounterVec,
     collapsed: IntCounterVec,
     cache_bytes: IntGaugeVec,
     cache_objects: IntGaugeVec,
     evictions: IntCounterVec,
+    /// Per-status handles resolved once (the hit path avoids a label lookup per request).
+    by_status: Vec<(prometheus::IntCounter, prometheus::Histogram)>,
+}
+
+/// Every cache status, in `as_index` order.
+const STATUSES: [CacheStatus; 6] = [
+    CacheStatus::Hit,
+    CacheStatus::Miss,
+    CacheStatus::RefreshHit,
+    CacheStatus::Stale,
+    CacheStatus::Pass,
+    CacheStatus::Error,
+];
+
+impl CacheStatus {
+    fn as_index(self) -> usize {
+        match self {
+            CacheStatus::Hit => 0,
+            CacheStatus::Miss => 1,
+            CacheStatus::RefreshHit => 2,
+            CacheStatus::Stale => 3,
+            CacheStatus::Pass => 4,
+            CacheStatus::Error => 5,
+        }
+    }
 }
 
 impl Metrics {
@@ -182,26 +205,33 @@ impl Metrics {
         registry.register(Box::new(cache_bytes.clone()))?;
         registry.register(Box::new(cache_objects.clone()))?;
         registry.register(Box::new(evictions.clone()))?;
+        let by_status = STATUSES
+            .iter()
+            .map(|status| {
+                let labels = [pop, tier, status.as_str()];
+                (
+                    requests.with_label_values(&labels),
+                    duration.with_label_values(&labels),
+                )
+            })
+            .collect();
         Ok(Self {
             pop: pop.to_string(),
             tier,
-            requests,
-            duration,
             upstream,
             collapsed,
             cache_bytes,
             cache_objects,
             evictions,
+            by_status,
         })
     }
 
     /// Counts one served request.
     pub fn request(&self, status: CacheStatus, elapsed: Duration) {
-        let labels = [self.pop.as_str(), self.tier, status.as_str()];
-        self.requests.with_label_values(&labels).inc();
-        self.duration
-            .with_label_values(&labels)
-            .observe(elapsed.as_secs_f64());
+        let (count, duration) = &self.by_status[status.as_index()];
+        count.inc();
+        duration.observe(elapsed.as_secs_f64());
     }
 
     /// Counts one upstream request.

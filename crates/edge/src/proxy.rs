@@ -185,12 +185,12 @@ impl edgelab_common::serve::Handler for Node {
                 "uri-too-long",
             )
         } else {
-            let behavior = self.config.behavior(parts.uri.path()).clone();
+            let behavior = self.config.behavior(parts.uri.path());
             let cacheable_method = parts.method == Method::GET || parts.method == Method::HEAD;
             if cacheable_method && !behavior.cache_policy.disabled() {
-                self.cacheable(parts, &behavior).await
+                self.cacheable(parts, behavior).await
             } else {
-                self.pass(parts, incoming, &behavior).await
+                self.pass(parts, incoming, behavior).await
             }
         };
         self.finish(outcome, &rid, started)
