@@ -223,6 +223,68 @@ fn sigterm_right_after_the_listening_line_is_a_graceful_stop() {
     }
 }
 
+/// Sends `METHOD path` with optional extra header lines; returns the status code.
+fn http_send(addr: SocketAddr, method: &str, path: &str, extra: &str) -> u16 {
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("set timeout");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n{extra}Connection: close\r\n\r\n"
+    )
+    .expect("send request");
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).expect("read response");
+    raw.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code")
+}
+
+#[test]
+fn admin_token_from_the_environment_guards_the_outage_switch() {
+    let mut child = crate::support::edgelab()
+        .args([
+            "origin",
+            "--objects",
+            "5",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+        ])
+        .env("EDGELAB_ADMIN_TOKEN", "env-token")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn edgelab");
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let (traffic, admin) = crate::support::parse_listening(&first).expect("listening line");
+    let node = Node {
+        child,
+        traffic,
+        admin,
+    };
+    assert_eq!(http_send(node.admin, "POST", "/outage", ""), 401);
+    assert_eq!(http_get(node.traffic, "/echo/", &[]).0, 200);
+    assert_eq!(
+        http_send(
+            node.admin,
+            "POST",
+            "/outage",
+            "x-edgelab-token: env-token\r\n"
+        ),
+        200
+    );
+    assert_eq!(http_get(node.traffic, "/echo/", &[]).0, 503);
+    assert!(node.terminate().success());
+}
+
 #[test]
 fn a_local_zone_is_a_valid_placement() {
     for az in ["us-west-2-lax-1a", "usw2-lax1-az1"] {

@@ -289,6 +289,18 @@ async fn echo_answers_any_method() {
 }
 
 #[tokio::test]
+async fn echo_refuses_bodies_over_1_mib() {
+    let origin = TestOrigin::start(small_config()).await;
+    let big = "x".repeat(edgelab_origin::server::MAX_ECHO_BODY + 1);
+    let (response, _) = origin
+        .send(request(Method::POST, &origin.url("/echo/"), &[], &big))
+        .await;
+    assert_eq!(response.status(), 413);
+    // `/echoes` is not the echo endpoint.
+    assert_eq!(origin.get("/echoes", &[]).await.0.status(), 404);
+}
+
+#[tokio::test]
 async fn malformed_requests_get_400_and_huge_heads_431() {
     let origin = TestOrigin::start(small_config()).await;
     let addr = origin.handle.traffic_addr();
