@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use edgelab_common::config::{ConfigErrors, load_toml};
 use edgelab_common::names::env;
 use edgelab_common::shutdown::{Shutdown, signal};
+use edgelab_origin::catalog::CatalogError;
 use edgelab_origin::{Catalog, OriginConfig, OriginSettings};
 
 use crate::output;
@@ -144,9 +145,19 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let build = settings.clone();
-    let catalog = tokio::task::spawn_blocking(move || Catalog::build(&build))
+    let catalog = match tokio::task::spawn_blocking(move || Catalog::build(&build))
         .await
-        .context("building the catalog")??;
+        .context("building the catalog")?
+    {
+        Ok(catalog) => catalog,
+        Err(error @ CatalogError::TooLarge { .. }) => {
+            return Ok(output::config_errors(&ConfigErrors::one(
+                "objects",
+                error.to_string(),
+            )));
+        }
+        Err(error) => return Err(error.into()),
+    };
 
     if let Some(dir) = &args.export {
         let written = catalog

@@ -36,6 +36,10 @@ const MODIFIED_BASE_SECS: u64 = 1_704_067_200;
 /// Width of that spread.
 const MODIFIED_SPREAD_SECS: u64 = 365 * 24 * 3600;
 
+/// Largest total of synthetic body bytes: every body is digested at start (about a second
+/// per 10 GB per core), so a bigger catalog is refused instead of stalling the start.
+pub const MAX_CATALOG_BYTES: u64 = 256 << 30;
+
 /// Path prefix of real files.
 pub const FILES_PREFIX: &str = "/files/";
 
@@ -283,6 +287,15 @@ pub enum CatalogError {
         /// Why.
         source: std::io::Error,
     },
+    /// The synthetic bodies add up to more than [`MAX_CATALOG_BYTES`].
+    #[error(
+        "the catalog's bodies add up to {total} bytes, more than the {MAX_CATALOG_BYTES} digested at start; \
+         use fewer objects or smaller sizes"
+    )]
+    TooLarge {
+        /// Total body bytes drawn.
+        total: u64,
+    },
     /// Writing an exported body failed.
     #[error("cannot write `{path}`: {source}")]
     Export {
@@ -327,6 +340,13 @@ impl Catalog {
                 extension: class.extension.clone(),
                 objects,
             });
+        }
+        let total = classes
+            .iter()
+            .flat_map(|c| c.objects.iter())
+            .fold(0u64, |sum, o| sum.saturating_add(o.size));
+        if total > MAX_CATALOG_BYTES {
+            return Err(CatalogError::TooLarge { total });
         }
         digest_all(&pool, &mut classes);
         let files = match &settings.files_dir {
@@ -669,6 +689,22 @@ mod tests {
             pool.digest(99_990, 700_000)
         );
         assert!(!body.contains(&b'-'));
+    }
+
+    #[test]
+    fn a_catalog_too_large_to_digest_is_refused_quickly() {
+        let mut config = OriginConfig {
+            objects: 1_000,
+            pool_bytes: 1 << 20,
+            ..OriginConfig::default()
+        };
+        config.classes.video.share = Some(1.0);
+        config.classes.video.size = Some(crate::config::SizeConfig::Fixed { bytes: 1 << 30 });
+        let settings = OriginSettings::try_from(config).unwrap();
+        assert!(matches!(
+            Catalog::build(&settings),
+            Err(CatalogError::TooLarge { .. })
+        ));
     }
 
     #[test]

@@ -196,6 +196,19 @@ error_status = 99
     assert_eq!(output.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&output.stderr).contains("az: `use1-az1`"));
 
+    // Too many bytes to digest at start: refused as a configuration problem, at once.
+    std::fs::write(
+        &file,
+        "objects = 1000\n[classes.video]\nshare = 1.0\nsize = { distribution = \"fixed\", bytes = 1073741824 }\n",
+    )
+    .unwrap();
+    let output = run(
+        &["origin", "--config", file.to_str().unwrap()],
+        Duration::from_secs(20),
+    );
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("objects: the catalog's bodies"));
+
     std::fs::write(&file, "colour = \"blue\"\n").unwrap();
     let output = run(
         &["origin", "--config", file.to_str().unwrap()],
