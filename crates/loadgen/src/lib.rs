@@ -7,7 +7,7 @@
 //! - [`workload`]: the pure, seeded sampler (Zipf popularity, class mix, per-place skew).
 //! - [`schedule`]: intended send times (constant, Poisson, ramp).
 //! - [`target`]: resolved targets ([`Target`], [`Mode`]) and the connector they use.
-//! - [`run`]: the engine ([`run()`], [`Plan`], [`RunOptions`]).
+//! - [`mod@run`]: the engine ([`run()`], [`Plan`], [`RunOptions`]).
 //! - [`record`]: per-worker HDR histograms by place × X-Cache × PoP × tier, merged at the end.
 //! - [`progress`]: live counters, the progress line, the HdrHistogram interval log.
 //! - [`origin_load`]: origin requests and bytes from `/metrics`.

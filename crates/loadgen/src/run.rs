@@ -1,6 +1,6 @@
 //! The engine: a dispatcher releases requests at their intended times into a per-target
 //! queue; each target has `connections` workers, each owning one HTTP/1.1 connection (opened
-//! through the target's [`connector`](crate::target::connector)) and one [`Recorder`].
+//! through the target's [`connector`]) and one [`Recorder`].
 //! Latency runs from the intended send time to the end of the body, so time spent waiting for
 //! a free connection behind a stalled server is counted (open loop, no coordinated
 //! omission). A closed-loop run instead has each worker send its next request as soon as the
