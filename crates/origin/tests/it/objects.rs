@@ -82,6 +82,25 @@ async fn h2c_serves_the_same_bytes() {
 }
 
 #[tokio::test]
+async fn many_concurrent_h2c_streams_get_whole_objects() {
+    let origin = TestOrigin::start(small_config()).await;
+    let listing = origin.listing().await;
+    let fetches = listing.objects.iter().take(40).map(|entry| {
+        let client = origin.h2.clone();
+        let url = origin.url(&entry.path);
+        let expected = entry.digest.clone();
+        tokio::spawn(async move {
+            let (response, body) = collect(&client, request(Method::GET, &url, &[], "")).await;
+            assert_eq!(response.version(), Version::HTTP_2);
+            assert_eq!(digest(&body), expected);
+        })
+    });
+    for fetch in fetches.collect::<Vec<_>>() {
+        fetch.await.expect("fetch task");
+    }
+}
+
+#[tokio::test]
 async fn head_has_the_headers_of_get_and_no_body() {
     let origin = TestOrigin::start(small_config()).await;
     let entry = first_of(&origin, "static").await;
