@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, StatusCode};
-use http_cache_semantics::CachePolicy;
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
@@ -27,8 +26,8 @@ pub struct CachedObject {
     pub headers: HeaderMap,
     /// The whole body.
     pub body: Bytes,
-    /// RFC 9111 bookkeeping (age, 304 merging).
-    pub policy: CachePolicy,
+    /// Age when stored (RFC 9111 §4.2.3: the upstream's `Age` plus time in transit).
+    pub initial_age: Duration,
     /// Freshness after clamps, stale windows.
     pub lifetime: Lifetime,
     /// When it was stored.
@@ -39,9 +38,9 @@ pub struct CachedObject {
 }
 
 impl CachedObject {
-    /// Current age (RFC 9111 §4.2.3 as computed by `http-cache-semantics`).
+    /// Current age: the age when stored plus the time resident here.
     pub fn age(&self, now: SystemTime) -> Duration {
-        self.policy.age(now)
+        self.initial_age + now.duration_since(self.stored_at).unwrap_or_default()
     }
 
     fn weight(&self, key: &str) -> u32 {
