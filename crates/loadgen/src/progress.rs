@@ -257,3 +257,76 @@ impl IntervalLog {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdrhistogram::serialization::Deserializer;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+
+    #[test]
+    fn interval_log_reads_back() {
+        let path = std::env::temp_dir().join(format!("edgelab-hlog-{}.hlog", std::process::id()));
+        let mut log = IntervalLog::create(&path, SystemTime::UNIX_EPOCH).unwrap();
+        let mut first = new_histogram();
+        record_value(&mut first, 1_500);
+        record_value(&mut first, 2_500);
+        let mut second = new_histogram();
+        record_value(&mut second, 90_000);
+        log.write(&first, Duration::from_secs(1)).unwrap();
+        log.write(&second, Duration::from_secs(2)).unwrap();
+        log.close().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let mut lengths = Vec::new();
+        let mut starts = Vec::new();
+        for entry in IntervalLogIterator::new(&bytes) {
+            if let Ok(LogEntry::Interval(interval)) = entry {
+                let encoded = base64_decode(interval.encoded_histogram());
+                let histogram: Histogram<u64> = Deserializer::new()
+                    .deserialize(&mut encoded.as_slice())
+                    .unwrap();
+                lengths.push(histogram.len());
+                starts.push(interval.start_timestamp().as_secs());
+            }
+        }
+        assert_eq!(lengths, [2, 1]);
+        assert_eq!(starts, [0, 1]);
+    }
+
+    /// Standard base64 (the log's encoding), enough for a test.
+    fn base64_decode(text: &str) -> Vec<u8> {
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = Vec::new();
+        let (mut buffer, mut bits) = (0u32, 0);
+        for c in text.bytes().filter(|c| *c != b'=') {
+            let value = alphabet.iter().position(|a| *a == c).unwrap() as u32;
+            buffer = (buffer << 6) | value;
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((buffer >> bits) as u8);
+                buffer &= (1 << bits) - 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn live_counters_flush_from_workers() {
+        let live = Live::default();
+        let mut local = live.local();
+        local.record(Duration::from_millis(3), CacheResult::Hit, false, &live);
+        local.record(Duration::from_millis(5), CacheResult::Miss, true, &live);
+        local.record_error(&live);
+        local.flush(&live);
+        assert_eq!(live.completed.load(Ordering::Relaxed), 3);
+        assert_eq!(live.errors.load(Ordering::Relaxed), 2);
+        assert_eq!(live.hit_ratio(), Some(0.5));
+        assert_eq!(live.take_interval().len(), 2);
+        assert!(
+            live.take_interval().is_empty(),
+            "taking resets the interval"
+        );
+    }
+}
