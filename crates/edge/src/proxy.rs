@@ -755,7 +755,7 @@ impl NodeRef {
                 primary: object.primary.clone(),
                 path: object.path.clone(),
                 status: object.status,
-                headers: merged,
+                headers: detached(&merged),
                 body: object.body.clone(),
                 initial_age: cache_policy.age(now),
                 lifetime,
@@ -902,6 +902,12 @@ impl NodeRef {
                     "truncated",
                 );
             }
+            // A single small frame may be a slice of hyper's read buffer: own it instead.
+            let bytes = if bytes.len() < 64 * 1024 {
+                Bytes::copy_from_slice(&bytes)
+            } else {
+                bytes
+            };
             let object = Arc::new(template.build(bytes));
             self.store.insert_arc(variant, vary, object.clone());
             drop(guard);
@@ -917,7 +923,12 @@ impl NodeRef {
             store: self.store.clone(),
             variant,
             vary,
-            buffer: BytesMut::new(),
+            // Exact capacity when the length is known, so a stored body wastes nothing.
+            buffer: BytesMut::with_capacity(
+                content_length
+                    .filter(|&l| l <= self.store.max_object_bytes())
+                    .map_or(0, |l| l as usize),
+            ),
             expected: content_length,
             max: self.store.max_object_bytes(),
             guard,
@@ -1041,7 +1052,7 @@ struct ObjectTemplate {
 impl ObjectTemplate {
     /// The object with `body`, compressed when the key's encoding asks for it.
     fn build(self, body: Bytes) -> CachedObject {
-        let mut headers = self.headers;
+        let mut headers = detached(&self.headers);
         let mut body = body;
         if self.encoding != "identity"
             && compress::compressible(&headers, body.len())
@@ -1068,6 +1079,20 @@ impl ObjectTemplate {
             upstream_hit_layer: self.upstream_hit_layer,
         }
     }
+}
+
+/// A copy of `headers` that owns its bytes. hyper parses header values as slices of its read
+/// buffer, so a stored clone would keep that whole buffer (kilobytes) alive per object.
+fn detached(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let name =
+            HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
+        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        copy.set_sensitive(value.is_sensitive());
+        out.append(name, copy);
+    }
+    out
 }
 
 /// A store fill riding along a streamed response.

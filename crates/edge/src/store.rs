@@ -113,9 +113,7 @@ impl Store {
         if object.body.len() as u64 > self.max_object_bytes {
             return false;
         }
-        self.vary.insert(object.primary.clone(), Arc::new(vary));
-        self.objects.insert(variant, Arc::new(object));
-        true
+        self.insert_arc(variant, vary, Arc::new(object))
     }
 
     /// Stores an already shared object (same rules as [`Store::insert`]).
@@ -128,7 +126,15 @@ impl Store {
         if object.body.len() as u64 > self.max_object_bytes {
             return false;
         }
-        self.vary.insert(object.primary.clone(), Arc::new(vary));
+        // Most resources do not vary: record the names only when there are some (and forget
+        // old ones when a resource stops varying), so the common case costs one entry.
+        if vary.is_empty() {
+            if self.vary.contains_key(&object.primary) {
+                self.vary.invalidate(&object.primary);
+            }
+        } else {
+            self.vary.insert(object.primary.clone(), Arc::new(vary));
+        }
         self.objects.insert(variant, object);
         true
     }
