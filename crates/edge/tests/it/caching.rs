@@ -281,3 +281,18 @@ async fn unsafe_methods_invalidate_the_stored_uri() {
     assert!(posted.h("cache-status").contains("fwd=method"));
     assert_eq!(get(&url, &[]).await.h("x-cache"), "Miss from cloudfront");
 }
+
+#[tokio::test]
+async fn a_resource_that_stops_varying_is_found_again() {
+    let origin = TestOrigin::start("o").await;
+    // CachingOptimized keeps query strings out of the key: these URLs are one resource.
+    let edge = Node::single(&origin.url(), "CachingOptimized").await;
+    let lang = [("accept-language", "en")];
+    get(&format!("{}/vv?cc=max-age%3D1&vary=Accept-Language", edge.url()), &lang).await;
+    edge.handle.clock().advance(Duration::from_secs(5));
+    let refetched = get(&format!("{}/vv?cc=max-age%3D600", edge.url()), &lang).await;
+    assert_eq!(refetched.h("x-cache"), "Miss from cloudfront");
+    assert!(!refetched.headers.contains_key("vary"));
+    let hit = get(&format!("{}/vv", edge.url()), &[]).await;
+    assert_eq!(hit.h("x-cache"), "Hit from cloudfront", "{}", hit.h("cache-status"));
+}
