@@ -63,6 +63,10 @@ pub struct Identity {
     pub via: HeaderValue,
     /// RFC 9211 cache name.
     pub cache_name: String,
+    /// `X-Amz-Cf-Pop` as a header value.
+    pop_value: HeaderValue,
+    /// The `cdn-pop` member of `Server-Timing`, with its trailing comma.
+    timing_pop: String,
     seed: u64,
     counter: AtomicU64,
 }
@@ -81,7 +85,14 @@ impl Identity {
         let via = HeaderValue::from_str(&format!("1.1 {host}.cloudfront.net (CloudFront)"))
             .expect("Via is ASCII");
         let cache_name = format!("edgelab-{pop_id}-{}", config.tier.as_str());
+        // Validated configs hold an upper-case IATA code; a hand-built one that is not header
+        // text falls back to a placeholder rather than failing.
+        let pop_value =
+            HeaderValue::from_str(&pop_id).unwrap_or(HeaderValue::from_static("LOC50-P1"));
+        let timing_pop = format!("cdn-pop;desc=\"{pop_id}\",");
         Self {
+            pop_value,
+            timing_pop,
             pop_id,
             via,
             cache_name,
@@ -229,46 +240,43 @@ impl Node {
         }
         headers.insert(names::X_CACHE, HeaderValue::from_static(x_cache));
         headers.append(header::VIA, self.identity.via.clone());
-        if let Ok(v) = HeaderValue::from_str(&self.identity.pop_id) {
-            headers.insert(names::X_AMZ_CF_POP, v);
-        }
+        headers.insert(names::X_AMZ_CF_POP, self.identity.pop_value.clone());
         if let Ok(v) = HeaderValue::from_str(rid) {
             headers.insert(names::X_AMZ_CF_ID, v);
         }
         headers.insert(names::X_EDGELAB_TIER, HeaderValue::from_static(own_tier));
         let entry = format!("{}; {}", self.identity.cache_name, cache_status);
-        if let Ok(v) = HeaderValue::from_str(&entry) {
+        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(entry)) {
             headers.append(names::CACHE_STATUS, v);
         }
+        use std::fmt::Write as _;
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let mut timing = Vec::with_capacity(8);
+        // One buffer for the whole value (this runs on every hit).
+        let mut timing = String::with_capacity(256);
         if let Some(layer) = &upstream.layer {
-            timing.push(format!("cdn-upstream-layer;desc=\"{layer}\""));
+            let _ = write!(timing, "cdn-upstream-layer;desc=\"{layer}\",");
         }
         if let Some(connect) = upstream.connect {
-            timing.push(format!("cdn-upstream-connect;dur={:.0}", ms(connect)));
+            let _ = write!(timing, "cdn-upstream-connect;dur={:.0},", ms(connect));
         } else if upstream.first_byte.is_some() {
-            timing.push("cdn-upstream-connect;dur=0".to_string());
+            timing.push_str("cdn-upstream-connect;dur=0,");
         }
         if let Some(fbl) = upstream.first_byte {
-            timing.push(format!("cdn-upstream-fbl;dur={:.0}", ms(fbl)));
+            let _ = write!(timing, "cdn-upstream-fbl;dur={:.0},", ms(fbl));
         }
-        timing.push(
-            match x_cache {
-                "Hit from cloudfront" => "cdn-cache-hit",
-                "RefreshHit from cloudfront" => "cdn-cache-refresh",
-                _ => "cdn-cache-miss",
-            }
-            .to_string(),
-        );
-        timing.push(format!("cdn-pop;desc=\"{}\"", self.identity.pop_id));
-        timing.push(format!("cdn-rid;desc=\"{rid}\""));
+        timing.push_str(match x_cache {
+            "Hit from cloudfront" => "cdn-cache-hit,",
+            "RefreshHit from cloudfront" => "cdn-cache-refresh,",
+            _ => "cdn-cache-miss,",
+        });
+        timing.push_str(&self.identity.timing_pop);
+        let _ = write!(timing, "cdn-rid;desc=\"{rid}\",");
         if let Some(layer) = hit_layer {
-            timing.push(format!("cdn-hit-layer;desc=\"{layer}\""));
+            let _ = write!(timing, "cdn-hit-layer;desc=\"{layer}\",");
         }
         let elapsed = started.elapsed();
-        timing.push(format!("cdn-downstream-fbl;dur={:.0}", ms(elapsed)));
-        if let Ok(v) = HeaderValue::from_str(&timing.join(",")) {
+        let _ = write!(timing, "cdn-downstream-fbl;dur={:.0}", ms(elapsed));
+        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(timing)) {
             headers.insert(names::SERVER_TIMING, v);
         }
         self.metrics.request(status, elapsed);

@@ -288,11 +288,20 @@ async fn a_resource_that_stops_varying_is_found_again() {
     // CachingOptimized keeps query strings out of the key: these URLs are one resource.
     let edge = Node::single(&origin.url(), "CachingOptimized").await;
     let lang = [("accept-language", "en")];
-    get(&format!("{}/vv?cc=max-age%3D1&vary=Accept-Language", edge.url()), &lang).await;
+    get(
+        &format!("{}/vv?cc=max-age%3D1&vary=Accept-Language", edge.url()),
+        &lang,
+    )
+    .await;
     edge.handle.clock().advance(Duration::from_secs(5));
     let refetched = get(&format!("{}/vv?cc=max-age%3D600", edge.url()), &lang).await;
     assert_eq!(refetched.h("x-cache"), "Miss from cloudfront");
     assert!(!refetched.headers.contains_key("vary"));
     let hit = get(&format!("{}/vv", edge.url()), &[]).await;
-    assert_eq!(hit.h("x-cache"), "Hit from cloudfront", "{}", hit.h("cache-status"));
+    assert_eq!(
+        hit.h("x-cache"),
+        "Hit from cloudfront",
+        "{}",
+        hit.h("cache-status")
+    );
 }
