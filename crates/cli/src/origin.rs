@@ -192,14 +192,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         prometheus::Registry::new(),
         shutdown.clone(),
     )?;
-    // Install the SIGINT/SIGTERM handlers (on the future's first poll) before announcing the
-    // node, so a script that signals right after the `listening` line gets a graceful stop.
-    let mut stop = std::pin::pin!(signal());
-    let signalled = tokio::select! {
-        biased;
-        () = &mut stop => true,
-        () = std::future::ready(()) => false,
-    };
+    // Install the SIGINT/SIGTERM handlers before announcing the node, so a script that
+    // signals right after the `listening` line gets a graceful stop.
+    let stop = signal();
     output::listening(handle.traffic_addr(), handle.admin_addr());
     output::line(&format!(
         "origin {name} at {region}/{az}: {objects} objects, seed {seed}, catalog http://{traffic}{catalog}",
@@ -211,9 +206,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         traffic = handle.traffic_addr(),
         catalog = edgelab_common::names::path::WELL_KNOWN_CATALOG,
     ));
-    if !signalled {
-        stop.await;
-    }
+    stop.await;
     tracing::info!("stopping: readiness off, draining");
     handle.readiness().set(false);
     // The node's drain deadline bounds the connections; a little extra covers task exits.
