@@ -328,6 +328,7 @@ impl AdminRoutes for EdgeAdmin {
                             - age.as_secs() as i64,
                         headers: object
                             .headers
+                            .to_map()
                             .iter()
                             .map(|(n, v)| {
                                 (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into())

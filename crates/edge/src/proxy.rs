@@ -34,7 +34,7 @@ use crate::lock::{self, Acquire, LeaderGuard, Locks};
 use crate::metrics::{CacheStatus, Metrics, UpstreamResult};
 use crate::policy::{self, Freshness};
 use crate::range::{self, RangeRequest};
-use crate::store::{CachedObject, Store};
+use crate::store::{CachedObject, Store, StoredHeaders};
 use crate::upstream::{Fetched, Route, UpstreamClient, strip_hop_by_hop};
 use crate::{Clock, compress};
 
@@ -689,8 +689,8 @@ impl NodeRef {
         forwarder: &impl Forward,
     ) -> Outcome {
         let mut forwarded = forwarder.forward_parts(&parts, behavior, true, &self.config);
-        let etag = object.headers.get(header::ETAG).cloned();
-        let last_modified = object.headers.get(header::LAST_MODIFIED).cloned();
+        let etag = object.headers.get(&header::ETAG);
+        let last_modified = object.headers.get(&header::LAST_MODIFIED);
         if let Some(etag) = &etag {
             forwarded
                 .headers
@@ -726,7 +726,7 @@ impl NodeRef {
         }
         if status == StatusCode::NOT_MODIFIED {
             let now = self.clock.now();
-            let mut merged = object.headers.clone();
+            let mut merged = object.headers.to_map();
             for name in fetched.response.headers().keys() {
                 if !excluded_from_merge(name) {
                     merged.remove(name);
@@ -763,14 +763,14 @@ impl NodeRef {
                 primary: object.primary.clone(),
                 path: object.path.clone(),
                 status: object.status,
-                headers: detached(&merged),
+                headers: StoredHeaders::from_map(&merged),
                 body: object.body.clone(),
                 initial_age: cache_policy.age(now),
                 lifetime,
                 stored_at: now,
                 upstream_hit_layer: object.upstream_hit_layer.clone(),
             };
-            let vary = policy::vary_names(&refreshed.headers);
+            let vary = policy::vary_names(&refreshed.headers.to_map());
             let variant = policy::variant_key(primary, &vary, &parts.headers);
             let refreshed = Arc::new(refreshed);
             self.store.insert_arc(variant, vary, refreshed.clone());
@@ -1060,7 +1060,7 @@ struct ObjectTemplate {
 impl ObjectTemplate {
     /// The object with `body`, compressed when the key's encoding asks for it.
     fn build(self, body: Bytes) -> CachedObject {
-        let mut headers = detached(&self.headers);
+        let mut headers = self.headers;
         let mut body = body;
         if self.encoding != "identity"
             && compress::compressible(&headers, body.len())
@@ -1079,7 +1079,7 @@ impl ObjectTemplate {
             primary: self.primary,
             path: self.path,
             status: self.status,
-            headers,
+            headers: StoredHeaders::from_map(&headers),
             body,
             initial_age: self.initial_age,
             lifetime: self.lifetime,
@@ -1087,20 +1087,6 @@ impl ObjectTemplate {
             upstream_hit_layer: self.upstream_hit_layer,
         }
     }
-}
-
-/// A copy of `headers` that owns its bytes. hyper parses header values as slices of its read
-/// buffer, so a stored clone would keep that whole buffer (kilobytes) alive per object.
-fn detached(headers: &HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(headers.len());
-    for (name, value) in headers {
-        let name =
-            HeaderName::from_bytes(name.as_str().as_bytes()).unwrap_or_else(|_| name.clone());
-        let mut copy = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
-        copy.set_sensitive(value.is_sensitive());
-        out.append(name, copy);
-    }
-    out
 }
 
 /// A store fill riding along a streamed response.
@@ -1241,7 +1227,7 @@ pub fn respond_from_object(
     object: &CachedObject,
     now: SystemTime,
 ) -> Response<Body> {
-    let mut headers = object.headers.clone();
+    let mut headers = object.headers.to_map();
     headers.insert(header::AGE, HeaderValue::from(object.age(now).as_secs()));
     let etag = headers
         .get(header::ETAG)

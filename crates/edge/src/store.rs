@@ -22,8 +22,8 @@ pub struct CachedObject {
     pub path: String,
     /// Status.
     pub status: StatusCode,
-    /// Stored response headers (end-to-end only).
-    pub headers: HeaderMap,
+    /// Stored response headers (end-to-end only), as one owned block.
+    pub headers: StoredHeaders,
     /// The whole body.
     pub body: Bytes,
     /// Age when stored (RFC 9111 §4.2.3: the upstream's `Age` plus time in transit).
@@ -44,14 +44,77 @@ impl CachedObject {
     }
 
     fn weight(&self, key: &str) -> u32 {
-        let headers: usize = self
-            .headers
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + 32)
-            .sum();
-        // Fixed overhead: the struct, Arc, policy maps and moka's entry (measured roughly).
-        let total = self.body.len() + headers * 2 + key.len() + self.primary.len() + 512;
+        // Fixed overhead: the struct, Arc, strings' headers and moka's entry (roughly).
+        let total = self.body.len()
+            + self.headers.len_bytes()
+            + key.len()
+            + self.primary.len()
+            + self.path.len()
+            + 384;
         u32::try_from(total).unwrap_or(u32::MAX)
+    }
+}
+
+/// Response headers kept as one `Bytes` block of `name:value\n` lines. A `HeaderMap` costs
+/// several hundred bytes per object (buckets, index, one allocation per value); the block is
+/// one allocation, and the map rebuilt from it on a hit slices its values out of the block
+/// without copying.
+#[derive(Debug, Clone, Default)]
+pub struct StoredHeaders(Bytes);
+
+impl StoredHeaders {
+    /// Packs `map` (names are lower-case; values never hold `\n`, which `HeaderValue`
+    /// forbids).
+    pub fn from_map(map: &HeaderMap) -> Self {
+        let size: usize = map
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 2)
+            .sum();
+        let mut block = Vec::with_capacity(size);
+        for (name, value) in map {
+            block.extend_from_slice(name.as_str().as_bytes());
+            block.push(b':');
+            block.extend_from_slice(value.as_bytes());
+            block.push(b'\n');
+        }
+        Self(Bytes::from(block))
+    }
+
+    fn lines(&self) -> impl Iterator<Item = (&[u8], std::ops::Range<usize>)> + '_ {
+        let block = &self.0[..];
+        let mut offset = 0;
+        block.split(|&b| b == b'\n').filter_map(move |line| {
+            let start = offset;
+            offset += line.len() + 1;
+            let colon = line.iter().position(|&b| b == b':')?;
+            Some((&line[..colon], start + colon + 1..start + line.len()))
+        })
+    }
+
+    /// The headers as a map (values share the block).
+    pub fn to_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(8);
+        for (name, range) in self.lines() {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name),
+                http::HeaderValue::from_maybe_shared(self.0.slice(range)),
+            ) {
+                map.append(name, value);
+            }
+        }
+        map
+    }
+
+    /// The first value of `name` (lower-case).
+    pub fn get(&self, name: &HeaderName) -> Option<http::HeaderValue> {
+        self.lines()
+            .find(|(n, _)| *n == name.as_str().as_bytes())
+            .and_then(|(_, range)| http::HeaderValue::from_maybe_shared(self.0.slice(range)).ok())
+    }
+
+    /// Size of the block in bytes.
+    pub fn len_bytes(&self) -> usize {
+        self.0.len()
     }
 }
 
@@ -188,5 +251,23 @@ impl Store {
             .filter(|(_, object)| object.primary == primary)
             .map(|(key, object)| ((*key).clone(), object))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_headers_round_trip_with_repeats_and_colons() {
+        let mut map = HeaderMap::new();
+        map.append("etag", "\"a:b\"".parse().unwrap());
+        map.append("set-cookie", "a=1".parse().unwrap());
+        map.append("set-cookie", "b=2".parse().unwrap());
+        map.append("x-empty", "".parse().unwrap());
+        let stored = StoredHeaders::from_map(&map);
+        assert_eq!(stored.to_map(), map);
+        assert_eq!(stored.get(&http::header::ETAG).unwrap(), "\"a:b\"");
+        assert!(stored.get(&http::header::AGE).is_none());
     }
 }
