@@ -1,0 +1,530 @@
+//! Starting the planned nodes and controlling them at runtime.
+//!
+//! In [`Binding::Loopback`] every node runs in this process on `127.0.0.1` with a port the
+//! OS picks, each with its own traffic and admin listener and its own metrics registry;
+//! nodes start upstream-first (origins, shield, RECs, PoPs) so each cache node knows its
+//! upstream's address. In [`Binding::Single`] only one node runs (a container) and its peers
+//! are reached by DNS name. Cache nodes reach their upstream through `edgelab-link` with the
+//! planned hop, so the backbone latency between tiers is paid on real connections.
+//!
+//! Faults: [`Cluster::fail`] takes an origin AZ (its replica answers 503, the origin group
+//! fails over), a PoP (it leaves routing: `/readyz` turns 503 and new load goes to the next
+//! nearest PoP), or a whole Region (every origin replica in it), and [`Cluster::restore`]
+//! undoes it.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use edgelab_common::admin::{Admin, AdminRoutes, Readiness, authorize};
+use edgelab_common::body::{self, Body};
+use edgelab_common::config::ConfigErrors;
+use edgelab_common::serve::{ServeOptions, serve};
+use edgelab_common::shutdown::Shutdown;
+use edgelab_edge::EdgeHandle;
+use edgelab_origin::{OriginHandle, OriginSettings};
+use http::{Method, Request, Response, StatusCode, Uri};
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use crate::topology::{NodePlan, NodeTier, Topology};
+
+/// Where nodes listen and how they find each other.
+#[derive(Debug, Clone)]
+pub enum Binding {
+    /// Every node in this process on 127.0.0.1, ports picked by the OS.
+    Loopback,
+    /// Only `node`, on `listen` (traffic) and `admin`; peer node `N` is reached at
+    /// `http://N:<peer_traffic_port>` and `http://N:<peer_admin_port>` (docker compose).
+    Single {
+        /// Node name.
+        node: String,
+        /// Traffic address.
+        listen: SocketAddr,
+        /// Admin address.
+        admin: SocketAddr,
+        /// Traffic port of every peer.
+        peer_traffic_port: u16,
+        /// Admin port of every peer.
+        peer_admin_port: u16,
+    },
+}
+
+/// Why a cluster could not start or a control call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// Bad configuration of a node.
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// A listener could not be bound.
+    #[error("cannot bind {what}: {source}")]
+    Bind {
+        /// Which listener.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// An origin replica failed to start.
+    #[error("origin {node}: {message}")]
+    Origin {
+        /// Node name.
+        node: String,
+        /// The error.
+        message: String,
+    },
+    /// An edge node failed to start.
+    #[error("edge {node}: {message}")]
+    Edge {
+        /// Node name.
+        node: String,
+        /// The error.
+        message: String,
+    },
+    /// `--node` names no node of the topology.
+    #[error("no node `{0}` in the topology (see `edgelab up FILE --list`)")]
+    UnknownNode(String),
+    /// A fault target matched nothing.
+    #[error(
+        "`{0}` matches no node: use an AZ id (use1-az1), a Region code, a PoP code (FRA) or a node name"
+    )]
+    UnknownTarget(String),
+}
+
+impl ClusterError {
+    /// Metric/log label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClusterError::Config(_) => "config",
+            ClusterError::Bind { .. } => "bind",
+            ClusterError::Origin { .. } => "origin",
+            ClusterError::Edge { .. } => "edge",
+            ClusterError::UnknownNode(_) => "unknown_node",
+            ClusterError::UnknownTarget(_) => "unknown_target",
+        }
+    }
+}
+
+/// A running node as shown in the node table and `--nodes-json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeInfo {
+    /// Node name.
+    pub name: String,
+    /// Tier.
+    pub tier: NodeTier,
+    /// Place code.
+    pub place: String,
+    /// City.
+    pub city: String,
+    /// Traffic URL.
+    pub traffic: String,
+    /// Admin URL.
+    pub admin: String,
+    /// Upstream node names.
+    pub upstream: Vec<String>,
+    /// Modelled RTT to the first upstream, ms.
+    pub upstream_rtt_ms: f64,
+}
+
+enum Running {
+    Origin(OriginHandle),
+    Edge(EdgeHandle),
+}
+
+/// A running CDN (or one node of it).
+pub struct Cluster {
+    topology: Arc<Topology>,
+    nodes: Vec<NodeInfo>,
+    running: Vec<(String, Running)>,
+    failed: Mutex<BTreeSet<String>>,
+    shutdown: Shutdown,
+}
+
+impl Cluster {
+    /// Starts the nodes of `topology` per `binding`. Every node is tracked by `shutdown`.
+    pub async fn start(
+        topology: Topology,
+        binding: Binding,
+        shutdown: Shutdown,
+    ) -> Result<Cluster, ClusterError> {
+        let topology = Arc::new(topology);
+        let only = match &binding {
+            Binding::Single { node, .. } => {
+                if topology.node(node).is_none() {
+                    return Err(ClusterError::UnknownNode(node.clone()));
+                }
+                Some(node.clone())
+            }
+            Binding::Loopback => None,
+        };
+        let wants_origin = topology
+            .origins()
+            .any(|o| only.as_ref().is_none_or(|name| name == &o.name));
+        let catalog = if wants_origin {
+            let settings = OriginSettings::try_from(topology.origin.clone())?;
+            let catalog =
+                tokio::task::spawn_blocking(move || edgelab_origin::Catalog::build(&settings))
+                    .await
+                    .map_err(|error| ClusterError::Origin {
+                        node: "catalog".into(),
+                        message: error.to_string(),
+                    })?
+                    .map_err(|error| ClusterError::Origin {
+                        node: "catalog".into(),
+                        message: error.to_string(),
+                    })?;
+            Some(Arc::new(catalog))
+        } else {
+            None
+        };
+
+        let mut nodes: Vec<NodeInfo> = Vec::new();
+        let mut running = Vec::new();
+        for plan in &topology.nodes {
+            if only.as_ref().is_some_and(|name| name != &plan.name) {
+                continue;
+            }
+            let (traffic, admin) = match &binding {
+                Binding::Loopback => (
+                    bind(
+                        &plan.name,
+                        "traffic",
+                        "127.0.0.1:0".parse().expect("literal"),
+                    )
+                    .await?,
+                    bind(&plan.name, "admin", "127.0.0.1:0".parse().expect("literal")).await?,
+                ),
+                Binding::Single { listen, admin, .. } => (
+                    bind(&plan.name, "traffic", *listen).await?,
+                    bind(&plan.name, "admin", *admin).await?,
+                ),
+            };
+            let url_of = |name: &str| -> String {
+                match &binding {
+                    Binding::Loopback => nodes
+                        .iter()
+                        .find(|n| n.name == name)
+                        .map(|n| n.traffic.clone())
+                        .unwrap_or_default(),
+                    Binding::Single {
+                        peer_traffic_port, ..
+                    } => format!("http://{name}:{peer_traffic_port}"),
+                }
+            };
+            let registry = prometheus::Registry::new();
+            let handle = match plan.tier {
+                NodeTier::Origin => {
+                    let mut config = topology.origin.clone();
+                    config.az = plan.place.clone();
+                    let settings = OriginSettings::try_from(config)?;
+                    let catalog = catalog
+                        .clone()
+                        .expect("the catalog is built when an origin runs");
+                    let handle = edgelab_origin::start_with_catalog(
+                        settings,
+                        catalog,
+                        traffic,
+                        admin,
+                        registry,
+                        shutdown.clone(),
+                    )
+                    .map_err(|error| ClusterError::Origin {
+                        node: plan.name.clone(),
+                        message: error.to_string(),
+                    })?;
+                    Running::Origin(handle)
+                }
+                _ => {
+                    let peers = invalidation_peers(&topology, plan, &binding, &nodes);
+                    let config = topology.edge_config(plan, &url_of, peers)?;
+                    let handle =
+                        edgelab_edge::start(config, traffic, admin, registry, shutdown.clone())
+                            .map_err(|error| ClusterError::Edge {
+                                node: plan.name.clone(),
+                                message: error.to_string(),
+                            })?;
+                    Running::Edge(handle)
+                }
+            };
+            let (traffic_addr, admin_addr) = match &handle {
+                Running::Origin(h) => (h.traffic_addr(), h.admin_addr()),
+                Running::Edge(h) => (h.traffic_addr(), h.admin_addr()),
+            };
+            nodes.push(info(plan, traffic_addr, admin_addr));
+            running.push((plan.name.clone(), handle));
+        }
+        Ok(Cluster {
+            topology,
+            nodes,
+            running,
+            failed: Mutex::new(BTreeSet::new()),
+            shutdown,
+        })
+    }
+
+    /// The topology.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// The running nodes, in start order.
+    pub fn nodes(&self) -> &[NodeInfo] {
+        &self.nodes
+    }
+
+    /// A running node by name.
+    pub fn node(&self, name: &str) -> Option<&NodeInfo> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// Whether node `name` is up (not failed).
+    pub fn is_up(&self, name: &str) -> bool {
+        !self.lock_failed().contains(name)
+    }
+
+    /// Names of the failed nodes.
+    pub fn failed(&self) -> BTreeSet<String> {
+        self.lock_failed().clone()
+    }
+
+    fn lock_failed(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        // A panic while holding this lock cannot leave the set inconsistent (inserts and
+        // removes only), so a poisoned lock is still usable.
+        self.failed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The origins' admin `/metrics` URLs (for origin load in reports).
+    pub fn origin_metrics(&self) -> Vec<Uri> {
+        self.nodes
+            .iter()
+            .filter(|n| n.tier == NodeTier::Origin)
+            .filter_map(|n| format!("{}/metrics", n.admin).parse().ok())
+            .collect()
+    }
+
+    /// Node names a fault target names: an AZ id or Local Zone (its origin replica), a Region
+    /// code (every origin replica in it), a PoP code (`FRA` or `pop:FRA`) or a node name.
+    pub fn resolve_target(&self, target: &str) -> Result<Vec<String>, ClusterError> {
+        let target = target.trim();
+        let lower = target.to_ascii_lowercase();
+        let code = lower.strip_prefix("pop:").unwrap_or(&lower);
+        let matched: Vec<String> = self
+            .topology
+            .nodes
+            .iter()
+            .filter(|plan| {
+                plan.name == lower
+                    || (plan.tier == NodeTier::Origin
+                        && (plan.place.eq_ignore_ascii_case(target)
+                            || plan.region.as_deref() == Some(target)))
+                    || (plan.tier == NodeTier::Edge && plan.place.eq_ignore_ascii_case(code))
+            })
+            .map(|plan| plan.name.clone())
+            .collect();
+        if matched.is_empty() {
+            Err(ClusterError::UnknownTarget(target.to_string()))
+        } else {
+            Ok(matched)
+        }
+    }
+
+    /// Fails what `target` names (see [`Cluster::resolve_target`]); returns the node names.
+    pub fn fail(&self, target: &str) -> Result<Vec<String>, ClusterError> {
+        self.set_failed(target, true)
+    }
+
+    /// Restores what `target` names.
+    pub fn restore(&self, target: &str) -> Result<Vec<String>, ClusterError> {
+        self.set_failed(target, false)
+    }
+
+    fn set_failed(&self, target: &str, failed: bool) -> Result<Vec<String>, ClusterError> {
+        let names = self.resolve_target(target)?;
+        let mut set = self.lock_failed();
+        for name in &names {
+            if let Some((_, node)) = self.running.iter().find(|(n, _)| n == name) {
+                match node {
+                    Running::Origin(handle) => handle.set_outage(failed),
+                    Running::Edge(handle) => handle.set_healthy(!failed),
+                }
+            }
+            if failed {
+                set.insert(name.clone());
+            } else {
+                set.remove(name);
+            }
+        }
+        tracing::info!(target, failed, nodes = ?names, "fault switched");
+        Ok(names)
+    }
+
+    /// The node table: tier, name, place, traffic and admin URLs, upstream and its RTT.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<7} {:<16} {:<24} {:<24} {:<24} {}\n",
+            "tier", "node", "place", "traffic", "admin", "upstream (modelled RTT)"
+        );
+        for node in &self.nodes {
+            let upstream = if node.upstream.is_empty() {
+                "-".to_string()
+            } else {
+                format!(
+                    "{} ({:.1} ms)",
+                    node.upstream.join(", "),
+                    node.upstream_rtt_ms
+                )
+            };
+            out.push_str(&format!(
+                "{:<7} {:<16} {:<24} {:<24} {:<24} {}\n",
+                node.tier.as_str(),
+                node.name,
+                format!("{} {}", node.place, node.city),
+                node.traffic,
+                node.admin,
+                upstream
+            ));
+        }
+        out
+    }
+
+    /// Serves the cluster control API on `listener` (`GET /nodes`, `POST /fail?target=X`,
+    /// `POST /restore?target=X`, `/healthz`, `/readyz`), with `token` required for changes.
+    pub fn serve_control(
+        self: &Arc<Self>,
+        listener: TcpListener,
+        token: Option<String>,
+    ) -> std::io::Result<SocketAddr> {
+        let addr = listener.local_addr()?;
+        let readiness = Readiness::new();
+        readiness.set(true);
+        let admin = Admin::new(
+            prometheus::Registry::new(),
+            readiness,
+            Control {
+                cluster: self.clone(),
+                token,
+            },
+        );
+        serve(
+            listener,
+            Arc::new(admin),
+            ServeOptions::default(),
+            self.shutdown.clone(),
+        );
+        Ok(addr)
+    }
+}
+
+fn info(plan: &NodePlan, traffic: SocketAddr, admin: SocketAddr) -> NodeInfo {
+    NodeInfo {
+        name: plan.name.clone(),
+        tier: plan.tier,
+        place: plan.place.clone(),
+        city: plan.city.clone(),
+        traffic: format!("http://{traffic}"),
+        admin: format!("http://{admin}"),
+        upstream: plan.upstream.clone(),
+        upstream_rtt_ms: plan.upstream_rtt_ms,
+    }
+}
+
+/// Admin URLs an invalidation at `plan` is forwarded to: every other cache node of the
+/// distribution. In loopback mode nodes start upstream-first, so a node forwards to the
+/// cache nodes already running (the tiers above it); the PoPs, which start last, reach
+/// every REC and the shield. An invalidation sent to a PoP therefore reaches all tiers; one
+/// sent to a REC or shield reaches the tiers above it (see docs/config.md).
+fn invalidation_peers(
+    topology: &Topology,
+    plan: &NodePlan,
+    binding: &Binding,
+    started: &[NodeInfo],
+) -> Vec<String> {
+    match binding {
+        Binding::Loopback => started
+            .iter()
+            .filter(|n| n.tier != NodeTier::Origin && n.name != plan.name)
+            .map(|n| n.admin.clone())
+            .collect(),
+        Binding::Single {
+            peer_admin_port, ..
+        } => topology
+            .nodes
+            .iter()
+            .filter(|n| n.tier != NodeTier::Origin && n.name != plan.name)
+            .map(|n| format!("http://{}:{peer_admin_port}", n.name))
+            .collect(),
+    }
+}
+
+async fn bind(node: &str, what: &str, addr: SocketAddr) -> Result<TcpListener, ClusterError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ClusterError::Bind {
+            what: format!("{what} listener of {node} on {addr}"),
+            source,
+        })
+}
+
+/// The control API routes.
+struct Control {
+    cluster: Arc<Cluster>,
+    token: Option<String>,
+}
+
+impl AdminRoutes for Control {
+    async fn route(&self, request: &Request<Bytes>) -> Option<Response<Body>> {
+        let path = request.uri().path();
+        let target = request.uri().query().and_then(|query| {
+            query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("target="))
+                .map(str::to_string)
+        });
+        match (request.method(), path) {
+            (&Method::GET, "/nodes") => {
+                #[derive(Serialize)]
+                struct NodeState<'a> {
+                    #[serde(flatten)]
+                    node: &'a NodeInfo,
+                    up: bool,
+                }
+                let states: Vec<NodeState<'_>> = self
+                    .cluster
+                    .nodes()
+                    .iter()
+                    .map(|node| NodeState {
+                        node,
+                        up: self.cluster.is_up(&node.name),
+                    })
+                    .collect();
+                Some(body::json(StatusCode::OK, &states))
+            }
+            (&Method::POST, "/fail") | (&Method::POST, "/restore") => {
+                if let Err(response) = authorize(request, self.token.as_deref()) {
+                    return Some(response);
+                }
+                let Some(target) = target else {
+                    return Some(body::text(
+                        StatusCode::BAD_REQUEST,
+                        "give the target as ?target=<AZ id|Region|PoP code|node name>",
+                    ));
+                };
+                let result = if path == "/fail" {
+                    self.cluster.fail(&target)
+                } else {
+                    self.cluster.restore(&target)
+                };
+                Some(match result {
+                    Ok(names) => body::json(
+                        StatusCode::OK,
+                        &serde_json::json!({ "target": target, "nodes": names, "failed": path == "/fail" }),
+                    ),
+                    Err(error) => body::text(StatusCode::NOT_FOUND, error.to_string()),
+                })
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! edgelab-cluster: a whole emulated CDN from one topology file.
+//!
+//! # Layout
+//! - [`topology`]: the topology file (raw → validated) and the node plan: origin replicas in
+//!   AZs, the Origin Shield, the RECs the PoPs need, the PoPs, and the modelled hop of every
+//!   upstream link.
+//! - [`cluster`]: starts the planned nodes (all in this process on loopback, or one node for
+//!   a container), wires each cache node's upstream through `edgelab-link`, and fails or
+//!   restores nodes at runtime.
+//! - [`targets`]: turns client places into load-generator targets for the `direct`, `edge`
+//!   and `ga` paths, following routing and node health.
+
+pub mod cluster;
+pub mod targets;
+pub mod topology;
+
+pub use cluster::{Binding, Cluster, ClusterError, NodeInfo};
+pub use topology::{NodePlan, NodeTier, Topology};

@@ -1,0 +1,709 @@
+//! Topology files: the raw TOML shape ([`RawTopology`], `deny_unknown_fields`; the `///`
+//! comments are the reference, mirrored in `docs/config.md`) and the validated
+//! [`Topology`], which knows every node of the CDN and how they are wired.
+//!
+//! Planning is pure: places come from `edgelab_geo`'s embedded data, each PoP's REC is its
+//! nearest REC over the backbone, the shield is the REC nearest the origin, and every hop
+//! between two nodes gets its modelled latency from the `[link]` table.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use edgelab_common::config::{ConfigErrors, load_toml, parse_toml};
+use edgelab_edge::config::{RawBehavior, RawEdgeConfig};
+use edgelab_geo::{Coordinates, HopModel, LatencyModel, PathClass, Pop, PopKind};
+use edgelab_loadgen::scenario::RawScenario;
+use edgelab_origin::OriginConfig;
+use serde::{Deserialize, Serialize};
+
+/// The built-in default topology (`config/default.toml`), used by `edgelab demo`.
+pub const DEFAULT_TOPOLOGY: &str = include_str!("../../../config/default.toml");
+
+/// A topology file as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopology {
+    /// Name shown in the node table and reports. Default `edgelab`.
+    pub name: Option<String>,
+    /// Seed of the catalog, the link jitter and loss, and the workload. Default 42.
+    pub seed: Option<u64>,
+    /// The origin: where its replicas run and what it serves.
+    #[serde(default)]
+    pub origin: RawOrigin,
+    /// Origin Shield: one REC as the single path to the origin.
+    #[serde(default)]
+    pub shield: RawShield,
+    /// Regional Edge Caches between the PoPs and the shield/origin.
+    #[serde(default)]
+    pub recs: RawRecs,
+    /// Edge locations to run, by IATA code (`edgelab topology list pops`). At least one.
+    #[serde(default)]
+    pub pops: Vec<String>,
+    /// Cache settings every edge node shares (behaviours, capacity, timeouts).
+    #[serde(default)]
+    pub edge: RawEdgeDefaults,
+    /// Latency model parameters (see `docs/latency-model.md`); unset fields keep defaults.
+    #[serde(default)]
+    pub link: LatencyModel,
+    /// The default workload of `edgelab compare` and `edgelab demo` for this topology: a
+    /// scenario (see `docs/loadgen.md`) whose `[[load.population]]` are the client places.
+    #[serde(default)]
+    pub load: RawScenario,
+}
+
+/// Where the origin runs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOrigin {
+    /// Origin name (the `origin` metric label). Default `origin`.
+    pub name: Option<String>,
+    /// Region code the origin runs in. Default `us-east-1`.
+    pub region: Option<String>,
+    /// Availability Zone ids of the replicas (each runs as its own node). The first is the
+    /// origin group's primary, the second its secondary. Default: the Region's first three.
+    pub azs: Option<Vec<String>>,
+    /// Run one replica in this Local Zone instead of the Region's AZs (e.g.
+    /// `us-east-1-bos-1`). Excludes `azs`.
+    pub local_zone: Option<String>,
+    /// Number of synthetic objects. Default 2000.
+    pub objects: Option<u64>,
+    /// Everything else of the origin server (classes, faults, service time): the same
+    /// fields as `edgelab origin --config`. `name`, `region`, `az`, `seed` and `objects` are
+    /// set from the topology.
+    pub server: Option<OriginConfig>,
+}
+
+/// Origin Shield settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawShield {
+    /// Whether a shield runs. Default true.
+    pub enabled: bool,
+    /// The REC that acts as shield (code, e.g. `IAD`). Default: the REC nearest the origin.
+    pub rec: Option<String>,
+}
+
+impl Default for RawShield {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            rec: None,
+        }
+    }
+}
+
+/// Regional Edge Cache settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRecs {
+    /// Whether PoPs go through their nearest REC. Default true.
+    pub enabled: bool,
+    /// Restrict the RECs a PoP may use to these codes. Default: all 13.
+    pub only: Option<Vec<String>>,
+}
+
+impl Default for RawRecs {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            only: None,
+        }
+    }
+}
+
+/// Settings shared by every cache node.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEdgeDefaults {
+    /// Cache behaviours in order (first match wins), as in `edgelab edge --config`.
+    #[serde(default)]
+    pub behaviors: Vec<RawBehavior>,
+    /// The default behaviour. Default: the `CachingOptimized` preset.
+    pub default_behavior: Option<RawBehavior>,
+    /// Store capacity of each PoP, bytes. Default 256 MiB.
+    pub capacity_bytes: Option<u64>,
+    /// Store capacity of each REC and the shield, bytes. Default 1 GiB.
+    pub rec_capacity_bytes: Option<u64>,
+    /// Largest object a node stores, bytes. Default: the edge node's default.
+    pub max_object_bytes: Option<u64>,
+    /// How long a collapsed request waits for the leader. Default: the edge node's default.
+    #[serde(default, with = "humantime_serde")]
+    pub collapse_timeout: Option<Duration>,
+    /// Delay before an invalidation reaches the other tiers. Default: the edge node's.
+    #[serde(default, with = "humantime_serde")]
+    pub invalidation_delay: Option<Duration>,
+    /// Origin-group connection attempts. Default 3 (CloudFront).
+    pub connection_attempts: Option<u32>,
+    /// Origin-group connection timeout per attempt. Default 1 s (CloudFront: 10 s; shorter
+    /// so the failure drill fits in a demo).
+    #[serde(default, with = "humantime_serde")]
+    pub connection_timeout: Option<Duration>,
+    /// Origin response timeout. Default 30 s (CloudFront).
+    #[serde(default, with = "humantime_serde")]
+    pub response_timeout: Option<Duration>,
+}
+
+/// What a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeTier {
+    /// An origin replica.
+    Origin,
+    /// The Origin Shield.
+    Shield,
+    /// A Regional Edge Cache.
+    Rec,
+    /// An edge location (PoP).
+    Edge,
+}
+
+impl NodeTier {
+    /// Label used in tables and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeTier::Origin => "origin",
+            NodeTier::Shield => "shield",
+            NodeTier::Rec => "rec",
+            NodeTier::Edge => "edge",
+        }
+    }
+}
+
+/// One node of the planned CDN.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodePlan {
+    /// Unique name: `origin-<az>`, `shield-<rec>`, `rec-<code>`, `pop-<code>` (lower case,
+    /// usable as a DNS name in docker compose).
+    pub name: String,
+    /// Tier.
+    pub tier: NodeTier,
+    /// Place: AZ id or Local Zone for origins, IATA code for caches.
+    pub place: String,
+    /// City of the place.
+    pub city: String,
+    /// Region the place belongs to (origins only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Coordinates.
+    #[serde(skip)]
+    pub coordinates: Coordinates,
+    /// Upstream node names: the next tier, or the origin group (primary, secondary).
+    pub upstream: Vec<String>,
+    /// Upstream hop (cache nodes): modelled link to the first upstream.
+    #[serde(skip)]
+    pub upstream_hop: HopModel,
+    /// Modelled RTT to the first upstream, ms (for the node table).
+    pub upstream_rtt_ms: f64,
+}
+
+/// A validated topology: settings and the node plan.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// Name.
+    pub name: String,
+    /// Seed.
+    pub seed: u64,
+    /// Latency model.
+    pub link: LatencyModel,
+    /// Origin server settings shared by every replica (name, seed, objects set).
+    pub origin: OriginConfig,
+    /// Region of the origin.
+    pub origin_region: String,
+    /// Edge settings as given (per-node fields are filled in when nodes start).
+    pub edge: RawEdgeDefaults,
+    /// Every node, origins first, then shield, RECs and PoPs (the start order).
+    pub nodes: Vec<NodePlan>,
+    /// Default workload.
+    pub load: RawScenario,
+}
+
+impl Topology {
+    /// Reads and validates a topology file.
+    pub fn load(path: &Path) -> Result<Topology, ConfigErrors> {
+        Topology::try_from(load_toml::<RawTopology>(path)?)
+    }
+
+    /// Parses and validates topology text (`origin` names it in errors).
+    pub fn parse(text: &str, origin: &str) -> Result<Topology, ConfigErrors> {
+        Topology::try_from(parse_toml::<RawTopology>(text, origin)?)
+    }
+
+    /// The built-in default topology.
+    pub fn default_topology() -> Topology {
+        // The embedded file is checked by this crate's tests; it always validates.
+        Topology::parse(DEFAULT_TOPOLOGY, "config/default.toml")
+            .expect("the embedded default topology validates (tested)")
+    }
+
+    /// A node by name.
+    pub fn node(&self, name: &str) -> Option<&NodePlan> {
+        self.nodes.iter().find(|node| node.name == name)
+    }
+
+    /// The origin replicas.
+    pub fn origins(&self) -> impl Iterator<Item = &NodePlan> {
+        self.nodes.iter().filter(|n| n.tier == NodeTier::Origin)
+    }
+
+    /// The PoPs.
+    pub fn pops(&self) -> impl Iterator<Item = &NodePlan> {
+        self.nodes.iter().filter(|n| n.tier == NodeTier::Edge)
+    }
+
+    /// The edge configuration of cache node `node` with upstream URLs given by `url_of`
+    /// (node name → traffic URL) and admin URLs of the other cache nodes for invalidation.
+    pub fn edge_config(
+        &self,
+        node: &NodePlan,
+        url_of: &dyn Fn(&str) -> String,
+        invalidation_peers: Vec<String>,
+    ) -> Result<edgelab_edge::EdgeConfig, ConfigErrors> {
+        let edge = &self.edge;
+        let mut raw = RawEdgeConfig {
+            pop: Some(node.place.clone()),
+            tier: Some(match node.tier {
+                NodeTier::Shield => "shield".to_string(),
+                NodeTier::Rec => "rec".to_string(),
+                _ => "edge".to_string(),
+            }),
+            behaviors: edge.behaviors.clone(),
+            default_behavior: edge.default_behavior.clone().unwrap_or_else(|| {
+                let mut behavior = RawBehavior::default();
+                behavior.cache_policy.preset = Some("CachingOptimized".to_string());
+                behavior
+            }),
+            capacity_bytes: Some(if node.tier == NodeTier::Edge {
+                edge.capacity_bytes.unwrap_or(256 << 20)
+            } else {
+                edge.rec_capacity_bytes.unwrap_or(1 << 30)
+            }),
+            max_object_bytes: edge.max_object_bytes,
+            collapse_timeout: edge.collapse_timeout,
+            invalidation_delay: edge.invalidation_delay,
+            invalidation_peers,
+            ..RawEdgeConfig::default()
+        };
+        let upstream = &mut raw.upstream;
+        upstream.connection_attempts = Some(edge.connection_attempts.unwrap_or(3));
+        upstream.connection_timeout =
+            Some(edge.connection_timeout.unwrap_or(Duration::from_secs(1)));
+        upstream.response_timeout = edge.response_timeout;
+        upstream.failover_status_codes = Some(vec![500, 502, 503, 504]);
+        let origins: Vec<&NodePlan> = self.origins().collect();
+        let first_is_origin = node
+            .upstream
+            .first()
+            .and_then(|name| self.node(name))
+            .is_some_and(|n| n.tier == NodeTier::Origin);
+        if first_is_origin {
+            upstream.primary = node.upstream.first().map(|n| url_of(n));
+            upstream.secondary = node.upstream.get(1).map(|n| url_of(n));
+        } else {
+            upstream.next_tier = node.upstream.first().map(|n| url_of(n));
+            // Requests that cannot be cached go from the PoP straight to the origin.
+            upstream.primary = origins.first().map(|n| url_of(&n.name));
+            upstream.secondary = origins.get(1).map(|n| url_of(&n.name));
+        }
+        let mut config = edgelab_edge::EdgeConfig::try_from(raw)?;
+        if !node.upstream_hop.is_zero() {
+            config.upstream.hop = Some(node.upstream_hop);
+        }
+        config.upstream.link_seed = self.seed ^ fnv(&node.name);
+        Ok(config)
+    }
+}
+
+/// FNV-1a of a name: a stable per-node seed offset (std's hasher is randomised per process).
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn node_name(prefix: &str, code: &str) -> String {
+    format!("{prefix}-{}", code.to_ascii_lowercase())
+}
+
+impl TryFrom<RawTopology> for Topology {
+    type Error = ConfigErrors;
+
+    fn try_from(raw: RawTopology) -> Result<Self, Self::Error> {
+        let geo = edgelab_geo::Topology::embedded();
+        let mut errors = ConfigErrors::new();
+        for problem in raw.link.validate() {
+            errors.push("link", problem.to_string());
+        }
+        let link = raw.link.clone();
+        let seed = raw.seed.unwrap_or(42);
+
+        // Origin placement.
+        let region_code = raw
+            .origin
+            .region
+            .clone()
+            .unwrap_or_else(|| "us-east-1".to_string());
+        let mut origins: Vec<NodePlan> = Vec::new();
+        match geo.region(&region_code) {
+            None => errors.push(
+                "origin.region",
+                format!(
+                    "unknown Region `{region_code}`{}",
+                    suggest(&geo.resolve(&region_code))
+                ),
+            ),
+            Some(region) => {
+                if let Some(lz_code) = &raw.origin.local_zone {
+                    if raw.origin.azs.is_some() {
+                        errors.push("origin.local_zone", "give either `azs` or `local_zone`");
+                    }
+                    match geo.local_zone(lz_code) {
+                        Some(lz) if lz.parent_region == region.code => origins.push(NodePlan {
+                            name: node_name("origin", &lz.code),
+                            tier: NodeTier::Origin,
+                            place: lz.code.clone(),
+                            city: lz.city.clone(),
+                            region: Some(region.code.clone()),
+                            coordinates: lz.coordinates,
+                            upstream: Vec::new(),
+                            upstream_hop: HopModel::ZERO,
+                            upstream_rtt_ms: 0.0,
+                        }),
+                        Some(lz) => errors.push(
+                            "origin.local_zone",
+                            format!(
+                                "`{}` belongs to {}, not to origin.region {}",
+                                lz.code, lz.parent_region, region.code
+                            ),
+                        ),
+                        None => errors.push(
+                            "origin.local_zone",
+                            format!("unknown Local Zone `{lz_code}`"),
+                        ),
+                    }
+                } else {
+                    let azs = raw.origin.azs.clone().unwrap_or_else(|| {
+                        let mut ids = region.az_ids.clone();
+                        if ids.is_empty() {
+                            ids = (1..=region.az_count.min(3))
+                                .map(|n| format!("{}-az{n}", region.code))
+                                .collect();
+                        }
+                        ids.into_iter().take(3).collect()
+                    });
+                    if azs.is_empty() {
+                        errors.push("origin.azs", "at least one AZ is needed");
+                    }
+                    let mut seen = BTreeSet::new();
+                    for (i, az) in azs.iter().enumerate() {
+                        let known = region.az_ids.is_empty() || region.az_ids.contains(az);
+                        if !known {
+                            errors.push(
+                                format!("origin.azs[{i}]"),
+                                format!(
+                                    "`{az}` is not an AZ of {} (its AZs: {})",
+                                    region.code,
+                                    region.az_ids.join(", ")
+                                ),
+                            );
+                            continue;
+                        }
+                        if !seen.insert(az.clone()) {
+                            errors.push(
+                                format!("origin.azs[{i}]"),
+                                format!("`{az}` is listed twice"),
+                            );
+                            continue;
+                        }
+                        origins.push(NodePlan {
+                            name: node_name("origin", az),
+                            tier: NodeTier::Origin,
+                            place: az.clone(),
+                            city: region.city.clone(),
+                            region: Some(region.code.clone()),
+                            coordinates: region.coordinates,
+                            upstream: Vec::new(),
+                            upstream_hop: HopModel::ZERO,
+                            upstream_rtt_ms: 0.0,
+                        });
+                    }
+                }
+            }
+        }
+        let origin_coordinates = origins.first().map(|o| o.coordinates);
+        let origin_names: Vec<String> = origins.iter().take(2).map(|o| o.name.clone()).collect();
+
+        // Origin server settings shared by the replicas.
+        let mut origin = raw.origin.server.clone().unwrap_or_default();
+        origin.name = raw
+            .origin
+            .name
+            .clone()
+            .unwrap_or_else(|| "origin".to_string());
+        origin.region = region_code.clone();
+        origin.seed = seed;
+        origin.objects = raw.origin.objects.unwrap_or(2_000);
+        if let Some(first) = origins.first() {
+            origin.az = first.place.clone();
+        }
+        if let Err(problems) = edgelab_origin::OriginSettings::try_from(origin.clone()) {
+            errors.extend_prefixed("origin.server", problems);
+        }
+
+        // RECs available to PoPs.
+        let all_recs: Vec<&Pop> = geo.recs().collect();
+        let recs: Vec<&Pop> = match &raw.recs.only {
+            None => all_recs.clone(),
+            Some(codes) => {
+                let mut chosen = Vec::new();
+                for (i, code) in codes.iter().enumerate() {
+                    match geo.pop_of_kind(code, PopKind::RegionalEdgeCache) {
+                        Some(rec) => chosen.push(rec),
+                        None => errors.push(
+                            format!("recs.only[{i}]"),
+                            format!(
+                                "`{code}` is not a Regional Edge Cache (known: {})",
+                                all_recs
+                                    .iter()
+                                    .map(|r| r.code.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        ),
+                    }
+                }
+                chosen
+            }
+        };
+
+        // Shield.
+        let shield: Option<&Pop> = if raw.shield.enabled {
+            match &raw.shield.rec {
+                Some(code) => match geo.pop_of_kind(code, PopKind::RegionalEdgeCache) {
+                    Some(rec) => Some(rec),
+                    None => {
+                        errors.push(
+                            "shield.rec",
+                            format!("`{code}` is not a Regional Edge Cache"),
+                        );
+                        None
+                    }
+                },
+                None => origin_coordinates
+                    .and_then(|at| edgelab_geo::choose_shield(at, &all_recs, &link)),
+            }
+        } else {
+            None
+        };
+
+        // PoPs.
+        if raw.pops.is_empty() {
+            errors.push(
+                "pops",
+                "at least one PoP is needed (e.g. pops = [\"FRA\", \"NRT\"])",
+            );
+        }
+        let mut pops: Vec<&Pop> = Vec::new();
+        for (i, code) in raw.pops.iter().enumerate() {
+            match geo.pop_of_kind(code, PopKind::Edge) {
+                Some(pop) if pops.iter().any(|p| p.code == pop.code) => {
+                    errors.push(format!("pops[{i}]"), format!("`{code}` is listed twice"))
+                }
+                Some(pop) => pops.push(pop),
+                None => errors.push(
+                    format!("pops[{i}]"),
+                    format!(
+                        "unknown edge location `{code}`{}",
+                        suggest(&geo.resolve(code))
+                    ),
+                ),
+            }
+        }
+
+        // Client places of the default workload must resolve.
+        for (i, population) in raw.load.population.iter().enumerate() {
+            if let Some(place) = &population.place
+                && let Err(error) = geo.resolve(place)
+            {
+                errors.push(format!("load.population[{i}].place"), error.to_string());
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+
+        // Wire the tiers.
+        let mut nodes = origins;
+        let backbone = |a: Coordinates, b: Coordinates| link.hop(a, b, PathClass::Backbone);
+        let shield_name = shield.map(|s| node_name("shield", &s.code));
+        if let (Some(shield), Some(name)) = (shield, &shield_name) {
+            let at = origin_coordinates.unwrap_or(shield.coordinates);
+            let hop = backbone(shield.coordinates, at);
+            nodes.push(NodePlan {
+                name: name.clone(),
+                tier: NodeTier::Shield,
+                place: shield.code.clone(),
+                city: shield.city.clone(),
+                region: None,
+                coordinates: shield.coordinates,
+                upstream: origin_names.clone(),
+                upstream_rtt_ms: hop.rtt.as_secs_f64() * 1e3,
+                upstream_hop: hop,
+            });
+        }
+        let above_recs = shield_name.clone();
+        let mut rec_nodes: Vec<NodePlan> = Vec::new();
+        let mut pop_nodes: Vec<NodePlan> = Vec::new();
+        for pop in &pops {
+            let rec = if raw.recs.enabled {
+                edgelab_geo::nearest_rec(pop, &recs, &link)
+            } else {
+                None
+            };
+            let (upstream, to) = match rec {
+                Some(rec) => {
+                    let is_shield = shield.is_some_and(|s| s.code == rec.code);
+                    let name = if is_shield {
+                        shield_name.clone().unwrap_or_default()
+                    } else {
+                        node_name("rec", &rec.code)
+                    };
+                    if !is_shield && !rec_nodes.iter().any(|n| n.name == name) {
+                        let (up, up_at) = match (&above_recs, shield) {
+                            (Some(s), Some(sh)) => (vec![s.clone()], sh.coordinates),
+                            _ => (
+                                origin_names.clone(),
+                                origin_coordinates.unwrap_or(rec.coordinates),
+                            ),
+                        };
+                        let hop = backbone(rec.coordinates, up_at);
+                        rec_nodes.push(NodePlan {
+                            name: name.clone(),
+                            tier: NodeTier::Rec,
+                            place: rec.code.clone(),
+                            city: rec.city.clone(),
+                            region: None,
+                            coordinates: rec.coordinates,
+                            upstream: up,
+                            upstream_rtt_ms: hop.rtt.as_secs_f64() * 1e3,
+                            upstream_hop: hop,
+                        });
+                    }
+                    (vec![name], rec.coordinates)
+                }
+                None => match (&shield_name, shield) {
+                    (Some(s), Some(sh)) => (vec![s.clone()], sh.coordinates),
+                    _ => (
+                        origin_names.clone(),
+                        origin_coordinates.unwrap_or(pop.coordinates),
+                    ),
+                },
+            };
+            let hop = backbone(pop.coordinates, to);
+            pop_nodes.push(NodePlan {
+                name: node_name("pop", &pop.code),
+                tier: NodeTier::Edge,
+                place: pop.code.clone(),
+                city: pop.city.clone(),
+                region: None,
+                coordinates: pop.coordinates,
+                upstream,
+                upstream_rtt_ms: hop.rtt.as_secs_f64() * 1e3,
+                upstream_hop: hop,
+            });
+        }
+        nodes.extend(rec_nodes);
+        nodes.extend(pop_nodes);
+
+        Ok(Topology {
+            name: raw.name.unwrap_or_else(|| "edgelab".to_string()),
+            seed,
+            link,
+            origin,
+            origin_region: region_code,
+            edge: raw.edge,
+            nodes,
+            load: raw.load,
+        })
+    }
+}
+
+fn suggest<T>(result: &Result<T, edgelab_geo::GeoError>) -> String {
+    match result {
+        Err(error) => format!(" ({error})"),
+        Ok(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_topology_plans_origins_shield_recs_and_pops() {
+        let topology = Topology::default_topology();
+        let origins: Vec<_> = topology.origins().collect();
+        assert_eq!(origins.len(), 3, "three AZ replicas");
+        assert!(topology.nodes.iter().any(|n| n.tier == NodeTier::Shield));
+        assert!(topology.pops().count() >= 4);
+        // Every upstream names a node that starts earlier.
+        for (i, node) in topology.nodes.iter().enumerate() {
+            for up in &node.upstream {
+                let at = topology.nodes.iter().position(|n| &n.name == up);
+                assert!(at.is_some_and(|at| at < i), "{} -> {up}", node.name);
+            }
+        }
+        // Names are unique.
+        let names: BTreeSet<_> = topology.nodes.iter().map(|n| &n.name).collect();
+        assert_eq!(names.len(), topology.nodes.len());
+    }
+
+    #[test]
+    fn a_pop_far_from_the_origin_goes_through_its_nearest_rec_then_the_shield() {
+        let topology = Topology::parse(
+            "pops = [\"NRT\"]\n[origin]\nregion = \"us-east-1\"\n",
+            "test",
+        )
+        .expect("valid");
+        let pop = topology.node("pop-nrt").expect("pop");
+        assert_eq!(pop.upstream, vec!["rec-nrt".to_string()]);
+        let rec = topology.node("rec-nrt").expect("rec");
+        assert_eq!(rec.upstream, vec!["shield-iad".to_string()]);
+        let shield = topology.node("shield-iad").expect("shield");
+        assert_eq!(
+            shield.upstream.len(),
+            2,
+            "origin group: primary and secondary"
+        );
+        assert!(pop.upstream_rtt_ms < 5.0, "NRT PoP to NRT REC is local");
+        assert!(
+            rec.upstream_rtt_ms > 100.0,
+            "Tokyo to Virginia over the backbone"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_field() {
+        let error = Topology::parse(
+            "pops = [\"FRA\", \"XXX\", \"FRA\"]\n[origin]\nregion = \"us-east-1\"\nazs = [\"use1-az9\"]\n[shield]\nrec = \"ZZZ\"\n[[load.population]]\nplace = \"Atlantis\"\n",
+            "test",
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = error.errors().iter().map(|e| e.field.as_str()).collect();
+        for field in [
+            "pops[1]",
+            "pops[2]",
+            "origin.azs[0]",
+            "shield.rec",
+            "load.population[0].place",
+        ] {
+            assert!(fields.contains(&field), "{field} missing from {fields:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let error = Topology::parse("popz = [\"FRA\"]\n", "test").unwrap_err();
+        assert!(error.to_string().contains("popz"), "{error}");
+    }
+}
