@@ -302,6 +302,21 @@ impl Node {
         } else {
             Route::Cacheable
         };
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|l| l > self.config.max_request_body_bytes) {
+            return Outcome::error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body larger than {} bytes",
+                    self.config.max_request_body_bytes
+                ),
+                "body-too-large",
+            );
+        }
         let forwarded = self.forward_parts(&parts, behavior, false);
         let limit = usize::try_from(self.config.max_request_body_bytes).unwrap_or(usize::MAX);
         // Safe methods carry no body worth forwarding and stay replayable (retries, failover).

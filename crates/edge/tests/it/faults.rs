@@ -53,3 +53,105 @@ async fn truncated_upstream_bodies_fail_and_are_never_stored() {
             >= 1.0
     );
 }
+
+#[tokio::test]
+async fn store_limits_hold_and_evictions_are_counted_by_cause() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::start(&format!(
+        "pop = \"FRA\"\ncapacity_bytes = 40000\nmax_object_bytes = 5000\nmax_request_body_bytes = 10\n\
+         [upstream]\nprimary = \"{}\"\n",
+        origin.url()
+    ))
+    .await;
+    // Over the object limit: served, never stored.
+    let big = format!("{}/big?cc=max-age%3D600&size=6000", edge.url());
+    assert_eq!(get(&big, &[]).await.body.len(), 6000);
+    let again = get(&big, &[]).await;
+    assert_eq!(again.h("x-cache"), "Miss from cloudfront");
+    assert!(
+        again.h("cache-status").contains("detail=too-large"),
+        "{}",
+        again.h("cache-status")
+    );
+    // Twenty 4 KB objects into a 40 kB store: some are evicted for room.
+    for i in 0..20 {
+        get(
+            &format!("{}/fill{i}?cc=max-age%3D600&size=4000", edge.url()),
+            &[],
+        )
+        .await;
+    }
+    crate::support::eventually("capacity evictions counted", || async {
+        edge.handle.cached_objects();
+        edge.metric("edgelab_edge_evictions_total{cause=\"capacity\"")
+            .await
+            > 0.0
+    })
+    .await;
+    assert!(edge.handle.cached_objects() < 20);
+    // A request body over the limit is refused before going upstream.
+    let posted = crate::support::send(
+        "POST",
+        &format!("{}/upload", edge.url()),
+        &[],
+        "more than ten bytes",
+    )
+    .await;
+    assert_eq!(posted.status, 413);
+    assert_eq!(origin.state.count("/upload"), 0);
+}
+
+#[tokio::test]
+async fn admin_token_guards_state_changes() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::start(&format!(
+        "pop = \"FRA\"\nadmin_token = \"s3cret\"\n[upstream]\nprimary = \"{}\"\n",
+        origin.url()
+    ))
+    .await;
+    let url = format!("{}/invalidations", edge.admin_url());
+    let body = r#"{"paths": ["/a"]}"#;
+    assert_eq!(
+        crate::support::send("POST", &url, &[], body).await.status,
+        401
+    );
+    let ok = crate::support::send("POST", &url, &[("x-edgelab-token", "s3cret")], body).await;
+    assert_eq!(ok.status, 201);
+    let bad = crate::support::send("POST", &url, &[("x-edgelab-token", "s3cret")], "{}").await;
+    assert_eq!(bad.status, 400);
+    let health = format!("{}/health", edge.admin_url());
+    assert_eq!(
+        crate::support::send("POST", &health, &[("x-edgelab-token", "s3cret")], "false")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        get(&format!("{}/readyz", edge.admin_url()), &[])
+            .await
+            .status,
+        503
+    );
+    assert!(!edge.handle.is_ready());
+}
+
+#[tokio::test]
+async fn h2c_viewers_get_the_same_caching() {
+    use http_body_util::{BodyExt, Full};
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::single(&origin.url(), "CachingOptimized").await;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<bytes::Bytes>>();
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let request = http::Request::get(format!("{}/h2?cc=max-age%3D60", edge.url()))
+            .body(Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let response = client.request(request).await.unwrap();
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        statuses.push(response.headers()["x-cache"].to_str().unwrap().to_string());
+        let _ = response.into_body().collect().await.unwrap();
+    }
+    assert_eq!(statuses, ["Miss from cloudfront", "Hit from cloudfront"]);
+}
