@@ -776,7 +776,7 @@ impl NodeRef {
             };
             let refreshed = CachedObject {
                 primary: object.primary.clone(),
-                path: object.path.clone(),
+                path_range: object.path_range,
                 status: object.status,
                 headers: StoredHeaders::from_map(&merged),
                 body: object.body.clone(),
@@ -876,8 +876,8 @@ impl NodeRef {
         let vary = policy::vary_names(&head.headers);
         let variant = policy::variant_key(primary, &vary, &parts.headers);
         let template = ObjectTemplate {
-            primary: primary.to_string(),
-            path: parts.uri.path().to_string(),
+            primary: Arc::from(primary),
+            path_range: CachedObject::path_range(primary, parts.uri.path()),
             status,
             headers: stored_headers,
             initial_age: cache_policy.age(now),
@@ -1061,8 +1061,8 @@ fn excluded_from_merge(name: &HeaderName) -> bool {
 
 /// Everything of a stored object but its body.
 struct ObjectTemplate {
-    primary: String,
-    path: String,
+    primary: Arc<str>,
+    path_range: (u32, u32),
     status: StatusCode,
     headers: HeaderMap,
     initial_age: Duration,
@@ -1092,7 +1092,7 @@ impl ObjectTemplate {
         }
         CachedObject {
             primary: self.primary,
-            path: self.path,
+            path_range: self.path_range,
             status: self.status,
             headers: StoredHeaders::from_map(&headers),
             body,

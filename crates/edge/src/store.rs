@@ -16,10 +16,11 @@ use crate::policy::Lifetime;
 /// A complete stored response.
 #[derive(Debug)]
 pub struct CachedObject {
-    /// Primary key (all variants of one resource share it).
-    pub primary: String,
-    /// Request path, for invalidation patterns.
-    pub path: String,
+    /// Primary key (all variants of one resource share it); also the store key of a resource
+    /// that does not vary, so the two share one allocation.
+    pub primary: Arc<str>,
+    /// Where the request path lies in `primary` (for invalidation patterns).
+    pub path_range: (u32, u32),
     /// Status.
     pub status: StatusCode,
     /// Stored response headers (end-to-end only), as one owned block.
@@ -38,6 +39,22 @@ pub struct CachedObject {
 }
 
 impl CachedObject {
+    /// The request path this object answers.
+    pub fn path(&self) -> &str {
+        let (start, end) = self.path_range;
+        self.primary.get(start as usize..end as usize).unwrap_or("")
+    }
+
+    /// Where `path` lies in `primary`: right after the host (which never holds a `/`).
+    pub fn path_range(primary: &str, path: &str) -> (u32, u32) {
+        let start = primary.find('/').unwrap_or(primary.len());
+        let end = (start + path.len()).min(primary.len());
+        (
+            u32::try_from(start).unwrap_or(0),
+            u32::try_from(end).unwrap_or(0),
+        )
+    }
+
     /// Current age: the age when stored plus the time resident here.
     pub fn age(&self, now: SystemTime) -> Duration {
         self.initial_age + now.duration_since(self.stored_at).unwrap_or_default()
@@ -45,12 +62,8 @@ impl CachedObject {
 
     fn weight(&self, key: &str) -> u32 {
         // Fixed overhead: the struct, Arc, strings' headers and moka's entry (roughly).
-        let total = self.body.len()
-            + self.headers.len_bytes()
-            + key.len()
-            + self.primary.len()
-            + self.path.len()
-            + 384;
+        let total =
+            self.body.len() + self.headers.len_bytes() + key.len() + self.primary.len() + 384;
         u32::try_from(total).unwrap_or(u32::MAX)
     }
 }
@@ -121,7 +134,7 @@ impl StoredHeaders {
 /// The object store of one node.
 #[derive(Clone)]
 pub struct Store {
-    objects: Cache<String, Arc<CachedObject>>,
+    objects: Cache<Arc<str>, Arc<CachedObject>>,
     vary: Cache<String, Arc<Vec<HeaderName>>>,
     max_object_bytes: u64,
 }
@@ -132,7 +145,7 @@ impl Store {
     pub fn new(capacity_bytes: u64, max_object_bytes: u64, metrics: Metrics) -> Self {
         let objects = Cache::builder()
             .max_capacity(capacity_bytes)
-            .weigher(|key: &String, object: &Arc<CachedObject>| object.weight(key))
+            .weigher(|key: &Arc<str>, object: &Arc<CachedObject>| object.weight(key))
             .eviction_listener(move |_key, _value, cause| {
                 let cause = match cause {
                     RemovalCause::Size => EvictionCause::Capacity,
@@ -192,13 +205,18 @@ impl Store {
         // Most resources do not vary: record the names only when there are some (and forget
         // old ones when a resource stops varying), so the common case costs one entry.
         if vary.is_empty() {
-            if self.vary.contains_key(&object.primary) {
-                self.vary.invalidate(&object.primary);
+            if self.vary.contains_key(&*object.primary) {
+                self.vary.invalidate(&*object.primary);
             }
         } else {
-            self.vary.insert(object.primary.clone(), Arc::new(vary));
+            self.vary.insert(object.primary.to_string(), Arc::new(vary));
         }
-        self.objects.insert(variant, object);
+        let key = if *variant == *object.primary {
+            object.primary.clone()
+        } else {
+            Arc::from(variant)
+        };
+        self.objects.insert(key, object);
         true
     }
 
@@ -214,7 +232,7 @@ impl Store {
         // Only fails when closures are unsupported, which the builder enables.
         let _ = self
             .objects
-            .invalidate_entries_if(move |_, object| object.primary == primary);
+            .invalidate_entries_if(move |_, object| *object.primary == *primary);
     }
 
     /// Removes every object whose path matches one of `patterns` (exact, or ending in `*`).
@@ -222,8 +240,8 @@ impl Store {
         let patterns = patterns.to_vec();
         let _ = self.objects.invalidate_entries_if(move |_, object| {
             patterns.iter().any(|p| match p.strip_suffix('*') {
-                Some(prefix) => object.path.starts_with(prefix),
-                None => *p == object.path,
+                Some(prefix) => object.path().starts_with(prefix),
+                None => *p == object.path(),
             })
         });
     }
@@ -248,8 +266,8 @@ impl Store {
     pub fn variants_of(&self, primary: &str) -> Vec<(String, Arc<CachedObject>)> {
         self.objects
             .iter()
-            .filter(|(_, object)| object.primary == primary)
-            .map(|(key, object)| ((*key).clone(), object))
+            .filter(|(_, object)| &*object.primary == primary)
+            .map(|(key, object)| (key.to_string(), object))
             .collect()
     }
 }
