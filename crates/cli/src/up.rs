@@ -1,21 +1,215 @@
-//! `edgelab up` and `edgelab demo` (being built).
+//! `edgelab up` (every node of a topology in this process on loopback, or one node for a
+//! container) and `edgelab demo` (the default topology plus a direct-vs-edge comparison).
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use edgelab_cluster::{Binding, Cluster, Topology};
+use edgelab_common::config::ConfigErrors;
+use edgelab_common::names::env;
+use edgelab_common::shutdown::{self, Shutdown};
+use edgelab_loadgen::{Overrides, Settings};
+
+use crate::compare::{self, Job};
+use crate::output;
 
 /// Arguments of `edgelab up`.
 #[derive(Debug, clap::Args)]
-pub struct UpArgs {}
+#[command(after_help = "Examples:
+  edgelab up                                   # the built-in default topology
+  edgelab up config/global.toml --nodes-json nodes.json
+  edgelab up config/default.toml --list        # the planned nodes as JSON, nothing started
+  curl -X POST 'http://CONTROL/fail?target=use1-az1'     # fail an origin AZ (or a Region, a PoP)
+  edgelab up /etc/edgelab/topology.toml --node pop-fra --listen 0.0.0.0:8080 --admin 0.0.0.0:9090 --peers dns")]
+pub struct UpArgs {
+    /// Topology file (default: the built-in default topology, config/default.toml).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Print the planned nodes as JSON and exit without starting anything.
+    #[arg(long)]
+    pub list: bool,
+    /// Write the running nodes (name, tier, place, traffic and admin URLs) as JSON here.
+    #[arg(long, value_name = "PATH")]
+    pub nodes_json: Option<PathBuf>,
+    /// Address of the control API (`GET /nodes`, `POST /fail?target=`, `POST /restore?target=`).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub control: SocketAddr,
+    /// Token the control API requires for changes.
+    #[arg(long, env = env::ADMIN_TOKEN, hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Run only this node (containers): see `--list` for the names.
+    #[arg(long, value_name = "NAME", requires = "peers")]
+    pub node: Option<String>,
+    /// Traffic address of the single node.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Admin address of the single node.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:9090")]
+    pub admin: SocketAddr,
+    /// How the single node finds its peers: `dns` (`http://<node>:<port>`).
+    #[arg(long, value_name = "MODE", requires = "node")]
+    pub peers: Option<String>,
+    /// Traffic port of the peers with `--peers dns`.
+    #[arg(long, default_value_t = 8080)]
+    pub peer_port: u16,
+    /// Admin port of the peers with `--peers dns`.
+    #[arg(long, default_value_t = 9090)]
+    pub peer_admin_port: u16,
+}
 
 /// Arguments of `edgelab demo`.
 #[derive(Debug, clap::Args)]
-pub struct DemoArgs {}
+#[command(after_help = "Examples:
+  edgelab demo                       # about 40 s: direct vs edge, report in ./edgelab-report/
+  edgelab demo --duration 30s --ga   # longer runs, plus Global Accelerator")]
+pub struct DemoArgs {
+    /// Directory for the report (comparison.json, report.html, one JSON per run).
+    #[arg(long, value_name = "DIR", default_value = "edgelab-report")]
+    pub out: PathBuf,
+    /// How long each run sends requests (default: the topology's, 12 s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Requests per second over all client places (default: the topology's).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Also run through Global Accelerator.
+    #[arg(long)]
+    pub ga: bool,
+}
+
+fn load(file: Option<&PathBuf>) -> Result<Topology, ConfigErrors> {
+    match file {
+        Some(path) => Topology::load(path),
+        None => Ok(Topology::default_topology()),
+    }
+}
 
 /// Runs `edgelab up`.
-pub async fn run_up(_args: UpArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`edgelab up` is not built yet")
+pub async fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
+    let topology = match load(args.file.as_ref()) {
+        Ok(topology) => topology,
+        Err(errors) => return Ok(output::config_errors(&errors)),
+    };
+    if args.list {
+        output::block(&serde_json::to_string_pretty(&topology.nodes)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let binding = match (&args.node, args.peers.as_deref()) {
+        (Some(node), Some("dns")) => Binding::Single {
+            node: node.clone(),
+            listen: args.listen,
+            admin: args.admin,
+            peer_traffic_port: args.peer_port,
+            peer_admin_port: args.peer_admin_port,
+        },
+        (Some(_), _) => {
+            return Ok(output::config_errors(&ConfigErrors::one(
+                "--peers",
+                "the only mode is `dns`",
+            )));
+        }
+        (None, _) => Binding::Loopback,
+    };
+    let single = matches!(binding, Binding::Single { .. });
+    let control = if single {
+        None
+    } else {
+        Some(
+            tokio::net::TcpListener::bind(args.control)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot bind --control {}: {e}", args.control))?,
+        )
+    };
+    let shutdown = Shutdown::new();
+    let stop = shutdown::signal();
+    let cluster = match Cluster::start(topology, binding, shutdown.clone()).await {
+        Ok(cluster) => Arc::new(cluster),
+        Err(edgelab_cluster::ClusterError::Config(errors)) => {
+            return Ok(output::config_errors(&errors));
+        }
+        Err(error @ edgelab_cluster::ClusterError::UnknownNode(_)) => {
+            return Ok(output::config_errors(&ConfigErrors::one(
+                "--node",
+                error.to_string(),
+            )));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if single {
+        let node = &cluster.nodes()[0];
+        output::line(&format!(
+            "listening traffic={} admin={}",
+            node.traffic.trim_start_matches("http://"),
+            node.admin.trim_start_matches("http://")
+        ));
+    } else {
+        output::block(&cluster.table());
+    }
+    if let Some(listener) = control {
+        let addr = cluster.serve_control(listener, args.admin_token.clone())?;
+        output::line(&format!(
+            "control http://{addr}  (GET /nodes, POST /fail?target=X, POST /restore?target=X)"
+        ));
+    }
+    if let Some(path) = &args.nodes_json {
+        std::fs::write(path, compare::nodes_json(cluster.nodes()))
+            .map_err(|error| anyhow::anyhow!("writing {}: {error}", path.display()))?;
+    }
+    output::line("ready; Ctrl-C stops every node");
+    stop.await;
+    tracing::info!("stopping every node");
+    if !shutdown.drain(Duration::from_secs(15)).await {
+        output::error("some connections were still open after 15 s; stopped anyway");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `edgelab demo`.
-pub async fn run_demo(_args: DemoArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`edgelab demo` is not built yet")
+pub async fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let topology = Topology::default_topology();
+    let overrides = Overrides {
+        seed: topology.load.seed.or(Some(topology.seed)),
+        duration: args.duration,
+        rate: args.rate,
+        ..Overrides::default()
+    };
+    let settings = match Settings::resolve(topology.load.clone(), &overrides)
+        .and_then(|settings| compare::check_places(&settings).map(|()| settings))
+    {
+        Ok(settings) => settings,
+        Err(errors) => return Ok(output::config_errors(&errors)),
+    };
+    output::line(&format!(
+        "edgelab demo: origin in {} ({} AZ replicas), Origin Shield, {} RECs, {} PoPs; clients in {}",
+        topology.origin_region,
+        topology.origins().count(),
+        topology
+            .nodes
+            .iter()
+            .filter(|n| n.tier == edgelab_cluster::NodeTier::Rec)
+            .count(),
+        topology.pops().count(),
+        settings
+            .populations
+            .iter()
+            .map(|p| p.place.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let shutdown = Shutdown::new();
+    let cluster = Cluster::start(topology.clone(), Binding::Loopback, shutdown.clone()).await?;
+    output::block(&cluster.table());
+    let job = Job {
+        topology,
+        settings,
+        ga: args.ga,
+        out: args.out,
+    };
+    let origin_metrics = cluster.origin_metrics();
+    let code = compare::compare(&job, &cluster, origin_metrics).await;
+    shutdown.drain(Duration::from_secs(5)).await;
+    code
 }
