@@ -707,3 +707,82 @@ mod tests {
         assert!(error.to_string().contains("popz"), "{error}");
     }
 }
+
+#[cfg(test)]
+mod shipped_files {
+    //! Every example file the project ships parses and validates.
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    fn files(dir: &str) -> Vec<PathBuf> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(dir);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&root)
+            .unwrap_or_else(|e| panic!("read {}: {e}", root.display()))
+            .map(|entry| entry.expect("dir entry").path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn every_file_in_config_validates() {
+        let files = files("config");
+        assert!(
+            files.len() >= 5,
+            "expected the shipped configs, found {files:?}"
+        );
+        for path in files {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let result = match name {
+                "origin.toml" => load_toml::<OriginConfig>(&path)
+                    .and_then(edgelab_origin::OriginSettings::try_from)
+                    .map(|_| ()),
+                "edge.toml" => load_toml::<RawEdgeConfig>(&path)
+                    .and_then(edgelab_edge::EdgeConfig::try_from)
+                    .map(|_| ()),
+                _ => Topology::load(&path).map(|_| ()),
+            };
+            if let Err(errors) = result {
+                panic!("{}: {errors}", path.display());
+            }
+        }
+    }
+
+    #[test]
+    fn every_scenario_validates() {
+        let files = files("loadtest/scenarios");
+        assert!(!files.is_empty());
+        for path in files {
+            let result = load_toml::<RawScenario>(&path).and_then(|raw| {
+                edgelab_loadgen::Settings::resolve(raw, &edgelab_loadgen::Overrides::default())
+            });
+            if let Err(errors) = result {
+                panic!("{}: {errors}", path.display());
+            }
+        }
+    }
+
+    #[test]
+    fn global_topology_has_a_pop_on_every_continent_and_all_recs() {
+        let topology =
+            Topology::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/global.toml"))
+                .expect("valid");
+        assert!(topology.pops().count() >= 40);
+        let caches = topology
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.tier, NodeTier::Rec | NodeTier::Shield))
+            .count();
+        assert_eq!(
+            caches, 13,
+            "all 13 Regional Edge Caches (one of them the shield)"
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! In-process clusters on loopback: tiers, faults and routing with real servers.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use edgelab_cluster::targets::{self, Addresses};
+use edgelab_cluster::{Binding, Cluster, Topology};
+use edgelab_common::shutdown::Shutdown;
+use edgelab_loadgen::Mode;
+use edgelab_loadgen::scenario::Population;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
+
+fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+async fn get(client: &HttpClient, url: &str) -> (u16, http::HeaderMap, Bytes) {
+    let response = tokio::time::timeout(Duration::from_secs(20), client.get(url.parse().unwrap()))
+        .await
+        .expect("answer within 20 s")
+        .expect("request succeeds");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, headers, body)
+}
+
+fn header<'a>(headers: &'a http::HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+const TWO_AZ: &str = r#"
+pops = ["DUB", "LHR"]
+seed = 3
+[origin]
+region = "eu-west-1"
+azs = ["euw1-az1", "euw1-az2"]
+objects = 50
+[edge]
+connection_timeout = "200ms"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_flow_through_the_tiers_and_the_origin_group_fails_over() {
+    let topology = Topology::parse(TWO_AZ, "test").expect("valid topology");
+    let shutdown = Shutdown::new();
+    let cluster = Cluster::start(topology, Binding::Loopback, shutdown.clone())
+        .await
+        .expect("cluster starts");
+    let pop = cluster.node("pop-dub").expect("PoP runs").traffic.clone();
+    let client = client();
+
+    let (status, first, body) = get(&client, &format!("{pop}/static/00000.js")).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&first, "x-cache"), "Miss from cloudfront");
+    assert!(!body.is_empty());
+    let (_, second, again) = get(&client, &format!("{pop}/static/00000.js")).await;
+    assert_eq!(header(&second, "x-cache"), "Hit from cloudfront");
+    assert_eq!(body, again, "a hit serves the same bytes");
+
+    // The primary AZ fails: an uncached object comes from the secondary replica.
+    assert_eq!(
+        cluster.fail("euw1-az1").expect("known AZ"),
+        vec!["origin-euw1-az1"]
+    );
+    let (status, headers, _) = get(&client, &format!("{pop}/static/00001.js")).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "x-edgelab-origin"), "eu-west-1/euw1-az2");
+
+    // The whole Region fails: cached objects are still served at the edge.
+    assert_eq!(cluster.fail("eu-west-1").expect("known Region").len(), 2);
+    let (status, headers, _) = get(&client, &format!("{pop}/static/00000.js")).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "x-cache"), "Hit from cloudfront");
+    let (status, _, _) = get(&client, &format!("{pop}/static/00002.js")).await;
+    assert!(
+        status >= 500,
+        "an uncached object cannot be fetched: {status}"
+    );
+
+    cluster.restore("eu-west-1").expect("known Region");
+    let (status, _, _) = get(&client, &format!("{pop}/static/00002.js")).await;
+    assert_eq!(status, 200, "restored");
+    assert!(shutdown.drain(Duration::from_secs(5)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_targets_follow_pop_health_and_direct_goes_to_the_origin() {
+    let topology = Topology::parse(TWO_AZ, "test").expect("valid topology");
+    let shutdown = Shutdown::new();
+    let cluster = Cluster::start(topology.clone(), Binding::Loopback, shutdown.clone())
+        .await
+        .expect("cluster starts");
+    let places = vec![Population {
+        place: "London".into(),
+        weight: 1.0,
+        skew: 0.0,
+    }];
+    let edge = targets::resolve(&topology, &places, Mode::Edge, &cluster).expect("routable");
+    let lhr = cluster.traffic_url("pop-lhr").expect("running");
+    assert_eq!(edge[0].base_url.to_string().trim_end_matches('/'), lhr);
+    let near = edge[0].hop.rtt;
+
+    cluster.fail("LHR").expect("known PoP");
+    let edge = targets::resolve(&topology, &places, Mode::Edge, &cluster).expect("routable");
+    let dub = cluster.traffic_url("pop-dub").expect("running");
+    assert_eq!(
+        edge[0].base_url.to_string().trim_end_matches('/'),
+        dub,
+        "next nearest PoP"
+    );
+
+    let direct = targets::resolve(&topology, &places, Mode::Direct, &cluster).expect("routable");
+    let origin = cluster.traffic_url("origin-euw1-az1").expect("running");
+    assert_eq!(direct[0].base_url.to_string().trim_end_matches('/'), origin);
+
+    assert!(
+        direct[0].hop.rtt > near,
+        "London reaches its PoP faster than the Dublin origin: {:?} vs {near:?}",
+        direct[0].hop.rtt
+    );
+
+    let ga = targets::resolve(&topology, &places, Mode::Ga, &cluster).expect("routable");
+    assert_eq!(ga[0].base_url.to_string().trim_end_matches('/'), origin);
+    assert!(shutdown.drain(Duration::from_secs(5)).await);
+}
+
+#[tokio::test]
+async fn an_unknown_fault_target_is_an_error() {
+    let topology = Topology::parse(TWO_AZ, "test").expect("valid topology");
+    let shutdown = Shutdown::new();
+    let cluster = Cluster::start(topology, Binding::Loopback, shutdown.clone())
+        .await
+        .expect("cluster starts");
+    assert!(cluster.fail("use1-az1").is_err());
+    assert!(cluster.failed().is_empty());
+    shutdown.drain(Duration::from_secs(5)).await;
+}
