@@ -1,1 +1,141 @@
-//! End-to-end runs of `edgelab up`.
+//! End-to-end runs of `edgelab up`, `edgelab compare` and `edgelab demo`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::{edgelab, http_get, run};
+
+fn repo(path: &str) -> String {
+    format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn addr(url: &str) -> SocketAddr {
+    url.trim_start_matches("http://").parse().expect("node URL is http://IP:PORT")
+}
+
+#[test]
+fn up_list_prints_the_planned_nodes_without_starting_them() {
+    let output = run(&["up", &repo("config/default.toml"), "--list"], Duration::from_secs(30));
+    assert!(output.status.success());
+    let nodes: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).expect("JSON");
+    let tiers: Vec<&str> = nodes.iter().filter_map(|n| n["tier"].as_str()).collect();
+    assert_eq!(tiers.iter().filter(|t| **t == "origin").count(), 3);
+    assert_eq!(tiers.iter().filter(|t| **t == "shield").count(), 1);
+    assert!(tiers.iter().filter(|t| **t == "edge").count() >= 5);
+}
+
+#[test]
+fn up_with_a_bad_topology_lists_every_problem_and_exits_64() {
+    let dir = std::env::temp_dir().join(format!("edgelab-bad-topology-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("bad.toml");
+    std::fs::write(
+        &file,
+        "pops = [\"FRA\", \"QQQ\"]\n[origin]\nregion = \"eu-west-9\"\n[shield]\nrec = \"XYZ\"\n",
+    )
+    .expect("write");
+    let output = run(&["up", file.to_str().expect("utf-8")], Duration::from_secs(30));
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for field in ["pops[1]", "origin.region", "shield.rec"] {
+        assert!(stderr.contains(field), "{field} missing from:\n{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn up_runs_the_topology_serves_through_a_pop_and_takes_faults() {
+    let dir = std::env::temp_dir().join(format!("edgelab-up-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let nodes_json = dir.join("nodes.json");
+    let mut child = edgelab()
+        .args(["up", &repo("config/minimal.toml"), "--nodes-json"])
+        .arg(&nodes_json)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let mut control = None;
+    for line in lines.by_ref() {
+        let line = line.expect("stdout");
+        if let Some(rest) = line.strip_prefix("control http://") {
+            control = rest.split_whitespace().next().map(|a| a.parse::<SocketAddr>().expect("addr"));
+        }
+        if line.starts_with("ready") {
+            break;
+        }
+    }
+    let control = control.expect("a control line before ready");
+    let nodes: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&nodes_json).expect("nodes JSON written")).expect("JSON");
+    let pop = nodes
+        .iter()
+        .find(|n| n["name"] == "pop-fra")
+        .expect("pop-fra runs");
+    let pop = addr(pop["traffic"].as_str().expect("traffic URL"));
+
+    let (status, head, _) = http_get(pop, "/static/00000.js", &[]);
+    assert_eq!(status, 200);
+    assert!(head.to_ascii_lowercase().contains("x-cache: miss from cloudfront"), "{head}");
+    let (_, head, _) = http_get(pop, "/static/00000.js", &[]);
+    assert!(head.to_ascii_lowercase().contains("x-cache: hit from cloudfront"), "{head}");
+
+    // Fail the PoP through the control API; /nodes shows it down.
+    let response = std::process::Command::new("curl")
+        .args(["-sf", "-X", "POST", &format!("http://{control}/fail?target=FRA")])
+        .output()
+        .expect("curl");
+    assert!(response.status.success());
+    let (status, _, body) = http_get(control, "/nodes", &[]);
+    assert_eq!(status, 200);
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&body).expect("nodes JSON");
+    let fra = listed.iter().find(|n| n["name"] == "pop-fra").expect("listed");
+    assert_eq!(fra["up"], false);
+
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "SIGTERM stops cleanly: {status:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn compare_prints_the_side_by_side_table_and_writes_the_reports() {
+    let out = std::env::temp_dir().join(format!("edgelab-compare-{}", std::process::id()));
+    let output = run(
+        &[
+            "compare",
+            "--topology",
+            &repo("config/minimal.toml"),
+            "--duration",
+            "2s",
+            "--rate",
+            "100",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        Duration::from_secs(120),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("Berlin") && stdout.contains("Osaka"), "{stdout}");
+    assert!(stdout.contains("offload"), "{stdout}");
+    let comparison: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("comparison.json")).expect("written"))
+            .expect("JSON");
+    let direct = comparison["origin"]["direct_requests"].as_f64().expect("number");
+    let edge = comparison["origin"]["edge_requests"].as_f64().expect("number");
+    assert!(direct > 0.0, "the direct run reached the origin");
+    assert!(edge < direct, "the edges took load off the origin: {edge} vs {direct}");
+    let html = std::fs::read_to_string(out.join("report.html")).expect("written");
+    assert!(html.contains("<svg"), "the HTML report has charts");
+    let _ = std::fs::remove_dir_all(out);
+}
