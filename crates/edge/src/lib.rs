@@ -299,23 +299,28 @@ impl AdminRoutes for EdgeAdmin {
             });
         }
         if path == "/cache" && *method == Method::GET {
-            let key = request
-                .uri()
-                .query()
-                .unwrap_or("")
-                .split('&')
-                .find_map(|pair| pair.strip_prefix("key="))
-                .map(percent_decode);
-            let Some(key) = key else {
-                return Some(body::text(
-                    StatusCode::BAD_REQUEST,
-                    "use /cache?key=<primary key>, e.g. key=example.com/a.js",
-                ));
+            let param = |name: &str| {
+                request
+                    .uri()
+                    .query()
+                    .unwrap_or("")
+                    .split('&')
+                    .find_map(|pair| pair.strip_prefix(name))
+                    .map(percent_decode)
+            };
+            let found = match (param("key="), param("path=")) {
+                (Some(key), _) => self.store.variants_of(&key),
+                (None, Some(path)) => self.store.objects_at(&path),
+                (None, None) => {
+                    return Some(body::text(
+                        StatusCode::BAD_REQUEST,
+                        "use /cache?key=<primary key> (host + path + key parts) or \
+                         /cache?path=/a.js (every stored object for that path)",
+                    ));
+                }
             };
             let now = self.clock.now();
-            let variants: Vec<VariantView> = self
-                .store
-                .variants_of(&key)
+            let variants: Vec<VariantView> = found
                 .into_iter()
                 .map(|(variant, object)| {
                     let age = object.age(now);

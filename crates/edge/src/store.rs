@@ -262,6 +262,15 @@ impl Store {
         self.objects.weighted_size()
     }
 
+    /// Every stored object answering `path` (any host, key part or variant), for inspection.
+    pub fn objects_at(&self, path: &str) -> Vec<(String, Arc<CachedObject>)> {
+        self.objects
+            .iter()
+            .filter(|(_, object)| object.path() == path)
+            .map(|(key, object)| (key.to_string(), object))
+            .collect()
+    }
+
     /// Every stored variant of `primary`, for cache inspection.
     pub fn variants_of(&self, primary: &str) -> Vec<(String, Arc<CachedObject>)> {
         self.objects

@@ -305,3 +305,31 @@ async fn a_resource_that_stops_varying_is_found_again() {
         hit.h("cache-status")
     );
 }
+
+#[tokio::test]
+async fn cache_inspection_shows_stored_variants() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::single(&origin.url(), "CachingOptimized").await;
+    get(&format!("{}/seen.txt?cc=max-age%3D600", edge.url()), &[]).await;
+    let by_path = get(&format!("{}/cache?path=/seen.txt", edge.admin_url()), &[]).await;
+    assert_eq!(by_path.status, 200);
+    let list: serde_json::Value = serde_json::from_slice(&by_path.body).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["status"], 200);
+    assert_eq!(list[0]["size"], 64);
+    let key = list[0]["variant"].as_str().unwrap().replace('\n', "%0A");
+    let by_key = get(&format!("{}/cache?key={key}", edge.admin_url()), &[]).await;
+    assert_eq!(by_key.status, 200, "{key}");
+    assert_eq!(
+        get(&format!("{}/cache?path=/nope", edge.admin_url()), &[])
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        get(&format!("{}/cache", edge.admin_url()), &[])
+            .await
+            .status,
+        400
+    );
+}
