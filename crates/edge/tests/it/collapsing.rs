@@ -26,15 +26,21 @@ async fn one_hundred_concurrent_misses_make_one_origin_request() {
     let origin = TestOrigin::start("o").await;
     let edge = Node::single(&origin.url(), "CachingOptimized").await;
     let statuses = burst(
-        &format!("{}/hot?delay_ms=300&cc=max-age%3D60", edge.url()),
+        &format!("{}/hot?delay_ms=500&cc=max-age%3D60", edge.url()),
         100,
     )
     .await;
     assert_eq!(origin.state.count("/hot"), 1);
+    // On a loaded machine a few requests may arrive after the fill: those are plain hits.
     let collapsed = statuses.iter().filter(|s| s.contains("collapsed")).count();
-    assert!(collapsed >= 90, "{collapsed} collapsed: {statuses:?}");
+    let served = statuses
+        .iter()
+        .filter(|s| s.contains("collapsed") || s.contains("; hit"))
+        .count();
+    assert_eq!(served, 99, "{statuses:?}");
+    assert!(collapsed >= 50, "{collapsed} collapsed: {statuses:?}");
     let metric = edge.metric("edgelab_edge_collapsed_requests_total{").await;
-    assert!(metric >= 90.0, "collapsed metric {metric}");
+    assert_eq!(metric, collapsed as f64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,7 +65,7 @@ async fn disabled_collapsing_sends_every_miss_upstream() {
     ))
     .await;
     burst(
-        &format!("{}/hot?delay_ms=300&cc=max-age%3D60", edge.url()),
+        &format!("{}/hot?delay_ms=1000&cc=max-age%3D60", edge.url()),
         100,
     )
     .await;
