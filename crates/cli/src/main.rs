@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod compare;
+mod drill;
 mod edge;
 mod loadgen;
 mod origin;
@@ -43,6 +44,8 @@ enum Command {
     Up(up::UpArgs),
     /// Run the built-in demo: the default topology and a direct-vs-edge comparison.
     Demo(up::DemoArgs),
+    /// Failure drill: fail the origin's primary AZ, then its Region, under load.
+    Drill(drill::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,7 +62,10 @@ fn main() -> ExitCode {
         // Pure computation: no runtime needed.
         return topology::run(command);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             output::error(&format!("cannot start the async runtime: {error}"));
@@ -74,6 +80,7 @@ fn main() -> ExitCode {
             Command::Compare(args) => compare::run(args).await,
             Command::Up(args) => up::run_up(args).await,
             Command::Demo(args) => up::run_demo(args).await,
+            Command::Drill(args) => drill::run(args).await,
             Command::Topology(_) => unreachable!("handled before the runtime starts"),
         }
     });

@@ -12,12 +12,17 @@ fn repo(path: &str) -> String {
 }
 
 fn addr(url: &str) -> SocketAddr {
-    url.trim_start_matches("http://").parse().expect("node URL is http://IP:PORT")
+    url.trim_start_matches("http://")
+        .parse()
+        .expect("node URL is http://IP:PORT")
 }
 
 #[test]
 fn up_list_prints_the_planned_nodes_without_starting_them() {
-    let output = run(&["up", &repo("config/default.toml"), "--list"], Duration::from_secs(30));
+    let output = run(
+        &["up", &repo("config/default.toml"), "--list"],
+        Duration::from_secs(30),
+    );
     assert!(output.status.success());
     let nodes: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).expect("JSON");
     let tiers: Vec<&str> = nodes.iter().filter_map(|n| n["tier"].as_str()).collect();
@@ -36,7 +41,10 @@ fn up_with_a_bad_topology_lists_every_problem_and_exits_64() {
         "pops = [\"FRA\", \"QQQ\"]\n[origin]\nregion = \"eu-west-9\"\n[shield]\nrec = \"XYZ\"\n",
     )
     .expect("write");
-    let output = run(&["up", file.to_str().expect("utf-8")], Duration::from_secs(30));
+    let output = run(
+        &["up", file.to_str().expect("utf-8")],
+        Duration::from_secs(30),
+    );
     assert_eq!(output.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&output.stderr);
     for field in ["pops[1]", "origin.region", "shield.rec"] {
@@ -62,7 +70,10 @@ fn up_runs_the_topology_serves_through_a_pop_and_takes_faults() {
     for line in lines.by_ref() {
         let line = line.expect("stdout");
         if let Some(rest) = line.strip_prefix("control http://") {
-            control = rest.split_whitespace().next().map(|a| a.parse::<SocketAddr>().expect("addr"));
+            control = rest
+                .split_whitespace()
+                .next()
+                .map(|a| a.parse::<SocketAddr>().expect("addr"));
         }
         if line.starts_with("ready") {
             break;
@@ -70,7 +81,8 @@ fn up_runs_the_topology_serves_through_a_pop_and_takes_faults() {
     }
     let control = control.expect("a control line before ready");
     let nodes: Vec<serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(&nodes_json).expect("nodes JSON written")).expect("JSON");
+        serde_json::from_slice(&std::fs::read(&nodes_json).expect("nodes JSON written"))
+            .expect("JSON");
     let pop = nodes
         .iter()
         .find(|n| n["name"] == "pop-fra")
@@ -79,20 +91,36 @@ fn up_runs_the_topology_serves_through_a_pop_and_takes_faults() {
 
     let (status, head, _) = http_get(pop, "/static/00000.js", &[]);
     assert_eq!(status, 200);
-    assert!(head.to_ascii_lowercase().contains("x-cache: miss from cloudfront"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-cache: miss from cloudfront"),
+        "{head}"
+    );
     let (_, head, _) = http_get(pop, "/static/00000.js", &[]);
-    assert!(head.to_ascii_lowercase().contains("x-cache: hit from cloudfront"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-cache: hit from cloudfront"),
+        "{head}"
+    );
 
     // Fail the PoP through the control API; /nodes shows it down.
     let response = std::process::Command::new("curl")
-        .args(["-sf", "-X", "POST", &format!("http://{control}/fail?target=FRA")])
+        .args([
+            "-sf",
+            "-X",
+            "POST",
+            &format!("http://{control}/fail?target=FRA"),
+        ])
         .output()
         .expect("curl");
     assert!(response.status.success());
     let (status, _, body) = http_get(control, "/nodes", &[]);
     assert_eq!(status, 200);
     let listed: Vec<serde_json::Value> = serde_json::from_slice(&body).expect("nodes JSON");
-    let fra = listed.iter().find(|n| n["name"] == "pop-fra").expect("listed");
+    let fra = listed
+        .iter()
+        .find(|n| n["name"] == "pop-fra")
+        .expect("listed");
     assert_eq!(fra["up"], false);
 
     let _ = std::process::Command::new("kill")
@@ -126,16 +154,58 @@ fn compare_prints_the_side_by_side_table_and_writes_the_reports() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("Berlin") && stdout.contains("Osaka"), "{stdout}");
+    assert!(
+        stdout.contains("Berlin") && stdout.contains("Osaka"),
+        "{stdout}"
+    );
     assert!(stdout.contains("offload"), "{stdout}");
     let comparison: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("comparison.json")).expect("written"))
             .expect("JSON");
-    let direct = comparison["origin"]["direct_requests"].as_f64().expect("number");
-    let edge = comparison["origin"]["edge_requests"].as_f64().expect("number");
+    let direct = comparison["origin"]["direct_requests"]
+        .as_f64()
+        .expect("number");
+    let edge = comparison["origin"]["edge_requests"]
+        .as_f64()
+        .expect("number");
     assert!(direct > 0.0, "the direct run reached the origin");
-    assert!(edge < direct, "the edges took load off the origin: {edge} vs {direct}");
+    assert!(
+        edge < direct,
+        "the edges took load off the origin: {edge} vs {direct}"
+    );
     let html = std::fs::read_to_string(out.join("report.html")).expect("written");
     assert!(html.contains("<svg"), "the HTML report has charts");
     let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn drill_fails_the_primary_az_then_the_region_and_reports_failover() {
+    let output = run(
+        &[
+            "drill",
+            &repo("config/minimal.toml"),
+            "--phase",
+            "2s",
+            "--rate",
+            "100",
+        ],
+        Duration::from_secs(120),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("euw1-az1 down"), "{stdout}");
+    assert!(stdout.contains("eu-west-1 down"), "{stdout}");
+    // minimal.toml has a single replica: nothing can take over, and the drill says so.
+    assert!(
+        stdout.contains("no probe was answered by another replica"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Region outage: the caches served"),
+        "{stdout}"
+    );
 }
