@@ -231,6 +231,17 @@ impl Node {
             }
             _ => (status.x_cache(), None),
         };
+        // CloudFront labels an error status it did not serve from cache (the origin's 4xx/5xx
+        // passed through, or its own 502/504) `Error from cloudfront`.
+        let served_from_cache = matches!(
+            status,
+            CacheStatus::Hit | CacheStatus::Stale | CacheStatus::RefreshHit
+        ) || hit_layer.is_some();
+        let x_cache = if response.status().as_u16() >= 400 && !served_from_cache {
+            CacheStatus::Error.x_cache()
+        } else {
+            x_cache
+        };
         let headers = response.headers_mut();
         for name in OWN_HEADERS {
             // Lower tiers' Cache-Status entries stay (RFC 9211: one entry per cache).
