@@ -84,11 +84,12 @@ async fn objects_flow_through_the_tiers_and_the_origin_group_fails_over() {
     let (status, headers, _) = get(&client, &format!("{pop}/static/00000.js")).await;
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "x-cache"), "Hit from cloudfront");
-    let (status, _, _) = get(&client, &format!("{pop}/static/00002.js")).await;
+    let (status, headers, _) = get(&client, &format!("{pop}/static/00002.js")).await;
     assert!(
         status >= 500,
         "an uncached object cannot be fetched: {status}"
     );
+    assert_eq!(header(&headers, "x-cache"), "Error from cloudfront");
 
     cluster.restore("eu-west-1").expect("known Region");
     let (status, _, _) = get(&client, &format!("{pop}/static/00002.js")).await;
