@@ -123,7 +123,11 @@ impl<R: AdminRoutes> Handler for Admin<R> {
             Some(response) => response,
             None => body::text(
                 StatusCode::NOT_FOUND,
-                format!("no admin endpoint {} {}", request.method(), request.uri().path()),
+                format!(
+                    "no admin endpoint {} {}",
+                    request.method(),
+                    request.uri().path()
+                ),
             ),
         }
     }

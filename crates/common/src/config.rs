@@ -106,11 +106,7 @@ impl ConfigErrors {
     }
 
     /// Runs `check` and records its error under `field`; returns the value if it passed.
-    pub fn check<T, E: fmt::Display>(
-        &mut self,
-        field: &str,
-        result: Result<T, E>,
-    ) -> Option<T> {
+    pub fn check<T, E: fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(error) => {
@@ -136,10 +132,7 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
                 format!(" (line {line}, column {column})")
             })
             .unwrap_or_default();
-        ConfigErrors::one(
-            origin,
-            format!("{}{location}", error.message().trim_end()),
-        )
+        ConfigErrors::one(origin, format!("{}{location}", error.message().trim_end()))
     })
 }
 

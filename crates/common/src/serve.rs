@@ -107,7 +107,8 @@ pub fn serve<H: Handler>(
             let builder = builder.clone();
             let watcher = graceful.watcher();
             tracker.spawn(async move {
-                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                let connection =
+                    builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 if let Err(error) = watcher.watch(connection).await {
                     tracing::debug!(%peer, error = %error, "connection ended with an error");
                 }
