@@ -282,6 +282,9 @@ impl Topology {
             collapse_timeout: edge.collapse_timeout,
             invalidation_delay: edge.invalidation_delay,
             invalidation_peers,
+            // One distribution: every PoP and tier keys an object alike, whatever address
+            // the viewer used (each PoP listens on its own loopback port).
+            distribution: Some(format!("{}.distribution.edgelab", self.name)),
             ..RawEdgeConfig::default()
         };
         let upstream = &mut raw.upstream;

@@ -238,6 +238,10 @@ pub struct RawEdgeConfig {
     pub admin_token: Option<String>,
     /// Largest request body forwarded upstream, in bytes (default 20 MiB; beyond: 413).
     pub max_request_body_bytes: Option<u64>,
+    /// Domain name of the distribution, shared by every node of it: cache keys use it in
+    /// place of the viewer's `Host`, so every PoP and tier keys one object alike (CloudFront
+    /// keys on the distribution's domain). Default: the request's `Host`.
+    pub distribution: Option<String>,
 }
 
 /// A validated cache policy.
@@ -380,6 +384,8 @@ pub struct EdgeConfig {
     pub admin_token: Option<String>,
     /// Largest forwarded request body.
     pub max_request_body_bytes: u64,
+    /// Distribution domain used in cache keys instead of the viewer's `Host`.
+    pub distribution: Option<String>,
 }
 
 impl EdgeConfig {
@@ -678,6 +684,7 @@ impl TryFrom<RawEdgeConfig> for EdgeConfig {
             invalidation_peers,
             admin_token: raw.admin_token,
             max_request_body_bytes: raw.max_request_body_bytes.unwrap_or(20 << 20),
+            distribution: raw.distribution.map(|d| d.to_ascii_lowercase()),
         };
         errors.into_result(config)
     }

@@ -498,7 +498,11 @@ impl Node {
     }
 
     async fn cacheable(&self, parts: Parts, behavior: &Behavior) -> Outcome {
-        let host = host_of(&parts);
+        let host = self
+            .config
+            .distribution
+            .clone()
+            .unwrap_or_else(|| host_of(&parts));
         let primary = policy::cache_key(
             behavior,
             &host,

@@ -70,6 +70,18 @@ async fn objects_flow_through_the_tiers_and_the_origin_group_fails_over() {
     assert_eq!(header(&second, "x-cache"), "Hit from cloudfront");
     assert_eq!(body, again, "a hit serves the same bytes");
 
+    // Another PoP of the distribution: its REC misses, the shield has the object.
+    let other = cluster.node("pop-lhr").expect("PoP runs").traffic.clone();
+    let (status, headers, from_shield) = get(&client, &format!("{other}/static/00000.js")).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "x-cache"), "Hit from cloudfront");
+    assert!(
+        header(&headers, "server-timing").contains("cdn-hit-layer;desc=\"Origin Shield\""),
+        "{:?}",
+        header(&headers, "server-timing")
+    );
+    assert_eq!(from_shield, body);
+
     // The primary AZ fails: an uncached object comes from the secondary replica.
     assert_eq!(
         cluster.fail("euw1-az1").expect("known AZ"),
