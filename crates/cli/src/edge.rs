@@ -106,8 +106,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let shutdown = Shutdown::new();
     let registry = prometheus::Registry::new();
     let handle = edgelab_edge::start(config, traffic, admin, registry, shutdown.clone())?;
+    // Handlers installed before the `listening` line, so a script's immediate SIGTERM drains.
+    let stop = shutdown::signal();
     output::listening(handle.traffic_addr(), handle.admin_addr());
-    shutdown::signal().await;
+    stop.await;
     handle.set_healthy(false);
     if !shutdown.drain(Duration::from_secs(15)).await {
         output::error("some connections were still open after 15 s; stopped anyway");
