@@ -672,3 +672,39 @@ fn metric_and_label_extraction() {
     assert_eq!(families["edgelab_a_total"].len(), 2);
     assert!(families["edgelab_b"].is_empty());
 }
+
+#[test]
+fn compose_node_commands_start_their_node() {
+    // The exact command of one container per tier, with loopback addresses instead of
+    // 0.0.0.0:8080/9090: the CLI accepts it, the node starts, and the admin port answers the
+    // Dockerfile's health check and serves the metrics Prometheus scrapes.
+    let compose = yaml("docker-compose.yml");
+    let services = services(&compose);
+    let topology = repo().join("config/default.toml");
+    let topology = topology.to_str().expect("utf-8 path");
+    for (name, wanted) in [
+        ("origin-use1-az1", "edgelab_origin_requests_total"),
+        ("shield-iad", "edgelab_edge_requests_total"),
+        ("rec-fra", "edgelab_edge_requests_total"),
+        ("pop-fra", "edgelab_edge_requests_total"),
+    ] {
+        let command: Vec<String> = strings(&services[name]["command"])
+            .into_iter()
+            .map(|arg| match arg.as_str() {
+                "/etc/edgelab/default.toml" => topology.to_string(),
+                "0.0.0.0:8080" | "0.0.0.0:9090" => "127.0.0.1:0".to_string(),
+                _ => arg,
+            })
+            .collect();
+        let args: Vec<&str> = command.iter().map(String::as_str).collect();
+        let node = Node::start(&args);
+        let (status, _, _) = http_get(node.admin, "/healthz", &[]);
+        assert_eq!(status, 200, "{name}: /healthz");
+        let (status, _, body) = http_get(node.admin, "/metrics", &[]);
+        assert_eq!(status, 200, "{name}: /metrics");
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains(wanted), "{name} does not export {wanted}");
+        let status = node.terminate();
+        assert!(status.success(), "{name} stopped with {status}");
+    }
+}
