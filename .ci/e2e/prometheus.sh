@@ -29,14 +29,20 @@ PROMETHEUS="$(command -v prometheus)"
 work="$(mktemp -d)"
 up_pid=""; prom_pid=""
 cleanup() {
-  [[ -n "$prom_pid" ]] && kill "$prom_pid" 2>/dev/null || true
-  [[ -n "$up_pid" ]] && kill "$up_pid" 2>/dev/null || true
-  [[ -n "$prom_pid" ]] && wait "$prom_pid" 2>/dev/null || true
-  [[ -n "$up_pid" ]] && wait "$up_pid" 2>/dev/null || true
+  local pid
+  for pid in "$prom_pid" "$up_pid"; do
+    if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; fi
+  done
+  for pid in "$prom_pid" "$up_pid"; do
+    if [[ -n "$pid" ]]; then wait "$pid" 2>/dev/null || true; fi
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
 fail() { echo "prometheus e2e: $*" >&2; exit 1; }
+# Grafana's variables in a dashboard expression, for a query over the whole run.
+# shellcheck disable=SC2016 # the dollars are Grafana's, not the shell's
+grafana_vars() { sed -e 's/\$__rate_interval/10m/g' -e 's/\$pop/.*/g'; }
 
 # 1. The cluster on loopback.
 "$EDGELAB" up "$TOPOLOGY" --nodes-json "$work/nodes.json" >"$work/up.out" 2>"$work/up.err" &
@@ -129,7 +135,7 @@ prom_offload="$(query "1 - sum(edgelab_origin_requests_total) / $viewer")"
 # The dashboard's own stat expressions, over a window covering the whole run.
 dash_expr() {
   jq -r --arg title "$1" '.panels[] | select(.type == "stat" and .title == $title) | .targets[0].expr' \
-    deploy/grafana/dashboards/edgelab.json | sed -e 's/\$__rate_interval/10m/g' -e 's/\$pop/.*/g'
+    deploy/grafana/dashboards/edgelab.json | grafana_vars
 }
 dash_hit="$(query "$(dash_expr 'CDN hit ratio')")"
 dash_offload="$(query "$(dash_expr 'Origin offload')")"
@@ -148,7 +154,7 @@ within "$dash_offload" "$lg_offload" || fail "dashboard offload: $dash_offload, 
 #    have data.
 count=0
 while IFS=$'\t' read -r title expr; do
-  expr="$(sed -e 's/\$__rate_interval/10m/g' -e 's/\$pop/.*/g' <<<"$expr")"
+  expr="$(grafana_vars <<<"$expr")"
   value="$(query "$expr")" || fail "panel \"$title\": Prometheus rejects $expr"
   case "$title" in
     *Requests/s\ per\ PoP* | *Hit\ ratio* | *latency\ percentiles* | Origin\ requests/s*)
