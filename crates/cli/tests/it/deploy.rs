@@ -708,3 +708,35 @@ fn compose_node_commands_start_their_node() {
         assert!(status.success(), "{name} stopped with {status}");
     }
 }
+
+#[test]
+fn compose_loadgen_command_targets_the_compose_services() {
+    // Without the containers the comparison cannot run, but the command must be accepted
+    // (not a usage error, exit 64) and must look for a node under its service name.
+    let compose = yaml("docker-compose.yml");
+    let out = std::env::temp_dir().join(format!("edgelab-deploy-report-{}", std::process::id()));
+    let topology = repo().join("config/default.toml");
+    let command: Vec<String> = strings(&services(&compose)["loadgen"]["command"])
+        .into_iter()
+        .map(|arg| match arg.as_str() {
+            "/etc/edgelab/default.toml" => topology.to_string_lossy().into_owned(),
+            "/report" => out.to_string_lossy().into_owned(),
+            _ => arg,
+        })
+        .collect();
+    let args: Vec<&str> = command.iter().map(String::as_str).collect();
+    let output = run(&args, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(64), "usage error: {stderr}");
+    assert!(
+        !output.status.success(),
+        "no containers here, yet it succeeded"
+    );
+    assert!(
+        default_nodes()
+            .iter()
+            .any(|node| stderr.contains(&format!("http://{}:8080", node.name))),
+        "the comparison does not reach a node by its service name: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
