@@ -55,7 +55,7 @@ pub struct Args {
     /// Token required by state-changing admin calls.
     #[arg(long, value_name = "TOKEN", env = env::ADMIN_TOKEN, hide_env_values = true)]
     admin_token: Option<String>,
-    /// Write every synthetic body to DIR/<path> and exit instead of serving.
+    /// Write every synthetic body to `DIR/<path>` and exit instead of serving.
     #[arg(long, value_name = "DIR")]
     export: Option<PathBuf>,
 }
