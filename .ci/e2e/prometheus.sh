@@ -71,7 +71,16 @@ if command -v promtool >/dev/null 2>&1; then
   promtool check config "$work/prometheus/prometheus.yml" >/dev/null
   promtool check config deploy/prometheus/prometheus.yml >/dev/null
 fi
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+# A loopback port nothing listens on (Prometheus cannot report a port 0 it bound).
+free_port() {
+  local port
+  for _ in $(seq 100); do
+    port=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
+  done
+  return 1
+}
+port="$(free_port)" || fail "no free loopback port"
 prom="http://127.0.0.1:$port"
 "$PROMETHEUS" --config.file="$work/prometheus/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
   --web.listen-address="127.0.0.1:$port" >"$work/prometheus.log" 2>&1 &
