@@ -272,9 +272,16 @@ pub async fn run_modes(
             Ok(plan) => plan,
             Err(errors) => return Ok(Err(output::config_errors(&errors))),
         };
+        let load = if plan.settings.closed {
+            format!(
+                "closed loop, {} clients per place",
+                plan.settings.connections
+            )
+        } else {
+            format!("{} requests/s", plan.settings.arrival.peak_rate())
+        };
         output::line(&format!(
-            "{mode}: {} requests/s for {:?} from {} places …",
-            plan.settings.arrival.peak_rate(),
+            "{mode}: {load} for {:?} from {} places …",
             plan.settings.duration,
             places.len()
         ));
