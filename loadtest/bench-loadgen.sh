@@ -121,7 +121,7 @@ e99=$(json "$WORK/fixed.json" 'd["latency"]["p99_ms"]')
 erate=$(json "$WORK/fixed.json" 'd["totals"]["rate_per_s"]')
 printf 'at %s req/s: edgelab p50 %.3f ms, p99 %.3f ms (achieved %.0f req/s)\n' "$RATE" "$e50" "$e99" "$erate"
 if [ -n "$OHA" ]; then
-    timeout $((DURATION + 60)) taskset -c "$LOAD_CPU" "$OHA" --no-tui -j -q "$RATE" --latency-correction \
+    timeout $((DURATION + 60)) taskset -c "$LOAD_CPU" "$OHA" --no-tui --output-format json -q "$RATE" --latency-correction \
         -z "${DURATION}s" -c "$CONNECTIONS" "$URL/1k.bin" >"$WORK/oha.json"
     o50=$(json "$WORK/oha.json" 'd["latencyPercentiles"]["p50"] * 1000')
     o99=$(json "$WORK/oha.json" 'd["latencyPercentiles"]["p99"] * 1000')
