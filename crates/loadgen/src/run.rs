@@ -47,9 +47,6 @@ use crate::workload::Workload;
 /// Jobs a target's queue holds before the dispatcher waits (memory bound under overload;
 /// waiting does not change intended times, so latency stays honest).
 const QUEUE_CAPACITY: usize = 65_536;
-/// How long before an intended send time the dispatcher stops sleeping and yields instead
-/// (more than the timer's 1 ms resolution).
-const SPIN_WINDOW: Duration = Duration::from_micros(1_500);
 /// Time limit of a `/metrics` scrape.
 const SCRAPE_LIMIT: Duration = Duration::from_secs(5);
 
@@ -344,21 +341,10 @@ async fn dispatch(
         let object = plan.workload.sample(target, &mut rng) as u32;
         let intended = start + offset;
         if intended > Instant::now() {
-            // The tokio timer ticks every millisecond and fires on the tick after the deadline,
-            // which would send (and charge) requests up to ~1 ms late: sleep to just before
-            // the intended time, then yield until it comes.
-            if intended > Instant::now() + SPIN_WINDOW {
-                tokio::select! {
-                    biased;
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep_until(intended - SPIN_WINDOW) => {}
-                }
-            }
-            while Instant::now() < intended {
-                if stop.is_cancelled() {
-                    return scheduled;
-                }
-                tokio::task::yield_now().await;
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep_until(intended) => {}
             }
         }
         let job = Job { intended, object };
