@@ -1,6 +1,5 @@
 //! The only place the CLI prints: results on standard output, problems on standard error.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
-#![allow(dead_code)] // until every subcommand uses every printer
 
 use std::io::Write;
 
