@@ -63,7 +63,7 @@ pub struct UpArgs {
 /// Arguments of `edgelab demo`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  edgelab demo                       # about 40 s: direct vs edge, report in ./edgelab-report/
+  edgelab demo                       # about 30 s: direct vs edge, report in ./edgelab-report/
   edgelab demo --duration 30s --ga   # longer runs, plus Global Accelerator")]
 pub struct DemoArgs {
     /// Directory for the report (comparison.json, report.html, one JSON per run).
