@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use bytes::{Buf, Bytes, BytesMut};
 use edgelab_geo::HopModel;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use rand::SeedableRng;
@@ -34,8 +35,8 @@ pub struct LinkStream {
 
 #[derive(Debug)]
 struct Chunk {
-    data: Vec<u8>,
-    pos: usize,
+    /// What is left of the chunk (a slice of the read buffer: no copy, no zeroing).
+    data: Bytes,
     release: Instant,
 }
 
@@ -56,6 +57,9 @@ struct DelayLine {
     /// A socket error, handed to the reader once the queue is drained.
     error: Option<io::Error>,
     timer: Pin<Box<Sleep>>,
+    /// Reads land here; each read is split off as a chunk, and the allocation is reused once
+    /// the chunks cut from it have been consumed.
+    read_buf: BytesMut,
 }
 
 impl LinkStream {
@@ -76,6 +80,7 @@ impl LinkStream {
                 eof: None,
                 error: None,
                 timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+                read_buf: BytesMut::new(),
             }))
         };
         LinkStream { inner, line }
@@ -128,31 +133,28 @@ impl DelayLine {
     /// Reads what the socket has into the queue, stamping release times. Leaves the socket's
     /// waker registered unless the buffer is full or the socket is done.
     fn pump(&mut self, inner: &mut TcpStream, cx: &mut Context<'_>) {
-        let mut scratch = [0u8; READ_CHUNK];
         while self.eof.is_none() && self.error.is_none() && self.buffered < MAX_BUFFERED_BYTES {
-            let mut buf = ReadBuf::new(&mut scratch);
-            match Pin::new(&mut *inner).poll_read(cx, &mut buf) {
+            self.read_buf.reserve(READ_CHUNK);
+            match tokio_util::io::poll_read_buf(Pin::new(&mut *inner), cx, &mut self.read_buf) {
                 Poll::Pending => return,
                 Poll::Ready(Err(error)) => self.error = Some(error),
-                Poll::Ready(Ok(())) => {
+                Poll::Ready(Ok(read)) => {
                     let now = Instant::now();
-                    let filled = buf.filled();
                     if self.new_exchange {
                         self.delay = self.hop.sample_exchange(&mut self.rng);
                         self.new_exchange = false;
                     }
                     let arrival = now + self.delay;
                     let start = self.last_release.map_or(arrival, |last| last.max(arrival));
-                    if filled.is_empty() {
+                    if read == 0 {
                         self.eof = Some(start);
                         return;
                     }
-                    let release = start + self.hop.transfer_time(filled.len() as u64);
+                    let release = start + self.hop.transfer_time(read as u64);
                     self.last_release = Some(release);
-                    self.buffered += filled.len();
+                    self.buffered += read;
                     self.queue.push_back(Chunk {
-                        data: filled.to_vec(),
-                        pos: 0,
+                        data: self.read_buf.split().freeze(),
                         release,
                     });
                 }
@@ -183,11 +185,11 @@ impl DelayLine {
                     ready!(self.wait_until(release, cx));
                     continue;
                 }
-                let n = buf.remaining().min(front.data.len() - front.pos);
-                buf.put_slice(&front.data[front.pos..front.pos + n]);
-                front.pos += n;
+                let n = buf.remaining().min(front.data.len());
+                buf.put_slice(&front.data[..n]);
+                front.data.advance(n);
                 self.buffered -= n;
-                if front.pos == front.data.len() {
+                if front.data.is_empty() {
                     self.queue.pop_front();
                 }
                 return Poll::Ready(Ok(()));
