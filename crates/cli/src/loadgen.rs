@@ -1,11 +1,13 @@
-//! `edgelab loadgen`: one run against one target (or, later, a topology), with a terminal
-//! summary and optional JSON, HTML and HdrHistogram log outputs.
+//! `edgelab loadgen`: one run against one target, or against a whole topology started in
+//! this process (every client place routed to its PoP), with a terminal summary and optional
+//! JSON, HTML and HdrHistogram log outputs.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use edgelab_cluster::{Binding, Cluster, Topology};
 use edgelab_common::config::ConfigErrors;
 use edgelab_common::shutdown::{self, Shutdown};
 use edgelab_loadgen::scenario::Settings;
@@ -24,13 +26,16 @@ const CATALOG_LIMIT: Duration = Duration::from_secs(10);
   edgelab loadgen --target http://127.0.0.1:8080 --rate 500 --duration 30s
   edgelab loadgen --target http://127.0.0.1:8081 --scenario loadtest/scenarios/zipf-web.toml \\
       --origin-metrics http://127.0.0.1:9090/metrics --json run.json --html run.html
-  edgelab loadgen --target http://example.test --urls urls.txt --closed --connections 16")]
+  edgelab loadgen --target http://example.test --urls urls.txt --closed --connections 16
+  edgelab loadgen --topology config/default.toml --duration 20s --json edge.json   # every place via its PoP")]
 pub struct Args {
     /// Send every request to this node (origin or edge); objects come from its
     /// `/.well-known/edgelab/catalog` unless `--urls` is given.
     #[arg(long, value_name = "URL")]
     target: Option<String>,
-    /// Route every client place of a topology to its PoP (use `edgelab compare` for now).
+    /// Start this topology in the process and route every client place of the workload (the
+    /// topology's `[load]` unless `--scenario`) to its PoP (`--mode edge`, the default here),
+    /// to the origin (`direct`) or through Global Accelerator (`ga`).
     #[arg(long, value_name = "FILE")]
     topology: Option<PathBuf>,
     /// Request these paths or URLs (one per line) instead of discovering the catalog.
@@ -57,9 +62,10 @@ pub struct Args {
     /// Closed loop: each connection sends its next request when the previous one finished.
     #[arg(long)]
     closed: bool,
-    /// What the target is, for the report: direct (an origin), edge or ga.
-    #[arg(long, value_name = "MODE", default_value = "direct")]
-    mode: String,
+    /// What the target is, for the report: direct (an origin), edge or ga. Default: direct
+    /// with `--target`, edge with `--topology`.
+    #[arg(long, value_name = "MODE")]
+    mode: Option<String>,
     /// Write the JSON report (schema: loadtest/report.schema.json) here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -101,9 +107,17 @@ fn parse_http_url(text: &str) -> Result<Uri, String> {
 /// Everything a valid command line resolves to.
 struct Resolved {
     settings: Settings,
-    target: Uri,
+    target: Source,
     mode: Mode,
     origin_metrics: Vec<Uri>,
+}
+
+/// Where the requests go.
+enum Source {
+    /// One node.
+    Url(Uri),
+    /// A topology started in this process.
+    Topology(Box<Topology>),
 }
 
 fn resolve(args: &Args) -> Result<Resolved, ConfigErrors> {
@@ -113,14 +127,13 @@ fn resolve(args: &Args) -> Result<Resolved, ConfigErrors> {
             errors.push("--target", "give either --target or --topology, not both");
             None
         }
-        (None, Some(_)) => {
-            errors.push(
-                "--topology",
-                "not available in `edgelab loadgen` yet: use `edgelab compare --topology FILE`, \
-                 or `--target URL` for one node",
-            );
-            None
-        }
+        (None, Some(path)) => match Topology::load(path) {
+            Ok(topology) => Some(Source::Topology(Box::new(topology))),
+            Err(problems) => {
+                errors.extend_prefixed("", problems);
+                None
+            }
+        },
         (None, None) => {
             errors.push(
                 "--target",
@@ -128,13 +141,20 @@ fn resolve(args: &Args) -> Result<Resolved, ConfigErrors> {
             );
             None
         }
-        (Some(url), None) => errors.check("--target", parse_http_url(url)),
+        (Some(url), None) => errors
+            .check("--target", parse_http_url(url))
+            .map(Source::Url),
     };
-    let mode = parse_mode(&args.mode);
+    let mode_name = args.mode.as_deref().unwrap_or(if args.topology.is_some() {
+        "edge"
+    } else {
+        "direct"
+    });
+    let mode = parse_mode(mode_name);
     if mode.is_none() {
         errors.push(
             "--mode",
-            format!("unknown mode `{}` (expected direct, edge or ga)", args.mode),
+            format!("unknown mode `{mode_name}` (expected direct, edge or ga)"),
         );
     }
     let mut origin_metrics = Vec::new();
@@ -157,18 +177,29 @@ fn resolve(args: &Args) -> Result<Resolved, ConfigErrors> {
             check_writable(flag, path, &mut errors);
         }
     }
+    let topology = match &target {
+        Some(Source::Topology(topology)) => Some(topology.as_ref()),
+        _ => None,
+    };
     let overrides = Overrides {
-        seed: args.seed,
+        seed: args
+            .seed
+            .or_else(|| topology.map(|t| t.load.seed.unwrap_or(t.seed))),
         rate: args.rate,
         duration: args.duration,
         requests: args.requests,
         connections: args.connections,
         closed: args.closed.then_some(true),
     };
-    let settings = match &args.scenario {
-        Some(path) => Settings::load(path, &overrides),
-        None => Settings::resolve(Default::default(), &overrides),
+    let settings = match (&args.scenario, topology) {
+        (Some(path), _) => Settings::load(path, &overrides),
+        (None, Some(topology)) => Settings::resolve(topology.load.clone(), &overrides),
+        (None, None) => Settings::resolve(Default::default(), &overrides),
     };
+    let settings = settings.and_then(|settings| match topology {
+        Some(_) => crate::compare::check_places(&settings).map(|()| settings),
+        None => Ok(settings),
+    });
     let settings = match settings {
         Ok(settings) => Some(settings),
         Err(problems) => {
@@ -226,12 +257,42 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(resolved) => resolved,
         Err(errors) => return Ok(output::config_errors(&errors)),
     };
+    let cluster_shutdown = Shutdown::new();
+    let mut origin_metrics = resolved.origin_metrics;
+    let (base, targets) = match resolved.target {
+        Source::Url(base) => {
+            let targets = url_targets(&resolved.settings, &base, resolved.mode);
+            (base, targets)
+        }
+        Source::Topology(topology) => {
+            let cluster =
+                Cluster::start(*topology, Binding::Loopback, cluster_shutdown.clone()).await?;
+            output::block(&cluster.table());
+            origin_metrics.extend(cluster.origin_metrics());
+            let targets = match edgelab_cluster::targets::resolve(
+                cluster.topology(),
+                &resolved.settings.populations,
+                resolved.mode,
+                &cluster,
+            ) {
+                Ok(targets) => targets,
+                Err(errors) => return Ok(output::config_errors(&errors)),
+            };
+            let origin = cluster
+                .topology()
+                .origins()
+                .find_map(|o| cluster.node(&o.name))
+                .map(|n| n.traffic.clone())
+                .ok_or_else(|| anyhow::anyhow!("the topology has no running origin"))?;
+            (origin.parse()?, targets)
+        }
+    };
     let catalog = match &args.urls {
         Some(path) => {
             let text = std::fs::read_to_string(path)?;
             Catalog::from_url_list(&text, &path.display().to_string())
         }
-        None => Catalog::discover(&resolved.target, CATALOG_LIMIT).await,
+        None => Catalog::discover(&base, CATALOG_LIMIT).await,
     };
     let catalog = match catalog {
         Ok(catalog) => catalog,
@@ -240,7 +301,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let targets = url_targets(&resolved.settings, &resolved.target, resolved.mode);
     let places: Vec<String> = targets.iter().map(|t| t.place.clone()).collect();
     let plan = match Plan::new(resolved.settings, &catalog, &places) {
         Ok(plan) => plan,
@@ -248,7 +308,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let options = RunOptions {
         label: resolved.mode.as_str().to_string(),
-        origin_metrics: resolved.origin_metrics,
+        origin_metrics,
         progress: std::io::stderr().is_terminal(),
         hdr_log: args.hdr_log.clone(),
     };
@@ -271,6 +331,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     shutdown.drain(Duration::from_secs(2)).await;
+    cluster_shutdown.drain(Duration::from_secs(5)).await;
     output::block(&report.summary());
     if let Some(path) = &args.json {
         std::fs::write(path, report.to_json())

@@ -209,3 +209,37 @@ fn drill_fails_the_primary_az_then_the_region_and_reports_failover() {
         "{stdout}"
     );
 }
+
+#[test]
+fn loadgen_with_a_topology_routes_every_place_to_its_pop() {
+    let output = run(
+        &[
+            "loadgen",
+            "--topology",
+            &repo("config/minimal.toml"),
+            "--duration",
+            "2s",
+            "--rate",
+            "100",
+        ],
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("edge run:"), "{stdout}");
+    for place in ["Berlin", "Osaka"] {
+        let row = stdout
+            .lines()
+            .find(|line| line.starts_with(place))
+            .unwrap_or_else(|| panic!("no row for {place}:\n{stdout}"));
+        assert!(row.contains("edge"), "{row}");
+    }
+    assert!(
+        stdout.contains("origin served:"),
+        "origin load read from /metrics:\n{stdout}"
+    );
+}
