@@ -161,12 +161,7 @@ fn bad_usage_exits_64_listing_every_problem() {
     );
     assert_eq!(output.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    for expected in [
-        "cdn.toml: cannot read",
-        "connections",
-        "--rate",
-        "--mode",
-    ] {
+    for expected in ["cdn.toml: cannot read", "connections", "--rate", "--mode"] {
         assert!(
             stderr.contains(expected),
             "{expected} missing from:\n{stderr}"
