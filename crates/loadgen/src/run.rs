@@ -115,6 +115,11 @@ struct TargetRuntime {
     base: Uri,
     host: HeaderValue,
     path_prefix: String,
+    /// The histograms of this target, shared by its connections. One recorder per
+    /// connection would cost a full set of auto-growing histograms each: with thousands of
+    /// connections that is gigabytes of counts, and page faults dominate the CPU profile.
+    /// A record is a few increments, so the lock is held only briefly.
+    recorder: Mutex<Recorder>,
 }
 
 /// Runs `plan` against `targets` (one per place of the plan, in the same order) and returns
@@ -149,8 +154,8 @@ pub async fn run(
     // Workers.
     let mut senders = Vec::new();
     let mut workers = Vec::new();
-    for (index, runtime) in runtimes.into_iter().enumerate() {
-        let runtime = Arc::new(runtime);
+    let runtimes: Vec<Arc<TargetRuntime>> = runtimes.into_iter().map(Arc::new).collect();
+    for (index, runtime) in runtimes.iter().cloned().enumerate() {
         let queue = if settings.closed {
             None
         } else {
@@ -222,10 +227,17 @@ pub async fn run(
                 }
             }
         };
-        match result {
-            Ok(worker_recorder) => recorder.merge(worker_recorder),
-            Err(error) => tracing::error!(%error, "a load generator worker failed"),
+        if let Err(error) = result {
+            tracing::error!(%error, "a load generator worker failed");
         }
+    }
+    for runtime in &runtimes {
+        // invariant: a worker never panics while holding the lock (record does not panic).
+        let mut target = runtime
+            .recorder
+            .lock()
+            .expect("recorder lock is not poisoned");
+        recorder.merge(std::mem::take(&mut *target));
     }
     stop.cancel();
     let elapsed = start.elapsed();
@@ -303,6 +315,7 @@ fn check_targets(plan: &Plan, targets: &[Target]) -> Result<Vec<TargetRuntime>, 
             continue;
         };
         runtimes.push(TargetRuntime {
+            recorder: Mutex::new(Recorder::new()),
             place: index,
             connector: connector(&target.hop, plan.settings.seed.wrapping_add(index as u64)),
             base: target.base_url.clone(),
@@ -389,8 +402,7 @@ struct Worker {
 type Connection = Option<http1::SendRequest<Empty<Bytes>>>;
 
 impl Worker {
-    async fn open_loop(self, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) -> Recorder {
-        let mut recorder = Recorder::new();
+    async fn open_loop(self, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
         let mut connection: Connection = None;
         let mut recent = self.shared.live.local();
         loop {
@@ -407,15 +419,13 @@ impl Worker {
             tokio::select! {
                 biased;
                 _ = self.shared.stop.cancelled() => break,
-                () = self.one(&mut connection, job, &mut recorder, &mut recent) => {}
+                () = self.one(&mut connection, job, &mut recent) => {}
             }
         }
         recent.flush(&self.shared.live);
-        recorder
     }
 
-    async fn closed_loop(self, source: Arc<Mutex<StdRng>>) -> Recorder {
-        let mut recorder = Recorder::new();
+    async fn closed_loop(self, source: Arc<Mutex<StdRng>>) {
         let mut connection: Connection = None;
         let mut recent = self.shared.live.local();
         let end = self.shared.start + self.shared.plan.settings.duration;
@@ -449,11 +459,10 @@ impl Worker {
                 biased;
                 _ = self.shared.stop.cancelled() => break,
                 _ = tokio::time::sleep_until(end) => break,
-                () = self.one(&mut connection, job, &mut recorder, &mut recent) => {}
+                () = self.one(&mut connection, job, &mut recent) => {}
             }
         }
         recent.flush(&self.shared.live);
-        recorder
     }
 
     /// Sends one request and records it.
@@ -461,7 +470,6 @@ impl Worker {
         &self,
         connection: &mut Connection,
         job: Job,
-        recorder: &mut Recorder,
         recent: &mut crate::progress::LocalLive,
     ) {
         let object = &self.shared.plan.workload.objects()[job.object as usize];
@@ -497,12 +505,18 @@ impl Worker {
         } else {
             recent.record_error(&self.shared.live);
         }
-        recorder.record(Sample {
+        let sample = Sample {
             place: self.target.place,
             completed_at: completed_at.saturating_duration_since(self.shared.start),
             response,
             error: outcome.error,
-        });
+        };
+        // invariant: recording does not panic, so the lock is never poisoned.
+        self.target
+            .recorder
+            .lock()
+            .expect("recorder lock is not poisoned")
+            .record(sample);
     }
 
     async fn exchange(
