@@ -1,6 +1,7 @@
 //! Recording: HDR histograms of total latency and time to first byte per place × X-Cache ×
-//! PoP × tier, hit ratio per second, and errors by kind. Each worker owns a [`Recorder`];
-//! recorders are merged at the end, so the hot path takes no lock and no sample is ever kept.
+//! PoP × tier, hit ratio per second, and errors by kind. Each target (client place) has one
+//! [`Recorder`], shared by its connections under a short lock (one per connection would cost
+//! a full set of histograms each); recorders are merged at the end and no sample is kept.
 //!
 //! Values are microseconds. Histograms auto-resize (3 significant digits), so a run that only
 //! sees sub-millisecond latencies keeps small arrays.
