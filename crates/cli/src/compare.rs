@@ -82,25 +82,43 @@ pub struct Job {
     pub out: PathBuf,
 }
 
+/// The topology in `file`, or the built-in default one.
+pub fn load_topology(file: Option<&PathBuf>) -> Result<Topology, ConfigErrors> {
+    match file {
+        Some(path) => Topology::load(path),
+        None => Ok(Topology::default_topology()),
+    }
+}
+
+/// The workload of a run on `topology`: `raw` (the topology's `[load]` or a scenario) with
+/// `overrides`; the seed defaults to the scenario's, then the topology's, and every client
+/// place must be a real place.
+pub fn topology_settings(
+    topology: &Topology,
+    raw: RawScenario,
+    mut overrides: Overrides,
+) -> Result<Settings, ConfigErrors> {
+    overrides.seed = overrides.seed.or(raw.seed).or(Some(topology.seed));
+    let settings = Settings::resolve(raw, &overrides)?;
+    check_places(&settings)?;
+    Ok(settings)
+}
+
 /// Loads the topology and workload of `args`, collecting every problem.
 fn job(args: &Args) -> Result<Job, ConfigErrors> {
-    let topology = match &args.topology {
-        Some(path) => Topology::load(path)?,
-        None => Topology::default_topology(),
-    };
+    let topology = load_topology(args.topology.as_ref())?;
     let raw = match &args.scenario {
         Some(path) => edgelab_common::config::load_toml::<RawScenario>(path)?,
         None => topology.load.clone(),
     };
     let overrides = Overrides {
-        seed: args.seed.or(raw.seed).or(Some(topology.seed)),
+        seed: args.seed,
         rate: args.rate,
         duration: args.duration,
         requests: args.requests,
         ..Overrides::default()
     };
-    let settings = Settings::resolve(raw, &overrides)?;
-    check_places(&settings)?;
+    let settings = topology_settings(&topology, raw, overrides)?;
     if args.peers.as_deref().is_some_and(|p| p != "dns") {
         return Err(ConfigErrors::one("--peers", "the only mode is `dns`"));
     }

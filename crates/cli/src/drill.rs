@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use edgelab_cluster::targets::{self, Addresses};
-use edgelab_cluster::{Binding, Cluster, Topology};
+use edgelab_cluster::{Binding, Cluster};
 use edgelab_common::names::header;
 use edgelab_common::shutdown::Shutdown;
-use edgelab_loadgen::{Catalog, Mode, Overrides, Plan, RunOptions, Settings};
+use edgelab_loadgen::{Catalog, Mode, Overrides, Plan, RunOptions};
 use http_body_util::{BodyExt, Empty};
 use tokio::time::Instant;
 
@@ -51,27 +51,21 @@ struct Probe {
 
 /// Runs `edgelab drill`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let topology = match &args.file {
-        Some(path) => Topology::load(path),
-        None => Ok(Topology::default_topology()),
-    };
-    let topology = match topology {
+    let topology = match crate::compare::load_topology(args.file.as_ref()) {
         Ok(topology) => topology,
         Err(errors) => return Ok(output::config_errors(&errors)),
     };
     let phase = args.phase.max(Duration::from_secs(2));
     let overrides = Overrides {
-        seed: topology.load.seed.or(Some(topology.seed)),
         duration: Some(phase * 3),
         rate: args.rate,
         ..Overrides::default()
     };
-    let settings = match Settings::resolve(topology.load.clone(), &overrides)
-        .and_then(|s| crate::compare::check_places(&s).map(|()| s))
-    {
-        Ok(settings) => settings,
-        Err(errors) => return Ok(output::config_errors(&errors)),
-    };
+    let settings =
+        match crate::compare::topology_settings(&topology, topology.load.clone(), overrides) {
+            Ok(settings) => settings,
+            Err(errors) => return Ok(output::config_errors(&errors)),
+        };
     let origins: Vec<_> = topology.origins().cloned().collect();
     let Some(primary) = origins.first().cloned() else {
         anyhow::bail!("the topology has no origin");

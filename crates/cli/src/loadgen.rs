@@ -182,9 +182,7 @@ fn resolve(args: &Args) -> Result<Resolved, ConfigErrors> {
         _ => None,
     };
     let overrides = Overrides {
-        seed: args
-            .seed
-            .or_else(|| topology.map(|t| t.load.seed.unwrap_or(t.seed))),
+        seed: args.seed,
         rate: args.rate,
         duration: args.duration,
         requests: args.requests,
@@ -192,14 +190,16 @@ fn resolve(args: &Args) -> Result<Resolved, ConfigErrors> {
         closed: args.closed.then_some(true),
     };
     let settings = match (&args.scenario, topology) {
-        (Some(path), _) => Settings::load(path, &overrides),
-        (None, Some(topology)) => Settings::resolve(topology.load.clone(), &overrides),
+        (Some(path), None) => Settings::load(path, &overrides),
         (None, None) => Settings::resolve(Default::default(), &overrides),
+        (scenario, Some(topology)) => scenario
+            .as_ref()
+            .map_or_else(
+                || Ok(topology.load.clone()),
+                |path| edgelab_common::config::load_toml(path),
+            )
+            .and_then(|raw| crate::compare::topology_settings(topology, raw, overrides)),
     };
-    let settings = settings.and_then(|settings| match topology {
-        Some(_) => crate::compare::check_places(&settings).map(|()| settings),
-        None => Ok(settings),
-    });
     let settings = match settings {
         Ok(settings) => Some(settings),
         Err(problems) => {

@@ -11,7 +11,7 @@ use edgelab_cluster::{Binding, Cluster, Topology};
 use edgelab_common::config::ConfigErrors;
 use edgelab_common::names::env;
 use edgelab_common::shutdown::{self, Shutdown};
-use edgelab_loadgen::{Overrides, Settings};
+use edgelab_loadgen::Overrides;
 
 use crate::compare::{self, Job};
 use crate::output;
@@ -80,16 +80,9 @@ pub struct DemoArgs {
     pub ga: bool,
 }
 
-fn load(file: Option<&PathBuf>) -> Result<Topology, ConfigErrors> {
-    match file {
-        Some(path) => Topology::load(path),
-        None => Ok(Topology::default_topology()),
-    }
-}
-
 /// Runs `edgelab up`.
 pub async fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
-    let topology = match load(args.file.as_ref()) {
+    let topology = match compare::load_topology(args.file.as_ref()) {
         Ok(topology) => topology,
         Err(errors) => return Ok(output::config_errors(&errors)),
     };
@@ -171,14 +164,11 @@ pub async fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
 pub async fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let topology = Topology::default_topology();
     let overrides = Overrides {
-        seed: topology.load.seed.or(Some(topology.seed)),
         duration: args.duration,
         rate: args.rate,
         ..Overrides::default()
     };
-    let settings = match Settings::resolve(topology.load.clone(), &overrides)
-        .and_then(|settings| compare::check_places(&settings).map(|()| settings))
-    {
+    let settings = match compare::topology_settings(&topology, topology.load.clone(), overrides) {
         Ok(settings) => settings,
         Err(errors) => return Ok(output::config_errors(&errors)),
     };
