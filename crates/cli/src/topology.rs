@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use edgelab_geo::{
-    EndpointGroup, Failures, HopModel, LatencyModel, PathClass, Place, Pop, Topology,
-    choose_shield, distance_km, ga_route_seeded, nearest_pop, nearest_rec,
+    CdnLayout, Endpoint, EndpointGroup, Failures, Hop, HopModel, LatencyModel, PathClass, Place,
+    Pop, Stop, Topology, choose_shield, direct_hop, distance_km, ga_path, total_rtt,
 };
 
 use crate::output;
@@ -65,7 +65,7 @@ pub enum Command {
     /// Show how a client's request travels: PoP, REC, Origin Shield and origin, or the
     /// Global Accelerator path, with the RTT of each hop.
     #[command(
-        after_help = "Examples:\n  edgelab topology route --client London\n  edgelab topology route --client Sydney --origin eu-west-1 --shield\n  edgelab topology route --client Paris --pops FRA,LHR,IAD --down LHR\n  edgelab topology route --client Berlin --ga --ga-regions eu-central-1,us-east-1 --down eu-central-1"
+        after_help = "Examples:\n  edgelab topology route --client London\n  edgelab topology route --client Sydney --origin eu-west-1 --shield\n  edgelab topology route --client Paris --pops FRA,LHR,IAD --down LHR\n  edgelab topology route --client Berlin --ga --ga-regions eu-central-1,us-east-1 --down eu-central-1\n  edgelab topology route --client Tokyo --topology config/global.toml --ga"
     )]
     Route {
         /// Where the client is (city, Region, PoP, ...).
@@ -90,9 +90,14 @@ pub enum Command {
         /// Places that are down (comma-separated): PoP codes, `rec:CODE`, Region codes, AZ ids.
         #[arg(long, value_delimiter = ',')]
         down: Vec<String>,
-        /// Seed for Global Accelerator's traffic-dial and weight draws.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
+        /// Seed for Global Accelerator's traffic-dial and weight draws (default: the
+        /// topology's seed with `--topology`, else 1).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Route over this topology file's PoPs, RECs, shield, origin replicas (GA endpoints)
+        /// and `[link]` table, exactly as `edgelab compare` and `edgelab up` plan them.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["origin", "pops", "shield", "ga_regions", "config"])]
+        topology: Option<std::path::PathBuf>,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -215,6 +220,7 @@ pub fn run(command: Command) -> ExitCode {
             ga_regions,
             down,
             seed,
+            topology: file,
             model,
         } => {
             let model = match model.load() {
@@ -230,8 +236,9 @@ pub fn run(command: Command) -> ExitCode {
                 ga_regions: &ga_regions,
                 down: &down,
                 seed,
+                topology: file.as_deref(),
             };
-            route(topology, &model, &request)
+            route(topology, model, &request)
         }
     };
     match result {
@@ -528,32 +535,25 @@ struct RouteRequest<'a> {
     ga: bool,
     ga_regions: &'a [String],
     down: &'a [String],
-    seed: u64,
+    seed: Option<u64>,
+    topology: Option<&'a std::path::Path>,
 }
 
-fn route(
-    t: &Topology,
-    model: &LatencyModel,
-    request: &RouteRequest<'_>,
-) -> Result<String, Problems> {
-    let mut problems = Vec::new();
-    let client = resolve(t, request.client, &mut problems);
-    let origin = resolve(t, request.origin, &mut problems);
-    let mut candidates: Vec<&Pop> = Vec::new();
-    for code in request.pops {
-        match t.pop(code) {
-            Some(p) if !p.is_rec() => candidates.push(p),
-            Some(_) => problems.push(format!(
-                "--pops: `{code}` is a Regional Edge Cache, not an edge"
-            )),
-            None => problems.push(format!("--pops: {}", unknown(t, code))),
-        }
-    }
-    if request.pops.is_empty() {
-        candidates = t.edges().collect();
-    }
+/// What a path is planned over: the cache tiers, Global Accelerator's endpoint groups, what
+/// is down, the seed of GA's draws, the model and the origin's label.
+struct RouteInputs {
+    layout: CdnLayout<'static>,
+    groups: Vec<EndpointGroup>,
+    failures: Failures,
+    seed: u64,
+    model: LatencyModel,
+    origin: String,
+}
+
+/// `--down` as planner failures.
+fn failures(t: &Topology, down: &[String], problems: &mut Problems) -> Failures {
     let mut failures = Failures::none();
-    for name in request.down {
+    for name in down {
         match t.resolve(name) {
             Ok(Place::Region(r)) => {
                 failures.regions.insert(r.code.clone());
@@ -571,6 +571,56 @@ fn route(
             Err(error) => problems.push(format!("--down: {error}")),
         }
     }
+    failures
+}
+
+/// One endpoint group per Region, an endpoint per AZ id (or one for the Region).
+fn region_group(r: &edgelab_geo::Region) -> EndpointGroup {
+    let endpoint = |id: String, az: Option<String>| Endpoint {
+        id,
+        region: r.code.clone(),
+        az,
+        weight: 1,
+        healthy: true,
+    };
+    let mut endpoints: Vec<Endpoint> = r
+        .az_ids
+        .iter()
+        .map(|az| endpoint(format!("{}-{az}", r.code), Some(az.clone())))
+        .collect();
+    if endpoints.is_empty() {
+        endpoints.push(endpoint(r.code.clone(), None));
+    }
+    EndpointGroup {
+        region: r.code.clone(),
+        coordinates: r.coordinates,
+        traffic_dial: 1.0,
+        endpoints,
+    }
+}
+
+/// Inputs from the flags: `--pops` (or every edge), every REC, `--shield`, `--ga-regions`.
+fn inputs_from_flags(
+    t: &'static Topology,
+    model: LatencyModel,
+    request: &RouteRequest<'_>,
+    problems: &mut Problems,
+) -> Option<RouteInputs> {
+    let origin = resolve(t, request.origin, problems);
+    let mut pops: Vec<&Pop> = Vec::new();
+    for code in request.pops {
+        match t.pop(code) {
+            Some(p) if !p.is_rec() => pops.push(p),
+            Some(_) => problems.push(format!(
+                "--pops: `{code}` is a Regional Edge Cache, not an edge"
+            )),
+            None => problems.push(format!("--pops: {}", unknown(t, code))),
+        }
+    }
+    if request.pops.is_empty() {
+        pops = t.edges().collect();
+    }
+    let failures = failures(t, request.down, problems);
     let mut groups = Vec::new();
     if request.ga {
         let names: Vec<String> = if request.ga_regions.is_empty() {
@@ -583,34 +633,128 @@ fn route(
         };
         for name in &names {
             match t.region(name) {
-                Some(r) => groups.push(EndpointGroup {
-                    region: r.code.clone(),
-                    coordinates: r.coordinates,
-                    traffic_dial: 1.0,
-                    endpoints: r
-                        .az_ids
-                        .iter()
-                        .map(|az| edgelab_geo::Endpoint {
-                            id: format!("{}-{az}", r.code),
-                            region: r.code.clone(),
-                            az: Some(az.clone()),
-                            weight: 1,
-                            healthy: true,
-                        })
-                        .chain(r.az_ids.is_empty().then(|| edgelab_geo::Endpoint {
-                            id: r.code.clone(),
-                            region: r.code.clone(),
-                            az: None,
-                            weight: 1,
-                            healthy: true,
-                        }))
-                        .collect(),
-                }),
+                Some(r) => groups.push(region_group(r)),
                 None => problems.push(format!("--ga-regions: {}", unknown(t, name))),
             }
         }
     }
-    let (Some(client), Some(origin)) = (client, origin) else {
+    let origin = origin?;
+    let recs: Vec<&Pop> = t.recs().collect();
+    let healthy: Vec<&Pop> = recs
+        .iter()
+        .copied()
+        .filter(|r| failures.pop_up(r))
+        .collect();
+    let shield = request
+        .shield
+        .then(|| choose_shield(origin.coordinates(), &healthy, &model))
+        .flatten();
+    Some(RouteInputs {
+        layout: CdnLayout {
+            pops,
+            recs,
+            shield,
+            origin: origin.coordinates(),
+        },
+        groups,
+        failures,
+        seed: request.seed.unwrap_or(1),
+        model,
+        origin: origin.to_string(),
+    })
+}
+
+/// Inputs from a topology file: its PoPs, RECs, shield, origin replicas and `[link]`.
+fn inputs_from_topology(
+    t: &Topology,
+    path: &std::path::Path,
+    request: &RouteRequest<'_>,
+    problems: &mut Problems,
+) -> Option<RouteInputs> {
+    let topology = match edgelab_cluster::Topology::load(path) {
+        Ok(topology) => topology,
+        Err(errors) => {
+            problems.extend(
+                errors
+                    .errors()
+                    .iter()
+                    .map(|e| format!("{}: {}: {}", path.display(), e.field, e.message)),
+            );
+            return None;
+        }
+    };
+    let failures = failures(t, request.down, problems);
+    let origin = topology.origins().next()?;
+    let origin = t
+        .resolve(&origin.place)
+        .map(|p| p.to_string())
+        .unwrap_or_else(|_| origin.place.clone());
+    Some(RouteInputs {
+        groups: topology.ga_groups(&|_| true),
+        layout: topology.layout.clone(),
+        failures,
+        seed: request.seed.unwrap_or(topology.seed),
+        model: topology.link.clone(),
+        origin,
+    })
+}
+
+/// How a stop is shown in the `to` column.
+fn stop_label(stop: Stop<'_>, inputs: &RouteInputs) -> String {
+    match stop {
+        Stop::Client => "client".into(),
+        Stop::Pop(p) | Stop::Rec(p) => format!("{} ({})", p.key(), p.city),
+        Stop::Shield(s) => format!("{} ({}) [origin shield]", s.key(), s.city),
+        Stop::Origin => format!("{} [origin]", inputs.origin),
+        Stop::Endpoint { group, endpoint } => {
+            let group = &inputs.groups[group];
+            format!("{} endpoint {}", group.region, group.endpoints[endpoint].id)
+        }
+    }
+}
+
+/// How a stop is shown in the `from` column.
+fn stop_key(stop: Stop<'_>, inputs: &RouteInputs) -> String {
+    match stop {
+        Stop::Pop(p) | Stop::Rec(p) | Stop::Shield(p) => p.key(),
+        other => stop_label(other, inputs),
+    }
+}
+
+/// The hop table of a path and its total RTT.
+fn path_table(path: &[Hop<'_>], inputs: &RouteInputs, entry: bool) -> String {
+    let rows: Vec<Vec<String>> = path
+        .iter()
+        .enumerate()
+        .map(|(i, hop)| {
+            let mut to = stop_label(hop.to, inputs);
+            if entry && i == 0 {
+                to.push_str(" [anycast entry]");
+            }
+            vec![
+                format!("{}", i + 1),
+                stop_key(hop.from, inputs),
+                to,
+                hop.class.as_str().to_string(),
+                ms(hop.model.rtt),
+            ]
+        })
+        .collect();
+    table(&["hop", "from", "to", "class", "rtt_ms"], &rows)
+}
+
+fn route(
+    t: &'static Topology,
+    model: LatencyModel,
+    request: &RouteRequest<'_>,
+) -> Result<String, Problems> {
+    let mut problems = Vec::new();
+    let client = resolve(t, request.client, &mut problems);
+    let inputs = match request.topology {
+        Some(path) => inputs_from_topology(t, path, request, &mut problems),
+        None => inputs_from_flags(t, model, request, &mut problems),
+    };
+    let (Some(client), Some(inputs)) = (client, inputs) else {
         return Err(problems);
     };
     if !problems.is_empty() {
@@ -618,69 +762,34 @@ fn route(
     }
     let mut out = String::new();
     let _ = writeln!(out, "client  {client} at {}", client.coordinates());
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    let mut total = std::time::Duration::ZERO;
-    let mut hop = |from: String,
-                   to: String,
-                   class: &str,
-                   model_hop: HopModel,
-                   rows: &mut Vec<Vec<String>>| {
-        total += model_hop.rtt;
-        rows.push(vec![
-            format!("{}", rows.len() + 1),
-            from,
-            to,
-            class.to_string(),
-            ms(model_hop.rtt),
-        ]);
-    };
+    let at = client.coordinates();
     if request.ga {
-        let Some(route) = ga_route_seeded(
-            client.coordinates(),
-            &candidates,
-            &groups,
-            &failures,
-            model,
-            request.seed,
+        let Some(path) = ga_path(
+            at,
+            &inputs.layout.pops,
+            &inputs.groups,
+            &inputs.failures,
+            &inputs.model,
+            inputs.seed,
         ) else {
             return Err(vec![
                 "no healthy PoP or no endpoint group to route to".into(),
             ]);
         };
-        let group = &groups[route.group];
-        let endpoint = &group.endpoints[route.endpoint];
-        hop(
-            "client".into(),
-            format!(
-                "{} ({}) [anycast entry]",
-                route.entry.key(),
-                route.entry.city
-            ),
-            "last_mile+internet",
-            route.client_hop,
-            &mut rows,
-        );
-        hop(
-            route.entry.key(),
-            format!("{} endpoint {}", group.region, endpoint.id),
-            "backbone",
-            route.backbone_hop,
-            &mut rows,
-        );
-        out.push_str(&table(&["hop", "from", "to", "class", "rtt_ms"], &rows));
+        out.push_str(&path_table(&path.hops, &inputs, true));
         let _ = writeln!(
             out,
             "total   {} ms per exchange on warm connections",
-            ms(total)
+            ms(total_rtt(&path.hops))
         );
-        if route.failovers > 0 {
+        if path.route.failovers > 0 {
             let _ = writeln!(
                 out,
                 "note    {} nearer endpoint group(s) had no healthy endpoint",
-                route.failovers
+                path.route.failovers
             );
         }
-        if route.failed_open {
+        if path.route.failed_open {
             let _ = writeln!(
                 out,
                 "note    no endpoint group within reach is healthy: failed open"
@@ -688,71 +797,27 @@ fn route(
         }
         return Ok(out);
     }
-    let Some(pop) = nearest_pop(
-        client.coordinates(),
-        &candidates,
-        |p| failures.pop_up(p),
-        model,
-    ) else {
+    let Some(path) = inputs.layout.cdn_path(at, &inputs.failures, &inputs.model) else {
         return Err(vec!["no healthy PoP among the candidates".into()]);
     };
-    let recs: Vec<&Pop> = t.recs().filter(|r| failures.pop_up(r)).collect();
-    hop(
-        "client".into(),
-        format!("{} ({})", pop.key(), pop.city),
-        "last_mile+internet",
-        model.client_hop(client.coordinates(), pop.coordinates),
-        &mut rows,
-    );
-    let mut last: (String, edgelab_geo::Coordinates) = (pop.key(), pop.coordinates);
-    if let Some(rec) = nearest_rec(pop, &recs, model) {
-        hop(
-            last.0.clone(),
-            format!("{} ({})", rec.key(), rec.city),
-            "backbone",
-            model.hop(last.1, rec.coordinates, PathClass::Backbone),
-            &mut rows,
-        );
-        last = (rec.key(), rec.coordinates);
-    }
-    if request.shield
-        && let Some(shield) = choose_shield(origin.coordinates(), &recs, model)
-        && shield.key() != last.0
-    {
-        hop(
-            last.0.clone(),
-            format!("{} ({}) [origin shield]", shield.key(), shield.city),
-            "backbone",
-            model.hop(last.1, shield.coordinates, PathClass::Backbone),
-            &mut rows,
-        );
-        last = (shield.key(), shield.coordinates);
-    }
-    hop(
-        last.0.clone(),
-        format!("{origin} [origin]"),
-        "backbone",
-        model.hop(last.1, origin.coordinates(), PathClass::Backbone),
-        &mut rows,
-    );
-    out.push_str(&table(&["hop", "from", "to", "class", "rtt_ms"], &rows));
-    let first = model.client_hop(client.coordinates(), pop.coordinates);
+    out.push_str(&path_table(&path, &inputs, false));
+    let first = &path[0];
     let _ = writeln!(
         out,
         "hit     {} ms (served by {})",
-        ms(first.rtt),
-        pop.key()
+        ms(first.model.rtt),
+        stop_key(first.to, &inputs)
     );
     let _ = writeln!(
         out,
         "miss    {} ms to the origin and back, warm upstream connections",
-        ms(total)
+        ms(total_rtt(&path))
     );
-    let direct = model.client_hop(client.coordinates(), origin.coordinates());
+    let direct = direct_hop(at, inputs.layout.origin, &inputs.model);
     let _ = writeln!(
         out,
         "direct  {} ms client to origin over the internet",
-        ms(direct.rtt)
+        ms(direct.model.rtt)
     );
     Ok(out)
 }

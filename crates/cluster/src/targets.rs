@@ -6,14 +6,18 @@
 //! - `edge`: the client reaches its nearest healthy PoP (lowest modelled RTT, latency-based
 //!   DNS), over last mile + internet; everything behind the PoP is the CDN's own links.
 //! - `ga`: Global Accelerator: the client enters at its nearest healthy PoP over the
-//!   internet, then rides the backbone to the origin's Region; nothing is cached.
+//!   internet, then rides the backbone to the endpoint group of the origin's Region, whose
+//!   endpoints are the origin replicas (traffic dial, weights, failover and fail-open as
+//!   `edgelab topology route --ga` shows them); nothing is cached.
+//!
+//! Every path comes from the planner in `edgelab_geo::planner`.
 
 use edgelab_common::config::ConfigErrors;
-use edgelab_geo::{Coordinates, PathClass, Pop, PopKind};
+use edgelab_geo::{Coordinates, Failures, HopModel, Stop, compose, direct_hop, ga_path};
 use edgelab_loadgen::scenario::Population;
 use edgelab_loadgen::{Mode, Target};
 
-use crate::topology::Topology;
+use crate::topology::{NodeTier, Topology};
 
 /// Where a running node listens, by name (what [`crate::Cluster::node`] gives, or DNS).
 pub trait Addresses {
@@ -50,6 +54,72 @@ impl Addresses for Dns {
     }
 }
 
+/// The cache places `nodes` reports down, as the planner's [`Failures`].
+pub fn failures(topology: &Topology, nodes: &dyn Addresses) -> Failures {
+    let mut failures = Failures::none();
+    for node in &topology.nodes {
+        if nodes.is_up(&node.name) {
+            continue;
+        }
+        match node.tier {
+            NodeTier::Edge => failures.pops.insert(node.place.clone()),
+            NodeTier::Rec | NodeTier::Shield => failures.pops.insert(format!("rec:{}", node.place)),
+            NodeTier::Origin => false,
+        };
+    }
+    failures
+}
+
+/// Where a client at `client` sends its requests in `mode` and over which modelled hop:
+/// `(node name, hop)`, from the planner ([`edgelab_geo::CdnLayout::cdn_path`], [`ga_path`] with the
+/// topology's seed, [`direct_hop`]).
+pub fn route(
+    topology: &Topology,
+    client: Coordinates,
+    mode: Mode,
+    nodes: &dyn Addresses,
+) -> Result<(String, HopModel), String> {
+    let link = &topology.link;
+    let failures = failures(topology, nodes);
+    match mode {
+        Mode::Direct => {
+            let origin = topology
+                .origins()
+                .find(|o| nodes.is_up(&o.name))
+                .or_else(|| topology.origins().next())
+                .ok_or("the topology has no origin")?;
+            let hop = direct_hop(client, origin.coordinates, link);
+            Ok((origin.name.clone(), hop.model))
+        }
+        Mode::Edge => {
+            let path = topology
+                .layout
+                .cdn_path(client, &failures, link)
+                .ok_or("no healthy PoP to route to")?;
+            let first = path.first().ok_or("an empty CDN path")?;
+            let Stop::Pop(pop) = first.to else {
+                return Err("a CDN path starts at a PoP".into());
+            };
+            Ok((crate::topology::node_name("pop", &pop.code), first.model))
+        }
+        Mode::Ga => {
+            let groups = topology.ga_groups(&|name| nodes.is_up(name));
+            let path = ga_path(
+                client,
+                &topology.layout.pops,
+                &groups,
+                &failures,
+                link,
+                topology.seed,
+            )
+            .ok_or("no healthy PoP to route to")?;
+            let endpoint = &groups[path.route.group].endpoints[path.route.endpoint];
+            let hop = compose(&path.hops).ok_or("an empty Global Accelerator path")?;
+            Ok((endpoint.id.clone(), hop))
+        }
+    }
+}
+
 /// One target per population, for `mode`.
 pub fn resolve(
     topology: &Topology,
@@ -59,15 +129,6 @@ pub fn resolve(
 ) -> Result<Vec<Target>, ConfigErrors> {
     let geo = edgelab_geo::Topology::embedded();
     let mut errors = ConfigErrors::new();
-    let origin = topology
-        .origins()
-        .find(|o| nodes.is_up(&o.name))
-        .or_else(|| topology.origins().next());
-    let pops: Vec<&Pop> = topology
-        .pops()
-        .filter(|p| nodes.is_up(&p.name))
-        .filter_map(|p| geo.pop_of_kind(&p.place, PopKind::Edge))
-        .collect();
     let mut targets = Vec::new();
     for (i, population) in populations.iter().enumerate() {
         let field = format!("population[{i}].place");
@@ -78,36 +139,11 @@ pub fn resolve(
                 continue;
             }
         };
-        let Some(origin) = origin else {
-            errors.push("origin", "the topology has no origin");
-            continue;
-        };
-        let (node, hop) = match mode {
-            Mode::Direct => (
-                origin.name.clone(),
-                topology.link.client_hop(client, origin.coordinates),
-            ),
-            Mode::Edge | Mode::Ga => {
-                let Some(pop) = edgelab_geo::nearest_pop(client, &pops, |_| true, &topology.link)
-                else {
-                    errors.push(field, "no healthy PoP to route to");
-                    continue;
-                };
-                let to_pop = topology.link.client_hop(client, pop.coordinates);
-                if mode == Mode::Edge {
-                    let name = topology
-                        .pops()
-                        .find(|p| p.place == pop.code)
-                        .map(|p| p.name.clone())
-                        .unwrap_or_default();
-                    (name, to_pop)
-                } else {
-                    let backbone =
-                        topology
-                            .link
-                            .hop(pop.coordinates, origin.coordinates, PathClass::Backbone);
-                    (origin.name.clone(), to_pop.then(&backbone))
-                }
+        let (node, hop) = match route(topology, client, mode, nodes) {
+            Ok(routed) => routed,
+            Err(problem) => {
+                errors.push(field, problem);
+                continue;
             }
         };
         let Some(url) = nodes.traffic_url(&node) else {

@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use edgelab_common::config::{ConfigErrors, load_toml, parse_toml};
 use edgelab_edge::config::{RawBehavior, RawEdgeConfig};
-use edgelab_geo::{Coordinates, HopModel, LatencyModel, PathClass, Pop, PopKind};
+use edgelab_geo::{
+    CdnLayout, Coordinates, Endpoint, EndpointGroup, Failures, HopModel, LatencyModel, Pop,
+    PopKind, Stop,
+};
 use edgelab_loadgen::scenario::RawScenario;
 use edgelab_origin::OriginConfig;
 use serde::{Deserialize, Serialize};
@@ -212,6 +215,8 @@ pub struct Topology {
     pub origin_region: String,
     /// Edge settings as given (per-node fields are filled in when nodes start).
     pub edge: RawEdgeDefaults,
+    /// The cache tiers as the planner sees them (PoPs, usable RECs, shield, origin place).
+    pub layout: CdnLayout<'static>,
     /// Every node, origins first, then shield, RECs and PoPs (the start order).
     pub nodes: Vec<NodePlan>,
     /// Default workload.
@@ -249,6 +254,28 @@ impl Topology {
     /// The PoPs.
     pub fn pops(&self) -> impl Iterator<Item = &NodePlan> {
         self.nodes.iter().filter(|n| n.tier == NodeTier::Edge)
+    }
+
+    /// Global Accelerator's endpoint groups: one group in the origin's Region, dial 100 %,
+    /// whose endpoints are the origin replicas (named by node, weight 1 each); `is_up` gives
+    /// each replica's health.
+    pub fn ga_groups(&self, is_up: &dyn Fn(&str) -> bool) -> Vec<EndpointGroup> {
+        let endpoints: Vec<Endpoint> = self
+            .origins()
+            .map(|o| Endpoint {
+                id: o.name.clone(),
+                region: self.origin_region.clone(),
+                az: Some(o.place.clone()),
+                weight: 1,
+                healthy: is_up(&o.name),
+            })
+            .collect();
+        vec![EndpointGroup {
+            region: self.origin_region.clone(),
+            coordinates: self.layout.origin,
+            traffic_dial: 1.0,
+            endpoints,
+        }]
     }
 
     /// The edge configuration of cache node `node` with upstream URLs given by `url_of`
@@ -324,7 +351,8 @@ fn fnv(text: &str) -> u64 {
     })
 }
 
-fn node_name(prefix: &str, code: &str) -> String {
+/// A node's name: `<prefix>-<code>` in lower case.
+pub(crate) fn node_name(prefix: &str, code: &str) -> String {
     format!("{prefix}-{}", code.to_ascii_lowercase())
 }
 
@@ -339,190 +367,16 @@ impl TryFrom<RawTopology> for Topology {
         }
         let link = raw.link.clone();
         let seed = raw.seed.unwrap_or(42);
-
-        // Origin placement.
         let region_code = raw
             .origin
             .region
             .clone()
             .unwrap_or_else(|| "us-east-1".to_string());
-        let mut origins: Vec<NodePlan> = Vec::new();
-        match geo.region(&region_code) {
-            None => errors.push(
-                "origin.region",
-                format!(
-                    "unknown Region `{region_code}`{}",
-                    suggest(&geo.resolve(&region_code))
-                ),
-            ),
-            Some(region) => {
-                if let Some(lz_code) = &raw.origin.local_zone {
-                    if raw.origin.azs.is_some() {
-                        errors.push("origin.local_zone", "give either `azs` or `local_zone`");
-                    }
-                    match geo.local_zone(lz_code) {
-                        Some(lz) if lz.parent_region == region.code => origins.push(NodePlan {
-                            name: node_name("origin", &lz.code),
-                            tier: NodeTier::Origin,
-                            place: lz.code.clone(),
-                            city: lz.city.clone(),
-                            region: Some(region.code.clone()),
-                            coordinates: lz.coordinates,
-                            upstream: Vec::new(),
-                            upstream_hop: HopModel::ZERO,
-                            upstream_rtt_ms: 0.0,
-                        }),
-                        Some(lz) => errors.push(
-                            "origin.local_zone",
-                            format!(
-                                "`{}` belongs to {}, not to origin.region {}",
-                                lz.code, lz.parent_region, region.code
-                            ),
-                        ),
-                        None => errors.push(
-                            "origin.local_zone",
-                            format!("unknown Local Zone `{lz_code}`"),
-                        ),
-                    }
-                } else {
-                    let azs = raw.origin.azs.clone().unwrap_or_else(|| {
-                        let mut ids = region.az_ids.clone();
-                        if ids.is_empty() {
-                            ids = (1..=region.az_count.min(3))
-                                .map(|n| format!("{}-az{n}", region.code))
-                                .collect();
-                        }
-                        ids.into_iter().take(3).collect()
-                    });
-                    if azs.is_empty() {
-                        errors.push("origin.azs", "at least one AZ is needed");
-                    }
-                    let mut seen = BTreeSet::new();
-                    for (i, az) in azs.iter().enumerate() {
-                        let known = region.az_ids.is_empty() || region.az_ids.contains(az);
-                        if !known {
-                            errors.push(
-                                format!("origin.azs[{i}]"),
-                                format!(
-                                    "`{az}` is not an AZ of {} (its AZs: {})",
-                                    region.code,
-                                    region.az_ids.join(", ")
-                                ),
-                            );
-                            continue;
-                        }
-                        if !seen.insert(az.clone()) {
-                            errors.push(
-                                format!("origin.azs[{i}]"),
-                                format!("`{az}` is listed twice"),
-                            );
-                            continue;
-                        }
-                        origins.push(NodePlan {
-                            name: node_name("origin", az),
-                            tier: NodeTier::Origin,
-                            place: az.clone(),
-                            city: region.city.clone(),
-                            region: Some(region.code.clone()),
-                            coordinates: region.coordinates,
-                            upstream: Vec::new(),
-                            upstream_hop: HopModel::ZERO,
-                            upstream_rtt_ms: 0.0,
-                        });
-                    }
-                }
-            }
-        }
-        let origin_coordinates = origins.first().map(|o| o.coordinates);
-        let origin_names: Vec<String> = origins.iter().take(2).map(|o| o.name.clone()).collect();
-
-        // Origin server settings shared by the replicas.
-        let mut origin = raw.origin.server.clone().unwrap_or_default();
-        origin.name = raw
-            .origin
-            .name
-            .clone()
-            .unwrap_or_else(|| "origin".to_string());
-        origin.region = region_code.clone();
-        origin.seed = seed;
-        origin.objects = raw.origin.objects.unwrap_or(2_000);
-        if let Some(first) = origins.first() {
-            origin.az = first.place.clone();
-        }
-        if let Err(problems) = edgelab_origin::OriginSettings::try_from(origin.clone()) {
-            errors.extend_prefixed("origin.server", problems);
-        }
-
-        // RECs available to PoPs.
-        let all_recs: Vec<&Pop> = geo.recs().collect();
-        let recs: Vec<&Pop> = match &raw.recs.only {
-            None => all_recs.clone(),
-            Some(codes) => {
-                let mut chosen = Vec::new();
-                for (i, code) in codes.iter().enumerate() {
-                    match geo.pop_of_kind(code, PopKind::RegionalEdgeCache) {
-                        Some(rec) => chosen.push(rec),
-                        None => errors.push(
-                            format!("recs.only[{i}]"),
-                            format!(
-                                "`{code}` is not a Regional Edge Cache (known: {})",
-                                all_recs
-                                    .iter()
-                                    .map(|r| r.code.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        ),
-                    }
-                }
-                chosen
-            }
-        };
-
-        // Shield.
-        let shield: Option<&Pop> = if raw.shield.enabled {
-            match &raw.shield.rec {
-                Some(code) => match geo.pop_of_kind(code, PopKind::RegionalEdgeCache) {
-                    Some(rec) => Some(rec),
-                    None => {
-                        errors.push(
-                            "shield.rec",
-                            format!("`{code}` is not a Regional Edge Cache"),
-                        );
-                        None
-                    }
-                },
-                None => origin_coordinates
-                    .and_then(|at| edgelab_geo::choose_shield(at, &all_recs, &link)),
-            }
-        } else {
-            None
-        };
-
-        // PoPs.
-        if raw.pops.is_empty() {
-            errors.push(
-                "pops",
-                "at least one PoP is needed (e.g. pops = [\"FRA\", \"NRT\"])",
-            );
-        }
-        let mut pops: Vec<&Pop> = Vec::new();
-        for (i, code) in raw.pops.iter().enumerate() {
-            match geo.pop_of_kind(code, PopKind::Edge) {
-                Some(pop) if pops.iter().any(|p| p.code == pop.code) => {
-                    errors.push(format!("pops[{i}]"), format!("`{code}` is listed twice"))
-                }
-                Some(pop) => pops.push(pop),
-                None => errors.push(
-                    format!("pops[{i}]"),
-                    format!(
-                        "unknown edge location `{code}`{}",
-                        suggest(&geo.resolve(code))
-                    ),
-                ),
-            }
-        }
-
+        let origins = place_origins(&raw.origin, &region_code, geo, &mut errors);
+        let origin = origin_server(&raw.origin, &region_code, seed, &origins, &mut errors);
+        let recs = choose_recs(&raw.recs, geo, &mut errors);
+        let pops = choose_pops(&raw.pops, geo, &mut errors);
+        let shield = choose_shield(&raw.shield, origins.first(), geo, &link, &mut errors);
         // Client places of the default workload must resolve.
         for (i, population) in raw.load.population.iter().enumerate() {
             if let Some(place) = &population.place
@@ -531,93 +385,21 @@ impl TryFrom<RawTopology> for Topology {
                 errors.push(format!("load.population[{i}].place"), error.to_string());
             }
         }
+        let Some(first_origin) = origins.first() else {
+            // Every way of placing no origin replica has pushed an error.
+            errors.push("origin", "no origin replica could be placed");
+            return Err(errors);
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
-
-        // Wire the tiers.
-        let mut nodes = origins;
-        let backbone = |a: Coordinates, b: Coordinates| link.hop(a, b, PathClass::Backbone);
-        let shield_name = shield.map(|s| node_name("shield", &s.code));
-        if let (Some(shield), Some(name)) = (shield, &shield_name) {
-            let at = origin_coordinates.unwrap_or(shield.coordinates);
-            let hop = backbone(shield.coordinates, at);
-            nodes.push(NodePlan {
-                name: name.clone(),
-                tier: NodeTier::Shield,
-                place: shield.code.clone(),
-                city: shield.city.clone(),
-                region: None,
-                coordinates: shield.coordinates,
-                upstream: origin_names.clone(),
-                upstream_rtt_ms: hop.rtt.as_secs_f64() * 1e3,
-                upstream_hop: hop,
-            });
-        }
-        let above_recs = shield_name.clone();
-        let mut rec_nodes: Vec<NodePlan> = Vec::new();
-        let mut pop_nodes: Vec<NodePlan> = Vec::new();
-        for pop in &pops {
-            let rec = if raw.recs.enabled {
-                edgelab_geo::nearest_rec(pop, &recs, &link)
-            } else {
-                None
-            };
-            let (upstream, to) = match rec {
-                Some(rec) => {
-                    let is_shield = shield.is_some_and(|s| s.code == rec.code);
-                    let name = if is_shield {
-                        shield_name.clone().unwrap_or_default()
-                    } else {
-                        node_name("rec", &rec.code)
-                    };
-                    if !is_shield && !rec_nodes.iter().any(|n| n.name == name) {
-                        let (up, up_at) = match (&above_recs, shield) {
-                            (Some(s), Some(sh)) => (vec![s.clone()], sh.coordinates),
-                            _ => (
-                                origin_names.clone(),
-                                origin_coordinates.unwrap_or(rec.coordinates),
-                            ),
-                        };
-                        let hop = backbone(rec.coordinates, up_at);
-                        rec_nodes.push(NodePlan {
-                            name: name.clone(),
-                            tier: NodeTier::Rec,
-                            place: rec.code.clone(),
-                            city: rec.city.clone(),
-                            region: None,
-                            coordinates: rec.coordinates,
-                            upstream: up,
-                            upstream_rtt_ms: hop.rtt.as_secs_f64() * 1e3,
-                            upstream_hop: hop,
-                        });
-                    }
-                    (vec![name], rec.coordinates)
-                }
-                None => match (&shield_name, shield) {
-                    (Some(s), Some(sh)) => (vec![s.clone()], sh.coordinates),
-                    _ => (
-                        origin_names.clone(),
-                        origin_coordinates.unwrap_or(pop.coordinates),
-                    ),
-                },
-            };
-            let hop = backbone(pop.coordinates, to);
-            pop_nodes.push(NodePlan {
-                name: node_name("pop", &pop.code),
-                tier: NodeTier::Edge,
-                place: pop.code.clone(),
-                city: pop.city.clone(),
-                region: None,
-                coordinates: pop.coordinates,
-                upstream,
-                upstream_rtt_ms: hop.rtt.as_secs_f64() * 1e3,
-                upstream_hop: hop,
-            });
-        }
-        nodes.extend(rec_nodes);
-        nodes.extend(pop_nodes);
-
+        let layout = CdnLayout {
+            pops,
+            recs: if raw.recs.enabled { recs } else { Vec::new() },
+            shield,
+            origin: first_origin.coordinates,
+        };
+        let nodes = plan_nodes(origins, &layout, &link);
         Ok(Topology {
             name: raw.name.unwrap_or_else(|| "edgelab".to_string()),
             seed,
@@ -625,10 +407,281 @@ impl TryFrom<RawTopology> for Topology {
             origin,
             origin_region: region_code,
             edge: raw.edge,
+            layout,
             nodes,
             load: raw.load,
         })
     }
+}
+
+/// An origin replica's node.
+fn origin_node(code: &str, city: &str, region: &str, coordinates: Coordinates) -> NodePlan {
+    NodePlan {
+        name: node_name("origin", code),
+        tier: NodeTier::Origin,
+        place: code.to_string(),
+        city: city.to_string(),
+        region: Some(region.to_string()),
+        coordinates,
+        upstream: Vec::new(),
+        upstream_hop: HopModel::ZERO,
+        upstream_rtt_ms: 0.0,
+    }
+}
+
+/// The origin replicas: one in the Local Zone, or one per AZ.
+fn place_origins(
+    raw: &RawOrigin,
+    region_code: &str,
+    geo: &edgelab_geo::Topology,
+    errors: &mut ConfigErrors,
+) -> Vec<NodePlan> {
+    let Some(region) = geo.region(region_code) else {
+        errors.push(
+            "origin.region",
+            format!(
+                "unknown Region `{region_code}`{}",
+                suggest(&geo.resolve(region_code))
+            ),
+        );
+        return Vec::new();
+    };
+    if let Some(lz_code) = &raw.local_zone {
+        if raw.azs.is_some() {
+            errors.push("origin.local_zone", "give either `azs` or `local_zone`");
+        }
+        return match geo.local_zone(lz_code) {
+            Some(lz) if lz.parent_region == region.code => {
+                vec![origin_node(
+                    &lz.code,
+                    &lz.city,
+                    &region.code,
+                    lz.coordinates,
+                )]
+            }
+            Some(lz) => {
+                errors.push(
+                    "origin.local_zone",
+                    format!(
+                        "`{}` belongs to {}, not to origin.region {}",
+                        lz.code, lz.parent_region, region.code
+                    ),
+                );
+                Vec::new()
+            }
+            None => {
+                errors.push(
+                    "origin.local_zone",
+                    format!("unknown Local Zone `{lz_code}`"),
+                );
+                Vec::new()
+            }
+        };
+    }
+    let azs = raw.azs.clone().unwrap_or_else(|| {
+        let mut ids = region.az_ids.clone();
+        if ids.is_empty() {
+            ids = (1..=region.az_count.min(3))
+                .map(|n| format!("{}-az{n}", region.code))
+                .collect();
+        }
+        ids.into_iter().take(3).collect()
+    });
+    if azs.is_empty() {
+        errors.push("origin.azs", "at least one AZ is needed");
+    }
+    let mut seen = BTreeSet::new();
+    let mut origins = Vec::new();
+    for (i, az) in azs.iter().enumerate() {
+        let field = format!("origin.azs[{i}]");
+        if !(region.az_ids.is_empty() || region.az_ids.contains(az)) {
+            let known = region.az_ids.join(", ");
+            let message = format!("`{az}` is not an AZ of {} (its AZs: {known})", region.code);
+            errors.push(field, message);
+        } else if !seen.insert(az.clone()) {
+            errors.push(field, format!("`{az}` is listed twice"));
+        } else {
+            origins.push(origin_node(
+                az,
+                &region.city,
+                &region.code,
+                region.coordinates,
+            ));
+        }
+    }
+    origins
+}
+
+/// Origin server settings shared by the replicas (name, Region, seed, objects set).
+fn origin_server(
+    raw: &RawOrigin,
+    region_code: &str,
+    seed: u64,
+    origins: &[NodePlan],
+    errors: &mut ConfigErrors,
+) -> OriginConfig {
+    let mut origin = raw.server.clone().unwrap_or_default();
+    origin.name = raw.name.clone().unwrap_or_else(|| "origin".to_string());
+    origin.region = region_code.to_string();
+    origin.seed = seed;
+    origin.objects = raw.objects.unwrap_or(2_000);
+    if let Some(first) = origins.first() {
+        origin.az = first.place.clone();
+    }
+    if let Err(problems) = edgelab_origin::OriginSettings::try_from(origin.clone()) {
+        errors.extend_prefixed("origin.server", problems);
+    }
+    origin
+}
+
+/// The RECs PoPs may use (all 13 unless `only` restricts them).
+fn choose_recs(
+    raw: &RawRecs,
+    geo: &'static edgelab_geo::Topology,
+    errors: &mut ConfigErrors,
+) -> Vec<&'static Pop> {
+    let all: Vec<&Pop> = geo.recs().collect();
+    let Some(codes) = &raw.only else {
+        return all;
+    };
+    let mut chosen = Vec::new();
+    for (i, code) in codes.iter().enumerate() {
+        match geo.pop_of_kind(code, PopKind::RegionalEdgeCache) {
+            Some(rec) => chosen.push(rec),
+            None => {
+                let known: Vec<&str> = all.iter().map(|r| r.code.as_str()).collect();
+                errors.push(
+                    format!("recs.only[{i}]"),
+                    format!(
+                        "`{code}` is not a Regional Edge Cache (known: {})",
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    chosen
+}
+
+/// The shield: the configured REC, else the REC nearest the origin; none when disabled.
+fn choose_shield(
+    raw: &RawShield,
+    origin: Option<&NodePlan>,
+    geo: &'static edgelab_geo::Topology,
+    link: &LatencyModel,
+    errors: &mut ConfigErrors,
+) -> Option<&'static Pop> {
+    if !raw.enabled {
+        return None;
+    }
+    match &raw.rec {
+        Some(code) => {
+            let rec = geo.pop_of_kind(code, PopKind::RegionalEdgeCache);
+            if rec.is_none() {
+                errors.push(
+                    "shield.rec",
+                    format!("`{code}` is not a Regional Edge Cache"),
+                );
+            }
+            rec
+        }
+        None => {
+            let recs: Vec<&Pop> = geo.recs().collect();
+            origin.and_then(|o| edgelab_geo::choose_shield(o.coordinates, &recs, link))
+        }
+    }
+}
+
+/// The PoPs to run, each once.
+fn choose_pops(
+    codes: &[String],
+    geo: &'static edgelab_geo::Topology,
+    errors: &mut ConfigErrors,
+) -> Vec<&'static Pop> {
+    if codes.is_empty() {
+        errors.push(
+            "pops",
+            "at least one PoP is needed (e.g. pops = [\"FRA\", \"NRT\"])",
+        );
+    }
+    let mut pops: Vec<&Pop> = Vec::new();
+    for (i, code) in codes.iter().enumerate() {
+        match geo.pop_of_kind(code, PopKind::Edge) {
+            Some(pop) if pops.iter().any(|p| p.code == pop.code) => {
+                errors.push(format!("pops[{i}]"), format!("`{code}` is listed twice"))
+            }
+            Some(pop) => pops.push(pop),
+            None => errors.push(
+                format!("pops[{i}]"),
+                format!(
+                    "unknown edge location `{code}`{}",
+                    suggest(&geo.resolve(code))
+                ),
+            ),
+        }
+    }
+    pops
+}
+
+/// The cache node a planner stop runs as (`None` for the client, origin and GA endpoints).
+fn cache_node(stop: Stop<'_>) -> Option<(NodeTier, &Pop)> {
+    match stop {
+        Stop::Pop(pop) => Some((NodeTier::Edge, pop)),
+        Stop::Rec(rec) => Some((NodeTier::Rec, rec)),
+        Stop::Shield(shield) => Some((NodeTier::Shield, shield)),
+        Stop::Client | Stop::Origin | Stop::Endpoint { .. } => None,
+    }
+}
+
+fn stop_name(stop: Stop<'_>, origins: &[String]) -> Vec<String> {
+    match cache_node(stop) {
+        Some((NodeTier::Edge, pop)) => vec![node_name("pop", &pop.code)],
+        Some((NodeTier::Rec, rec)) => vec![node_name("rec", &rec.code)],
+        Some((_, shield)) => vec![node_name("shield", &shield.code)],
+        None => origins.to_vec(),
+    }
+}
+
+/// Every node in start order: origins, shield, RECs, PoPs. Each PoP's upstream chain comes
+/// from the planner; a node on several chains (a REC, the shield) is planned once.
+fn plan_nodes(
+    origins: Vec<NodePlan>,
+    layout: &CdnLayout<'static>,
+    link: &LatencyModel,
+) -> Vec<NodePlan> {
+    let origin_names: Vec<String> = origins.iter().take(2).map(|o| o.name.clone()).collect();
+    let mut caches: Vec<NodePlan> = Vec::new();
+    for pop in &layout.pops {
+        for hop in layout.upstream_chain(pop, &Failures::none(), link) {
+            let Some((tier, place)) = cache_node(hop.from) else {
+                continue;
+            };
+            let name = stop_name(hop.from, &origin_names).remove(0);
+            if caches.iter().any(|n| n.name == name) {
+                continue;
+            }
+            caches.push(NodePlan {
+                name,
+                tier,
+                place: place.code.clone(),
+                city: place.city.clone(),
+                region: None,
+                coordinates: place.coordinates,
+                upstream: stop_name(hop.to, &origin_names),
+                upstream_rtt_ms: hop.model.rtt.as_secs_f64() * 1e3,
+                upstream_hop: hop.model,
+            });
+        }
+    }
+    // Upstream first: shield, then RECs, then PoPs (a stable sort keeps the pop order).
+    caches.sort_by_key(|n| match n.tier {
+        NodeTier::Shield => 0,
+        NodeTier::Rec => 1,
+        _ => 2,
+    });
+    let mut nodes = origins;
+    nodes.extend(caches);
+    nodes
 }
 
 fn suggest<T>(result: &Result<T, edgelab_geo::GeoError>) -> String {

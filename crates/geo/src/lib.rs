@@ -15,6 +15,9 @@
 //!   per-hop cost ([`HopModel`]) with seeded sampling.
 //! - [`routing`]: nearest healthy PoP, nearest REC, Origin Shield selection and Global
 //!   Accelerator routing, all as pure functions of their inputs.
+//! - [`planner`]: the one planner: the hop chain of a request through the cache tiers
+//!   ([`CdnLayout`]) or through Global Accelerator ([`ga_path`]), used by the node planner,
+//!   the load-generator targets and `edgelab topology route`.
 //! - [`error`]: the [`GeoError`] type.
 //!
 //! # Example
@@ -40,6 +43,7 @@ pub mod distance;
 pub mod error;
 pub mod model;
 pub mod places;
+pub mod planner;
 pub mod routing;
 pub mod topology;
 
@@ -47,6 +51,9 @@ pub use distance::{EARTH_RADIUS_KM, distance_km};
 pub use error::GeoError;
 pub use model::{ClassParams, HopModel, LatencyModel, PathClass};
 pub use places::{AvailabilityZone, City, Coordinates, LocalZone, Place, Pop, PopKind, Region};
+pub use planner::{
+    CdnLayout, GaPath, Hop, HopClass, Stop, compose, direct_hop, ga_path, total_rtt,
+};
 pub use routing::{
     Endpoint, EndpointGroup, Failures, GaRoute, choose_shield, ga_route, ga_route_seeded,
     nearest_pop, nearest_rec,

@@ -210,3 +210,82 @@ fn a_topology_files_link_table_overrides_the_model_and_bad_values_exit_64() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The shipped topology files (not the single-node origin and edge examples).
+fn shipped_topologies() -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("config/ exists")
+        .map(|entry| entry.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .filter(|p| !p.ends_with("origin.toml") && !p.ends_with("edge.toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    files
+}
+
+/// The value after `prefix` on the line starting with `line`.
+fn field_after<'a>(out: &'a str, line: &str, prefix: &str) -> &'a str {
+    let text = out
+        .lines()
+        .find(|l| l.starts_with(line))
+        .unwrap_or_else(|| panic!("no line {line:?} in {out}"));
+    let at = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix:?} in {text:?}"));
+    text[at + prefix.len()..]
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+}
+
+/// Regression: `compare --ga` sent each client to its nearest PoP plus a backbone hop to the
+/// first origin replica, while `topology route --ga` used Global Accelerator's endpoint
+/// groups; both now ask one planner, so they agree on every client place of every shipped
+/// topology (and so do `compare`'s edge targets and `route`'s first hop).
+#[test]
+fn compare_ga_targets_and_topology_route_ga_agree_on_every_shipped_config() {
+    use edgelab_cluster::targets::{self, Dns};
+    use edgelab_loadgen::Mode;
+    let ms = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);
+    let mut checked = 0;
+    for file in shipped_topologies() {
+        let topology = edgelab_cluster::Topology::load(&file).expect("shipped topology");
+        let settings =
+            edgelab_loadgen::Settings::resolve(topology.load.clone(), &Default::default())
+                .expect("shipped workload");
+        let path = file.to_str().expect("utf-8 path");
+        for mode in [Mode::Ga, Mode::Edge] {
+            let dns = Dns { port: 80 };
+            let targets = targets::resolve(&topology, &settings.populations, mode, &dns)
+                .expect("every place routes");
+            for target in targets {
+                let mut args = vec!["topology", "route", "--topology", path];
+                args.extend(["--client", target.place.as_str()]);
+                if mode == Mode::Ga {
+                    args.push("--ga");
+                }
+                let out = stdout(&args);
+                let node = target.base_url.host().expect("a host");
+                let (line, prefix) = match mode {
+                    Mode::Ga => ("2 ", "endpoint "),
+                    _ => ("hit ", "served by "),
+                };
+                let shown = field_after(&out, line, prefix).trim_end_matches(')');
+                let expected = match mode {
+                    Mode::Ga => node.to_string(),
+                    _ => node.trim_start_matches("pop-").to_ascii_uppercase(),
+                };
+                assert_eq!(shown, expected, "{} {mode:?}: {out}", target.place);
+                let rtt = match mode {
+                    Mode::Ga => field_after(&out, "total ", "total "),
+                    _ => field_after(&out, "hit ", "hit "),
+                };
+                assert_eq!(rtt, ms(target.hop.rtt), "{} {mode:?}: {out}", target.place);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 2 * 15, "only {checked} places checked");
+}
