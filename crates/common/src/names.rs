@@ -84,4 +84,16 @@ pub mod metric {
     pub const ORIGIN_FAULTS_TOTAL: &str = "edgelab_origin_faults_total";
     /// Placement of an origin replica (always 1), by `origin`, `region`, `az`.
     pub const ORIGIN_INFO: &str = "edgelab_origin_info";
+    /// Connections open on a listener, by `listener` (`traffic`, `admin`).
+    pub const LISTENER_CONNECTIONS_OPEN: &str = "edgelab_listener_connections_open";
+    /// Connections accepted by a listener, by `listener`.
+    pub const LISTENER_CONNECTIONS_TOTAL: &str = "edgelab_listener_connections_total";
+    /// Times a listener held its maximum of connections and stopped accepting, by `listener`.
+    pub const LISTENER_CONNECTION_LIMIT_WAITS_TOTAL: &str =
+        "edgelab_listener_connection_limit_waits_total";
+    /// Failed accepts (each followed by a back-off), by `listener`.
+    pub const LISTENER_ACCEPT_ERRORS_TOTAL: &str = "edgelab_listener_accept_errors_total";
+    /// Connections closed by a listener timeout, by `listener`, `kind`
+    /// (`first_byte`, `header_read`, `idle`).
+    pub const LISTENER_TIMEOUTS_TOTAL: &str = "edgelab_listener_timeouts_total";
 }

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use edgelab_common::config::ConfigErrors;
+use edgelab_common::serve::{ListenerLimits, RawListenerLimits};
 use http::{HeaderName, Uri};
 use serde::Deserialize;
 
@@ -204,6 +205,9 @@ pub struct RawUpstream {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawEdgeConfig {
+    /// Connection cap and timeouts of the node's listeners (`[listener]`, SPEC §4 limits).
+    #[serde(default)]
+    pub listener: RawListenerLimits,
     /// IATA code of the place (`FRA`), used in `X-Amz-Cf-Pop` and labels (default `LOC`).
     pub pop: Option<String>,
     /// Number after the IATA code in `X-Amz-Cf-Pop` (`FRA56-P1`: 56; default 50).
@@ -386,6 +390,8 @@ pub struct EdgeConfig {
     pub max_request_body_bytes: u64,
     /// Distribution domain used in cache keys instead of the viewer's `Host`.
     pub distribution: Option<String>,
+    /// Connection cap and timeouts of the traffic and admin listeners.
+    pub listener: ListenerLimits,
 }
 
 impl EdgeConfig {
@@ -657,6 +663,10 @@ impl TryFrom<RawEdgeConfig> for EdgeConfig {
         if raw.admin_token.as_deref() == Some("") {
             errors.push("admin_token", "must not be empty when set");
         }
+        let listener = ListenerLimits::try_from(&raw.listener).unwrap_or_else(|problems| {
+            errors.extend_prefixed("listener", problems);
+            ListenerLimits::default()
+        });
         let config = EdgeConfig {
             pop,
             pop_number: raw.pop_number.unwrap_or(50),
@@ -685,6 +695,7 @@ impl TryFrom<RawEdgeConfig> for EdgeConfig {
             admin_token: raw.admin_token,
             max_request_body_bytes: raw.max_request_body_bytes.unwrap_or(20 << 20),
             distribution: raw.distribution.map(|d| d.to_ascii_lowercase()),
+            listener,
         };
         errors.into_result(config)
     }
@@ -694,6 +705,31 @@ impl TryFrom<RawEdgeConfig> for EdgeConfig {
 mod tests {
     use super::*;
     use edgelab_common::config::parse_toml;
+
+    #[test]
+    fn listener_limits_are_read_and_their_errors_carry_the_table_path() {
+        let raw: RawEdgeConfig = parse_toml(
+            "[upstream]\nprimary = \"http://127.0.0.1:1\"\n[listener]\nmax_connections = 16\nidle_timeout = \"5s\"\n",
+            "edge.toml",
+        )
+        .unwrap();
+        let config = EdgeConfig::try_from(raw).unwrap();
+        assert_eq!(config.listener.max_connections, 16);
+        assert_eq!(config.listener.idle_timeout, Duration::from_secs(5));
+        let raw: RawEdgeConfig = parse_toml(
+            "[upstream]\nprimary = \"http://127.0.0.1:1\"\n[listener]\nmax_connections = 0\n",
+            "edge.toml",
+        )
+        .unwrap();
+        let errors = EdgeConfig::try_from(raw).unwrap_err();
+        assert!(
+            errors
+                .errors()
+                .iter()
+                .any(|e| e.field == "listener.max_connections"),
+            "{errors}"
+        );
+    }
 
     #[test]
     fn path_patterns_follow_cloudfront_globs() {

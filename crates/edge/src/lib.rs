@@ -26,7 +26,7 @@ use bytes::Bytes;
 use edgelab_common::admin::{Admin, AdminRoutes, Readiness, authorize};
 use edgelab_common::body::{self, Body};
 use edgelab_common::names::header as names;
-use edgelab_common::serve::{ServeOptions, serve};
+use edgelab_common::serve::{ListenerFamilies, ServeOptions, serve};
 use edgelab_common::shutdown::Shutdown;
 use http::{Method, Request, Response, StatusCode};
 use serde::Serialize;
@@ -198,11 +198,21 @@ pub fn start(
         token: config.admin_token.clone(),
         clock: clock.clone(),
     };
-    serve(traffic, node, ServeOptions::default(), shutdown.clone());
+    let listeners = ListenerFamilies::register(&registry)?;
+    let traffic_options = ServeOptions {
+        limits: config.listener,
+        metrics: listeners.listener("traffic"),
+        ..ServeOptions::default()
+    };
+    let admin_options = ServeOptions {
+        metrics: listeners.listener("admin"),
+        ..traffic_options.clone()
+    };
+    serve(traffic, node, traffic_options, shutdown.clone());
     serve(
         admin,
         Arc::new(Admin::new(registry, readiness.clone(), routes)),
-        ServeOptions::default(),
+        admin_options,
         shutdown.clone(),
     );
     // Housekeeping: moka's pending tasks (evictions, invalidation closures, counts) and the

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use edgelab_common::config::ConfigErrors;
+use edgelab_common::serve::{ListenerLimits, RawListenerLimits};
 use http::{HeaderValue, StatusCode};
 use rand::{Rng, RngExt};
 use rand_distr::{Distribution, Exp, LogNormal};
@@ -54,6 +55,8 @@ pub struct OriginConfig {
     /// How long in-flight requests may run after shutdown before connections are dropped.
     #[serde(with = "humantime_serde")]
     pub drain_deadline: Duration,
+    /// Connection cap and timeouts of the traffic and admin listeners (`[listener]`).
+    pub listener: RawListenerLimits,
     /// The path classes of the synthetic catalog.
     pub classes: ClassesConfig,
     /// Fault injection and service time at start (changeable at runtime on the admin port).
@@ -73,6 +76,7 @@ impl Default for OriginConfig {
             files_cache_control: "public, max-age=3600".to_owned(),
             admin_token: None,
             drain_deadline: Duration::from_secs(10),
+            listener: RawListenerLimits::default(),
             classes: ClassesConfig::default(),
             faults: FaultsConfig::default(),
         }
@@ -260,6 +264,8 @@ pub struct OriginSettings {
     pub admin_token: Option<String>,
     /// Drain deadline at shutdown.
     pub drain_deadline: Duration,
+    /// Connection cap and timeouts of the listeners.
+    pub listener: ListenerLimits,
     /// The synthetic classes, in [`Class::SYNTHETIC`] order.
     pub classes: Vec<ClassSettings>,
     /// Faults at start.
@@ -639,6 +645,10 @@ impl TryFrom<OriginConfig> for OriginSettings {
         if raw.drain_deadline > Duration::from_secs(600) {
             errors.push("drain_deadline", "must be at most 10m");
         }
+        let listener = ListenerLimits::try_from(&raw.listener).unwrap_or_else(|problems| {
+            errors.extend_prefixed("listener", problems);
+            ListenerLimits::default()
+        });
 
         let mut classes = Vec::with_capacity(Class::SYNTHETIC.len());
         for class in Class::SYNTHETIC {
@@ -718,6 +728,7 @@ impl TryFrom<OriginConfig> for OriginSettings {
                 files_cache_control,
                 admin_token: raw.admin_token,
                 drain_deadline: raw.drain_deadline,
+                listener,
                 classes,
                 faults,
             }),

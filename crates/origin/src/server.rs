@@ -10,7 +10,7 @@ use edgelab_common::admin::{Admin, AdminRoutes, Readiness, authorize};
 use edgelab_common::body::{self, Body};
 use edgelab_common::config::ConfigErrors;
 use edgelab_common::names::{header as names, path};
-use edgelab_common::serve::{Handler, ServeOptions, serve};
+use edgelab_common::serve::{Handler, ListenerFamilies, ServeOptions, serve};
 use edgelab_common::shutdown::Shutdown;
 use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
@@ -232,16 +232,23 @@ pub fn start_with_catalog(
 
     let node = shutdown.child();
     let readiness = Readiness::new();
+    let listeners = ListenerFamilies::register(&registry)?;
     let options = ServeOptions {
         drain_deadline: settings.drain_deadline,
+        limits: settings.listener,
+        metrics: listeners.listener("traffic"),
         ..ServeOptions::default()
+    };
+    let admin_options = ServeOptions {
+        metrics: listeners.listener("admin"),
+        ..options.clone()
     };
     serve(
         traffic,
         Arc::new(Traffic {
             state: state.clone(),
         }),
-        options.clone(),
+        options,
         node.clone(),
     );
     serve(
@@ -253,7 +260,7 @@ pub fn start_with_catalog(
                 state: state.clone(),
             },
         )),
-        options,
+        admin_options,
         node.clone(),
     );
     // Readiness flips as soon as the node is told to stop; the parent tracker waits for the

@@ -1,0 +1,204 @@
+//! The HTTP accept loop every edgelab listener uses: HTTP/1.1 with keep-alive and HTTP/2
+//! prior-knowledge (h2c) on the same port, the request-head size limit of SPEC §4, and a
+//! graceful drain when the [`Shutdown`] fires.
+//!
+//! hyper answers what it cannot parse itself: a head larger than
+//! [`ServeOptions::max_head_bytes`] or with too many fields gets 431, a malformed request
+//! line 400. Handlers never see those requests.
+//!
+//! Everything a peer controls is bounded (STYLE §14): at most
+//! [`ListenerLimits::max_connections`] connections at once (the accept loop waits for a slot,
+//! mini-redis style, and the kernel's backlog holds the rest), a first-byte, a header-read and
+//! an idle keep-alive timeout per connection ([`watch`]), and a growing back-off after accept
+//! errors. Each bound counts in [`ListenerMetrics`] when it bites.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use crate::body::Body;
+use crate::shutdown::Shutdown;
+
+mod limits;
+mod metrics;
+mod watch;
+
+pub use limits::{ListenerLimits, RawListenerLimits};
+pub use metrics::{ListenerFamilies, ListenerMetrics, TimeoutKind};
+use watch::{Activity, Timeouts, Watched};
+
+/// Something that answers HTTP requests.
+pub trait Handler: Send + Sync + 'static {
+    /// Answers one request from `peer`. Must not panic; every error is a response.
+    fn handle(
+        &self,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> impl Future<Output = Response<Body>> + Send;
+}
+
+/// Limits and timeouts of a listener.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Largest request line + header block accepted (SPEC §4: 20,480 bytes → 431 beyond).
+    /// hyper requires at least 8,192.
+    pub max_head_bytes: usize,
+    /// Most header fields in one request (beyond: 431).
+    pub max_headers: usize,
+    /// Connection cap and timeouts (the `[listener]` table of a config).
+    pub limits: ListenerLimits,
+    /// How long in-flight requests may run after shutdown before connections are dropped.
+    pub drain_deadline: Duration,
+    /// Where the listener counts its bounds biting; [`ListenerMetrics::unregistered`] for
+    /// nobody.
+    pub metrics: ListenerMetrics,
+}
+
+/// Smallest and largest pause after a failed accept; it doubles per consecutive failure.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            max_head_bytes: 20_480,
+            max_headers: 128,
+            limits: ListenerLimits::default(),
+            drain_deadline: Duration::from_secs(10),
+            metrics: ListenerMetrics::unregistered(),
+        }
+    }
+}
+
+/// Serves `handler` on `listener` until `shutdown` fires, then stops accepting, lets
+/// in-flight requests finish (at most `drain_deadline`) and returns. The task is tracked
+/// by `shutdown`.
+pub fn serve<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    options: ServeOptions,
+    shutdown: Shutdown,
+) -> JoinHandle<()> {
+    let task_shutdown = shutdown.clone();
+    shutdown.spawn(accept_loop(listener, handler, options, task_shutdown))
+}
+
+fn connection_builder(options: &ServeOptions) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper's own header-read timer also runs while a keep-alive connection is idle, so it
+    // is off here and `watch` keeps the header-read and idle bounds apart.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .max_buf_size(options.max_head_bytes.max(8_192))
+        .max_headers(options.max_headers)
+        .header_read_timeout(None);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(options.max_head_bytes as u32);
+    builder
+}
+
+async fn accept_loop<H: Handler>(
+    listener: TcpListener,
+    handler: Arc<H>,
+    options: ServeOptions,
+    shutdown: Shutdown,
+) {
+    let builder = connection_builder(&options);
+    let limits = options.limits;
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let timeouts = Timeouts {
+        first_byte: limits.first_byte_timeout,
+        header_read: limits.header_read_timeout,
+        idle: limits.idle_timeout,
+    };
+    let metrics = options.metrics.clone();
+    let graceful = GracefulShutdown::new();
+    let mut backoff = ACCEPT_BACKOFF.0;
+    loop {
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                metrics.limit_waits.inc();
+                tracing::debug!(max = limits.max_connections, "connection limit reached");
+                tokio::select! {
+                    // Invariant: the semaphore is never closed.
+                    slot = slots.clone().acquire_owned() => slot.expect("semaphore stays open"),
+                    () = shutdown.triggered() => break,
+                }
+            }
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = shutdown.triggered() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => {
+                backoff = ACCEPT_BACKOFF.0;
+                accepted
+            }
+            Err(error) => {
+                // Out of file descriptors and similar: back off, longer each time.
+                metrics.accept_errors.inc();
+                tracing::warn!(%error, pause = ?backoff, "accept failed");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = shutdown.triggered() => break,
+                }
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF.1);
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        metrics.accepted.inc();
+        let activity = Arc::new(Activity::default());
+        let handler = handler.clone();
+        let service_activity = activity.clone();
+        let service = service_fn(move |request| {
+            let handler = handler.clone();
+            let in_flight = service_activity.begin();
+            async move {
+                let response = handler.handle(request, peer).await;
+                drop(in_flight);
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let io = TokioIo::new(Watched::new(stream, activity, timeouts, metrics.clone()));
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let open = metrics.open.clone();
+        shutdown.tracker().spawn(async move {
+            open.inc();
+            let connection = builder.serve_connection_with_upgrades(io, service);
+            if let Err(error) = watcher.watch(connection).await {
+                tracing::debug!(%peer, error = %error, "connection ended with an error");
+            }
+            open.dec();
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(options.drain_deadline, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            deadline = ?options.drain_deadline,
+            "connections still open after the drain deadline; dropping them"
+        );
+    }
+}

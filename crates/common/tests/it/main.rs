@@ -1,0 +1,3 @@
+//! Integration tests of edgelab-common: real listeners on `127.0.0.1:0`.
+
+mod serve;

@@ -1,0 +1,223 @@
+//! The accept loop's bounds (STYLE §14): first-byte, header-read and idle timeouts, the
+//! connection cap, each counted in the listener metrics; and that a slow handler is not cut.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use edgelab_common::body::{self, Body};
+use edgelab_common::serve::{Handler, ListenerFamilies, ListenerLimits, ServeOptions, serve};
+use edgelab_common::shutdown::Shutdown;
+use edgelab_testkit::{eventually, loopback, metric_value};
+use http::{Request, Response};
+use hyper::body::Incoming;
+use prometheus::{Encoder, Registry, TextEncoder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Answers `/slow` after 400 ms (longer than every timeout under test), anything else at once.
+struct Answer;
+
+impl Handler for Answer {
+    async fn handle(&self, request: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
+        if request.uri().path() == "/slow" {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+        Response::new(body::full("ok"))
+    }
+}
+
+struct Listener {
+    addr: SocketAddr,
+    registry: Registry,
+    shutdown: Shutdown,
+}
+
+impl Listener {
+    async fn start(tune: impl FnOnce(&mut ServeOptions)) -> Listener {
+        let registry = Registry::new();
+        let families = ListenerFamilies::register(&registry).unwrap();
+        let mut options = ServeOptions {
+            limits: ListenerLimits {
+                max_connections: 4_096,
+                first_byte_timeout: Duration::from_secs(30),
+                header_read_timeout: Duration::from_secs(30),
+                idle_timeout: Duration::from_secs(30),
+            },
+            metrics: families.listener("traffic"),
+            ..ServeOptions::default()
+        };
+        tune(&mut options);
+        let listener = loopback().await;
+        let addr = listener.local_addr().unwrap();
+        let shutdown = Shutdown::new();
+        serve(listener, Arc::new(Answer), options, shutdown.clone());
+        Listener {
+            addr,
+            registry,
+            shutdown,
+        }
+    }
+
+    fn metric(&self, series: &str) -> f64 {
+        let mut text = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut text)
+            .unwrap();
+        metric_value(&String::from_utf8(text).unwrap(), series)
+    }
+
+    fn timeouts(&self, kind: &str) -> f64 {
+        self.metric(&format!(
+            "edgelab_listener_timeouts_total{{kind=\"{kind}\",listener=\"traffic\"}}"
+        ))
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+/// Reads until the peer closes; panics if that takes more than 5 s.
+async fn closed_by_peer(stream: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out))
+        .await
+        .expect("the server closes the connection")
+        .ok();
+    out
+}
+
+/// Reads one whole `ok` response (it is short and ends with the body).
+async fn one_response(stream: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !out.ends_with(b"ok") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+            .await
+            .expect("a response within 5 s")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before the response: {:?}",
+            String::from_utf8_lossy(&out)
+        );
+        out.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn silent_connection_is_closed_after_the_first_byte_timeout() {
+    let listener =
+        Listener::start(|o| o.limits.first_byte_timeout = Duration::from_millis(100)).await;
+    let mut stream = TcpStream::connect(listener.addr).await.unwrap();
+    assert!(closed_by_peer(&mut stream).await.is_empty());
+    eventually("first_byte timeout counted", || async {
+        listener.timeouts("first_byte") == 1.0
+    })
+    .await;
+    assert_eq!(listener.timeouts("idle"), 0.0);
+}
+
+#[tokio::test]
+async fn slowloris_head_is_closed_after_the_header_read_timeout() {
+    let listener =
+        Listener::start(|o| o.limits.header_read_timeout = Duration::from_millis(150)).await;
+    let mut stream = TcpStream::connect(listener.addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n")
+        .await
+        .unwrap();
+    // Keep trickling header lines: each byte is activity, but the head never completes.
+    let trickle = async {
+        for i in 0..100 {
+            if stream
+                .write_all(format!("X-{i}: y\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), trickle)
+        .await
+        .expect("the trickle is cut well before it ends");
+    eventually("header_read timeout counted", || async {
+        listener.timeouts("header_read") == 1.0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn idle_keep_alive_is_closed_after_the_idle_timeout() {
+    let listener = Listener::start(|o| o.limits.idle_timeout = Duration::from_millis(100)).await;
+    let mut stream = TcpStream::connect(listener.addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(one_response(&mut stream).await.starts_with("HTTP/1.1 200"));
+    assert!(closed_by_peer(&mut stream).await.is_empty());
+    eventually("idle timeout counted", || async {
+        listener.timeouts("idle") == 1.0
+    })
+    .await;
+    assert_eq!(listener.timeouts("header_read"), 0.0);
+}
+
+#[tokio::test]
+async fn a_request_in_flight_outlives_every_timeout() {
+    let listener = Listener::start(|o| {
+        o.limits.first_byte_timeout = Duration::from_millis(50);
+        o.limits.header_read_timeout = Duration::from_millis(50);
+        o.limits.idle_timeout = Duration::from_millis(50);
+    })
+    .await;
+    let mut stream = TcpStream::connect(listener.addr).await.unwrap();
+    stream
+        .write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(one_response(&mut stream).await.starts_with("HTTP/1.1 200"));
+    let total: f64 = ["first_byte", "header_read", "idle"]
+        .iter()
+        .map(|kind| listener.timeouts(kind))
+        .sum();
+    assert_eq!(total, 0.0, "no timeout fired while the handler worked");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+    let listener = Listener::start(|o| o.limits.max_connections = 2).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(listener.addr).await.unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        one_response(&mut stream).await;
+        held.push(stream);
+    }
+    // The third connection completes its TCP handshake in the kernel's backlog, but the
+    // listener does not accept it while two are open.
+    let mut third = TcpStream::connect(listener.addr).await.unwrap();
+    third
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    eventually("the cap is reported", || async {
+        listener.metric("edgelab_listener_connection_limit_waits_total") >= 1.0
+    })
+    .await;
+    assert_eq!(listener.metric("edgelab_listener_connections_open"), 2.0);
+    assert_eq!(listener.metric("edgelab_listener_connections_total"), 2.0);
+    drop(held.pop());
+    assert!(one_response(&mut third).await.starts_with("HTTP/1.1 200"));
+    assert_eq!(listener.metric("edgelab_listener_connections_total"), 3.0);
+}
