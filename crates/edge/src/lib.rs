@@ -7,8 +7,10 @@
 //! - [`policy`]: pure RFC 9111 + CloudFront TTL rules, freshness, cache keys (takes `now`).
 //! - [`store`]: the moka object store bounded in bytes, `Vary` index, eviction causes.
 //! - [`lock`]: request collapsing (one upstream fetch per key).
-//! - [`proxy`]: the request phases (admit → route → lookup → freshness → miss → respond) and
-//!   the CloudFront / RFC 9211 response headers.
+//! - [`proxy`]: the request phases (admit → lookup → revalidate / collapse → forward → fill →
+//!   respond → finish) over one exchange per request, and the CloudFront / RFC 9211 response
+//!   headers rendered from a typed outcome.
+//! - [`clock`]: the node's advanceable clock.
 //! - [`upstream`]: pooled client, next tier or origin group with failover and timeouts.
 //! - [`range`], [`compress`]: serving ranges and compressed variants from whole objects.
 //! - [`invalidation`]: the invalidation API and its propagation to the other tiers.
@@ -19,8 +21,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use edgelab_common::admin::{Admin, AdminRoutes, Readiness, authorize};
@@ -32,6 +33,7 @@ use http::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+pub mod clock;
 pub mod compress;
 pub mod config;
 pub mod invalidation;
@@ -43,28 +45,9 @@ pub mod range;
 pub mod store;
 pub mod upstream;
 
+pub use clock::Clock;
 pub use config::{EdgeConfig, RawEdgeConfig, Tier};
 pub use invalidation::{InvalidationState, InvalidationStatus};
-
-/// The node's clock: wall time plus an offset a test or an emulation can advance, so
-/// freshness can be exercised without waiting.
-#[derive(Clone, Debug, Default)]
-pub struct Clock {
-    offset_ms: Arc<AtomicU64>,
-}
-
-impl Clock {
-    /// Current time as the node sees it.
-    pub fn now(&self) -> SystemTime {
-        SystemTime::now() + Duration::from_millis(self.offset_ms.load(Ordering::Relaxed))
-    }
-
-    /// Moves the node's time forward by `by`.
-    pub fn advance(&self, by: Duration) {
-        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
-    }
-}
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -180,7 +163,7 @@ pub fn start(
         ),
         shutdown.clone(),
     );
-    let node = Arc::new(proxy::Node {
+    let node = proxy::Node::new(proxy::NodeState {
         config: config.clone(),
         store: store.clone(),
         locks: lock::Locks::default(),
@@ -208,7 +191,7 @@ pub fn start(
         metrics: listeners.listener("admin"),
         ..traffic_options.clone()
     };
-    serve(traffic, node, traffic_options, shutdown.clone());
+    serve(traffic, Arc::new(node), traffic_options, shutdown.clone());
     serve(
         admin,
         Arc::new(Admin::new(registry, readiness.clone(), routes)),

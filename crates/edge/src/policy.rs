@@ -290,6 +290,15 @@ pub fn cdn_field_valid(text: &str) -> bool {
     })
 }
 
+/// Upstream statuses on which `stale-if-error` serves the stale copy (RFC 5861 §4 names 500,
+/// 502, 503 and 504; CloudFront uses the same set). A connection failure serves it too.
+pub const STALE_IF_ERROR_STATUSES: [u16; 4] = [500, 502, 503, 504];
+
+/// Whether an upstream answering `status` lets `stale-if-error` serve the stale copy.
+pub fn serves_stale_on(status: StatusCode) -> bool {
+    STALE_IF_ERROR_STATUSES.contains(&status.as_u16())
+}
+
 /// How a stored object may be used for a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
@@ -745,5 +754,21 @@ mod tests {
         );
         assert_eq!(a, b);
         assert_eq!(a, "example.com/a?v=2");
+    }
+
+    #[test]
+    fn stale_if_error_serves_on_the_four_server_errors_only() {
+        for code in [500, 502, 503, 504] {
+            assert!(
+                serves_stale_on(StatusCode::from_u16(code).unwrap()),
+                "{code}"
+            );
+        }
+        for code in [200, 304, 404, 501, 505] {
+            assert!(
+                !serves_stale_on(StatusCode::from_u16(code).unwrap()),
+                "{code}"
+            );
+        }
     }
 }

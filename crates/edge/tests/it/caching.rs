@@ -205,6 +205,54 @@ async fn stale_while_revalidate_serves_stale_and_refreshes_once() {
     assert_eq!(origin.state.count("/swr"), 2, "one refresh per key");
 }
 
+/// The background refresh of stale-while-revalidate goes through the origin request policy
+/// like the fill it replaces: only the forwarded query strings, headers and cookies.
+#[tokio::test]
+async fn stale_while_revalidate_refresh_forwards_only_what_the_origin_request_policy_allows() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::start(&format!(
+        r#"pop = "FRA"
+[upstream]
+primary = "{}"
+[default_behavior]
+cache_policy = {{ preset = "rfc9111", query_strings = ["cc"], cookies = "none" }}
+origin_request = {{ query_strings = "none", headers = ["accept-language"], cookies = ["session"] }}
+"#,
+        origin.url()
+    ))
+    .await;
+    let url = format!(
+        "{}/swr-policy?cc=max-age%3D1%2C%20stale-while-revalidate%3D60&utm=campaign",
+        edge.url()
+    );
+    let viewer = [
+        ("cookie", "session=s1; tracking=t1"),
+        ("accept-language", "de"),
+        ("x-viewer-secret", "1"),
+    ];
+    get(&url, &viewer).await;
+    edge.handle.clock().advance(Duration::from_secs(5));
+    let stale = get(&url, &viewer).await;
+    assert!(stale.h("cache-status").contains("stale-while-revalidate"));
+    eventually("background refresh", || async {
+        origin.state.count("/swr-policy") == 2
+    })
+    .await;
+    let targets = origin.state.targets.lock().unwrap().clone();
+    let requests = origin.state.requests.lock().unwrap().clone();
+    let expected_target = "/swr-policy?cc=max-age%3D1%2C%20stale-while-revalidate%3D60";
+    for (n, (target, (_, headers))) in targets.iter().zip(&requests).enumerate() {
+        assert_eq!(target, expected_target, "request {n}: query string");
+        let cookies: Vec<_> = headers.get_all("cookie").iter().collect();
+        assert_eq!(cookies, ["session=s1"], "request {n}: cookies");
+        assert_eq!(headers.get("accept-language").unwrap(), "de", "request {n}");
+        assert!(
+            !headers.contains_key("x-viewer-secret"),
+            "request {n}: {headers:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn stale_if_error_serves_stale_on_5xx_and_errors_otherwise() {
     let origin = TestOrigin::start("o").await;

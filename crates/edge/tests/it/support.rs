@@ -31,6 +31,8 @@ pub struct OriginState {
     pub hits: Mutex<HashMap<String, usize>>,
     /// Every request's headers, in order.
     pub requests: Mutex<Vec<(String, HeaderMap)>>,
+    /// Every request's target (path and query), in order.
+    pub targets: Mutex<Vec<String>>,
     /// Answer 503 to everything when set.
     pub failing: AtomicBool,
     /// Total requests.
@@ -83,6 +85,12 @@ async fn answer(
         .lock()
         .unwrap()
         .push((path.clone(), request.headers().clone()));
+    state.targets.lock().unwrap().push(
+        request
+            .uri()
+            .path_and_query()
+            .map_or(path.clone(), |p| p.as_str().to_string()),
+    );
     let method = request.method().clone();
     let _ = request.into_body().collect().await;
     if let Some(ms) = param(&query, "delay_ms").and_then(|v| v.parse().ok()) {

@@ -1,0 +1,219 @@
+//! The request path through the cache phases (see `docs/request-lifecycle.md`). A request
+//! becomes one [`Exchange`] after admission and carries it from phase to phase; each phase
+//! ends in an [`Outcome`] that [`Node::finish`] renders into headers once.
+//!
+//! ```text
+//!  admit ──► pass (unsafe method / disabled policy) ─────────────────────────┐
+//!    │                                                                      │
+//!    ▼                                                                      │
+//!  lookup ──fresh──────────────────────────────────────────► Hit ───────────┤
+//!    │ ├──stale-while-revalidate──► StaleWhileRevalidate ───────────────────┤
+//!    │ │        └─ background: revalidate (same Exchange, same forward) ┐   │
+//!    │ └──stale──► revalidate ──304──► RefreshHit ─────────────────────────┤
+//!    │                 ├──5xx / no connection, inside stale-if-error ──► StaleIfError
+//!    │                 └──full response──► fill                         │   │
+//!    ▼ miss                                                             ▼   │
+//!  collapse (leader / waiter) ──► forward ──► fill (store + stream) ──► Fetched
+//!                                                                           ▼
+//!                                                     finish: X-Cache, Cache-Status,
+//!                                                     Server-Timing, metrics, span
+//! ```
+//!
+//! - [`lookup`]: cache key, stored object, freshness, collapsing, the background refresh.
+//! - [`forward`]: the request sent upstream (origin request policy), pass-through, unsafe
+//!   method invalidation, what the upstream tier said.
+//! - [`revalidate`]: conditional request, 304 merge, stale-if-error.
+//! - [`fill`]: storability, buffered or streamed fill of the store.
+//! - [`respond`]: RFC 9110 conditional, range and HEAD answers from a stored object.
+//! - [`outcome`]: how a request was served, rendered into headers and metrics.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Instant;
+
+use edgelab_common::body::Body;
+use edgelab_common::names::header as names;
+use edgelab_common::shutdown::Shutdown;
+use http::request::Parts;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use tracing::Instrument;
+
+use crate::clock::Clock;
+use crate::config::{Behavior, EdgeConfig};
+use crate::lock::{LeaderGuard, Locks};
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::upstream::UpstreamClient;
+
+mod fill;
+mod forward;
+mod identity;
+mod lookup;
+mod outcome;
+mod respond;
+mod revalidate;
+
+pub use forward::hit_layer_of;
+pub use identity::Identity;
+pub(crate) use outcome::{ForwardReason, Outcome, Refusal, Served};
+pub use respond::respond_from_object;
+
+/// Longest accepted request target (SPEC §4: 414 beyond).
+pub const MAX_URL_BYTES: usize = 8_192;
+
+/// Longest accepted request line + header block (SPEC §4: 431 beyond). The accept loop
+/// enforces it on HTTP/1.1 reads; this check covers what its buffering lets through.
+pub const MAX_HEAD_BYTES: usize = 20_480;
+
+/// Headers a node sets itself; stripped from upstream responses before storing.
+const OWN_HEADERS: [&str; 6] = [
+    names::X_CACHE,
+    names::X_AMZ_CF_POP,
+    names::X_AMZ_CF_ID,
+    names::SERVER_TIMING,
+    names::CACHE_STATUS,
+    names::X_EDGELAB_TIER,
+];
+
+/// Everything a request needs, shared by all connections of a node and its background
+/// refreshes.
+pub struct NodeState {
+    /// The validated configuration.
+    pub config: Arc<EdgeConfig>,
+    /// The object store.
+    pub store: Store,
+    /// In-flight fetches (request collapsing).
+    pub locks: Locks,
+    /// The next tier or origin group.
+    pub upstream: UpstreamClient,
+    /// Metric handles.
+    pub metrics: Metrics,
+    /// Header identity and request ids.
+    pub identity: Identity,
+    /// The node's clock.
+    pub clock: Clock,
+    /// Tracks background refreshes and stops them.
+    pub shutdown: Shutdown,
+}
+
+/// The request handler of one node: its state behind one `Arc`, so a clone is cheap and a
+/// background task runs the very same phases as a viewer request.
+#[derive(Clone)]
+pub struct Node(Arc<NodeState>);
+
+impl Node {
+    /// A node over `state`.
+    pub fn new(state: NodeState) -> Self {
+        Node(Arc::new(state))
+    }
+}
+
+impl Deref for Node {
+    type Target = NodeState;
+
+    fn deref(&self) -> &NodeState {
+        &self.0
+    }
+}
+
+/// Where a request is (or would be) stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CacheKey {
+    /// Host + path + the cache policy's key parts.
+    pub(crate) primary: Arc<str>,
+    /// The primary key plus the request's values of the stored response's `Vary` headers.
+    pub(crate) variant: String,
+}
+
+/// One request on its way through the cache phases: what was asked, under which behaviour
+/// and key, why it goes upstream, and the collapsing lock it holds.
+pub(crate) struct Exchange<'a> {
+    /// The viewer's request head (the body is never needed on the cache path).
+    pub(crate) parts: Parts,
+    /// The cache behaviour matching the path.
+    pub(crate) behavior: &'a Behavior,
+    /// Where it is stored.
+    pub(crate) key: CacheKey,
+    /// Why it goes upstream, if it does.
+    pub(crate) reason: ForwardReason,
+    /// It waited for another request's fetch first.
+    pub(crate) collapsed: bool,
+    /// Held while this request fetches the key for others; dropped once the fill is done.
+    pub(crate) guard: Option<LeaderGuard>,
+}
+
+impl edgelab_common::serve::Handler for Node {
+    async fn handle(&self, request: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
+        let started = Instant::now();
+        let (mut parts, incoming) = request.into_parts();
+        let rid = self.request_id(&mut parts);
+        let span = tracing::debug_span!(
+            "request",
+            pop = %self.identity.pop_id,
+            tier = self.config.tier.as_str(),
+            request_id = %rid,
+            cache_status = tracing::field::Empty,
+        );
+        async {
+            let outcome = self.admit(parts, incoming).await;
+            self.finish(outcome, &rid, started)
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+impl Node {
+    /// The request's `X-Amz-Cf-Id`: a lower tier's id is kept so one viewer request has one
+    /// id on every tier; a viewer's own is replaced. It is set on `parts` for the upstream.
+    fn request_id(&self, parts: &mut Parts) -> String {
+        let rid = match parts
+            .headers
+            .get(names::X_AMZ_CF_ID)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(id) if parts.headers.contains_key(names::X_EDGELAB_TIER) => id.to_string(),
+            _ => self.identity.next_id(),
+        };
+        parts.headers.remove(names::X_EDGELAB_TIER);
+        if let Ok(value) = HeaderValue::from_str(&rid) {
+            parts.headers.insert(names::X_AMZ_CF_ID, value);
+        }
+        rid
+    }
+
+    /// Admission: head and URL limits, then the behaviour decides cache or pass.
+    async fn admit(&self, parts: Parts, incoming: Incoming) -> Outcome {
+        let target_len = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
+        let head_len: usize = target_len
+            + 16
+            + parts
+                .headers
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len() + 4)
+                .sum::<usize>();
+        if head_len > MAX_HEAD_BYTES {
+            return Outcome::error(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                format!("request line and headers longer than {MAX_HEAD_BYTES} bytes"),
+                Refusal::HeadTooLarge,
+            );
+        }
+        if target_len > MAX_URL_BYTES {
+            return Outcome::error(
+                StatusCode::URI_TOO_LONG,
+                format!("request target longer than {MAX_URL_BYTES} bytes"),
+                Refusal::UriTooLong,
+            );
+        }
+        let behavior = self.config.behavior(parts.uri.path());
+        let cacheable_method = parts.method == Method::GET || parts.method == Method::HEAD;
+        if cacheable_method && !behavior.cache_policy.disabled() {
+            self.cacheable(parts, behavior).await
+        } else {
+            self.pass(parts, incoming, behavior).await
+        }
+    }
+}

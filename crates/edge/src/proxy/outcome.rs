@@ -1,0 +1,382 @@
+//! How a request was answered, as types: [`Served`] says which phase produced the response
+//! and why; [`Outcome`] pairs it with the response and the upstream timings. `Node::finish`
+//! renders them into `X-Cache`, `Cache-Status`, `Server-Timing` and the metrics, once, at
+//! the end of the request.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use edgelab_common::body::{self, Body};
+use edgelab_common::names::header as names;
+use http::{HeaderValue, Response, StatusCode, header};
+
+use super::{Node, OWN_HEADERS};
+use crate::metrics::CacheStatus;
+use crate::policy::NoCacheReason;
+
+/// Why a request went upstream (RFC 9211 `fwd=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ForwardReason {
+    /// Nothing stored under the URI's key.
+    UriMiss,
+    /// The URI is stored, but not the variant the request selects.
+    VaryMiss,
+    /// The stored copy was stale.
+    Stale,
+    /// The method is never answered from the cache.
+    Method,
+    /// The behaviour's policy does not cache.
+    Bypass,
+}
+
+impl ForwardReason {
+    /// The `fwd=` token.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ForwardReason::UriMiss => "uri-miss",
+            ForwardReason::VaryMiss => "vary-miss",
+            ForwardReason::Stale => "stale",
+            ForwardReason::Method => "method",
+            ForwardReason::Bypass => "bypass",
+        }
+    }
+}
+
+/// Why a fetched response was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotStored {
+    /// RFC 9111 or the behaviour's cache policy says no.
+    Policy(NoCacheReason),
+    /// Its `Content-Length` is over the largest stored object.
+    TooLarge,
+}
+
+impl NotStored {
+    fn as_str(self) -> &'static str {
+        match self {
+            NotStored::Policy(reason) => reason.as_str(),
+            NotStored::TooLarge => "too-large",
+        }
+    }
+}
+
+/// Why the node answered with an error of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Request line and headers over `MAX_HEAD_BYTES` (431).
+    HeadTooLarge,
+    /// Request target over `MAX_URL_BYTES` (414).
+    UriTooLong,
+    /// Declared request body over the configured limit (413).
+    BodyTooLarge,
+    /// The upstream body was cut short (502).
+    Truncated,
+    /// The upstream failed before a response head; the label is `UpstreamError::kind`.
+    Upstream(&'static str),
+}
+
+impl Refusal {
+    fn as_str(self) -> &'static str {
+        match self {
+            Refusal::HeadTooLarge => "head-too-large",
+            Refusal::UriTooLong => "uri-too-long",
+            Refusal::BodyTooLarge => "body-too-large",
+            Refusal::Truncated => "truncated",
+            Refusal::Upstream(kind) => kind,
+        }
+    }
+}
+
+/// Which phase produced the response, with what `Cache-Status` needs to describe it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Served {
+    /// A fresh stored copy; `ttl` seconds of freshness left.
+    Hit {
+        /// Seconds of freshness left.
+        ttl: u64,
+        /// Found after waiting for another request's fetch.
+        collapsed: bool,
+    },
+    /// A stale copy inside `stale-while-revalidate` (a background refresh runs).
+    StaleWhileRevalidate {
+        /// Freshness left, negative once stale.
+        ttl: i128,
+    },
+    /// A stale copy because the upstream failed inside `stale-if-error`.
+    StaleIfError,
+    /// The stale copy, revalidated upstream with a 304.
+    RefreshHit,
+    /// The upstream's response, stored unless `stored` says why not.
+    Fetched {
+        /// Why it went upstream.
+        reason: ForwardReason,
+        /// The upstream status.
+        status: StatusCode,
+        /// Stored, or why not.
+        stored: Result<(), NotStored>,
+        /// Fetched after waiting for another request's fetch that was not stored.
+        collapsed: bool,
+    },
+    /// Never cacheable here: passed through.
+    Passed {
+        /// Method or disabled policy.
+        reason: ForwardReason,
+        /// The upstream status.
+        status: StatusCode,
+    },
+    /// The node's own error.
+    Error(Refusal),
+}
+
+impl Served {
+    /// The metric label.
+    pub(crate) fn cache_status(self) -> CacheStatus {
+        match self {
+            Served::Hit { .. } => CacheStatus::Hit,
+            Served::StaleWhileRevalidate { .. } | Served::StaleIfError => CacheStatus::Stale,
+            Served::RefreshHit => CacheStatus::RefreshHit,
+            Served::Fetched { .. } => CacheStatus::Miss,
+            Served::Passed { .. } => CacheStatus::Pass,
+            Served::Error(_) => CacheStatus::Error,
+        }
+    }
+
+    /// The RFC 9211 parameters after the cache name (`hit; ttl=5`, `fwd=miss; stored`, ...).
+    pub(crate) fn rfc9211(self) -> String {
+        let collapsed_note = |collapsed: bool| if collapsed { "; collapsed" } else { "" };
+        match self {
+            Served::Hit { ttl, collapsed } => {
+                format!("hit; ttl={ttl}{}", collapsed_note(collapsed))
+            }
+            Served::StaleWhileRevalidate { ttl } => {
+                format!("hit; ttl={ttl}; detail=stale-while-revalidate")
+            }
+            Served::StaleIfError => "fwd=stale; detail=stale-if-error".to_string(),
+            Served::RefreshHit => "fwd=stale; fwd-status=304; stored".to_string(),
+            Served::Fetched {
+                reason,
+                status,
+                stored,
+                collapsed,
+            } => {
+                let stored = match stored {
+                    Ok(()) => "stored".to_string(),
+                    Err(why) => format!("detail={}", why.as_str()),
+                };
+                format!(
+                    "fwd={}; fwd-status={}; {stored}{}",
+                    reason.as_str(),
+                    status.as_u16(),
+                    collapsed_note(collapsed)
+                )
+            }
+            Served::Passed { reason, status } => {
+                format!("fwd={}; fwd-status={}", reason.as_str(), status.as_u16())
+            }
+            Served::Error(refusal) => format!("fwd=miss; detail={}", refusal.as_str()),
+        }
+    }
+
+    fn is_own_hit(self) -> bool {
+        matches!(
+            self,
+            Served::Hit { .. }
+                | Served::StaleWhileRevalidate { .. }
+                | Served::StaleIfError
+                | Served::RefreshHit
+        )
+    }
+}
+
+/// Upstream timings and layer for `Server-Timing`.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct UpstreamInfo {
+    /// `cdn-upstream-layer`: the next tier's layer name, or `Origin`.
+    pub(crate) layer: Option<String>,
+    /// Connect time when a new connection was opened.
+    pub(crate) connect: Option<Duration>,
+    /// Time to the upstream's response head.
+    pub(crate) first_byte: Option<Duration>,
+    /// The upstream tier's `X-Cache` said hit / refresh hit, with its hit layer.
+    pub(crate) tier_hit: Option<(CacheStatus, String)>,
+}
+
+/// One answer before the common headers are added.
+pub(crate) struct Outcome {
+    pub(crate) response: Response<Body>,
+    pub(crate) served: Served,
+    pub(crate) upstream: UpstreamInfo,
+}
+
+impl Outcome {
+    /// The node's own error response.
+    pub(crate) fn error(status: StatusCode, message: impl Into<String>, why: Refusal) -> Self {
+        Outcome {
+            response: body::text(status, message),
+            served: Served::Error(why),
+            upstream: UpstreamInfo::default(),
+        }
+    }
+}
+
+impl Node {
+    /// Adds the CloudFront, RFC 9211 and Server-Timing headers; counts the request and
+    /// records its cache status in the request's span.
+    pub(super) fn finish(&self, outcome: Outcome, rid: &str, started: Instant) -> Response<Body> {
+        let Outcome {
+            mut response,
+            served,
+            upstream,
+        } = outcome;
+        let status = served.cache_status();
+        let (shown, hit_layer) = self.shown_status(served, &upstream, response.status());
+        let headers = response.headers_mut();
+        for name in OWN_HEADERS {
+            // Lower tiers' Cache-Status entries stay (RFC 9211: one entry per cache).
+            if name != names::CACHE_STATUS {
+                headers.remove(name);
+            }
+        }
+        headers.insert(names::X_CACHE, HeaderValue::from_static(shown.x_cache()));
+        headers.append(header::VIA, self.identity.via.clone());
+        headers.insert(names::X_AMZ_CF_POP, self.identity.pop_value.clone());
+        if let Ok(v) = HeaderValue::from_str(rid) {
+            headers.insert(names::X_AMZ_CF_ID, v);
+        }
+        headers.insert(
+            names::X_EDGELAB_TIER,
+            HeaderValue::from_static(self.config.tier.layer()),
+        );
+        let entry = format!("{}; {}", self.identity.cache_name, served.rfc9211());
+        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(entry)) {
+            headers.append(names::CACHE_STATUS, v);
+        }
+        let elapsed = started.elapsed();
+        let timing = self.server_timing(shown, hit_layer, &upstream, rid, elapsed);
+        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(timing)) {
+            headers.insert(names::SERVER_TIMING, v);
+        }
+        self.metrics.request(status, elapsed);
+        tracing::Span::current().record("cache_status", status.as_str());
+        tracing::debug!(http_status = response.status().as_u16(), "request served");
+        response
+    }
+
+    /// The status `X-Cache` shows and the layer that hit: an upstream tier's hit shows
+    /// through this node's miss; an error status not served from a cache is CloudFront's
+    /// `Error from cloudfront` (the origin's 4xx/5xx passed through, or the node's own).
+    fn shown_status(
+        &self,
+        served: Served,
+        upstream: &UpstreamInfo,
+        http_status: StatusCode,
+    ) -> (CacheStatus, Option<String>) {
+        let status = served.cache_status();
+        let (shown, hit_layer) = match (status, &upstream.tier_hit) {
+            (CacheStatus::Miss, Some((tier_status, layer))) => (*tier_status, Some(layer.clone())),
+            _ if served.is_own_hit() => (status, Some(self.config.tier.layer().to_string())),
+            _ => (status, None),
+        };
+        if http_status.as_u16() >= 400 && hit_layer.is_none() {
+            return (CacheStatus::Error, None);
+        }
+        (shown, hit_layer)
+    }
+
+    /// The `Server-Timing` value, in one buffer (this runs on every hit).
+    fn server_timing(
+        &self,
+        shown: CacheStatus,
+        hit_layer: Option<String>,
+        upstream: &UpstreamInfo,
+        rid: &str,
+        elapsed: Duration,
+    ) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let mut timing = String::with_capacity(256);
+        if let Some(layer) = &upstream.layer {
+            let _ = write!(timing, "cdn-upstream-layer;desc=\"{layer}\",");
+        }
+        if let Some(connect) = upstream.connect {
+            let _ = write!(timing, "cdn-upstream-connect;dur={:.0},", ms(connect));
+        } else if upstream.first_byte.is_some() {
+            timing.push_str("cdn-upstream-connect;dur=0,");
+        }
+        if let Some(fbl) = upstream.first_byte {
+            let _ = write!(timing, "cdn-upstream-fbl;dur={:.0},", ms(fbl));
+        }
+        timing.push_str(match shown {
+            CacheStatus::Hit | CacheStatus::Stale => "cdn-cache-hit,",
+            CacheStatus::RefreshHit => "cdn-cache-refresh,",
+            CacheStatus::Miss | CacheStatus::Pass | CacheStatus::Error => "cdn-cache-miss,",
+        });
+        timing.push_str(&self.identity.timing_pop);
+        let _ = write!(timing, "cdn-rid;desc=\"{rid}\",");
+        if let Some(layer) = hit_layer {
+            let _ = write!(timing, "cdn-hit-layer;desc=\"{layer}\",");
+        }
+        let _ = write!(timing, "cdn-downstream-fbl;dur={:.0}", ms(elapsed));
+        timing
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_status_parameters_render_from_the_outcome() {
+        let fetched = |stored, collapsed| Served::Fetched {
+            reason: ForwardReason::UriMiss,
+            status: StatusCode::OK,
+            stored,
+            collapsed,
+        };
+        assert_eq!(
+            fetched(Ok(()), false).rfc9211(),
+            "fwd=uri-miss; fwd-status=200; stored"
+        );
+        assert_eq!(
+            fetched(Err(NotStored::TooLarge), true).rfc9211(),
+            "fwd=uri-miss; fwd-status=200; detail=too-large; collapsed"
+        );
+        assert_eq!(
+            Served::Hit {
+                ttl: 5,
+                collapsed: true
+            }
+            .rfc9211(),
+            "hit; ttl=5; collapsed"
+        );
+        assert_eq!(
+            Served::StaleWhileRevalidate { ttl: -4 }.rfc9211(),
+            "hit; ttl=-4; detail=stale-while-revalidate"
+        );
+        assert_eq!(
+            Served::Error(Refusal::Upstream("connect")).rfc9211(),
+            "fwd=miss; detail=connect"
+        );
+        assert_eq!(
+            Served::Passed {
+                reason: ForwardReason::Method,
+                status: StatusCode::CREATED
+            }
+            .rfc9211(),
+            "fwd=method; fwd-status=201"
+        );
+    }
+
+    #[test]
+    fn stale_answers_count_as_stale_and_errors_as_errors() {
+        assert_eq!(Served::StaleIfError.cache_status(), CacheStatus::Stale);
+        assert_eq!(
+            Served::StaleWhileRevalidate { ttl: 0 }.cache_status(),
+            CacheStatus::Stale
+        );
+        assert_eq!(
+            Served::Error(Refusal::Truncated).cache_status(),
+            CacheStatus::Error
+        );
+    }
+}
