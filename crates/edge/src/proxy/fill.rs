@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use edgelab_common::body::{self, BoxError};
+use http::request::Parts;
 use http::response::Parts as ResponseParts;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use http_body::Frame;
@@ -59,26 +60,16 @@ impl Node {
                 } else {
                     incoming.map_err(BoxError::from).boxed()
                 };
+                let response = Response::from_parts(head, body);
                 return Outcome {
-                    response: Response::from_parts(head, body),
+                    response,
                     served,
                     upstream,
                 };
             }
         };
         let served = served(Ok(()));
-        let needs_buffer = exchange.parts.method == Method::HEAD
-            || exchange.parts.headers.contains_key(header::RANGE)
-            || exchange.parts.headers.contains_key(header::IF_NONE_MATCH)
-            || exchange
-                .parts
-                .headers
-                .contains_key(header::IF_MODIFIED_SINCE)
-            || (template.encoding != "identity"
-                && compress::compressible(
-                    &head.headers,
-                    content_length.map_or(compress::MIN_BYTES, |l| l as usize),
-                ));
+        let needs_buffer = needs_buffer(&exchange.parts, &head.headers, &template, content_length);
         let vary = policy::vary_names(&head.headers);
         let variant = policy::variant_key(&exchange.key.primary, &vary, &exchange.parts.headers);
         let fill = Fill {
@@ -211,6 +202,25 @@ impl Node {
         drop(fill.guard.take());
         Ok(object)
     }
+}
+
+/// Whether the answer must come from the whole stored object rather than the stream: HEAD,
+/// range and conditional requests, and bodies the node compresses.
+fn needs_buffer(
+    request: &Parts,
+    response: &HeaderMap,
+    template: &ObjectTemplate,
+    content_length: Option<u64>,
+) -> bool {
+    request.method == Method::HEAD
+        || request.headers.contains_key(header::RANGE)
+        || request.headers.contains_key(header::IF_NONE_MATCH)
+        || request.headers.contains_key(header::IF_MODIFIED_SINCE)
+        || (template.encoding != "identity"
+            && compress::compressible(
+                response,
+                content_length.map_or(compress::MIN_BYTES, |l| l as usize),
+            ))
 }
 
 /// Everything of a stored object but its body.
