@@ -12,11 +12,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bytes::Bytes;
-use edgelab_cluster::targets::{self, Addresses};
-use edgelab_cluster::{Binding, Cluster};
+use edgelab_cluster::{Lab, LabError, Reach, RunOpts};
 use edgelab_common::names::header;
 use edgelab_common::shutdown::Shutdown;
-use edgelab_loadgen::{Catalog, Mode, Overrides, Plan, RunOptions};
+use edgelab_loadgen::{Mode, Overrides};
 use http_body_util::{BodyExt, Empty};
 use tokio::time::Instant;
 
@@ -51,51 +50,40 @@ struct Probe {
 
 /// Runs `edgelab drill`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let topology = match crate::compare::load_topology(args.file.as_ref()) {
-        Ok(topology) => topology,
-        Err(errors) => return Ok(output::config_errors(&errors)),
-    };
     let phase = args.phase.max(Duration::from_secs(2));
     let overrides = Overrides {
         duration: Some(phase * 3),
         rate: args.rate,
         ..Overrides::default()
     };
-    let settings =
-        match crate::compare::topology_settings(&topology, topology.load.clone(), overrides) {
-            Ok(settings) => settings,
-            Err(errors) => return Ok(output::config_errors(&errors)),
-        };
-    let origins: Vec<_> = topology.origins().cloned().collect();
-    let Some(primary) = origins.first().cloned() else {
+    let lab = match Lab::load(args.file.as_deref(), None, overrides) {
+        Ok(lab) => lab,
+        Err(errors) => return Ok(output::config_errors(&errors)),
+    };
+    let Some(primary) = lab.topology().origins().next().cloned() else {
         anyhow::bail!("the topology has no origin");
     };
     let region = primary.region.clone().unwrap_or_default();
 
     let shutdown = Shutdown::new();
-    let cluster = std::sync::Arc::new(
-        Cluster::start(topology.clone(), Binding::Loopback, shutdown.clone()).await?,
-    );
+    let mut running = lab.start(Reach::Loopback, shutdown.clone()).await?;
+    let cluster = running
+        .cluster()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("the drill runs the topology in this process"))?;
     output::block(&cluster.table());
-    let origin_url = cluster
-        .traffic_url(&primary.name)
-        .ok_or_else(|| anyhow::anyhow!("origin not running"))?;
-    let catalog = Catalog::discover(&origin_url.parse()?, Duration::from_secs(30)).await?;
-    let targets = match targets::resolve(&topology, &settings.populations, Mode::Edge, &*cluster) {
-        Ok(targets) => targets,
-        Err(errors) => return Ok(output::config_errors(&errors)),
-    };
-    let places: Vec<String> = targets.iter().map(|t| t.place.clone()).collect();
-    let plan = match Plan::new(settings, &catalog, &places) {
-        Ok(plan) => plan,
-        Err(errors) => return Ok(output::config_errors(&errors)),
-    };
-    let probe_path = catalog
+    let probe_path = running
+        .catalog()
+        .await?
         .objects
         .iter()
         .find(|o| o.class == "api")
         .map(|o| o.path.clone())
         .unwrap_or_else(|| "/echo/drill".to_string());
+    let targets = match running.targets(Mode::Edge) {
+        Ok(targets) => targets,
+        Err(errors) => return Ok(output::config_errors(&errors)),
+    };
     let probe_pop = targets
         .first()
         .map(|t| t.base_url.to_string().trim_end_matches('/').to_string())
@@ -121,13 +109,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         start,
         phase * 3,
     ));
-    let options = RunOptions {
-        label: "drill".to_string(),
-        origin_metrics: cluster.origin_metrics(),
+    let opts = RunOpts {
+        label: Some("drill".to_string()),
         progress: std::io::stderr().is_terminal(),
-        hdr_log: None,
+        ..RunOpts::default()
     };
-    let report = edgelab_loadgen::run(&plan, &targets, &options, shutdown.child()).await?;
+    let report = match running.run(Mode::Edge, opts, shutdown.child()).await {
+        Ok(report) => report,
+        Err(LabError::Config(errors)) => return Ok(output::config_errors(&errors)),
+        Err(error) => return Err(error.into()),
+    };
     let _ = faults.await;
     let probes = probe.await.unwrap_or_default();
     let _ = cluster.restore(&region);

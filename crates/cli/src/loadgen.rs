@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use edgelab_cluster::{Binding, Cluster, Topology};
+use edgelab_cluster::{Lab, LabError, Reach, RunOpts};
 use edgelab_common::config::ConfigErrors;
-use edgelab_common::shutdown::{self, Shutdown};
+use edgelab_common::shutdown::Shutdown;
 use edgelab_loadgen::scenario::Settings;
-use edgelab_loadgen::{Catalog, Mode, Overrides, Plan, RunOptions, Target, Uri, html};
+use edgelab_loadgen::{
+    Catalog, LoadgenError, Mode, Overrides, Plan, Report, RunOptions, Target, Uri, html,
+};
 
 use crate::output;
 
@@ -106,34 +108,38 @@ fn parse_http_url(text: &str) -> Result<Uri, String> {
 
 /// Everything a valid command line resolves to.
 struct Resolved {
-    settings: Settings,
-    target: Source,
+    source: Source,
     mode: Mode,
     origin_metrics: Vec<Uri>,
 }
 
 /// Where the requests go.
 enum Source {
-    /// One node.
-    Url(Uri),
-    /// A topology started in this process.
-    Topology(Box<Topology>),
+    /// One node, with the workload.
+    Url(Uri, Box<Settings>),
+    /// A topology started in this process, with its workload.
+    Lab(Box<Lab>),
 }
 
 fn resolve(args: &Args) -> Result<Resolved, ConfigErrors> {
     let mut errors = ConfigErrors::new();
-    let target = match (&args.target, &args.topology) {
+    let overrides = Overrides {
+        seed: args.seed,
+        rate: args.rate,
+        duration: args.duration,
+        requests: args.requests,
+        connections: args.connections,
+        closed: args.closed.then_some(true),
+    };
+    let scenario = args.scenario.as_deref();
+    let source = match (&args.target, &args.topology) {
         (Some(_), Some(_)) => {
             errors.push("--target", "give either --target or --topology, not both");
             None
         }
-        (None, Some(path)) => match Topology::load(path) {
-            Ok(topology) => Some(Source::Topology(Box::new(topology))),
-            Err(problems) => {
-                errors.extend_prefixed("", problems);
-                None
-            }
-        },
+        (None, Some(path)) => errors
+            .absorb(Lab::load(Some(path), scenario, overrides))
+            .map(|lab| Source::Lab(Box::new(lab))),
         (None, None) => {
             errors.push(
                 "--target",
@@ -141,9 +147,15 @@ fn resolve(args: &Args) -> Result<Resolved, ConfigErrors> {
             );
             None
         }
-        (Some(url), None) => errors
-            .check("--target", parse_http_url(url))
-            .map(Source::Url),
+        (Some(url), None) => {
+            let base = errors.check("--target", parse_http_url(url));
+            let settings = errors.absorb(match scenario {
+                Some(path) => Settings::load(path, &overrides),
+                None => Settings::resolve(Default::default(), &overrides),
+            });
+            base.zip(settings)
+                .map(|(base, settings)| Source::Url(base, Box::new(settings)))
+        }
     };
     let mode_name = args.mode.as_deref().unwrap_or(if args.topology.is_some() {
         "edge"
@@ -177,40 +189,9 @@ fn resolve(args: &Args) -> Result<Resolved, ConfigErrors> {
             check_writable(flag, path, &mut errors);
         }
     }
-    let topology = match &target {
-        Some(Source::Topology(topology)) => Some(topology.as_ref()),
-        _ => None,
-    };
-    let overrides = Overrides {
-        seed: args.seed,
-        rate: args.rate,
-        duration: args.duration,
-        requests: args.requests,
-        connections: args.connections,
-        closed: args.closed.then_some(true),
-    };
-    let settings = match (&args.scenario, topology) {
-        (Some(path), None) => Settings::load(path, &overrides),
-        (None, None) => Settings::resolve(Default::default(), &overrides),
-        (scenario, Some(topology)) => scenario
-            .as_ref()
-            .map_or_else(
-                || Ok(topology.load.clone()),
-                |path| edgelab_common::config::load_toml(path),
-            )
-            .and_then(|raw| crate::compare::topology_settings(topology, raw, overrides)),
-    };
-    let settings = match settings {
-        Ok(settings) => Some(settings),
-        Err(problems) => {
-            errors.extend_prefixed("", problems);
-            None
-        }
-    };
-    match (settings, target, mode) {
-        (Some(settings), Some(target), Some(mode)) if errors.is_empty() => Ok(Resolved {
-            settings,
-            target,
+    match (source, mode) {
+        (Some(source), Some(mode)) if errors.is_empty() => Ok(Resolved {
+            source,
             mode,
             origin_metrics,
         }),
@@ -251,87 +232,124 @@ pub fn url_targets(settings: &Settings, base: &Uri, mode: Mode) -> Vec<Target> {
         .collect()
 }
 
+/// `--urls` as a catalog, if given.
+fn url_list(args: &Args) -> anyhow::Result<Option<Result<Catalog, LoadgenError>>> {
+    let Some(path) = &args.urls else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)?;
+    Ok(Some(Catalog::from_url_list(
+        &text,
+        &path.display().to_string(),
+    )))
+}
+
+/// One run against one URL.
+async fn run_url(
+    args: &Args,
+    base: Uri,
+    settings: Settings,
+    mode: Mode,
+    options: RunOptions,
+    stop: Shutdown,
+) -> anyhow::Result<Result<Report, LoadgenError>> {
+    let targets = url_targets(&settings, &base, mode);
+    let catalog = match url_list(args)? {
+        Some(catalog) => catalog,
+        None => Catalog::discover(&base, CATALOG_LIMIT).await,
+    };
+    let catalog = match catalog {
+        Ok(catalog) => catalog,
+        Err(error) => return Ok(Err(error)),
+    };
+    let places: Vec<String> = targets.iter().map(|t| t.place.clone()).collect();
+    let plan = match Plan::new(settings, &catalog, &places) {
+        Ok(plan) => plan,
+        Err(errors) => return Ok(Err(LoadgenError::Config(errors))),
+    };
+    Ok(edgelab_loadgen::run(&plan, &targets, &options, stop).await)
+}
+
+/// One run over a topology started in this process.
+async fn run_lab(
+    args: &Args,
+    lab: Lab,
+    mode: Mode,
+    options: RunOptions,
+    stop: Shutdown,
+    nodes: Shutdown,
+) -> anyhow::Result<Result<Report, LoadgenError>> {
+    let mut running = lab.start(Reach::Loopback, nodes).await?;
+    if let Some(cluster) = running.cluster() {
+        output::block(&cluster.table());
+    }
+    match url_list(args)? {
+        Some(Ok(catalog)) => running.set_catalog(catalog),
+        Some(Err(error)) => return Ok(Err(error)),
+        None => {}
+    }
+    let opts = RunOpts {
+        label: None,
+        progress: options.progress,
+        hdr_log: options.hdr_log,
+        origin_metrics: options.origin_metrics,
+    };
+    match running.run(mode, opts, stop).await {
+        Ok(report) => Ok(Ok(report)),
+        Err(LabError::Config(errors)) => Ok(Err(LoadgenError::Config(errors))),
+        Err(LabError::Loadgen(error)) => Ok(Err(error)),
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// Runs `edgelab loadgen`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let resolved = match resolve(&args) {
         Ok(resolved) => resolved,
         Err(errors) => return Ok(output::config_errors(&errors)),
     };
-    let cluster_shutdown = Shutdown::new();
-    let mut origin_metrics = resolved.origin_metrics;
-    let (base, targets) = match resolved.target {
-        Source::Url(base) => {
-            let targets = url_targets(&resolved.settings, &base, resolved.mode);
-            (base, targets)
-        }
-        Source::Topology(topology) => {
-            let cluster =
-                Cluster::start(*topology, Binding::Loopback, cluster_shutdown.clone()).await?;
-            output::block(&cluster.table());
-            origin_metrics.extend(cluster.origin_metrics());
-            let targets = match edgelab_cluster::targets::resolve(
-                cluster.topology(),
-                &resolved.settings.populations,
-                resolved.mode,
-                &cluster,
-            ) {
-                Ok(targets) => targets,
-                Err(errors) => return Ok(output::config_errors(&errors)),
-            };
-            let origin = cluster
-                .topology()
-                .origins()
-                .find_map(|o| cluster.node(&o.name))
-                .map(|n| n.traffic.clone())
-                .ok_or_else(|| anyhow::anyhow!("the topology has no running origin"))?;
-            (origin.parse()?, targets)
-        }
-    };
-    let catalog = match &args.urls {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)?;
-            Catalog::from_url_list(&text, &path.display().to_string())
-        }
-        None => Catalog::discover(&base, CATALOG_LIMIT).await,
-    };
-    let catalog = match catalog {
-        Ok(catalog) => catalog,
-        Err(error) => {
-            output::error(&error.to_string());
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    let places: Vec<String> = targets.iter().map(|t| t.place.clone()).collect();
-    let plan = match Plan::new(resolved.settings, &catalog, &places) {
-        Ok(plan) => plan,
-        Err(errors) => return Ok(output::config_errors(&errors)),
-    };
     let options = RunOptions {
         label: resolved.mode.as_str().to_string(),
-        origin_metrics,
+        origin_metrics: resolved.origin_metrics,
         progress: std::io::stderr().is_terminal(),
         hdr_log: args.hdr_log.clone(),
     };
-    let shutdown = Shutdown::new();
-    let on_signal = shutdown.clone();
-    let signal_task = tokio::spawn(async move {
-        shutdown::signal().await;
-        on_signal.trigger();
-    });
-    let result = edgelab_loadgen::run(&plan, &targets, &options, shutdown.clone()).await;
-    signal_task.abort();
+    let nodes = Shutdown::new();
+    let stop = crate::OnSignal::new();
+    let result = match resolved.source {
+        Source::Url(base, settings) => {
+            run_url(
+                &args,
+                base,
+                *settings,
+                resolved.mode,
+                options,
+                stop.shutdown(),
+            )
+            .await?
+        }
+        Source::Lab(lab) => {
+            run_lab(
+                &args,
+                *lab,
+                resolved.mode,
+                options,
+                stop.shutdown(),
+                nodes.clone(),
+            )
+            .await?
+        }
+    };
+    drop(stop);
     let report = match result {
         Ok(report) => report,
-        Err(edgelab_loadgen::LoadgenError::Config(errors)) => {
-            return Ok(output::config_errors(&errors));
-        }
+        Err(LoadgenError::Config(errors)) => return Ok(output::config_errors(&errors)),
         Err(error) => {
             output::error(&error.to_string());
             return Ok(ExitCode::FAILURE);
         }
     };
-    shutdown.drain(Duration::from_secs(2)).await;
-    cluster_shutdown.drain(Duration::from_secs(5)).await;
+    nodes.drain(Duration::from_secs(5)).await;
     output::block(&report.summary());
     if let Some(path) = &args.json {
         std::fs::write(path, report.to_json())

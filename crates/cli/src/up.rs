@@ -7,13 +7,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgelab_cluster::{Binding, Cluster, Topology};
+use edgelab_cluster::{Binding, Cluster, Lab, Reach, Topology};
 use edgelab_common::config::ConfigErrors;
 use edgelab_common::names::env;
 use edgelab_common::shutdown::{self, Shutdown};
 use edgelab_loadgen::Overrides;
 
-use crate::compare::{self, Job};
+use crate::compare;
 use crate::output;
 
 /// Arguments of `edgelab up`.
@@ -82,7 +82,11 @@ pub struct DemoArgs {
 
 /// Runs `edgelab up`.
 pub async fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
-    let topology = match compare::load_topology(args.file.as_ref()) {
+    let topology = match args
+        .file
+        .as_deref()
+        .map_or_else(|| Ok(Topology::default_topology()), Topology::load)
+    {
         Ok(topology) => topology,
         Err(errors) => return Ok(output::config_errors(&errors)),
     };
@@ -148,7 +152,7 @@ pub async fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     if let Some(path) = &args.nodes_json {
-        std::fs::write(path, compare::nodes_json(cluster.nodes()))
+        std::fs::write(path, serde_json::to_string_pretty(cluster.nodes())?)
             .map_err(|error| anyhow::anyhow!("writing {}: {error}", path.display()))?;
     }
     output::line("ready; Ctrl-C stops every node");
@@ -162,16 +166,22 @@ pub async fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `edgelab demo`.
 pub async fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let topology = Topology::default_topology();
     let overrides = Overrides {
         duration: args.duration,
         rate: args.rate,
         ..Overrides::default()
     };
-    let settings = match compare::topology_settings(&topology, topology.load.clone(), overrides) {
-        Ok(settings) => settings,
+    let lab = match Lab::load(None, None, overrides) {
+        Ok(lab) => lab,
         Err(errors) => return Ok(output::config_errors(&errors)),
     };
+    let topology = lab.topology();
+    let places: Vec<&str> = lab
+        .settings()
+        .populations
+        .iter()
+        .map(|p| p.place.as_str())
+        .collect();
     output::line(&format!(
         "edgelab demo: origin in {} ({} AZ replicas), Origin Shield, {} RECs, {} PoPs; clients in {}",
         topology.origin_region,
@@ -182,24 +192,13 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .filter(|n| n.tier == edgelab_cluster::NodeTier::Rec)
             .count(),
         topology.pops().count(),
-        settings
-            .populations
-            .iter()
-            .map(|p| p.place.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        places.join(", ")
     ));
     let shutdown = Shutdown::new();
-    let cluster = Cluster::start(topology.clone(), Binding::Loopback, shutdown.clone()).await?;
-    output::block(&cluster.table());
-    let job = Job {
-        topology,
-        settings,
-        ga: args.ga,
-        out: args.out,
+    let code = match lab.start(Reach::Loopback, shutdown.clone()).await {
+        Ok(mut running) => compare::compare(&mut running, args.ga, &args.out).await,
+        Err(error) => Err(error.into()),
     };
-    let origin_metrics = cluster.origin_metrics();
-    let code = compare::compare(&job, &cluster, origin_metrics).await;
     shutdown.drain(Duration::from_secs(5)).await;
     code
 }

@@ -8,11 +8,17 @@
 //!   a container), wires each cache node's upstream through `edgelab-link`, and fails or
 //!   restores nodes at runtime.
 //! - [`targets`]: turns client places into load-generator targets for the `direct`, `edge`
-//!   and `ga` paths, following routing and node health.
+//!   and `ga` paths, following routing (the planner in `edgelab_geo::planner`) and node
+//!   health.
+//! - [`lab`]: a [`Lab`] (topology + workload) started or attached to, then run per mode or
+//!   as a comparison: the one orchestration path of `compare`, `demo`, `drill` and
+//!   `loadgen --topology`.
 
 pub mod cluster;
+pub mod lab;
 pub mod targets;
 pub mod topology;
 
 pub use cluster::{Binding, Cluster, ClusterError, NodeInfo};
+pub use lab::{Lab, LabError, Reach, RunOpts, RunningLab};
 pub use topology::{NodePlan, NodeTier, Topology};

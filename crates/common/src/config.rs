@@ -105,7 +105,18 @@ impl ConfigErrors {
         }
     }
 
-    /// Runs `check` and records its error under `field`; returns the value if it passed.
+    /// `Some(value)`, or `None` after recording every problem of `result`.
+    pub fn absorb<T>(&mut self, result: Result<T, ConfigErrors>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(errors) => {
+                self.extend_prefixed("", errors);
+                None
+            }
+        }
+    }
+
+    /// `Some(value)`, or `None` after adding one error for `field`.
     pub fn check<T, E: fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
         match result {
             Ok(value) => Some(value),

@@ -161,3 +161,58 @@ async fn an_unknown_fault_target_is_an_error() {
     assert!(cluster.failed().is_empty());
     shutdown.drain(Duration::from_secs(5)).await;
 }
+
+const TWO_AZ_WITH_LOAD: &str = r#"
+pops = ["DUB", "LHR"]
+seed = 3
+[origin]
+region = "eu-west-1"
+azs = ["euw1-az1", "euw1-az2"]
+objects = 50
+[load]
+duration = "1s"
+[load.arrival]
+rate = 40
+[[load.population]]
+place = "London"
+[[load.population]]
+place = "Madrid"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lab_attached_to_a_running_cluster_routes_and_runs_like_the_one_it_started() {
+    use edgelab_cluster::{Lab, Reach, RunOpts};
+    let topology = Topology::parse(TWO_AZ_WITH_LOAD, "test").expect("valid topology");
+    let lab = Lab::new(topology, None, Default::default()).expect("valid workload");
+    assert_eq!(lab.settings().seed, 3, "the topology's seed by default");
+    let shutdown = Shutdown::new();
+    let started = lab
+        .clone()
+        .start(Reach::Loopback, shutdown.clone())
+        .await
+        .expect("cluster starts");
+    let cluster = started.cluster().expect("started in process").clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let control = cluster.serve_control(listener, None).expect("control API");
+    let mut attached = lab
+        .start(Reach::Attach(format!("http://{control}")), shutdown.clone())
+        .await
+        .expect("attaches");
+    assert!(attached.cluster().is_none());
+    assert_eq!(attached.origin_metrics(), started.origin_metrics());
+    for mode in [Mode::Direct, Mode::Edge, Mode::Ga] {
+        let urls = |lab: &edgelab_cluster::RunningLab| -> Vec<String> {
+            let targets = lab.targets(mode).expect("routable");
+            targets.iter().map(|t| t.base_url.to_string()).collect()
+        };
+        assert_eq!(urls(&attached), urls(&started), "{mode:?}");
+    }
+    let report = attached
+        .run(Mode::Edge, RunOpts::default(), Shutdown::new())
+        .await
+        .expect("the run completes");
+    assert_eq!(report.label, "edge");
+    assert_eq!(report.places.len(), 2);
+    assert!(report.totals.responses > 0 && report.totals.errors == 0);
+    assert!(shutdown.drain(Duration::from_secs(5)).await);
+}

@@ -1,0 +1,433 @@
+//! A [`Lab`]: one topology, one workload, and the orchestration every command that measures
+//! shares ("topology → cluster → catalog → targets → plan → run").
+//!
+//! - [`Lab::load`] reads the topology file (or the built-in default), takes the workload from a
+//!   scenario file or the topology's `[load]`, applies the command line ([`Overrides`]; the
+//!   seed defaults to the scenario's, then the topology's) and checks every client place
+//!   once.
+//! - [`Lab::start`] reaches the nodes: starts them in this process ([`Reach::Loopback`]),
+//!   attaches to a running `edgelab up` through its control API ([`Reach::Attach`]), or uses
+//!   nodes reached by name ([`Reach::Dns`], docker compose).
+//! - [`RunningLab::run`] discovers the catalog once, routes every client place for a
+//!   [`Mode`], plans the workload and runs it, returning the [`Report`];
+//!   [`RunningLab::compare`] runs direct, edge (and ga) into a [`Comparison`].
+//!
+//! `edgelab compare`, `demo`, `drill` and `loadgen --topology` are argument parsing and
+//! printing over this.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use edgelab_common::config::{ConfigErrors, load_toml};
+use edgelab_common::shutdown::Shutdown;
+use edgelab_loadgen::scenario::RawScenario;
+use edgelab_loadgen::{
+    Catalog, Comparison, LoadgenError, Mode, Overrides, Plan, Report, RunOptions, Settings, Target,
+    Uri,
+};
+
+use crate::cluster::{Binding, Cluster, ClusterError};
+use crate::targets::{self, Addresses, Dns};
+use crate::topology::Topology;
+
+/// How long catalog discovery may take.
+const CATALOG_LIMIT: Duration = Duration::from_secs(30);
+/// How long the control API of a running cluster may take to list its nodes.
+const ATTACH_LIMIT: Duration = Duration::from_secs(10);
+
+/// Why a lab could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// Bad topology, workload or routing: the user's input (exit 64).
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// The nodes could not start.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// A running cluster could not be reached.
+    #[error("{0}")]
+    Attach(String),
+    /// The load generator failed (catalog, connections).
+    #[error(transparent)]
+    Loadgen(LoadgenError),
+}
+
+impl From<LoadgenError> for LabError {
+    fn from(error: LoadgenError) -> Self {
+        match error {
+            LoadgenError::Config(errors) => LabError::Config(errors),
+            other => LabError::Loadgen(other),
+        }
+    }
+}
+
+impl LabError {
+    /// Log label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LabError::Config(_) => "config",
+            LabError::Cluster(error) => error.kind(),
+            LabError::Attach(_) => "attach",
+            LabError::Loadgen(_) => "loadgen",
+        }
+    }
+}
+
+/// A validated topology and workload, nothing started yet.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    topology: Topology,
+    settings: Settings,
+}
+
+/// Where the nodes of a lab are.
+#[derive(Debug, Clone)]
+pub enum Reach {
+    /// Start every node in this process on loopback.
+    Loopback,
+    /// A running `edgelab up`, through its control URL (`GET /nodes`).
+    Attach(String),
+    /// Nodes already running, reached by node name (docker compose).
+    Dns {
+        /// Traffic port of every node.
+        traffic_port: u16,
+        /// Admin port of every node.
+        admin_port: u16,
+    },
+}
+
+impl Lab {
+    /// The topology in `file` (default: the built-in one) with the workload of `scenario`
+    /// (default: the topology's `[load]`) and `overrides`; every problem is collected.
+    pub fn load(
+        file: Option<&Path>,
+        scenario: Option<&Path>,
+        overrides: Overrides,
+    ) -> Result<Lab, ConfigErrors> {
+        let topology = match file {
+            Some(path) => Topology::load(path),
+            None => Ok(Topology::default_topology()),
+        };
+        match topology {
+            Ok(topology) => Lab::new(topology, scenario, overrides),
+            Err(mut errors) => {
+                // The workload is checked too, so every problem is listed at once.
+                let raw = scenario.map_or_else(|| Ok(RawScenario::default()), load_toml);
+                if let Err(more) = raw.and_then(|raw| Settings::resolve(raw, &overrides)) {
+                    errors.extend_prefixed("", more);
+                }
+                Err(errors)
+            }
+        }
+    }
+
+    /// [`Lab::load`] for an already validated topology.
+    pub fn new(
+        topology: Topology,
+        scenario: Option<&Path>,
+        mut overrides: Overrides,
+    ) -> Result<Lab, ConfigErrors> {
+        let raw = match scenario {
+            Some(path) => load_toml::<RawScenario>(path)?,
+            None => topology.load.clone(),
+        };
+        overrides.seed = overrides.seed.or(raw.seed).or(Some(topology.seed));
+        let settings = Settings::resolve(raw, &overrides)?;
+        check_places(&settings)?;
+        Ok(Lab { topology, settings })
+    }
+
+    /// The topology.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// The workload.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Reaches the nodes per `reach`; nodes started here are tracked by `shutdown`.
+    pub async fn start(self, reach: Reach, shutdown: Shutdown) -> Result<RunningLab, LabError> {
+        let (nodes, origin_metrics) = match reach {
+            Reach::Loopback => {
+                let cluster =
+                    Cluster::start(self.topology.clone(), Binding::Loopback, shutdown).await?;
+                let metrics = cluster.origin_metrics();
+                (Nodes::Cluster(Arc::new(cluster)), metrics)
+            }
+            Reach::Attach(control) => {
+                let attached = Attached::fetch(&control).await?;
+                let metrics = attached.origin_metrics();
+                (Nodes::Attached(attached), metrics)
+            }
+            Reach::Dns {
+                traffic_port,
+                admin_port,
+            } => {
+                let metrics = self
+                    .topology
+                    .origins()
+                    .filter_map(|o| {
+                        format!("http://{}:{admin_port}/metrics", o.name)
+                            .parse()
+                            .ok()
+                    })
+                    .collect();
+                (Nodes::Dns(Dns { port: traffic_port }), metrics)
+            }
+        };
+        Ok(RunningLab {
+            lab: self,
+            nodes,
+            origin_metrics,
+            catalog: None,
+        })
+    }
+}
+
+/// Every client place must be a real place: the lab routes it.
+fn check_places(settings: &Settings) -> Result<(), ConfigErrors> {
+    let mut errors = ConfigErrors::new();
+    if settings.populations.is_empty() {
+        errors.push(
+            "population",
+            "a comparison needs client places ([[load.population]] in the topology or [[population]] in the scenario)",
+        );
+    }
+    for (i, population) in settings.populations.iter().enumerate() {
+        if let Err(error) = edgelab_geo::Topology::embedded().resolve(&population.place) {
+            errors.push(format!("population[{i}].place"), error.to_string());
+        }
+    }
+    errors.into_result(())
+}
+
+/// The nodes a running lab sends load to.
+enum Nodes {
+    Cluster(Arc<Cluster>),
+    Attached(Attached),
+    Dns(Dns),
+}
+
+/// What one run of a lab shows and writes besides the report.
+#[derive(Debug, Clone, Default)]
+pub struct RunOpts {
+    /// Label in reports (default: the mode).
+    pub label: Option<String>,
+    /// A live progress line on standard error.
+    pub progress: bool,
+    /// Write an HdrHistogram interval log here.
+    pub hdr_log: Option<PathBuf>,
+    /// More origin `/metrics` URLs to read besides the lab's own.
+    pub origin_metrics: Vec<Uri>,
+}
+
+/// A lab whose nodes are reachable.
+pub struct RunningLab {
+    lab: Lab,
+    nodes: Nodes,
+    origin_metrics: Vec<Uri>,
+    catalog: Option<Catalog>,
+}
+
+impl RunningLab {
+    /// The lab.
+    pub fn lab(&self) -> &Lab {
+        &self.lab
+    }
+
+    /// The in-process cluster, when the lab started one.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        match &self.nodes {
+            Nodes::Cluster(cluster) => Some(cluster),
+            _ => None,
+        }
+    }
+
+    /// Where the nodes listen and which are up.
+    pub fn addresses(&self) -> &dyn Addresses {
+        match &self.nodes {
+            Nodes::Cluster(cluster) => cluster.as_ref(),
+            Nodes::Attached(attached) => attached,
+            Nodes::Dns(dns) => dns,
+        }
+    }
+
+    /// The origins' `/metrics` URLs.
+    pub fn origin_metrics(&self) -> &[Uri] {
+        &self.origin_metrics
+    }
+
+    /// Uses `catalog` instead of discovering the origin's.
+    pub fn set_catalog(&mut self, catalog: Catalog) {
+        self.catalog = Some(catalog);
+    }
+
+    /// The catalog: discovered from the first reachable origin on first use.
+    pub async fn catalog(&mut self) -> Result<&Catalog, LabError> {
+        if self.catalog.is_none() {
+            let origin = self
+                .lab
+                .topology
+                .origins()
+                .find_map(|o| self.addresses().traffic_url(&o.name))
+                .ok_or_else(|| LabError::Attach("no origin node is reachable".into()))?;
+            let base: Uri = origin
+                .parse()
+                .map_err(|e| LabError::Attach(format!("origin URL {origin}: {e}")))?;
+            self.catalog = Some(Catalog::discover(&base, CATALOG_LIMIT).await?);
+        }
+        // Invariant: set just above when it was missing.
+        Ok(self.catalog.as_ref().expect("the catalog is set"))
+    }
+
+    /// Every client place routed for `mode`, following node health now.
+    pub fn targets(&self, mode: Mode) -> Result<Vec<Target>, ConfigErrors> {
+        targets::resolve(
+            &self.lab.topology,
+            &self.lab.settings.populations,
+            mode,
+            self.addresses(),
+        )
+    }
+
+    /// Routes, plans and runs the workload in `mode` until it ends or `stop` triggers.
+    pub async fn run(
+        &mut self,
+        mode: Mode,
+        opts: RunOpts,
+        stop: Shutdown,
+    ) -> Result<Report, LabError> {
+        let targets = self.targets(mode)?;
+        let places: Vec<String> = targets.iter().map(|t| t.place.clone()).collect();
+        let settings = self.lab.settings.clone();
+        let plan = Plan::new(settings, self.catalog().await?, &places)?;
+        let mut origin_metrics = self.origin_metrics.clone();
+        origin_metrics.extend(opts.origin_metrics);
+        let options = RunOptions {
+            label: opts.label.unwrap_or_else(|| mode.as_str().to_string()),
+            origin_metrics,
+            progress: opts.progress,
+            hdr_log: opts.hdr_log,
+        };
+        Ok(edgelab_loadgen::run(&plan, &targets, &options, stop).await?)
+    }
+
+    /// Direct, then edge (then ga when `ga`), as one comparison; `before` is called with each
+    /// mode before it runs (to announce it). `None` when `stop` triggered before both
+    /// direct and edge finished.
+    pub async fn compare(
+        &mut self,
+        ga: bool,
+        progress: bool,
+        stop: Shutdown,
+        before: impl Fn(Mode),
+    ) -> Result<Option<Comparison>, LabError> {
+        let mut modes = vec![Mode::Direct, Mode::Edge];
+        if ga {
+            modes.push(Mode::Ga);
+        }
+        self.catalog().await?;
+        let mut reports: Vec<Report> = Vec::new();
+        for mode in modes {
+            if stop.is_triggered() {
+                break;
+            }
+            before(mode);
+            let opts = RunOpts {
+                progress,
+                ..RunOpts::default()
+            };
+            reports.push(self.run(mode, opts, stop.clone()).await?);
+        }
+        let mut reports = reports.into_iter();
+        let (Some(direct), Some(edge)) = (reports.next(), reports.next()) else {
+            return Ok(None);
+        };
+        let ga = reports.next();
+        Ok(Some(Comparison::new(&direct, &edge, ga.as_ref())))
+    }
+}
+
+/// Writes comparison.json, report.html and one JSON per run into `out`.
+pub fn write_reports(out: &Path, comparison: &Comparison) -> std::io::Result<()> {
+    let context = |path: &Path| {
+        let shown = path.display().to_string();
+        move |error: std::io::Error| std::io::Error::new(error.kind(), format!("{shown}: {error}"))
+    };
+    std::fs::create_dir_all(out).map_err(context(out))?;
+    let write = |name: &str, text: String| {
+        let path = out.join(name);
+        std::fs::write(&path, text).map_err(context(&path))
+    };
+    write("comparison.json", comparison.to_json())?;
+    write("report.html", edgelab_loadgen::html::comparison(comparison))?;
+    for report in comparison.runs() {
+        write(&format!("{}.json", report.label), report.to_json())?;
+    }
+    Ok(())
+}
+
+/// Nodes listed by a running cluster's control API.
+struct Attached(Vec<AttachedNode>);
+
+#[derive(serde::Deserialize)]
+struct AttachedNode {
+    name: String,
+    traffic: String,
+    admin: String,
+    tier: String,
+    up: bool,
+}
+
+impl Attached {
+    /// `GET <control>/nodes`.
+    async fn fetch(control: &str) -> Result<Attached, LabError> {
+        use http_body_util::BodyExt;
+        let problem = |e: &dyn std::fmt::Display| LabError::Attach(format!("{control}: {e}"));
+        let url: Uri = format!("{}/nodes", control.trim_end_matches('/'))
+            .parse()
+            .map_err(|e| problem(&e))?;
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<bytes::Bytes>>();
+        let response = tokio::time::timeout(ATTACH_LIMIT, client.get(url))
+            .await
+            .map_err(|e| problem(&e))?
+            .map_err(|e| problem(&e))?;
+        if !response.status().is_success() {
+            return Err(problem(&response.status()));
+        }
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| problem(&e))?
+            .to_bytes();
+        let nodes = serde_json::from_slice(&body).map_err(|e| problem(&e))?;
+        Ok(Attached(nodes))
+    }
+
+    fn origin_metrics(&self) -> Vec<Uri> {
+        self.0
+            .iter()
+            .filter(|n| n.tier == "origin")
+            .filter_map(|n| format!("{}/metrics", n.admin).parse().ok())
+            .collect()
+    }
+}
+
+impl Addresses for Attached {
+    fn traffic_url(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|n| n.name == name)
+            .map(|n| n.traffic.clone())
+    }
+
+    fn is_up(&self, name: &str) -> bool {
+        self.0.iter().any(|n| n.name == name && n.up)
+    }
+}
