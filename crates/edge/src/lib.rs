@@ -13,7 +13,8 @@
 //! - [`clock`]: the node's advanceable clock.
 //! - [`upstream`]: pooled client, next tier or origin group with failover and timeouts.
 //! - [`range`], [`compress`]: serving ranges and compressed variants from whole objects.
-//! - [`invalidation`]: the invalidation API and its propagation to the other tiers.
+//! - [`invalidation`]: the invalidation API and its propagation to the other tiers; `admin`
+//!   serves it with cache inspection and the readiness switch.
 //! - [`metrics`]: SPEC §7 metrics with enum labels.
 //!
 //! `docs/request-lifecycle.md` walks a request through the phases with the header and metric
@@ -23,16 +24,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use edgelab_common::admin::{Admin, AdminRoutes, Readiness, authorize};
-use edgelab_common::body::{self, Body};
-use edgelab_common::names::header as names;
+use edgelab_common::admin::{Admin, Readiness};
 use edgelab_common::serve::{ListenerFamilies, ServeOptions, serve};
 use edgelab_common::shutdown::Shutdown;
-use http::{Method, Request, Response, StatusCode};
-use serde::Serialize;
 use tokio::net::TcpListener;
 
+mod admin;
 pub mod clock;
 pub mod compress;
 pub mod config;
@@ -174,23 +171,14 @@ pub fn start(
         shutdown: shutdown.clone(),
     });
     let readiness = Readiness::new();
-    let routes = EdgeAdmin {
+    let routes = admin::EdgeAdmin {
         invalidations: invalidations.clone(),
         store: store.clone(),
         readiness: readiness.clone(),
         token: config.admin_token.clone(),
         clock: clock.clone(),
     };
-    let listeners = ListenerFamilies::register(&registry)?;
-    let traffic_options = ServeOptions {
-        limits: config.listener,
-        metrics: listeners.listener("traffic"),
-        ..ServeOptions::default()
-    };
-    let admin_options = ServeOptions {
-        metrics: listeners.listener("admin"),
-        ..traffic_options.clone()
-    };
+    let (traffic_options, admin_options) = listener_options(&config, &registry)?;
     serve(traffic, Arc::new(node), traffic_options, shutdown.clone());
     serve(
         admin,
@@ -198,28 +186,8 @@ pub fn start(
         admin_options,
         shutdown.clone(),
     );
-    // Housekeeping: moka's pending tasks (evictions, invalidation closures, counts) and the
-    // store gauges, every 200 ms.
-    let housekeeping_store = store.clone();
-    let housekeeping_shutdown = shutdown.clone();
-    shutdown.spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(200));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = housekeeping_shutdown.triggered() => break,
-            }
-            let store = housekeeping_store.clone();
-            let _ = tokio::task::spawn_blocking(move || store.run_pending_tasks()).await;
-            metrics.store_size(housekeeping_store.bytes(), housekeeping_store.objects());
-        }
-    });
-    let drain_readiness = readiness.clone();
-    let drain_shutdown = shutdown.clone();
-    shutdown.spawn(async move {
-        drain_shutdown.triggered().await;
-        drain_readiness.set(false);
-    });
+    spawn_housekeeping(store.clone(), metrics, &shutdown);
+    spawn_drain(readiness.clone(), &shutdown);
     readiness.set(true);
     tracing::info!(
         pop = %pop_id,
@@ -239,163 +207,47 @@ pub fn start(
     })
 }
 
-/// The edge's own admin routes: invalidations, cache inspection, readiness switch.
-struct EdgeAdmin {
-    invalidations: invalidation::Invalidations,
-    store: store::Store,
-    readiness: Readiness,
-    token: Option<String>,
-    clock: Clock,
+/// The traffic and admin listeners' limits (from the config) and their metrics.
+fn listener_options(
+    config: &EdgeConfig,
+    registry: &prometheus::Registry,
+) -> Result<(ServeOptions, ServeOptions), prometheus::Error> {
+    let listeners = ListenerFamilies::register(registry)?;
+    let traffic = ServeOptions {
+        limits: config.listener,
+        metrics: listeners.listener("traffic"),
+        ..ServeOptions::default()
+    };
+    let admin = ServeOptions {
+        metrics: listeners.listener("admin"),
+        ..traffic.clone()
+    };
+    Ok((traffic, admin))
 }
 
-/// One stored variant, as `/cache?key=` shows it.
-#[derive(Serialize)]
-struct VariantView {
-    variant: String,
-    status: u16,
-    size: usize,
-    age_seconds: u64,
-    ttl_seconds: i64,
-    headers: Vec<(String, String)>,
-}
-
-impl AdminRoutes for EdgeAdmin {
-    async fn route(&self, request: &Request<Bytes>) -> Option<Response<Body>> {
-        let path = request.uri().path();
-        let method = request.method();
-        if path == "/invalidations" && *method == Method::POST {
-            if let Err(denied) = authorize(request, self.token.as_deref()) {
-                return Some(denied);
+/// Housekeeping: moka's pending tasks (evictions, invalidation closures, counts) and the
+/// store gauges, every 200 ms until shutdown.
+fn spawn_housekeeping(store: store::Store, metrics: metrics::Metrics, shutdown: &Shutdown) {
+    let stop = shutdown.clone();
+    shutdown.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = stop.triggered() => break,
             }
-            let parsed: invalidation::InvalidationRequest =
-                match serde_json::from_slice(request.body()) {
-                    Ok(p) => p,
-                    Err(error) => {
-                        return Some(body::text(
-                            StatusCode::BAD_REQUEST,
-                            format!("expected {{\"paths\": [\"/a\", \"/img/*\"]}}: {error}"),
-                        ));
-                    }
-                };
-            let forward = !request.headers().contains_key(names::X_EDGELAB_FORWARDED);
-            return Some(match self.invalidations.create(parsed.paths, forward) {
-                Ok(state) => body::json(StatusCode::CREATED, &state),
-                Err(error) => body::text(StatusCode::BAD_REQUEST, error.to_string()),
-            });
+            let pending = store.clone();
+            let _ = tokio::task::spawn_blocking(move || pending.run_pending_tasks()).await;
+            metrics.store_size(store.bytes(), store.objects());
         }
-        if let Some(id) = path.strip_prefix("/invalidations/")
-            && *method == Method::GET
-        {
-            return Some(match self.invalidations.get(id) {
-                Some(state) => body::json(StatusCode::OK, &state),
-                None => body::text(StatusCode::NOT_FOUND, format!("no invalidation {id}")),
-            });
-        }
-        if path == "/cache" && *method == Method::GET {
-            let param = |name: &str| {
-                request
-                    .uri()
-                    .query()
-                    .unwrap_or("")
-                    .split('&')
-                    .find_map(|pair| pair.strip_prefix(name))
-                    .map(percent_decode)
-            };
-            let found = match (param("key="), param("path=")) {
-                (Some(key), _) => self.store.variants_of(&key),
-                (None, Some(path)) => self.store.objects_at(&path),
-                (None, None) => {
-                    return Some(body::text(
-                        StatusCode::BAD_REQUEST,
-                        "use /cache?key=<primary key> (host + path + key parts) or \
-                         /cache?path=/a.js (every stored object for that path)",
-                    ));
-                }
-            };
-            let now = self.clock.now();
-            let variants: Vec<VariantView> = found
-                .into_iter()
-                .map(|(variant, object)| {
-                    let age = object.age(now);
-                    VariantView {
-                        variant,
-                        status: object.status.as_u16(),
-                        size: object.body.len(),
-                        age_seconds: age.as_secs(),
-                        ttl_seconds: object.lifetime.lifetime.as_secs() as i64
-                            - age.as_secs() as i64,
-                        headers: object
-                            .headers
-                            .to_map()
-                            .iter()
-                            .map(|(n, v)| {
-                                (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into())
-                            })
-                            .collect(),
-                    }
-                })
-                .collect();
-            let status = if variants.is_empty() {
-                StatusCode::NOT_FOUND
-            } else {
-                StatusCode::OK
-            };
-            return Some(body::json(status, &variants));
-        }
-        if path == "/health" && *method == Method::POST {
-            if let Err(denied) = authorize(request, self.token.as_deref()) {
-                return Some(denied);
-            }
-            let healthy = match request.body().as_ref() {
-                b"true" | b"{\"healthy\":true}" | b"{\"healthy\": true}" => true,
-                b"false" | b"{\"healthy\":false}" | b"{\"healthy\": false}" => false,
-                _ => {
-                    return Some(body::text(
-                        StatusCode::BAD_REQUEST,
-                        "expected {\"healthy\": true|false}",
-                    ));
-                }
-            };
-            self.readiness.set(healthy);
-            return Some(body::text(StatusCode::OK, format!("healthy={healthy}")));
-        }
-        None
-    }
+    });
 }
 
-/// Decodes `%XX` and `+` in a query value (hand-written: one small use, no crate needed).
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("a%2Fb+c"), "a/b c");
-        assert_eq!(percent_decode("bad%zz%"), "bad%zz%");
-    }
+/// Readiness flips off first when shutdown starts, so load balancers stop sending traffic.
+fn spawn_drain(readiness: Readiness, shutdown: &Shutdown) {
+    let stop = shutdown.clone();
+    shutdown.spawn(async move {
+        stop.triggered().await;
+        readiness.set(false);
+    });
 }

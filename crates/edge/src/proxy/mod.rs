@@ -152,7 +152,7 @@ impl edgelab_common::serve::Handler for Node {
         let span = tracing::debug_span!(
             "request",
             pop = %self.identity.pop_id,
-            tier = self.config.tier.as_str(),
+            tier = %self.config.tier.as_str(),
             request_id = %rid,
             cache_status = tracing::field::Empty,
         );

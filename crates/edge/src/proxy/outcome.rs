@@ -258,7 +258,7 @@ impl Node {
             headers.insert(names::SERVER_TIMING, v);
         }
         self.metrics.request(status, elapsed);
-        tracing::Span::current().record("cache_status", status.as_str());
+        tracing::Span::current().record("cache_status", tracing::field::display(status.as_str()));
         tracing::debug!(http_status = response.status().as_u16(), "request served");
         response
     }

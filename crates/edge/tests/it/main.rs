@@ -4,5 +4,6 @@ mod caching;
 mod collapsing;
 mod faults;
 mod representation;
+mod spans;
 mod support;
 mod tiers;
