@@ -19,6 +19,7 @@ COPY crates/link/Cargo.toml crates/link/Cargo.toml
 COPY crates/loadgen/Cargo.toml crates/loadgen/Cargo.toml
 COPY crates/origin/Cargo.toml crates/origin/Cargo.toml
 COPY crates/testkit/Cargo.toml crates/testkit/Cargo.toml
+COPY crates/wire/Cargo.toml crates/wire/Cargo.toml
 RUN for crate in crates/*/; do \
         mkdir -p "$crate/src" && echo '' > "$crate/src/lib.rs"; \
     done \

@@ -189,7 +189,7 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         topology
             .nodes
             .iter()
-            .filter(|n| n.tier == edgelab_cluster::NodeTier::Rec)
+            .filter(|n| n.tier == edgelab_cluster::Layer::Rec)
             .count(),
         topology.pops().count(),
         places.join(", ")

@@ -28,7 +28,8 @@ use http::{Method, Request, Response, StatusCode, Uri};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
-use crate::topology::{NodePlan, NodeTier, Topology};
+use crate::topology::{NodePlan, Topology};
+use edgelab_wire::Layer;
 
 /// Where nodes listen and how they find each other.
 #[derive(Debug, Clone)]
@@ -111,7 +112,7 @@ pub struct NodeInfo {
     /// Node name.
     pub name: String,
     /// Tier.
-    pub tier: NodeTier,
+    pub tier: Layer,
     /// Place code.
     pub place: String,
     /// City.
@@ -213,7 +214,7 @@ impl Cluster {
             };
             let registry = prometheus::Registry::new();
             let handle = match plan.tier {
-                NodeTier::Origin => {
+                Layer::Origin => {
                     let mut config = topology.origin.clone();
                     config.az = plan.place.clone();
                     let settings = OriginSettings::try_from(config)?;
@@ -299,7 +300,7 @@ impl Cluster {
     pub fn origin_metrics(&self) -> Vec<Uri> {
         self.nodes
             .iter()
-            .filter(|n| n.tier == NodeTier::Origin)
+            .filter(|n| n.tier == Layer::Origin)
             .filter_map(|n| format!("{}/metrics", n.admin).parse().ok())
             .collect()
     }
@@ -316,10 +317,10 @@ impl Cluster {
             .iter()
             .filter(|plan| {
                 plan.name == lower
-                    || (plan.tier == NodeTier::Origin
+                    || (plan.tier == Layer::Origin
                         && (plan.place.eq_ignore_ascii_case(target)
                             || plan.region.as_deref() == Some(target)))
-                    || (plan.tier == NodeTier::Edge && plan.place.eq_ignore_ascii_case(code))
+                    || (plan.tier == Layer::Edge && plan.place.eq_ignore_ascii_case(code))
             })
             .map(|plan| plan.name.clone())
             .collect();
@@ -444,7 +445,7 @@ fn invalidation_peers(
     match binding {
         Binding::Loopback => started
             .iter()
-            .filter(|n| n.tier != NodeTier::Origin && n.name != plan.name)
+            .filter(|n| n.tier != Layer::Origin && n.name != plan.name)
             .map(|n| n.admin.clone())
             .collect(),
         Binding::Single {
@@ -452,7 +453,7 @@ fn invalidation_peers(
         } => topology
             .nodes
             .iter()
-            .filter(|n| n.tier != NodeTier::Origin && n.name != plan.name)
+            .filter(|n| n.tier != Layer::Origin && n.name != plan.name)
             .map(|n| format!("http://{}:{peer_admin_port}", n.name))
             .collect(),
     }

@@ -20,5 +20,6 @@ pub mod targets;
 pub mod topology;
 
 pub use cluster::{Binding, Cluster, ClusterError, NodeInfo};
+pub use edgelab_wire::Layer;
 pub use lab::{Lab, LabError, Reach, RunOpts, RunningLab};
-pub use topology::{NodePlan, NodeTier, Topology};
+pub use topology::{NodePlan, Topology};

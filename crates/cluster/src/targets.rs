@@ -17,7 +17,8 @@ use edgelab_geo::{Coordinates, Failures, HopModel, Stop, compose, direct_hop, ga
 use edgelab_loadgen::scenario::Population;
 use edgelab_loadgen::{Mode, Target};
 
-use crate::topology::{NodeTier, Topology};
+use crate::topology::Topology;
+use edgelab_wire::Layer;
 
 /// Where a running node listens, by name (what [`crate::Cluster::node`] gives, or DNS).
 pub trait Addresses {
@@ -62,9 +63,9 @@ pub fn failures(topology: &Topology, nodes: &dyn Addresses) -> Failures {
             continue;
         }
         match node.tier {
-            NodeTier::Edge => failures.pops.insert(node.place.clone()),
-            NodeTier::Rec | NodeTier::Shield => failures.pops.insert(format!("rec:{}", node.place)),
-            NodeTier::Origin => false,
+            Layer::Edge => failures.pops.insert(node.place.clone()),
+            Layer::Rec | Layer::Shield => failures.pops.insert(format!("rec:{}", node.place)),
+            Layer::Origin | Layer::None => false,
         };
     }
     failures

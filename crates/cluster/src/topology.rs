@@ -18,6 +18,7 @@ use edgelab_geo::{
 };
 use edgelab_loadgen::scenario::RawScenario;
 use edgelab_origin::OriginConfig;
+use edgelab_wire::Layer;
 use serde::{Deserialize, Serialize};
 
 /// The built-in default topology (`config/default.toml`), used by `edgelab demo`.
@@ -147,40 +148,14 @@ pub struct RawEdgeDefaults {
     pub response_timeout: Option<Duration>,
 }
 
-/// What a node is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NodeTier {
-    /// An origin replica.
-    Origin,
-    /// The Origin Shield.
-    Shield,
-    /// A Regional Edge Cache.
-    Rec,
-    /// An edge location (PoP).
-    Edge,
-}
-
-impl NodeTier {
-    /// Label used in tables and JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NodeTier::Origin => "origin",
-            NodeTier::Shield => "shield",
-            NodeTier::Rec => "rec",
-            NodeTier::Edge => "edge",
-        }
-    }
-}
-
 /// One node of the planned CDN.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodePlan {
     /// Unique name: `origin-<az>`, `shield-<rec>`, `rec-<code>`, `pop-<code>` (lower case,
     /// usable as a DNS name in docker compose).
     pub name: String,
-    /// Tier.
-    pub tier: NodeTier,
+    /// What the node is: a cache tier or the origin (never [`Layer::None`]).
+    pub tier: Layer,
     /// Place: AZ id or Local Zone for origins, IATA code for caches.
     pub place: String,
     /// City of the place.
@@ -248,12 +223,12 @@ impl Topology {
 
     /// The origin replicas.
     pub fn origins(&self) -> impl Iterator<Item = &NodePlan> {
-        self.nodes.iter().filter(|n| n.tier == NodeTier::Origin)
+        self.nodes.iter().filter(|n| n.tier == Layer::Origin)
     }
 
     /// The PoPs.
     pub fn pops(&self) -> impl Iterator<Item = &NodePlan> {
-        self.nodes.iter().filter(|n| n.tier == NodeTier::Edge)
+        self.nodes.iter().filter(|n| n.tier == Layer::Edge)
     }
 
     /// Global Accelerator's endpoint groups: one group in the origin's Region, dial 100 %,
@@ -289,18 +264,14 @@ impl Topology {
         let edge = &self.edge;
         let mut raw = RawEdgeConfig {
             pop: Some(node.place.clone()),
-            tier: Some(match node.tier {
-                NodeTier::Shield => "shield".to_string(),
-                NodeTier::Rec => "rec".to_string(),
-                _ => "edge".to_string(),
-            }),
+            tier: Some(node.tier.tier().unwrap_or_default().as_str().to_string()),
             behaviors: edge.behaviors.clone(),
             default_behavior: edge.default_behavior.clone().unwrap_or_else(|| {
                 let mut behavior = RawBehavior::default();
                 behavior.cache_policy.preset = Some("CachingOptimized".to_string());
                 behavior
             }),
-            capacity_bytes: Some(if node.tier == NodeTier::Edge {
+            capacity_bytes: Some(if node.tier == Layer::Edge {
                 edge.capacity_bytes.unwrap_or(256 << 20)
             } else {
                 edge.rec_capacity_bytes.unwrap_or(1 << 30)
@@ -325,7 +296,7 @@ impl Topology {
             .upstream
             .first()
             .and_then(|name| self.node(name))
-            .is_some_and(|n| n.tier == NodeTier::Origin);
+            .is_some_and(|n| n.tier == Layer::Origin);
         if first_is_origin {
             upstream.primary = node.upstream.first().map(|n| url_of(n));
             upstream.secondary = node.upstream.get(1).map(|n| url_of(n));
@@ -418,7 +389,7 @@ impl TryFrom<RawTopology> for Topology {
 fn origin_node(code: &str, city: &str, region: &str, coordinates: Coordinates) -> NodePlan {
     NodePlan {
         name: node_name("origin", code),
-        tier: NodeTier::Origin,
+        tier: Layer::Origin,
         place: code.to_string(),
         city: city.to_string(),
         region: Some(region.to_string()),
@@ -624,19 +595,19 @@ fn choose_pops(
 }
 
 /// The cache node a planner stop runs as (`None` for the client, origin and GA endpoints).
-fn cache_node(stop: Stop<'_>) -> Option<(NodeTier, &Pop)> {
+fn cache_node(stop: Stop<'_>) -> Option<(Layer, &Pop)> {
     match stop {
-        Stop::Pop(pop) => Some((NodeTier::Edge, pop)),
-        Stop::Rec(rec) => Some((NodeTier::Rec, rec)),
-        Stop::Shield(shield) => Some((NodeTier::Shield, shield)),
+        Stop::Pop(pop) => Some((Layer::Edge, pop)),
+        Stop::Rec(rec) => Some((Layer::Rec, rec)),
+        Stop::Shield(shield) => Some((Layer::Shield, shield)),
         Stop::Client | Stop::Origin | Stop::Endpoint { .. } => None,
     }
 }
 
 fn stop_name(stop: Stop<'_>, origins: &[String]) -> Vec<String> {
     match cache_node(stop) {
-        Some((NodeTier::Edge, pop)) => vec![node_name("pop", &pop.code)],
-        Some((NodeTier::Rec, rec)) => vec![node_name("rec", &rec.code)],
+        Some((Layer::Edge, pop)) => vec![node_name("pop", &pop.code)],
+        Some((Layer::Rec, rec)) => vec![node_name("rec", &rec.code)],
         Some((_, shield)) => vec![node_name("shield", &shield.code)],
         None => origins.to_vec(),
     }
@@ -675,8 +646,8 @@ fn plan_nodes(
     }
     // Upstream first: shield, then RECs, then PoPs (a stable sort keeps the pop order).
     caches.sort_by_key(|n| match n.tier {
-        NodeTier::Shield => 0,
-        NodeTier::Rec => 1,
+        Layer::Shield => 0,
+        Layer::Rec => 1,
         _ => 2,
     });
     let mut nodes = origins;
@@ -700,7 +671,7 @@ mod tests {
         let topology = Topology::default_topology();
         let origins: Vec<_> = topology.origins().collect();
         assert_eq!(origins.len(), 3, "three AZ replicas");
-        assert!(topology.nodes.iter().any(|n| n.tier == NodeTier::Shield));
+        assert!(topology.nodes.iter().any(|n| n.tier == Layer::Shield));
         assert!(topology.pops().count() >= 4);
         // Every upstream names a node that starts earlier.
         for (i, node) in topology.nodes.iter().enumerate() {
@@ -834,7 +805,7 @@ mod shipped_files {
         let caches = topology
             .nodes
             .iter()
-            .filter(|n| matches!(n.tier, NodeTier::Rec | NodeTier::Shield))
+            .filter(|n| matches!(n.tier, Layer::Rec | Layer::Shield))
             .count();
         assert_eq!(
             caches, 13,

@@ -14,48 +14,8 @@ use edgelab_common::serve::{ListenerLimits, RawListenerLimits};
 use http::{HeaderName, Uri};
 use serde::Deserialize;
 
-/// Which tier a node plays. Only the labels and headers differ; the caching is the same.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Tier {
-    /// An edge location (PoP), nearest the users.
-    #[default]
-    Edge,
-    /// A Regional Edge Cache.
-    Rec,
-    /// The Origin Shield (one REC as the single path to the origin).
-    Shield,
-}
-
-impl Tier {
-    /// Metric label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Edge => "edge",
-            Tier::Rec => "rec",
-            Tier::Shield => "shield",
-        }
-    }
-
-    /// CloudFront's name of the layer in `Server-Timing` (`cdn-hit-layer`).
-    pub fn layer(self) -> &'static str {
-        match self {
-            Tier::Edge => "EDGE",
-            Tier::Rec => "REC",
-            Tier::Shield => "Origin Shield",
-        }
-    }
-
-    /// Parses `edge`, `rec` or `shield`.
-    pub fn parse(text: &str) -> Option<Tier> {
-        match text.to_ascii_lowercase().as_str() {
-            "edge" | "pop" => Some(Tier::Edge),
-            "rec" => Some(Tier::Rec),
-            "shield" => Some(Tier::Shield),
-            _ => None,
-        }
-    }
-}
+/// Which tier a node plays (defined with the rest of the protocol in `edgelab-wire`).
+pub use edgelab_wire::Tier;
 
 /// A list selection in a cache key or origin request policy: `"none"`, `"all"` or a list of
 /// names.

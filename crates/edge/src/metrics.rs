@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use edgelab_common::names::metric;
+use edgelab_wire::XCache;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// The cache outcome of one request (label `cache_status`).
@@ -36,14 +37,19 @@ impl CacheStatus {
         }
     }
 
+    /// CloudFront's `X-Cache` result: a stale copy served is a hit, a pass is a miss.
+    pub fn as_x_cache(self) -> XCache {
+        match self {
+            CacheStatus::Hit | CacheStatus::Stale => XCache::Hit,
+            CacheStatus::Miss | CacheStatus::Pass => XCache::Miss,
+            CacheStatus::RefreshHit => XCache::RefreshHit,
+            CacheStatus::Error => XCache::Error,
+        }
+    }
+
     /// CloudFront's `X-Cache` value.
     pub fn x_cache(self) -> &'static str {
-        match self {
-            CacheStatus::Hit | CacheStatus::Stale => "Hit from cloudfront",
-            CacheStatus::Miss | CacheStatus::Pass => "Miss from cloudfront",
-            CacheStatus::RefreshHit => "RefreshHit from cloudfront",
-            CacheStatus::Error => "Error from cloudfront",
-        }
+        self.as_x_cache().as_str()
     }
 }
 

@@ -2,15 +2,13 @@
 //! `<target>/.well-known/edgelab/catalog`, JSON shape in `docs/architecture.md`) or a plain
 //! list of URLs for any other site.
 //!
-//! This is the load generator's own serde copy of the catalog shape, so it does not depend
-//! on the origin crate.
+//! The JSON shape is `edgelab_wire::catalog`, the one the origin writes.
 
 use std::time::Duration;
 
-use http::Uri;
-use serde::Deserialize;
-
 use edgelab_common::names::path;
+use edgelab_wire::{CatalogEntry, CatalogListing, Digest};
+use http::Uri;
 
 use crate::error::LoadgenError;
 
@@ -18,32 +16,39 @@ use crate::error::LoadgenError;
 pub const OTHER_CLASS: &str = "other";
 
 /// A list of objects to request.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Catalog {
     /// The seed the origin generated its catalog from (absent for a URL list).
-    #[serde(default)]
     pub seed: Option<u64>,
     /// The objects, in the origin's order (which is also the popularity rank order).
     pub objects: Vec<CatalogObject>,
 }
 
 /// One object of the catalog.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CatalogObject {
     /// Path (and query) of the object, starting with `/`.
     pub path: String,
     /// Path class (`static`, `img`, `api`, `video`, …).
-    #[serde(default = "other_class")]
     pub class: String,
     /// Size of the whole representation in bytes, when known.
-    #[serde(default)]
     pub size: Option<u64>,
-    /// `xxh3=<16 hex>` digest of the whole representation, when known.
-    #[serde(default)]
-    pub digest: Option<String>,
+    /// Digest of the whole representation, when known.
+    pub digest: Option<Digest>,
     /// Media type, when known.
-    #[serde(default)]
     pub content_type: Option<String>,
+}
+
+impl From<CatalogEntry> for CatalogObject {
+    fn from(entry: CatalogEntry) -> CatalogObject {
+        CatalogObject {
+            path: entry.path,
+            class: entry.class,
+            size: Some(entry.size),
+            digest: Some(entry.digest),
+            content_type: Some(entry.content_type),
+        }
+    }
 }
 
 fn other_class() -> String {
@@ -53,12 +58,20 @@ fn other_class() -> String {
 impl Catalog {
     /// Parses the origin's catalog JSON.
     pub fn from_json(text: &[u8], source_name: &str) -> Result<Catalog, LoadgenError> {
-        let catalog: Catalog =
+        let listing: CatalogListing =
             serde_json::from_slice(text).map_err(|error| LoadgenError::Catalog {
                 source_name: source_name.to_string(),
                 message: format!("not a catalog: {error}"),
             })?;
-        catalog.checked(source_name)
+        Catalog {
+            seed: Some(listing.seed),
+            objects: listing
+                .objects
+                .into_iter()
+                .map(CatalogObject::from)
+                .collect(),
+        }
+        .checked(source_name)
     }
 
     /// Parses a URL list: one path (`/a/b`) or absolute URL per line (only its path and query
@@ -152,26 +165,9 @@ impl Catalog {
                     object.path
                 )));
             }
-            if let Some(digest) = &object.digest
-                && parse_digest(digest).is_none()
-            {
-                return Err(fail(format!(
-                    "object {}: digest {digest:?} is not `xxh3=<16 hex digits>`",
-                    object.path
-                )));
-            }
         }
         Ok(self)
     }
-}
-
-/// Parses `xxh3=<16 hex digits>` into the 64-bit value.
-pub fn parse_digest(text: &str) -> Option<u64> {
-    let hex = text.trim().strip_prefix("xxh3=")?;
-    if hex.len() != 16 {
-        return None;
-    }
-    u64::from_str_radix(hex, 16).ok()
 }
 
 /// `base` with its path replaced by `path` (which starts with `/`).
@@ -198,8 +194,8 @@ mod tests {
         assert_eq!(catalog.seed, Some(42));
         assert_eq!(catalog.objects[0].size, Some(5120));
         assert_eq!(
-            parse_digest(catalog.objects[0].digest.as_deref().unwrap()),
-            Some(0x0123_4567_89ab_cdef)
+            catalog.objects[0].digest,
+            Some(Digest(0x0123_4567_89ab_cdef))
         );
     }
 

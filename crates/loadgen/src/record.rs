@@ -12,6 +12,7 @@ use hdrhistogram::Histogram;
 use http::HeaderMap;
 
 use edgelab_common::names::header;
+use edgelab_wire::{XCache, server_timing};
 
 use crate::error::RequestErrorKind;
 
@@ -76,13 +77,12 @@ impl CacheResult {
         let Some(value) = headers.get(header::X_CACHE).and_then(|v| v.to_str().ok()) else {
             return CacheResult::None;
         };
-        let first = value.split_whitespace().next().unwrap_or("");
-        match first.to_ascii_lowercase().as_str() {
-            "hit" => CacheResult::Hit,
-            "refreshhit" => CacheResult::RefreshHit,
-            "miss" => CacheResult::Miss,
-            "error" => CacheResult::Error,
-            _ => CacheResult::Other,
+        match XCache::parse(value) {
+            Some(XCache::Hit) => CacheResult::Hit,
+            Some(XCache::RefreshHit) => CacheResult::RefreshHit,
+            Some(XCache::Miss) => CacheResult::Miss,
+            Some(XCache::Error) => CacheResult::Error,
+            None => CacheResult::Other,
         }
     }
 
@@ -104,83 +104,24 @@ impl CacheResult {
     }
 }
 
-/// The tier that served a response.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Tier {
-    /// The PoP's cache (`cdn-hit-layer;desc=EDGE`).
-    Edge,
-    /// A Regional Edge Cache (`desc=REC`).
-    Rec,
-    /// The Origin Shield (`desc="Origin Shield"`).
-    Shield,
-    /// No cache tier had it: the origin answered through the CDN.
-    Origin,
-    /// Not through a CDN (no `X-Cache`).
-    None,
-}
+/// The layer that served a response: a cache tier, the origin, or none (no CDN).
+pub use edgelab_wire::Layer as Tier;
 
-impl Tier {
-    /// Every tier, in report order.
-    pub const ALL: [Tier; 5] = [
-        Tier::Edge,
-        Tier::Rec,
-        Tier::Shield,
-        Tier::Origin,
-        Tier::None,
-    ];
-
-    /// Reads `Server-Timing: cdn-hit-layer;desc=…`; without it a CDN hit is the edge's, a
-    /// CDN miss or error the origin's, and a response without `X-Cache` is [`Tier::None`].
-    pub fn from_headers(headers: &HeaderMap, cache: CacheResult) -> Tier {
-        for value in headers.get_all(header::SERVER_TIMING) {
-            let Ok(value) = value.to_str() else { continue };
-            if let Some(tier) = hit_layer(value) {
-                return tier;
-            }
-        }
-        match cache {
-            CacheResult::None => Tier::None,
-            CacheResult::Hit | CacheResult::RefreshHit => Tier::Edge,
-            _ => Tier::Origin,
-        }
+/// Reads `Server-Timing: cdn-hit-layer;desc=…`; without it a CDN hit is the edge's, a CDN
+/// miss or error the origin's, and a response without `X-Cache` is [`Tier::None`].
+pub fn tier_from_headers(headers: &HeaderMap, cache: CacheResult) -> Tier {
+    let values = headers
+        .get_all(header::SERVER_TIMING)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    if let Some(tier) = server_timing::hit_layer(values) {
+        return tier.into();
     }
-
-    /// The label used in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Edge => "edge",
-            Tier::Rec => "rec",
-            Tier::Shield => "shield",
-            Tier::Origin => "origin",
-            Tier::None => "none",
-        }
+    match cache {
+        CacheResult::None => Tier::None,
+        CacheResult::Hit | CacheResult::RefreshHit => Tier::Edge,
+        _ => Tier::Origin,
     }
-}
-
-/// Finds `cdn-hit-layer;desc=X` in one `Server-Timing` value.
-fn hit_layer(value: &str) -> Option<Tier> {
-    for metric in value.split(',') {
-        let mut parts = metric.split(';');
-        if parts.next()?.trim() != "cdn-hit-layer" {
-            continue;
-        }
-        for parameter in parts {
-            let (name, desc) = parameter.split_once('=')?;
-            if name.trim() != "desc" {
-                continue;
-            }
-            return match desc.trim().trim_matches('"').to_ascii_uppercase().as_str() {
-                "EDGE" => Some(Tier::Edge),
-                "REC" => Some(Tier::Rec),
-                "ORIGIN SHIELD" | "SHIELD" => Some(Tier::Shield),
-                _ => None,
-            };
-        }
-    }
-    None
 }
 
 /// The PoP label from `X-Amz-Cf-Pop` (at most 32 visible characters).
@@ -401,7 +342,7 @@ mod tests {
     fn headers_map_to_cache_result_tier_and_pop() {
         let mut headers = HeaderMap::new();
         assert_eq!(CacheResult::from_headers(&headers), CacheResult::None);
-        assert_eq!(Tier::from_headers(&headers, CacheResult::None), Tier::None);
+        assert_eq!(tier_from_headers(&headers, CacheResult::None), Tier::None);
         headers.insert(
             header::X_CACHE,
             HeaderValue::from_static("Miss from cloudfront"),
@@ -417,15 +358,15 @@ mod tests {
         );
         let cache = CacheResult::from_headers(&headers);
         assert_eq!(cache, CacheResult::Miss);
-        assert_eq!(Tier::from_headers(&headers, cache), Tier::Shield);
+        assert_eq!(tier_from_headers(&headers, cache), Tier::Shield);
         assert_eq!(pop_from_headers(&headers), "NRT57-P2");
         headers.insert(
             header::SERVER_TIMING,
             HeaderValue::from_static("cdn-hit-layer;desc=REC"),
         );
-        assert_eq!(Tier::from_headers(&headers, cache), Tier::Rec);
+        assert_eq!(tier_from_headers(&headers, cache), Tier::Rec);
         headers.remove(header::SERVER_TIMING);
-        assert_eq!(Tier::from_headers(&headers, cache), Tier::Origin);
+        assert_eq!(tier_from_headers(&headers, cache), Tier::Origin);
         headers.insert(
             header::X_CACHE,
             HeaderValue::from_static("RefreshHit from cloudfront"),

@@ -33,16 +33,19 @@ use edgelab_common::config::ConfigErrors;
 use edgelab_common::names::header;
 use edgelab_common::shutdown::Shutdown;
 
-use crate::catalog::{Catalog, CatalogObject, parse_digest};
+use crate::catalog::{Catalog, CatalogObject};
 use crate::error::{LoadgenError, RequestErrorKind};
 use crate::origin_load::OriginCounters;
 use crate::progress::{Live, Progress};
-use crate::record::{CacheResult, Recorder, ResponseSample, Sample, Tier, pop_from_headers};
+use crate::record::{
+    CacheResult, Recorder, ResponseSample, Sample, Tier, pop_from_headers, tier_from_headers,
+};
 use crate::report::{OriginSecond, Report, ReportInput};
 use crate::scenario::Settings;
 use crate::schedule::Schedule;
 use crate::target::{Connector, Target, connector};
 use crate::workload::Workload;
+use edgelab_wire::Digest;
 
 /// Jobs a target's queue holds before the dispatcher waits (memory bound under overload;
 /// waiting does not change intended times, so latency stays honest).
@@ -562,14 +565,15 @@ impl Worker {
         let ttfb = intended.elapsed();
         let (parts, mut body) = response.into_parts();
         let cache = CacheResult::from_headers(&parts.headers);
-        let tier = Tier::from_headers(&parts.headers, cache);
+        let tier = tier_from_headers(&parts.headers, cache);
         let pop = pop_from_headers(&parts.headers).to_string();
         let announced = parts
             .headers
             .get(header::X_EDGELAB_DIGEST)
             .and_then(|v| v.to_str().ok())
-            .and_then(parse_digest)
-            .or_else(|| object.digest.as_deref().and_then(parse_digest));
+            .and_then(Digest::parse)
+            .or(object.digest)
+            .map(Digest::value);
         let verify = parts.status == http::StatusCode::OK && announced.is_some();
         let mut hasher = verify.then(Xxh3::new);
         let mut bytes = 0u64;

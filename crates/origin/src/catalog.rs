@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use edgelab_wire::{CatalogEntry, Digest};
 use http::HeaderValue;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{Rng, SeedableRng};
@@ -233,47 +234,18 @@ pub struct Object {
 impl Object {
     /// The `x-edgelab-digest` value: `xxh3=<16 hex>`.
     pub fn digest_header(&self) -> String {
-        format_digest(self.digest)
+        Digest(self.digest).to_string()
     }
 
     /// The strong entity tag, quoted.
     pub fn etag(&self) -> String {
-        format!("\"{:016x}\"", self.digest)
+        Digest(self.digest).etag()
     }
 
     /// Last-Modified as a [`SystemTime`].
     pub fn modified_time(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(self.modified)
     }
-}
-
-/// The digest header value of a digest.
-pub fn format_digest(digest: u64) -> String {
-    format!("xxh3={digest:016x}")
-}
-
-/// One object as listed in the catalog JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CatalogEntry {
-    /// Absolute path on the traffic port.
-    pub path: String,
-    /// Path class.
-    pub class: Class,
-    /// Body size in bytes.
-    pub size: u64,
-    /// `xxh3=<16 hex>`, as in `x-edgelab-digest`.
-    pub digest: String,
-    /// `Content-Type` of the object.
-    pub content_type: String,
-}
-
-/// The catalog JSON document, for readers: `{ "seed": .., "objects": [..] }`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CatalogListing {
-    /// Seed the catalog was generated from.
-    pub seed: u64,
-    /// Every object.
-    pub objects: Vec<CatalogEntry>,
 }
 
 /// Errors while building a catalog.
@@ -444,17 +416,17 @@ impl Catalog {
                 .enumerate()
                 .map(move |(number, object)| CatalogEntry {
                     path: format!("{}{number:05}.{}", data.class.prefix(), data.extension),
-                    class: data.class,
+                    class: data.class.as_str().to_string(),
                     size: object.size,
-                    digest: format_digest(object.digest),
+                    digest: Digest(object.digest),
                     content_type: content_type.clone(),
                 })
         });
         let files = self.files.iter().map(|file| CatalogEntry {
             path: file.path.clone(),
-            class: Class::File,
+            class: Class::File.as_str().to_string(),
             size: file.size,
-            digest: format_digest(file.digest),
+            digest: Digest(file.digest),
             content_type: file.content_type.to_str().unwrap_or_default().to_owned(),
         });
         synthetic.chain(files)
@@ -489,7 +461,7 @@ impl Catalog {
     /// another server). Returns the number of files written.
     pub fn export(&self, dir: &Path) -> Result<usize, CatalogError> {
         let mut written = 0;
-        for entry in self.entries().filter(|e| e.class != Class::File) {
+        for entry in self.entries().filter(|e| e.class != Class::File.as_str()) {
             let target = dir.join(entry.path.trim_start_matches('/'));
             let io = |source| CatalogError::Export {
                 path: target.clone(),
@@ -732,16 +704,14 @@ mod tests {
     #[test]
     fn every_listed_path_is_found_with_a_matching_digest() {
         let catalog = Catalog::build(&settings(100)).unwrap();
-        let listing: CatalogListing = serde_json::from_slice(&catalog.json()).unwrap();
+        let listing: edgelab_wire::CatalogListing =
+            serde_json::from_slice(&catalog.json()).unwrap();
         assert_eq!(listing.objects.len(), 100);
         for entry in &listing.objects {
             let object = catalog.find(&entry.path).expect("listed path exists");
             let body = catalog.body(&object).unwrap();
             assert_eq!(body.len() as u64, entry.size);
-            assert_eq!(
-                format_digest(xxhash_rust::xxh3::xxh3_64(&body)),
-                entry.digest
-            );
+            assert_eq!(Digest::of(&body), entry.digest);
         }
     }
 

@@ -37,6 +37,7 @@ pub mod http;
 pub mod metrics;
 pub mod server;
 
-pub use catalog::{Catalog, CatalogEntry, CatalogListing, Class};
+pub use catalog::{Catalog, Class};
 pub use config::{Faults, FaultsConfig, OriginConfig, OriginSettings};
+pub use edgelab_wire::{CatalogEntry, CatalogListing};
 pub use server::{OriginError, OriginHandle, start, start_with_catalog};

@@ -1,0 +1,266 @@
+//! W3C `Server-Timing` with CloudFront's metric names ("Server-Timing header" in the
+//! CloudFront Developer Guide): a [`ServerTiming`] builder for the tiers and a [`parse`]r for
+//! the tier below and the load generator.
+//!
+//! Grammar: `metric *( ";" param )` separated by commas, `param = name "=" (token |
+//! quoted-string)`; the parameters used are `desc` and `dur` (milliseconds).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::tier::Tier;
+use crate::x_cache::XCache;
+
+/// CloudFront's metric names.
+pub mod metric {
+    /// The layer that made the upstream request (`EDGE`, `REC`, `Origin Shield`).
+    pub const UPSTREAM_LAYER: &str = "cdn-upstream-layer";
+    /// Upstream DNS time, ms.
+    pub const UPSTREAM_DNS: &str = "cdn-upstream-dns";
+    /// Upstream connect time, ms (0 on a reused connection).
+    pub const UPSTREAM_CONNECT: &str = "cdn-upstream-connect";
+    /// Upstream first-byte latency, ms.
+    pub const UPSTREAM_FBL: &str = "cdn-upstream-fbl";
+    /// Served from cache.
+    pub const CACHE_HIT: &str = "cdn-cache-hit";
+    /// Revalidated (304 upstream).
+    pub const CACHE_REFRESH: &str = "cdn-cache-refresh";
+    /// Fetched upstream.
+    pub const CACHE_MISS: &str = "cdn-cache-miss";
+    /// The PoP id.
+    pub const POP: &str = "cdn-pop";
+    /// The request id.
+    pub const RID: &str = "cdn-rid";
+    /// The layer whose cache answered (`EDGE`, `REC`, `Origin Shield`).
+    pub const HIT_LAYER: &str = "cdn-hit-layer";
+    /// Downstream first-byte latency, ms.
+    pub const DOWNSTREAM_FBL: &str = "cdn-downstream-fbl";
+}
+
+/// The cache metric that goes with an `X-Cache` value (an error counts as a miss).
+pub fn cache_metric(x_cache: XCache) -> &'static str {
+    match x_cache {
+        XCache::Hit => metric::CACHE_HIT,
+        XCache::RefreshHit => metric::CACHE_REFRESH,
+        XCache::Miss | XCache::Error => metric::CACHE_MISS,
+    }
+}
+
+/// Builds one `Server-Timing` value, metric by metric, in one buffer.
+#[derive(Debug, Clone, Default)]
+pub struct ServerTiming {
+    text: String,
+}
+
+impl ServerTiming {
+    /// An empty value with room for CloudFront's usual dozen metrics.
+    pub fn new() -> ServerTiming {
+        ServerTiming {
+            text: String::with_capacity(256),
+        }
+    }
+
+    fn separate(&mut self) {
+        if !self.text.is_empty() {
+            self.text.push(',');
+        }
+    }
+
+    /// A metric without parameters (`cdn-cache-hit`).
+    pub fn flag(&mut self, name: &str) -> &mut Self {
+        self.separate();
+        self.text.push_str(name);
+        self
+    }
+
+    /// A metric with a quoted description (`cdn-pop;desc="FRA50-P1"`). Quotes and
+    /// backslashes in `desc` are escaped.
+    pub fn desc(&mut self, name: &str, desc: &str) -> &mut Self {
+        self.separate();
+        self.text.push_str(name);
+        self.text.push_str(";desc=\"");
+        for c in desc.chars() {
+            if c == '"' || c == '\\' {
+                self.text.push('\\');
+            }
+            self.text.push(c);
+        }
+        self.text.push('"');
+        self
+    }
+
+    /// A metric with a duration in whole milliseconds (`cdn-upstream-fbl;dur=12`).
+    pub fn dur(&mut self, name: &str, duration: Duration) -> &mut Self {
+        self.separate();
+        // Writing to a String cannot fail.
+        let _ = write!(
+            self.text,
+            "{name};dur={:.0}",
+            duration.as_secs_f64() * 1000.0
+        );
+        self
+    }
+
+    /// The value built so far.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The finished value.
+    pub fn finish(self) -> String {
+        self.text
+    }
+}
+
+/// One parsed metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric<'a> {
+    /// Metric name.
+    pub name: &'a str,
+    /// `desc`, unquoted (escapes are left as they are).
+    pub desc: Option<&'a str>,
+    /// `dur` in milliseconds, when it is a number.
+    pub dur: Option<f64>,
+}
+
+/// Splits `text` at `separator`s outside quoted strings.
+fn split_outside_quotes(text: &str, separator: u8) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    let mut quoted = false;
+    let mut escaped = false;
+    let mut pieces = Vec::new();
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            _ if b == separator && !quoted => {
+                pieces.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    pieces.push(&text[start..]);
+    pieces.into_iter()
+}
+
+/// Parses one `Server-Timing` value into its metrics; empty members are skipped and a
+/// malformed parameter is ignored.
+pub fn parse(value: &str) -> impl Iterator<Item = Metric<'_>> {
+    split_outside_quotes(value, b',').filter_map(|member| {
+        let mut parts = split_outside_quotes(member, b';');
+        let name = parts.next()?.trim();
+        if name.is_empty() {
+            return None;
+        }
+        let mut metric = Metric {
+            name,
+            desc: None,
+            dur: None,
+        };
+        for parameter in parts {
+            let Some((key, raw)) = parameter.split_once('=') else {
+                continue;
+            };
+            let raw = raw.trim();
+            let unquoted = raw
+                .strip_prefix('"')
+                .and_then(|r| r.strip_suffix('"'))
+                .unwrap_or(raw);
+            match key.trim() {
+                k if k.eq_ignore_ascii_case("desc") => metric.desc = Some(unquoted),
+                k if k.eq_ignore_ascii_case("dur") => metric.dur = unquoted.parse().ok(),
+                _ => {}
+            }
+        }
+        Some(metric)
+    })
+}
+
+/// The `desc` of the first metric called `name` in one value.
+pub fn desc_of<'a>(value: &'a str, name: &str) -> Option<&'a str> {
+    parse(value).find(|m| m.name == name).and_then(|m| m.desc)
+}
+
+/// The `cdn-hit-layer` description in one value, as written.
+pub fn hit_layer_desc(value: &str) -> Option<&str> {
+    desc_of(value, metric::HIT_LAYER)
+}
+
+/// The tier named by `cdn-hit-layer` in any of `values` (a response may carry several
+/// `Server-Timing` fields).
+pub fn hit_layer<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<Tier> {
+    values
+        .into_iter()
+        .find_map(|value| hit_layer_desc(value).and_then(Tier::from_layer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_cloudfront_value_builds_and_parses_back() {
+        let mut timing = ServerTiming::new();
+        timing
+            .desc(metric::UPSTREAM_LAYER, Tier::Rec.layer())
+            .dur(metric::UPSTREAM_FBL, Duration::from_micros(12_400))
+            .flag(cache_metric(XCache::Miss))
+            .desc(metric::POP, "FRA50-P1")
+            .desc(metric::HIT_LAYER, Tier::Shield.layer());
+        let value = timing.finish();
+        assert_eq!(
+            value,
+            "cdn-upstream-layer;desc=\"REC\",cdn-upstream-fbl;dur=12,cdn-cache-miss,\
+             cdn-pop;desc=\"FRA50-P1\",cdn-hit-layer;desc=\"Origin Shield\""
+        );
+        let metrics: Vec<Metric> = parse(&value).collect();
+        assert_eq!(metrics.len(), 5);
+        assert_eq!(metrics[1].dur, Some(12.0));
+        assert_eq!(metrics[2].name, "cdn-cache-miss");
+        assert_eq!(desc_of(&value, metric::POP), Some("FRA50-P1"));
+        assert_eq!(hit_layer([value.as_str()]), Some(Tier::Shield));
+    }
+
+    #[test]
+    fn hit_layer_is_found_in_any_field_and_in_any_form() {
+        assert_eq!(
+            hit_layer([
+                "cdn-upstream-dns;dur=0",
+                "cdn-cache-hit, cdn-hit-layer;desc=REC"
+            ]),
+            Some(Tier::Rec)
+        );
+        assert_eq!(
+            hit_layer(["cdn-hit-layer ; DESC = \"EDGE\""]),
+            Some(Tier::Edge)
+        );
+        assert_eq!(hit_layer(["cdn-cache-miss"]), None);
+        assert_eq!(hit_layer(["cdn-hit-layer;desc=\"Origin\""]), None);
+        assert_eq!(desc_of("a;desc=\"x, y\",b", "a"), Some("x, y"));
+        assert_eq!(parse(",, ,").count(), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_never_panics(value in "\\PC{0,60}") {
+            for metric in parse(&value) {
+                prop_assert!(!metric.name.is_empty());
+            }
+        }
+
+        #[test]
+        fn built_values_parse_back(pop in "[ -~]{0,20}", ms in 0u64..100_000) {
+            let mut timing = ServerTiming::new();
+            timing.dur(metric::UPSTREAM_FBL, Duration::from_millis(ms)).desc(metric::POP, &pop);
+            let value = timing.finish();
+            let metrics: Vec<Metric> = parse(&value).collect();
+            prop_assert_eq!(metrics.len(), 2);
+            prop_assert_eq!(metrics[0].dur, Some(ms as f64));
+            let escaped = pop.replace('\\', "\\\\").replace('"', "\\\"");
+            prop_assert_eq!(metrics[1].desc, Some(escaped.as_str()));
+        }
+    }
+}
