@@ -39,6 +39,8 @@
 //! # Ok::<(), edgelab_geo::GeoError>(())
 //! ```
 
+pub mod backbone;
+pub mod calibration;
 pub mod distance;
 pub mod error;
 pub mod model;
@@ -47,9 +49,13 @@ pub mod planner;
 pub mod routing;
 pub mod topology;
 
+pub use backbone::{Backbone, Hub, Leg, LegKind, Link, Route};
+pub use calibration::{
+    Fit, MeasuredError, Measurement, PairError, Residuals, fit, parse_measured, residuals,
+};
 pub use distance::{EARTH_RADIUS_KM, distance_km};
 pub use error::GeoError;
-pub use model::{ClassParams, HopModel, LatencyModel, PathClass};
+pub use model::{ClassParams, ClassRoute, GraphParams, HopModel, LatencyModel, PathClass};
 pub use places::{AvailabilityZone, City, Coordinates, LocalZone, Place, Pop, PopKind, Region};
 pub use planner::{
     CdnLayout, GaPath, Hop, HopClass, Stop, compose, direct_hop, ga_path, total_rtt,

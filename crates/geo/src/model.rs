@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use rand::{Rng, RngExt};
 
+use crate::backbone::{Backbone, GraphWeights, Route};
 use crate::distance::distance_km;
 use crate::error::GeoError;
 use crate::places::Coordinates;
@@ -87,7 +88,7 @@ impl ClassParams {
     /// Default backbone parameters.
     pub fn backbone() -> Self {
         ClassParams {
-            inflation: 1.3,
+            inflation: 1.366,
             fixed_ms: 0.5,
             jitter_ms: 0.2,
             loss: 0.0,
@@ -177,6 +178,110 @@ pub struct LatencyModel {
     pub internet: ClassParams,
     /// The client's access network.
     pub last_mile: ClassParams,
+    /// How backbone and internet paths use the long-haul graph.
+    pub graph: GraphParams,
+}
+
+/// The parameters of paths over the long-haul graph ([`crate::backbone`]): the `[link.graph]`
+/// table. Defaults are fitted (see `docs/latency-model.md`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GraphParams {
+    /// Inflation of submarine legs on the backbone (≥ 1); terrestrial and access legs take
+    /// `backbone.inflation`.
+    pub submarine_inflation: f64,
+    /// Round-trip cost of every hub a path visits, ms (≥ 0): routers, landing stations,
+    /// regeneration, and the slack of routes the graph leaves out.
+    pub hub_ms: f64,
+    /// Round-trip cost paid once by every path through the graph, ms (≥ 0): leaving a
+    /// Region's or PoP's own network for the long-haul one, at both ends.
+    pub entry_ms: f64,
+    /// Places at most this far apart (one metro) connect straight, without the graph
+    /// (km, ≥ 0).
+    pub direct_km: f64,
+    /// The public internet's extra detour (peering, transit hand-offs), ms (≥ 0): it grows
+    /// with distance and saturates, `detour_ms · (1 − e^(−d / detour_km))`, so short paths
+    /// are inflated more than long ones.
+    pub internet_detour_ms: f64,
+    /// The distance over which that detour builds up, km (> 0).
+    pub internet_detour_km: f64,
+}
+
+impl Default for GraphParams {
+    fn default() -> Self {
+        GraphParams {
+            submarine_inflation: 1.241,
+            hub_ms: 0.594,
+            entry_ms: 4.344,
+            direct_km: 100.0,
+            internet_detour_ms: 10.0,
+            internet_detour_km: 1000.0,
+        }
+    }
+}
+
+impl GraphParams {
+    fn validate(&self, errors: &mut Vec<GeoError>) {
+        let mut check = |field: &str, ok: bool, message: &str| {
+            if !ok {
+                errors.push(GeoError::InvalidModel {
+                    field: format!("graph.{field}"),
+                    message: message.to_string(),
+                });
+            }
+        };
+        let at_least = |v: f64, min: f64| v.is_finite() && v >= min;
+        check(
+            "submarine_inflation",
+            at_least(self.submarine_inflation, 1.0),
+            "must be a number ≥ 1",
+        );
+        check("hub_ms", at_least(self.hub_ms, 0.0), "must be a number ≥ 0");
+        check(
+            "entry_ms",
+            at_least(self.entry_ms, 0.0),
+            "must be a number ≥ 0",
+        );
+        check(
+            "direct_km",
+            at_least(self.direct_km, 0.0),
+            "must be a number ≥ 0",
+        );
+        check(
+            "internet_detour_ms",
+            at_least(self.internet_detour_ms, 0.0),
+            "must be a number ≥ 0",
+        );
+        check(
+            "internet_detour_km",
+            self.internet_detour_km.is_finite() && self.internet_detour_km > 0.0,
+            "must be a number > 0",
+        );
+    }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGraphParams {
+    submarine_inflation: Option<f64>,
+    hub_ms: Option<f64>,
+    entry_ms: Option<f64>,
+    direct_km: Option<f64>,
+    internet_detour_ms: Option<f64>,
+    internet_detour_km: Option<f64>,
+}
+
+impl From<RawGraphParams> for GraphParams {
+    fn from(raw: RawGraphParams) -> Self {
+        let d = GraphParams::default();
+        GraphParams {
+            submarine_inflation: raw.submarine_inflation.unwrap_or(d.submarine_inflation),
+            hub_ms: raw.hub_ms.unwrap_or(d.hub_ms),
+            entry_ms: raw.entry_ms.unwrap_or(d.entry_ms),
+            direct_km: raw.direct_km.unwrap_or(d.direct_km),
+            internet_detour_ms: raw.internet_detour_ms.unwrap_or(d.internet_detour_ms),
+            internet_detour_km: raw.internet_detour_km.unwrap_or(d.internet_detour_km),
+        }
+    }
 }
 
 impl Default for LatencyModel {
@@ -187,6 +292,7 @@ impl Default for LatencyModel {
             backbone: ClassParams::backbone(),
             internet: ClassParams::internet(),
             last_mile: ClassParams::last_mile(),
+            graph: GraphParams::default(),
         }
     }
 }
@@ -202,6 +308,7 @@ struct RawLatencyModel {
     backbone: Option<RawClassParams>,
     internet: Option<RawClassParams>,
     last_mile: Option<RawClassParams>,
+    graph: Option<RawGraphParams>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -254,6 +361,7 @@ impl From<RawLatencyModel> for LatencyModel {
                 .last_mile
                 .unwrap_or_default()
                 .into_params(PathClass::LastMile),
+            graph: raw.graph.unwrap_or_default().into(),
         }
     }
 }
@@ -281,6 +389,7 @@ impl LatencyModel {
         for class in PathClass::ALL {
             self.class(class).validate(class.as_str(), &mut errors);
         }
+        self.graph.validate(&mut errors);
         errors
     }
 
@@ -293,10 +402,73 @@ impl LatencyModel {
         }
     }
 
-    /// The base RTT in milliseconds: `2 · d / v · k + c`.
-    pub fn rtt_ms(&self, a: Coordinates, b: Coordinates, class: PathClass) -> f64 {
+    /// How a class weighs the long-haul graph (none for the last mile, which has no
+    /// distance).
+    pub fn graph_weights(&self, class: PathClass) -> Option<GraphWeights> {
         let p = self.class(class);
-        2.0 * distance_km(a, b) / self.fibre_km_per_ms * p.inflation + p.fixed_ms
+        let submarine = match class {
+            PathClass::Backbone => self.graph.submarine_inflation,
+            PathClass::Internet => p.inflation,
+            PathClass::LastMile => return None,
+        };
+        Some(GraphWeights {
+            km_per_ms: self.fibre_km_per_ms,
+            terrestrial: p.inflation,
+            submarine,
+            hub_ms: self.graph.hub_ms,
+            entry_ms: self.graph.entry_ms,
+            direct_km: self.graph.direct_km,
+        })
+    }
+
+    /// What a class adds to the graph cost of a path between places `km` apart: its fixed
+    /// cost, and for the internet the detour that grows with distance.
+    fn class_extra_ms(&self, class: PathClass, km: f64) -> f64 {
+        let p = self.class(class);
+        match class {
+            PathClass::Internet => {
+                let g = &self.graph;
+                p.fixed_ms + g.internet_detour_ms * (1.0 - (-km / g.internet_detour_km).exp())
+            }
+            PathClass::Backbone | PathClass::LastMile => p.fixed_ms,
+        }
+    }
+
+    /// The base RTT in milliseconds. Backbone and internet: the cheapest path over the
+    /// long-haul graph ([`Backbone`]) plus the class's fixed cost (and, for the internet,
+    /// its distance-dependent detour). Last mile: `2 · d / v · k + c`.
+    pub fn rtt_ms(&self, a: Coordinates, b: Coordinates, class: PathClass) -> f64 {
+        let km = distance_km(a, b);
+        match self.graph_weights(class) {
+            Some(w) => Backbone::embedded().cost_ms(a, b, &w) + self.class_extra_ms(class, km),
+            None => {
+                let p = self.class(class);
+                2.0 * km / self.fibre_km_per_ms * p.inflation + p.fixed_ms
+            }
+        }
+    }
+
+    /// The base RTTs from one place to many over a class (one graph search for all).
+    pub fn rtts_ms(&self, a: Coordinates, to: &[Coordinates], class: PathClass) -> Vec<f64> {
+        match self.graph_weights(class) {
+            Some(w) => Backbone::embedded()
+                .costs_ms(a, to, &w)
+                .into_iter()
+                .zip(to)
+                .map(|(ms, &b)| ms + self.class_extra_ms(class, distance_km(a, b)))
+                .collect(),
+            None => to.iter().map(|&b| self.rtt_ms(a, b, class)).collect(),
+        }
+    }
+
+    /// The path a class takes between two places over the long-haul graph, with the
+    /// class's extra cost (none for the last mile).
+    pub fn route(&self, a: Coordinates, b: Coordinates, class: PathClass) -> Option<ClassRoute> {
+        let w = self.graph_weights(class)?;
+        Some(ClassRoute {
+            route: Backbone::embedded().route(a, b, &w),
+            extra_ms: self.class_extra_ms(class, distance_km(a, b)),
+        })
     }
 
     /// The deterministic base RTT between two places over a class (SPEC §2).
@@ -326,6 +498,22 @@ impl LatencyModel {
     pub fn client_hop(&self, client: Coordinates, target: Coordinates) -> HopModel {
         self.hop(client, client, PathClass::LastMile)
             .then(&self.hop(client, target, PathClass::Internet))
+    }
+}
+
+/// A class's path over the long-haul graph: the legs, and what the class adds on top.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassRoute {
+    /// The path and its graph cost.
+    pub route: Route,
+    /// The class's fixed cost (plus the internet's detour), ms.
+    pub extra_ms: f64,
+}
+
+impl ClassRoute {
+    /// The base RTT of the path, ms (equal to [`LatencyModel::rtt_ms`]).
+    pub fn rtt_ms(&self) -> f64 {
+        self.route.ms + self.extra_ms
     }
 }
 
@@ -455,15 +643,62 @@ mod tests {
     const DUBLIN: Coordinates = Coordinates::new(53.3331, -6.2489);
 
     #[test]
-    fn rtt_follows_the_formula() {
+    fn rtt_follows_the_graph_and_the_formula() {
         let model = LatencyModel::default();
-        let d = distance_km(FRANKFURT, DUBLIN);
-        let expected = 2.0 * d / 200.0 * 1.3 + 0.5;
+        // Backbone: the graph path plus the class's fixed cost, and the legs add up.
+        let route = model.route(FRANKFURT, DUBLIN, PathClass::Backbone).unwrap();
         let got = model.rtt_ms(FRANKFURT, DUBLIN, PathClass::Backbone);
-        assert!((got - expected).abs() < 1e-9);
+        assert!((got - route.rtt_ms()).abs() < 1e-9);
+        assert_eq!(route.extra_ms, model.backbone.fixed_ms);
+        let legs: f64 = route.route.legs.iter().map(|l| l.ms).sum();
+        assert!((legs - route.route.ms).abs() < 1e-9);
+        assert!(got > 2.0 * distance_km(FRANKFURT, DUBLIN) / 200.0);
+        // One metro: straight, no graph, just the fixed cost.
         assert_eq!(
             model.rtt(FRANKFURT, FRANKFURT, PathClass::Internet),
             Duration::from_millis(1)
+        );
+        assert_eq!(
+            model.rtt_ms(FRANKFURT, FRANKFURT, PathClass::Backbone),
+            model.backbone.fixed_ms
+        );
+        // Last mile: the straight formula.
+        let d = distance_km(FRANKFURT, DUBLIN);
+        let expected = 2.0 * d / 200.0 * 1.0 + 10.0;
+        assert!((model.rtt_ms(FRANKFURT, DUBLIN, PathClass::LastMile) - expected).abs() < 1e-9);
+        assert!(
+            model
+                .route(FRANKFURT, DUBLIN, PathClass::LastMile)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn many_at_once_matches_one_at_a_time() {
+        let model = LatencyModel::default();
+        let tokyo = Coordinates::new(35.6895, 139.6917);
+        for class in PathClass::ALL {
+            let many = model.rtts_ms(FRANKFURT, &[DUBLIN, tokyo, FRANKFURT], class);
+            let one: Vec<f64> = [DUBLIN, tokyo, FRANKFURT]
+                .iter()
+                .map(|&b| model.rtt_ms(FRANKFURT, b, class))
+                .collect();
+            assert_eq!(many, one, "{class}");
+        }
+    }
+
+    #[test]
+    fn internet_detour_grows_with_distance_and_saturates() {
+        let mut model = LatencyModel::default();
+        model.graph.internet_detour_ms = 20.0;
+        model.graph.internet_detour_km = 1000.0;
+        let near = model.class_extra_ms(PathClass::Internet, 100.0);
+        let far = model.class_extra_ms(PathClass::Internet, 20_000.0);
+        assert!(near < far);
+        assert!((far - (model.internet.fixed_ms + 20.0)).abs() < 1e-6);
+        assert_eq!(
+            model.class_extra_ms(PathClass::Internet, 0.0),
+            model.internet.fixed_ms
         );
     }
 

@@ -53,12 +53,24 @@ proptest! {
     }
 
     #[test]
-    fn rtt_is_monotone_in_distance_within_a_class(a in coords(), b in coords(), c in coords(), class in class()) {
+    fn last_mile_rtt_is_monotone_in_distance(a in coords(), b in coords(), c in coords()) {
         let model = LatencyModel::default();
+        let class = PathClass::LastMile;
         let (near, far) = if distance_km(a, b) <= distance_km(a, c) { (b, c) } else { (c, b) };
         prop_assert!(model.rtt_ms(a, near, class) <= model.rtt_ms(a, far, class) + 1e-9);
         prop_assert!(model.rtt(a, near, class) <= model.rtt(a, far, class));
-        prop_assert!(model.rtt_ms(a, b, class) >= model.class(class).fixed_ms);
+    }
+
+    // Graph paths are not monotone in great-circle distance (that is their point: a
+    // farther place on a cable can be nearer than a closer one off it), but they are never
+    // faster than light along the great circle, and they are symmetric.
+    #[test]
+    fn rtt_never_beats_light_on_the_great_circle_and_is_symmetric(a in coords(), b in coords(), class in class()) {
+        let model = LatencyModel::default();
+        let rtt = model.rtt_ms(a, b, class);
+        let light = 2.0 * distance_km(a, b) / model.fibre_km_per_ms;
+        prop_assert!(rtt >= light + model.class(class).fixed_ms - 1e-6, "{rtt} < {light}");
+        prop_assert!((rtt - model.rtt_ms(b, a, class)).abs() < 1e-6);
     }
 
     #[test]
