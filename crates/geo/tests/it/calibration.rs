@@ -13,6 +13,8 @@ fn load(text: &str) -> Vec<Measurement> {
     parse_measured(text, Topology::embedded()).expect("calibration data parses")
 }
 
+// The residuals are this test's report (`--nocapture`).
+#[allow(clippy::print_stdout)]
 fn show(name: &str, r: &Residuals) {
     println!(
         "{name}: {} pairs, median {:.1} %, p90 {:.1} %, max {:.1} %, mean {:.1} %, bias {:+.1} %",
@@ -40,7 +42,6 @@ fn the_default_backbone_is_the_fit_to_the_azure_table() {
     let azure = load(AZURE);
     let model = LatencyModel::default();
     let f = fit(&model, &azure, PathClass::Backbone);
-    println!("{:?}", f.parameters);
     show("azure (fit set)", &f.before);
     for (name, value) in &f.parameters {
         let default = match *name {
