@@ -23,7 +23,7 @@ use edgelab_common::config::ConfigErrors;
 use edgelab_common::serve::{ServeOptions, serve};
 use edgelab_common::shutdown::Shutdown;
 use edgelab_edge::EdgeHandle;
-use edgelab_origin::{OriginHandle, OriginSettings};
+use edgelab_origin::OriginHandle;
 use http::{Method, Request, Response, StatusCode, Uri};
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -162,7 +162,7 @@ impl Cluster {
             .origins()
             .any(|o| only.as_ref().is_none_or(|name| name == &o.name));
         let catalog = if wants_origin {
-            let settings = OriginSettings::try_from(topology.origin.clone())?;
+            let settings = topology.origin.clone();
             let catalog =
                 tokio::task::spawn_blocking(move || edgelab_origin::Catalog::build(&settings))
                     .await
@@ -215,9 +215,8 @@ impl Cluster {
             let registry = prometheus::Registry::new();
             let handle = match plan.tier {
                 Layer::Origin => {
-                    let mut config = topology.origin.clone();
-                    config.az = plan.place.clone();
-                    let settings = OriginSettings::try_from(config)?;
+                    let mut settings = topology.origin.clone();
+                    settings.az = plan.place.clone();
                     let catalog = catalog
                         .clone()
                         .expect("the catalog is built when an origin runs");

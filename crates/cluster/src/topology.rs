@@ -11,13 +11,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use edgelab_common::config::{ConfigErrors, load_toml, parse_toml};
-use edgelab_edge::config::{RawBehavior, RawEdgeConfig};
+use edgelab_edge::EdgeConfig;
+use edgelab_edge::config::{RawBehavior, RawEdgeConfig, RawUpstream};
 use edgelab_geo::{
     CdnLayout, Coordinates, Endpoint, EndpointGroup, Failures, HopModel, LatencyModel, Pop,
     PopKind, Stop,
 };
 use edgelab_loadgen::scenario::RawScenario;
-use edgelab_origin::OriginConfig;
+use edgelab_origin::{OriginConfig, OriginSettings};
 use edgelab_wire::Layer;
 use serde::{Deserialize, Serialize};
 
@@ -184,12 +185,13 @@ pub struct Topology {
     pub seed: u64,
     /// Latency model.
     pub link: LatencyModel,
-    /// Origin server settings shared by every replica (name, seed, objects set).
-    pub origin: OriginConfig,
+    /// Validated origin server settings shared by every replica (name, Region, seed and
+    /// objects set; `az` is the first replica's, each replica sets its own).
+    pub origin: OriginSettings,
     /// Region of the origin.
     pub origin_region: String,
-    /// Edge settings as given (per-node fields are filled in when nodes start).
-    pub edge: RawEdgeDefaults,
+    /// Validated cache-node settings (per-node fields are filled in when nodes start).
+    pub cache: CacheSettings,
     /// The cache tiers as the planner sees them (PoPs, usable RECs, shield, origin place).
     pub layout: CdnLayout<'static>,
     /// Every node, origins first, then shield, RECs and PoPs (the start order).
@@ -253,66 +255,121 @@ impl Topology {
         }]
     }
 
-    /// The edge configuration of cache node `node` with upstream URLs given by `url_of`
-    /// (node name → traffic URL) and admin URLs of the other cache nodes for invalidation.
+    /// The edge configuration of cache node `node`: its tier's validated settings with its
+    /// place, tier, upstream URLs given by `url_of` (node name → traffic URL), its hop and
+    /// the admin URLs of the other cache nodes for invalidation.
     pub fn edge_config(
         &self,
         node: &NodePlan,
         url_of: &dyn Fn(&str) -> String,
         invalidation_peers: Vec<String>,
-    ) -> Result<edgelab_edge::EdgeConfig, ConfigErrors> {
-        let edge = &self.edge;
-        let mut raw = RawEdgeConfig {
-            pop: Some(node.place.clone()),
-            tier: Some(node.tier.tier().unwrap_or_default().as_str().to_string()),
-            behaviors: edge.behaviors.clone(),
-            default_behavior: edge.default_behavior.clone().unwrap_or_else(|| {
-                let mut behavior = RawBehavior::default();
-                behavior.cache_policy.preset = Some("CachingOptimized".to_string());
-                behavior
-            }),
-            capacity_bytes: Some(if node.tier == Layer::Edge {
-                edge.capacity_bytes.unwrap_or(256 << 20)
-            } else {
-                edge.rec_capacity_bytes.unwrap_or(1 << 30)
-            }),
-            max_object_bytes: edge.max_object_bytes,
-            collapse_timeout: edge.collapse_timeout,
-            invalidation_delay: edge.invalidation_delay,
-            invalidation_peers,
-            // One distribution: every PoP and tier keys an object alike, whatever address
-            // the viewer used (each PoP listens on its own loopback port).
-            distribution: Some(format!("{}.distribution.edgelab", self.name)),
-            ..RawEdgeConfig::default()
+    ) -> Result<EdgeConfig, ConfigErrors> {
+        let mut errors = ConfigErrors::new();
+        let mut config = match node.tier {
+            Layer::Edge => self.cache.pop.clone(),
+            _ => self.cache.rec.clone(),
         };
-        let upstream = &mut raw.upstream;
-        upstream.connection_attempts = Some(edge.connection_attempts.unwrap_or(3));
-        upstream.connection_timeout =
-            Some(edge.connection_timeout.unwrap_or(Duration::from_secs(1)));
-        upstream.response_timeout = edge.response_timeout;
-        upstream.failover_status_codes = Some(vec![500, 502, 503, 504]);
-        let origins: Vec<&NodePlan> = self.origins().collect();
+        config.pop = node.place.clone();
+        config.tier = node.tier.tier().unwrap_or_default();
+        let mut url =
+            |name: &String| errors.check(&format!("upstream {name}"), url_of(name).parse());
         let first_is_origin = node
             .upstream
             .first()
             .and_then(|name| self.node(name))
             .is_some_and(|n| n.tier == Layer::Origin);
+        let origins: Vec<&String> = self.origins().map(|o| &o.name).collect();
+        let up = &mut config.upstream;
         if first_is_origin {
-            upstream.primary = node.upstream.first().map(|n| url_of(n));
-            upstream.secondary = node.upstream.get(1).map(|n| url_of(n));
+            up.next_tier = None;
+            up.primary = node.upstream.first().and_then(&mut url);
+            up.secondary = node.upstream.get(1).and_then(&mut url);
         } else {
-            upstream.next_tier = node.upstream.first().map(|n| url_of(n));
+            up.next_tier = node.upstream.first().and_then(&mut url);
             // Requests that cannot be cached go from the PoP straight to the origin.
-            upstream.primary = origins.first().map(|n| url_of(&n.name));
-            upstream.secondary = origins.get(1).map(|n| url_of(&n.name));
+            up.primary = origins.first().and_then(|n| url(n));
+            up.secondary = origins.get(1).and_then(|n| url(n));
         }
-        let mut config = edgelab_edge::EdgeConfig::try_from(raw)?;
-        if !node.upstream_hop.is_zero() {
-            config.upstream.hop = Some(node.upstream_hop);
-        }
-        config.upstream.link_seed = self.seed ^ fnv(&node.name);
-        Ok(config)
+        up.hop = (!node.upstream_hop.is_zero()).then_some(node.upstream_hop);
+        up.link_seed = self.seed ^ fnv(&node.name);
+        config.invalidation_peers = invalidation_peers
+            .iter()
+            .filter_map(|peer| errors.check("invalidation_peers", peer.parse()))
+            .collect();
+        errors.into_result(config)
     }
+}
+
+/// Validated settings of every cache node: one edge configuration per kind of tier, complete
+/// but for what each node fills in when it starts (place, tier, upstream URLs, hop, peers).
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// For the PoPs.
+    pub pop: EdgeConfig,
+    /// For the RECs and the shield.
+    pub rec: EdgeConfig,
+}
+
+/// Origin-group connection timeout in a topology: 1 s (CloudFront: 10 s; shorter so the
+/// failure drill fits in a demo).
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
+/// Store capacity of each REC and the shield: 1 GiB.
+pub const REC_CAPACITY_BYTES: u64 = 1 << 30;
+/// Stand-in upstream while validating the shared settings (every node sets its own).
+const UNSET_UPSTREAM: &str = "http://upstream.invalid";
+
+/// `[edge]` validated through the edge's own rules, errors under `edge.` (fields of the
+/// upstream, such as `connection_attempts`, are flat in `[edge]`).
+fn cache_settings(
+    raw: &RawEdgeDefaults,
+    name: &str,
+    errors: &mut ConfigErrors,
+) -> Option<CacheSettings> {
+    let config = |capacity_bytes: Option<u64>| {
+        EdgeConfig::try_from(RawEdgeConfig {
+            behaviors: raw.behaviors.clone(),
+            default_behavior: raw.default_behavior.clone().unwrap_or_default(),
+            capacity_bytes,
+            max_object_bytes: raw.max_object_bytes,
+            collapse_timeout: raw.collapse_timeout,
+            invalidation_delay: raw.invalidation_delay,
+            // One distribution: every PoP and tier keys an object alike, whatever address
+            // the viewer used (each PoP listens on its own loopback port).
+            distribution: Some(format!("{name}.distribution.edgelab")),
+            upstream: RawUpstream {
+                primary: Some(UNSET_UPSTREAM.to_string()),
+                connection_attempts: raw.connection_attempts,
+                connection_timeout: Some(raw.connection_timeout.unwrap_or(CONNECTION_TIMEOUT)),
+                response_timeout: raw.response_timeout,
+                ..RawUpstream::default()
+            },
+            ..RawEdgeConfig::default()
+        })
+    };
+    let pop = config(raw.capacity_bytes).map_err(|problems| {
+        for problem in problems.errors() {
+            let field = problem
+                .field
+                .strip_prefix("upstream.")
+                .unwrap_or(&problem.field);
+            errors.push(format!("edge.{field}"), problem.message.clone());
+        }
+    });
+    let rec =
+        config(Some(raw.rec_capacity_bytes.unwrap_or(REC_CAPACITY_BYTES))).map_err(|problems| {
+            // Only the capacity differs from the PoPs' settings, whose problems are listed.
+            for problem in problems
+                .errors()
+                .iter()
+                .filter(|p| p.field == "capacity_bytes")
+            {
+                errors.push("edge.rec_capacity_bytes", problem.message.clone());
+            }
+        });
+    Some(CacheSettings {
+        pop: pop.ok()?,
+        rec: rec.ok()?,
+    })
 }
 
 /// FNV-1a of a name: a stable per-node seed offset (std's hasher is randomised per process).
@@ -348,6 +405,8 @@ impl TryFrom<RawTopology> for Topology {
         let recs = choose_recs(&raw.recs, geo, &mut errors);
         let pops = choose_pops(&raw.pops, geo, &mut errors);
         let shield = choose_shield(&raw.shield, origins.first(), geo, &link, &mut errors);
+        let name = raw.name.clone().unwrap_or_else(|| "edgelab".to_string());
+        let cache = cache_settings(&raw.edge, &name, &mut errors);
         // Client places of the default workload must resolve.
         for (i, population) in raw.load.population.iter().enumerate() {
             if let Some(place) = &population.place
@@ -356,9 +415,11 @@ impl TryFrom<RawTopology> for Topology {
                 errors.push(format!("load.population[{i}].place"), error.to_string());
             }
         }
-        let Some(first_origin) = origins.first() else {
-            // Every way of placing no origin replica has pushed an error.
-            errors.push("origin", "no origin replica could be placed");
+        let (Some(first_origin), Some(cache), Some(origin)) = (origins.first(), cache, origin)
+        else {
+            if errors.is_empty() {
+                errors.push("origin", "no origin replica could be placed");
+            }
             return Err(errors);
         };
         if !errors.is_empty() {
@@ -372,12 +433,12 @@ impl TryFrom<RawTopology> for Topology {
         };
         let nodes = plan_nodes(origins, &layout, &link);
         Ok(Topology {
-            name: raw.name.unwrap_or_else(|| "edgelab".to_string()),
+            name,
             seed,
             link,
             origin,
             origin_region: region_code,
-            edge: raw.edge,
+            cache,
             layout,
             nodes,
             load: raw.load,
@@ -490,7 +551,7 @@ fn origin_server(
     seed: u64,
     origins: &[NodePlan],
     errors: &mut ConfigErrors,
-) -> OriginConfig {
+) -> Option<OriginSettings> {
     let mut origin = raw.server.clone().unwrap_or_default();
     origin.name = raw.name.clone().unwrap_or_else(|| "origin".to_string());
     origin.region = region_code.to_string();
@@ -499,10 +560,9 @@ fn origin_server(
     if let Some(first) = origins.first() {
         origin.az = first.place.clone();
     }
-    if let Err(problems) = edgelab_origin::OriginSettings::try_from(origin.clone()) {
-        errors.extend_prefixed("origin.server", problems);
-    }
-    origin
+    OriginSettings::try_from(origin)
+        .map_err(|problems| errors.extend_prefixed("origin.server", problems))
+        .ok()
 }
 
 /// The RECs PoPs may use (all 13 unless `only` restricts them).
@@ -726,6 +786,31 @@ mod tests {
         ] {
             assert!(fields.contains(&field), "{field} missing from {fields:?}");
         }
+    }
+
+    #[test]
+    fn the_edge_section_is_validated_up_front_with_edge_field_paths() {
+        let error = Topology::parse(
+            "pops = [\"FRA\"]\n[edge]\nresponse_timeout = \"0s\"\n[[edge.behaviors]]\ncache_policy = { min_ttl = \"10s\", max_ttl = \"1s\" }\n",
+            "test",
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = error.errors().iter().map(|e| e.field.as_str()).collect();
+        for field in [
+            "edge.response_timeout",
+            "edge.behaviors[0].path_pattern",
+            "edge.behaviors[0].cache_policy.min_ttl",
+        ] {
+            assert!(fields.contains(&field), "{field} missing from {fields:?}");
+        }
+        let topology = Topology::default_topology();
+        let defaults = &topology.cache.pop;
+        assert_eq!(
+            defaults.capacity_bytes,
+            edgelab_edge::config::defaults::CAPACITY_BYTES
+        );
+        assert_eq!(defaults.upstream.connection_timeout, CONNECTION_TIMEOUT);
+        assert_eq!(topology.cache.rec.capacity_bytes, REC_CAPACITY_BYTES);
     }
 
     #[test]

@@ -14,6 +14,31 @@ use edgelab_common::serve::{ListenerLimits, RawListenerLimits};
 use http::{HeaderName, Uri};
 use serde::Deserialize;
 
+/// The edge node's defaults, exported so that callers building an edge configuration (the
+/// cluster planner) leave a field unset instead of copying its value.
+pub mod defaults {
+    use std::time::Duration;
+
+    /// Store capacity: 256 MiB.
+    pub const CAPACITY_BYTES: u64 = 256 << 20;
+    /// Largest stored object: 30 MiB.
+    pub const MAX_OBJECT_BYTES: u64 = 30 << 20;
+    /// Origin-group connection attempts per origin (CloudFront: 3).
+    pub const CONNECTION_ATTEMPTS: u32 = 3;
+    /// Time allowed per connection attempt (CloudFront: 10 s).
+    pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Time allowed for the upstream response head (CloudFront: 30 s).
+    pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Primary statuses that make a GET/HEAD fail over to the secondary.
+    pub const FAILOVER_STATUS_CODES: [u16; 4] = [500, 502, 503, 504];
+    /// Cache policy preset of a behaviour that names none.
+    pub const POLICY: &str = "CachingOptimized";
+    /// How long a collapsed request waits for the leader.
+    pub const COLLAPSE_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Largest request body forwarded upstream: 20 MiB.
+    pub const MAX_REQUEST_BODY_BYTES: u64 = 20 << 20;
+}
+
 /// Which tier a node plays (defined with the rest of the protocol in `edgelab-wire`).
 pub use edgelab_wire::Tier;
 
@@ -430,7 +455,7 @@ fn parse_url(text: &str, field: &str, errors: &mut ConfigErrors) -> Option<Uri> 
 }
 
 fn cache_policy(raw: &RawCachePolicy, field: &str, errors: &mut ConfigErrors) -> CachePolicyConfig {
-    let preset_name = raw.preset.as_deref().unwrap_or("CachingOptimized");
+    let preset_name = raw.preset.as_deref().unwrap_or(defaults::POLICY);
     let mut policy = match CachePolicyConfig::preset(preset_name) {
         Some(policy) => policy,
         None => {
@@ -441,7 +466,7 @@ fn cache_policy(raw: &RawCachePolicy, field: &str, errors: &mut ConfigErrors) ->
                      CachingDisabled or UseOriginCacheControlHeaders)"
                 ),
             );
-            CachePolicyConfig::preset("CachingOptimized").expect("built-in preset exists")
+            CachePolicyConfig::preset(defaults::POLICY).expect("built-in preset exists")
         }
     };
     if let Some(min) = raw.min_ttl {
@@ -573,7 +598,7 @@ impl TryFrom<RawEdgeConfig> for EdgeConfig {
         let failover_status_codes = up
             .failover_status_codes
             .clone()
-            .unwrap_or_else(|| vec![500, 502, 503, 504]);
+            .unwrap_or_else(|| defaults::FAILOVER_STATUS_CODES.to_vec());
         for code in &failover_status_codes {
             if !(400..=599).contains(code) {
                 errors.push(
@@ -582,12 +607,16 @@ impl TryFrom<RawEdgeConfig> for EdgeConfig {
                 );
             }
         }
-        let connection_attempts = up.connection_attempts.unwrap_or(3);
+        let connection_attempts = up
+            .connection_attempts
+            .unwrap_or(defaults::CONNECTION_ATTEMPTS);
         if !(1..=3).contains(&connection_attempts) {
             errors.push("upstream.connection_attempts", "must be 1, 2 or 3");
         }
-        let connection_timeout = up.connection_timeout.unwrap_or(Duration::from_secs(10));
-        let response_timeout = up.response_timeout.unwrap_or(Duration::from_secs(30));
+        let connection_timeout = up
+            .connection_timeout
+            .unwrap_or(defaults::CONNECTION_TIMEOUT);
+        let response_timeout = up.response_timeout.unwrap_or(defaults::RESPONSE_TIMEOUT);
         if connection_timeout.is_zero() {
             errors.push("upstream.connection_timeout", "must be positive");
         }
@@ -606,8 +635,8 @@ impl TryFrom<RawEdgeConfig> for EdgeConfig {
             true,
             &mut errors,
         ));
-        let capacity_bytes = raw.capacity_bytes.unwrap_or(256 << 20);
-        let max_object_bytes = raw.max_object_bytes.unwrap_or(30 << 20);
+        let capacity_bytes = raw.capacity_bytes.unwrap_or(defaults::CAPACITY_BYTES);
+        let max_object_bytes = raw.max_object_bytes.unwrap_or(defaults::MAX_OBJECT_BYTES);
         if capacity_bytes == 0 {
             errors.push("capacity_bytes", "must be positive");
         }
@@ -649,11 +678,13 @@ impl TryFrom<RawEdgeConfig> for EdgeConfig {
             behaviors,
             capacity_bytes,
             max_object_bytes,
-            collapse_timeout: raw.collapse_timeout.unwrap_or(Duration::from_secs(5)),
+            collapse_timeout: raw.collapse_timeout.unwrap_or(defaults::COLLAPSE_TIMEOUT),
             invalidation_delay: raw.invalidation_delay.unwrap_or_default(),
             invalidation_peers,
             admin_token: raw.admin_token,
-            max_request_body_bytes: raw.max_request_body_bytes.unwrap_or(20 << 20),
+            max_request_body_bytes: raw
+                .max_request_body_bytes
+                .unwrap_or(defaults::MAX_REQUEST_BODY_BYTES),
             distribution: raw.distribution.map(|d| d.to_ascii_lowercase()),
             listener,
         };

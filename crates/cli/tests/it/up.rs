@@ -53,6 +53,39 @@ fn up_with_a_bad_topology_lists_every_problem_and_exits_64() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Regression: edge behaviours were first validated when the nodes started, after the
+/// origins were already running, so `up --list` accepted a broken `[edge]` section.
+#[test]
+fn up_list_rejects_a_broken_edge_section_with_its_field_paths() {
+    let dir = std::env::temp_dir().join(format!("edgelab-bad-edge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("bad-edge.toml");
+    std::fs::write(
+        &file,
+        "pops = [\"FRA\"]\n[edge]\nconnection_attempts = 7\nrec_capacity_bytes = 0\n\
+         [edge.default_behavior.cache_policy]\npreset = \"Fastest\"\n",
+    )
+    .expect("write");
+    let output = run(
+        &["up", file.to_str().expect("utf-8"), "--list"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(output.status.code(), Some(64));
+    assert!(
+        output.stdout.is_empty(),
+        "no node list for a broken topology"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for field in [
+        "edge.connection_attempts",
+        "edge.rec_capacity_bytes",
+        "edge.default_behavior.cache_policy.preset",
+    ] {
+        assert!(stderr.contains(field), "{field} missing from:\n{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn up_runs_the_topology_serves_through_a_pop_and_takes_faults() {
     let dir = std::env::temp_dir().join(format!("edgelab-up-{}", std::process::id()));
