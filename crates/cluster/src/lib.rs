@@ -10,11 +10,13 @@
 //! - [`targets`]: turns client places into load-generator targets for the `direct`, `edge`
 //!   and `ga` paths, following routing (the planner in `edgelab_geo::planner`) and node
 //!   health.
+//! - [`drill`]: the failure drill (primary AZ, then Region down, under load and a probe).
 //! - [`lab`]: a [`Lab`] (topology + workload) started or attached to, then run per mode or
 //!   as a comparison: the one orchestration path of `compare`, `demo`, `drill` and
 //!   `loadgen --topology`.
 
 pub mod cluster;
+pub mod drill;
 pub mod lab;
 pub mod targets;
 pub mod topology;
