@@ -21,6 +21,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
+pub use edgelab_testkit::{eventually, metric_value};
+
 type BoxBody =
     http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -251,8 +253,7 @@ impl Node {
     pub async fn start(toml_text: &str) -> Node {
         let raw: RawEdgeConfig = toml::from_str(toml_text).expect("test config parses");
         let config = EdgeConfig::try_from(raw).expect("test config is valid");
-        let traffic = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (traffic, admin) = edgelab_testkit::loopback_pair().await;
         let shutdown = Shutdown::new();
         let handle = edgelab_edge::start(
             config,
@@ -299,14 +300,6 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.shutdown.trigger();
     }
-}
-
-/// Sum of the samples whose line starts with `prefix`.
-pub fn metric_value(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(prefix))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// A collected response.
@@ -378,23 +371,4 @@ pub async fn get_body(url: &str) -> (StatusCode, Result<Bytes, String>) {
         .map(|c| c.to_bytes())
         .map_err(|e| e.to_string());
     (status, body)
-}
-
-/// Polls `check` every 20 ms until it holds, at most 10 s.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not within 10 s: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
