@@ -35,7 +35,7 @@ pub struct CachedObject {
     pub stored_at: SystemTime,
     /// Layer that answered when this object was fetched (the upstream's hit layer, or none for
     /// the origin).
-    pub upstream_hit_layer: Option<String>,
+    pub upstream_hit_layer: Option<edgelab_wire::Tier>,
 }
 
 impl CachedObject {

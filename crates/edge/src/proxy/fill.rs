@@ -21,6 +21,7 @@ use hyper::body::Incoming;
 use super::outcome::{NotStored, UpstreamInfo};
 use super::{Exchange, Node, OWN_HEADERS, Outcome, Refusal, Served, respond_from_object};
 use crate::compress;
+use crate::config::Tier;
 use crate::lock::LeaderGuard;
 use crate::metrics::{Metrics, UpstreamResult};
 use crate::policy;
@@ -152,7 +153,7 @@ impl Node {
             initial_age: cache_policy.age(now),
             lifetime,
             stored_at: now,
-            upstream_hit_layer: upstream.tier_hit.as_ref().map(|(_, l)| l.clone()),
+            upstream_hit_layer: upstream.tier_hit.map(|(_, layer)| layer),
             encoding: if exchange.behavior.cache_policy.compress {
                 policy::normalised_encoding(&parts.headers)
             } else {
@@ -232,7 +233,7 @@ struct ObjectTemplate {
     initial_age: Duration,
     lifetime: policy::Lifetime,
     stored_at: SystemTime,
-    upstream_hit_layer: Option<String>,
+    upstream_hit_layer: Option<Tier>,
     encoding: &'static str,
 }
 

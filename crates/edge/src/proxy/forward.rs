@@ -6,6 +6,7 @@
 
 use edgelab_common::body::{Body, BoxError};
 use edgelab_common::names::header as names;
+use edgelab_wire::{Layer, Tier, XCache, server_timing};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
@@ -14,7 +15,6 @@ use hyper::body::Incoming;
 use super::outcome::UpstreamInfo;
 use super::{Exchange, ForwardReason, Node, Outcome, Refusal, Served};
 use crate::config::{Behavior, Selection};
-use crate::metrics::CacheStatus;
 use crate::policy;
 use crate::upstream::{Fetched, Route, strip_hop_by_hop};
 
@@ -130,10 +130,11 @@ impl Node {
             let layer = headers
                 .get(names::X_EDGELAB_TIER)
                 .and_then(|v| v.to_str().ok())
-                .map_or_else(|| "REC".to_string(), str::to_string);
-            (Some(layer), tier_hit_of(headers))
+                .and_then(Tier::from_layer)
+                .unwrap_or(Tier::Rec);
+            (Some(Layer::from(layer)), tier_hit_of(headers))
         } else {
-            (Some("Origin".to_string()), None)
+            (Some(Layer::Origin), None)
         };
         UpstreamInfo {
             layer,
@@ -238,22 +239,22 @@ fn forwarded_cookies(parts: &Parts, behavior: &Behavior) -> Option<HeaderValue> 
     HeaderValue::from_str(&cookies.join("; ")).ok()
 }
 
-/// An upstream tier's hit (its `X-Cache`) and the layer that hit (its `cdn-hit-layer`).
-fn tier_hit_of(headers: &HeaderMap) -> Option<(CacheStatus, String)> {
-    let x_cache = headers.get(names::X_CACHE).and_then(|v| v.to_str().ok())?;
-    let status = if x_cache.starts_with("Hit") {
-        CacheStatus::Hit
-    } else if x_cache.starts_with("RefreshHit") {
-        CacheStatus::RefreshHit
-    } else {
-        return None;
-    };
-    let layer = headers
-        .get(names::SERVER_TIMING)
+/// An upstream tier's hit (its `X-Cache`) and the layer that hit (its `cdn-hit-layer`; a
+/// tier that names none is taken for a REC).
+fn tier_hit_of(headers: &HeaderMap) -> Option<(XCache, Tier)> {
+    let x_cache = headers
+        .get(names::X_CACHE)
         .and_then(|v| v.to_str().ok())
-        .and_then(hit_layer_of)
-        .unwrap_or_else(|| "REC".to_string());
-    Some((status, layer))
+        .and_then(XCache::parse)
+        .filter(|x| x.is_hit())?;
+    let timings = headers
+        .get_all(names::SERVER_TIMING)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    Some((
+        x_cache,
+        server_timing::hit_layer(timings).unwrap_or(Tier::Rec),
+    ))
 }
 
 /// The viewer's host (Host header, else the URI authority).
@@ -265,26 +266,4 @@ pub(super) fn host_of(parts: &Parts) -> String {
         .map(str::to_string)
         .or_else(|| parts.uri.authority().map(|a| a.to_string()))
         .unwrap_or_default()
-}
-
-/// The `cdn-hit-layer` description in a `Server-Timing` value.
-pub fn hit_layer_of(server_timing: &str) -> Option<String> {
-    server_timing.split(',').find_map(|metric| {
-        let metric = metric.trim();
-        let rest = metric.strip_prefix("cdn-hit-layer;")?;
-        let desc = rest.trim().strip_prefix("desc=")?;
-        Some(desc.trim_matches('"').to_string())
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hit_layer_is_read_from_server_timing() {
-        let value = "cdn-cache-hit,cdn-pop;desc=\"FRA50-P1\",cdn-hit-layer;desc=\"Origin Shield\"";
-        assert_eq!(hit_layer_of(value).as_deref(), Some("Origin Shield"));
-        assert_eq!(hit_layer_of("cdn-cache-miss"), None);
-    }
 }

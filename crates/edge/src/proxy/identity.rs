@@ -17,8 +17,6 @@ pub struct Identity {
     pub cache_name: String,
     /// `X-Amz-Cf-Pop` as a header value.
     pub(super) pop_value: HeaderValue,
-    /// The `cdn-pop` member of `Server-Timing`, with its trailing comma.
-    pub(super) timing_pop: String,
     seed: u64,
     counter: AtomicU64,
 }
@@ -41,10 +39,8 @@ impl Identity {
         // text falls back to a placeholder rather than failing.
         let pop_value =
             HeaderValue::from_str(&pop_id).unwrap_or(HeaderValue::from_static("LOC50-P1"));
-        let timing_pop = format!("cdn-pop;desc=\"{pop_id}\",");
         Self {
             pop_value,
-            timing_pop,
             pop_id,
             via,
             cache_name,

@@ -55,7 +55,6 @@ mod outcome;
 mod respond;
 mod revalidate;
 
-pub use forward::hit_layer_of;
 pub use identity::Identity;
 pub(crate) use outcome::{ForwardReason, Outcome, Refusal, Served};
 pub use respond::respond_from_object;

@@ -3,12 +3,13 @@
 //! renders them into `X-Cache`, `Cache-Status`, `Server-Timing` and the metrics, once, at
 //! the end of the request.
 
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use edgelab_common::body::{self, Body};
 use edgelab_common::names::header as names;
+use edgelab_wire::server_timing::{self, metric};
+use edgelab_wire::{Layer, ServerTiming, Tier, XCache};
 use http::{HeaderValue, Response, StatusCode, header};
 
 use super::{Node, OWN_HEADERS};
@@ -192,14 +193,14 @@ impl Served {
 /// Upstream timings and layer for `Server-Timing`.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct UpstreamInfo {
-    /// `cdn-upstream-layer`: the next tier's layer name, or `Origin`.
-    pub(crate) layer: Option<String>,
+    /// `cdn-upstream-layer`: the next tier, or the origin.
+    pub(crate) layer: Option<Layer>,
     /// Connect time when a new connection was opened.
     pub(crate) connect: Option<Duration>,
     /// Time to the upstream's response head.
     pub(crate) first_byte: Option<Duration>,
-    /// The upstream tier's `X-Cache` said hit / refresh hit, with its hit layer.
-    pub(crate) tier_hit: Option<(CacheStatus, String)>,
+    /// The upstream tier's `X-Cache` said hit / refresh hit, with the layer that hit.
+    pub(crate) tier_hit: Option<(XCache, Tier)>,
 }
 
 /// One answer before the common headers are added.
@@ -238,7 +239,7 @@ impl Node {
                 headers.remove(name);
             }
         }
-        headers.insert(names::X_CACHE, HeaderValue::from_static(shown.x_cache()));
+        headers.insert(names::X_CACHE, HeaderValue::from_static(shown.as_str()));
         headers.append(header::VIA, self.identity.via.clone());
         headers.insert(names::X_AMZ_CF_POP, self.identity.pop_value.clone());
         if let Ok(v) = HeaderValue::from_str(rid) {
@@ -263,23 +264,23 @@ impl Node {
         response
     }
 
-    /// The status `X-Cache` shows and the layer that hit: an upstream tier's hit shows
-    /// through this node's miss; an error status not served from a cache is CloudFront's
-    /// `Error from cloudfront` (the origin's 4xx/5xx passed through, or the node's own).
+    /// What `X-Cache` shows and the layer that hit: an upstream tier's hit shows through this
+    /// node's miss; an error status not served from a cache is CloudFront's `Error from
+    /// cloudfront` (the origin's 4xx/5xx passed through, or the node's own).
     fn shown_status(
         &self,
         served: Served,
         upstream: &UpstreamInfo,
         http_status: StatusCode,
-    ) -> (CacheStatus, Option<String>) {
-        let status = served.cache_status();
-        let (shown, hit_layer) = match (status, &upstream.tier_hit) {
-            (CacheStatus::Miss, Some((tier_status, layer))) => (*tier_status, Some(layer.clone())),
-            _ if served.is_own_hit() => (status, Some(self.config.tier.layer().to_string())),
-            _ => (status, None),
+    ) -> (XCache, Option<Tier>) {
+        let own = served.cache_status().as_x_cache();
+        let (shown, hit_layer) = match (served, upstream.tier_hit) {
+            (Served::Fetched { .. }, Some((upstream_hit, layer))) => (upstream_hit, Some(layer)),
+            _ if served.is_own_hit() => (own, Some(self.config.tier)),
+            _ => (own, None),
         };
         if http_status.as_u16() >= 400 && hit_layer.is_none() {
-            return (CacheStatus::Error, None);
+            return (XCache::Error, None);
         }
         (shown, hit_layer)
     }
@@ -287,38 +288,40 @@ impl Node {
     /// The `Server-Timing` value, in one buffer (this runs on every hit).
     fn server_timing(
         &self,
-        shown: CacheStatus,
-        hit_layer: Option<String>,
+        shown: XCache,
+        hit_layer: Option<Tier>,
         upstream: &UpstreamInfo,
         rid: &str,
         elapsed: Duration,
     ) -> String {
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let mut timing = String::with_capacity(256);
-        if let Some(layer) = &upstream.layer {
-            let _ = write!(timing, "cdn-upstream-layer;desc=\"{layer}\",");
+        let mut timing = ServerTiming::new();
+        if let Some(layer) = upstream.layer {
+            timing.desc(metric::UPSTREAM_LAYER, layer_name(layer));
         }
-        if let Some(connect) = upstream.connect {
-            let _ = write!(timing, "cdn-upstream-connect;dur={:.0},", ms(connect));
-        } else if upstream.first_byte.is_some() {
-            timing.push_str("cdn-upstream-connect;dur=0,");
-        }
+        match (upstream.connect, upstream.first_byte) {
+            (Some(connect), _) => timing.dur(metric::UPSTREAM_CONNECT, connect),
+            // A reused connection costs no connect time.
+            (None, Some(_)) => timing.dur(metric::UPSTREAM_CONNECT, Duration::ZERO),
+            (None, None) => &mut timing,
+        };
         if let Some(fbl) = upstream.first_byte {
-            let _ = write!(timing, "cdn-upstream-fbl;dur={:.0},", ms(fbl));
+            timing.dur(metric::UPSTREAM_FBL, fbl);
         }
-        timing.push_str(match shown {
-            CacheStatus::Hit | CacheStatus::Stale => "cdn-cache-hit,",
-            CacheStatus::RefreshHit => "cdn-cache-refresh,",
-            CacheStatus::Miss | CacheStatus::Pass | CacheStatus::Error => "cdn-cache-miss,",
-        });
-        timing.push_str(&self.identity.timing_pop);
-        let _ = write!(timing, "cdn-rid;desc=\"{rid}\",");
-        if let Some(layer) = hit_layer {
-            let _ = write!(timing, "cdn-hit-layer;desc=\"{layer}\",");
-        }
-        let _ = write!(timing, "cdn-downstream-fbl;dur={:.0}", ms(elapsed));
         timing
+            .flag(server_timing::cache_metric(shown))
+            .desc(metric::POP, &self.identity.pop_id)
+            .desc(metric::RID, rid);
+        if let Some(layer) = hit_layer {
+            timing.desc(metric::HIT_LAYER, layer.layer());
+        }
+        timing.dur(metric::DOWNSTREAM_FBL, elapsed);
+        timing.finish()
     }
+}
+
+/// CloudFront's name of an upstream layer in `cdn-upstream-layer`.
+fn layer_name(layer: Layer) -> &'static str {
+    layer.tier().map_or("Origin", Tier::layer)
 }
 
 #[cfg(test)]

@@ -1,65 +1,16 @@
 //! Respond: the viewer's answer from a stored object (RFC 9110): `Age`, conditional requests
-//! (304), ranges (206 single or multipart, 416) and HEAD.
+//! (304, evaluated by `edgelab_wire::conditional`), ranges (206 single or multipart, 416) and
+//! HEAD.
 
 use std::time::SystemTime;
 
 use edgelab_common::body::{self, Body};
+use edgelab_wire::conditional::{self, Conditions, Precondition, Validators};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
 use crate::range::{self, RangeRequest};
 use crate::store::CachedObject;
-
-/// The stored validators, read once per answer.
-struct Validators {
-    etag: Option<String>,
-    last_modified: Option<SystemTime>,
-}
-
-impl Validators {
-    fn of(headers: &HeaderMap) -> Self {
-        Validators {
-            etag: headers
-                .get(header::ETAG)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-            last_modified: headers
-                .get(header::LAST_MODIFIED)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| httpdate::parse_http_date(v).ok()),
-        }
-    }
-
-    /// RFC 9110 §13.2.2: If-None-Match first, If-Modified-Since only without it.
-    fn not_modified(&self, request: &HeaderMap) -> bool {
-        if let Some(inm) = request
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-        {
-            return etag_matches(inm, self.etag.as_deref());
-        }
-        let ims = request
-            .get(header::IF_MODIFIED_SINCE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v).ok());
-        matches!((ims, self.last_modified), (Some(ims), Some(lm)) if lm <= ims)
-    }
-
-    /// RFC 9110 §13.1.5: a range applies only if `If-Range` (if any) matches strongly.
-    fn if_range_holds(&self, request: &HeaderMap) -> bool {
-        match request.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) {
-            None => true,
-            Some(value) if value.starts_with('"') => self
-                .etag
-                .as_deref()
-                .is_some_and(|e| !e.starts_with("W/") && e == value),
-            Some(value) => httpdate::parse_http_date(value)
-                .ok()
-                .zip(self.last_modified)
-                .is_some_and(|(a, b)| a == b),
-        }
-    }
-}
 
 fn with_head(status: StatusCode, headers: HeaderMap, body: Body) -> Response<Body> {
     let mut response = Response::new(body);
@@ -76,8 +27,26 @@ pub fn respond_from_object(
 ) -> Response<Body> {
     let mut headers = object.headers.to_map();
     headers.insert(header::AGE, HeaderValue::from(object.age(now).as_secs()));
-    let validators = Validators::of(&headers);
-    if object.status == StatusCode::OK && validators.not_modified(&parts.headers) {
+    let etag = headers
+        .get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let validators = Validators {
+        etag: etag.as_deref(),
+        last_modified: headers
+            .get(header::LAST_MODIFIED)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok()),
+    };
+    // From its store a node answers the cache validators (If-None-Match, then
+    // If-Modified-Since); If-Match and If-Unmodified-Since are left to the origin.
+    let conditions = Conditions {
+        if_match: None,
+        if_unmodified_since: None,
+        ..Conditions::from_headers(&parts.headers)
+    };
+    let precondition = conditional::evaluate(&parts.method, &conditions, &validators);
+    if object.status == StatusCode::OK && precondition == Precondition::NotModified {
         for name in [
             header::CONTENT_LENGTH,
             header::CONTENT_TYPE,
@@ -92,7 +61,7 @@ pub fn respond_from_object(
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .filter(|_| object.status == StatusCode::OK && parts.method == Method::GET)
-        .filter(|_| validators.if_range_holds(&parts.headers));
+        .filter(|_| conditional::if_range_holds(&conditions, &validators));
     if let Some(range_value) = range
         && let Some(response) = respond_with_range(object, headers.clone(), range_value)
     {
@@ -169,26 +138,5 @@ fn respond_with_range(
                 body::full(multipart),
             ))
         }
-    }
-}
-
-fn etag_matches(list: &str, etag: Option<&str>) -> bool {
-    let Some(etag) = etag else {
-        return list.trim() == "*";
-    };
-    let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
-    list.split(',')
-        .any(|candidate| candidate.trim() == "*" || bare(candidate) == bare(etag))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn etags_compare_weakly_for_if_none_match() {
-        assert!(etag_matches("\"a\", W/\"b\"", Some("\"b\"")));
-        assert!(etag_matches("*", Some("\"x\"")));
-        assert!(!etag_matches("\"a\"", Some("\"b\"")));
     }
 }

@@ -98,7 +98,7 @@ impl Node {
             initial_age: cache_policy.age(now),
             lifetime,
             stored_at: now,
-            upstream_hit_layer: object.upstream_hit_layer.clone(),
+            upstream_hit_layer: object.upstream_hit_layer,
         });
         let vary = policy::vary_names(&refreshed.headers.to_map());
         let variant = policy::variant_key(&exchange.key.primary, &vary, &parts.headers);
