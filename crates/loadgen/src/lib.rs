@@ -7,7 +7,8 @@
 //! - [`workload`]: the pure, seeded sampler (Zipf popularity, class mix, per-place skew).
 //! - [`schedule`]: intended send times (constant, Poisson, ramp).
 //! - [`target`]: resolved targets ([`Target`], [`Mode`]) and the connector they use.
-//! - [`mod@run`]: the engine ([`run()`], [`Plan`], [`RunOptions`]).
+//! - [`plan`]: the validated, seeded workload of a run ([`Plan`]).
+//! - [`mod@run`]: the engine ([`run()`], [`RunOptions`]).
 //! - [`record`]: per-worker HDR histograms by place × X-Cache × PoP × tier, merged at the end.
 //! - [`progress`]: live counters, the progress line, the HdrHistogram interval log.
 //! - [`origin_load`]: origin requests and bytes from `/metrics`.
@@ -38,6 +39,7 @@ pub mod error;
 mod fetch;
 pub mod html;
 pub mod origin_load;
+pub mod plan;
 pub mod progress;
 pub mod record;
 pub mod report;
@@ -52,7 +54,8 @@ pub use compare::Comparison;
 pub use error::{LoadgenError, RequestErrorKind};
 /// The URI type targets and metrics URLs are given in (re-exported for callers).
 pub use http::Uri;
+pub use plan::Plan;
 pub use report::Report;
-pub use run::{Plan, RunOptions, run};
+pub use run::{RunOptions, run};
 pub use scenario::{Overrides, Settings};
 pub use target::{Hop, Mode, Target};

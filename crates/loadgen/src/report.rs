@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RequestErrorKind;
 use crate::origin_load::OriginCounters;
+use crate::plan::Plan;
 use crate::record::{CacheResult, Recorder, Tier, new_histogram};
-use crate::run::Plan;
 use crate::scenario::Arrival;
 use crate::target::{Mode, Target};
 

@@ -33,18 +33,17 @@ use edgelab_common::config::ConfigErrors;
 use edgelab_common::names::header;
 use edgelab_common::shutdown::Shutdown;
 
-use crate::catalog::{Catalog, CatalogObject};
+use crate::catalog::CatalogObject;
 use crate::error::{LoadgenError, RequestErrorKind};
 use crate::origin_load::OriginCounters;
+pub use crate::plan::Plan;
 use crate::progress::{Live, Progress};
 use crate::record::{
     CacheResult, Recorder, ResponseSample, Sample, Tier, pop_from_headers, tier_from_headers,
 };
 use crate::report::{OriginSecond, Report, ReportInput};
-use crate::scenario::Settings;
 use crate::schedule::Schedule;
 use crate::target::{Connector, Target, connector};
-use crate::workload::Workload;
 use edgelab_wire::Digest;
 
 /// Jobs a target's queue holds before the dispatcher waits (memory bound under overload;
@@ -52,33 +51,6 @@ use edgelab_wire::Digest;
 const QUEUE_CAPACITY: usize = 65_536;
 /// Time limit of a `/metrics` scrape.
 const SCRAPE_LIMIT: Duration = Duration::from_secs(5);
-
-/// A validated, seeded workload for a fixed list of client places.
-#[derive(Clone, Debug)]
-pub struct Plan {
-    /// The scenario with the command line applied.
-    pub settings: Settings,
-    /// The request sampler.
-    pub workload: Workload,
-    /// The client places, in the order targets must be given to [`run`].
-    pub places: Vec<String>,
-}
-
-impl Plan {
-    /// Builds the plan for `places` (each target's place, in order).
-    pub fn new(
-        settings: Settings,
-        catalog: &Catalog,
-        places: &[String],
-    ) -> Result<Plan, ConfigErrors> {
-        let workload = Workload::new(&settings, catalog, places)?;
-        Ok(Plan {
-            settings,
-            workload,
-            places: places.to_vec(),
-        })
-    }
-}
 
 /// How a run reports besides its result.
 #[derive(Clone, Debug, Default)]
