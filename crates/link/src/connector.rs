@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use edgelab_geo::HopModel;
+use edgelab_geo::{HopModel, PathClass};
 use http::Uri;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::error::LinkError;
-use crate::stream::LinkStream;
+use crate::lateness::DeliveryErrors;
+use crate::stream::{LinkStream, Probe};
 
 /// What [`LinkConnector`] hands to hyper: a [`LinkStream`] adapted to hyper's I/O traits.
 pub type LinkIo = TokioIo<LinkStream>;
@@ -28,6 +29,7 @@ pub struct LinkConnector {
     hop: HopModel,
     seed: u64,
     opened: Arc<AtomicU64>,
+    probe: Option<Probe>,
 }
 
 impl LinkConnector {
@@ -37,7 +39,23 @@ impl LinkConnector {
             hop,
             seed,
             opened: Arc::new(AtomicU64::new(0)),
+            probe: None,
         }
+    }
+
+    /// The same connector, recording how late its connections' deliveries (and connect
+    /// costs) come in `errors`, under `class` (the class of the hop, or the one that names
+    /// it best for a composed hop: a client's last mile + internet path is `Internet`).
+    pub fn recording(self, errors: DeliveryErrors, class: PathClass) -> LinkConnector {
+        LinkConnector {
+            probe: Some(Probe { errors, class }),
+            ..self
+        }
+    }
+
+    /// Where this connector records delivery lateness, if it does.
+    pub fn delivery_errors(&self) -> Option<&DeliveryErrors> {
+        self.probe.as_ref().map(|p| &p.errors)
     }
 
     /// A connector with no emulation (plain TCP).
@@ -68,7 +86,7 @@ impl LinkConnector {
             })?;
         // Nagle would add its own delay to small writes; the model charges latency itself.
         let _ = tcp.set_nodelay(true);
-        Ok(LinkStream::opened(tcp, self.hop, seed).await)
+        Ok(LinkStream::opened(tcp, self.hop, seed, self.probe.clone()).await)
     }
 }
 

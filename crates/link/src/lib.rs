@@ -10,7 +10,9 @@
 //!   on a seeded loss) is drawn per request/response exchange: the first bytes read after a
 //!   write start a new exchange;
 //! - paces what it reads at the hop's bandwidth, if it has one;
-//! - passes writes straight through (the whole round trip is charged on the read side).
+//! - passes writes straight through (the whole round trip is charged on the read side);
+//! - can record how late each delivery came against its scheduled time, per path class
+//!   ([`DeliveryErrors`]): the emulator's own error, added to every latency measured over it.
 //!
 //! A [`HopModel::ZERO`] hop takes a fast path: the stream is the plain socket.
 //!
@@ -18,6 +20,7 @@
 //! - [`stream`]: [`LinkStream`], the delay line over a `TcpStream`.
 //! - [`connector`]: [`LinkConnector`], a `tower_service::Service<Uri>` for
 //!   `hyper_util::client::legacy::Client`.
+//! - [`lateness`]: [`DeliveryErrors`], per-class HDR histograms of delivery lateness.
 //! - [`error`]: the [`LinkError`] type.
 //!
 //! # Example
@@ -38,9 +41,11 @@
 
 pub mod connector;
 pub mod error;
+pub mod lateness;
 pub mod stream;
 
 pub use connector::{LinkConnector, LinkIo};
-pub use edgelab_geo::HopModel;
+pub use edgelab_geo::{HopModel, PathClass};
 pub use error::LinkError;
+pub use lateness::{DeliveryErrors, LatenessSummary};
 pub use stream::LinkStream;

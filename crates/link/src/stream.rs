@@ -8,13 +8,15 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use edgelab_geo::HopModel;
+use edgelab_geo::{HopModel, PathClass};
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
+
+use crate::lateness::DeliveryErrors;
 
 /// Bytes read from the socket but not yet released; past this the delay line stops reading,
 /// so TCP flow control pushes back on the sender. This plays the part of TCP's receive
@@ -38,6 +40,15 @@ struct Chunk {
     /// What is left of the chunk (a slice of the read buffer: no copy, no zeroing).
     data: Bytes,
     release: Instant,
+    /// The reader waited for this chunk's release (its delivery lateness is the emulator's).
+    waited: bool,
+}
+
+/// Where a stream records its delivery lateness.
+#[derive(Debug, Clone)]
+pub(crate) struct Probe {
+    pub(crate) errors: DeliveryErrors,
+    pub(crate) class: PathClass,
 }
 
 #[derive(Debug)]
@@ -60,6 +71,8 @@ struct DelayLine {
     /// Reads land here; each read is split off as a chunk, and the allocation is reused once
     /// the chunks cut from it have been consumed.
     read_buf: BytesMut,
+    /// Delivery lateness goes here, if anyone listens.
+    probe: Option<Probe>,
 }
 
 impl LinkStream {
@@ -81,9 +94,25 @@ impl LinkStream {
                 error: None,
                 timer: Box::pin(tokio::time::sleep_until(Instant::now())),
                 read_buf: BytesMut::new(),
+                probe: None,
             }))
         };
         LinkStream { inner, line }
+    }
+
+    /// Records how late each delivery this stream's reader waited for came (and the connect
+    /// cost, when paid by [`LinkConnector`](crate::LinkConnector)) in `errors` under `class`.
+    /// A zero hop has no delay line and records nothing.
+    pub fn with_delivery_errors(mut self, errors: DeliveryErrors, class: PathClass) -> LinkStream {
+        if let Some(line) = self.line.as_mut() {
+            line.probe = Some(Probe { errors, class });
+        }
+        self
+    }
+
+    /// Bytes read from the socket and held by the delay line, not yet handed to the reader.
+    pub fn queued_bytes(&self) -> usize {
+        self.line.as_ref().map_or(0, |l| l.buffered)
     }
 
     /// A stream with no emulation at all (the same as [`HopModel::ZERO`]).
@@ -100,15 +129,22 @@ impl LinkStream {
     ) -> io::Result<LinkStream> {
         let tcp = TcpStream::connect(addr).await?;
         let _ = tcp.set_nodelay(true);
-        Ok(Self::opened(tcp, hop, seed).await)
+        Ok(Self::opened(tcp, hop, seed, None).await)
     }
 
     /// Wraps a freshly opened stream and pays the connect cost.
-    pub(crate) async fn opened(tcp: TcpStream, hop: HopModel, seed: u64) -> LinkStream {
+    pub(crate) async fn opened(
+        tcp: TcpStream,
+        hop: HopModel,
+        seed: u64,
+        probe: Option<Probe>,
+    ) -> LinkStream {
         let mut stream = LinkStream::new(tcp, hop, seed);
         if let Some(line) = stream.line.as_mut() {
-            let cost = hop.sample_connect(&mut line.rng);
-            tokio::time::sleep(cost).await;
+            line.probe = probe;
+            let deadline = Instant::now() + hop.sample_connect(&mut line.rng);
+            tokio::time::sleep_until(deadline).await;
+            line.delivered(deadline, Instant::now());
         }
         stream
     }
@@ -130,6 +166,15 @@ impl LinkStream {
 }
 
 impl DelayLine {
+    /// Records a delivery scheduled at `due` that reached the reader at `now`.
+    fn delivered(&self, due: Instant, now: Instant) {
+        if let Some(probe) = &self.probe {
+            probe
+                .errors
+                .record(probe.class, now.saturating_duration_since(due));
+        }
+    }
+
     /// Reads what the socket has into the queue, stamping release times. Leaves the socket's
     /// waker registered unless the buffer is full or the socket is done.
     fn pump(&mut self, inner: &mut TcpStream, cx: &mut Context<'_>) {
@@ -156,6 +201,7 @@ impl DelayLine {
                     self.queue.push_back(Chunk {
                         data: self.read_buf.split().freeze(),
                         release,
+                        waited: false,
                     });
                 }
             }
@@ -181,16 +227,21 @@ impl DelayLine {
             let now = Instant::now();
             if let Some(front) = self.queue.front_mut() {
                 if front.release > now {
+                    front.waited = true;
                     let release = front.release;
                     ready!(self.wait_until(release, cx));
                     continue;
                 }
+                let waited_for = std::mem::take(&mut front.waited).then_some(front.release);
                 let n = buf.remaining().min(front.data.len());
                 buf.put_slice(&front.data[..n]);
                 front.data.advance(n);
                 self.buffered -= n;
                 if front.data.is_empty() {
                     self.queue.pop_front();
+                }
+                if let Some(due) = waited_for {
+                    self.delivered(due, now);
                 }
                 return Poll::Ready(Ok(()));
             }

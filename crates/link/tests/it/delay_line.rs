@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use edgelab_link::{HopModel, LinkStream};
+use edgelab_link::{DeliveryErrors, HopModel, LinkStream, PathClass};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
@@ -219,4 +219,52 @@ async fn bodies_larger_than_the_line_arrive_whole_and_in_order() {
         elapsed >= RTT && elapsed <= RTT + Duration::from_millis(2),
         "{elapsed:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_delivery_is_counted_as_emulation_error() {
+    let addr = server(echo).await;
+    let errors = DeliveryErrors::new();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let mut stream = LinkStream::new(tcp, HopModel::fixed(RTT), 1)
+        .with_delivery_errors(errors.clone(), PathClass::Backbone);
+    let mut buf = [0u8; 4];
+
+    // On time: the paused clock wakes the reader exactly at the release.
+    stream.write_all(b"ping").await.unwrap();
+    stream.read_exact(&mut buf).await.unwrap();
+    let on_time = errors.summary(PathClass::Backbone);
+    assert_eq!((on_time.count, on_time.max), (1, Duration::ZERO));
+
+    // Late: the reply is queued and its reader waits; then the clock jumps 7 ms past the
+    // release in one step, as on a host too busy to run the reader on time.
+    stream.write_all(b"pong").await.unwrap();
+    for _ in 0..1000 {
+        tokio::select! {
+            biased;
+            read = stream.read(&mut buf) => panic!("delivered before its release: {read:?}"),
+            () = std::future::ready(()) => {}
+        }
+        if stream.queued_bytes() > 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        stream.queued_bytes(),
+        4,
+        "the reply is held by the delay line"
+    );
+    tokio::time::advance(RTT + Duration::from_millis(7)).await;
+    stream.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"pong");
+    let late = errors.summary(PathClass::Backbone);
+    assert_eq!(late.count, 2);
+    let seven = Duration::from_millis(7);
+    assert!(
+        late.max.abs_diff(seven) <= seven / 500,
+        "max lateness {:?}",
+        late.max
+    );
+    assert_eq!(errors.summary(PathClass::Internet).count, 0);
 }
