@@ -277,7 +277,23 @@ impl Comparison {
             },
             percent(self.edge.totals.hit_ratio)
         );
+        for run in self.runs() {
+            let own = run.emulator_error.summary_lines();
+            for line in own.lines() {
+                let _ = writeln!(out, "{} {line}", run.label);
+            }
+        }
+        for run in self.runs() {
+            if let Some(warning) = &run.emulator_error.warning {
+                let _ = writeln!(out, "warning ({}): {warning}", run.label);
+            }
+        }
         out
+    }
+
+    /// Whether any run's own error exceeds `max_ms` (see [`Report::error_exceeds`]).
+    pub fn error_exceeds(&self, max_ms: f64) -> bool {
+        self.runs().iter().any(|r| r.error_exceeds(max_ms))
     }
 }
 
@@ -302,6 +318,7 @@ mod tests {
     use super::*;
     use crate::report::{LatencySummary, OriginLoad, PlaceSummary};
     use crate::target::Mode;
+    use std::time::Duration;
 
     fn report(label: &str, p50: f64, origin_requests: f64) -> Report {
         let json = serde_json::json!({
@@ -364,5 +381,36 @@ mod tests {
         assert_eq!(comparison.places.len(), 2);
         assert!(comparison.places.iter().all(|p| p.edge_ratio.is_none()));
         assert_eq!(human_bytes(1536.0), "1.5 KiB");
+    }
+
+    #[test]
+    fn emulator_error_is_in_the_table_and_the_html_with_its_warning() {
+        let direct = report("direct", 40.0, 1000.0);
+        let mut edge = report("edge", 10.0, 150.0);
+        let delivery = edgelab_link::DeliveryErrors::new();
+        delivery.record(edgelab_link::PathClass::Internet, Duration::from_millis(12));
+        edge.emulator_error = crate::report::EmulatorError::new(None, &delivery);
+        let comparison = Comparison::new(&direct, &edge, None);
+        let table = comparison.table();
+        assert!(
+            table.contains("direct emulation error p50/p99/max: - (no emulated links)"),
+            "{table}"
+        );
+        assert!(
+            table.contains("edge emulation error p50/p99/max: 12.0"),
+            "{table}"
+        );
+        assert!(table.contains("edge send lateness p50/p99: -"), "{table}");
+        assert!(
+            table.contains("warning (edge): the host was saturated"),
+            "{table}"
+        );
+        assert!(comparison.error_exceeds(5.0) && !comparison.error_exceeds(20.0));
+        let html = crate::html::comparison(&comparison);
+        assert!(html.contains("Emulator error"), "the panel is there");
+        assert!(
+            html.contains("emulation error p99 12.0 ms"),
+            "and the warning in words"
+        );
     }
 }

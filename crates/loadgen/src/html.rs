@@ -253,6 +253,46 @@ fn report_facts(report: &Report) -> String {
     )
 }
 
+/// The emulator's own error per run: send lateness and link delivery error, with the
+/// saturation warning in words when there is one.
+fn emulator_panel(runs: &[&Report]) -> String {
+    let mut out = String::from(
+        "<h2>Emulator error (included in every latency above)</h2><table><tr><th>run</th>\
+<th>send lateness p50 / p99 / max ms</th><th>emulation error p50 / p99 / max ms</th>\
+<th>link deliveries</th></tr>",
+    );
+    let stats = |s: &crate::report::LatenessStats| {
+        if s.count == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.3} / {:.3} / {:.3}", s.p50_ms, s.p99_ms, s.max_ms)
+        }
+    };
+    for report in runs {
+        let own = &report.emulator_error;
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&report.label),
+            stats(&own.send_lateness),
+            stats(&own.emulation),
+            own.emulation.count
+        );
+    }
+    out.push_str("</table>");
+    for report in runs {
+        if let Some(warning) = &report.emulator_error.warning {
+            let _ = write!(
+                out,
+                "<p style=\"border-left:4px solid #c0392b;padding-left:8px\"><b>{}: {}</b></p>",
+                escape(&report.label),
+                escape(warning)
+            );
+        }
+    }
+    out
+}
+
 /// The HTML report of one run.
 pub fn single(report: &Report) -> String {
     let mut body = report_facts(report);
@@ -270,6 +310,7 @@ pub fn single(report: &Report) -> String {
         );
     }
     body.push_str("</table>");
+    body.push_str(&emulator_panel(&[report]));
     let categories: Vec<String> = report.places.iter().map(|p| p.place.clone()).collect();
     let pick = |f: fn(&crate::report::LatencySummary) -> f64| {
         report
@@ -322,6 +363,7 @@ pub fn comparison(comparison: &Comparison) -> String {
         body.push_str(&report_facts(report));
     }
     let _ = write!(body, "<pre>{}</pre>", escape(&comparison.table()));
+    body.push_str(&emulator_panel(&runs));
     let mut categories = Vec::new();
     for place in &comparison.places {
         for q in ["p50", "p90", "p99"] {

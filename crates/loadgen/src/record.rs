@@ -207,6 +207,9 @@ pub struct Recorder {
     pub errors: Vec<(usize, [u64; RequestErrorKind::ALL.len()])>,
     /// The first few error messages.
     pub error_examples: Vec<(RequestErrorKind, String)>,
+    /// Send lateness (open loop): how long after it could have left each request left, in
+    /// nanoseconds (`edgelab_link::lateness`); `None` until the first one.
+    pub send_lateness: Option<Histogram<u64>>,
 }
 
 impl Recorder {
@@ -241,6 +244,15 @@ impl Recorder {
                 self.error_examples.push((kind, message));
             }
         }
+    }
+
+    /// Records how late one request was sent (see `run`: actual send − the later of its
+    /// intended time and the moment a connection was free for it).
+    pub fn record_send_lateness(&mut self, late: Duration) {
+        let histogram = self
+            .send_lateness
+            .get_or_insert_with(edgelab_link::lateness::new_histogram);
+        edgelab_link::lateness::record(histogram, late);
     }
 
     fn count_error(&mut self, place: usize, kind: RequestErrorKind, count: u64) {
@@ -317,6 +329,15 @@ impl Recorder {
         for example in other.error_examples {
             if self.error_examples.len() < MAX_ERROR_EXAMPLES {
                 self.error_examples.push(example);
+            }
+        }
+        if let Some(late) = other.send_lateness {
+            match &mut self.send_lateness {
+                // invariant: auto-resizing histograms always add.
+                Some(into) => into
+                    .add(&late)
+                    .expect("auto-resizing histograms always add"),
+                None => self.send_lateness = Some(late),
             }
         }
     }

@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use edgelab_link::{DeliveryErrors, LatenessSummary, PathClass};
 use hdrhistogram::Histogram;
 use http::Uri;
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,10 @@ use crate::target::{Mode, Target};
 
 /// Version of the report format (bumped on incompatible changes).
 pub const REPORT_VERSION: u32 = 1;
+
+/// A p99 of send lateness or emulation error above this (ms) means the host could not keep
+/// up, and the report says so: every latency in it is inflated by about that much.
+pub const SATURATION_WARNING_MS: f64 = 5.0;
 
 /// Everything one run measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -57,6 +62,121 @@ pub struct Report {
     pub errors: ErrorSummary,
     /// What the origin served during the run (when `/metrics` URLs were given).
     pub origin: Option<OriginLoad>,
+    /// The emulator's own error (send lateness, link delivery error), included in every
+    /// latency above.
+    #[serde(default)]
+    pub emulator_error: EmulatorError,
+}
+
+/// How much of every measured latency is the emulator's own doing.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EmulatorError {
+    /// Send lateness: how long after it could have left (its intended time, or when a
+    /// connection came free if all were busy) each request left. Open loop only; empty in
+    /// closed loop, where requests have no intended time.
+    pub send_lateness: LatenessStats,
+    /// Emulation error: how late the client-side links delivered what a reader was waiting
+    /// for, against the delay line's schedule (every path class). Empty without emulated
+    /// links (`--target` runs have none).
+    pub emulation: LatenessStats,
+    /// The emulation error per path class (only classes that had deliveries).
+    pub emulation_by_class: Vec<ClassLateness>,
+    /// The p99 (ms) above which the report warns ([`SATURATION_WARNING_MS`]).
+    pub warn_above_ms: f64,
+    /// The warning, in words, when a p99 is above `warn_above_ms`.
+    pub warning: Option<String>,
+}
+
+impl EmulatorError {
+    /// Builds the section from send lateness (ns) and the client links' delivery errors.
+    pub fn new(send_lateness: Option<&Histogram<u64>>, delivery: &DeliveryErrors) -> EmulatorError {
+        let send = send_lateness.map_or_else(LatenessStats::default, |h| {
+            LatenessStats::from(LatenessSummary::from_histogram(h))
+        });
+        let emulation = LatenessStats::from(LatenessSummary::from_histogram(&delivery.all()));
+        let emulation_by_class = PathClass::ALL
+            .iter()
+            .map(|&class| ClassLateness {
+                class: class.as_str().to_string(),
+                lateness: LatenessStats::from(delivery.summary(class)),
+            })
+            .filter(|c| c.lateness.count > 0)
+            .collect();
+        let mut section = EmulatorError {
+            send_lateness: send,
+            emulation,
+            emulation_by_class,
+            warn_above_ms: SATURATION_WARNING_MS,
+            warning: None,
+        };
+        section.warning = section.saturation_warning();
+        section
+    }
+
+    /// The larger of the two p99s, ms.
+    pub fn worst_p99_ms(&self) -> f64 {
+        self.send_lateness.p99_ms.max(self.emulation.p99_ms)
+    }
+
+    fn saturation_warning(&self) -> Option<String> {
+        let over: Vec<String> = [
+            ("send lateness", &self.send_lateness),
+            ("emulation error", &self.emulation),
+        ]
+        .iter()
+        .filter(|(_, stats)| stats.p99_ms > self.warn_above_ms)
+        .map(|(name, stats)| format!("{name} p99 {:.1} ms", stats.p99_ms))
+        .collect();
+        (!over.is_empty()).then(|| {
+            format!(
+                "the host was saturated ({} over {} ms): the load generator or the emulated \
+                 links ran late, so the latencies in this report are inflated by about that \
+                 much; use a lower rate, fewer connections or a quieter host",
+                over.join(", "),
+                self.warn_above_ms
+            )
+        })
+    }
+}
+
+/// Percentiles of a lateness distribution, milliseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatenessStats {
+    /// Values recorded.
+    pub count: u64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+    /// Mean.
+    pub mean_ms: f64,
+}
+
+impl From<LatenessSummary> for LatenessStats {
+    fn from(s: LatenessSummary) -> LatenessStats {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        LatenessStats {
+            count: s.count,
+            p50_ms: ms(s.p50),
+            p90_ms: ms(s.p90),
+            p99_ms: ms(s.p99),
+            max_ms: ms(s.max),
+            mean_ms: ms(s.mean),
+        }
+    }
+}
+
+/// The emulation error of one path class.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassLateness {
+    /// `backbone`, `internet` or `last_mile`.
+    pub class: String,
+    /// Its delivery lateness.
+    pub lateness: LatenessStats,
 }
 
 /// The settings in a report.
@@ -313,6 +433,8 @@ pub struct ReportInput<'a> {
     pub targets: &'a [Target],
     /// Everything recorded, merged.
     pub recorder: &'a Recorder,
+    /// The client links' delivery errors.
+    pub delivery: &'a DeliveryErrors,
     /// Requests scheduled.
     pub scheduled: u64,
     /// Run wall time.
@@ -535,7 +657,14 @@ impl Report {
             timeline,
             errors,
             origin,
+            emulator_error: EmulatorError::new(recorder.send_lateness.as_ref(), input.delivery),
         }
+    }
+
+    /// Whether the emulator's own error (the larger p99 of send lateness and emulation
+    /// error) exceeds `max_ms`: what `--max-error` checks.
+    pub fn error_exceeds(&self, max_ms: f64) -> bool {
+        self.emulator_error.worst_p99_ms() > max_ms
     }
 
     /// The report as pretty JSON.
@@ -574,6 +703,7 @@ impl Report {
             self.latency.max_ms
         );
         let _ = writeln!(out, "hit ratio: {}", percent(t.hit_ratio));
+        out.push_str(&self.emulator_error.summary_lines());
         let _ = writeln!(
             out,
             "\n{:<16} {:<6} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>7}",
@@ -621,7 +751,35 @@ impl Report {
                 let _ = writeln!(out, "  {}: {}", example.kind, example.message);
             }
         }
+        if let Some(warning) = &self.emulator_error.warning {
+            let _ = writeln!(out, "\nwarning: {warning}");
+        }
         out
+    }
+}
+
+impl EmulatorError {
+    /// The two summary lines: `emulation error p50/p99/max` and `send lateness p50/p99`.
+    pub fn summary_lines(&self) -> String {
+        let e = &self.emulation;
+        let s = &self.send_lateness;
+        let emulation = if e.count == 0 {
+            "- (no emulated links)".to_string()
+        } else {
+            format!(
+                "{:.3}/{:.3}/{:.3} ms over {} link deliveries",
+                e.p50_ms, e.p99_ms, e.max_ms, e.count
+            )
+        };
+        let send = if s.count == 0 {
+            "- (closed loop: no intended send times)".to_string()
+        } else {
+            format!(
+                "{:.3}/{:.3} ms (max {:.3} ms)",
+                s.p50_ms, s.p99_ms, s.max_ms
+            )
+        };
+        format!("emulation error p50/p99/max: {emulation}\nsend lateness p50/p99: {send}\n")
     }
 }
 
@@ -712,6 +870,7 @@ mod tests {
             plan: &plan,
             targets: &targets,
             recorder: &recorder,
+            delivery: &DeliveryErrors::new(),
             scheduled: 12,
             elapsed: Duration::from_secs(2),
             interrupted: false,
@@ -748,5 +907,47 @@ mod tests {
         assert!(report.latency.max_ms >= 1599.0 && report.latency.min_ms <= 1.001);
         assert_eq!(report.origin, None);
         assert!(report.summary().contains("London"));
+    }
+
+    #[test]
+    fn emulator_error_is_summarised_and_warns_past_five_ms() {
+        let ms = Duration::from_millis;
+        let mut recorder = Recorder::new();
+        let delivery = DeliveryErrors::new();
+        for i in 0..100u64 {
+            recorder.record_send_lateness(Duration::from_micros(10 * (i + 1)));
+            delivery.record(PathClass::Internet, Duration::from_micros(i));
+        }
+        let calm = EmulatorError::new(recorder.send_lateness.as_ref(), &delivery);
+        assert_eq!(calm.send_lateness.count, 100);
+        assert!((calm.send_lateness.p50_ms - 0.5).abs() < 0.001);
+        assert!((calm.send_lateness.p99_ms - 0.99).abs() < 0.001);
+        assert!((calm.emulation.max_ms - 0.099).abs() < 0.0001);
+        assert_eq!(calm.emulation_by_class.len(), 1);
+        assert_eq!(calm.emulation_by_class[0].class, "internet");
+        assert_eq!(calm.warning, None);
+        let lines = calm.summary_lines();
+        assert!(
+            lines.contains("emulation error p50/p99/max: 0.049/0.098/0.099 ms"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("send lateness p50/p99: 0.500/0.990 ms"),
+            "{lines}"
+        );
+
+        // Two late deliveries in a hundred put the p99 of the emulation error over 5 ms.
+        delivery.record(PathClass::Backbone, ms(9));
+        delivery.record(PathClass::Backbone, ms(9));
+        let busy = EmulatorError::new(recorder.send_lateness.as_ref(), &delivery);
+        let warning = busy.warning.as_deref().expect("a warning past 5 ms");
+        assert!(warning.contains("saturated") && warning.contains("emulation error p99 9.0 ms"));
+        assert!(!warning.contains("send lateness"));
+        assert!((busy.worst_p99_ms() - 9.0).abs() < 0.01);
+
+        let none = EmulatorError::new(None, &DeliveryErrors::new());
+        assert!(none.summary_lines().contains("- (no emulated links)"));
+        assert!(none.summary_lines().contains("- (closed loop"));
+        assert_eq!(none.worst_p99_ms(), 0.0);
     }
 }

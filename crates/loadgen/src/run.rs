@@ -44,6 +44,7 @@ use crate::record::{
 use crate::report::{OriginSecond, Report, ReportInput};
 use crate::schedule::Schedule;
 use crate::target::{Connector, Target, connector};
+use edgelab_link::DeliveryErrors;
 use edgelab_wire::Digest;
 
 /// Jobs a target's queue holds before the dispatcher waits (memory bound under overload;
@@ -106,7 +107,8 @@ pub async fn run(
     options: &RunOptions,
     shutdown: Shutdown,
 ) -> Result<Report, LoadgenError> {
-    let runtimes = check_targets(plan, targets)?;
+    let delivery = DeliveryErrors::new();
+    let runtimes = check_targets(plan, targets, &delivery)?;
     let settings = &plan.settings;
     let origin_before = if options.origin_metrics.is_empty() {
         None
@@ -233,6 +235,7 @@ pub async fn run(
         plan,
         targets,
         recorder: &recorder,
+        delivery: &delivery,
         scheduled,
         elapsed,
         interrupted,
@@ -243,7 +246,11 @@ pub async fn run(
     }))
 }
 
-fn check_targets(plan: &Plan, targets: &[Target]) -> Result<Vec<TargetRuntime>, LoadgenError> {
+fn check_targets(
+    plan: &Plan,
+    targets: &[Target],
+    delivery: &DeliveryErrors,
+) -> Result<Vec<TargetRuntime>, LoadgenError> {
     let mut errors = ConfigErrors::new();
     if targets.is_empty() {
         errors.push("targets", "at least one target is needed");
@@ -292,7 +299,11 @@ fn check_targets(plan: &Plan, targets: &[Target]) -> Result<Vec<TargetRuntime>, 
         runtimes.push(TargetRuntime {
             recorder: Mutex::new(Recorder::new()),
             place: index,
-            connector: connector(&target.hop, plan.settings.seed.wrapping_add(index as u64)),
+            connector: connector(
+                &target.hop,
+                plan.settings.seed.wrapping_add(index as u64),
+                delivery,
+            ),
             base: target.base_url.clone(),
             host,
             path_prefix: target.base_url.path().trim_end_matches('/').to_string(),
@@ -380,6 +391,9 @@ impl Worker {
     async fn open_loop(self, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
         let mut connection: Connection = None;
         let mut recent = self.shared.live.local();
+        // Since when this worker has been free to send: a request intended before that
+        // waited for a connection (the target's fault, not the load generator's).
+        let mut free_since = Instant::now();
         loop {
             let job = {
                 let mut receiver = queue.lock().await;
@@ -390,12 +404,14 @@ impl Worker {
                 }
             };
             let Some(job) = job else { break };
+            let late = send_lateness(job.intended, free_since, Instant::now());
             self.shared.live.started.fetch_add(1, Ordering::Relaxed);
             tokio::select! {
                 biased;
                 _ = self.shared.stop.cancelled() => break,
-                () = self.one(&mut connection, job, &mut recent) => {}
+                () = self.one(&mut connection, job, Some(late), &mut recent) => {}
             }
+            free_since = Instant::now();
         }
         recent.flush(&self.shared.live);
     }
@@ -434,17 +450,18 @@ impl Worker {
                 biased;
                 _ = self.shared.stop.cancelled() => break,
                 _ = tokio::time::sleep_until(end) => break,
-                () = self.one(&mut connection, job, &mut recent) => {}
+                () = self.one(&mut connection, job, None, &mut recent) => {}
             }
         }
         recent.flush(&self.shared.live);
     }
 
-    /// Sends one request and records it.
+    /// Sends one request (sent `late`, in open loop) and records it.
     async fn one(
         &self,
         connection: &mut Connection,
         job: Job,
+        late: Option<Duration>,
         recent: &mut crate::progress::LocalLive,
     ) {
         let object = &self.shared.plan.workload.objects()[job.object as usize];
@@ -487,11 +504,15 @@ impl Worker {
             error: outcome.error,
         };
         // invariant: recording does not panic, so the lock is never poisoned.
-        self.target
+        let mut recorder = self
+            .target
             .recorder
             .lock()
-            .expect("recorder lock is not poisoned")
-            .record(sample);
+            .expect("recorder lock is not poisoned");
+        recorder.record(sample);
+        if let Some(late) = late {
+            recorder.record_send_lateness(late);
+        }
     }
 
     async fn exchange(
@@ -627,6 +648,13 @@ impl Worker {
         });
         Ok(sender)
     }
+}
+
+/// How late a request was sent: from the later of its intended time and the moment its
+/// worker was free (a request that waited for a busy connection was held up by the target,
+/// not by the load generator) to the moment the worker took it.
+fn send_lateness(intended: Instant, free_since: Instant, sent: Instant) -> Duration {
+    sent.saturating_duration_since(intended.max(free_since))
 }
 
 /// Decides whether a fully read response is wrong: status, length, digest.
@@ -767,4 +795,23 @@ async fn collect(
         error = error.or(Some(failure));
     }
     (origin_timeline, error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_lateness_runs_from_the_later_of_intended_and_free() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        // Idle worker, request taken 2 ms after its intended time: 2 ms late.
+        assert_eq!(send_lateness(t0 + ms(10), t0, t0 + ms(12)), ms(2));
+        // Request queued behind a busy connection since 10 ms; the worker was free at 50 ms
+        // and took it at 51 ms: 1 ms late, the 40 ms wait is the target's.
+        assert_eq!(send_lateness(t0 + ms(10), t0 + ms(50), t0 + ms(51)), ms(1));
+        // On time (or a clock read before the deadline): never negative.
+        assert_eq!(send_lateness(t0 + ms(10), t0, t0 + ms(10)), Duration::ZERO);
+        assert_eq!(send_lateness(t0 + ms(10), t0, t0 + ms(9)), Duration::ZERO);
+    }
 }

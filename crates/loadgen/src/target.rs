@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use edgelab_link::{DeliveryErrors, PathClass};
 use http::Uri;
 
 /// How a client reaches the content: the three paths of SPEC §5.
@@ -48,9 +49,11 @@ pub type Hop = edgelab_geo::HopModel;
 /// whose streams pay the hop.
 pub type Connector = edgelab_link::LinkConnector;
 
-/// A connector for `hop`, with jitter and loss drawn from `seed`.
-pub fn connector(hop: &Hop, seed: u64) -> Connector {
-    Connector::new(*hop, seed)
+/// A connector for `hop`, with jitter and loss drawn from `seed`, recording its delivery
+/// lateness in `errors`. A client path is last mile + internet in one delay line; it is
+/// counted as [`PathClass::Internet`].
+pub fn connector(hop: &Hop, seed: u64, errors: &DeliveryErrors) -> Connector {
+    Connector::new(*hop, seed).recording(errors.clone(), PathClass::Internet)
 }
 
 /// One client place and where it sends its requests.

@@ -69,6 +69,8 @@ async fn reports_match_the_published_schema() {
         Target {
             place: "Tokyo".into(),
             weight: 1.0,
+            // An emulated path, so the report has link deliveries to show.
+            hop: edgelab_loadgen::Hop::fixed(Duration::from_millis(1)),
             ..broken.target(Mode::Direct)
         },
     ];
@@ -88,6 +90,12 @@ async fn reports_match_the_published_schema() {
         report.totals
     );
     assert_eq!(report.places.len(), 2);
+    let own = &report.emulator_error;
+    assert!(
+        own.send_lateness.count > 0 && own.emulation.count > 0,
+        "{own:?}"
+    );
+    assert_eq!(own.emulation_by_class[0].class, "internet");
 
     let validator = validator();
     let value: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
@@ -102,7 +110,16 @@ async fn reports_match_the_published_schema() {
     let mut drifted = value.clone();
     drifted["totals"]["hit_rate"] = serde_json::json!(0.5);
     assert!(!problems(&validator, &drifted).is_empty());
-    let mut drifted = value;
+    let mut drifted = value.clone();
     drifted["groups"][0]["cache"] = serde_json::json!("HIT");
+    assert!(!problems(&validator, &drifted).is_empty());
+    let mut drifted = value.clone();
+    drifted["emulator_error"]["send_lateness"]["p99"] = serde_json::json!(0.1);
+    assert!(!problems(&validator, &drifted).is_empty());
+    let mut drifted = value;
+    drifted["emulator_error"]
+        .as_object_mut()
+        .unwrap()
+        .remove("emulation");
     assert!(!problems(&validator, &drifted).is_empty());
 }
