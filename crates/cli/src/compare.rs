@@ -63,6 +63,10 @@ pub struct Args {
     /// Admin port of the nodes with `--peers dns`.
     #[arg(long, default_value_t = 9090)]
     pub peer_admin_port: u16,
+    /// Exit with status 3 when, in any run, the p99 of send lateness or of emulation error
+    /// exceeds this many milliseconds (the reports are still written).
+    #[arg(long, value_name = "MS")]
+    pub max_error: Option<f64>,
 }
 
 impl Args {
@@ -103,7 +107,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let shutdown = Shutdown::new();
     let code = match lab.start(reach, shutdown.clone()).await {
-        Ok(mut running) => compare(&mut running, args.ga, &args.out).await,
+        Ok(mut running) => compare(&mut running, args.ga, &args.out, args.max_error).await,
         Err(error) => Err(error.into()),
     };
     shutdown.drain(Duration::from_secs(5)).await;
@@ -111,8 +115,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs direct, edge (and ga) on a running lab, prints the table and writes the report
-/// files into `out` (shared with `edgelab demo`).
-pub async fn compare(running: &mut RunningLab, ga: bool, out: &Path) -> anyhow::Result<ExitCode> {
+/// files into `out` (shared with `edgelab demo`); exit status 3 when a run's own error p99
+/// exceeds `max_error` ms.
+pub async fn compare(
+    running: &mut RunningLab,
+    ga: bool,
+    out: &Path,
+    max_error: Option<f64>,
+) -> anyhow::Result<ExitCode> {
     if let Some(cluster) = running.cluster() {
         output::block(&cluster.table());
     }
@@ -133,11 +143,11 @@ pub async fn compare(running: &mut RunningLab, ga: bool, out: &Path) -> anyhow::
     edgelab_cluster::lab::write_reports(out, &comparison)?;
     output::line(&format!("report: {}", out.join("report.html").display()));
     let interrupted = comparison.runs().iter().any(|r| r.interrupted);
-    Ok(if interrupted {
-        ExitCode::from(130)
-    } else {
-        ExitCode::SUCCESS
-    })
+    if interrupted {
+        return Ok(ExitCode::from(130));
+    }
+    let worst = comparison.worst_error_p99_ms();
+    Ok(output::max_error(max_error, worst).unwrap_or(ExitCode::SUCCESS))
 }
 
 /// `edge: 100 requests/s for 12s from 4 places …`.

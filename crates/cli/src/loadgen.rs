@@ -80,6 +80,10 @@ pub struct Args {
     /// Origin admin `/metrics` URL to read origin requests and bytes from (repeatable).
     #[arg(long, value_name = "URL")]
     origin_metrics: Vec<String>,
+    /// Exit with status 3 when the p99 of send lateness or of emulation error exceeds this
+    /// many milliseconds (the report is still printed and written).
+    #[arg(long, value_name = "MS")]
+    max_error: Option<f64>,
 }
 
 /// Parses a mode name.
@@ -359,9 +363,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         std::fs::write(path, html::single(&report))
             .map_err(|error| anyhow::anyhow!("writing {}: {error}", path.display()))?;
     }
-    Ok(if report.interrupted {
-        ExitCode::from(EXIT_INTERRUPTED)
-    } else {
-        ExitCode::SUCCESS
-    })
+    if report.interrupted {
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    let worst = report.emulator_error.worst_p99_ms();
+    Ok(output::max_error(args.max_error, worst).unwrap_or(ExitCode::SUCCESS))
 }

@@ -78,6 +78,10 @@ pub struct DemoArgs {
     /// Also run through Global Accelerator.
     #[arg(long)]
     pub ga: bool,
+    /// Exit with status 3 when, in any run, the p99 of send lateness or of emulation error
+    /// exceeds this many milliseconds (the report is still written).
+    #[arg(long, value_name = "MS")]
+    pub max_error: Option<f64>,
 }
 
 /// Runs `edgelab up`.
@@ -196,7 +200,7 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     ));
     let shutdown = Shutdown::new();
     let code = match lab.start(Reach::Loopback, shutdown.clone()).await {
-        Ok(mut running) => compare::compare(&mut running, args.ga, &args.out).await,
+        Ok(mut running) => compare::compare(&mut running, args.ga, &args.out, args.max_error).await,
         Err(error) => Err(error.into()),
     };
     shutdown.drain(Duration::from_secs(5)).await;

@@ -96,4 +96,7 @@ pub mod metric {
     /// Connections closed by a listener timeout, by `listener`, `kind`
     /// (`first_byte`, `header_read`, `idle`).
     pub const LISTENER_TIMEOUTS_TOTAL: &str = "edgelab_listener_timeouts_total";
+    /// How late the emulated links of a node delivered against their schedule (summary), by
+    /// `pop`, `tier`, `class`.
+    pub const LINK_DELIVERY_LATENESS_SECONDS: &str = "edgelab_link_delivery_lateness_seconds";
 }

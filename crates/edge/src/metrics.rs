@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use edgelab_common::names::metric;
+use edgelab_link::{DeliveryErrors, LatenessSummary, PathClass};
 use edgelab_wire::XCache;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{LabelPair, Metric, MetricFamily, MetricType, Quantile, Summary};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// The cache outcome of one request (label `cache_status`).
@@ -124,6 +127,8 @@ pub struct Metrics {
     evictions: IntCounterVec,
     /// Per-status handles resolved once (the hit path avoids a label lookup per request).
     by_status: Vec<(prometheus::IntCounter, prometheus::Histogram)>,
+    /// Where the upstream links record their delivery lateness (exported at scrape time).
+    delivery: DeliveryErrors,
 }
 
 /// Every cache status, in `as_index` order.
@@ -211,6 +216,12 @@ impl Metrics {
         registry.register(Box::new(cache_bytes.clone()))?;
         registry.register(Box::new(cache_objects.clone()))?;
         registry.register(Box::new(evictions.clone()))?;
+        let delivery = DeliveryErrors::new();
+        registry.register(Box::new(DeliveryCollector::new(
+            pop,
+            tier,
+            delivery.clone(),
+        )?))?;
         let by_status = STATUSES
             .iter()
             .map(|status| {
@@ -230,7 +241,13 @@ impl Metrics {
             cache_objects,
             evictions,
             by_status,
+            delivery,
         })
+    }
+
+    /// Where this node's upstream connections record how late their deliveries came.
+    pub fn delivery_errors(&self) -> &DeliveryErrors {
+        &self.delivery
     }
 
     /// Counts one served request.
@@ -270,5 +287,99 @@ impl Metrics {
         self.cache_objects
             .with_label_values(&labels)
             .set(i64::try_from(objects).unwrap_or(i64::MAX));
+    }
+}
+
+/// Quantiles exported for delivery lateness (1.0 is the largest value seen).
+const LATENESS_QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 1.0];
+
+/// Exports [`DeliveryErrors`] as a Prometheus summary at scrape time: the HDR histograms are
+/// the record, so the hot path pays one histogram increment and nothing for Prometheus.
+struct DeliveryCollector {
+    desc: Desc,
+    pop: String,
+    tier: &'static str,
+    errors: DeliveryErrors,
+}
+
+impl DeliveryCollector {
+    fn new(
+        pop: &str,
+        tier: &'static str,
+        errors: DeliveryErrors,
+    ) -> Result<Self, prometheus::Error> {
+        let desc = Desc::new(
+            metric::LINK_DELIVERY_LATENESS_SECONDS.to_string(),
+            DELIVERY_HELP.to_string(),
+            vec!["pop".into(), "tier".into(), "class".into()],
+            Default::default(),
+        )?;
+        Ok(Self {
+            desc,
+            pop: pop.to_string(),
+            tier,
+            errors,
+        })
+    }
+
+    fn metric(&self, class: PathClass, lateness: &LatenessSummary) -> Metric {
+        let label = |name: &str, value: &str| {
+            let mut pair = LabelPair::default();
+            pair.set_name(name.to_string());
+            pair.set_value(value.to_string());
+            pair
+        };
+        let histogram = self.errors.histogram(class);
+        let quantiles = LATENESS_QUANTILES
+            .iter()
+            .map(|&q| {
+                let mut quantile = Quantile::default();
+                quantile.set_quantile(q);
+                let nanos = if q >= 1.0 {
+                    histogram.max()
+                } else {
+                    histogram.value_at_quantile(q)
+                };
+                quantile.set_value(nanos as f64 / 1e9);
+                quantile
+            })
+            .collect();
+        let mut summary = Summary::default();
+        summary.set_sample_count(lateness.count);
+        summary.set_sample_sum(lateness.mean.as_secs_f64() * lateness.count as f64);
+        summary.set_quantile(quantiles);
+        let mut metric = Metric::default();
+        metric.set_label(vec![
+            label("class", class.as_str()),
+            label("pop", &self.pop),
+            label("tier", self.tier),
+        ]);
+        metric.set_summary(summary);
+        metric
+    }
+}
+
+const DELIVERY_HELP: &str = "How late the upstream links delivered what a reader waited for, \
+against the delay line's schedule (the emulator's own error), by path class.";
+
+impl Collector for DeliveryCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        vec![&self.desc]
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        // Upstream links are backbone hops; other classes appear once they have deliveries.
+        let metrics = PathClass::ALL
+            .into_iter()
+            .map(|class| (class, self.errors.summary(class)))
+            .filter(|(class, s)| *class == PathClass::Backbone || s.count > 0)
+            .map(|(class, s)| self.metric(class, &s))
+            .collect();
+        let mut family = MetricFamily::default();
+        family.set_name(metric::LINK_DELIVERY_LATENESS_SECONDS.to_string());
+        family.set_help(DELIVERY_HELP.to_string());
+        family.set_field_type(MetricType::SUMMARY);
+        family.set_metric(metrics);
+        vec![family]
     }
 }

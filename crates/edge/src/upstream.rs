@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use edgelab_common::body::{self, Body};
-use edgelab_link::LinkConnector;
+use edgelab_link::{LinkConnector, PathClass};
 use http::request::Parts;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, Uri, header};
@@ -142,7 +142,9 @@ impl UpstreamClient {
     /// A client for `config`.
     pub fn new(config: Upstream, metrics: Metrics) -> Self {
         let link = match config.hop {
-            Some(hop) => LinkConnector::new(hop, config.link_seed),
+            // Upstream hops (edge → REC → shield → origin) are the provider's backbone.
+            Some(hop) => LinkConnector::new(hop, config.link_seed)
+                .recording(metrics.delivery_errors().clone(), PathClass::Backbone),
             None => LinkConnector::plain(),
         };
         let client = Client::builder(TokioExecutor::new())

@@ -661,12 +661,6 @@ impl Report {
         }
     }
 
-    /// Whether the emulator's own error (the larger p99 of send lateness and emulation
-    /// error) exceeds `max_ms`: what `--max-error` checks.
-    pub fn error_exceeds(&self, max_ms: f64) -> bool {
-        self.emulator_error.worst_p99_ms() > max_ms
-    }
-
     /// The report as pretty JSON.
     pub fn to_json(&self) -> String {
         // invariant: the report holds only strings, numbers and finite floats.

@@ -66,6 +66,8 @@ fn loadgen_runs_against_an_origin_and_writes_every_output() {
             html.to_str().unwrap(),
             "--hdr-log",
             hdr.to_str().unwrap(),
+            "--max-error",
+            "1000",
         ],
         Duration::from_secs(60),
     );
@@ -79,6 +81,11 @@ fn loadgen_runs_against_an_origin_and_writes_every_output() {
     assert!(stdout.contains("150 requests completed"), "{stdout}");
     assert!(stdout.contains("origin served: 150 requests"), "{stdout}");
     assert!(
+        stdout.contains("emulation error p50/p99/max: - (no emulated links)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("send lateness p50/p99: "), "{stdout}");
+    assert!(
         stderr.is_empty(),
         "no progress line without a TTY: {stderr}"
     );
@@ -89,8 +96,11 @@ fn loadgen_runs_against_an_origin_and_writes_every_output() {
     assert_eq!(report["totals"]["errors"], 0);
     assert_eq!(report["origin"]["requests"], 150.0);
     assert_eq!(report["seed"], 5);
+    assert_eq!(report["emulator_error"]["send_lateness"]["count"], 150);
+    assert_eq!(report["emulator_error"]["emulation"]["count"], 0);
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<svg") && !page.contains("<script"));
+    assert!(page.contains("Emulator error"), "the HTML has the panel");
     let log = std::fs::read_to_string(&hdr).unwrap();
     assert!(log.starts_with("#"), "{log}");
     assert!(log.contains("StartTime"), "{log}");
@@ -176,4 +186,42 @@ fn bad_usage_exits_64_listing_every_problem() {
     );
     assert_eq!(output.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&output.stderr).contains("https is not supported"));
+}
+
+#[test]
+fn max_error_exits_3_when_the_emulators_own_error_exceeds_it() {
+    let origin = origin();
+    let dir = temp_dir("max-error");
+    let json = dir.join("run.json");
+    let target = format!("http://{}", origin.traffic);
+    let output = run(
+        &[
+            "loadgen",
+            "--target",
+            &target,
+            "--rate",
+            "200",
+            "--requests",
+            "40",
+            "--json",
+            json.to_str().unwrap(),
+            // No send is ever exactly on time to the nanosecond.
+            "--max-error",
+            "0",
+        ],
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stderr.contains("exceeds --max-error 0 ms"), "{stderr}");
+    assert!(
+        stdout.contains("40 requests completed"),
+        "the summary is still printed"
+    );
+    assert!(json.exists(), "the report is still written");
 }

@@ -192,6 +192,12 @@ fn compare_prints_the_side_by_side_table_and_writes_the_reports() {
         "{stdout}"
     );
     assert!(stdout.contains("offload"), "{stdout}");
+    assert!(
+        stdout.contains("edge emulation error p50/p99/max: ")
+            && stdout.contains("link deliveries")
+            && stdout.contains("edge send lateness p50/p99: "),
+        "the emulator's own error over the emulated client paths: {stdout}"
+    );
     let comparison: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("comparison.json")).expect("written"))
             .expect("JSON");
@@ -208,6 +214,39 @@ fn compare_prints_the_side_by_side_table_and_writes_the_reports() {
     );
     let html = std::fs::read_to_string(out.join("report.html")).expect("written");
     assert!(html.contains("<svg"), "the HTML report has charts");
+    assert!(
+        html.contains("Emulator error"),
+        "and the emulator's own error"
+    );
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn compare_with_max_error_exits_3_when_exceeded() {
+    let out = std::env::temp_dir().join(format!("edgelab-compare-max-{}", std::process::id()));
+    let output = run(
+        &[
+            "compare",
+            "--topology",
+            &repo("config/minimal.toml"),
+            "--duration",
+            "1s",
+            "--rate",
+            "50",
+            "--out",
+            out.to_str().expect("utf-8"),
+            "--max-error",
+            "0",
+        ],
+        Duration::from_secs(120),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("exceeds --max-error 0 ms"), "{stderr}");
+    assert!(
+        out.join("comparison.json").exists(),
+        "the reports are still written"
+    );
     let _ = std::fs::remove_dir_all(out);
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::{Node, TestOrigin, eventually, get, send};
+use crate::support::{Node, TestOrigin, eventually, get, metric_value, send};
 
 fn tier_toml(pop: &str, tier: &str, next: Option<&str>, origin: &str, peers: &[String]) -> String {
     let next = next
@@ -308,5 +308,37 @@ async fn a_modelled_upstream_hop_shows_in_server_timing() {
     assert!(
         fbl >= 40.0,
         "first byte after at least one modelled RTT: {timing}"
+    );
+}
+
+#[tokio::test]
+async fn upstream_link_delivery_lateness_is_exported_per_class() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::start(&format!(
+        "pop = \"FRA\"\n[upstream]\nprimary = \"{}\"\nrtt = \"5ms\"\n",
+        origin.url()
+    ))
+    .await;
+    let name = "edgelab_link_delivery_lateness_seconds";
+    let before = edge.metrics().await;
+    assert!(
+        before.contains(&format!("# TYPE {name} summary")),
+        "exported before any traffic: {before}"
+    );
+    assert_eq!(metric_value(&before, &format!("{name}_count{{")), 0.0);
+    let got = get(&format!("{}/late?cc=max-age%3D60", edge.url()), &[]).await;
+    assert_eq!(got.status, 200);
+    let text = edge.metrics().await;
+    let count = metric_value(
+        &text,
+        &format!("{name}_count{{class=\"backbone\",pop=\"FRA\",tier=\"edge\"}}"),
+    );
+    // The connect cost and the response head at least.
+    assert!(count >= 2.0, "{text}");
+    assert!(
+        text.contains(&format!(
+            "{name}{{class=\"backbone\",pop=\"FRA\",tier=\"edge\",quantile=\"0.99\"}}"
+        )),
+        "{text}"
     );
 }
