@@ -336,6 +336,11 @@ fn build(base: &Uri, parts: &Parts, body: Body, to_tier: bool) -> Result<Request
     *request.uri_mut() = uri;
     *request.headers_mut() = parts.headers.clone();
     strip_hop_by_hop(request.headers_mut());
+    // The viewer's framing describes the viewer's body, not the one sent here (a safe method
+    // is forwarded without its body): hyper frames the upstream request from `body` itself
+    // (an exact size hint becomes Content-Length, none at all for an empty body), so a
+    // declared length can never make the next hop read the following request as a body.
+    request.headers_mut().remove(header::CONTENT_LENGTH);
     if !to_tier || !request.headers().contains_key(header::HOST) {
         // The origin sees its own name (CloudFront's AllViewerExceptHostHeader); a cache tier
         // sees the viewer's Host so every tier computes the same key.

@@ -4,6 +4,7 @@ mod caching;
 mod collapsing;
 mod faults;
 mod representation;
+mod smuggling;
 mod spans;
 mod support;
 mod tiers;
