@@ -1,0 +1,128 @@
+# Shared set-up of the benchmark and end-to-end scripts: sourced, never run. It installs what a
+# script needs, makes a work directory cleaned up on exit with every started process, finds
+# free loopback ports, waits for HTTP, starts edgelab nodes and nginx (optionally pinned to a
+# CPU) and runs wrk. Each function is prefixed `lib_`; state lives in WORK and PIDS.
+
+# Whether a command is installed (also Debian's /usr/sbin for nginx).
+lib_need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+
+# Installs the Debian packages named when any of the commands named is missing:
+#   lib_install "nginx wrk curl" nginx wrk curl
+lib_install() {
+    local packages="$1" missing=0 cmd
+    shift
+    for cmd in "$@"; do lib_need "$cmd" || missing=1; done
+    [ "$missing" = 0 ] && return 0
+    echo "installing $packages (apt-get)" >&2
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    # shellcheck disable=SC2086 # the package list is a word list
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $packages >/dev/null 2>&1 \
+        || { $sudo apt-get update -qq >/dev/null \
+            && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $packages >/dev/null; }
+}
+
+# The nginx binary (Debian keeps it in /usr/sbin).
+lib_nginx() { command -v nginx || echo /usr/sbin/nginx; }
+
+# Makes WORK (a fresh directory) and a trap that stops every pid in PIDS and removes WORK.
+lib_workdir() {
+    WORK="$(mktemp -d "/tmp/edgelab-$1.XXXXXX")"
+    chmod 755 "$WORK"
+    PIDS=()
+    trap lib_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+lib_cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+
+# A free TCP port on 127.0.0.1.
+lib_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Waits up to 10 s for URL to answer 2xx.
+lib_wait_http() {
+    local _
+    for _ in $(seq 1 200); do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "not answering: $1" >&2
+    return 1
+}
+
+# Runs (execs: call it in the background or in a subshell) a command pinned to CPU $1 when
+# taskset is there and $1 is not "-", killed after TIMEOUT seconds when that is set.
+lib_pinned() {
+    local cpu="$1"
+    shift
+    local cmd=("$@")
+    if [ "$cpu" != "-" ] && command -v taskset >/dev/null 2>&1; then
+        cmd=(taskset -c "$cpu" "${cmd[@]}")
+    fi
+    if [ -n "${TIMEOUT:-}" ]; then
+        cmd=(timeout "$TIMEOUT" "${cmd[@]}")
+    fi
+    exec "${cmd[@]}"
+}
+
+# Starts `BIN SUBCOMMAND --listen 127.0.0.1:0 --admin 127.0.0.1:0 ARGS...` on CPU $2 and
+# reads its first line; sets NODE_PID, NODE_TRAFFIC and NODE_ADMIN (host:port).
+#   lib_start_node "$BIN" 0 edge --upstream http://127.0.0.1:8080 --policy CachingOptimized
+lib_start_node() {
+    local bin="$1" cpu="$2" subcommand="$3" out _
+    shift 3
+    out="$(mktemp "$WORK/node.XXXXXX")"
+    lib_pinned "$cpu" "$bin" "$subcommand" --listen 127.0.0.1:0 --admin 127.0.0.1:0 "$@" >"$out" 2>"$out.err" &
+    NODE_PID=$!
+    PIDS+=("$NODE_PID")
+    for _ in $(seq 1 200); do grep -q '^listening ' "$out" && break; sleep 0.05; done
+    NODE_TRAFFIC="$(sed -n 's/^listening traffic=\([^ ]*\) admin=.*/\1/p' "$out")"
+    NODE_ADMIN="$(sed -n 's/^listening traffic=[^ ]* admin=\(.*\)/\1/p' "$out")"
+    [ -n "$NODE_TRAFFIC" ] || { echo "edgelab $subcommand did not start:" >&2; cat "$out.err" >&2; return 1; }
+}
+
+# The http{} lines every nginx config of these scripts shares (temp paths inside WORK).
+lib_nginx_http_common() {
+    cat <<NGINX
+    access_log off; sendfile on; tcp_nopush on; tcp_nodelay on;
+    keepalive_requests 1000000; keepalive_timeout 65;
+    client_body_temp_path $WORK/tmp-body; fastcgi_temp_path $WORK/tmp-fastcgi;
+    uwsgi_temp_path $WORK/tmp-uwsgi; scgi_temp_path $WORK/tmp-scgi;
+NGINX
+}
+
+# The main-context lines of an nginx config named NAME: foreground, one worker, pid and error
+# log in WORK (and `user root;` when run as root, so workers can read WORK).
+lib_nginx_main() {
+    [ "$(id -u)" = 0 ] && echo "user root;"
+    echo "daemon off; worker_processes 1; pid $WORK/$1.pid; error_log $WORK/$1-error.log warn;"
+}
+
+# Starts nginx with config file $2 on CPU $1; sets NGINX_PID.
+lib_start_nginx() {
+    lib_pinned "$1" "$(lib_nginx)" -p "$WORK" -c "$2" &
+    NGINX_PID=$!
+    PIDS+=("$NGINX_PID")
+}
+
+# wrk with one thread on CPU $1 against URL $2 with $3 connections for $4 seconds;
+# prints "req/s p99_ms".
+lib_wrk() {
+    local cpu="$1" url="$2" conns="$3" seconds="$4" out
+    out="$(mktemp "$WORK/wrk.XXXXXX")"
+    (TIMEOUT=$((seconds + 30)) lib_pinned "$cpu" wrk -t1 -c"$conns" -d"${seconds}s" --latency "$url" >"$out")
+    awk '/^Requests\/sec:/ { rps = $2 }
+        $1 == "99%" { v = $2;
+            if (v ~ /us$/) { sub(/us/, "", v); v = v / 1000 }
+            else if (v ~ /ms$/) { sub(/ms/, "", v) }
+            else if (v ~ /s$/) { sub(/s/, "", v); v = v * 1000 }
+            p99 = sprintf("%.2f", v) }
+        END { print rps, p99 }' "$out"
+}
