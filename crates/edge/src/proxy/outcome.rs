@@ -3,6 +3,7 @@
 //! renders them into `X-Cache`, `Cache-Status`, `Server-Timing` and the metrics, once, at
 //! the end of the request.
 
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -143,42 +144,6 @@ impl Served {
         }
     }
 
-    /// The RFC 9211 parameters after the cache name (`hit; ttl=5`, `fwd=miss; stored`, ...).
-    pub(crate) fn rfc9211(self) -> String {
-        let collapsed_note = |collapsed: bool| if collapsed { "; collapsed" } else { "" };
-        match self {
-            Served::Hit { ttl, collapsed } => {
-                format!("hit; ttl={ttl}{}", collapsed_note(collapsed))
-            }
-            Served::StaleWhileRevalidate { ttl } => {
-                format!("hit; ttl={ttl}; detail=stale-while-revalidate")
-            }
-            Served::StaleIfError => "fwd=stale; detail=stale-if-error".to_string(),
-            Served::RefreshHit => "fwd=stale; fwd-status=304; stored".to_string(),
-            Served::Fetched {
-                reason,
-                status,
-                stored,
-                collapsed,
-            } => {
-                let stored = match stored {
-                    Ok(()) => "stored".to_string(),
-                    Err(why) => format!("detail={}", why.as_str()),
-                };
-                format!(
-                    "fwd={}; fwd-status={}; {stored}{}",
-                    reason.as_str(),
-                    status.as_u16(),
-                    collapsed_note(collapsed)
-                )
-            }
-            Served::Passed { reason, status } => {
-                format!("fwd={}; fwd-status={}", reason.as_str(), status.as_u16())
-            }
-            Served::Error(refusal) => format!("fwd=miss; detail={}", refusal.as_str()),
-        }
-    }
-
     fn is_own_hit(self) -> bool {
         matches!(
             self,
@@ -187,6 +152,46 @@ impl Served {
                 | Served::StaleIfError
                 | Served::RefreshHit
         )
+    }
+}
+
+/// The RFC 9211 parameters after the cache name (`hit; ttl=5`, `fwd=uri-miss; stored`, ...),
+/// written straight into the header value.
+impl fmt::Display for Served {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let collapsed_note = |collapsed: bool| if collapsed { "; collapsed" } else { "" };
+        match *self {
+            Served::Hit { ttl, collapsed } => {
+                write!(f, "hit; ttl={ttl}{}", collapsed_note(collapsed))
+            }
+            Served::StaleWhileRevalidate { ttl } => {
+                write!(f, "hit; ttl={ttl}; detail=stale-while-revalidate")
+            }
+            Served::StaleIfError => f.write_str("fwd=stale; detail=stale-if-error"),
+            Served::RefreshHit => f.write_str("fwd=stale; fwd-status=304; stored"),
+            Served::Fetched {
+                reason,
+                status,
+                stored,
+                collapsed,
+            } => {
+                write!(
+                    f,
+                    "fwd={}; fwd-status={}; ",
+                    reason.as_str(),
+                    status.as_u16()
+                )?;
+                match stored {
+                    Ok(()) => f.write_str("stored")?,
+                    Err(why) => write!(f, "detail={}", why.as_str())?,
+                }
+                f.write_str(collapsed_note(collapsed))
+            }
+            Served::Passed { reason, status } => {
+                write!(f, "fwd={}; fwd-status={}", reason.as_str(), status.as_u16())
+            }
+            Served::Error(refusal) => write!(f, "fwd=miss; detail={}", refusal.as_str()),
+        }
     }
 }
 
@@ -249,7 +254,7 @@ impl Node {
             names::X_EDGELAB_TIER,
             HeaderValue::from_static(self.config.tier.layer()),
         );
-        let entry = format!("{}; {}", self.identity.cache_name, served.rfc9211());
+        let entry = format!("{}; {served}", self.identity.cache_name);
         if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(entry)) {
             headers.append(names::CACHE_STATUS, v);
         }
@@ -337,11 +342,11 @@ mod tests {
             collapsed,
         };
         assert_eq!(
-            fetched(Ok(()), false).rfc9211(),
+            fetched(Ok(()), false).to_string(),
             "fwd=uri-miss; fwd-status=200; stored"
         );
         assert_eq!(
-            fetched(Err(NotStored::TooLarge), true).rfc9211(),
+            fetched(Err(NotStored::TooLarge), true).to_string(),
             "fwd=uri-miss; fwd-status=200; detail=too-large; collapsed"
         );
         assert_eq!(
@@ -349,15 +354,15 @@ mod tests {
                 ttl: 5,
                 collapsed: true
             }
-            .rfc9211(),
+            .to_string(),
             "hit; ttl=5; collapsed"
         );
         assert_eq!(
-            Served::StaleWhileRevalidate { ttl: -4 }.rfc9211(),
+            Served::StaleWhileRevalidate { ttl: -4 }.to_string(),
             "hit; ttl=-4; detail=stale-while-revalidate"
         );
         assert_eq!(
-            Served::Error(Refusal::Upstream("connect")).rfc9211(),
+            Served::Error(Refusal::Upstream("connect")).to_string(),
             "fwd=miss; detail=connect"
         );
         assert_eq!(
@@ -365,7 +370,7 @@ mod tests {
                 reason: ForwardReason::Method,
                 status: StatusCode::CREATED
             }
-            .rfc9211(),
+            .to_string(),
             "fwd=method; fwd-status=201"
         );
     }
