@@ -1,6 +1,6 @@
 //! The request path through the cache phases (see `docs/request-lifecycle.md`). A request
-//! becomes one [`Exchange`] after admission and carries it from phase to phase; each phase
-//! ends in an [`Outcome`] that [`Node::finish`] renders into headers once.
+//! becomes one `Exchange` after admission and carries it from phase to phase; each phase
+//! ends in an `Outcome` that `Node::finish` renders into headers once.
 //!
 //! ```text
 //!  admit ──► pass (unsafe method / disabled policy) ─────────────────────────┐
@@ -19,13 +19,13 @@
 //!                                                     Server-Timing, metrics, span
 //! ```
 //!
-//! - [`lookup`]: cache key, stored object, freshness, collapsing, the background refresh.
-//! - [`forward`]: the request sent upstream (origin request policy), pass-through, unsafe
+//! - `lookup`: cache key, stored object, freshness, collapsing, the background refresh.
+//! - `forward`: the request sent upstream (origin request policy), pass-through, unsafe
 //!   method invalidation, what the upstream tier said.
-//! - [`revalidate`]: conditional request, 304 merge, stale-if-error.
-//! - [`fill`]: storability, buffered or streamed fill of the store.
-//! - [`respond`]: RFC 9110 conditional, range and HEAD answers from a stored object.
-//! - [`outcome`]: how a request was served, rendered into headers and metrics.
+//! - `revalidate`: conditional request, 304 merge, stale-if-error.
+//! - `fill`: storability, buffered or streamed fill of the store.
+//! - `respond`: RFC 9110 conditional, range and HEAD answers from a stored object.
+//! - `outcome`: how a request was served, rendered into headers and metrics.
 
 use std::net::SocketAddr;
 use std::ops::Deref;
