@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 mod compare;
 mod drill;
 mod edge;
+mod graph;
 mod loadgen;
 mod origin;
 mod output;

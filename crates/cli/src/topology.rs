@@ -6,8 +6,9 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use edgelab_geo::{
-    CdnLayout, Endpoint, EndpointGroup, Failures, Hop, HopModel, LatencyModel, PathClass, Place,
-    Pop, Stop, Topology, choose_shield, direct_hop, distance_km, ga_path, total_rtt,
+    CdnLayout, Coordinates, Endpoint, EndpointGroup, Failures, Hop, HopClass, HopModel,
+    LatencyModel, PathClass, Place, Pop, Stop, Topology, choose_shield, direct_hop, distance_km,
+    ga_path, total_rtt,
 };
 
 use crate::output;
@@ -59,6 +60,42 @@ pub enum Command {
         /// Output format: `csv` prints `src,dst,rtt_ms`.
         #[arg(long, value_enum, default_value_t = Format::Csv)]
         format: Format,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Print the path between two places over the long-haul graph: the hubs it crosses,
+    /// the link (route or cable system) of each leg, its length and its share of the RTT.
+    #[command(
+        after_help = "Examples:\n  edgelab topology path eu-central-1 ap-northeast-1\n  edgelab topology path Sydney eu-west-1 --class internet"
+    )]
+    Path {
+        /// First place.
+        a: String,
+        /// Second place.
+        b: String,
+        /// Path class.
+        #[arg(long, value_enum, default_value_t = GraphClass::Backbone)]
+        class: GraphClass,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Compare the model with measured RTTs (CSV `src,dst,rtt_ms`, places as `rtt` takes
+    /// them): median / p90 / max absolute percentage error and the ten worst pairs.
+    /// `--fit` refits the class's free parameters to the measurements and prints them as a
+    /// `[link]` table for a topology file.
+    #[command(
+        after_help = "Examples:\n  edgelab topology validate --measured crates/geo/data/calibration/ibm-cloud-2026-02.csv\n  edgelab topology validate --measured my-pings.csv --fit > link.toml"
+    )]
+    Validate {
+        /// The measured table.
+        #[arg(long, value_name = "FILE")]
+        measured: std::path::PathBuf,
+        /// Path class the measurements were taken over.
+        #[arg(long, value_enum, default_value_t = GraphClass::Backbone)]
+        class: GraphClass,
+        /// Refit the class's free parameters and print them as a `[link]` table.
+        #[arg(long)]
+        fit: bool,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -195,6 +232,24 @@ pub enum ClassArg {
     Client,
 }
 
+/// A path class that runs over the long-haul graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphClass {
+    /// The provider's backbone.
+    Backbone,
+    /// The public internet.
+    Internet,
+}
+
+impl GraphClass {
+    fn class(self) -> PathClass {
+        match self {
+            GraphClass::Backbone => PathClass::Backbone,
+            GraphClass::Internet => PathClass::Internet,
+        }
+    }
+}
+
 /// Runs `edgelab topology`.
 pub fn run(command: Command) -> ExitCode {
     let topology = Topology::embedded();
@@ -211,6 +266,17 @@ pub fn run(command: Command) -> ExitCode {
         } => model
             .load()
             .and_then(|model| matrix(topology, &model, kind, class, format)),
+        Command::Path { a, b, class, model } => model
+            .load()
+            .and_then(|model| crate::graph::path(topology, &model, &a, &b, class.class())),
+        Command::Validate {
+            measured,
+            class,
+            fit,
+            model,
+        } => model.load().and_then(|model| {
+            crate::graph::validate(topology, &model, &measured, class.class(), fit)
+        }),
         Command::Route {
             client,
             origin,
@@ -259,7 +325,8 @@ fn usage(problems: Problems) -> ExitCode {
 
 type Problems = Vec<String>;
 
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+/// Aligned columns under a header (the last column is not padded).
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -721,8 +788,18 @@ fn stop_key(stop: Stop<'_>, inputs: &RouteInputs) -> String {
     }
 }
 
-/// The hop table of a path and its total RTT.
-fn path_table(path: &[Hop<'_>], inputs: &RouteInputs, entry: bool) -> String {
+/// Where a stop is.
+fn stop_at(stop: Stop<'_>, client: Coordinates, inputs: &RouteInputs) -> Coordinates {
+    match stop {
+        Stop::Client => client,
+        Stop::Pop(p) | Stop::Rec(p) | Stop::Shield(p) => p.coordinates,
+        Stop::Origin => inputs.layout.origin,
+        Stop::Endpoint { group, .. } => inputs.groups[group].coordinates,
+    }
+}
+
+/// The hop table of a path: each hop with its RTT and the cities its path crosses.
+fn path_table(path: &[Hop<'_>], client: Coordinates, inputs: &RouteInputs, entry: bool) -> String {
     let rows: Vec<Vec<String>> = path
         .iter()
         .enumerate()
@@ -731,16 +808,22 @@ fn path_table(path: &[Hop<'_>], inputs: &RouteInputs, entry: bool) -> String {
             if entry && i == 0 {
                 to.push_str(" [anycast entry]");
             }
+            let class = match hop.class {
+                HopClass::Client => PathClass::Internet,
+                HopClass::Backbone => PathClass::Backbone,
+            };
+            let (a, b) = (stop_at(hop.from, client, inputs), stop_at(hop.to, client, inputs));
             vec![
                 format!("{}", i + 1),
                 stop_key(hop.from, inputs),
                 to,
                 hop.class.as_str().to_string(),
                 ms(hop.model.rtt),
+                crate::graph::via(&inputs.model, a, b, class),
             ]
         })
         .collect();
-    table(&["hop", "from", "to", "class", "rtt_ms"], &rows)
+    table(&["hop", "from", "to", "class", "rtt_ms", "via"], &rows)
 }
 
 fn route(
@@ -776,7 +859,7 @@ fn route(
                 "no healthy PoP or no endpoint group to route to".into(),
             ]);
         };
-        out.push_str(&path_table(&path.hops, &inputs, true));
+        out.push_str(&path_table(&path.hops, at, &inputs, true));
         let _ = writeln!(
             out,
             "total   {} ms per exchange on warm connections",
@@ -800,7 +883,7 @@ fn route(
     let Some(path) = inputs.layout.cdn_path(at, &inputs.failures, &inputs.model) else {
         return Err(vec!["no healthy PoP among the candidates".into()]);
     };
-    out.push_str(&path_table(&path, &inputs, false));
+    out.push_str(&path_table(&path, at, &inputs, false));
     let first = &path[0];
     let _ = writeln!(
         out,

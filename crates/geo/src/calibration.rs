@@ -351,6 +351,31 @@ pub struct Fit {
     pub after: Residuals,
 }
 
+impl Fit {
+    /// The fitted parameters as `[link.*]` tables for a topology file (values rounded to
+    /// three decimals, tables in a stable order). Parameters outside the fit keep whatever
+    /// the file already says.
+    pub fn link_table(&self) -> String {
+        let mut tables: BTreeMap<&str, Vec<(&str, f64)>> = BTreeMap::new();
+        for (name, value) in &self.parameters {
+            // Knob names are `table.field` by construction (see `knobs`).
+            let (table, field) = name.split_once('.').unwrap_or(("", name));
+            tables.entry(table).or_default().push((field, *value));
+        }
+        let mut out = String::new();
+        for (table, fields) in tables {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&format!("[link.{table}]\n"));
+            for (field, value) in fields {
+                out.push_str(&format!("{field} = {value:.3}\n"));
+            }
+        }
+        out
+    }
+}
+
 /// Refits the free parameters of `class` to measured pairs: coordinate descent on the mean
 /// absolute percentage error, starting from `model`, steps halved until they are below
 /// 1/64 of the first step. Deterministic. `data` must not be empty.
@@ -476,5 +501,13 @@ mod tests {
         assert!(fit.after.median_ape < 0.01, "{:?}", fit.parameters);
         assert!(fit.after.mean_ape < fit.before.mean_ape);
         assert_eq!(fit.parameters[0].0, "backbone.inflation");
+        // The table it writes reads back as a model with the fitted values.
+        let table = fit.link_table();
+        assert!(table.starts_with("[link.backbone]\ninflation = "), "{table}");
+        let file: toml::Table = toml::from_str(&table).unwrap();
+        let read: LatencyModel = file["link"].clone().try_into().unwrap();
+        assert!((read.backbone.inflation - fit.model.backbone.inflation).abs() < 1e-3);
+        assert!((read.graph.entry_ms - fit.model.graph.entry_ms).abs() < 1e-3);
+        assert!(read.validate().is_empty());
     }
 }
