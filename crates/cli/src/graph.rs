@@ -64,8 +64,16 @@ pub fn path(
         .iter()
         .enumerate()
         .map(|(i, leg)| {
-            let from = if leg.from == "place" { start.clone() } else { name(&leg.from) };
-            let to = if leg.to == "place" { end.clone() } else { name(&leg.to) };
+            let from = if leg.from == "place" {
+                start.clone()
+            } else {
+                name(&leg.from)
+            };
+            let to = if leg.to == "place" {
+                end.clone()
+            } else {
+                name(&leg.to)
+            };
             let over = match leg.kind {
                 LegKind::Access if route.route.legs.len() == 1 => "straight (one metro)".into(),
                 LegKind::Access => "access".into(),
@@ -91,7 +99,11 @@ pub fn path(
         edgelab_geo::distance_km(pa.coordinates(), pb.coordinates()),
         route.route.ms,
         route.extra_ms,
-        if class == PathClass::Internet { "fixed and detour" } else { "fixed" },
+        if class == PathClass::Internet {
+            "fixed and detour"
+        } else {
+            "fixed"
+        },
         route.rtt_ms()
     );
     Ok(out)
@@ -110,11 +122,19 @@ pub fn validate(
     let data = parse_measured(&text, t).map_err(|e| vec![format!("{shown}: {e}")])?;
     let mut out = String::new();
     if !refit {
-        report(&mut out, &format!("{class} model vs {shown}"), &residuals(model, &data, class));
+        report(
+            &mut out,
+            &format!("{class} model vs {shown}"),
+            &residuals(model, &data, class),
+        );
         return Ok(out);
     }
     let f = fit(model, &data, class);
-    report(&mut out, &format!("# before the fit ({class}, {shown})"), &f.before);
+    report(
+        &mut out,
+        &format!("# before the fit ({class}, {shown})"),
+        &f.before,
+    );
     out.push('\n');
     report(&mut out, "# after the fit", &f.after);
     out.push('\n');
@@ -153,7 +173,12 @@ fn report(out: &mut String, title: &str, r: &Residuals) {
             ]
         })
         .collect();
-    for line in table(&["src", "dst", "measured_ms", "modelled_ms", "ape_%"], &rows).lines() {
+    for line in table(
+        &["src", "dst", "measured_ms", "modelled_ms", "ape_%"],
+        &rows,
+    )
+    .lines()
+    {
         let _ = writeln!(out, "{prefix}{line}");
     }
 }

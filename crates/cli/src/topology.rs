@@ -812,7 +812,10 @@ fn path_table(path: &[Hop<'_>], client: Coordinates, inputs: &RouteInputs, entry
                 HopClass::Client => PathClass::Internet,
                 HopClass::Backbone => PathClass::Backbone,
             };
-            let (a, b) = (stop_at(hop.from, client, inputs), stop_at(hop.to, client, inputs));
+            let (a, b) = (
+                stop_at(hop.from, client, inputs),
+                stop_at(hop.to, client, inputs),
+            );
             vec![
                 format!("{}", i + 1),
                 stop_key(hop.from, inputs),

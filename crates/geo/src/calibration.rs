@@ -503,7 +503,10 @@ mod tests {
         assert_eq!(fit.parameters[0].0, "backbone.inflation");
         // The table it writes reads back as a model with the fitted values.
         let table = fit.link_table();
-        assert!(table.starts_with("[link.backbone]\ninflation = "), "{table}");
+        assert!(
+            table.starts_with("[link.backbone]\ninflation = "),
+            "{table}"
+        );
         let file: toml::Table = toml::from_str(&table).unwrap();
         let read: LatencyModel = file["link"].clone().try_into().unwrap();
         assert!((read.backbone.inflation - fit.model.backbone.inflation).abs() < 1e-3);

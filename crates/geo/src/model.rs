@@ -100,8 +100,8 @@ impl ClassParams {
     /// Default public-internet parameters.
     pub fn internet() -> Self {
         ClassParams {
-            inflation: 2.1,
-            fixed_ms: 1.0,
+            inflation: 1.445,
+            fixed_ms: 2.453,
             jitter_ms: 1.0,
             loss: 0.0,
             bandwidth_mbps: None,
@@ -213,7 +213,7 @@ impl Default for GraphParams {
             hub_ms: 0.594,
             entry_ms: 4.344,
             direct_km: 100.0,
-            internet_detour_ms: 10.0,
+            internet_detour_ms: 0.0,
             internet_detour_km: 1000.0,
         }
     }
@@ -656,7 +656,7 @@ mod tests {
         // One metro: straight, no graph, just the fixed cost.
         assert_eq!(
             model.rtt(FRANKFURT, FRANKFURT, PathClass::Internet),
-            Duration::from_millis(1)
+            Duration::from_micros(2_453)
         );
         assert_eq!(
             model.rtt_ms(FRANKFURT, FRANKFURT, PathClass::Backbone),
@@ -799,7 +799,7 @@ mod tests {
     fn client_hop_adds_last_mile_and_rto_has_a_floor() {
         let model = LatencyModel::default();
         let hop = model.client_hop(FRANKFURT, FRANKFURT);
-        assert_eq!(hop.rtt, Duration::from_millis(11));
+        assert_eq!(hop.rtt, Duration::from_micros(12_453));
         assert_eq!(hop.rto, Duration::from_millis(200));
         assert_eq!(hop.bandwidth_bytes_per_sec, Some(12_500_000));
         assert!(hop.tls);

@@ -290,3 +290,102 @@ fn compare_ga_targets_and_topology_route_ga_agree_on_every_shipped_config() {
     }
     assert!(checked >= 2 * 15, "only {checked} places checked");
 }
+
+#[test]
+fn path_prints_the_hubs_and_cables_of_a_detour() {
+    let out = stdout(&["topology", "path", "eu-central-1", "ap-northeast-1"]);
+    // Frankfurt ↔ Tokyo goes through Suez and the Indian Ocean, not along the great circle.
+    for hop in [
+        "Marseille (MRS)",
+        "Alexandria (ALX)",
+        "Singapore (SIN)",
+        "Tokyo (TYO)",
+    ] {
+        assert!(out.contains(hop), "{hop}: {out}");
+    }
+    assert!(out.contains("submarine: SEA-ME-WE 5"), "{out}");
+    let rtt = stdout(&["topology", "rtt", "eu-central-1", "ap-northeast-1"]);
+    let total = out.lines().last().unwrap();
+    assert!(
+        total.ends_with(&format!("= {:.1} ms", rtt_ms(&rtt))),
+        "{total} vs {rtt}"
+    );
+    let straight = stdout(&["topology", "path", "use1-az1", "use1-az2"]);
+    assert!(straight.contains("straight (one metro)"), "{straight}");
+    let route = stdout(&[
+        "topology",
+        "route",
+        "--client",
+        "Sydney",
+        "--origin",
+        "eu-west-1",
+        "--shield",
+    ]);
+    assert!(route.contains("Singapore – Mumbai"), "{route}");
+}
+
+#[test]
+fn validate_scores_a_measured_table_and_fit_writes_a_link_table() {
+    let dir = std::env::temp_dir().join(format!("edgelab-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("measured.csv");
+    std::fs::write(
+        &file,
+        "# three pairs\nsrc,dst,rtt_ms\nus-east-1,eu-west-1,68\neu-central-1,ap-northeast-1,230\nSIN,SYD,95\n",
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let out = stdout(&["topology", "validate", "--measured", path]);
+    assert!(out.contains("pairs 3  median "), "{out}");
+    assert!(out.contains("eu-central-1  ap-northeast-1  230.0"), "{out}");
+    let fitted = stdout(&["topology", "validate", "--measured", path, "--fit"]);
+    assert!(fitted.contains("[link.backbone]\ninflation = "), "{fitted}");
+    // The whole output is a topology file fragment that `--config` accepts.
+    let config = dir.join("link.toml");
+    std::fs::write(&config, &fitted).unwrap();
+    let again = stdout(&[
+        "topology",
+        "validate",
+        "--measured",
+        path,
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let median = |text: &str| -> f64 {
+        let at = text.find("median ").unwrap() + 7;
+        text[at..].split(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(median(&again) <= median(&out), "{again} vs {out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn validate_rejects_bad_input_with_its_line_and_exit_64() {
+    let dir = std::env::temp_dir().join(format!("edgelab-validate-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        ("empty.csv", "", "no measurements"),
+        (
+            "place.csv",
+            "src,dst,rtt_ms\nus-east-1,eu-west-1,68\nus-east-1,atlantis,5\n",
+            "line 3: unknown place `atlantis`",
+        ),
+        (
+            "rtt.csv",
+            "src,dst,rtt_ms\n\nus-east-1,eu-west-1,fast\n",
+            "line 3: rtt_ms `fast` is not a positive number",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let file = dir.join(name);
+        std::fs::write(&file, text).unwrap();
+        let output = run(
+            &["topology", "validate", "--measured", file.to_str().unwrap()],
+            LIMIT,
+        );
+        assert_eq!(output.status.code(), Some(64), "{name}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{name}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -72,3 +72,30 @@ fn the_default_backbone_on_the_held_out_ibm_table() {
     assert!(r.p90_ape <= 0.165, "{:?}", r.p90_ape);
     assert!(r.max_ape <= 0.275, "{:?}", r.max_ape);
 }
+
+const WONDERPROXY: &str = include_str!("../../data/calibration/wonderproxy-2011.csv");
+
+#[test]
+fn the_default_internet_is_the_fit_to_the_wonderproxy_pings() {
+    let pings = load(WONDERPROXY);
+    let model = LatencyModel::default();
+    let f = fit(&model, &pings, PathClass::Internet);
+    show("wonderproxy 2011 (internet fit set)", &f.before);
+    for (name, value) in &f.parameters {
+        let default = match *name {
+            "internet.inflation" => model.internet.inflation,
+            "internet.fixed_ms" => model.internet.fixed_ms,
+            "graph.internet_detour_ms" => model.graph.internet_detour_ms,
+            "graph.internet_detour_km" => model.graph.internet_detour_km,
+            other => panic!("unexpected knob {other}"),
+        };
+        assert!(
+            (value - default).abs() < 0.01,
+            "{name}: fit {value}, default {default} ({:?})",
+            f.parameters
+        );
+    }
+    assert_eq!(f.before.pairs, 35);
+    assert!(f.before.median_ape <= 0.084, "{:?}", f.before.median_ape);
+    assert!(f.before.p90_ape <= 0.232, "{:?}", f.before.p90_ape);
+}
