@@ -147,7 +147,7 @@ pub fn authorize<B>(request: &Request<B>, token: Option<&str>) -> Result<(), Res
             headers
                 .get(header::AUTHORIZATION)
                 .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.strip_prefix("Bearer "))
+                .and_then(bearer_token)
         });
     // Length is not secret; compare every byte so timing does not reveal a prefix.
     let matches = given.is_some_and(|given| {
@@ -171,6 +171,15 @@ pub fn authorize<B>(request: &Request<B>, token: Option<&str>) -> Result<(), Res
         );
         Err(response)
     }
+}
+
+/// The token of an `Authorization: Bearer T` value; the scheme is case-insensitive
+/// (RFC 9110 §11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
 }
 
 #[cfg(test)]
@@ -199,6 +208,10 @@ mod tests {
         );
         assert!(authorize(&request(&[("x-edgelab-token", "s3cret")]), token).is_ok());
         assert!(authorize(&request(&[("authorization", "Bearer s3cret")]), token).is_ok());
+        // Regression: the auth scheme is case-insensitive (RFC 9110 §11.1).
+        assert!(authorize(&request(&[("authorization", "bearer s3cret")]), token).is_ok());
+        assert!(authorize(&request(&[("authorization", "BEARER s3cret")]), token).is_ok());
+        assert!(authorize(&request(&[("authorization", "Basic s3cret")]), token).is_err());
         assert!(authorize(&request(&[("x-edgelab-token", "s3creT")]), token).is_err());
         assert!(authorize(&request(&[("x-edgelab-token", "s3cret!")]), token).is_err());
     }

@@ -583,12 +583,30 @@ struct Echo {
 
 async fn echo(request: Request<Incoming>) -> Response<Body> {
     let (parts, incoming) = request.into_parts();
+    let too_large = || {
+        body::text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {MAX_ECHO_BODY} bytes"),
+        )
+    };
+    // A declared length over the limit is refused before the body is read, so the client
+    // never gets `100 Continue` for a body that would be refused anyway.
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_ECHO_BODY as u64) {
+        return too_large();
+    }
     let bytes = match Limited::new(incoming, MAX_ECHO_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => return too_large(),
+        // A malformed chunked body is the client's fault.
         Err(error) => {
             return body::text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("cannot read the request body (at most {MAX_ECHO_BODY} bytes): {error}"),
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the request body: {error}"),
             );
         }
     };

@@ -4,7 +4,9 @@
 //!
 //! hyper answers what it cannot parse itself: a head larger than
 //! [`ServeOptions::max_head_bytes`] or with too many fields gets 431, a malformed request
-//! line 400. Handlers never see those requests.
+//! line 400; [`head`] answers what hyper parses but HTTP forbids (an HTTP/1.1 request without
+//! exactly one valid `Host`: 400) and enforces the head-size limit exactly. Handlers never see
+//! those requests.
 //!
 //! Everything a peer controls is bounded (STYLE §14): at most
 //! [`ListenerLimits::max_connections`] connections at once (the accept loop waits for a slot,
@@ -31,6 +33,7 @@ use tokio::task::JoinHandle;
 use crate::body::Body;
 use crate::shutdown::Shutdown;
 
+pub mod head;
 mod limits;
 mod metrics;
 mod watch;
@@ -168,11 +171,16 @@ async fn accept_loop<H: Handler>(
         let activity = Arc::new(Activity::default());
         let handler = handler.clone();
         let service_activity = activity.clone();
-        let service = service_fn(move |request| {
+        let max_head_bytes = options.max_head_bytes;
+        let service = service_fn(move |request: Request<Incoming>| {
             let handler = handler.clone();
             let in_flight = service_activity.begin();
+            let refused = head::check(&request, max_head_bytes);
             async move {
-                let response = handler.handle(request, peer).await;
+                let response = match refused {
+                    Some(problem) => problem.response(),
+                    None => handler.handle(request, peer).await,
+                };
                 drop(in_flight);
                 Ok::<_, Infallible>(response)
             }

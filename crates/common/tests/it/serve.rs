@@ -221,3 +221,44 @@ async fn connections_beyond_the_cap_wait_for_a_free_slot() {
     assert!(one_response(&mut third).await.starts_with("HTTP/1.1 200"));
     assert_eq!(listener.metric("edgelab_listener_connections_total"), 3.0);
 }
+
+#[tokio::test]
+async fn http11_without_exactly_one_valid_host_gets_400() {
+    let listener = Listener::start(|_| {}).await;
+    for head in [
+        "GET / HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+    ] {
+        let answer = edgelab_testkit::raw(listener.addr, head.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{head:?} → {answer}");
+    }
+    let answer = edgelab_testkit::raw(listener.addr, b"GET / HTTP/1.0\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_head_over_the_limit_gets_431_even_when_hyper_would_buffer_it() {
+    let listener = Listener::start(|_| {}).await;
+    // 24 KiB of fields: under hyper's buffer overshoot, over the 20,480-byte limit.
+    let fields: String = (0..24)
+        .map(|i| format!("X-F{i}: {}\r\n", "v".repeat(1_000)))
+        .collect();
+    let head = format!("GET / HTTP/1.1\r\nHost: a\r\n{fields}\r\n");
+    let answer = edgelab_testkit::raw(listener.addr, head.as_bytes()).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 431"),
+        "{}",
+        &answer[..answer.len().min(80)]
+    );
+    let fits = format!(
+        "GET / HTTP/1.1\r\nHost: a\r\nX-F: {}\r\nConnection: close\r\n\r\n",
+        "v".repeat(19_000)
+    );
+    let answer = edgelab_testkit::raw(listener.addr, fits.as_bytes()).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "{}",
+        &answer[..answer.len().min(80)]
+    );
+}

@@ -346,6 +346,42 @@ async fn malformed_requests_get_400_and_huge_heads_431() {
 }
 
 #[tokio::test]
+async fn echo_refuses_a_huge_declared_body_without_100_continue() {
+    let origin = TestOrigin::start(small_config()).await;
+    let answer = raw(
+        origin.handle.traffic_addr(),
+        b"POST /echo/ HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(!answer.contains("100 Continue"), "{answer}");
+}
+
+#[tokio::test]
+async fn echo_answers_a_malformed_chunked_body_with_400() {
+    let origin = TestOrigin::start(small_config()).await;
+    let answer = raw(
+        origin.handle.traffic_addr(),
+        b"POST /echo/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nZZ\r\nhello\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+}
+
+#[tokio::test]
+async fn http11_without_a_host_gets_400() {
+    let origin = TestOrigin::start(small_config()).await;
+    let answer = raw(origin.handle.traffic_addr(), b"GET /echo/ HTTP/1.1\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let answer = raw(
+        origin.handle.traffic_addr(),
+        b"GET /echo/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+}
+
+#[tokio::test]
 async fn real_files_are_served_under_files() {
     let dir = std::env::temp_dir().join(format!(
         "edgelab-origin-files-{}-{:?}",
