@@ -24,38 +24,17 @@ LOAD_CPU="${LOAD_CPU:-1}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET/release/edgelab"
 
-need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
-if ! need nginx || ! need wrk || ! need curl; then
-    echo "installing nginx, wrk, curl (apt-get)" >&2
-    apt-get install -y nginx wrk curl >/dev/null 2>&1 \
-        || { apt-get update >/dev/null && apt-get install -y nginx wrk curl >/dev/null; }
-fi
-NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+# shellcheck source=lib.sh
+source "$ROOT/loadtest/lib.sh"
+lib_install "nginx wrk curl python3" nginx wrk curl python3
+NGINX="$(lib_nginx)"
 
 echo "building edgelab (release) into $TARGET" >&2
 (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release --locked -q -p edgelab-cli)
 
-WORK="$(mktemp -d /tmp/edgelab-bench-edge.XXXXXX)"
-chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_http() {
-    for _ in $(seq 1 200); do
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "not answering: $1" >&2
-    exit 1
-}
+lib_workdir bench-edge
+free_port() { lib_free_port; }
+wait_http() { lib_wait_http "$1" || exit 1; }
 
 # --- origin: nginx with three files and a tiny-object location --------------------------------
 mkdir -p "$WORK/www/obj"
@@ -64,18 +43,11 @@ head -c 16384 /dev/urandom >"$WORK/www/obj/16k.bin"
 head -c 1048576 /dev/urandom >"$WORK/www/obj/1m.bin"
 ORIGIN_PORT="$(free_port)"
 NGINX_PORT="$(free_port)"
-USER_LINE=""
-if [ "$(id -u)" = 0 ]; then USER_LINE="user root;"; fi
-common_http="access_log off; sendfile on; tcp_nopush on; tcp_nodelay on;
-    keepalive_requests 1000000; keepalive_timeout 65;
-    client_body_temp_path $WORK/tmp-body; fastcgi_temp_path $WORK/tmp-fastcgi;
-    uwsgi_temp_path $WORK/tmp-uwsgi; scgi_temp_path $WORK/tmp-scgi;"
 cat >"$WORK/origin.conf" <<NGINX
-$USER_LINE
-daemon off; worker_processes 1; pid $WORK/origin.pid; error_log $WORK/origin-error.log warn;
+$(lib_nginx_main origin)
 events { worker_connections 4096; }
 http {
-    $common_http
+$(lib_nginx_http_common)
     proxy_temp_path $WORK/tmp-proxy-o;
     types { application/octet-stream bin; }
     server {
@@ -87,11 +59,10 @@ http {
 }
 NGINX
 cat >"$WORK/proxy.conf" <<NGINX
-$USER_LINE
-daemon off; worker_processes 1; pid $WORK/proxy.pid; error_log $WORK/proxy-error.log warn;
+$(lib_nginx_main proxy)
 events { worker_connections 8192; }
 http {
-    $common_http
+$(lib_nginx_http_common)
     proxy_temp_path $WORK/tmp-proxy;
     proxy_cache_path $WORK/cache levels=1:2 keys_zone=edge:64m max_size=2g inactive=1h use_temp_path=off;
     upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 64; }
@@ -108,44 +79,27 @@ http {
     }
 }
 NGINX
-taskset -c "$LOAD_CPU" "$NGINX" -p "$WORK" -c "$WORK/origin.conf" &
-PIDS+=("$!")
+lib_start_nginx "$LOAD_CPU" "$WORK/origin.conf"
 wait_http "http://127.0.0.1:$ORIGIN_PORT/obj/1k.bin"
 
 start_edge() {
-    local out="$WORK/edge.out"
-    : >"$out"
-    taskset -c "$SERVER_CPU" "$BIN" edge --listen 127.0.0.1:0 --admin 127.0.0.1:0 \
-        --upstream "http://127.0.0.1:$ORIGIN_PORT" --policy CachingOptimized --pop FRA >"$out" &
-    EDGE_PID=$!
-    PIDS+=("$EDGE_PID")
-    for _ in $(seq 1 200); do grep -q '^listening ' "$out" && break; sleep 0.05; done
-    EDGE_TRAFFIC="$(sed -n 's/^listening traffic=\([^ ]*\) admin=.*/\1/p' "$out")"
-    EDGE_ADMIN="$(sed -n 's/^listening traffic=[^ ]* admin=\(.*\)/\1/p' "$out")"
-    [ -n "$EDGE_TRAFFIC" ] || { echo "edgelab edge did not start" >&2; exit 1; }
+    lib_start_node "$BIN" "$SERVER_CPU" edge \
+        --upstream "http://127.0.0.1:$ORIGIN_PORT" --policy CachingOptimized --pop FRA
+    EDGE_PID=$NODE_PID
+    EDGE_TRAFFIC=$NODE_TRAFFIC
+    EDGE_ADMIN=$NODE_ADMIN
 }
 
 # wrk pinned to LOAD_CPU; prints "req/s p99_ms".
 load() {
-    timeout $((DURATION + 30)) taskset -c "$LOAD_CPU" \
-        wrk -t1 -c"$2" -d"${DURATION}s" --latency "$1" >"$WORK/wrk.out"
-    local rps p99
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$WORK/wrk.out")
-    p99=$(awk '$1 == "99%" { v = $2;
-        if (v ~ /us$/) { sub(/us/, "", v); v = v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms/, "", v) }
-        else if (v ~ /s$/) { sub(/s/, "", v); v = v * 1000 }
-        printf "%.2f", v }' "$WORK/wrk.out")
-    echo "$rps $p99"
+    lib_wrk "$LOAD_CPU" "$1" "$2" "$DURATION"
 }
 
 declare -A RESULT
 start_edge
 EDGE_URL="http://$EDGE_TRAFFIC"
 NGINX_URL="http://127.0.0.1:$NGINX_PORT"
-taskset -c "$SERVER_CPU" "$NGINX" -p "$WORK" -c "$WORK/proxy.conf" &
-NGINX_PID=$!
-PIDS+=("$NGINX_PID")
+lib_start_nginx "$SERVER_CPU" "$WORK/proxy.conf"
 wait_http "$NGINX_URL/obj/1k.bin"
 
 for size in $SIZES; do

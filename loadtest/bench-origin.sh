@@ -18,44 +18,21 @@ LOAD_CPU="${LOAD_CPU:-1}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET/release/edgelab"
 
-need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
-if ! need nginx || ! need wrk || ! need curl; then
-    echo "installing nginx, wrk, curl (apt-get)" >&2
-    apt-get install -y nginx wrk curl >/dev/null 2>&1 \
-        || { apt-get update >/dev/null && apt-get install -y nginx wrk curl >/dev/null; }
-fi
-NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+# shellcheck source=lib.sh
+source "$ROOT/loadtest/lib.sh"
+lib_install "nginx wrk curl python3" nginx wrk curl python3
+NGINX="$(lib_nginx)"
 
 echo "building edgelab (release) into $TARGET" >&2
 (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release --locked -q -p edgelab-cli)
 
-WORK="$(mktemp -d /tmp/edgelab-bench-origin.XXXXXX)"
-chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+lib_workdir bench-origin
 
 # Starts `edgelab origin ARGS` pinned to SERVER_CPU; sets ORIGIN_PID and ORIGIN_TRAFFIC.
 start_origin() {
-    local out="$WORK/origin.$RANDOM.out"
-    : >"$out"
-    taskset -c "$SERVER_CPU" "$BIN" origin --listen 127.0.0.1:0 --admin 127.0.0.1:0 "$@" >"$out" &
-    ORIGIN_PID=$!
-    PIDS+=("$ORIGIN_PID")
-    for _ in $(seq 1 600); do
-        if grep -q '^listening ' "$out"; then break; fi
-        sleep 0.1
-    done
-    ORIGIN_TRAFFIC="$(sed -n 's/^listening traffic=\([^ ]*\) admin=.*/\1/p' "$out" | head -n1)"
-    [ -n "$ORIGIN_TRAFFIC" ] || { echo "edgelab origin did not start" >&2; exit 1; }
+    lib_start_node "$BIN" "$SERVER_CPU" origin "$@"
+    ORIGIN_PID=$NODE_PID
+    ORIGIN_TRAFFIC=$NODE_TRAFFIC
 }
 
 stop() {
@@ -65,46 +42,28 @@ stop() {
 
 # wrk pinned to LOAD_CPU; prints requests per second.
 load() {
-    timeout $((DURATION + 30)) taskset -c "$LOAD_CPU" \
-        wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$1" >"$WORK/wrk.out"
-    awk '/^Requests\/sec:/ { print $2 }' "$WORK/wrk.out"
+    lib_wrk "$LOAD_CPU" "$1" "$CONNECTIONS" "$DURATION" | cut -d' ' -f1
 }
 
 # --- the same bytes for both servers -------------------------------------------------------
 "$BIN" origin --config "$ROOT/loadtest/bench-origin/origin.toml" --export "$WORK/www" >/dev/null
 
+# nginx cannot listen on port 0: pick a free port.
+NGINX_PORT="$(lib_free_port)"
 cat >"$WORK/nginx.conf" <<NGINX
-daemon off;
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
+$(lib_nginx_main nginx)
 events { worker_connections 4096; }
 http {
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    tcp_nodelay on;
-    keepalive_requests 1000000;
-    keepalive_timeout 65;
-    client_body_temp_path $WORK/tmp-body;
+$(lib_nginx_http_common)
     proxy_temp_path $WORK/tmp-proxy;
-    fastcgi_temp_path $WORK/tmp-fastcgi;
-    uwsgi_temp_path $WORK/tmp-uwsgi;
-    scgi_temp_path $WORK/tmp-scgi;
     types { application/javascript js; video/mp4 mp4; }
     server {
-        listen 127.0.0.1:0;
+        listen 127.0.0.1:$NGINX_PORT;
         root $WORK/www;
     }
 }
 NGINX
-# nginx cannot listen on port 0: pick a free port.
-NGINX_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 18080)"
-sed -i "s/listen 127.0.0.1:0;/listen 127.0.0.1:$NGINX_PORT;/" "$WORK/nginx.conf"
-if [ "$(id -u)" = 0 ]; then sed -i '1i user root;' "$WORK/nginx.conf"; fi
-taskset -c "$SERVER_CPU" "$NGINX" -p "$WORK" -c "$WORK/nginx.conf" &
-NGINX_PID=$!
-PIDS+=("$NGINX_PID")
+lib_start_nginx "$SERVER_CPU" "$WORK/nginx.conf"
 
 start_origin --config "$ROOT/loadtest/bench-origin/origin.toml"
 EDGELAB_PID=$ORIGIN_PID

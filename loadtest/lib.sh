@@ -126,3 +126,12 @@ lib_wrk() {
             p99 = sprintf("%.2f", v) }
         END { print rps, p99 }' "$out"
 }
+
+# Median, min and max of the numbers given: "median min max" (the spread a ratio is quoted
+# with; benchmarks here run each target at least three times, interleaved).
+lib_median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "0 0 0"; exit }
+        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }'
+}
