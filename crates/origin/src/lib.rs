@@ -6,10 +6,12 @@
 //! - [`config`]: [`OriginConfig`] (the TOML file, documented field by field) →
 //!   [`OriginSettings`], every problem reported with its path.
 //! - [`catalog`]: the seeded byte pool, the objects as windows over it, the catalog JSON.
-//! - [`http`]: pure RFC 9110 logic: `Range`, `If-None-Match`, `If-Modified-Since`, `If-Range`.
 //! - [`body`]: the streamed object body: zero-copy frames, pacing, injected resets.
 //! - [`metrics`]: the origin's Prometheus metrics (SPEC §7).
 //! - [`server`]: [`start`], the traffic handler, the admin routes, [`OriginHandle`].
+//!
+//! Range and conditional-request semantics (RFC 9110 §13, §14) come from
+//! `edgelab_wire::{range, conditional}`, the same code every cache tier answers with.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -33,7 +35,6 @@
 pub mod body;
 pub mod catalog;
 pub mod config;
-pub mod http;
 pub mod metrics;
 pub mod server;
 

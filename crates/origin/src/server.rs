@@ -25,10 +25,9 @@ use tokio::time::Instant;
 use crate::body::{ObjectBody, Segment};
 use crate::catalog::{Catalog, CatalogError, Object, Source};
 use crate::config::{Faults, FaultsConfig, OriginConfig, OriginSettings};
-use crate::http::{
-    RangeOutcome, if_range_holds, none_match_matches, not_modified_since, parse_range,
-};
 use crate::metrics::{FaultKind, OriginMetrics};
+use edgelab_wire::conditional::{self, Conditions, Precondition, Validators};
+use edgelab_wire::range::{self, Multipart, Piece, RangeRequest};
 
 /// Largest request body `/echo/` reads.
 pub const MAX_ECHO_BODY: usize = 1 << 20;
@@ -388,60 +387,40 @@ impl Traffic {
         let is_head = method == Method::HEAD;
         let etag = object.etag();
         let modified = object.modified_time();
-        let mut headers = HeaderMap::with_capacity(12);
-        headers.insert(header::CACHE_CONTROL, object.cache_control.clone());
-        headers.insert(header::ETAG, header_value(&etag));
-        headers.insert(
-            header::LAST_MODIFIED,
-            header_value(&httpdate::fmt_http_date(modified)),
-        );
-        headers.insert(
-            HeaderName::from_static(names::X_EDGELAB_DIGEST),
-            header_value(&object.digest_header()),
-        );
-        headers.insert(
-            HeaderName::from_static(names::X_EDGELAB_CLASS),
-            HeaderValue::from_static(object.class.as_str()),
-        );
-        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-
-        let request_headers = request.headers();
-        let text = |name: HeaderName| request_headers.get(name).and_then(|v| v.to_str().ok());
-        // RFC 9110 §13.2.2: If-None-Match takes precedence over If-Modified-Since.
-        let not_modified = match text(header::IF_NONE_MATCH) {
-            Some(value) => none_match_matches(value, &etag),
-            None => text(header::IF_MODIFIED_SINCE)
-                .is_some_and(|value| not_modified_since(value, modified)),
+        let mut headers = object_headers(&object, &etag, modified);
+        let validators = Validators {
+            etag: Some(&etag),
+            last_modified: Some(modified),
         };
-        if not_modified {
-            return with_headers(StatusCode::NOT_MODIFIED, headers, body::empty());
-        }
-
-        let mut outcome = RangeOutcome::Full;
-        if !is_head
-            && let Some(range) = text(header::RANGE)
-            && text(header::IF_RANGE).is_none_or(|value| if_range_holds(value, &etag, modified))
-        {
-            outcome = parse_range(range, object.size);
-        }
-        if outcome == RangeOutcome::Unsatisfiable {
-            let mut response = body::text(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "no requested range overlaps the object",
-            );
-            let response_headers = response.headers_mut();
-            response_headers.insert(
-                header::CONTENT_RANGE,
-                header_value(&format!("bytes */{}", object.size)),
-            );
-            for name in [header::ETAG, header::LAST_MODIFIED] {
-                if let Some(value) = headers.get(&name) {
-                    response_headers.insert(name, value.clone());
-                }
+        let conditions = Conditions::from_headers(request.headers());
+        match conditional::evaluate(method, &conditions, &validators) {
+            Precondition::NotModified => {
+                return with_headers(StatusCode::NOT_MODIFIED, headers, body::empty());
             }
+            Precondition::Failed => {
+                let message = "the representation does not meet the request's preconditions";
+                return with_validators(StatusCode::PRECONDITION_FAILED, message, &headers);
+            }
+            Precondition::Proceed => {}
+        }
+        let mut ranges = RangeRequest::Ignore;
+        if !is_head
+            && let Some(value) = request.headers().get(header::RANGE)
+            && let Ok(value) = value.to_str()
+            && conditional::if_range_holds(&conditions, &validators)
+        {
+            ranges = range::parse(value, object.size);
+        }
+        if ranges == RangeRequest::Unsatisfiable {
+            let message = "no requested range overlaps the object";
+            let mut response =
+                with_validators(StatusCode::RANGE_NOT_SATISFIABLE, message, &headers);
+            response.headers_mut().insert(
+                header::CONTENT_RANGE,
+                header_value(&range::unsatisfied_range(object.size)),
+            );
             return response;
         }
-
         let file = match &object.source {
             Source::File(path) if !is_head => match tokio::fs::read(path).await {
                 Ok(bytes) => Some(Bytes::from(bytes)),
@@ -454,61 +433,14 @@ impl Traffic {
             },
             _ => None,
         };
-        let piece = |first: u64, len: u64| match (&object.source, &file) {
-            (_, Some(bytes)) => {
-                let end = (first + len).min(bytes.len() as u64) as usize;
-                Segment::Bytes(bytes.slice((first as usize).min(end)..end))
-            }
-            (Source::Pool { offset }, None) => Segment::Window {
-                pool: self.state.catalog.pool().clone(),
-                position: offset + first,
-                len,
-            },
-            (Source::File(_), None) => Segment::Bytes(Bytes::new()),
+        let pieces = Pieces {
+            object: &object,
+            pool: self.state.catalog.pool(),
+            file,
         };
-
-        let (status, segments, length) = match outcome {
-            RangeOutcome::Partial(ranges) if ranges.len() == 1 => {
-                let (first, last) = ranges[0];
-                headers.insert(
-                    header::CONTENT_RANGE,
-                    header_value(&format!("bytes {first}-{last}/{}", object.size)),
-                );
-                headers.insert(header::CONTENT_TYPE, object.content_type.clone());
-                let len = last - first + 1;
-                (StatusCode::PARTIAL_CONTENT, vec![piece(first, len)], len)
-            }
-            RangeOutcome::Partial(ranges) => {
-                let boundary = format!("edgelab-byteranges-{:016x}", object.digest);
-                let content_type = object.content_type.to_str().unwrap_or_default();
-                let mut segments = Vec::with_capacity(ranges.len() * 2 + 1);
-                for (first, last) in ranges {
-                    segments.push(Segment::Bytes(Bytes::from(format!(
-                        "\r\n--{boundary}\r\nContent-Type: {content_type}\r\nContent-Range: bytes {first}-{last}/{}\r\n\r\n",
-                        object.size
-                    ))));
-                    segments.push(piece(first, last - first + 1));
-                }
-                segments.push(Segment::Bytes(Bytes::from(format!(
-                    "\r\n--{boundary}--\r\n"
-                ))));
-                headers.insert(
-                    header::CONTENT_TYPE,
-                    header_value(&format!("multipart/byteranges; boundary={boundary}")),
-                );
-                let length = segments.iter().map(segment_len).sum();
-                (StatusCode::PARTIAL_CONTENT, segments, length)
-            }
-            _ => {
-                headers.insert(header::CONTENT_TYPE, object.content_type.clone());
-                let segments = if is_head {
-                    Vec::new()
-                } else {
-                    vec![piece(0, object.size)]
-                };
-                (StatusCode::OK, segments, object.size)
-            }
-        };
+        let (status, segments) = pieces.plan(ranges, is_head, &mut headers);
+        let length = segments.iter().map(segment_len).sum();
+        let length = if is_head { object.size } else { length };
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
         if is_head {
             return with_headers(status, headers, body::empty());
@@ -522,6 +454,112 @@ impl Traffic {
             body = body.paced(rate);
         }
         with_headers(status, headers, body.boxed())
+    }
+}
+
+/// The headers every answer about `object` carries.
+fn object_headers(object: &Object, etag: &str, modified: std::time::SystemTime) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(12);
+    headers.insert(header::CACHE_CONTROL, object.cache_control.clone());
+    headers.insert(header::ETAG, header_value(etag));
+    headers.insert(
+        header::LAST_MODIFIED,
+        header_value(&httpdate::fmt_http_date(modified)),
+    );
+    headers.insert(
+        HeaderName::from_static(names::X_EDGELAB_DIGEST),
+        header_value(&object.digest_header()),
+    );
+    headers.insert(
+        HeaderName::from_static(names::X_EDGELAB_CLASS),
+        HeaderValue::from_static(object.class.as_str()),
+    );
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers
+}
+
+/// A short text answer carrying the object's validators.
+fn with_validators(status: StatusCode, message: &str, headers: &HeaderMap) -> Response<Body> {
+    let mut response = body::text(status, message);
+    for name in [header::ETAG, header::LAST_MODIFIED] {
+        if let Some(value) = headers.get(&name) {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
+}
+
+/// Where an object's bytes come from: the pool (zero-copy windows) or a file read in full.
+struct Pieces<'a> {
+    object: &'a Object,
+    pool: &'a crate::catalog::Pool,
+    file: Option<Bytes>,
+}
+
+impl Pieces<'_> {
+    /// `len` bytes of the object from `first`.
+    fn piece(&self, first: u64, len: u64) -> Segment {
+        match (&self.object.source, &self.file) {
+            (_, Some(bytes)) => {
+                let end = (first + len).min(bytes.len() as u64) as usize;
+                Segment::Bytes(bytes.slice((first as usize).min(end)..end))
+            }
+            (Source::Pool { offset }, None) => Segment::Window {
+                pool: self.pool.clone(),
+                position: offset + first,
+                len,
+            },
+            (Source::File(_), None) => Segment::Bytes(Bytes::new()),
+        }
+    }
+
+    /// Status and body segments for `ranges` (none for HEAD); sets the content headers.
+    fn plan(
+        &self,
+        ranges: RangeRequest,
+        is_head: bool,
+        headers: &mut HeaderMap,
+    ) -> (StatusCode, Vec<Segment>) {
+        let object = self.object;
+        match ranges {
+            RangeRequest::Ranges(ranges) if ranges.len() == 1 => {
+                let (first, last) = ranges[0];
+                headers.insert(
+                    header::CONTENT_RANGE,
+                    header_value(&range::content_range(first, last, object.size)),
+                );
+                headers.insert(header::CONTENT_TYPE, object.content_type.clone());
+                let segments = vec![self.piece(first, last - first + 1)];
+                (StatusCode::PARTIAL_CONTENT, segments)
+            }
+            RangeRequest::Ranges(ranges) => {
+                let boundary = format!("edgelab-byteranges-{:016x}", object.digest);
+                let content_type = object.content_type.to_str().ok();
+                let multipart = Multipart::new(&ranges, object.size, content_type, &boundary);
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    header_value(&multipart.content_type()),
+                );
+                let segments = multipart
+                    .pieces()
+                    .iter()
+                    .map(|piece| match piece {
+                        Piece::Framing(bytes) => Segment::Bytes(bytes.clone()),
+                        Piece::Data { first, last } => self.piece(*first, last - first + 1),
+                    })
+                    .collect();
+                (StatusCode::PARTIAL_CONTENT, segments)
+            }
+            _ => {
+                headers.insert(header::CONTENT_TYPE, object.content_type.clone());
+                let segments = if is_head {
+                    Vec::new()
+                } else {
+                    vec![self.piece(0, object.size)]
+                };
+                (StatusCode::OK, segments)
+            }
+        }
     }
 }
 

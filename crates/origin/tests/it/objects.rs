@@ -257,6 +257,77 @@ async fn multiple_ranges_get_multipart_byteranges() {
 }
 
 #[tokio::test]
+async fn range_dos_overlapping_ranges_get_the_whole_object_once() {
+    // 32 × `0-` used to turn a 171-byte request into 32 copies of the object.
+    let origin = TestOrigin::start(small_config()).await;
+    let entry = first_of(&origin, "video").await;
+    let bomb = format!("bytes={}", vec!["0-"; 32].join(","));
+    let (response, body) = origin.get(&entry.path, &[("range", &bomb)]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(body.len() as u64, entry.size);
+    assert_eq!(digest(&body), entry.digest.to_string());
+    for unacceptable in [
+        "bytes=100-200,150-250",
+        "bytes=300-400,100-200",
+        "bytes=-5,0-9",
+    ] {
+        let (response, body) = origin.get(&entry.path, &[("range", unacceptable)]).await;
+        assert_eq!(response.status(), 200, "{unacceptable}");
+        assert_eq!(body.len() as u64, entry.size, "{unacceptable}");
+    }
+    let many = format!(
+        "bytes={}",
+        (0..33)
+            .map(|i| format!("{}-{}", i * 100, i * 100))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let (response, body) = origin.get(&entry.path, &[("range", &many)]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(body.len() as u64, entry.size);
+}
+
+#[tokio::test]
+async fn range_dos_adjacent_ranges_are_coalesced() {
+    let origin = TestOrigin::start(small_config()).await;
+    let entry = first_of(&origin, "static").await;
+    let (_, whole) = origin.get(&entry.path, &[]).await;
+    let (response, body) = origin
+        .get(&entry.path, &[("range", "bytes=0-9,10-19")])
+        .await;
+    assert_eq!(response.status(), 206);
+    assert_eq!(
+        header(&response, "content-range"),
+        format!("bytes 0-19/{}", entry.size)
+    );
+    assert_eq!(body, whole.slice(0..20));
+}
+
+#[tokio::test]
+async fn if_match_and_if_unmodified_since_get_412() {
+    let origin = TestOrigin::start(small_config()).await;
+    let entry = first_of(&origin, "static").await;
+    let (full, _) = origin.get(&entry.path, &[]).await;
+    let etag = header(&full, "etag").to_owned();
+    let modified = header(&full, "last-modified").to_owned();
+    let (response, body) = origin.get(&entry.path, &[("if-match", &etag)]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(body.len() as u64, entry.size);
+    let (response, _) = origin
+        .get(&entry.path, &[("if-unmodified-since", &modified)])
+        .await;
+    assert_eq!(response.status(), 200);
+    for failing in [
+        ("if-match", "\"someone-else\""),
+        ("if-unmodified-since", "Thu, 01 Jan 1970 00:00:00 GMT"),
+    ] {
+        let (response, _) = origin.get(&entry.path, &[failing]).await;
+        assert_eq!(response.status(), 412, "{failing:?}");
+        assert_eq!(header(&response, "etag"), etag);
+    }
+}
+
+#[tokio::test]
 async fn unsatisfiable_ranges_get_416() {
     let origin = TestOrigin::start(small_config()).await;
     let entry = first_of(&origin, "api").await;
