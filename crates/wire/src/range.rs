@@ -216,7 +216,7 @@ impl Multipart {
 
     /// The body as zero-copy slices of the stored `object` (which holds the whole
     /// representation the ranges were resolved against).
-    pub fn slices(self, object: Bytes) -> impl Iterator<Item = Bytes> + Send + 'static {
+    pub fn slices(self, object: Bytes) -> impl Iterator<Item = Bytes> + Send + Sync + 'static {
         self.pieces.into_iter().map(move |piece| match piece {
             Piece::Framing(bytes) => bytes,
             Piece::Data { first, last } => object.slice(first as usize..=last as usize),

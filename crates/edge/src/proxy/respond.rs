@@ -1,6 +1,7 @@
 //! Respond: the viewer's answer from a stored object (RFC 9110): `Age`, conditional requests
-//! (304, evaluated by `edgelab_wire::conditional`), ranges (206 single or multipart, 416) and
-//! HEAD.
+//! (304, evaluated by `edgelab_wire::conditional`), ranges (`edgelab_wire::range`, shared with
+//! the origin: 206 single or streamed multipart, 416, or the whole object for a range set it
+//! refuses) and HEAD.
 
 use std::time::SystemTime;
 
@@ -9,7 +10,7 @@ use edgelab_wire::conditional::{self, Conditions, Precondition, Validators};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
-use crate::range::{self, RangeRequest};
+use crate::range::{self, Multipart, RangeRequest};
 use crate::store::CachedObject;
 
 fn with_head(status: StatusCode, headers: HeaderMap, body: Body) -> Response<Body> {
@@ -79,7 +80,8 @@ pub fn respond_from_object(
     with_head(object.status, headers, body)
 }
 
-/// A 206 or 416 for `range_value`, or `None` when the header is to be ignored.
+/// A 206 or 416 for `range_value`, or `None` when the header is to be ignored (the whole
+/// object is sent).
 fn respond_with_range(
     object: &CachedObject,
     mut headers: HeaderMap,
@@ -87,33 +89,26 @@ fn respond_with_range(
 ) -> Option<Response<Body>> {
     let length = object.body.len() as u64;
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let text = |value: String| HeaderValue::from_str(&value).ok();
     match range::parse(range_value, length) {
         RangeRequest::Ignore => None,
         RangeRequest::Unsatisfiable => {
-            headers.insert(
-                header::CONTENT_RANGE,
-                HeaderValue::from_str(&format!("bytes */{length}"))
-                    .unwrap_or(HeaderValue::from_static("bytes */0")),
-            );
+            if let Some(v) = text(range::unsatisfied_range(length)) {
+                headers.insert(header::CONTENT_RANGE, v);
+            }
             headers.remove(header::CONTENT_LENGTH);
-            Some(with_head(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                headers,
-                body::empty(),
-            ))
+            let status = StatusCode::RANGE_NOT_SATISFIABLE;
+            Some(with_head(status, headers, body::empty()))
         }
         RangeRequest::Ranges(ranges) if ranges.len() == 1 => {
             let (first, last) = ranges[0];
             let slice = object.body.slice(first as usize..=last as usize);
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes {first}-{last}/{length}")) {
+            if let Some(v) = text(range::content_range(first, last, length)) {
                 headers.insert(header::CONTENT_RANGE, v);
             }
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(slice.len()));
-            Some(with_head(
-                StatusCode::PARTIAL_CONTENT,
-                headers,
-                body::full(slice),
-            ))
+            let status = StatusCode::PARTIAL_CONTENT;
+            Some(with_head(status, headers, body::full(slice)))
         }
         RangeRequest::Ranges(ranges) => {
             let boundary = format!(
@@ -122,21 +117,14 @@ fn respond_with_range(
             );
             let content_type = headers
                 .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let multipart =
-                range::multipart(&object.body, &ranges, content_type.as_deref(), &boundary);
-            if let Ok(v) =
-                HeaderValue::from_str(&format!("multipart/byteranges; boundary={boundary}"))
-            {
+                .and_then(|v| v.to_str().ok());
+            let multipart = Multipart::new(&ranges, length, content_type, &boundary);
+            if let Some(v) = text(multipart.content_type()) {
                 headers.insert(header::CONTENT_TYPE, v);
             }
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(multipart.len()));
-            Some(with_head(
-                StatusCode::PARTIAL_CONTENT,
-                headers,
-                body::full(multipart),
-            ))
+            let body = range::multipart_body(multipart, object.body.clone());
+            Some(with_head(StatusCode::PARTIAL_CONTENT, headers, body))
         }
     }
 }

@@ -47,6 +47,67 @@ async fn ranges_come_from_the_whole_cached_object() {
 }
 
 #[tokio::test]
+async fn range_dos_overlapping_many_or_descending_ranges_get_the_whole_cached_object() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::single(&origin.url(), "CachingOptimized").await;
+    let url = format!("{}/bomb?cc=max-age%3D600&size=100000", edge.url());
+    let whole = get(&url, &[]).await;
+    // 2,000 × `0-` once asked for 2,000 copies of the object in one buffer.
+    let bomb = format!("bytes={}", vec!["0-"; 2000].join(","));
+    let overlapping = format!("bytes={}", vec!["0-"; 32].join(","));
+    let many = format!(
+        "bytes={}",
+        (0..33)
+            .map(|i| format!("{}-{}", i * 100, i * 100))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    for range in [
+        &bomb,
+        &overlapping,
+        &many,
+        "bytes=500-600,0-9",
+        "bytes=0-99,50-60",
+    ] {
+        let response = get(&url, &[("range", range)]).await;
+        assert_eq!(response.status, 200, "{range:.40}");
+        assert_eq!(response.body, whole.body, "{range:.40}");
+        assert_eq!(response.h("x-cache"), "Hit from cloudfront");
+    }
+}
+
+#[tokio::test]
+async fn range_dos_adjacent_ranges_coalesce_and_multipart_streams_within_bounds() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::single(&origin.url(), "CachingOptimized").await;
+    let url = format!("{}/parts?cc=max-age%3D600&size=5000", edge.url());
+    let whole = get(&url, &[]).await;
+    let joined = get(&url, &[("range", "bytes=0-9,10-19")]).await;
+    assert_eq!(joined.status, 206);
+    assert_eq!(joined.h("content-range"), "bytes 0-19/5000");
+    assert_eq!(&joined.body[..], &whole.body[..20]);
+    let multi = get(&url, &[("range", "bytes=0-9,100-109,-10")]).await;
+    assert_eq!(multi.status, 206);
+    assert_eq!(multi.h("content-length"), multi.body.len().to_string());
+    assert!(multi.body.len() < 2 * 5000);
+    let text = String::from_utf8_lossy(&multi.body);
+    assert_eq!(text.matches("Content-Range: bytes ").count(), 3, "{text}");
+    assert!(text.contains("Content-Range: bytes 4990-4999/5000"));
+    // Ten one-byte parts of a 100-byte object would be mostly framing: the whole object.
+    let small = format!("{}/small?cc=max-age%3D600&size=100", edge.url());
+    let tiny_parts = (0..10)
+        .map(|i| format!("{}-{}", i * 2, i * 2))
+        .collect::<Vec<_>>();
+    let tiny = get(
+        &small,
+        &[("range", &format!("bytes={}", tiny_parts.join(",")))],
+    )
+    .await;
+    assert_eq!(tiny.status, 200);
+    assert_eq!(tiny.body.len(), 100);
+}
+
+#[tokio::test]
 async fn gzip_and_brotli_per_accept_encoding() {
     let origin = TestOrigin::start("o").await;
     let edge = Node::single(&origin.url(), "CachingOptimized").await;
