@@ -29,7 +29,7 @@ use edgelab_loadgen::{
 
 use crate::cluster::{Binding, Cluster, ClusterError};
 use crate::targets::{self, Addresses, Dns};
-use crate::topology::Topology;
+use crate::topology::{Topology, check_places};
 
 /// How long catalog discovery may take.
 const CATALOG_LIMIT: Duration = Duration::from_secs(30);
@@ -122,19 +122,30 @@ impl Lab {
         }
     }
 
-    /// [`Lab::load`] for an already validated topology.
+    /// [`Lab::load`] for an already validated topology: its validated `[load]` with
+    /// `overrides`, or `scenario` (seed: the scenario's, else the topology's).
     pub fn new(
         topology: Topology,
         scenario: Option<&Path>,
         mut overrides: Overrides,
     ) -> Result<Lab, ConfigErrors> {
-        let raw = match scenario {
-            Some(path) => load_toml::<RawScenario>(path)?,
-            None => topology.load.clone(),
+        let settings = match scenario {
+            None => topology.load.clone().with_overrides(&overrides)?,
+            Some(path) => {
+                let raw = load_toml::<RawScenario>(path)?;
+                overrides.seed = overrides.seed.or(raw.seed).or(Some(topology.seed));
+                let settings = Settings::resolve(raw, &overrides)?;
+                let mut errors = ConfigErrors::new();
+                check_places(&settings, &mut errors);
+                errors.into_result(settings)?
+            }
         };
-        overrides.seed = overrides.seed.or(raw.seed).or(Some(topology.seed));
-        let settings = Settings::resolve(raw, &overrides)?;
-        check_places(&settings)?;
+        if settings.populations.is_empty() {
+            return Err(ConfigErrors::one(
+                "population",
+                "a comparison needs client places ([[load.population]] in the topology or [[population]] in the scenario)",
+            ));
+        }
         Ok(Lab { topology, settings })
     }
 
@@ -185,23 +196,6 @@ impl Lab {
             catalog: None,
         })
     }
-}
-
-/// Every client place must be a real place: the lab routes it.
-fn check_places(settings: &Settings) -> Result<(), ConfigErrors> {
-    let mut errors = ConfigErrors::new();
-    if settings.populations.is_empty() {
-        errors.push(
-            "population",
-            "a comparison needs client places ([[load.population]] in the topology or [[population]] in the scenario)",
-        );
-    }
-    for (i, population) in settings.populations.iter().enumerate() {
-        if let Err(error) = edgelab_geo::Topology::embedded().resolve(&population.place) {
-            errors.push(format!("population[{i}].place"), error.to_string());
-        }
-    }
-    errors.into_result(())
 }
 
 /// The nodes a running lab sends load to.

@@ -18,6 +18,7 @@ use edgelab_geo::{
     PopKind, Stop,
 };
 use edgelab_loadgen::scenario::RawScenario;
+use edgelab_loadgen::{Overrides, Settings};
 use edgelab_origin::{OriginConfig, OriginSettings};
 use edgelab_wire::Layer;
 use serde::{Deserialize, Serialize};
@@ -196,8 +197,9 @@ pub struct Topology {
     pub layout: CdnLayout<'static>,
     /// Every node, origins first, then shield, RECs and PoPs (the start order).
     pub nodes: Vec<NodePlan>,
-    /// Default workload.
-    pub load: RawScenario,
+    /// Default workload, validated (seed: its own, else the topology's; every client place
+    /// resolves).
+    pub load: Settings,
 }
 
 impl Topology {
@@ -407,15 +409,9 @@ impl TryFrom<RawTopology> for Topology {
         let shield = choose_shield(&raw.shield, origins.first(), geo, &link, &mut errors);
         let name = raw.name.clone().unwrap_or_else(|| "edgelab".to_string());
         let cache = cache_settings(&raw.edge, &name, &mut errors);
-        // Client places of the default workload must resolve.
-        for (i, population) in raw.load.population.iter().enumerate() {
-            if let Some(place) = &population.place
-                && let Err(error) = geo.resolve(place)
-            {
-                errors.push(format!("load.population[{i}].place"), error.to_string());
-            }
-        }
-        let (Some(first_origin), Some(cache), Some(origin)) = (origins.first(), cache, origin)
+        let load = default_workload(raw.load, seed, &mut errors);
+        let (Some(first_origin), Some(cache), Some(origin), Some(load)) =
+            (origins.first(), cache, origin, load)
         else {
             if errors.is_empty() {
                 errors.push("origin", "no origin replica could be placed");
@@ -441,8 +437,35 @@ impl TryFrom<RawTopology> for Topology {
             cache,
             layout,
             nodes,
-            load: raw.load,
+            load,
         })
+    }
+}
+
+/// `[load]` validated, its seed defaulting to the topology's; errors under `load.`.
+fn default_workload(raw: RawScenario, seed: u64, errors: &mut ConfigErrors) -> Option<Settings> {
+    let overrides = Overrides {
+        seed: Some(raw.seed.unwrap_or(seed)),
+        ..Overrides::default()
+    };
+    let mut problems = ConfigErrors::new();
+    let settings = problems.absorb(Settings::resolve(raw, &overrides));
+    if let Some(settings) = &settings {
+        check_places(settings, &mut problems);
+    }
+    let valid = problems.is_empty();
+    errors.extend_prefixed("load", problems);
+    settings.filter(|_| valid)
+}
+
+/// Every client place of `settings` must be a real place (`population[i].place`): checked
+/// once, where a workload is validated.
+pub(crate) fn check_places(settings: &Settings, errors: &mut ConfigErrors) {
+    let geo = edgelab_geo::Topology::embedded();
+    for (i, population) in settings.populations.iter().enumerate() {
+        if let Err(error) = geo.resolve(&population.place) {
+            errors.push(format!("population[{i}].place"), error.to_string());
+        }
     }
 }
 

@@ -227,20 +227,14 @@ impl Settings {
             .duration
             .or(raw.duration)
             .unwrap_or(DEFAULT_DURATION);
-        if duration.is_zero() {
-            errors.push("duration", "must be longer than 0");
-        }
+        check_duration(duration, &mut errors);
         let requests = overrides.requests.or(raw.requests);
-        if requests == Some(0) {
-            errors.push("requests", "must be at least 1");
-        }
+        check_requests(requests, &mut errors);
         let connections = overrides
             .connections
             .or(raw.connections)
             .unwrap_or(DEFAULT_CONNECTIONS);
-        if !(1..=10_000).contains(&connections) {
-            errors.push("connections", "must be between 1 and 10000");
-        }
+        check_connections(connections, &mut errors);
         let timeout = raw.timeout.unwrap_or(DEFAULT_TIMEOUT);
         if timeout < Duration::from_millis(1) {
             errors.push("timeout", "must be at least 1ms");
@@ -311,8 +305,71 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// These (validated) settings with `overrides` applied, each overridden value checked
+    /// as [`Settings::resolve`] checks it: the same result as resolving the file again with
+    /// the overrides, for callers that keep only validated settings.
+    pub fn with_overrides(mut self, overrides: &Overrides) -> Result<Settings, ConfigErrors> {
+        let mut errors = ConfigErrors::new();
+        if let Some(seed) = overrides.seed {
+            self.seed = seed;
+        }
+        if let Some(duration) = overrides.duration {
+            check_duration(duration, &mut errors);
+            self.duration = duration;
+        }
+        if let Some(requests) = overrides.requests {
+            check_requests(Some(requests), &mut errors);
+            self.requests = Some(requests);
+        }
+        if let Some(connections) = overrides.connections {
+            check_connections(connections, &mut errors);
+            self.connections = connections;
+        }
+        if let Some(closed) = overrides.closed {
+            self.closed = closed;
+        }
+        if let Some(rate) = overrides.rate {
+            match &mut self.arrival {
+                Arrival::Constant { rate: r } | Arrival::Poisson { rate: r } => {
+                    if !valid_rate(rate) {
+                        errors.push("--rate", RATE_RANGE);
+                    }
+                    *r = rate;
+                }
+                Arrival::Ramp { .. } => errors.push("--rate", RATE_WITH_RAMP),
+            }
+        }
+        errors.into_result(self)
+    }
+}
+
+fn check_duration(duration: Duration, errors: &mut ConfigErrors) {
+    if duration.is_zero() {
+        errors.push("duration", "must be longer than 0");
+    }
+}
+
+fn check_requests(requests: Option<u64>, errors: &mut ConfigErrors) {
+    if requests == Some(0) {
+        errors.push("requests", "must be at least 1");
+    }
+}
+
+fn check_connections(connections: usize, errors: &mut ConfigErrors) {
+    if !(1..=10_000).contains(&connections) {
+        errors.push("connections", "must be between 1 and 10000");
+    }
+}
+
+fn valid_rate(value: f64) -> bool {
+    value.is_finite() && value > 0.0 && value <= 10_000_000.0
+}
+
+const RATE_RANGE: &str = "must be a number > 0 and ≤ 10000000";
+const RATE_WITH_RAMP: &str = "cannot be combined with a `ramp` arrival (edit `arrival.to`)";
+
 fn resolve_arrival(raw: RawArrival, rate_flag: Option<f64>, errors: &mut ConfigErrors) -> Arrival {
-    let valid_rate = |value: f64| value.is_finite() && value > 0.0 && value <= 10_000_000.0;
     let kind = raw.kind.as_deref().unwrap_or("constant");
     match kind {
         "constant" | "poisson" => {
@@ -329,7 +386,7 @@ fn resolve_arrival(raw: RawArrival, rate_flag: Option<f64>, errors: &mut ConfigE
                 "arrival.rate"
             };
             if !valid_rate(rate) {
-                errors.push(field, "must be a number > 0 and ≤ 10000000");
+                errors.push(field, RATE_RANGE);
             }
             if kind == "constant" {
                 Arrival::Constant { rate }
@@ -339,10 +396,7 @@ fn resolve_arrival(raw: RawArrival, rate_flag: Option<f64>, errors: &mut ConfigE
         }
         "ramp" => {
             if rate_flag.is_some() {
-                errors.push(
-                    "--rate",
-                    "cannot be combined with a `ramp` arrival (edit `arrival.to`)",
-                );
+                errors.push("--rate", RATE_WITH_RAMP);
             }
             if raw.rate.is_some() {
                 errors.push("arrival.rate", "a `ramp` uses `from` and `to`, not `rate`");
@@ -408,6 +462,56 @@ mod tests {
         assert_eq!(settings.seed, 7);
         assert_eq!(settings.duration, Duration::from_secs(1));
         assert_eq!(settings.arrival, Arrival::Poisson { rate: 200.0 });
+    }
+
+    #[test]
+    fn overriding_validated_settings_equals_resolving_with_the_overrides() {
+        let files = [
+            "seed = 7\nduration = \"3s\"\n[arrival]\nkind = \"poisson\"\nrate = 50\n",
+            "[arrival]\nkind = \"ramp\"\nfrom = 1\nto = 9\nover = \"2s\"\n",
+            "closed = true\nconnections = 3\n",
+        ];
+        let overrides = [
+            Overrides::default(),
+            Overrides {
+                seed: Some(9),
+                duration: Some(Duration::from_secs(1)),
+                requests: Some(10),
+                connections: Some(4),
+                closed: Some(false),
+                rate: None,
+            },
+            Overrides {
+                rate: Some(300.0),
+                ..Overrides::default()
+            },
+            Overrides {
+                duration: Some(Duration::ZERO),
+                connections: Some(0),
+                rate: Some(-1.0),
+                ..Overrides::default()
+            },
+        ];
+        let fields = |result: Result<Settings, ConfigErrors>| {
+            result.map_err(|e| {
+                e.errors()
+                    .iter()
+                    .map(|e| e.field.clone())
+                    .collect::<Vec<_>>()
+            })
+        };
+        for text in files {
+            let base = Settings::parse(text, "s.toml", &Overrides::default()).unwrap();
+            for o in &overrides {
+                let mut resolved = fields(Settings::parse(text, "s.toml", o));
+                let mut applied = fields(base.clone().with_overrides(o));
+                if let (Err(a), Err(b)) = (&mut resolved, &mut applied) {
+                    a.sort();
+                    b.sort();
+                }
+                assert_eq!(applied, resolved, "{text} with {o:?}");
+            }
+        }
     }
 
     #[test]
