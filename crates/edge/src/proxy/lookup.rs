@@ -3,6 +3,7 @@
 //! request's own exchange, so it forwards exactly what a foreground fill would).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::request::Parts;
 use http_body_util::BodyExt;
@@ -63,17 +64,10 @@ impl Node {
     /// A stored object: fresh → hit; inside stale-while-revalidate → stale hit and one
     /// background refresh; stale → revalidate first.
     async fn serve_stored(&self, mut exchange: Exchange<'_>, object: Arc<CachedObject>) -> Outcome {
-        let now = self.clock.now();
-        let age = object.age(now);
-        let rfc = exchange.behavior.cache_policy.rfc;
-        match policy::freshness(&object.lifetime, age, &exchange.parts.headers, rfc) {
+        let (age, freshness) = self.freshness_of(&exchange, &object);
+        match freshness {
             Freshness::Fresh => {
-                let ttl = object.lifetime.lifetime.saturating_sub(age).as_secs();
-                let served = Served::Hit {
-                    ttl,
-                    collapsed: false,
-                };
-                self.answer_stored(&exchange.parts, &object, served)
+                self.answer_stored(&exchange.parts, &object, hit(&object, age, false))
             }
             Freshness::StaleWhileRevalidate => {
                 self.spawn_refresh(&exchange, object.clone());
@@ -110,24 +104,26 @@ impl Node {
         let vary = self.store.vary_of(&exchange.key.primary);
         exchange.key.variant =
             policy::variant_key(&exchange.key.primary, &vary, &exchange.parts.headers);
-        if let Some(object) = self.store.get(&exchange.key.variant) {
-            let now = self.clock.now();
-            let age = object.age(now);
-            let rfc = exchange.behavior.cache_policy.rfc;
-            if policy::freshness(&object.lifetime, age, &exchange.parts.headers, rfc)
-                == Freshness::Fresh
-            {
-                let ttl = object.lifetime.lifetime.saturating_sub(age).as_secs();
-                let served = Served::Hit {
-                    ttl,
-                    collapsed: true,
-                };
-                return self.answer_stored(&exchange.parts, &object, served);
-            }
+        if let Some(object) = self.store.get(&exchange.key.variant)
+            && let (age, Freshness::Fresh) = self.freshness_of(&exchange, &object)
+        {
+            return self.answer_stored(&exchange.parts, &object, hit(&object, age, true));
         }
         // The leader's answer was not stored (or the wait timed out): go on our own.
         exchange.collapsed = true;
         self.fetch(exchange).await
+    }
+
+    /// The object's age now, and how it may be used for this request.
+    fn freshness_of(
+        &self,
+        exchange: &Exchange<'_>,
+        object: &CachedObject,
+    ) -> (Duration, Freshness) {
+        let age = object.age(self.clock.now());
+        let rfc = exchange.behavior.cache_policy.rfc;
+        let freshness = policy::freshness(&object.lifetime, age, &exchange.parts.headers, rfc);
+        (age, freshness)
     }
 
     /// Starts the one background refresh of a key served stale, unless one runs. It is the
@@ -176,4 +172,10 @@ impl Node {
             upstream: super::outcome::UpstreamInfo::default(),
         }
     }
+}
+
+/// A hit on `object` at `age`, with the freshness it has left.
+fn hit(object: &CachedObject, age: Duration, collapsed: bool) -> Served {
+    let ttl = object.lifetime.lifetime.saturating_sub(age).as_secs();
+    Served::Hit { ttl, collapsed }
 }
