@@ -1,7 +1,8 @@
 //! AWS geography, the latency model and CDN routing for edgelab.
 //!
 //! This crate is pure: no tokio, no I/O at run time. The topology data (Regions with their
-//! Availability Zone ids, Local Zones, CloudFront edge locations and Regional Edge Caches) is
+//! Availability Zone ids, Local Zones, CloudFront edge locations and Regional Edge Caches)
+//! and the long-haul graph (hub cities, terrestrial routes and submarine cable systems) are
 //! embedded at compile time from `data/` (see `data/SOURCES.md` for where every row comes
 //! from) and parsed once on first use.
 //!
@@ -11,8 +12,13 @@
 //! - [`topology`]: the [`Topology`] catalogue, lookup by code or city with near-match
 //!   suggestions.
 //! - [`distance`]: great-circle distance ([`distance_km`]).
-//! - [`model`]: the latency model of SPEC §2 ([`LatencyModel`], [`PathClass`]) and the
-//!   per-hop cost ([`HopModel`]) with seeded sampling.
+//! - [`backbone`]: the long-haul graph ([`Backbone`]) and the cheapest [`Route`] between two
+//!   places over it, leg by leg.
+//! - [`model`]: the latency model of SPEC §2 ([`LatencyModel`], [`PathClass`]; backbone and
+//!   internet RTTs are graph paths, [`GraphParams`]) and the per-hop cost ([`HopModel`]) with
+//!   seeded sampling.
+//! - [`calibration`]: measured `src,dst,rtt_ms` tables ([`parse_measured`]), the model's
+//!   error on them ([`residuals`]) and the refit of a class's parameters ([`fit`]).
 //! - [`routing`]: nearest healthy PoP, nearest REC, Origin Shield selection and Global
 //!   Accelerator routing, all as pure functions of their inputs.
 //! - [`planner`]: the one planner: the hop chain of a request through the cache tiers

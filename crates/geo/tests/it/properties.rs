@@ -175,3 +175,45 @@ proptest! {
         }
     }
 }
+
+fn region_code() -> impl Strategy<Value = String> {
+    let codes: Vec<String> = Topology::embedded()
+        .regions()
+        .iter()
+        .map(|r| r.code.clone())
+        .collect();
+    prop::sample::select(codes)
+}
+
+proptest! {
+    #[test]
+    fn the_measured_parser_never_panics(text in "(?s).{0,400}") {
+        let _ = edgelab_geo::parse_measured(&text, Topology::embedded());
+    }
+
+    #[test]
+    fn a_valid_measured_table_parses_back_with_its_line_numbers(
+        rows in prop::collection::vec((region_code(), region_code(), 0.1f64..1000.0, any::<bool>()), 1..20),
+    ) {
+        let mut text = String::from("# generated\nsrc,dst,rtt_ms\n");
+        let mut lines = Vec::new();
+        let mut line = 3;
+        for (src, dst, rtt, blank_before) in &rows {
+            if *blank_before {
+                text.push('\n');
+                line += 1;
+            }
+            text.push_str(&format!("{src}, {dst},{rtt}\n"));
+            lines.push(line);
+            line += 1;
+        }
+        let parsed = edgelab_geo::parse_measured(&text, Topology::embedded()).unwrap();
+        prop_assert_eq!(parsed.len(), rows.len());
+        for ((m, (src, dst, rtt, _)), line) in parsed.iter().zip(&rows).zip(lines) {
+            prop_assert_eq!(&m.src, src);
+            prop_assert_eq!(&m.dst, dst);
+            prop_assert_eq!(m.rtt_ms, *rtt);
+            prop_assert_eq!(m.line, line);
+        }
+    }
+}
