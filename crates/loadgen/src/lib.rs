@@ -35,6 +35,7 @@
 
 pub mod catalog;
 pub mod compare;
+mod dispatch;
 pub mod error;
 mod fetch;
 pub mod html;

@@ -20,9 +20,7 @@ use http::{HeaderValue, Request, Uri};
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1;
 use rand::SeedableRng;
-use rand::distr::weighted::WeightedIndex;
 use rand::rngs::StdRng;
-use rand_distr::Distribution;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +32,7 @@ use edgelab_common::names::header;
 use edgelab_common::shutdown::Shutdown;
 
 use crate::catalog::CatalogObject;
+use crate::dispatch::{Job, dispatch};
 use crate::error::{LoadgenError, RequestErrorKind};
 use crate::origin_load::OriginCounters;
 pub use crate::plan::Plan;
@@ -42,7 +41,6 @@ use crate::record::{
     CacheResult, Recorder, ResponseSample, Sample, Tier, pop_from_headers, tier_from_headers,
 };
 use crate::report::{OriginSecond, Report, ReportInput};
-use crate::schedule::Schedule;
 use crate::target::{Connector, Target, connector};
 use edgelab_link::DeliveryErrors;
 use edgelab_wire::Digest;
@@ -64,13 +62,6 @@ pub struct RunOptions {
     pub progress: bool,
     /// Write an HdrHistogram interval log (total latency, µs, one interval per second) here.
     pub hdr_log: Option<PathBuf>,
-}
-
-/// One queued request.
-#[derive(Clone, Copy, Debug)]
-struct Job {
-    intended: Instant,
-    object: u32,
 }
 
 /// What every worker shares.
@@ -177,7 +168,7 @@ pub async fn run(
     let (scheduled, sending_ends) = if settings.closed {
         (None, start + settings.duration)
     } else {
-        let scheduled = dispatch(plan, &senders, start, &stop).await;
+        let scheduled = dispatch(plan, std::mem::take(&mut senders), start, &stop).await;
         (Some(scheduled), Instant::now())
     };
     drop(senders);
@@ -310,72 +301,6 @@ fn check_targets(
         });
     }
     errors.into_result(runtimes).map_err(LoadgenError::from)
-}
-
-/// Releases every open-loop request at its intended time; returns how many were scheduled.
-async fn dispatch(
-    plan: &Plan,
-    senders: &[mpsc::Sender<Job>],
-    start: Instant,
-    stop: &CancellationToken,
-) -> u64 {
-    let settings = &plan.settings;
-    let mut rng = StdRng::seed_from_u64(settings.seed);
-    let mut schedule = Schedule::new(settings.arrival.clone());
-    let weights: Vec<f64> = plan_weights(plan, senders.len());
-    // invariant: weights were checked positive and finite in `check_targets`.
-    let pick = WeightedIndex::new(&weights).expect("target weights are positive");
-    let limit = settings.requests.unwrap_or(u64::MAX);
-    let mut scheduled = 0;
-    while scheduled < limit {
-        let offset = schedule.next_offset(&mut rng);
-        if offset >= settings.duration {
-            break;
-        }
-        let target = if senders.len() > 1 {
-            pick.sample(&mut rng)
-        } else {
-            0
-        };
-        let object = plan.workload.sample(target, &mut rng) as u32;
-        let intended = start + offset;
-        if intended > Instant::now() {
-            tokio::select! {
-                biased;
-                _ = stop.cancelled() => break,
-                _ = tokio::time::sleep_until(intended) => {}
-            }
-        }
-        let job = Job { intended, object };
-        let sent = match senders[target].try_send(job) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(job)) => tokio::select! {
-                biased;
-                _ = stop.cancelled() => false,
-                sent = senders[target].send(job) => sent.is_ok(),
-            },
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        };
-        if !sent {
-            break;
-        }
-        scheduled += 1;
-    }
-    scheduled
-}
-
-fn plan_weights(plan: &Plan, targets: usize) -> Vec<f64> {
-    let settings = &plan.settings;
-    (0..targets)
-        .map(|index| {
-            let place = &plan.places[index];
-            settings
-                .populations
-                .iter()
-                .find(|p| &p.place == place)
-                .map_or(1.0, |p| p.weight)
-        })
-        .collect()
 }
 
 struct Worker {

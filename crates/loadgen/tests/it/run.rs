@@ -139,6 +139,33 @@ async fn a_stalled_server_shows_up_in_the_latency_of_requests_scheduled_during_t
         latency.p50_ms < 100.0,
         "outside the stall latency is low: {latency:?}"
     );
+    let sent = &report.emulator_error.send_lateness;
+    assert_eq!(sent.count, 400);
+    assert!(
+        sent.p90_ms < 100.0,
+        "waiting for a connection held by the stalled server is the server's, not send lateness: {sent:?}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_blocked_runtime_shows_up_as_send_lateness_with_a_warning() {
+    // 1000 req/s for 0.4 s. 100 ms in, the runtime's only thread is blocked for 60 ms, as on a
+    // host too busy to run the workers: the dispatcher (a thread of its own) keeps releasing
+    // requests on time, and the ~60 released meanwhile leave up to 60 ms late.
+    let server = start(Behaviour::default()).await;
+    tokio::spawn(async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        std::thread::sleep(Duration::from_millis(60));
+    });
+    let report = run_against(&server, settings(1000.0, 400, 4), Mode::Direct, false).await;
+    assert_eq!(report.totals.completed, 400);
+    let sent = &report.emulator_error.send_lateness;
+    assert_eq!(sent.count, 400);
+    assert!(sent.max_ms >= 40.0, "{sent:?}");
+    assert!(sent.p99_ms > 5.0, "{sent:?}");
+    let warning = report.emulator_error.warning.as_deref().unwrap_or("");
+    assert!(warning.contains("saturated"), "{:?}", report.emulator_error);
+    assert!(report.summary().contains("warning: the host was saturated"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
