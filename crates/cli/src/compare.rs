@@ -126,7 +126,7 @@ pub async fn compare(
     if let Some(cluster) = running.cluster() {
         output::block(&cluster.table());
     }
-    let stop = crate::OnSignal::new();
+    let stop = edgelab_common::shutdown::OnSignal::install();
     let settings = running.lab().settings().clone();
     let announce = |mode: Mode| output::line(&announcement(mode, &settings));
     let progress = std::io::stderr().is_terminal();

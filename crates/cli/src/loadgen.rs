@@ -319,7 +319,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         hdr_log: args.hdr_log.clone(),
     };
     let nodes = Shutdown::new();
-    let stop = crate::OnSignal::new();
+    let stop = edgelab_common::shutdown::OnSignal::install();
     let result = match resolved.source {
         Source::Url(base, settings) => {
             run_url(

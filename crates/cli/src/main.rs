@@ -49,35 +49,6 @@ enum Command {
     Drill(drill::Args),
 }
 
-/// A shutdown triggered by SIGINT or SIGTERM while this guard lives.
-struct OnSignal {
-    shutdown: edgelab_common::shutdown::Shutdown,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl OnSignal {
-    fn new() -> OnSignal {
-        let shutdown = edgelab_common::shutdown::Shutdown::new();
-        let on_signal = shutdown.clone();
-        let stop = edgelab_common::shutdown::signal();
-        let task = tokio::spawn(async move {
-            stop.await;
-            on_signal.trigger();
-        });
-        OnSignal { shutdown, task }
-    }
-
-    fn shutdown(&self) -> edgelab_common::shutdown::Shutdown {
-        self.shutdown.clone()
-    }
-}
-
-impl Drop for OnSignal {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

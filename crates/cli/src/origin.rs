@@ -92,50 +92,13 @@ impl Args {
     }
 }
 
-/// Checks the placement against the embedded AWS geography: `region` must be a Region code;
-/// `az` one of its AZ ids or one of its Local Zones (any id where the AZ ids are not public).
-fn check_placement(region: &str, az: &str) -> ConfigErrors {
-    let topology = edgelab_geo::Topology::embedded();
-    let mut errors = ConfigErrors::new();
-    let Some(known) = topology.region(region) else {
-        errors.push(
-            "region",
-            format!("unknown Region `{region}` (see `edgelab topology list`)"),
-        );
-        return errors;
-    };
-    let in_region = known.az_ids.iter().any(|id| id.eq_ignore_ascii_case(az));
-    // A Local Zone of the Region: its group code, a zone name (`us-west-2-lax-1a`) or a
-    // zone id (`usw2-lax1-az1`).
-    let local_zone = topology.local_zones().iter().any(|zone| {
-        zone.parent_region.eq_ignore_ascii_case(region)
-            && (az
-                .to_ascii_lowercase()
-                .starts_with(&zone.code.to_ascii_lowercase())
-                || zone.zone_ids.iter().any(|pair| {
-                    pair.split('=')
-                        .any(|part| part.trim().eq_ignore_ascii_case(az))
-                }))
-    });
-    if !(in_region || local_zone || known.az_ids.is_empty()) {
-        errors.push(
-            "az",
-            format!(
-                "`{az}` is neither an AZ of {region} ({}) nor one of its Local Zones",
-                known.az_ids.join(", ")
-            ),
-        );
-    }
-    errors
-}
-
 /// Runs `edgelab origin`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = match args.config() {
         Ok(config) => config,
         Err(errors) => return Ok(output::config_errors(&errors)),
     };
-    let placement = check_placement(&config.region, &config.az);
+    let placement = edgelab_cluster::topology::check_placement(&config.region, &config.az);
     let settings = match OriginSettings::try_from(config) {
         Ok(settings) if placement.is_empty() => settings,
         Ok(_) => return Ok(output::config_errors(&placement)),

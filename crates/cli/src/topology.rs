@@ -6,10 +6,11 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use edgelab_geo::{
-    CdnLayout, Coordinates, Endpoint, EndpointGroup, Failures, Hop, HopClass, HopModel,
-    LatencyModel, PathClass, Place, Pop, Stop, Topology, choose_shield, direct_hop, distance_km,
-    ga_path, total_rtt,
+    Coordinates, Hop, HopClass, HopModel, LatencyModel, PathClass, Place, Stop, Topology,
+    direct_hop, distance_km, ga_path, total_rtt,
 };
+
+use edgelab_cluster::route::{RouteInputs, RouteQuery, route_inputs};
 
 use crate::output;
 
@@ -293,7 +294,7 @@ pub fn run(command: Command) -> ExitCode {
                 Ok(model) => model,
                 Err(problems) => return usage(problems),
             };
-            let request = RouteRequest {
+            let request = RouteQuery {
                 client: &client,
                 origin: &origin,
                 pops: &pops,
@@ -593,179 +594,6 @@ fn matrix(
     Ok(render(&["src", "dst", "rtt_ms"], &rows, format))
 }
 
-/// What `route` was asked.
-struct RouteRequest<'a> {
-    client: &'a str,
-    origin: &'a str,
-    pops: &'a [String],
-    shield: bool,
-    ga: bool,
-    ga_regions: &'a [String],
-    down: &'a [String],
-    seed: Option<u64>,
-    topology: Option<&'a std::path::Path>,
-}
-
-/// What a path is planned over: the cache tiers, Global Accelerator's endpoint groups, what
-/// is down, the seed of GA's draws, the model and the origin's label.
-struct RouteInputs {
-    layout: CdnLayout<'static>,
-    groups: Vec<EndpointGroup>,
-    failures: Failures,
-    seed: u64,
-    model: LatencyModel,
-    origin: String,
-}
-
-/// `--down` as planner failures.
-fn failures(t: &Topology, down: &[String], problems: &mut Problems) -> Failures {
-    let mut failures = Failures::none();
-    for name in down {
-        match t.resolve(name) {
-            Ok(Place::Region(r)) => {
-                failures.regions.insert(r.code.clone());
-            }
-            Ok(Place::AvailabilityZone(az)) => {
-                failures.azs.insert(az.id.clone());
-            }
-            Ok(Place::Pop(p)) => {
-                failures.pops.insert(p.key());
-            }
-            Ok(other) => problems.push(format!(
-                "--down: `{name}` is a {}, not a Region, AZ or PoP",
-                other.kind()
-            )),
-            Err(error) => problems.push(format!("--down: {error}")),
-        }
-    }
-    failures
-}
-
-/// One endpoint group per Region, an endpoint per AZ id (or one for the Region).
-fn region_group(r: &edgelab_geo::Region) -> EndpointGroup {
-    let endpoint = |id: String, az: Option<String>| Endpoint {
-        id,
-        region: r.code.clone(),
-        az,
-        weight: 1,
-        healthy: true,
-    };
-    let mut endpoints: Vec<Endpoint> = r
-        .az_ids
-        .iter()
-        .map(|az| endpoint(format!("{}-{az}", r.code), Some(az.clone())))
-        .collect();
-    if endpoints.is_empty() {
-        endpoints.push(endpoint(r.code.clone(), None));
-    }
-    EndpointGroup {
-        region: r.code.clone(),
-        coordinates: r.coordinates,
-        traffic_dial: 1.0,
-        endpoints,
-    }
-}
-
-/// Inputs from the flags: `--pops` (or every edge), every REC, `--shield`, `--ga-regions`.
-fn inputs_from_flags(
-    t: &'static Topology,
-    model: LatencyModel,
-    request: &RouteRequest<'_>,
-    problems: &mut Problems,
-) -> Option<RouteInputs> {
-    let origin = resolve(t, request.origin, problems);
-    let mut pops: Vec<&Pop> = Vec::new();
-    for code in request.pops {
-        match t.pop(code) {
-            Some(p) if !p.is_rec() => pops.push(p),
-            Some(_) => problems.push(format!(
-                "--pops: `{code}` is a Regional Edge Cache, not an edge"
-            )),
-            None => problems.push(format!("--pops: {}", unknown(t, code))),
-        }
-    }
-    if request.pops.is_empty() {
-        pops = t.edges().collect();
-    }
-    let failures = failures(t, request.down, problems);
-    let mut groups = Vec::new();
-    if request.ga {
-        let names: Vec<String> = if request.ga_regions.is_empty() {
-            origin
-                .and_then(|o| o.region().map(String::from))
-                .into_iter()
-                .collect()
-        } else {
-            request.ga_regions.to_vec()
-        };
-        for name in &names {
-            match t.region(name) {
-                Some(r) => groups.push(region_group(r)),
-                None => problems.push(format!("--ga-regions: {}", unknown(t, name))),
-            }
-        }
-    }
-    let origin = origin?;
-    let recs: Vec<&Pop> = t.recs().collect();
-    let healthy: Vec<&Pop> = recs
-        .iter()
-        .copied()
-        .filter(|r| failures.pop_up(r))
-        .collect();
-    let shield = request
-        .shield
-        .then(|| choose_shield(origin.coordinates(), &healthy, &model))
-        .flatten();
-    Some(RouteInputs {
-        layout: CdnLayout {
-            pops,
-            recs,
-            shield,
-            origin: origin.coordinates(),
-        },
-        groups,
-        failures,
-        seed: request.seed.unwrap_or(1),
-        model,
-        origin: origin.to_string(),
-    })
-}
-
-/// Inputs from a topology file: its PoPs, RECs, shield, origin replicas and `[link]`.
-fn inputs_from_topology(
-    t: &Topology,
-    path: &std::path::Path,
-    request: &RouteRequest<'_>,
-    problems: &mut Problems,
-) -> Option<RouteInputs> {
-    let topology = match edgelab_cluster::Topology::load(path) {
-        Ok(topology) => topology,
-        Err(errors) => {
-            problems.extend(
-                errors
-                    .errors()
-                    .iter()
-                    .map(|e| format!("{}: {}: {}", path.display(), e.field, e.message)),
-            );
-            return None;
-        }
-    };
-    let failures = failures(t, request.down, problems);
-    let origin = topology.origins().next()?;
-    let origin = t
-        .resolve(&origin.place)
-        .map(|p| p.to_string())
-        .unwrap_or_else(|_| origin.place.clone());
-    Some(RouteInputs {
-        groups: topology.ga_groups(&|_| true),
-        layout: topology.layout.clone(),
-        failures,
-        seed: request.seed.unwrap_or(topology.seed),
-        model: topology.link.clone(),
-        origin,
-    })
-}
-
 /// How a stop is shown in the `to` column.
 fn stop_label(stop: Stop<'_>, inputs: &RouteInputs) -> String {
     match stop {
@@ -832,14 +660,11 @@ fn path_table(path: &[Hop<'_>], client: Coordinates, inputs: &RouteInputs, entry
 fn route(
     t: &'static Topology,
     model: LatencyModel,
-    request: &RouteRequest<'_>,
+    request: &RouteQuery<'_>,
 ) -> Result<String, Problems> {
     let mut problems = Vec::new();
     let client = resolve(t, request.client, &mut problems);
-    let inputs = match request.topology {
-        Some(path) => inputs_from_topology(t, path, request, &mut problems),
-        None => inputs_from_flags(t, model, request, &mut problems),
-    };
+    let inputs = route_inputs(t, model, request, &mut problems);
     let (Some(client), Some(inputs)) = (client, inputs) else {
         return Err(problems);
     };
@@ -906,11 +731,4 @@ fn route(
         ms(direct.model.rtt)
     );
     Ok(out)
-}
-
-fn unknown(t: &Topology, name: &str) -> String {
-    match t.resolve(name) {
-        Err(error) => error.to_string(),
-        Ok(place) => format!("`{name}` is a {}", place.kind()),
-    }
 }

@@ -11,6 +11,7 @@
 //!   and `ga` paths, following routing (the planner in `edgelab_geo::planner`) and node
 //!   health.
 //! - [`drill`]: the failure drill (primary AZ, then Region down, under load and a probe).
+//! - [`route`]: the inputs of `edgelab topology route` (flags or a topology file).
 //! - [`lab`]: a [`Lab`] (topology + workload) started or attached to, then run per mode or
 //!   as a comparison: the one orchestration path of `compare`, `demo`, `drill` and
 //!   `loadgen --topology`.
@@ -18,6 +19,7 @@
 pub mod cluster;
 pub mod drill;
 pub mod lab;
+pub mod route;
 pub mod targets;
 pub mod topology;
 

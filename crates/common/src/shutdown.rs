@@ -72,6 +72,39 @@ impl Shutdown {
     }
 }
 
+/// A [`Shutdown`] that SIGINT or SIGTERM triggers while this guard lives (a run that stops
+/// on Ctrl-C and then reports); the watching task is aborted when the guard drops. Must be
+/// created inside a tokio runtime.
+pub struct OnSignal {
+    shutdown: Shutdown,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl OnSignal {
+    /// Installs the handlers and starts watching.
+    pub fn install() -> OnSignal {
+        let shutdown = Shutdown::new();
+        let on_signal = shutdown.clone();
+        let stop = signal();
+        let task = tokio::spawn(async move {
+            stop.await;
+            on_signal.trigger();
+        });
+        OnSignal { shutdown, task }
+    }
+
+    /// The shutdown a signal triggers.
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+}
+
+impl Drop for OnSignal {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
 ///
 /// The handlers are installed when this function is *called*, not when the future is first
