@@ -354,6 +354,7 @@ mod tests {
                 ..LatencySummary::default()
             },
             ttfb: LatencySummary::default(),
+            cdf: Vec::new(),
         });
         report.origin = Some(OriginLoad {
             metrics_urls: vec![],

@@ -164,6 +164,17 @@ pub struct SecondCounts {
     pub misses: u64,
     /// Requests that failed in this second (any [`RequestErrorKind`]).
     pub errors: u64,
+    /// Responses per serving layer, indexed by the layer's position in [`Tier::ALL`].
+    pub by_tier: [u64; Tier::ALL.len()],
+}
+
+/// Position of `tier` in [`Tier::ALL`] (the index of [`SecondCounts::by_tier`]).
+pub fn tier_index(tier: Tier) -> usize {
+    // invariant: Tier::ALL lists every layer.
+    Tier::ALL
+        .iter()
+        .position(|t| *t == tier)
+        .expect("Tier::ALL lists every layer")
 }
 
 /// What one request produced, as the recorder needs it.
@@ -232,6 +243,7 @@ impl Recorder {
             } else if response.cache == CacheResult::Miss {
                 counts.misses += 1;
             }
+            counts.by_tier[tier_index(response.tier)] += 1;
             let group = self.group(sample.place, response.cache, response.pop, response.tier);
             record_value(&mut group.total, micros(response.total));
             record_value(&mut group.ttfb, micros(response.ttfb));
@@ -318,6 +330,9 @@ impl Recorder {
             into.hits += from.hits;
             into.misses += from.misses;
             into.errors += from.errors;
+            for (into, from) in into.by_tier.iter_mut().zip(from.by_tier) {
+                *into += from;
+            }
         }
         for (place, counts) in other.errors {
             for kind in RequestErrorKind::ALL {
@@ -445,7 +460,8 @@ mod tests {
                 responses: 100,
                 hits: 100,
                 misses: 0,
-                errors: 0
+                errors: 0,
+                by_tier: [100, 0, 0, 0, 0],
             }
         );
         assert_eq!(
@@ -454,7 +470,8 @@ mod tests {
                 responses: 1,
                 hits: 0,
                 misses: 1,
-                errors: 1
+                errors: 1,
+                by_tier: [0, 0, 0, 1, 0],
             }
         );
         assert_eq!(a.timeline[0].errors, 1);

@@ -307,6 +307,39 @@ pub struct PlaceSummary {
     pub latency: LatencySummary,
     /// Time to first byte.
     pub ttfb: LatencySummary,
+    /// The distribution of total latency as points of its CDF, from the fastest response
+    /// (`fraction` 0) to the slowest (`fraction` 1), at the quantiles in [`CDF_QUANTILES`].
+    #[serde(default)]
+    pub cdf: Vec<CdfPoint>,
+}
+
+/// The quantiles a place's latency CDF is sampled at.
+pub const CDF_QUANTILES: [f64; 26] = [
+    0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75,
+    0.8, 0.85, 0.9, 0.95, 0.975, 0.99, 0.995, 0.999, 1.0,
+];
+
+/// One point of a latency CDF: `fraction` of the responses took at most `ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CdfPoint {
+    /// Latency, milliseconds.
+    pub ms: f64,
+    /// Fraction of responses at or below `ms` (0 to 1).
+    pub fraction: f64,
+}
+
+/// The CDF of a histogram of microseconds at [`CDF_QUANTILES`] (empty for no values).
+pub fn cdf_of(histogram: &Histogram<u64>) -> Vec<CdfPoint> {
+    if histogram.is_empty() {
+        return Vec::new();
+    }
+    CDF_QUANTILES
+        .iter()
+        .map(|&fraction| CdfPoint {
+            ms: histogram.value_at_quantile(fraction) as f64 / 1000.0,
+            fraction,
+        })
+        .collect()
 }
 
 /// Responses served by one tier.
@@ -356,6 +389,18 @@ pub struct TimelinePoint {
     pub errors: u64,
     /// hits / (hits + misses) in this second.
     pub hit_ratio: Option<f64>,
+    /// Responses per serving layer in this second (layers that served any).
+    #[serde(default)]
+    pub served: Vec<TierCount>,
+}
+
+/// Responses one layer served.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TierCount {
+    /// The layer.
+    pub tier: Tier,
+    /// Responses it served.
+    pub responses: u64,
 }
 
 /// Failures by kind (bounded: the kinds are a closed set, examples are capped).
@@ -407,18 +452,19 @@ pub struct OriginLoad {
     pub requests: f64,
     /// Response body bytes the origin sent (after − before).
     pub response_bytes: f64,
-    /// Cumulative counts scraped once a second during the run.
+    /// What the origin served in each second of the run (scraped once a second).
     pub timeline: Vec<OriginSecond>,
 }
 
-/// Origin counters at one second of the run, since the start.
+/// What the origin served in one interval of the run (scrapes are a second apart, so these
+/// are per-second rates).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct OriginSecond {
-    /// Seconds since the start.
+    /// Seconds since the start at the end of the interval.
     pub second: u64,
-    /// Origin requests since the start.
+    /// Origin requests in the interval (since the previous scrape).
     pub requests: f64,
-    /// Origin response bytes since the start.
+    /// Origin response bytes in the interval (since the previous scrape).
     pub response_bytes: f64,
 }
 
@@ -552,6 +598,7 @@ impl Report {
                 hit_ratio: ratio(hits, misses),
                 latency: LatencySummary::from_histogram(&total),
                 ttfb: LatencySummary::from_histogram(&ttfb),
+                cdf: cdf_of(&total),
             });
         }
 
@@ -609,6 +656,12 @@ impl Report {
                 misses: counts.misses,
                 errors: counts.errors,
                 hit_ratio: ratio(counts.hits, counts.misses),
+                served: Tier::ALL
+                    .iter()
+                    .zip(counts.by_tier)
+                    .filter(|(_, responses)| *responses > 0)
+                    .map(|(&tier, responses)| TierCount { tier, responses })
+                    .collect(),
             })
             .collect();
 

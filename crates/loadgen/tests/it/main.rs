@@ -1,5 +1,6 @@
 //! Integration tests of the load generator against real HTTP servers on loopback.
 
+mod browser;
 mod cdn;
 mod run;
 mod schema;

@@ -1,0 +1,426 @@
+//! Self-contained HTML reports with inline SVG charts: no script, no font, no network, so a
+//! report renders the same offline, in CI artefacts and in a mail attachment.
+//!
+//! Layout: [`svg`] draws (axes, lines, grouped bars, legends); this module picks what to draw
+//! from a [`Report`] or [`Comparison`]: the per-place table, the latency CDF and percentiles,
+//! the share of responses each tier served over time, the origin's load per second and the
+//! emulator's own error. Every series carries its numbers in `data-*` attributes (see
+//! [`svg`]), which the browser test in `.ci/e2e/report-browser.sh` checks.
+
+pub mod svg;
+
+use std::fmt::Write as _;
+
+use crate::compare::{Comparison, human_bytes};
+use crate::record::Tier;
+use crate::report::{Report, percent};
+use svg::{Axes, BarGroup, Line, Scale, escape};
+
+/// A colour per run, in run order (direct, edge, ga).
+const RUN_COLORS: [&str; 3] = ["#d9534f", "#2a7ab0", "#3c9d5d"];
+/// A colour per place in the CDF chart.
+const PLACE_COLORS: [&str; 8] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+];
+/// The dash of each run's lines in the CDF chart (direct dashed, edge solid, ga dotted).
+const RUN_DASHES: [Option<&str>; 3] = [Some("7 4"), None, Some("2 3")];
+
+fn run_color(index: usize) -> &'static str {
+    RUN_COLORS[index % RUN_COLORS.len()]
+}
+
+/// What a tier is called in the report, and its colour.
+fn tier_name(tier: Tier) -> (&'static str, &'static str) {
+    match tier {
+        Tier::Edge => ("served at the PoP", "#2a7ab0"),
+        Tier::Rec => ("served at a REC", "#8e44ad"),
+        Tier::Shield => ("served at the shield", "#e67e22"),
+        Tier::Origin => ("served by the origin", "#d9534f"),
+        Tier::None => ("direct (no CDN)", "#7f7f7f"),
+    }
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
+<style>body{{font-family:sans-serif;margin:2em;max-width:980px}}table{{border-collapse:collapse;margin:1em 0}}\
+td,th{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}}th:first-child,td:first-child{{text-align:left}}\
+svg{{display:block;max-width:100%;height:auto}}ul.legend{{list-style:none;padding:0;margin:0 0 1.5em;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px}}\
+ul.legend svg{{display:inline-block;vertical-align:middle;margin-right:4px}}</style></head><body><h1>{}</h1>\n{}\n</body></html>\n",
+        escape(title),
+        escape(title),
+        body
+    )
+}
+
+fn report_facts(report: &Report) -> String {
+    format!(
+        "<p>{}: seed {}, {:.1} s, {} requests ({:.0}/s), {} errors, hit ratio {}{}</p>",
+        escape(&report.label),
+        report.seed,
+        report.elapsed_s,
+        report.totals.completed,
+        report.totals.rate_per_s,
+        report.totals.errors,
+        percent(report.totals.hit_ratio),
+        if report.interrupted {
+            ", interrupted (partial)"
+        } else {
+            ""
+        }
+    )
+}
+
+/// The emulator's own error per run: send lateness and link delivery error, with the
+/// saturation warning in words when there is one.
+fn emulator_panel(runs: &[&Report]) -> String {
+    let mut out = String::from(
+        "<h2>Emulator error (included in every latency above)</h2><table><tr><th>run</th>\
+<th>send lateness p50 / p99 / max ms</th><th>emulation error p50 / p99 / max ms</th>\
+<th>link deliveries</th></tr>",
+    );
+    let stats = |s: &crate::report::LatenessStats| {
+        if s.count == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.3} / {:.3} / {:.3}", s.p50_ms, s.p99_ms, s.max_ms)
+        }
+    };
+    for report in runs {
+        let own = &report.emulator_error;
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&report.label),
+            stats(&own.send_lateness),
+            stats(&own.emulation),
+            own.emulation.count
+        );
+    }
+    out.push_str("</table>");
+    for report in runs {
+        if let Some(warning) = &report.emulator_error.warning {
+            let _ = write!(
+                out,
+                "<p style=\"border-left:4px solid #c0392b;padding-left:8px\"><b>{}: {}</b></p>",
+                escape(&report.label),
+                escape(warning)
+            );
+        }
+    }
+    out
+}
+
+/// Share of a place's responses each tier served in `report` (PoP, REC + shield, origin).
+fn place_shares(report: &Report, place: &str) -> [Option<f64>; 3] {
+    let mut counts = [0u64; 3];
+    for group in report.groups.iter().filter(|g| g.place == place) {
+        match group.tier {
+            Tier::Edge => counts[0] += group.responses,
+            Tier::Rec | Tier::Shield => counts[1] += group.responses,
+            Tier::Origin => counts[2] += group.responses,
+            Tier::None => {}
+        }
+    }
+    let total: u64 = counts.iter().sum();
+    counts.map(|c| (total > 0).then(|| c as f64 / total as f64))
+}
+
+fn triple(report: &Report, place: &str) -> String {
+    report
+        .places
+        .iter()
+        .find(|p| p.place == place)
+        .map_or("-".to_string(), |p| {
+            format!(
+                "{:.1} / {:.1} / {:.1}",
+                p.latency.p50_ms, p.latency.p90_ms, p.latency.p99_ms
+            )
+        })
+}
+
+/// The per-place table: p50/p90/p99 per run, the edge/direct ratio and where the edge run's
+/// responses were served.
+fn places_table(runs: &[&Report], places: &[String], cdn: Option<&Report>) -> String {
+    let mut out = String::from("<table class=\"places\"><tr><th>place</th>");
+    for run in runs {
+        let _ = write!(out, "<th>{} p50 / p90 / p99 ms</th>", escape(&run.label));
+    }
+    if runs.len() > 1 {
+        out.push_str("<th>edge / direct p50</th>");
+    }
+    if cdn.is_some() {
+        out.push_str("<th>served at the PoP</th><th>at a REC / shield</th><th>by the origin</th>");
+    }
+    out.push_str("</tr>");
+    let p50 = |r: &Report, place: &str| {
+        r.places
+            .iter()
+            .find(|p| p.place == place)
+            .map(|p| p.latency.p50_ms)
+    };
+    for place in places {
+        let _ = write!(out, "<tr><td>{}</td>", escape(place));
+        for run in runs {
+            let _ = write!(out, "<td>{}</td>", triple(run, place));
+        }
+        if let [direct, edge, ..] = runs {
+            let ratio = p50(edge, place)
+                .zip(p50(direct, place))
+                .filter(|(_, d)| *d > 0.0)
+                .map_or("-".to_string(), |(e, d)| format!("{:.2}", e / d));
+            let _ = write!(out, "<td>{ratio}</td>");
+        }
+        if let Some(cdn) = cdn {
+            for share in place_shares(cdn, place) {
+                let _ = write!(out, "<td>{}</td>", percent(share));
+            }
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</table>");
+    out
+}
+
+fn origin_table(comparison: &Comparison) -> String {
+    let o = &comparison.origin;
+    format!(
+        "<table class=\"origin\"><tr><th>origin load{}</th><th>direct</th><th>edge</th><th>saved</th></tr>\
+<tr><td>requests</td><td>{:.0}</td><td>{:.0}</td><td>{}</td></tr>\
+<tr><td>bytes</td><td>{}</td><td>{}</td><td>{}</td></tr></table>",
+        if o.source == "metrics" {
+            ""
+        } else {
+            " (estimated from responses)"
+        },
+        o.direct_requests,
+        o.edge_requests,
+        percent(o.request_offload),
+        human_bytes(o.direct_bytes),
+        human_bytes(o.edge_bytes),
+        percent(o.byte_offload)
+    )
+}
+
+/// The latency CDF of every place in every run (log time axis): a colour per place, a dash
+/// per run.
+fn cdf_chart(runs: &[&Report], places: &[String]) -> String {
+    let mut lines = Vec::new();
+    for (r, run) in runs.iter().enumerate() {
+        for (p, place) in places.iter().enumerate() {
+            let Some(summary) = run.places.iter().find(|s| &s.place == place) else {
+                continue;
+            };
+            lines.push(Line {
+                name: format!("{place} {}", run.label),
+                color: PLACE_COLORS[p % PLACE_COLORS.len()],
+                dash: RUN_DASHES[r % RUN_DASHES.len()],
+                points: summary.cdf.iter().map(|c| (c.ms, c.fraction)).collect(),
+            });
+        }
+    }
+    if lines.iter().all(|l| l.points.is_empty()) {
+        return String::new();
+    }
+    let all = || lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
+    let min = all().fold(f64::INFINITY, f64::min);
+    let max = all().fold(0.0, f64::max);
+    let axes = Axes {
+        chart: "cdf",
+        title: "Latency distribution per place (CDF; from intended send)",
+        x: Scale::log_over(min, max),
+        x_label: "latency, ms (log scale)",
+        y: Scale::linear_to(1.0),
+        y_unit: "",
+        y_format: svg::format_value,
+    };
+    svg::line_chart(&axes, &lines)
+}
+
+/// p50/p90/p99 per place, a bar per run.
+fn percentile_chart(runs: &[&Report], places: &[String]) -> String {
+    let groups: Vec<BarGroup> = places
+        .iter()
+        .map(|place| {
+            let pick = |f: fn(&crate::report::LatencySummary) -> f64| {
+                runs.iter()
+                    .map(|r| {
+                        r.places
+                            .iter()
+                            .find(|p| &p.place == place)
+                            .map_or(0.0, |p| f(&p.latency))
+                    })
+                    .collect()
+            };
+            BarGroup {
+                label: place.clone(),
+                clusters: vec![
+                    ("p50", pick(|l| l.p50_ms)),
+                    ("p90", pick(|l| l.p90_ms)),
+                    ("p99", pick(|l| l.p99_ms)),
+                ],
+            }
+        })
+        .collect();
+    let series: Vec<(&str, &'static str)> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.label.as_str(), run_color(i)))
+        .collect();
+    svg::bar_chart(
+        "percentiles",
+        "Latency percentiles per place (ms, from intended send)",
+        &series,
+        &groups,
+        " ms",
+    )
+}
+
+/// The share of responses each tier served, per second of `run` (%).
+fn tier_chart(run: &Report) -> String {
+    let mut lines = Vec::new();
+    for tier in [Tier::Edge, Tier::Rec, Tier::Shield, Tier::Origin] {
+        let points: Vec<(f64, f64)> = run
+            .timeline
+            .iter()
+            .filter(|p| p.responses > 0)
+            .map(|p| {
+                let served = p
+                    .served
+                    .iter()
+                    .find(|t| t.tier == tier)
+                    .map_or(0, |t| t.responses);
+                (p.second as f64, served as f64 * 100.0 / p.responses as f64)
+            })
+            .collect();
+        if points.iter().any(|p| p.1 > 0.0) {
+            let (name, color) = tier_name(tier);
+            lines.push(Line {
+                name: name.to_string(),
+                color,
+                dash: None,
+                points,
+            });
+        }
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    let chart = format!("tiers-{}", run.label);
+    let title = format!(
+        "Where the {} run's responses were served, per second (%)",
+        run.label
+    );
+    let axes = Axes {
+        chart: &chart,
+        title: &title,
+        x: Scale::linear_to(run.timeline.len() as f64),
+        x_label: "second of the run",
+        y: Scale::linear_to(100.0),
+        y_unit: "%",
+        y_format: svg::format_value,
+    };
+    svg::line_chart(&axes, &lines)
+}
+
+/// Origin requests or bytes per second of each run, the timeline's values as they are.
+fn origin_chart(runs: &[&Report], bytes: bool) -> String {
+    let lines: Vec<Line> = runs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, run)| {
+            let origin = run.origin.as_ref().filter(|o| !o.timeline.is_empty())?;
+            Some(Line {
+                name: run.label.clone(),
+                color: run_color(i),
+                dash: None,
+                points: origin
+                    .timeline
+                    .iter()
+                    .map(|p| {
+                        let value = if bytes { p.response_bytes } else { p.requests };
+                        (p.second as f64, value)
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let all = || lines.iter().flat_map(|l| l.points.iter());
+    let x_max = all().map(|p| p.0).fold(1.0, f64::max);
+    let y_max = all().map(|p| p.1).fold(0.0, f64::max);
+    let (chart, title) = if bytes {
+        ("origin-bytes", "Origin response bytes per second")
+    } else {
+        ("origin-requests", "Origin requests per second")
+    };
+    let axes = Axes {
+        chart,
+        title,
+        x: Scale::linear_to(x_max),
+        x_label: "second of the run",
+        y: Scale::linear_to(y_max),
+        y_unit: if bytes { "/s" } else { "" },
+        y_format: if bytes {
+            human_bytes
+        } else {
+            svg::format_value
+        },
+    };
+    svg::line_chart(&axes, &lines)
+}
+
+/// The charts shared by both pages.
+fn charts(runs: &[&Report], places: &[String]) -> String {
+    let mut out = String::from("<h2>Latency</h2>");
+    out.push_str(&cdf_chart(runs, places));
+    out.push_str(&percentile_chart(runs, places));
+    let tiers: String = runs.iter().map(|r| tier_chart(r)).collect();
+    if !tiers.is_empty() {
+        out.push_str("<h2>Cache tiers</h2>");
+        out.push_str(&tiers);
+    }
+    out.push_str("<h2>Origin load</h2>");
+    let requests = origin_chart(runs, false);
+    if requests.is_empty() {
+        out.push_str(
+            "<p>Origin load over time: no origin <code>/metrics</code> URLs were given.</p>",
+        );
+    } else {
+        out.push_str(&requests);
+        out.push_str(&origin_chart(runs, true));
+    }
+    out
+}
+
+/// The HTML report of one run.
+pub fn single(report: &Report) -> String {
+    let runs = [report];
+    let places: Vec<String> = report.places.iter().map(|p| p.place.clone()).collect();
+    let cdn = report.totals.hit_ratio.is_some().then_some(report);
+    let mut body = report_facts(report);
+    body.push_str(&places_table(&runs, &places, cdn));
+    body.push_str(&charts(&runs, &places));
+    body.push_str(&emulator_panel(&runs));
+    page(&format!("edgelab loadgen: {}", report.label), &body)
+}
+
+/// The HTML report of a direct-vs-edge comparison.
+pub fn comparison(comparison: &Comparison) -> String {
+    let runs = comparison.runs();
+    let places: Vec<String> = comparison.places.iter().map(|p| p.place.clone()).collect();
+    let mut body = String::new();
+    for report in &runs {
+        body.push_str(&report_facts(report));
+    }
+    body.push_str(&places_table(&runs, &places, Some(&comparison.edge)));
+    body.push_str(&origin_table(comparison));
+    body.push_str(&charts(&runs, &places));
+    body.push_str(&emulator_panel(&runs));
+    page("edgelab compare: direct vs edge", &body)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,132 @@
+//! The report draws what its JSON says: each chart's series are read back from their
+//! `data-*` attributes and compared with the fixture's values.
+
+use super::svg::{BarGroup, bar_chart};
+use super::*;
+
+/// Two runs (direct, edge) with known values: origin timelines, CDFs, tiers per second.
+pub(crate) fn fixture() -> Comparison {
+    let runs: serde_json::Value =
+        serde_json::from_str(include_str!("../../tests/data/runs.json")).expect("fixture parses");
+    let direct: Report = serde_json::from_value(runs["direct"].clone()).expect("direct");
+    let edge: Report = serde_json::from_value(runs["edge"].clone()).expect("edge");
+    Comparison::new(&direct, &edge, None)
+}
+
+/// The `data-x`/`data-y` lists of the series named `series` in the chart `chart`.
+fn series(html: &str, chart: &str, series: &str) -> Option<(Vec<f64>, Vec<f64>)> {
+    let start = html.find(&format!("data-chart=\"{chart}\""))?;
+    let svg = &html[start..start + html[start..].find("</svg>")?];
+    let at = svg.find(&format!("data-series=\"{}\"", escape(series)))?;
+    let attr = |name: &str| -> Vec<f64> {
+        let from = at + svg[at..].find(&format!("{name}=\"")).expect("attribute") + name.len() + 2;
+        let to = from + svg[from..].find('"').expect("closing quote");
+        svg[from..to]
+            .split(',')
+            .map(|v| v.parse().expect("a number"))
+            .collect()
+    };
+    Some((attr("data-x"), attr("data-y")))
+}
+
+#[test]
+fn origin_load_is_drawn_from_the_timeline_values_as_they_are() {
+    let comparison = fixture();
+    let html = super::comparison(&comparison);
+    for run in comparison.runs() {
+        let timeline = &run.origin.as_ref().expect("origin").timeline;
+        let (x, y) = series(&html, "origin-requests", &run.label).expect("a requests line");
+        assert_eq!(
+            x,
+            timeline.iter().map(|p| p.second as f64).collect::<Vec<_>>()
+        );
+        assert_eq!(y, timeline.iter().map(|p| p.requests).collect::<Vec<_>>());
+        let (_, bytes) = series(&html, "origin-bytes", &run.label).expect("a bytes line");
+        assert_eq!(
+            bytes,
+            timeline
+                .iter()
+                .map(|p| p.response_bytes)
+                .collect::<Vec<_>>()
+        );
+    }
+    // The direct origin took 280–330 requests every second: nothing near zero is drawn.
+    let (_, direct) = series(&html, "origin-requests", "direct").unwrap();
+    assert!(direct.iter().all(|&v| v >= 280.0), "{direct:?}");
+}
+
+#[test]
+fn every_place_has_a_cdf_per_run_ending_at_one() {
+    let comparison = fixture();
+    let html = super::comparison(&comparison);
+    for run in comparison.runs() {
+        for place in &run.places {
+            let name = format!("{} {}", place.place, run.label);
+            let (ms, fraction) = series(&html, "cdf", &name).expect("a CDF line");
+            assert_eq!(ms, place.cdf.iter().map(|c| c.ms).collect::<Vec<_>>());
+            assert_eq!(fraction.first(), Some(&0.0));
+            assert_eq!(fraction.last(), Some(&1.0));
+            assert!(ms.windows(2).all(|w| w[0] <= w[1]), "{name}: {ms:?}");
+        }
+    }
+}
+
+#[test]
+fn tiers_over_time_are_shares_of_each_seconds_responses() {
+    let comparison = fixture();
+    let html = super::comparison(&comparison);
+    let (seconds, pop) = series(&html, "tiers-edge", "served at the PoP").expect("PoP line");
+    assert_eq!(seconds, vec![0.0, 1.0, 2.0, 3.0]);
+    assert_eq!(pop, vec![40.0, 190.0 / 3.0, 80.0, 265.0 / 3.0]);
+    let (_, rec) = series(&html, "tiers-edge", "served at a REC").expect("REC line");
+    assert_eq!(rec[0], 40.0 / 3.0);
+    assert!(series(&html, "tiers-edge", "served at the shield").is_some());
+    assert!(
+        !html.contains("data-chart=\"tiers-direct\""),
+        "direct has no tiers"
+    );
+}
+
+#[test]
+fn percentiles_are_bars_per_place_and_the_table_is_html() {
+    let comparison = fixture();
+    let html = super::comparison(&comparison);
+    assert!(html.contains(
+        "data-series=\"direct\" data-group=\"Sydney\" data-cluster=\"p50\" data-value=\"347.2\""
+    ));
+    assert!(html.contains("data-group=\"São Paulo &amp; Rio\""));
+    assert_eq!(html.matches("class=\"bar\"").count(), 4 * 3 * 2);
+    assert_eq!(html.matches("class=\"group-label\"").count(), 4);
+    assert!(!html.contains("<pre>"), "no preformatted table");
+    assert!(html.contains("<table class=\"places\">"));
+    assert!(html.contains("<th>served at the PoP</th>"));
+    assert!(html.contains("<td>Sydney</td><td>347.2 / 520.8 / 868.0</td>"));
+    assert!(html.contains("Emulator error"), "the panel stays");
+    assert!(!html.contains("<script"), "no script");
+}
+
+#[test]
+fn single_reports_draw_the_same_charts() {
+    let comparison = fixture();
+    let html = single(&comparison.edge);
+    assert!(series(&html, "origin-requests", "edge").is_some());
+    assert!(series(&html, "cdf", "Sydney edge").is_some());
+    assert!(html.contains("<th>served at the PoP</th>"));
+}
+
+#[test]
+fn charts_escape_labels_and_stay_inline() {
+    let svg = bar_chart(
+        "b",
+        "t",
+        &[("x", "#000")],
+        &[BarGroup {
+            label: "<a&b>".to_string(),
+            clusters: vec![("p50", vec![3.0])],
+        }],
+        " ms",
+    );
+    assert!(svg.contains("&lt;a&amp;b&gt;"));
+    assert!(!svg.contains("<a&b>"));
+    assert!(!svg.contains("http://") || svg.contains("xmlns=\"http://www.w3.org/2000/svg\""));
+}

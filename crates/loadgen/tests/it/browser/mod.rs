@@ -1,0 +1,214 @@
+//! The HTML report in a real browser: headless Chromium loads a report made from the fixture
+//! (`tests/data/runs.json`), and the series it drew are read back and compared with the
+//! fixture's values: the origin-load lines' points are the timeline values (and go up where
+//! they go up), each CDF ends at 1.0, no label overlaps its neighbour, no console error. A
+//! screenshot is saved as `target/browser/report.png`.
+//!
+//! Skipped, with a message, when no Chromium is installed; required when `CI=true`
+//! (`.ci/e2e/report-browser.sh` installs Debian's `chromium` and runs this test).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use edgelab_loadgen::{Comparison, Report, html};
+
+/// The script injected before the report's content (the report itself has none).
+const CHECK_JS: &str = include_str!("check.js");
+
+/// The Chromium binary: `EDGELAB_CHROMIUM`, else `chromium` or `chromium-browser` on PATH.
+fn chromium() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("EDGELAB_CHROMIUM") {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| [dir.join("chromium"), dir.join("chromium-browser")])
+        .find(|candidate| candidate.is_file())
+}
+
+/// Where the pages and the screenshot go: `target/browser/`.
+fn out_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+        PathBuf::from,
+    );
+    let dir = target.join("browser");
+    std::fs::create_dir_all(&dir).expect("target/browser is writable");
+    dir
+}
+
+fn fixture() -> Comparison {
+    let runs: serde_json::Value =
+        serde_json::from_str(include_str!("../../data/runs.json")).expect("fixture parses");
+    let direct: Report = serde_json::from_value(runs["direct"].clone()).expect("direct");
+    let edge: Report = serde_json::from_value(runs["edge"].clone()).expect("edge");
+    Comparison::new(&direct, &edge, None)
+}
+
+/// Runs headless Chromium with a fresh profile on `page` plus `args`; returns stdout.
+fn headless(binary: &Path, profile: &Path, args: &[String], page: &Path) -> String {
+    let mut child = Command::new(binary)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=1000,3600",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("chromium starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if child
+            .try_wait()
+            .expect("chromium can be waited on")
+            .is_some()
+        {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("chromium's output");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The findings the injected script wrote into the dumped DOM.
+fn findings(dom: &str) -> serde_json::Value {
+    let start = dom
+        .rfind("<pre id=\"edgelab-check\">")
+        .unwrap_or_else(|| panic!("the check ran; DOM starts {}", &dom[..dom.len().min(400)]))
+        + "<pre id=\"edgelab-check\">".len();
+    let end = start + dom[start..].find("</pre>").expect("closing pre");
+    let text = dom[start..end]
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    serde_json::from_str(&text).expect("the findings are JSON")
+}
+
+fn numbers(value: &serde_json::Value) -> Vec<f64> {
+    value
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|v| v.as_f64().expect("a number"))
+        .collect()
+}
+
+fn drawn<'a>(found: &'a serde_json::Value, chart: &str, name: &str) -> &'a serde_json::Value {
+    found["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .find(|s| s["chart"] == chart && s["name"] == name)
+        .unwrap_or_else(|| panic!("{chart}: no series {name}"))
+}
+
+#[test]
+#[expect(clippy::print_stderr, reason = "a skipped test says why on the test's output")]
+fn the_report_draws_its_json_in_a_real_browser() {
+    let Some(binary) = chromium() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true needs Chromium for the browser test (apt-get install chromium)"
+        );
+        eprintln!("skipped: no chromium installed (set EDGELAB_CHROMIUM or install chromium)");
+        return;
+    };
+    let comparison = fixture();
+    let report = html::comparison(&comparison);
+    let dir = out_dir();
+    let page = dir.join("report.html");
+    std::fs::write(&page, &report).expect("write the report");
+    let checked = report.replacen("<head>", &format!("<head><script>{CHECK_JS}</script>"), 1);
+    let check_page = dir.join("report-check.html");
+    std::fs::write(&check_page, checked).expect("write the check page");
+    let profile = dir.join("profile");
+    let _ = std::fs::remove_dir_all(&profile);
+    let dom = headless(&binary, &profile, &["--dump-dom".to_string()], &check_page);
+    let found = findings(&dom);
+    assert_eq!(found["errors"], serde_json::json!([]), "no console errors");
+    assert_eq!(
+        found["overlaps"],
+        serde_json::json!([]),
+        "no label overlaps a neighbour"
+    );
+    assert!(
+        found["labels"].as_u64().unwrap() > 20,
+        "labels were measured"
+    );
+    assert_eq!(
+        found["bars"],
+        4 * 3 * 2,
+        "a bar per place, percentile and run"
+    );
+    check_origin_lines(&found, &comparison);
+    check_cdfs(&found, &comparison);
+    let shot = dir.join("report.png");
+    let _ = std::fs::remove_file(&shot);
+    let _ = std::fs::remove_dir_all(&profile);
+    headless(
+        &binary,
+        &profile,
+        &[format!("--screenshot={}", shot.display())],
+        &page,
+    );
+    let _ = std::fs::remove_dir_all(&profile);
+    let size = std::fs::metadata(&shot).map_or(0, |m| m.len());
+    assert!(size > 10_000, "a screenshot was saved ({size} bytes)");
+}
+
+/// The origin-load points are the timeline values, and the drawn line rises where they rise.
+fn check_origin_lines(found: &serde_json::Value, comparison: &Comparison) {
+    for run in comparison.runs() {
+        let timeline = &run.origin.as_ref().expect("origin").timeline;
+        let line = drawn(found, "origin-requests", &run.label);
+        let values: Vec<f64> = timeline.iter().map(|p| p.requests).collect();
+        assert_eq!(numbers(&line["y"]), values, "{}", run.label);
+        let pixels = line["pixels"].as_array().expect("pixels");
+        assert_eq!(pixels.len(), values.len());
+        for (pair, values) in pixels.windows(2).zip(values.windows(2)) {
+            let (a, b) = (pair[0][1].as_f64().unwrap(), pair[1][1].as_f64().unwrap());
+            // SVG y grows downwards: a higher value is drawn higher up.
+            assert_eq!(
+                (b < a, b > a),
+                (values[1] > values[0], values[1] < values[0]),
+                "{}: {values:?} drawn at y {a} then {b}",
+                run.label
+            );
+        }
+    }
+}
+
+/// Every place's CDF in every run ends at 1.0, at the top of the plot.
+fn check_cdfs(found: &serde_json::Value, comparison: &Comparison) {
+    let mut tops = Vec::new();
+    for run in comparison.runs() {
+        for place in &run.places {
+            let line = drawn(found, "cdf", &format!("{} {}", place.place, run.label));
+            assert_eq!(numbers(&line["y"]).last(), Some(&1.0));
+            assert_eq!(
+                numbers(&line["x"]),
+                place.cdf.iter().map(|c| c.ms).collect::<Vec<_>>()
+            );
+            let last = line["pixels"].as_array().unwrap().last().unwrap().clone();
+            tops.push(last[1].as_f64().unwrap());
+        }
+    }
+    assert!(tops.windows(2).all(|w| w[0] == w[1]), "{tops:?}");
+}
