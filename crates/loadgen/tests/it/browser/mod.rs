@@ -120,7 +120,10 @@ fn drawn<'a>(found: &'a serde_json::Value, chart: &str, name: &str) -> &'a serde
 }
 
 #[test]
-#[expect(clippy::print_stderr, reason = "a skipped test says why on the test's output")]
+#[expect(
+    clippy::print_stderr,
+    reason = "a skipped test says why on the test's output"
+)]
 fn the_report_draws_its_json_in_a_real_browser() {
     let Some(binary) = chromium() else {
         assert!(
