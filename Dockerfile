@@ -31,6 +31,8 @@ RUN for crate in crates/*/; do \
 # rebuilds the workspace crates (the dependencies stay cached).
 COPY crates crates
 COPY config config
+# `edgelab deploy` embeds the Prometheus and Grafana files.
+COPY deploy deploy
 RUN find crates -name '*.rs' -exec touch {} + \
     && cargo build --release --locked -p edgelab-cli \
     && install -m 0755 target/release/edgelab /usr/local/bin/edgelab

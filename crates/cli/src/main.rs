@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod compare;
+mod deploy;
 mod drill;
 mod edge;
 mod graph;
@@ -47,6 +48,8 @@ enum Command {
     Demo(up::DemoArgs),
     /// Failure drill: fail the origin's primary AZ, then its Region, under load.
     Drill(drill::Args),
+    /// Generate docker compose, Docker Swarm or Kubernetes files from a topology.
+    Deploy(deploy::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +65,13 @@ fn main() -> ExitCode {
     if let Command::Topology(command) = cli.command {
         // Pure computation: no runtime needed.
         return topology::run(command);
+    }
+    if let Command::Deploy(args) = cli.command {
+        // Pure generation and file writes: no runtime needed.
+        return deploy::run(args).unwrap_or_else(|error| {
+            output::error(&format!("{error:#}"));
+            ExitCode::FAILURE
+        });
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -82,7 +92,9 @@ fn main() -> ExitCode {
             Command::Up(args) => up::run_up(args).await,
             Command::Demo(args) => up::run_demo(args).await,
             Command::Drill(args) => drill::run(args).await,
-            Command::Topology(_) => unreachable!("handled before the runtime starts"),
+            Command::Topology(_) | Command::Deploy(_) => {
+                unreachable!("handled before the runtime starts")
+            }
         }
     });
     match result {

@@ -43,11 +43,11 @@ pub struct UpArgs {
     /// Run only this node (containers): see `--list` for the names.
     #[arg(long, value_name = "NAME", requires = "peers")]
     pub node: Option<String>,
-    /// Traffic address of the single node.
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8080")]
+    /// Traffic address of the single node (loopback unless asked: containers pass 0.0.0.0).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Admin address of the single node.
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:9090")]
+    /// Admin address of the single node (loopback unless asked).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
     pub admin: SocketAddr,
     /// How the single node finds its peers: `dns` (`http://<node>:<port>`).
     #[arg(long, value_name = "MODE", requires = "node")]
@@ -105,6 +105,7 @@ pub async fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
             admin: args.admin,
             peer_traffic_port: args.peer_port,
             peer_admin_port: args.peer_admin_port,
+            admin_token: args.admin_token.clone().filter(|t| !t.is_empty()),
         },
         (Some(_), _) => {
             return Ok(output::config_errors(&ConfigErrors::one(

@@ -49,6 +49,9 @@ pub enum Binding {
         peer_traffic_port: u16,
         /// Admin port of every peer.
         peer_admin_port: u16,
+        /// Admin token a cache node requires for changes and sends to its invalidation
+        /// peers (an origin reads `EDGELAB_ADMIN_TOKEN` itself).
+        admin_token: Option<String>,
     },
 }
 
@@ -236,7 +239,10 @@ impl Cluster {
                 }
                 _ => {
                     let peers = invalidation_peers(&topology, plan, &binding, &nodes);
-                    let config = topology.edge_config(plan, &url_of, peers)?;
+                    let mut config = topology.edge_config(plan, &url_of, peers)?;
+                    if let Binding::Single { admin_token, .. } = &binding {
+                        config.admin_token.clone_from(admin_token);
+                    }
                     let handle =
                         edgelab_edge::start(config, traffic, admin, registry, shutdown.clone())
                             .map_err(|error| ClusterError::Edge {

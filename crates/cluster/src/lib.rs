@@ -10,6 +10,7 @@
 //! - [`targets`]: turns client places into load-generator targets for the `direct`, `edge`
 //!   and `ga` paths, following routing (the planner in `edgelab_geo::planner`) and node
 //!   health.
+//! - [`deploy`]: docker compose, Swarm stack and Kubernetes files generated from a topology.
 //! - [`drill`]: the failure drill (primary AZ, then Region down, under load and a probe).
 //! - [`route`]: the inputs of `edgelab topology route` (flags or a topology file).
 //! - [`lab`]: a [`Lab`] (topology + workload) started or attached to, then run per mode or
@@ -17,6 +18,7 @@
 //!   `loadgen --topology`.
 
 pub mod cluster;
+pub mod deploy;
 pub mod drill;
 pub mod lab;
 pub mod route;

@@ -184,6 +184,11 @@ fn compose_runs_every_node_of_the_default_topology() {
             assert_eq!(ports.len(), 1, "{}: one published traffic port", node.name);
         }
         for port in ports {
+            assert!(
+                port.starts_with("127.0.0.1:"),
+                "{}: {port} is published beyond loopback",
+                node.name
+            );
             let (host, container) = port.rsplit_once(':').expect("HOST:CONTAINER");
             assert_eq!(container, "8080", "{}: publish the traffic port", node.name);
             assert!(
@@ -435,7 +440,9 @@ fn dashboard_uses_the_provisioned_datasource() {
     // It points at the compose Prometheus service.
     assert_eq!(datasource["url"], "http://prometheus:9090");
     let compose = yaml("docker-compose.yml");
-    assert!(strings(&services(&compose)["prometheus"]["ports"]).contains(&"9090:9090".into()));
+    assert!(
+        strings(&services(&compose)["prometheus"]["ports"]).contains(&"127.0.0.1:9090:9090".into())
+    );
 
     let dashboard = dashboard();
     assert_eq!(dashboard["uid"], "edgelab");
@@ -739,4 +746,126 @@ fn compose_loadgen_command_targets_the_compose_services() {
         "the comparison does not reach a node by its service name: {stderr}"
     );
     let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn shipped_compose_files_are_the_generated_ones() {
+    // `edgelab deploy compose config/default.toml` writes exactly the shipped files, so the
+    // compose file and the Prometheus targets can never drift from the topology.
+    let out = std::env::temp_dir().join(format!("edgelab-deploy-compose-{}", std::process::id()));
+    let topology = repo().join("config/default.toml");
+    let output = run(
+        &[
+            "deploy",
+            "compose",
+            topology.to_str().expect("utf-8 path"),
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(
+        output.status.success(),
+        "edgelab deploy compose failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for file in [
+        "docker-compose.yml",
+        "deploy/prometheus/prometheus.yml",
+        "deploy/prometheus/targets/edgelab.json",
+        "deploy/grafana/dashboards/edgelab.json",
+        "config/default.toml",
+    ] {
+        let generated = std::fs::read_to_string(out.join(file))
+            .unwrap_or_else(|e| panic!("{file} was not generated: {e}"));
+        assert!(
+            generated == read(file),
+            "{file} differs from `edgelab deploy compose config/default.toml`; regenerate it \
+             with `edgelab deploy compose config/default.toml --out .`"
+        );
+    }
+    // A fresh .env holds the secrets compose requires; a second run keeps them.
+    let env = std::fs::read_to_string(out.join(".env")).expect(".env written");
+    let token = env
+        .lines()
+        .find_map(|l| l.strip_prefix("EDGELAB_ADMIN_TOKEN="))
+        .expect("an admin token");
+    assert_eq!(token.len(), 32, "a 128-bit hex token: {token}");
+    assert!(env.contains("GRAFANA_ADMIN_PASSWORD="));
+    let again = run(
+        &[
+            "deploy",
+            "compose",
+            topology.to_str().expect("utf-8 path"),
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(again.status.success());
+    assert_eq!(
+        std::fs::read_to_string(out.join(".env")).expect(".env kept"),
+        env
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn deploy_stack_and_k8s_name_every_node() {
+    let out = std::env::temp_dir().join(format!("edgelab-deploy-other-{}", std::process::id()));
+    for kind in ["stack", "k8s"] {
+        let output = run(
+            &["deploy", kind, "--out", out.to_str().expect("utf-8 path")],
+            Duration::from_secs(20),
+        );
+        assert!(
+            output.status.success(),
+            "edgelab deploy {kind}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let stack: Value = {
+        let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+            &std::fs::read_to_string(out.join("edgelab-stack.yml")).expect("stack file"),
+        )
+        .expect("stack YAML");
+        serde_json::to_value(value).expect("JSON")
+    };
+    let nodes = std::fs::read_to_string(out.join("k8s/nodes.yaml")).expect("k8s/nodes.yaml");
+    for node in default_nodes() {
+        assert_eq!(
+            stack["services"][&node.name]["deploy"]["endpoint_mode"], "dnsrr",
+            "{}",
+            node.name
+        );
+        assert!(
+            nodes.contains(&format!("name: {}\n", node.name)),
+            "k8s: no objects for {}",
+            node.name
+        );
+    }
+    assert!(out.join("k8s/kustomization.yaml").is_file());
+    assert!(out.join("config/default.toml").is_file());
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn deploy_with_a_bad_topology_is_a_config_error() {
+    let dir = std::env::temp_dir().join(format!("edgelab-deploy-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "pops = [\"XXX\"]\n").expect("write");
+    let output = run(
+        &[
+            "deploy",
+            "compose",
+            bad.to_str().expect("utf-8"),
+            "--out",
+            dir.to_str().expect("utf-8"),
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(output.status.code(), Some(64));
+    assert!(!dir.join("docker-compose.yml").exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }

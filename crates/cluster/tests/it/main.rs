@@ -216,3 +216,41 @@ async fn a_lab_attached_to_a_running_cluster_routes_and_runs_like_the_one_it_sta
     assert!(report.totals.responses > 0 && report.totals.errors == 0);
     assert!(shutdown.drain(Duration::from_secs(5)).await);
 }
+
+#[tokio::test]
+async fn a_single_cache_node_requires_the_admin_token_it_is_given() {
+    let topology = Topology::parse(TWO_AZ, "test").expect("valid topology");
+    let shutdown = Shutdown::new();
+    let binding = Binding::Single {
+        node: "pop-lhr".into(),
+        listen: "127.0.0.1:0".parse().expect("literal"),
+        admin: "127.0.0.1:0".parse().expect("literal"),
+        peer_traffic_port: 8080,
+        peer_admin_port: 9090,
+        admin_token: Some("s3cret".into()),
+    };
+    let cluster = Cluster::start(topology, binding, shutdown.clone())
+        .await
+        .expect("the node starts");
+    let admin = cluster.nodes()[0].admin.clone();
+    let post = |token: Option<&'static str>| {
+        let mut request = http::Request::post(format!("{admin}/health?state=up"));
+        if let Some(token) = token {
+            request = request.header("x-edgelab-token", token);
+        }
+        let request = request.body(Empty::<Bytes>::new()).expect("request");
+        let client = client();
+        async move {
+            client
+                .request(request)
+                .await
+                .expect("the admin port answers")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(post(None).await, 401, "no token");
+    assert_eq!(post(Some("wrong")).await, 401, "wrong token");
+    assert_ne!(post(Some("s3cret")).await, 401, "the right token");
+    assert!(shutdown.drain(Duration::from_secs(5)).await);
+}
