@@ -1,6 +1,6 @@
 //! [`Plan`]: the validated, seeded workload of a run, for a fixed list of client places.
 //!
-//! Its own module so that the engine ([`crate::run`]) and the report ([`crate::report`]) both
+//! Its own module so that the engine ([`crate::run()`]) and the report ([`crate::report`]) both
 //! depend on it without depending on each other.
 
 use edgelab_common::config::ConfigErrors;
@@ -16,7 +16,7 @@ pub struct Plan {
     pub settings: Settings,
     /// The request sampler.
     pub workload: Workload,
-    /// The client places, in the order targets must be given to [`run`].
+    /// The client places, in the order targets must be given to [`crate::run()`].
     pub places: Vec<String>,
 }
 

@@ -11,7 +11,7 @@
 //! Everything a peer controls is bounded (STYLE §14): at most
 //! [`ListenerLimits::max_connections`] connections at once (the accept loop waits for a slot,
 //! mini-redis style, and the kernel's backlog holds the rest), a first-byte, a header-read and
-//! an idle keep-alive timeout per connection ([`watch`]), and a growing back-off after accept
+//! an idle keep-alive timeout per connection (the `watch` module), and a growing back-off after accept
 //! errors. Each bound counts in [`ListenerMetrics`] when it bites.
 
 use std::convert::Infallible;
