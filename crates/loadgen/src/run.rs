@@ -317,8 +317,9 @@ impl Worker {
         let mut connection: Connection = None;
         let mut recent = self.shared.live.local();
         // Since when this worker has been free to send: a request intended before that
-        // waited for a connection (the target's fault, not the load generator's).
-        let mut free_since = Instant::now();
+        // waited for a connection (the target's fault, not the load generator's). A worker
+        // is free from the start of the run, even if a busy host starts it later.
+        let mut free_since = self.shared.start;
         loop {
             let job = {
                 let mut receiver = queue.lock().await;
