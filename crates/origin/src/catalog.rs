@@ -23,9 +23,10 @@ use http::HeaderValue;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{Rng, SeedableRng};
 use serde::ser::{SerializeSeq, SerializeStruct};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use xxhash_rust::xxh3::Xxh3Default;
 
+pub use crate::class::{Class, FILES_PREFIX};
 use crate::config::{OriginSettings, SizeDistribution};
 
 /// Largest slice of the pool handed out as one body frame. The pool buffer is this much
@@ -40,58 +41,6 @@ const MODIFIED_SPREAD_SECS: u64 = 365 * 24 * 3600;
 /// Largest total of synthetic body bytes: every body is digested at start (about a second
 /// per 10 GB per core), so a bigger catalog is refused instead of stalling the start.
 pub const MAX_CATALOG_BYTES: u64 = 256 << 30;
-
-/// Path prefix of real files.
-pub const FILES_PREFIX: &str = "/files/";
-
-/// A path class. Each has its own `Cache-Control`, content type and size distribution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Class {
-    /// `/static/`: versioned assets, immutable.
-    Static,
-    /// `/img/`: images, cached for hours.
-    Img,
-    /// `/api/`: small dynamic responses, not stored.
-    Api,
-    /// `/video/`: large objects fetched with ranges.
-    Video,
-    /// `/files/`: real files from a directory.
-    File,
-}
-
-impl Class {
-    /// The synthetic classes, in catalog order.
-    pub const SYNTHETIC: [Class; 4] = [Class::Static, Class::Img, Class::Api, Class::Video];
-
-    /// Name used in JSON, headers and config.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Class::Static => "static",
-            Class::Img => "img",
-            Class::Api => "api",
-            Class::Video => "video",
-            Class::File => "file",
-        }
-    }
-
-    /// Path prefix, with both slashes.
-    pub fn prefix(self) -> &'static str {
-        match self {
-            Class::Static => "/static/",
-            Class::Img => "/img/",
-            Class::Api => "/api/",
-            Class::Video => "/video/",
-            Class::File => FILES_PREFIX,
-        }
-    }
-}
-
-impl fmt::Display for Class {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The seeded byte pool bodies are windows of.
 #[derive(Clone)]
@@ -647,6 +596,18 @@ mod tests {
             ..OriginConfig::default()
         })
         .unwrap()
+    }
+
+    #[test]
+    fn the_example_config_spells_out_the_defaults() {
+        let text = include_str!("../../../config/origin.toml");
+        let parsed: OriginConfig =
+            edgelab_common::config::parse_toml(text, "config/origin.toml").unwrap();
+        let example = OriginSettings::try_from(parsed).unwrap();
+        let default = OriginSettings::try_from(OriginConfig::default()).unwrap();
+        let example = Catalog::build(&example).unwrap();
+        let default = Catalog::build(&default).unwrap();
+        assert_eq!(example.json(), default.json());
     }
 
     #[test]

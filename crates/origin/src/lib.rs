@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`config`]: [`OriginConfig`] (the TOML file, documented field by field) →
 //!   [`OriginSettings`], every problem reported with its path.
+//! - [`class`]: the path classes ([`Class`]), shared by config and catalog.
 //! - [`catalog`]: the seeded byte pool, the objects as windows over it, the catalog JSON.
 //! - [`body`]: the streamed object body: zero-copy frames, pacing, injected resets.
 //! - [`metrics`]: the origin's Prometheus metrics (SPEC §7).
@@ -34,6 +35,7 @@
 
 pub mod body;
 pub mod catalog;
+pub mod class;
 pub mod config;
 pub mod metrics;
 pub mod server;
