@@ -129,15 +129,20 @@ pub struct RawCachePolicy {
     pub compress: Option<bool>,
 }
 
-/// Raw origin request policy: forwarded upstream without being in the key.
+/// Raw origin request policy: forwarded upstream without being in the key. With nothing set,
+/// CloudFront's presets forward only the key and `rfc9111` everything but the URL-override
+/// headers (`crate::origin_request`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawOriginRequestPolicy {
-    /// Query strings forwarded (default `"all"`).
+    /// A managed policy to start from (`AllViewer`, `CORS-S3Origin`, `UserAgentRefererHeaders`,
+    /// ...); the fields below override it.
+    pub managed: Option<String>,
+    /// Query strings forwarded.
     pub query_strings: Option<RawSelection>,
-    /// Viewer headers forwarded (default `"all"`, hop-by-hop headers never).
+    /// Viewer headers forwarded (hop-by-hop headers never).
     pub headers: Option<RawSelection>,
-    /// Cookies forwarded (default `"all"`).
+    /// Cookies forwarded.
     pub cookies: Option<RawSelection>,
 }
 
@@ -306,6 +311,8 @@ pub struct OriginRequestPolicy {
     pub headers: Selection,
     /// Cookies forwarded.
     pub cookies: Selection,
+    /// Headers never forwarded even when `headers` is `All` (lower case).
+    pub withheld: Vec<String>,
 }
 
 /// A validated cache behaviour.
@@ -536,25 +543,50 @@ fn behavior(raw: &RawBehavior, field: &str, default: bool, errors: &mut ConfigEr
             }
         }
     };
-    let sel = |raw: &Option<RawSelection>, name: &str, errors: &mut ConfigErrors| match raw {
-        Some(raw) => Selection::from_raw(
-            raw,
-            name == "headers",
-            &format!("{field}.origin_request.{name}"),
-            errors,
-        ),
-        None => Selection::All,
-    };
+    let cache_policy = cache_policy(&raw.cache_policy, &format!("{field}.cache_policy"), errors);
+    let origin_request = origin_request(&raw.origin_request, cache_policy.rfc, field, errors);
     Behavior {
         path_pattern,
-        cache_policy: cache_policy(&raw.cache_policy, &format!("{field}.cache_policy"), errors),
-        origin_request: OriginRequestPolicy {
-            query_strings: sel(&raw.origin_request.query_strings, "query_strings", errors),
-            headers: sel(&raw.origin_request.headers, "headers", errors),
-            cookies: sel(&raw.origin_request.cookies, "cookies", errors),
-        },
+        cache_policy,
+        origin_request,
         collapse: raw.collapse.unwrap_or(true),
     }
+}
+
+fn origin_request(
+    raw: &RawOriginRequestPolicy,
+    rfc: bool,
+    field: &str,
+    errors: &mut ConfigErrors,
+) -> OriginRequestPolicy {
+    let mut policy = match &raw.managed {
+        None => crate::origin_request::default_for(rfc),
+        Some(name) => crate::origin_request::managed(name).unwrap_or_else(|| {
+            errors.push(
+                format!("{field}.origin_request.managed"),
+                format!(
+                    "unknown managed policy {name:?} (expected one of {})",
+                    crate::origin_request::managed_names().join(", ")
+                ),
+            );
+            OriginRequestPolicy::default()
+        }),
+    };
+    let sel = |raw: &RawSelection, name: &str, errors: &mut ConfigErrors| {
+        let path = format!("{field}.origin_request.{name}");
+        Selection::from_raw(raw, name == "headers", &path, errors)
+    };
+    if let Some(q) = &raw.query_strings {
+        policy.query_strings = sel(q, "query_strings", errors);
+    }
+    if let Some(h) = &raw.headers {
+        policy.headers = sel(h, "headers", errors);
+        policy.withheld.clear();
+    }
+    if let Some(c) = &raw.cookies {
+        policy.cookies = sel(c, "cookies", errors);
+    }
+    policy
 }
 
 impl TryFrom<RawEdgeConfig> for EdgeConfig {

@@ -36,6 +36,7 @@ pub mod config;
 pub mod invalidation;
 pub mod lock;
 pub mod metrics;
+pub mod origin_request;
 pub mod policy;
 pub mod proxy;
 pub mod range;

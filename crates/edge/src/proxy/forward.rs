@@ -166,10 +166,13 @@ impl Node {
         };
         *forwarded.uri_mut() = path_and_query.parse().unwrap_or_else(|_| parts.uri.clone());
         let headers = forwarded.headers_mut();
+        let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD);
         for (name, value) in &parts.headers {
             let keep = *name == header::HOST
                 || name.as_str() == names::X_AMZ_CF_ID
-                || behavior.origin_request.headers.selects(name.as_str())
+                || behavior
+                    .origin_request
+                    .forwards_header(name.as_str(), unsafe_method)
                 || key.headers.contains(name);
             if keep && *name != header::COOKIE {
                 headers.append(name.clone(), value.clone());

@@ -3,6 +3,7 @@
 mod caching;
 mod collapsing;
 mod faults;
+mod forwarding;
 mod representation;
 mod smuggling;
 mod spans;

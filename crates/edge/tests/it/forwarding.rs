@@ -1,0 +1,88 @@
+//! Defect 4: the edge forwards only what the cache key holds plus what the origin request
+//! policy adds, so unkeyed viewer headers and cookies never reach the origin.
+
+use crate::support::{Node, TestOrigin, get};
+
+const POISON: [(&str, &str); 6] = [
+    ("cookie", "session=viewer-a"),
+    ("x-forwarded-host", "evil.example"),
+    ("x-host", "evil.example"),
+    ("x-original-url", "/admin"),
+    ("x-forwarded-scheme", "http"),
+    ("user-agent", "probe"),
+];
+
+fn seen(origin: &TestOrigin) -> Vec<http::HeaderMap> {
+    let requests = origin.state.requests.lock().unwrap();
+    requests.iter().map(|(_, h)| h.clone()).collect()
+}
+
+#[tokio::test]
+async fn defect_4_unkeyed_headers_and_cookies_never_reach_the_origin() {
+    let origin = TestOrigin::start("o").await;
+    for preset in [
+        "CachingOptimized",
+        "CachingDisabled",
+        "UseOriginCacheControlHeaders",
+        "rfc9111",
+    ] {
+        let edge = Node::single(&origin.url(), preset).await;
+        let got = get(&format!("{}/f-{preset}", edge.url()), &POISON).await;
+        assert_eq!(got.status, 200, "{preset}");
+    }
+    let seen = seen(&origin);
+    assert_eq!(seen.len(), 4);
+    for (headers, preset) in seen.iter().zip(["opt", "dis", "origin", "rfc"]) {
+        for name in [
+            "x-forwarded-host",
+            "x-host",
+            "x-original-url",
+            "x-forwarded-scheme",
+        ] {
+            assert!(!headers.contains_key(name), "{preset}: {name} forwarded");
+        }
+        if preset != "rfc" {
+            assert!(
+                !headers.contains_key("cookie"),
+                "{preset}: cookie forwarded"
+            );
+            assert!(!headers.contains_key("user-agent"), "{preset}: {headers:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn defect_4_managed_origin_request_policies_forward_what_they_name() {
+    let origin = TestOrigin::start("o").await;
+    let config = |managed: &str| {
+        format!(
+            "pop = \"FRA\"\n[upstream]\nprimary = \"{}\"\n[default_behavior]\n\
+             origin_request = {{ managed = \"{managed}\" }}\n",
+            origin.url()
+        )
+    };
+    let ua = Node::start(&config("UserAgentRefererHeaders")).await;
+    get(
+        &format!("{}/ua", ua.url()),
+        &[&POISON[..], &[("referer", "r")]].concat(),
+    )
+    .await;
+    let all = Node::start(&config("AllViewer")).await;
+    get(&format!("{}/all", all.url()), &POISON).await;
+    let seen = seen(&origin);
+    assert_eq!(seen[0].get("user-agent").unwrap(), "probe");
+    assert_eq!(seen[0].get("referer").unwrap(), "r");
+    assert!(!seen[0].contains_key("cookie"));
+    assert!(!seen[0].contains_key("x-forwarded-host"));
+    assert_eq!(seen[1].get("cookie").unwrap(), "session=viewer-a");
+    assert_eq!(seen[1].get("x-forwarded-host").unwrap(), "evil.example");
+}
+
+#[tokio::test]
+async fn defect_4_an_unknown_managed_policy_is_a_config_error() {
+    let text = "[upstream]\nprimary = \"http://127.0.0.1:1\"\n[default_behavior]\n\
+                origin_request = { managed = \"Everything\" }\n";
+    let raw: edgelab_edge::config::RawEdgeConfig = toml::from_str(text).unwrap();
+    let err = edgelab_edge::config::EdgeConfig::try_from(raw).unwrap_err();
+    assert!(err.to_string().contains("origin_request.managed"), "{err}");
+}
