@@ -22,8 +22,8 @@ use edgelab_wire::{CatalogEntry, Digest};
 use http::HeaderValue;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{Rng, SeedableRng};
-use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::Serialize;
+use serde::ser::{SerializeSeq, SerializeStruct};
 use xxhash_rust::xxh3::Xxh3Default;
 
 pub use crate::class::{Class, FILES_PREFIX};

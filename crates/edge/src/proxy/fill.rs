@@ -92,7 +92,10 @@ impl Node {
         if needs_buffer {
             return match self.buffer(fill, incoming, content_length).await {
                 Ok(object) => Outcome {
-                    response: respond_from_object(&exchange.parts, &object, now),
+                    response: with_cookies_of(
+                        respond_from_object(&exchange.parts, &object, now),
+                        &head.headers,
+                    ),
                     served,
                     upstream,
                 },
@@ -144,6 +147,9 @@ impl Node {
         for name in OWN_HEADERS {
             headers.remove(name);
         }
+        // One viewer's cookie is never replayed to another: the object is stored without it
+        // (the viewer whose request filled it still gets it, docs/cache-policy.md).
+        headers.remove(header::SET_COOKIE);
         let primary = exchange.key.primary.clone();
         Ok(ObjectTemplate {
             path_range: CachedObject::path_range(&primary, parts.uri.path()),
@@ -207,6 +213,16 @@ impl Node {
 
 /// Whether the answer must come from the whole stored object rather than the stream: HEAD,
 /// range and conditional requests, and bodies the node compresses.
+/// `response` with the `Set-Cookie` headers of the upstream response it was built from.
+fn with_cookies_of<B>(mut response: Response<B>, upstream: &HeaderMap) -> Response<B> {
+    for cookie in upstream.get_all(header::SET_COOKIE) {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, cookie.clone());
+    }
+    response
+}
+
 fn needs_buffer(
     request: &Parts,
     response: &HeaderMap,

@@ -124,13 +124,13 @@ fn merge_not_modified(mut stored: HeaderMap, not_modified: &HeaderMap) -> Header
 }
 
 /// Headers a 304 does not replace in the stored response (RFC 9111 §3.2: framing, plus the
-/// headers each node sets itself).
+/// headers each node sets itself, plus `Set-Cookie`, which is never stored).
 fn excluded_from_merge(name: &HeaderName) -> bool {
     OWN_HEADERS.contains(&name.as_str())
         || crate::upstream::HOP_BY_HOP.contains(&name.as_str())
         || matches!(
             name.as_str(),
-            "content-length" | "content-encoding" | "content-range" | "age"
+            "content-length" | "content-encoding" | "content-range" | "age" | "set-cookie"
         )
 }
 

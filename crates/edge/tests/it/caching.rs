@@ -381,3 +381,33 @@ async fn cache_inspection_shows_stored_variants() {
         400
     );
 }
+
+/// Defect 5: a `public` response with `Set-Cookie` is stored without the cookie, so a hit
+/// never replays another viewer's `Set-Cookie`; the viewer whose request filled it gets it.
+#[tokio::test]
+async fn defect_5_a_hit_never_replays_another_viewers_set_cookie() {
+    let origin = TestOrigin::start("o").await;
+    for preset in [
+        "CachingOptimized",
+        "UseOriginCacheControlHeaders",
+        "rfc9111",
+    ] {
+        let edge = Node::single(&origin.url(), preset).await;
+        let url = format!(
+            "{}/sc?cc=public%2C%20max-age%3D600&cookie=session%3Dviewer-a",
+            edge.url()
+        );
+        let first = get(&url, &[("range", "bytes=0-3")]).await;
+        assert_eq!(
+            first.h("set-cookie"),
+            "session=viewer-a",
+            "{preset}: filler"
+        );
+        let hit = get(&url, &[]).await;
+        assert_eq!(hit.h("x-cache"), "Hit from cloudfront", "{preset}");
+        assert!(
+            !hit.headers.contains_key("set-cookie"),
+            "{preset}: replayed"
+        );
+    }
+}
