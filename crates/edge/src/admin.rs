@@ -1,7 +1,8 @@
 //! The edge's own admin routes, next to the common `/metrics`, `/healthz` and `/readyz`:
 //! invalidations (`POST /invalidations`, `GET /invalidations/<id>`), cache inspection
 //! (`GET /cache?key=` / `?path=`) and the readiness switch (`POST /health`). State-changing
-//! calls need the admin token when one is configured.
+//! calls and the cache inspection (it shows stored headers) need the admin token when one is
+//! configured.
 
 use bytes::Bytes;
 use edgelab_common::admin::{AdminRoutes, Readiness, authorize};
@@ -101,6 +102,10 @@ impl EdgeAdmin {
     }
 
     fn inspect_cache(&self, request: &Request<Bytes>) -> Response<Body> {
+        // Stored headers can carry what the origin meant for one viewer: token-guarded too.
+        if let Err(denied) = authorize(request, self.token.as_deref()) {
+            return denied;
+        }
         let param = |name: &str| {
             request
                 .uri()

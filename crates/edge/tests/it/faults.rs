@@ -155,3 +155,19 @@ async fn h2c_viewers_get_the_same_caching() {
     }
     assert_eq!(statuses, ["Miss from cloudfront", "Hit from cloudfront"]);
 }
+
+/// Defect 6: the cache inspection shows stored headers, so it needs the token when one is set.
+#[tokio::test]
+async fn defect_6_cache_inspection_needs_the_admin_token() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::start(&format!(
+        "pop = \"FRA\"\nadmin_token = \"s3cret\"\n[upstream]\nprimary = \"{}\"\n",
+        origin.url()
+    ))
+    .await;
+    get(&format!("{}/seen?cc=max-age%3D600", edge.url()), &[]).await;
+    let url = format!("{}/cache?path=/seen", edge.admin_url());
+    assert_eq!(get(&url, &[]).await.status, 401);
+    let bearer = [("authorization", "Bearer s3cret")];
+    assert_eq!(get(&url, &bearer).await.status, 200);
+}
