@@ -3,6 +3,8 @@
 
 use std::io::Read;
 
+use edgelab_wire::range;
+
 use crate::support::{Node, TestOrigin, get, send};
 
 #[tokio::test]
@@ -55,13 +57,7 @@ async fn range_dos_overlapping_many_or_descending_ranges_get_the_whole_cached_ob
     // 2,000 × `0-` once asked for 2,000 copies of the object in one buffer.
     let bomb = format!("bytes={}", vec!["0-"; 2000].join(","));
     let overlapping = format!("bytes={}", vec!["0-"; 32].join(","));
-    let many = format!(
-        "bytes={}",
-        (0..33)
-            .map(|i| format!("{}-{}", i * 100, i * 100))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let many = range::render(&(0..33).map(|i| (i * 100, i * 100)).collect::<Vec<_>>());
     for range in [
         &bomb,
         &overlapping,
@@ -95,14 +91,8 @@ async fn range_dos_adjacent_ranges_coalesce_and_multipart_streams_within_bounds(
     assert!(text.contains("Content-Range: bytes 4990-4999/5000"));
     // Ten one-byte parts of a 100-byte object would be mostly framing: the whole object.
     let small = format!("{}/small?cc=max-age%3D600&size=100", edge.url());
-    let tiny_parts = (0..10)
-        .map(|i| format!("{}-{}", i * 2, i * 2))
-        .collect::<Vec<_>>();
-    let tiny = get(
-        &small,
-        &[("range", &format!("bytes={}", tiny_parts.join(",")))],
-    )
-    .await;
+    let tiny_parts = range::render(&(0..10).map(|i| (i * 2, i * 2)).collect::<Vec<_>>());
+    let tiny = get(&small, &[("range", &tiny_parts)]).await;
     assert_eq!(tiny.status, 200);
     assert_eq!(tiny.body.len(), 100);
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use edgelab_wire::range;
 use http::{Method, Version};
 
 use crate::support::{TestOrigin, collect, digest, header, raw, request, small_config};
@@ -275,13 +276,7 @@ async fn range_dos_overlapping_ranges_get_the_whole_object_once() {
         assert_eq!(response.status(), 200, "{unacceptable}");
         assert_eq!(body.len() as u64, entry.size, "{unacceptable}");
     }
-    let many = format!(
-        "bytes={}",
-        (0..33)
-            .map(|i| format!("{}-{}", i * 100, i * 100))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let many = range::render(&(0..33).map(|i| (i * 100, i * 100)).collect::<Vec<_>>());
     let (response, body) = origin.get(&entry.path, &[("range", &many)]).await;
     assert_eq!(response.status(), 200);
     assert_eq!(body.len() as u64, entry.size);
