@@ -625,7 +625,11 @@ fn judge(
         if got != expected {
             return Some((
                 RequestErrorKind::Digest,
-                format!("{path}: body digest xxh3={got:016x}, expected xxh3={expected:016x}"),
+                format!(
+                    "{path}: body digest {}, expected {}",
+                    Digest(got),
+                    Digest(expected)
+                ),
             ));
         }
     }
