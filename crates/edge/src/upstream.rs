@@ -89,6 +89,13 @@ pub enum UpstreamError {
     /// Another transport error.
     #[error("upstream request failed: {0}")]
     Other(String),
+    /// The viewer's request body failed while it was being sent (malformed chunked framing,
+    /// a cut connection): the viewer's fault, not the upstream's.
+    #[error("malformed request body: {0}")]
+    ViewerBody(String),
+    /// The viewer's request body outgrew the node's limit while it was being sent.
+    #[error("request body larger than the node's limit")]
+    ViewerBodyTooLarge,
 }
 
 impl UpstreamError {
@@ -98,6 +105,8 @@ impl UpstreamError {
             UpstreamError::Connect(_) => "connect",
             UpstreamError::Timeout(_) => "timeout",
             UpstreamError::Other(_) => "other",
+            UpstreamError::ViewerBody(_) => "bad-request-body",
+            UpstreamError::ViewerBodyTooLarge => "body-too-large",
         }
     }
 
@@ -105,17 +114,49 @@ impl UpstreamError {
     pub fn status(&self) -> http::StatusCode {
         match self {
             UpstreamError::Timeout(_) => http::StatusCode::GATEWAY_TIMEOUT,
+            UpstreamError::ViewerBody(_) => http::StatusCode::BAD_REQUEST,
+            UpstreamError::ViewerBodyTooLarge => http::StatusCode::PAYLOAD_TOO_LARGE,
             _ => http::StatusCode::BAD_GATEWAY,
         }
     }
 
-    fn result(&self) -> UpstreamResult {
+    /// The upstream metric's result; `None` for the viewer's own faults (not counted as an
+    /// upstream failure).
+    fn result(&self) -> Option<UpstreamResult> {
         match self {
-            UpstreamError::Connect(_) => UpstreamResult::ConnectError,
-            UpstreamError::Timeout(_) => UpstreamResult::Timeout,
-            UpstreamError::Other(_) => UpstreamResult::Truncated,
+            UpstreamError::Connect(_) => Some(UpstreamResult::ConnectError),
+            UpstreamError::Timeout(_) => Some(UpstreamResult::Timeout),
+            UpstreamError::Other(_) => Some(UpstreamResult::Truncated),
+            UpstreamError::ViewerBody(_) | UpstreamError::ViewerBodyTooLarge => None,
         }
     }
+
+    /// A hyper client error, told apart by whose fault it is.
+    fn of_client(error: &hyper_util::client::legacy::Error) -> Self {
+        if error.is_connect() {
+            return UpstreamError::Connect(format!("{error:?}"));
+        }
+        let chain = || causes(error);
+        if chain().any(|cause| cause.is::<http_body_util::LengthLimitError>()) {
+            return UpstreamError::ViewerBodyTooLarge;
+        }
+        let user = |cause: &(dyn std::error::Error + 'static)| {
+            cause
+                .downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_user)
+        };
+        if chain().any(user) {
+            return UpstreamError::ViewerBody(format!("{error:?}"));
+        }
+        UpstreamError::Other(format!("{error:?}"))
+    }
+}
+
+/// The chain of causes below `error`.
+fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(error.source(), |cause| cause.source())
 }
 
 /// A response head from upstream, with timings.
@@ -238,7 +279,9 @@ impl UpstreamClient {
                         });
                     }
                     Err(error) => {
-                        self.metrics.upstream(error.result());
+                        if let Some(result) = error.result() {
+                            self.metrics.upstream(result);
+                        }
                         let retry = matches!(error, UpstreamError::Connect(_));
                         last_error = error;
                         if !retry || !replayable {
@@ -277,10 +320,7 @@ impl UpstreamClient {
         match tokio::time::timeout(timeout, fut).await {
             Err(_) => Err(UpstreamError::Timeout(timeout)),
             Ok((Ok(response), connect)) => Ok((response, connect, started.elapsed())),
-            Ok((Err(error), _)) if error.is_connect() => {
-                Err(UpstreamError::Connect(format!("{error:?}")))
-            }
-            Ok((Err(error), _)) => Err(UpstreamError::Other(format!("{error:?}"))),
+            Ok((Err(error), _)) => Err(UpstreamError::of_client(&error)),
         }
     }
 }

@@ -74,3 +74,24 @@ async fn a_forwarded_body_keeps_an_exact_length() {
     let (_, headers) = requests.last().expect("the origin was asked");
     assert_eq!(headers.get(header::CONTENT_LENGTH).unwrap(), "5");
 }
+
+/// Defect 6: a malformed chunked body from the viewer is the viewer's fault: 400, counted
+/// under its own detail, never as an upstream `truncated` result or a 502.
+#[tokio::test]
+async fn defect_6_a_malformed_chunked_viewer_body_is_a_400_not_an_upstream_failure() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::single(&origin.url(), "CachingDisabled").await;
+    let request = b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+                    5\r\nhello\r\nzz-not-hex\r\n\r\n";
+    assert_eq!(
+        status_line(&edge, request).await,
+        "HTTP/1.1 400 Bad Request"
+    );
+    let metrics = edge.metrics().await;
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.contains("result=\"truncated\"") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+}
