@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use edgelab_cluster::{Lab, LabError, Reach, RunningLab};
+use edgelab_cluster::{Lab, LabError, Reach, RunOpts, RunningLab};
 use edgelab_common::config::ConfigErrors;
 use edgelab_common::shutdown::Shutdown;
 use edgelab_loadgen::{Mode, Overrides, Settings};
@@ -107,11 +107,26 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let shutdown = Shutdown::new();
     let code = match lab.start(reach, shutdown.clone()).await {
-        Ok(mut running) => compare(&mut running, args.ga, &args.out, args.max_error).await,
+        Ok(mut running) => {
+            let phases = Phases {
+                ga: args.ga,
+                warm: false,
+            };
+            compare(&mut running, phases, &args.out, args.max_error).await
+        }
         Err(error) => Err(error.into()),
     };
     shutdown.drain(Duration::from_secs(5)).await;
     code
+}
+
+/// Which runs a comparison makes besides direct and edge.
+#[derive(Clone, Copy, Debug)]
+pub struct Phases {
+    /// A Global Accelerator run.
+    pub ga: bool,
+    /// A warm-up through the edges first, so the edge run measures warm caches.
+    pub warm: bool,
 }
 
 /// Runs direct, edge (and ga) on a running lab, prints the table and writes the report
@@ -119,7 +134,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// exceeds `max_error` ms.
 pub async fn compare(
     running: &mut RunningLab,
-    ga: bool,
+    phases: Phases,
     out: &Path,
     max_error: Option<f64>,
 ) -> anyhow::Result<ExitCode> {
@@ -128,10 +143,13 @@ pub async fn compare(
     }
     let stop = edgelab_common::shutdown::OnSignal::install();
     let settings = running.lab().settings().clone();
-    let announce = |mode: Mode| output::line(&announcement(mode, &settings));
+    let announce = |mode: Mode, opts: &RunOpts| {
+        let label = opts.label.as_deref().unwrap_or(mode.as_str());
+        output::line(&announcement(label, &settings));
+    };
     let progress = std::io::stderr().is_terminal();
     let comparison = match running
-        .compare(ga, progress, stop.shutdown(), announce)
+        .compare(phases.ga, phases.warm, progress, stop.shutdown(), announce)
         .await
     {
         Ok(Some(comparison)) => comparison,
@@ -142,6 +160,9 @@ pub async fn compare(
     output::block(&comparison.table());
     edgelab_cluster::lab::write_reports(out, &comparison)?;
     output::line(&format!("report: {}", out.join("report.html").display()));
+    if phases.warm {
+        output::block(&format!("\nIn short: {}", comparison.takeaway()));
+    }
     let interrupted = comparison.runs().iter().any(|r| r.interrupted);
     if interrupted {
         return Ok(ExitCode::from(130));
@@ -151,14 +172,19 @@ pub async fn compare(
 }
 
 /// `edge: 100 requests/s for 12s from 4 places …`.
-fn announcement(mode: Mode, settings: &Settings) -> String {
+fn announcement(label: &str, settings: &Settings) -> String {
     let load = if settings.closed {
         format!("closed loop, {} clients per place", settings.connections)
     } else {
         format!("{} requests/s", settings.arrival.peak_rate())
     };
     format!(
-        "{mode}: {load} for {:?} from {} places …",
+        "{}: {load} for {:?} from {} places …",
+        if label == edgelab_cluster::lab::WARM_UP_LABEL {
+            "edge-cold (warm-up through the edges, reported apart)"
+        } else {
+            label
+        },
         settings.duration,
         settings.populations.len()
     )

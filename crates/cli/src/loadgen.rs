@@ -297,6 +297,7 @@ async fn run_lab(
         progress: options.progress,
         hdr_log: options.hdr_log,
         origin_metrics: options.origin_metrics,
+        seed: None,
     };
     match running.run(mode, opts, stop).await {
         Ok(report) => Ok(Ok(report)),

@@ -201,7 +201,13 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     ));
     let shutdown = Shutdown::new();
     let code = match lab.start(Reach::Loopback, shutdown.clone()).await {
-        Ok(mut running) => compare::compare(&mut running, args.ga, &args.out, args.max_error).await,
+        Ok(mut running) => {
+            let phases = compare::Phases {
+                ga: args.ga,
+                warm: true,
+            };
+            compare::compare(&mut running, phases, &args.out, args.max_error).await
+        }
         Err(error) => Err(error.into()),
     };
     shutdown.drain(Duration::from_secs(5)).await;

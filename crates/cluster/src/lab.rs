@@ -205,6 +205,9 @@ enum Nodes {
     Dns(Dns),
 }
 
+/// The label of the warm-up run through the edges (from cold caches).
+pub const WARM_UP_LABEL: &str = "edge-cold";
+
 /// What one run of a lab shows and writes besides the report.
 #[derive(Debug, Clone, Default)]
 pub struct RunOpts {
@@ -216,6 +219,9 @@ pub struct RunOpts {
     pub hdr_log: Option<PathBuf>,
     /// More origin `/metrics` URLs to read besides the lab's own.
     pub origin_metrics: Vec<Uri>,
+    /// Another seed than the workload's (a warm-up draws other requests from the same
+    /// popularity).
+    pub seed: Option<u64>,
 }
 
 /// A lab whose nodes are reachable.
@@ -296,7 +302,10 @@ impl RunningLab {
     ) -> Result<Report, LabError> {
         let targets = self.targets(mode)?;
         let places: Vec<String> = targets.iter().map(|t| t.place.clone()).collect();
-        let settings = self.lab.settings.clone();
+        let mut settings = self.lab.settings.clone();
+        if let Some(seed) = opts.seed {
+            settings.seed = seed;
+        }
         let plan = Plan::new(settings, self.catalog().await?, &places)?;
         let mut origin_metrics = self.origin_metrics.clone();
         origin_metrics.extend(opts.origin_metrics);
@@ -310,38 +319,59 @@ impl RunningLab {
     }
 
     /// Direct, then edge (then ga when `ga`), as one comparison; `before` is called with each
-    /// mode before it runs (to announce it). `None` when `stop` triggered before both
-    /// direct and edge finished.
+    /// phase before it runs (to announce it). With `warm`, a warm-up through the edges (the
+    /// same popularity, another seed: [`WARM_UP_LABEL`]) runs before the edge run, which then
+    /// measures warm caches; the warm-up is reported on its own ([`Comparison::cold`]).
+    /// `None` when `stop` triggered before both direct and edge finished.
     pub async fn compare(
         &mut self,
         ga: bool,
+        warm: bool,
         progress: bool,
         stop: Shutdown,
-        before: impl Fn(Mode),
+        before: impl Fn(Mode, &RunOpts),
     ) -> Result<Option<Comparison>, LabError> {
-        let mut modes = vec![Mode::Direct, Mode::Edge];
+        let opts = |label: Option<&str>, seed: Option<u64>| RunOpts {
+            progress,
+            label: label.map(str::to_string),
+            seed,
+            ..RunOpts::default()
+        };
+        let warm_up = opts(
+            Some(WARM_UP_LABEL),
+            Some(self.lab.settings.seed.wrapping_add(1)),
+        );
+        let mut phases = vec![(Mode::Direct, opts(None, None))];
+        if warm {
+            phases.push((Mode::Edge, warm_up));
+        }
+        phases.push((Mode::Edge, opts(None, None)));
         if ga {
-            modes.push(Mode::Ga);
+            phases.push((Mode::Ga, opts(None, None)));
         }
         self.catalog().await?;
         let mut reports: Vec<Report> = Vec::new();
-        for mode in modes {
+        for (mode, opts) in phases {
             if stop.is_triggered() {
                 break;
             }
-            before(mode);
-            let opts = RunOpts {
-                progress,
-                ..RunOpts::default()
-            };
+            before(mode, &opts);
             reports.push(self.run(mode, opts, stop.clone()).await?);
         }
+        let cold = reports
+            .iter()
+            .position(|r| r.label == WARM_UP_LABEL)
+            .map(|at| reports.remove(at));
         let mut reports = reports.into_iter();
         let (Some(direct), Some(edge)) = (reports.next(), reports.next()) else {
             return Ok(None);
         };
         let ga = reports.next();
-        Ok(Some(Comparison::new(&direct, &edge, ga.as_ref())))
+        let comparison = Comparison::new(&direct, &edge, ga.as_ref());
+        Ok(Some(match cold {
+            Some(cold) => comparison.with_cold(cold),
+            None => comparison,
+        }))
     }
 }
 

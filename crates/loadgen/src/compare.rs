@@ -75,6 +75,63 @@ pub struct Comparison {
     pub edge: Report,
     /// The Global Accelerator run.
     pub ga: Option<Report>,
+    /// The warm-up run through the edges from cold caches, when the edge run was measured
+    /// warm (`edgelab demo`); reported on its own, never mixed into the edge run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold: Option<Report>,
+}
+
+/// The share of a place's responses in `report` served at the PoP, at a REC or the shield,
+/// and by the origin (through the CDN); `None` without CDN responses.
+pub fn served_shares(report: &Report, place: &str) -> [Option<f64>; 3] {
+    let mut counts = [0u64; 3];
+    for group in report.groups.iter().filter(|g| g.place == place) {
+        match group.tier {
+            Tier::Edge => counts[0] += group.responses,
+            Tier::Rec | Tier::Shield => counts[1] += group.responses,
+            Tier::Origin => counts[2] += group.responses,
+            Tier::None => {}
+        }
+    }
+    let total: u64 = counts.iter().sum();
+    counts.map(|c| (total > 0).then(|| c as f64 / total as f64))
+}
+
+/// The PoP that served most of a place's responses in `report` (its IATA code).
+fn main_pop(report: &Report, place: &str) -> Option<String> {
+    let mut pops: Vec<(&str, u64)> = Vec::new();
+    for group in report
+        .groups
+        .iter()
+        .filter(|g| g.place == place && g.pop != "-")
+    {
+        match pops.iter_mut().find(|(p, _)| *p == group.pop) {
+            Some(entry) => entry.1 += group.responses,
+            None => pops.push((&group.pop, group.responses)),
+        }
+    }
+    let (pop, _) = pops.into_iter().max_by_key(|(_, n)| *n)?;
+    Some(
+        pop.chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect(),
+    )
+}
+
+fn tier_shares_line(tiers: &[TierShare]) -> String {
+    let share = |wanted: &[Tier]| -> f64 {
+        tiers
+            .iter()
+            .filter(|t| wanted.contains(&t.tier))
+            .fold(0.0, |sum, t| sum + t.share)
+            * 100.0
+    };
+    format!(
+        "at the PoP {:.1}%, at a REC/shield {:.1}%, by the origin {:.1}%",
+        share(&[Tier::Edge]),
+        share(&[Tier::Rec, Tier::Shield]),
+        share(&[Tier::Origin])
+    )
 }
 
 fn percentiles(report: &Report, place: &str) -> Option<Percentiles> {
@@ -181,14 +238,65 @@ impl Comparison {
             direct: direct.clone(),
             edge: edge.clone(),
             ga: ga.cloned(),
+            cold: None,
         }
     }
 
-    /// The runs in order: direct, edge, ga.
+    /// The same comparison, with the cold-cache warm-up run that preceded the edge run.
+    pub fn with_cold(mut self, cold: Report) -> Comparison {
+        self.cold = Some(cold);
+        self
+    }
+
+    /// The runs in order: direct, edge, ga, then the cold warm-up.
     pub fn runs(&self) -> Vec<&Report> {
         let mut runs = vec![&self.direct, &self.edge];
         runs.extend(self.ga.as_ref());
+        runs.extend(self.cold.as_ref());
         runs
+    }
+
+    /// What the comparison shows, in words: the place the edge helped most (its p50 from
+    /// its PoP against direct), the origin's offload, and cold against warm when both ran.
+    pub fn takeaway(&self) -> String {
+        let mut out = String::new();
+        let best = self
+            .places
+            .iter()
+            .filter_map(|p| Some((p, p.direct?, p.edge?)))
+            .filter(|(_, direct, edge)| edge.p50_ms < direct.p50_ms)
+            .max_by(|a, b| (a.1.p50_ms - a.2.p50_ms).total_cmp(&(b.1.p50_ms - b.2.p50_ms)));
+        if let Some((place, direct, edge)) = best {
+            let pop = main_pop(&self.edge, &place.place)
+                .map_or(String::from("its PoP"), |pop| pop.to_string());
+            let _ = write!(
+                out,
+                "{}: {:.0} ms from {pop} instead of {:.0} ms direct (p50)",
+                place.place, edge.p50_ms, direct.p50_ms
+            );
+        } else if !self.places.is_empty() {
+            out.push_str("no place was faster through the edges than direct (p50)");
+        }
+        let o = &self.origin;
+        if let (Some(requests), Some(bytes)) = (o.request_offload, o.byte_offload) {
+            let _ = write!(
+                out,
+                "{}the origin served {:.0}% fewer requests and {:.0}% fewer bytes",
+                if out.is_empty() { "" } else { "; " },
+                requests * 100.0,
+                bytes * 100.0
+            );
+        }
+        out.push('.');
+        if let Some(cold) = &self.cold {
+            let _ = write!(
+                out,
+                "\nFrom cold caches the edge run was served {}; warm, {}.",
+                tier_shares_line(&cold.tiers),
+                tier_shares_line(&self.edge_tiers)
+            );
+        }
+        out
     }
 
     /// The comparison as pretty JSON (the summary plus the full reports).
@@ -220,7 +328,7 @@ impl Comparison {
         if with_ga {
             let _ = write!(out, " {:>26} {:>20}", "ga p50/p90/p99 ms", "ga/direct");
         }
-        let _ = writeln!(out, " {:>7}", "hit");
+        let _ = writeln!(out, " {:>7} {:>10} {:>7}", "at PoP", "REC/shield", "origin");
         for place in &self.places {
             let _ = write!(
                 out,
@@ -238,7 +346,14 @@ impl Comparison {
                     fmt(place.ga_ratio, 2)
                 );
             }
-            let _ = writeln!(out, " {:>7}", percent(place.edge_hit_ratio));
+            let [pop, rec, origin] = served_shares(&self.edge, &place.place);
+            let _ = writeln!(
+                out,
+                " {:>7} {:>10} {:>7}",
+                percent(pop),
+                percent(rec),
+                percent(origin)
+            );
         }
         let o = &self.origin;
         let _ = writeln!(
@@ -262,21 +377,20 @@ impl Comparison {
             human_bytes((o.direct_bytes - o.edge_bytes).max(0.0)),
             percent(o.byte_offload)
         );
-        let tiers: Vec<String> = self
-            .edge_tiers
-            .iter()
-            .map(|t| format!("{} {:.1}%", t.tier.as_str(), t.share * 100.0))
-            .collect();
         let _ = writeln!(
             out,
-            "edge run served by: {} (hit ratio {})",
-            if tiers.is_empty() {
-                "-".to_string()
-            } else {
-                tiers.join(", ")
-            },
+            "edge run served: {} (X-Cache hits at any tier {})",
+            tier_shares_line(&self.edge_tiers),
             percent(self.edge.totals.hit_ratio)
         );
+        if let Some(cold) = &self.cold {
+            let _ = writeln!(
+                out,
+                "{} run (warm-up, cold caches) served: {}",
+                cold.label,
+                tier_shares_line(&cold.tiers)
+            );
+        }
         for run in self.runs() {
             let own = run.emulator_error.summary_lines();
             for line in own.lines() {
@@ -363,6 +477,59 @@ mod tests {
             timeline: vec![],
         });
         report
+    }
+
+    #[test]
+    fn the_takeaway_names_the_place_its_pop_and_the_offload() {
+        let comparison = crate::html::tests::fixture();
+        assert_eq!(
+            comparison.takeaway(),
+            "Sydney: 11 ms from SYD instead of 347 ms direct (p50); the origin served 70% \
+             fewer requests and 70% fewer bytes."
+        );
+        let mut cold = comparison.edge.clone();
+        cold.label = "edge-cold".into();
+        cold.tiers = vec![
+            TierShare {
+                tier: Tier::Edge,
+                responses: 48,
+                share: 0.48,
+            },
+            TierShare {
+                tier: Tier::Origin,
+                responses: 52,
+                share: 0.52,
+            },
+        ];
+        let warmed = comparison.clone().with_cold(cold);
+        let words = warmed.takeaway();
+        assert!(
+            words.ends_with(
+                "\nFrom cold caches the edge run was served at the PoP 48.0%, at a REC/shield \
+             0.0%, by the origin 52.0%; warm, at the PoP 67.9%, at a REC/shield 15.4%, by the \
+             origin 16.7%."
+            ),
+            "{words}"
+        );
+        assert_eq!(
+            warmed.runs().last().map(|r| r.label.as_str()),
+            Some("edge-cold")
+        );
+        let table = warmed.table();
+        assert!(table.contains("at PoP REC/shield  origin"), "{table}");
+        assert!(
+            table.contains("edge-cold run (warm-up, cold caches) served: at the PoP 48.0%"),
+            "{table}"
+        );
+        assert!(table.contains("  68.0%      15.2%   16.8%"), "{table}");
+        let slower = Comparison::new(&comparison.edge, &comparison.direct, None);
+        assert!(
+            slower
+                .takeaway()
+                .starts_with("no place was faster through the edges than direct (p50)"),
+            "{}",
+            slower.takeaway()
+        );
     }
 
     #[test]

@@ -111,21 +111,6 @@ fn emulator_panel(runs: &[&Report]) -> String {
     out
 }
 
-/// Share of a place's responses each tier served in `report` (PoP, REC + shield, origin).
-fn place_shares(report: &Report, place: &str) -> [Option<f64>; 3] {
-    let mut counts = [0u64; 3];
-    for group in report.groups.iter().filter(|g| g.place == place) {
-        match group.tier {
-            Tier::Edge => counts[0] += group.responses,
-            Tier::Rec | Tier::Shield => counts[1] += group.responses,
-            Tier::Origin => counts[2] += group.responses,
-            Tier::None => {}
-        }
-    }
-    let total: u64 = counts.iter().sum();
-    counts.map(|c| (total > 0).then(|| c as f64 / total as f64))
-}
-
 fn triple(report: &Report, place: &str) -> String {
     report
         .places
@@ -147,7 +132,12 @@ fn places_table(runs: &[&Report], places: &[String], cdn: Option<&Report>) -> St
         let _ = write!(out, "<th>{} p50 / p90 / p99 ms</th>", escape(&run.label));
     }
     if runs.len() > 1 {
-        out.push_str("<th>edge / direct p50</th>");
+        let _ = write!(
+            out,
+            "<th>{} / {} p50</th>",
+            escape(&runs[1].label),
+            escape(&runs[0].label)
+        );
     }
     if cdn.is_some() {
         out.push_str("<th>served at the PoP</th><th>at a REC / shield</th><th>by the origin</th>");
@@ -172,7 +162,7 @@ fn places_table(runs: &[&Report], places: &[String], cdn: Option<&Report>) -> St
             let _ = write!(out, "<td>{ratio}</td>");
         }
         if let Some(cdn) = cdn {
-            for share in place_shares(cdn, place) {
+            for share in crate::compare::served_shares(cdn, place) {
                 let _ = write!(out, "<td>{}</td>", percent(share));
             }
         }
@@ -415,6 +405,11 @@ pub fn comparison(comparison: &Comparison) -> String {
     for report in &runs {
         body.push_str(&report_facts(report));
     }
+    let _ = write!(
+        body,
+        "<p class=\"takeaway\"><b>{}</b></p>",
+        escape(&comparison.takeaway()).replace('\n', "<br>")
+    );
     body.push_str(&places_table(&runs, &places, Some(&comparison.edge)));
     body.push_str(&origin_table(comparison));
     body.push_str(&charts(&runs, &places));
@@ -423,4 +418,4 @@ pub fn comparison(comparison: &Comparison) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
