@@ -1,0 +1,22 @@
+//! Offline what-if for edge caches: replay a request trace through simulated caches, one
+//! per capacity on a grid, and report object and byte hit ratios. Pure: no sockets, no
+//! runtime, no clock; the trace is streamed, so memory is bounded by the number of distinct
+//! objects a cache holds, not by the trace length.
+//!
+//! # Layout
+//! - [`trace`]: trace formats (CSV `time,id,size`, libCacheSim's `oracleGeneral` binary) and
+//!   a streaming reader.
+//! - [`cache`]: the eviction policies (`lru`, `fifo`, `tinylfu`) behind one [`cache::Cache`]
+//!   trait, with libCacheSim's conventions for LRU and FIFO.
+//! - [`sim`]: one pass over the trace feeding every capacity of the grid, and the report
+//!   (JSON and terminal table).
+//! - [`size`]: byte sizes as users write them (`128MiB`, `1GiB`).
+
+pub mod cache;
+pub mod sim;
+pub mod size;
+pub mod trace;
+
+pub use cache::Eviction;
+pub use sim::{Outcome, Report, simulate};
+pub use trace::{Request, TraceError, TraceFormat};
