@@ -18,6 +18,7 @@ COPY crates/geo/Cargo.toml crates/geo/Cargo.toml
 COPY crates/link/Cargo.toml crates/link/Cargo.toml
 COPY crates/loadgen/Cargo.toml crates/loadgen/Cargo.toml
 COPY crates/origin/Cargo.toml crates/origin/Cargo.toml
+COPY crates/replay/Cargo.toml crates/replay/Cargo.toml
 COPY crates/testkit/Cargo.toml crates/testkit/Cargo.toml
 COPY crates/wire/Cargo.toml crates/wire/Cargo.toml
 RUN for crate in crates/*/; do \

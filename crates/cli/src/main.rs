@@ -17,6 +17,7 @@ mod graph;
 mod loadgen;
 mod origin;
 mod output;
+mod replay;
 mod topology;
 mod up;
 
@@ -50,6 +51,8 @@ enum Command {
     Drill(drill::Args),
     /// Generate docker compose, Docker Swarm or Kubernetes files from a topology.
     Deploy(deploy::Args),
+    /// Replay a request trace through simulated caches offline (what-if, no sockets).
+    Replay(replay::Args),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +76,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         });
     }
+    if let Command::Replay(args) = cli.command {
+        // Pure simulation: no runtime needed.
+        return replay::run(args).unwrap_or_else(|error| {
+            output::error(&format!("{error:#}"));
+            ExitCode::FAILURE
+        });
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -92,7 +102,7 @@ fn main() -> ExitCode {
             Command::Up(args) => up::run_up(args).await,
             Command::Demo(args) => up::run_demo(args).await,
             Command::Drill(args) => drill::run(args).await,
-            Command::Topology(_) | Command::Deploy(_) => {
+            Command::Topology(_) | Command::Deploy(_) | Command::Replay(_) => {
                 unreachable!("handled before the runtime starts")
             }
         }

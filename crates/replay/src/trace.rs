@@ -4,7 +4,7 @@
 //! Requests for zero-byte objects are skipped and counted, as libCacheSim's readers do by
 //! default (`ignore_size_zero_req`), so miss counts compare one to one.
 
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 use std::str::FromStr;
 
 /// One request of a trace.

@@ -4,6 +4,7 @@ mod deploy;
 mod edge;
 mod loadgen;
 mod origin;
+mod replay;
 mod support;
 mod topology;
 mod up;

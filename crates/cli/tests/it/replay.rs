@@ -1,0 +1,106 @@
+//! `edgelab replay`: JSON shape over a small CSV trace, the table, and bad input exits 64.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::run;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn csv_trace() -> tempfile_path::Path {
+    tempfile_path::write("time,id,size\n0,1,100\n1,2,100\n2,1,100\n3,3,100\n4,1,100\n")
+}
+
+/// A trace file under the test's target dir, removed when dropped.
+mod tempfile_path {
+    pub struct Path(pub std::path::PathBuf);
+    impl Drop for Path {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    pub fn write(text: &str) -> Path {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let path = dir.join(format!(
+            "replay-{}-{:?}.csv",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::write(&path, text).expect("write the trace");
+        Path(path)
+    }
+}
+
+#[test]
+fn replay_json_has_one_entry_per_capacity() {
+    let trace = csv_trace();
+    let path = trace.0.to_str().expect("utf-8 path");
+    let out = run(
+        &[
+            "replay",
+            path,
+            "--eviction",
+            "fifo",
+            "--capacity",
+            "200B,1KiB",
+            "--json",
+            "-",
+        ],
+        LIMIT,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(json["eviction"], "fifo");
+    let results = json["results"].as_array().expect("results");
+    assert_eq!(results.len(), 2);
+    // FIFO, 2 objects: 1 2 1(hit) 3(evicts 1) 1(miss)
+    assert_eq!(
+        (
+            results[0]["capacity_bytes"].as_u64(),
+            results[0]["misses"].as_u64()
+        ),
+        (Some(200), Some(4))
+    );
+    assert_eq!(results[0]["byte_misses"], 400);
+    assert_eq!(results[1]["misses"], 3);
+    assert_eq!(results[1]["requests"], 5);
+}
+
+#[test]
+fn replay_prints_a_table() {
+    let trace = csv_trace();
+    let out = run(
+        &[
+            "replay",
+            trace.0.to_str().expect("utf-8 path"),
+            "--capacity",
+            "1KiB",
+        ],
+        LIMIT,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("1KiB") && stdout.contains("40.00%"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn replay_bad_input_exits_64() {
+    let trace = tempfile_path::write("0,1,100\n1,2\n");
+    let out = run(&["replay", trace.0.to_str().expect("utf-8 path")], LIMIT);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
+    let out = run(&["replay", "/nonexistent/trace.csv"], LIMIT);
+    assert_eq!(out.status.code(), Some(64));
+    let out = run(&["replay", "x.csv", "--capacity", "12parsecs"], LIMIT);
+    assert_eq!(out.status.code(), Some(64));
+    let out = run(&["replay", "x.csv", "--eviction", "random"], LIMIT);
+    assert_eq!(out.status.code(), Some(64));
+}

@@ -1,0 +1,3 @@
+//! Integration tests of `edgelab-replay` over the shipped reference trace.
+
+mod libcachesim;
