@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # edgelab in a container: one image, one binary (`edgelab`); docker-compose.yml runs one node
 # of the topology per container with it. Build: docker build -t edgelab .
+# Offline, from a binary built beforehand: Dockerfile.prebuilt.
 
 # ---- build -------------------------------------------------------------------------------
 FROM rust:1-slim-bookworm AS build
@@ -58,3 +59,4 @@ HEALTHCHECK --interval=5s --timeout=2s --start-period=10s --retries=3 \
     CMD curl -fsS -o /dev/null http://127.0.0.1:9090/healthz || exit 1
 ENTRYPOINT ["edgelab"]
 CMD ["--help"]
+

@@ -348,8 +348,9 @@ fn compose_loadgen(topology: &Topology, options: &DeployOptions) -> Value {
     map([
         ("image", s(IMAGE)),
         ("build", s(".")),
+        // No `restart:` (compose's default is not to restart): a one-shot run. (A plain `no`
+        // is a YAML 1.1 boolean to docker-compose 1.x.)
         ("profiles", strings(["loadgen"])),
-        ("restart", s("no")),
         // No admin port: the image's /healthz check is for the nodes.
         ("healthcheck", map([("disable", Value::Bool(true))])),
         ("command", loadgen_command(options)),

@@ -280,6 +280,19 @@ fn compose_mounts_only_files_of_the_repository() {
 #[test]
 fn dockerfile_copies_every_crate_and_existing_paths() {
     let dockerfile = read("Dockerfile");
+    // Dockerfile.prebuilt packages a binary from a context CI assembles (the binary, config/,
+    // loadtest/scenarios/) on the same runtime.
+    let prebuilt = read("Dockerfile.prebuilt");
+    let prebuilt_sources: Vec<&str> = prebuilt
+        .lines()
+        .filter_map(|l| l.strip_prefix("COPY "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        prebuilt_sources,
+        ["edgelab", "config", "loadtest/scenarios"]
+    );
+    assert!(prebuilt.contains("\nUSER ") && prebuilt.contains("/healthz"));
     let ignored: Vec<String> = read(".dockerignore")
         .lines()
         .map(str::trim)
