@@ -4,7 +4,12 @@
 # trace with varying sizes, objects larger than the cache and zero-byte requests.
 # libCacheSim 0.3.5 is installed from PyPI in a virtualenv under target/.
 set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 EDGELAB="${EDGELAB:-target/debug/edgelab}"
+# shellcheck source=../../loadtest/lib.sh
+source loadtest/lib.sh
+lib_install "jq python3 python3-venv python3-pip" jq python3
+python3 -c 'import ensurepip' 2>/dev/null || lib_install "python3-venv" python3-venv-missing
 here="$(dirname "$0")/replay"
 venv=target/replay-venv
 [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
