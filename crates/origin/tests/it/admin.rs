@@ -8,7 +8,7 @@ use http::Method;
 use http_body_util::BodyExt;
 use tokio::time::Instant;
 
-use crate::support::{TestOrigin, eventually, header, request, sample, small_config};
+use crate::support::{TestOrigin, eventually_within, header, request, sample, small_config};
 
 const TOKEN: &str = "s3cret-token";
 
@@ -304,7 +304,7 @@ async fn stop_flips_readiness_and_lets_in_flight_bodies_finish() {
         response.into_body().collect().await.map(|c| c.to_bytes())
     });
     // Wait until the request is being answered.
-    eventually(Duration::from_secs(5), || async {
+    eventually_within(Duration::from_secs(5), "the request is being answered", || async {
         let text = origin.metrics().await;
         sample(
             &text,

@@ -1,11 +1,11 @@
 //! Starting an origin on loopback and talking to it.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use edgelab_common::shutdown::Shutdown;
 use edgelab_origin::{CatalogListing, OriginConfig, OriginHandle};
+pub use edgelab_testkit::{eventually_within, raw};
 use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -160,33 +160,4 @@ pub fn sample(text: &str, series: &str) -> f64 {
                 .map(|value| value.trim().parse().unwrap())
         })
         .unwrap_or(0.0)
-}
-
-/// Polls `check` until it holds or `limit` passes.
-pub async fn eventually<F, Fut>(limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Sends raw bytes on a fresh connection and returns everything read until close (or 5 s).
-pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(bytes).await.unwrap();
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
-    String::from_utf8_lossy(&out).into_owned()
 }
