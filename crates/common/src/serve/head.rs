@@ -57,7 +57,14 @@ impl HeadProblem {
 /// The size of the head as it was sent, give or take optional whitespace: request line,
 /// `name: value\r\n` per field, the blank line.
 pub fn head_bytes(method: &Method, uri: &Uri, headers: &HeaderMap) -> usize {
-    let line = method.as_str().len() + 1 + uri.to_string().len() + 1 + "HTTP/1.1\r\n".len();
+    // Measured from the URI's parts: formatting it would allocate on every request.
+    let origin = match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => scheme.len() + "://".len() + authority.as_str().len(),
+        (None, Some(authority)) => authority.as_str().len(),
+        _ => 0,
+    };
+    let target = origin + uri.path_and_query().map_or(0, |p| p.as_str().len());
+    let line = method.as_str().len() + 1 + target + 1 + "HTTP/1.1\r\n".len();
     let fields: usize = headers
         .iter()
         .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
@@ -139,6 +146,10 @@ mod tests {
             .unwrap();
         // "GET /abc HTTP/1.1\r\n" + "x-a: 12345\r\n" + "\r\n"
         assert_eq!(head_bytes(r.method(), r.uri(), r.headers()), 19 + 12 + 2);
+        // The target counts as it was sent, absolute form included.
+        let absolute: Uri = "http://a.example:8080/p?q=1".parse().unwrap();
+        let line = "GET http://a.example:8080/p?q=1 HTTP/1.1\r\n\r\n".len();
+        assert_eq!(head_bytes(&Method::GET, &absolute, &HeaderMap::new()), line);
         assert_eq!(check(&r, 33), None);
         assert_eq!(check(&r, 32), Some(HeadProblem::TooLarge));
     }
