@@ -22,8 +22,8 @@ pub mod header {
     pub const X_EDGELAB_ORIGIN: &str = "x-edgelab-origin";
     /// The admin token for state-changing admin calls (`Authorization: Bearer` also works).
     pub const X_EDGELAB_TOKEN: &str = "x-edgelab-token";
-    /// The cache tier that produced a response (`EDGE`, `REC`, `Origin Shield`), so the tier
-    /// below can name its `cdn-upstream-layer`.
+    /// The cache tier that sent a request or produced a response (`EDGE`, `REC`, `Origin
+    /// Shield`); on a request it marks a hop forwarded by a tier, whose request id is kept.
     pub const X_EDGELAB_TIER: &str = "x-edgelab-tier";
     /// Marks an invalidation forwarded by another tier (not forwarded again).
     pub const X_EDGELAB_FORWARDED: &str = "x-edgelab-forwarded";

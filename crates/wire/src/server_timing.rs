@@ -101,6 +101,13 @@ impl ServerTiming {
         self
     }
 
+    /// A member as written elsewhere (an origin's own metric passed through).
+    pub fn member(&mut self, member: &str) -> &mut Self {
+        self.separate();
+        self.text.push_str(member.trim());
+        self
+    }
+
     /// The value built so far.
     pub fn as_str(&self) -> &str {
         &self.text
@@ -196,6 +203,31 @@ pub fn hit_layer<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<Tier> 
         .find_map(|value| hit_layer_desc(value).and_then(Tier::from_layer))
 }
 
+/// The tier named by `cdn-upstream-layer` in any of `values`: the layer below that made the
+/// upstream request.
+pub fn upstream_layer<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<Tier> {
+    values
+        .into_iter()
+        .find_map(|value| desc_of(value, metric::UPSTREAM_LAYER).and_then(Tier::from_layer))
+}
+
+/// The members of `values` that are not CloudFront's own (`cdn-*` names), as written: an
+/// origin's metrics, which a miss passes through next to the CDN's.
+pub fn foreign_members<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    values
+        .into_iter()
+        .flat_map(|value| split_outside_quotes(value, b','))
+        .map(str::trim)
+        .filter(|member| {
+            let name = member.split(';').next().unwrap_or("").trim();
+            !name.is_empty() && !name.to_ascii_lowercase().starts_with(CDN_PREFIX)
+        })
+        .collect()
+}
+
+/// The prefix of CloudFront's metric names.
+pub const CDN_PREFIX: &str = "cdn-";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +273,23 @@ mod tests {
         assert_eq!(hit_layer(["cdn-hit-layer;desc=\"Origin\""]), None);
         assert_eq!(desc_of("a;desc=\"x, y\",b", "a"), Some("x, y"));
         assert_eq!(parse(",, ,").count(), 0);
+    }
+
+    #[test]
+    fn foreign_members_keep_the_origins_metrics_as_written() {
+        let values = [
+            "db;dur=53, app;desc=\"a, b\";dur=2",
+            "cdn-upstream-layer;desc=\"REC\",CDN-pop;desc=\"X\", ,cache;desc=hit",
+        ];
+        assert_eq!(
+            foreign_members(values),
+            ["db;dur=53", "app;desc=\"a, b\";dur=2", "cache;desc=hit"]
+        );
+        assert_eq!(upstream_layer(values), Some(Tier::Rec));
+        assert_eq!(upstream_layer(["db;dur=1"]), None);
+        let mut timing = ServerTiming::new();
+        timing.flag(metric::CACHE_MISS).member(" db;dur=53 ");
+        assert_eq!(timing.finish(), "cdn-cache-miss,db;dur=53");
     }
 
     proptest! {

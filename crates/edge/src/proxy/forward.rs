@@ -6,7 +6,7 @@
 
 use edgelab_common::body::{Body, BoxError};
 use edgelab_common::names::header as names;
-use edgelab_wire::{Layer, Tier, XCache, server_timing};
+use edgelab_wire::{Tier, XCache, server_timing};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
@@ -123,24 +123,31 @@ impl Node {
         self.store.invalidate_paths(&paths);
     }
 
-    /// The upstream's layer and timings, and whether an upstream tier hit.
+    /// Who made the upstream request (this node, or the tier below that went further), the
+    /// timings, the origin's own `Server-Timing` metrics, and whether an upstream tier hit.
     pub(super) fn upstream_info(&self, fetched: &Fetched) -> UpstreamInfo {
         let headers = fetched.response.headers();
-        let (layer, tier_hit) = if fetched.from_tier {
-            let layer = headers
-                .get(names::X_EDGELAB_TIER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(Tier::from_layer)
-                .unwrap_or(Tier::Rec);
-            (Some(Layer::from(layer)), tier_hit_of(headers))
-        } else {
-            (Some(Layer::Origin), None)
+        let timings = || {
+            headers
+                .get_all(names::SERVER_TIMING)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
         };
+        let (layer, tier_hit) = if fetched.from_tier {
+            // A tier that went upstream itself names the layer that did; one that hit made
+            // no upstream request, so this node's is the one that did.
+            let deeper = server_timing::upstream_layer(timings());
+            (deeper.unwrap_or(self.config.tier), tier_hit_of(headers))
+        } else {
+            (self.config.tier, None)
+        };
+        let foreign = server_timing::foreign_members(timings());
         UpstreamInfo {
-            layer,
+            layer: Some(layer),
             connect: fetched.connect,
             first_byte: Some(fetched.first_byte),
             tier_hit,
+            origin_timing: (!foreign.is_empty()).then(|| foreign.join(",")),
         }
     }
 

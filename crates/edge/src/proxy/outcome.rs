@@ -10,7 +10,7 @@ use bytes::Bytes;
 use edgelab_common::body::{self, Body};
 use edgelab_common::names::header as names;
 use edgelab_wire::server_timing::{self, metric};
-use edgelab_wire::{Layer, ServerTiming, Tier, XCache};
+use edgelab_wire::{ServerTiming, Tier, XCache};
 use http::{HeaderValue, Response, StatusCode, header};
 
 use super::{Node, OWN_HEADERS};
@@ -198,14 +198,18 @@ impl fmt::Display for Served {
 /// Upstream timings and layer for `Server-Timing`.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct UpstreamInfo {
-    /// `cdn-upstream-layer`: the next tier, or the origin.
-    pub(crate) layer: Option<Layer>,
+    /// `cdn-upstream-layer`: the layer that made the upstream request (this node's tier, or
+    /// the tier below that went further upstream).
+    pub(crate) layer: Option<Tier>,
     /// Connect time when a new connection was opened.
     pub(crate) connect: Option<Duration>,
     /// Time to the upstream's response head.
     pub(crate) first_byte: Option<Duration>,
     /// The upstream tier's `X-Cache` said hit / refresh hit, with the layer that hit.
     pub(crate) tier_hit: Option<(XCache, Tier)>,
+    /// The upstream's own `Server-Timing` metrics (not CloudFront's `cdn-*`), passed through
+    /// on a miss.
+    pub(crate) origin_timing: Option<String>,
 }
 
 /// One answer before the common headers are added.
@@ -301,7 +305,7 @@ impl Node {
     ) -> String {
         let mut timing = ServerTiming::new();
         if let Some(layer) = upstream.layer {
-            timing.desc(metric::UPSTREAM_LAYER, layer_name(layer));
+            timing.desc(metric::UPSTREAM_LAYER, layer.layer());
         }
         match (upstream.connect, upstream.first_byte) {
             (Some(connect), _) => timing.dur(metric::UPSTREAM_CONNECT, connect),
@@ -320,13 +324,11 @@ impl Node {
             timing.desc(metric::HIT_LAYER, layer.layer());
         }
         timing.dur(metric::DOWNSTREAM_FBL, elapsed);
+        if let Some(origin) = &upstream.origin_timing {
+            timing.member(origin);
+        }
         timing.finish()
     }
-}
-
-/// CloudFront's name of an upstream layer in `cdn-upstream-layer`.
-fn layer_name(layer: Layer) -> &'static str {
-    layer.tier().map_or("Origin", Tier::layer)
 }
 
 #[cfg(test)]

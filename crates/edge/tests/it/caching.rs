@@ -30,7 +30,7 @@ async fn miss_then_hit_carries_cloudfront_headers_and_metrics() {
     );
     let timing = first.h("server-timing");
     assert!(
-        timing.contains("cdn-cache-miss") && timing.contains("cdn-upstream-layer;desc=\"Origin\""),
+        timing.contains("cdn-cache-miss") && timing.contains("cdn-upstream-layer;desc=\"EDGE\""),
         "{timing}"
     );
     assert!(

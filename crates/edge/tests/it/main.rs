@@ -2,6 +2,7 @@
 
 mod caching;
 mod collapsing;
+mod errors;
 mod faults;
 mod forwarding;
 mod representation;

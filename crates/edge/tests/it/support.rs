@@ -50,8 +50,8 @@ impl OriginState {
 
 /// A scriptable origin. Query parameters shape the answer:
 /// `cc` Cache-Control, `etag`, `lm` Last-Modified, `vary`, `ct` Content-Type, `size` body
-/// bytes, `status`, `delay_ms`, `cookie` (Set-Cookie), `truncate=1` (promises `size`, sends
-/// half, then fails). Conditional requests matching `etag` get 304.
+/// bytes, `status`, `delay_ms`, `cookie` (Set-Cookie), `st` (Server-Timing), `truncate=1`
+/// (promises `size`, sends half, then fails). Conditional requests matching `etag` get 304.
 pub struct TestOrigin {
     /// Address.
     pub addr: SocketAddr,
@@ -67,6 +67,7 @@ fn param(query: &str, name: &str) -> Option<String> {
         (n == name).then(|| {
             v.replace("%20", " ")
                 .replace("%2C", ",")
+                .replace("%3B", ";")
                 .replace("%3D", "=")
                 .replace("%22", "\"")
         })
@@ -123,6 +124,9 @@ async fn answer(
     }
     if let Some(cookie) = param(&query, "cookie") {
         builder = builder.header("set-cookie", cookie);
+    }
+    if let Some(timing) = param(&query, "st") {
+        builder = builder.header("server-timing", timing);
     }
     if let Some(lm) = param(&query, "lm") {
         builder = builder.header("last-modified", lm);

@@ -70,10 +70,11 @@ async fn hits_name_the_layer_that_answered() {
 
     let first = get(&format!("{}{path}", edge_a.url()), &host).await;
     assert_eq!(first.h("x-cache"), "Miss from cloudfront");
+    // The shield is the only tier that talks to the origin: it made the upstream request.
     assert!(
         first
             .h("server-timing")
-            .contains("cdn-upstream-layer;desc=\"REC\""),
+            .contains("cdn-upstream-layer;desc=\"Origin Shield\""),
         "{}",
         first.h("server-timing")
     );
