@@ -28,6 +28,7 @@ use http::{Method, Request, Response, StatusCode, Uri};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+use crate::live::{self, FaultTargets, LiveNode, LiveStatus, NodeCounters, Sampler};
 use crate::topology::{NodePlan, Topology};
 use edgelab_wire::Layer;
 
@@ -135,11 +136,18 @@ enum Running {
     Edge(EdgeHandle),
 }
 
+/// A node started here, with the registry its metrics are in.
+struct RunningNode {
+    name: String,
+    handle: Running,
+    registry: prometheus::Registry,
+}
+
 /// A running CDN (or one node of it).
 pub struct Cluster {
     topology: Arc<Topology>,
     nodes: Vec<NodeInfo>,
-    running: Vec<(String, Running)>,
+    running: Vec<RunningNode>,
     failed: Mutex<BTreeSet<String>>,
     shutdown: Shutdown,
 }
@@ -228,7 +236,7 @@ impl Cluster {
                         catalog,
                         traffic,
                         admin,
-                        registry,
+                        registry.clone(),
                         shutdown.clone(),
                     )
                     .map_err(|error| ClusterError::Origin {
@@ -243,12 +251,17 @@ impl Cluster {
                     if let Binding::Single { admin_token, .. } = &binding {
                         config.admin_token.clone_from(admin_token);
                     }
-                    let handle =
-                        edgelab_edge::start(config, traffic, admin, registry, shutdown.clone())
-                            .map_err(|error| ClusterError::Edge {
-                                node: plan.name.clone(),
-                                message: error.to_string(),
-                            })?;
+                    let handle = edgelab_edge::start(
+                        config,
+                        traffic,
+                        admin,
+                        registry.clone(),
+                        shutdown.clone(),
+                    )
+                    .map_err(|error| ClusterError::Edge {
+                        node: plan.name.clone(),
+                        message: error.to_string(),
+                    })?;
                     Running::Edge(handle)
                 }
             };
@@ -257,7 +270,11 @@ impl Cluster {
                 Running::Edge(h) => (h.traffic_addr(), h.admin_addr()),
             };
             nodes.push(info(plan, traffic_addr, admin_addr));
-            running.push((plan.name.clone(), handle));
+            running.push(RunningNode {
+                name: plan.name.clone(),
+                handle,
+                registry,
+            });
         }
         Ok(Cluster {
             topology,
@@ -350,8 +367,8 @@ impl Cluster {
         let names = self.resolve_target(target)?;
         let mut set = self.lock_failed();
         for name in &names {
-            if let Some((_, node)) = self.running.iter().find(|(n, _)| n == name) {
-                match node {
+            if let Some(node) = self.running.iter().find(|node| &node.name == name) {
+                match &node.handle {
                     Running::Origin(handle) => handle.set_outage(failed),
                     Running::Edge(handle) => handle.set_healthy(!failed),
                 }
@@ -364,6 +381,84 @@ impl Cluster {
         }
         tracing::info!(target, failed, nodes = ?names, "fault switched");
         Ok(names)
+    }
+
+    /// Each running node's counters, in start order (read from its registry in process).
+    pub fn counters(&self) -> Vec<NodeCounters> {
+        self.nodes
+            .iter()
+            .map(|info| {
+                self.running
+                    .iter()
+                    .find(|node| node.name == info.name)
+                    .map(|node| live::counters(&node.registry))
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// What the fault switches can name: the AZs and Regions holding an origin replica, and
+    /// the PoPs, each once in plan order.
+    pub fn fault_targets(&self) -> FaultTargets {
+        let mut targets = FaultTargets::default();
+        let add = |list: &mut Vec<String>, value: &str| {
+            if !list.iter().any(|v| v == value) {
+                list.push(value.to_string());
+            }
+        };
+        for plan in &self.topology.nodes {
+            match plan.tier {
+                Layer::Origin => {
+                    add(&mut targets.azs, &plan.place);
+                    if let Some(region) = &plan.region {
+                        add(&mut targets.regions, region);
+                    }
+                }
+                Layer::Edge => add(&mut targets.pops, &plan.place),
+                _ => {}
+            }
+        }
+        targets
+    }
+
+    /// The live status at `now`: every node with its health, totals and the rates
+    /// `sampler` computes from this reading and the previous one.
+    pub fn live_status(
+        &self,
+        sampler: &mut Sampler,
+        now: tokio::time::Instant,
+        token_required: bool,
+    ) -> LiveStatus {
+        let counters = self.counters();
+        let totals = counters.clone();
+        let (window, rates) = sampler.observe(now, counters);
+        let nodes = self
+            .nodes
+            .iter()
+            .zip(totals)
+            .enumerate()
+            .map(|(i, (node, total))| {
+                let plan = self.topology.node(&node.name);
+                let origin = node.tier == Layer::Origin;
+                LiveNode {
+                    node: node.clone(),
+                    az: origin.then(|| node.place.clone()),
+                    region: plan.and_then(|p| p.region.clone()),
+                    up: self.is_up(&node.name),
+                    requests_total: total.requests,
+                    hits_total: total.hits,
+                    errors_total: total.errors,
+                    rates: rates.get(i).copied().unwrap_or_default(),
+                }
+            })
+            .collect();
+        LiveStatus {
+            topology: self.topology.name.clone(),
+            token_required,
+            window_s: window.as_secs_f64(),
+            nodes,
+            targets: self.fault_targets(),
+        }
     }
 
     /// The node table: tier, name, place, traffic and admin URLs, upstream and its RTT.
@@ -395,8 +490,9 @@ impl Cluster {
         out
     }
 
-    /// Serves the cluster control API on `listener` (`GET /nodes`, `POST /fail?target=X`,
-    /// `POST /restore?target=X`, `/healthz`, `/readyz`), with `token` required for changes.
+    /// Serves the cluster control API on `listener` (`GET /` the live page, `GET /status` its
+    /// data, `GET /nodes`, `POST /fail?target=X`, `POST /restore?target=X`, `/healthz`,
+    /// `/readyz`), with `token` required for changes.
     pub fn serve_control(
         self: &Arc<Self>,
         listener: TcpListener,
@@ -405,11 +501,15 @@ impl Cluster {
         let addr = listener.local_addr()?;
         let readiness = Readiness::new();
         readiness.set(true);
+        // The first window of the rates starts now.
+        let mut sampler = Sampler::default();
+        sampler.observe(tokio::time::Instant::now(), self.counters());
         let admin = Admin::new(
             prometheus::Registry::new(),
             readiness,
             Control {
                 cluster: self.clone(),
+                sampler: Mutex::new(sampler),
                 token,
             },
         );
@@ -476,7 +576,44 @@ async fn bind(node: &str, what: &str, addr: SocketAddr) -> Result<TcpListener, C
 /// The control API routes.
 struct Control {
     cluster: Arc<Cluster>,
+    sampler: Mutex<Sampler>,
     token: Option<String>,
+}
+
+impl Control {
+    fn status(&self) -> LiveStatus {
+        // A panic while holding the lock leaves at worst one stale window: still usable.
+        let mut sampler = self
+            .sampler
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.cluster.live_status(
+            &mut sampler,
+            tokio::time::Instant::now(),
+            self.token.is_some(),
+        )
+    }
+}
+
+/// The live page, never cached, allowed to talk to the control port only.
+fn page() -> Response<Body> {
+    let mut response = Response::new(body::full(live::PAGE));
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_static(
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+        ),
+    );
+    response
 }
 
 impl AdminRoutes for Control {
@@ -489,6 +626,8 @@ impl AdminRoutes for Control {
                 .map(str::to_string)
         });
         match (request.method(), path) {
+            (&Method::GET, "/") => Some(page()),
+            (&Method::GET, "/status") => Some(body::json(StatusCode::OK, &self.status())),
             (&Method::GET, "/nodes") => {
                 #[derive(Serialize)]
                 struct NodeState<'a> {

@@ -11,6 +11,8 @@
 //!   and `ga` paths, following routing (the planner in `edgelab_geo::planner`) and node
 //!   health.
 //! - [`deploy`]: docker compose, Swarm stack and Kubernetes files generated from a topology.
+//! - [`live`]: the live page of the control port and its status (health, requests/s and hit
+//!   ratio of every node, from the nodes' registries in process).
 //! - [`drill`]: the failure drill (primary AZ, then Region down, under load and a probe).
 //! - [`route`]: the inputs of `edgelab topology route` (flags or a topology file).
 //! - [`lab`]: a [`Lab`] (topology + workload) started or attached to, then run per mode or
@@ -21,6 +23,7 @@ pub mod cluster;
 pub mod deploy;
 pub mod drill;
 pub mod lab;
+pub mod live;
 pub mod route;
 pub mod targets;
 pub mod topology;

@@ -1,5 +1,6 @@
 //! In-process clusters on loopback: tiers, faults and routing with real servers.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -252,5 +253,144 @@ async fn a_single_cache_node_requires_the_admin_token_it_is_given() {
     assert_eq!(post(None).await, 401, "no token");
     assert_eq!(post(Some("wrong")).await, 401, "wrong token");
     assert_ne!(post(Some("s3cret")).await, 401, "the right token");
+    assert!(shutdown.drain(Duration::from_secs(5)).await);
+}
+
+async fn post(client: &HttpClient, url: &str, token: Option<&str>) -> (u16, String) {
+    let mut request = http::Request::post(url);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = client
+        .request(request.body(Empty::<Bytes>::new()).expect("request"))
+        .await
+        .expect("the control port answers");
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn live_status(client: &HttpClient, control: &str) -> serde_json::Value {
+    let (status, headers, body) = get(client, &format!("{control}/status")).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "content-type"), "application/json");
+    serde_json::from_slice(&body).expect("the status is JSON")
+}
+
+fn live_node<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    status["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|n| n["name"] == name)
+        .unwrap_or_else(|| panic!("no node {name} in {status}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_status_counts_known_traffic_and_shows_faults() {
+    let topology = Topology::parse(TWO_AZ, "test").expect("valid topology");
+    let shutdown = Shutdown::new();
+    let cluster = std::sync::Arc::new(
+        Cluster::start(topology, Binding::Loopback, shutdown.clone())
+            .await
+            .expect("cluster starts"),
+    );
+    let listener = edgelab_testkit::loopback().await;
+    let control = cluster
+        .serve_control(listener, Some("s3cret".into()))
+        .expect("control API");
+    let control = format!("http://{control}");
+    let client = client();
+
+    let (status, headers, page) = get(&client, &format!("{control}/")).await;
+    assert_eq!(status, 200, "the page needs no token");
+    assert_eq!(header(&headers, "content-type"), "text/html; charset=utf-8");
+    let page = String::from_utf8_lossy(&page);
+    assert!(page.contains("<table id=\"nodes\">") && page.contains("fetch(\"/status\""));
+    assert!(
+        !page.contains("src=") && !page.contains("href=\"http"),
+        "no external asset"
+    );
+
+    let pop = cluster.node("pop-dub").expect("PoP runs").traffic.clone();
+    for _ in 0..20 {
+        let (status, _, _) = get(&client, &format!("{pop}/static/00000.js")).await;
+        assert_eq!(status, 200);
+    }
+    // Windows follow one another, so rate × window summed over them is the traffic.
+    let (seen, last_window) = (Cell::new(0.0), Cell::new(0.0));
+    let counted = || async {
+        let status = live_status(&client, &control).await;
+        let window = status["window_s"].as_f64().expect("window");
+        let dub = live_node(&status, "pop-dub");
+        if window > 0.0 && window != last_window.get() {
+            seen.set(seen.get() + dub["requests_per_s"].as_f64().expect("rate") * window);
+            last_window.set(window);
+        }
+        dub["requests_total"] == 20 && (seen.get() - 20.0).abs() < 1e-6
+    };
+    edgelab_testkit::eventually_within(
+        Duration::from_secs(20),
+        "20 requests in the rates",
+        counted,
+    )
+    .await;
+    let status = live_status(&client, &control).await;
+    assert_eq!(status["token_required"], true);
+    assert_eq!(
+        status["targets"]["azs"],
+        serde_json::json!(["euw1-az1", "euw1-az2"])
+    );
+    assert_eq!(
+        status["targets"]["regions"],
+        serde_json::json!(["eu-west-1"])
+    );
+    assert_eq!(status["targets"]["pops"], serde_json::json!(["DUB", "LHR"]));
+    let dub = live_node(&status, "pop-dub");
+    assert_eq!(
+        (dub["hits_total"].clone(), dub["up"].clone()),
+        (19.into(), true.into())
+    );
+    let origin = live_node(&status, "origin-euw1-az1");
+    assert_eq!(origin["az"], "euw1-az1");
+    assert_eq!(origin["region"], "eu-west-1");
+    assert!(
+        origin["requests_total"].as_u64().expect("total") >= 1,
+        "the miss reached it"
+    );
+
+    let fail = format!("{control}/fail?target=euw1-az1");
+    assert_eq!(
+        post(&client, &fail, None).await.0,
+        401,
+        "changes need the token"
+    );
+    assert!(live_node(&live_status(&client, &control).await, "origin-euw1-az1")["up"] == true);
+    let (code, body) = post(&client, &fail, Some("s3cret")).await;
+    assert_eq!(code, 200, "{body}");
+    let status = live_status(&client, &control).await;
+    assert_eq!(live_node(&status, "origin-euw1-az1")["up"], false);
+    assert_eq!(live_node(&status, "origin-euw1-az2")["up"], true);
+    let (code, _) = post(
+        &client,
+        &format!("{control}/fail?target=DUB"),
+        Some("s3cret"),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let status = live_status(&client, &control).await;
+    assert_eq!(live_node(&status, "pop-dub")["up"], false);
+    assert_eq!(live_node(&status, "pop-lhr")["up"], true);
+    let restore = format!("{control}/restore?target=euw1-az1");
+    assert_eq!(post(&client, &restore, Some("s3cret")).await.0, 200);
+    assert_eq!(
+        live_node(&live_status(&client, &control).await, "origin-euw1-az1")["up"],
+        true
+    );
     assert!(shutdown.drain(Duration::from_secs(5)).await);
 }
