@@ -34,7 +34,8 @@ pub struct UpArgs {
     /// Write the running nodes (name, tier, place, traffic and admin URLs) as JSON here.
     #[arg(long, value_name = "PATH")]
     pub nodes_json: Option<PathBuf>,
-    /// Address of the control API (`GET /nodes`, `POST /fail?target=`, `POST /restore?target=`).
+    /// Address of the control API (`GET /` the live page, `GET /status`, `GET /nodes`,
+    /// `POST /fail?target=`, `POST /restore?target=`).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub control: SocketAddr,
     /// Token the control API requires for changes.
@@ -153,7 +154,10 @@ pub async fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
     if let Some(listener) = control {
         let addr = cluster.serve_control(listener, args.admin_token.clone())?;
         output::line(&format!(
-            "control http://{addr}  (GET /nodes, POST /fail?target=X, POST /restore?target=X)"
+            "control http://{addr}  (GET /nodes, GET /status, POST /fail?target=X, POST /restore?target=X)"
+        ));
+        output::line(&format!(
+            "live page http://{addr}/  (health, requests/s and hit ratio of every node; fault switches)"
         ));
     }
     if let Some(path) = &args.nodes_json {

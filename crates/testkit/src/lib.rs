@@ -6,7 +6,11 @@
 //! - [`loopback`] / [`loopback_pair`]: listeners on `127.0.0.1:0` for a server's traffic and
 //!   admin ports (no fixed test ports);
 //! - [`raw`]: one raw exchange of bytes, for requests no well-behaved client sends;
-//! - [`metric_value`]: a sample out of Prometheus text.
+//! - [`metric_value`]: a sample out of Prometheus text;
+//! - [`browser`]: headless Chromium driven over the DevTools protocol (load a page, press
+//!   its buttons, read its DOM, take a screenshot).
+
+pub mod browser;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -2,6 +2,7 @@
 
 mod deploy;
 mod edge;
+mod live;
 mod loadgen;
 mod origin;
 mod replay;
