@@ -14,6 +14,7 @@ mod deploy;
 mod drill;
 mod edge;
 mod graph;
+mod import;
 mod loadgen;
 mod origin;
 mod output;
@@ -53,6 +54,9 @@ enum Command {
     Deploy(deploy::Args),
     /// Replay a request trace through simulated caches offline (what-if, no sockets).
     Replay(replay::Args),
+    /// Import a CDN configuration (a CloudFront distribution) as a topology file.
+    #[command(subcommand)]
+    Import(import::Command),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +79,10 @@ fn main() -> ExitCode {
             output::error(&format!("{error:#}"));
             ExitCode::FAILURE
         });
+    }
+    if let Command::Import(command) = cli.command {
+        // Pure translation: no runtime needed.
+        return import::run(command);
     }
     if let Command::Replay(args) = cli.command {
         // Pure simulation: no runtime needed.
@@ -102,7 +110,7 @@ fn main() -> ExitCode {
             Command::Up(args) => up::run_up(args).await,
             Command::Demo(args) => up::run_demo(args).await,
             Command::Drill(args) => drill::run(args).await,
-            Command::Topology(_) | Command::Deploy(_) | Command::Replay(_) => {
+            Command::Topology(_) | Command::Deploy(_) | Command::Replay(_) | Command::Import(_) => {
                 unreachable!("handled before the runtime starts")
             }
         }

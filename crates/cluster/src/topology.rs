@@ -139,6 +139,11 @@ pub struct RawEdgeDefaults {
     /// Delay before an invalidation reaches the other tiers. Default: the edge node's.
     #[serde(default, with = "humantime_serde")]
     pub invalidation_delay: Option<Duration>,
+    /// Primary statuses that make the origin group fail over to its secondary (GET/HEAD).
+    /// Default 500, 502, 503, 504.
+    pub failover_status_codes: Option<Vec<u16>>,
+    /// CloudFront DefaultRootObject: a request for `/` is served as `/<this>`. Default none.
+    pub default_root_object: Option<String>,
     /// Origin-group connection attempts. Default 3 (CloudFront).
     pub connection_attempts: Option<u32>,
     /// Origin-group connection timeout per attempt. Default 1 s (CloudFront: 10 s; shorter
@@ -338,8 +343,10 @@ fn cache_settings(
             // One distribution: every PoP and tier keys an object alike, whatever address
             // the viewer used (each PoP listens on its own loopback port).
             distribution: Some(format!("{name}.distribution.edgelab")),
+            default_root_object: raw.default_root_object.clone(),
             upstream: RawUpstream {
                 primary: Some(UNSET_UPSTREAM.to_string()),
+                failover_status_codes: raw.failover_status_codes.clone(),
                 connection_attempts: raw.connection_attempts,
                 connection_timeout: Some(raw.connection_timeout.unwrap_or(CONNECTION_TIMEOUT)),
                 response_timeout: raw.response_timeout,

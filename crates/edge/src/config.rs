@@ -236,6 +236,9 @@ pub struct RawEdgeConfig {
     /// place of the viewer's `Host`, so every PoP and tier keys one object alike (CloudFront
     /// keys on the distribution's domain). Default: the request's `Host`.
     pub distribution: Option<String>,
+    /// CloudFront DefaultRootObject: a viewer request for `/` is served as `/<this>` (e.g.
+    /// `index.html`); other paths are left alone. Default: none.
+    pub default_root_object: Option<String>,
 }
 
 /// A validated cache policy.
@@ -382,6 +385,9 @@ pub struct EdgeConfig {
     pub max_request_body_bytes: u64,
     /// Distribution domain used in cache keys instead of the viewer's `Host`.
     pub distribution: Option<String>,
+    /// Object served for a request to `/` (CloudFront DefaultRootObject), without the
+    /// leading `/`.
+    pub default_root_object: Option<String>,
     /// Connection cap and timeouts of the traffic and admin listeners.
     pub listener: ListenerLimits,
 }
@@ -684,6 +690,21 @@ impl TryFrom<RawEdgeConfig> for EdgeConfig {
         if raw.admin_token.as_deref() == Some("") {
             errors.push("admin_token", "must not be empty when set");
         }
+        let default_root_object = raw
+            .default_root_object
+            .as_deref()
+            .map(|root| root.trim_start_matches('/').to_string());
+        if let Some(root) = &default_root_object {
+            let valid = format!("/{root}")
+                .parse::<http::uri::PathAndQuery>()
+                .is_ok();
+            if root.is_empty() || root.contains(['?', '#']) || !valid {
+                errors.push(
+                    "default_root_object",
+                    format!("{root:?} must be an object name such as index.html"),
+                );
+            }
+        }
         let listener = ListenerLimits::try_from(&raw.listener).unwrap_or_else(|problems| {
             errors.extend_prefixed("listener", problems);
             ListenerLimits::default()
@@ -718,6 +739,7 @@ impl TryFrom<RawEdgeConfig> for EdgeConfig {
                 .max_request_body_bytes
                 .unwrap_or(defaults::MAX_REQUEST_BODY_BYTES),
             distribution: raw.distribution.map(|d| d.to_ascii_lowercase()),
+            default_root_object,
             listener,
         };
         errors.into_result(config)
@@ -752,6 +774,32 @@ mod tests {
                 .any(|e| e.field == "listener.max_connections"),
             "{errors}"
         );
+    }
+
+    #[test]
+    fn default_root_object_is_an_object_name() {
+        let config = |root: &str| {
+            EdgeConfig::try_from(RawEdgeConfig {
+                default_root_object: Some(root.to_string()),
+                ..raw_with_upstream()
+            })
+        };
+        let ok = config("/index.html").expect("valid");
+        assert_eq!(ok.default_root_object.as_deref(), Some("index.html"));
+        for bad in ["", "/", "index.html?x=1", "a b"] {
+            let error = config(bad).unwrap_err();
+            assert_eq!(error.errors()[0].field, "default_root_object", "{bad:?}");
+        }
+    }
+
+    fn raw_with_upstream() -> RawEdgeConfig {
+        RawEdgeConfig {
+            upstream: RawUpstream {
+                primary: Some("http://127.0.0.1:1".to_string()),
+                ..RawUpstream::default()
+            },
+            ..RawEdgeConfig::default()
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod deploy;
 mod edge;
+mod import;
 mod live;
 mod loadgen;
 mod origin;

@@ -184,7 +184,8 @@ impl Node {
     }
 
     /// Admission: head and URL limits, then the behaviour decides cache or pass.
-    async fn admit(&self, parts: Parts, incoming: Incoming) -> Outcome {
+    async fn admit(&self, mut parts: Parts, incoming: Incoming) -> Outcome {
+        self.default_root(&mut parts);
         let target_len = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
         let head_len: usize = target_len
             + 16
@@ -214,5 +215,24 @@ impl Node {
         } else {
             self.pass(parts, incoming, behavior).await
         }
+    }
+
+    /// CloudFront's DefaultRootObject: a request for `/` (query kept) becomes a request for
+    /// the root object, on every method, before the behaviour is chosen.
+    fn default_root(&self, parts: &mut Parts) {
+        let Some(root) = &self.config.default_root_object else {
+            return;
+        };
+        if parts.uri.path() != "/" {
+            return;
+        }
+        let target = match parts.uri.query() {
+            Some(query) => format!("/{root}?{query}"),
+            None => format!("/{root}"),
+        };
+        let mut uri = std::mem::take(&mut parts.uri).into_parts();
+        // Validation checked that `/<root>` is a valid path; the query came from a URI.
+        uri.path_and_query = target.parse().ok();
+        parts.uri = http::Uri::from_parts(uri).unwrap_or_default();
     }
 }

@@ -86,3 +86,23 @@ async fn defect_4_an_unknown_managed_policy_is_a_config_error() {
     let err = edgelab_edge::config::EdgeConfig::try_from(raw).unwrap_err();
     assert!(err.to_string().contains("origin_request.managed"), "{err}");
 }
+
+#[tokio::test]
+async fn default_root_object_serves_slash_as_the_root_object_and_leaves_other_paths() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::start(&format!(
+        "pop = \"FRA\"\ndefault_root_object = \"index.html\"\n[upstream]\nprimary = \"{}\"\n",
+        origin.url()
+    ))
+    .await;
+    assert_eq!(get(&format!("{}/", edge.url()), &[]).await.status, 200);
+    assert_eq!(get(&format!("{}/docs/", edge.url()), &[]).await.status, 200);
+    let again = get(&format!("{}/", edge.url()), &[]).await;
+    assert_eq!(
+        again.h("x-cache"),
+        "Hit from cloudfront",
+        "`/` is cached as /index.html"
+    );
+    let targets = origin.state.targets.lock().unwrap().clone();
+    assert_eq!(targets, ["/index.html", "/docs/"]);
+}
