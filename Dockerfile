@@ -16,6 +16,7 @@ COPY crates/cluster/Cargo.toml crates/cluster/Cargo.toml
 COPY crates/common/Cargo.toml crates/common/Cargo.toml
 COPY crates/edge/Cargo.toml crates/edge/Cargo.toml
 COPY crates/geo/Cargo.toml crates/geo/Cargo.toml
+COPY crates/import/Cargo.toml crates/import/Cargo.toml
 COPY crates/link/Cargo.toml crates/link/Cargo.toml
 COPY crates/loadgen/Cargo.toml crates/loadgen/Cargo.toml
 COPY crates/origin/Cargo.toml crates/origin/Cargo.toml
