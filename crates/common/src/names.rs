@@ -67,6 +67,9 @@ pub mod metric {
     pub const EDGE_UPSTREAM_REQUESTS_TOTAL: &str = "edgelab_edge_upstream_requests_total";
     /// Requests that waited on another request's upstream fetch, by `pop`, `tier`.
     pub const EDGE_COLLAPSED_REQUESTS_TOTAL: &str = "edgelab_edge_collapsed_requests_total";
+    /// Collapsed requests answered from the leader's fill while it was still running
+    /// (streamed, or its stored object awaited), by `pop`, `tier`.
+    pub const EDGE_COLLAPSED_FROM_FILL_TOTAL: &str = "edgelab_edge_collapsed_from_fill_total";
     /// Bytes held in an edge cache, by `pop`, `tier`.
     pub const EDGE_CACHE_BYTES: &str = "edgelab_edge_cache_bytes";
     /// Objects held in an edge cache, by `pop`, `tier`.

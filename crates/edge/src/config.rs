@@ -33,7 +33,7 @@ pub mod defaults {
     pub const FAILOVER_STATUS_CODES: [u16; 4] = [500, 502, 503, 504];
     /// Cache policy preset of a behaviour that names none.
     pub const POLICY: &str = "CachingOptimized";
-    /// How long a collapsed request waits for the leader.
+    /// How long a collapsed request waits for the leader's response head.
     pub const COLLAPSE_TIMEOUT: Duration = Duration::from_secs(5);
     /// Largest request body forwarded upstream: 20 MiB.
     pub const MAX_REQUEST_BODY_BYTES: u64 = 20 << 20;
@@ -219,7 +219,8 @@ pub struct RawEdgeConfig {
     pub capacity_bytes: Option<u64>,
     /// Largest object stored, in bytes (default 30 MiB; larger ones are passed through).
     pub max_object_bytes: Option<u64>,
-    /// How long a collapsed request waits for the leader's response (default 5 s).
+    /// How long a collapsed request waits for the leader's response head (default 5 s); once
+    /// the head is in, the waiter follows the leader's body to its end.
     #[serde(default, with = "humantime_serde")]
     pub collapse_timeout: Option<Duration>,
     /// Delay before an invalidation takes effect on this node (default 0).
@@ -373,7 +374,7 @@ pub struct EdgeConfig {
     pub capacity_bytes: u64,
     /// Largest stored object.
     pub max_object_bytes: u64,
-    /// Collapse wait timeout.
+    /// How long a collapsed request waits for the leader's response head.
     pub collapse_timeout: Duration,
     /// Invalidation propagation delay.
     pub invalidation_delay: Duration,

@@ -6,7 +6,8 @@
 //! - [`config`]: raw TOML → validated [`EdgeConfig`] (behaviours, cache policies, upstream).
 //! - [`policy`]: pure RFC 9111 + CloudFront TTL rules, freshness, cache keys (takes `now`).
 //! - [`store`]: the moka object store bounded in bytes, `Vary` index, eviction causes.
-//! - [`lock`]: request collapsing (one upstream fetch per key).
+//! - [`lock`]: request collapsing (one upstream fetch per key, its body shared while it
+//!   arrives).
 //! - [`proxy`]: the request phases (admit → lookup → revalidate / collapse → forward → fill →
 //!   respond → finish) over one exchange per request, and the CloudFront / RFC 9211 response
 //!   headers rendered from a typed outcome.

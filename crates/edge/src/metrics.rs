@@ -122,6 +122,7 @@ pub struct Metrics {
     tier: &'static str,
     upstream: IntCounterVec,
     collapsed: IntCounterVec,
+    collapsed_from_fill: IntCounterVec,
     cache_bytes: IntGaugeVec,
     cache_objects: IntGaugeVec,
     evictions: IntCounterVec,
@@ -191,6 +192,13 @@ impl Metrics {
             ),
             &["pop", "tier"],
         )?;
+        let collapsed_from_fill = IntCounterVec::new(
+            Opts::new(
+                metric::EDGE_COLLAPSED_FROM_FILL_TOTAL,
+                "Collapsed requests answered from the leader's fill while it was running.",
+            ),
+            &["pop", "tier"],
+        )?;
         let cache_bytes = IntGaugeVec::new(
             Opts::new(
                 metric::EDGE_CACHE_BYTES,
@@ -213,6 +221,7 @@ impl Metrics {
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(upstream.clone()))?;
         registry.register(Box::new(collapsed.clone()))?;
+        registry.register(Box::new(collapsed_from_fill.clone()))?;
         registry.register(Box::new(cache_bytes.clone()))?;
         registry.register(Box::new(cache_objects.clone()))?;
         registry.register(Box::new(evictions.clone()))?;
@@ -237,6 +246,7 @@ impl Metrics {
             tier,
             upstream,
             collapsed,
+            collapsed_from_fill,
             cache_bytes,
             cache_objects,
             evictions,
@@ -267,6 +277,13 @@ impl Metrics {
     /// Counts one collapsed request.
     pub fn collapsed(&self) {
         self.collapsed
+            .with_label_values(&[self.pop.as_str(), self.tier])
+            .inc();
+    }
+
+    /// Counts one collapsed request answered from the leader's running fill.
+    pub fn collapsed_from_fill(&self) {
+        self.collapsed_from_fill
             .with_label_values(&[self.pop.as_str(), self.tier])
             .inc();
     }

@@ -1,11 +1,11 @@
-//! Fill: whether a fetched response may be stored and for how long, then the answer. Most
-//! responses stream to the viewer while a copy fills the store ([`FillBody`]); HEAD, range,
-//! conditional and to-be-compressed requests buffer the whole body first. Only whole,
-//! length-verified bodies are stored.
+//! Fill: whether a fetched response may be stored and for how long, then the answer. A
+//! storable response is read by a fill task into the key's flight (`crate::lock`), which
+//! the leader's viewer and every collapsed waiter read from; HEAD, range, conditional and
+//! to-be-compressed requests wait for the whole stored object instead. Only whole,
+//! length-verified bodies are stored; a response that is not storable is passed through to
+//! its own viewer alone.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -13,16 +13,16 @@ use edgelab_common::body::{self, BoxError};
 use http::request::Parts;
 use http::response::Parts as ResponseParts;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
-use http_body::Frame;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use http_cache_semantics::{CacheOptions, CachePolicy};
 use hyper::body::Incoming;
+use tracing::Instrument;
 
 use super::outcome::{NotStored, UpstreamInfo};
 use super::{Exchange, Node, OWN_HEADERS, Outcome, Refusal, Served, respond_from_object};
 use crate::compress;
 use crate::config::Tier;
-use crate::lock::LeaderGuard;
+use crate::lock::{self, BodyEnd, LeaderGuard, LeaderReader, SharedHead};
 use crate::metrics::{Metrics, UpstreamResult};
 use crate::policy;
 use crate::store::{CachedObject, Store, StoredHeaders};
@@ -70,47 +70,70 @@ impl Node {
             }
         };
         let served = served(Ok(()));
-        let needs_buffer = needs_buffer(&exchange.parts, &head.headers, &template, content_length);
-        let vary = policy::vary_names(&head.headers);
-        let variant = policy::variant_key(&exchange.key.primary, &vary, &exchange.parts.headers);
-        let fill = Fill {
-            template: Some(template),
-            store: self.store.clone(),
-            variant,
-            vary,
-            // Exact capacity when the length is known, so a stored body wastes nothing.
-            buffer: BytesMut::with_capacity(
-                content_length
-                    .filter(|&l| !needs_buffer && l <= self.store.max_object_bytes())
-                    .map_or(0, |l| l as usize),
-            ),
-            expected: content_length,
-            max: self.store.max_object_bytes(),
-            guard: exchange.guard.take(),
-            metrics: self.metrics.clone(),
-        };
-        if needs_buffer {
-            return match self.buffer(fill, incoming, content_length).await {
-                Ok(object) => Outcome {
-                    response: with_cookies_of(
-                        respond_from_object(&exchange.parts, &object, now),
-                        &head.headers,
-                    ),
-                    served,
-                    upstream,
-                },
-                Err(outcome) => outcome,
-            };
-        }
-        let body = FillBody {
-            inner: incoming,
-            fill: Some(fill),
+        let buffered = needs_buffer(&exchange.parts, &head.headers, &template, content_length);
+        let guard = exchange.guard.take().unwrap_or_else(LeaderGuard::detached);
+        let read = self.start_fill(&exchange, template, &head.headers, incoming, guard);
+        let response = if buffered {
+            match lock::completed(read).await {
+                BodyEnd::Complete { object, .. } => with_cookies_of(
+                    respond_from_object(&exchange.parts, &object, now),
+                    &head.headers,
+                ),
+                BodyEnd::Failed(why) => return truncated(why.to_string()),
+                BodyEnd::Overflow => {
+                    self.metrics.upstream(UpstreamResult::Truncated);
+                    return truncated(format!(
+                        "upstream body longer than {} bytes",
+                        self.store.max_object_bytes()
+                    ));
+                }
+            }
+        } else {
+            Response::from_parts(head, lock::leader_body(read))
         };
         Outcome {
-            response: Response::from_parts(head, body.boxed()),
+            response,
             served,
             upstream,
         }
+    }
+
+    /// Publishes the head into the flight `guard` leads and spawns the fill task; returns the
+    /// leader's reader of the flight. Every storable fill runs as its own tracked task, so
+    /// the leader's viewer reads it like any waiter and leaving does not cut the others.
+    fn start_fill(
+        &self,
+        exchange: &Exchange<'_>,
+        template: ObjectTemplate,
+        headers: &HeaderMap,
+        incoming: Incoming,
+        guard: LeaderGuard,
+    ) -> LeaderReader {
+        let content_length = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let vary = policy::vary_names(headers);
+        let variant = policy::variant_key(&exchange.key.primary, &vary, &exchange.parts.headers);
+        let shared = SharedHead {
+            object: template.head_object(),
+            variant: variant.clone(),
+            vary: vary.clone(),
+            streamable: content_length.is_some() && !template.may_reencode(headers, content_length),
+        };
+        let read = guard.publish(shared);
+        let fill = Fill {
+            template,
+            store: self.store.clone(),
+            variant,
+            vary,
+            expected: content_length,
+            max: self.store.max_object_bytes(),
+            metrics: self.metrics.clone(),
+        };
+        self.shutdown
+            .spawn(fill.run(incoming, guard).in_current_span());
+        read
     }
 
     /// What would be stored, or why nothing is.
@@ -167,52 +190,8 @@ impl Node {
             },
         })
     }
-
-    /// Reads the whole body, verifies its length and stores it.
-    async fn buffer(
-        &self,
-        mut fill: Fill,
-        incoming: Incoming,
-        content_length: Option<u64>,
-    ) -> Result<Arc<CachedObject>, Outcome> {
-        let limit = usize::try_from(self.store.max_object_bytes()).unwrap_or(usize::MAX);
-        let truncated = |message: String| {
-            self.metrics.upstream(UpstreamResult::Truncated);
-            Outcome::error(StatusCode::BAD_GATEWAY, message, Refusal::Truncated)
-        };
-        let bytes = match Limited::new(incoming, limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) => return Err(truncated(format!("upstream body failed: {error}"))),
-        };
-        if content_length.is_some_and(|l| l != bytes.len() as u64) {
-            return Err(truncated(
-                "upstream body shorter than its Content-Length".to_string(),
-            ));
-        }
-        // A single small frame may be a slice of hyper's read buffer: own it instead.
-        let bytes = if bytes.len() < 64 * 1024 {
-            Bytes::copy_from_slice(&bytes)
-        } else {
-            bytes
-        };
-        // Invariant: the template is taken only here or when a streamed fill completes.
-        let template = fill
-            .template
-            .take()
-            .expect("an unused fill has its template");
-        let object = Arc::new(template.build(bytes));
-        self.store.insert_arc(
-            std::mem::take(&mut fill.variant),
-            std::mem::take(&mut fill.vary),
-            object.clone(),
-        );
-        drop(fill.guard.take());
-        Ok(object)
-    }
 }
 
-/// Whether the answer must come from the whole stored object rather than the stream: HEAD,
-/// range and conditional requests, and bodies the node compresses.
 /// `response` with the `Set-Cookie` headers of the upstream response it was built from.
 fn with_cookies_of<B>(mut response: Response<B>, upstream: &HeaderMap) -> Response<B> {
     for cookie in upstream.get_all(header::SET_COOKIE) {
@@ -223,21 +202,29 @@ fn with_cookies_of<B>(mut response: Response<B>, upstream: &HeaderMap) -> Respon
     response
 }
 
+/// The node's own 502 for an upstream body that failed or did not fit.
+fn truncated(message: String) -> Outcome {
+    Outcome::error(StatusCode::BAD_GATEWAY, message, Refusal::Truncated)
+}
+
+/// Whether `request` must be answered from the whole stored object rather than the stream:
+/// HEAD, range and conditional requests (a collapsed waiter follows the same rule).
+pub(super) fn wants_whole_object(request: &Parts) -> bool {
+    request.method == Method::HEAD
+        || request.headers.contains_key(header::RANGE)
+        || request.headers.contains_key(header::IF_NONE_MATCH)
+        || request.headers.contains_key(header::IF_MODIFIED_SINCE)
+}
+
+/// Whether the leader answers from the whole stored object: what the request asks for, or
+/// a body the node compresses.
 fn needs_buffer(
     request: &Parts,
     response: &HeaderMap,
     template: &ObjectTemplate,
     content_length: Option<u64>,
 ) -> bool {
-    request.method == Method::HEAD
-        || request.headers.contains_key(header::RANGE)
-        || request.headers.contains_key(header::IF_NONE_MATCH)
-        || request.headers.contains_key(header::IF_MODIFIED_SINCE)
-        || (template.encoding != "identity"
-            && compress::compressible(
-                response,
-                content_length.map_or(compress::MIN_BYTES, |l| l as usize),
-            ))
+    wants_whole_object(request) || template.may_reencode(response, content_length)
 }
 
 /// Everything of a stored object but its body.
@@ -254,15 +241,42 @@ struct ObjectTemplate {
 }
 
 impl ObjectTemplate {
-    /// The object with `body`, compressed when the key's encoding asks for it.
-    fn build(self, body: Bytes) -> CachedObject {
+    /// Whether the stored body may be compressed (then it differs from the stream).
+    fn may_reencode(&self, response: &HeaderMap, content_length: Option<u64>) -> bool {
+        self.encoding != "identity"
+            && compress::compressible(
+                response,
+                content_length.map_or(compress::MIN_BYTES, |l| l as usize),
+            )
+    }
+
+    /// The object as it is before its body arrives: headers, lifetime, an empty body.
+    fn head_object(&self) -> CachedObject {
+        CachedObject {
+            primary: self.primary.clone(),
+            path_range: self.path_range,
+            status: self.status,
+            headers: StoredHeaders::from_map(&self.headers),
+            body: Bytes::new(),
+            initial_age: self.initial_age,
+            lifetime: self.lifetime,
+            stored_at: self.stored_at,
+            upstream_hit_layer: self.upstream_hit_layer,
+        }
+    }
+
+    /// The object with `body`, compressed when the key's encoding asks for it; and whether
+    /// it was.
+    fn build(self, body: Bytes) -> (CachedObject, bool) {
         let mut headers = self.headers;
         let mut body = body;
+        let mut compressed = false;
         if self.encoding != "identity"
             && compress::compressible(&headers, body.len())
             && let Some(packed) = compress::compress(&body, self.encoding)
         {
             body = Bytes::from(packed);
+            compressed = true;
             headers.insert(
                 header::CONTENT_ENCODING,
                 HeaderValue::from_static(self.encoding),
@@ -271,7 +285,7 @@ impl ObjectTemplate {
             headers.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
             headers.remove(header::ETAG); // a different representation; validators would lie
         }
-        CachedObject {
+        let object = CachedObject {
             primary: self.primary,
             path_range: self.path_range,
             status: self.status,
@@ -281,108 +295,92 @@ impl ObjectTemplate {
             lifetime: self.lifetime,
             stored_at: self.stored_at,
             upstream_hit_layer: self.upstream_hit_layer,
-        }
+        };
+        (object, compressed)
     }
 }
 
-/// A store fill riding along a streamed response.
+/// A store fill: reads the upstream body into the flight, then stores the whole,
+/// length-verified object.
 struct Fill {
-    template: Option<ObjectTemplate>,
+    template: ObjectTemplate,
     store: Store,
     variant: String,
     vary: Vec<HeaderName>,
-    buffer: BytesMut,
     expected: Option<u64>,
     max: u64,
-    guard: Option<LeaderGuard>,
     metrics: Metrics,
 }
 
 impl Fill {
-    fn complete(&mut self) -> Result<(), BoxError> {
+    /// Reads `incoming` to its end, publishing every chunk. It stops early when nobody
+    /// reads the flight any more (the viewers left), and hands an overflowing body to the
+    /// leader's viewer. An upstream error fails every reader's body and stores nothing.
+    async fn run(self, mut incoming: Incoming, guard: LeaderGuard) {
+        let mut received: u64 = 0;
+        // hyper may stop reading a body once Content-Length bytes were written (and drop
+        // it), so a body of known length completes on its last byte, not on its end.
+        while self.expected != Some(received) {
+            let frame = tokio::select! {
+                biased;
+                frame = incoming.frame() => frame,
+                () = guard.abandoned() => return,
+            };
+            let data = match frame {
+                None => break,
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => data,
+                    Err(_) => continue, // trailers are not stored
+                },
+                Some(Err(error)) => {
+                    self.metrics.upstream(UpstreamResult::Truncated);
+                    let why = format!("upstream body failed: {error}");
+                    guard.end(BodyEnd::Failed(Arc::from(why)), None);
+                    return;
+                }
+            };
+            received += data.len() as u64;
+            guard.push(data);
+            if received > self.max {
+                guard.end(BodyEnd::Overflow, Some(incoming));
+                return;
+            }
+        }
+        let end = self.complete(guard.chunks(), received);
+        guard.end(end, None);
+    }
+
+    /// Verifies the length, stores the object and says how the flight ended.
+    fn complete(self, chunks: Vec<Bytes>, received: u64) -> BodyEnd {
         if let Some(expected) = self.expected
-            && expected != self.buffer.len() as u64
+            && expected != received
         {
             self.metrics.upstream(UpstreamResult::Truncated);
-            return Err(format!(
-                "upstream body has {} bytes, Content-Length said {expected}",
-                self.buffer.len()
-            )
-            .into());
+            let why = format!("upstream body has {received} bytes, Content-Length said {expected}");
+            return BodyEnd::Failed(Arc::from(why));
         }
-        if let Some(template) = self.template.take() {
-            let body = std::mem::take(&mut self.buffer).freeze();
-            self.store.insert_arc(
-                std::mem::take(&mut self.variant),
-                std::mem::take(&mut self.vary),
-                Arc::new(template.build(body)),
-            );
+        let (object, compressed) = self.template.build(concat(chunks, received));
+        let object = Arc::new(object);
+        self.store
+            .insert_arc(self.variant, self.vary, object.clone());
+        BodyEnd::Complete {
+            object,
+            same_bytes: !compressed,
         }
-        self.guard.take();
-        Ok(())
     }
 }
 
-/// The upstream body, passed through to the viewer frame by frame while a copy fills the
-/// store. An upstream error ends the viewer's body with an error (hyper then aborts the
-/// response, so the viewer sees a failure, never a short 200) and nothing is stored.
-struct FillBody {
-    inner: Incoming,
-    fill: Option<Fill>,
-}
-
-impl http_body::Body for FillBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref()
-                    && let Some(fill) = &mut this.fill
-                {
-                    if (fill.buffer.len() + data.len()) as u64 > fill.max {
-                        this.fill = None; // too big: stop filling, keep streaming
-                    } else {
-                        fill.buffer.extend_from_slice(data);
-                        // hyper may stop polling once Content-Length bytes were written, so
-                        // a complete body is stored as soon as its last byte passes.
-                        if fill.expected == Some(fill.buffer.len() as u64)
-                            && let Some(mut fill) = this.fill.take()
-                        {
-                            let _ = fill.complete();
-                        }
-                    }
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(error))) => {
-                if let Some(fill) = this.fill.take() {
-                    fill.metrics.upstream(UpstreamResult::Truncated);
-                }
-                Poll::Ready(Some(Err(Box::new(error))))
-            }
-            Poll::Ready(None) => {
-                if let Some(mut fill) = this.fill.take()
-                    && let Err(error) = fill.complete()
-                {
-                    return Poll::Ready(Some(Err(error)));
-                }
-                Poll::Ready(None)
-            }
-        }
+/// One `Bytes` of the whole body, owned by the store: a single large frame is kept as it
+/// is; small frames may be slices of hyper's read buffer, so they are copied out.
+fn concat(chunks: Vec<Bytes>, len: u64) -> Bytes {
+    if let [only] = chunks.as_slice()
+        && only.len() >= 64 * 1024
+    {
+        return only.clone();
     }
-
-    fn is_end_stream(&self) -> bool {
-        self.fill.is_none() && self.inner.is_end_stream()
+    let mut body = BytesMut::with_capacity(usize::try_from(len).unwrap_or(0));
+    for chunk in &chunks {
+        body.extend_from_slice(chunk);
     }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
+    body.freeze()
 }

@@ -11,7 +11,6 @@ use tracing::Instrument;
 
 use super::{CacheKey, Exchange, ForwardReason, Node, Outcome, Served, respond_from_object};
 use crate::config::Behavior;
-use crate::lock::{self, Acquire};
 use crate::policy::{self, Freshness};
 use crate::store::CachedObject;
 
@@ -86,36 +85,8 @@ impl Node {
         }
     }
 
-    /// Nothing usable stored: collapse on the variant key (the leader fetches, waiters look
-    /// again once it is done and fetch on their own if it stored nothing).
-    async fn miss(&self, mut exchange: Exchange<'_>) -> Outcome {
-        if !exchange.behavior.collapse {
-            return self.fetch(exchange).await;
-        }
-        let receiver = match self.locks.acquire(&exchange.key.variant) {
-            Acquire::Leader(guard) => {
-                exchange.guard = Some(guard);
-                return self.fetch(exchange).await;
-            }
-            Acquire::Waiter(receiver) => receiver,
-        };
-        self.metrics.collapsed();
-        lock::wait(receiver, self.config.collapse_timeout).await;
-        let vary = self.store.vary_of(&exchange.key.primary);
-        exchange.key.variant =
-            policy::variant_key(&exchange.key.primary, &vary, &exchange.parts.headers);
-        if let Some(object) = self.store.get(&exchange.key.variant)
-            && let (age, Freshness::Fresh) = self.freshness_of(&exchange, &object)
-        {
-            return self.answer_stored(&exchange.parts, &object, hit(&object, age, true));
-        }
-        // The leader's answer was not stored (or the wait timed out): go on our own.
-        exchange.collapsed = true;
-        self.fetch(exchange).await
-    }
-
     /// The object's age now, and how it may be used for this request.
-    fn freshness_of(
+    pub(super) fn freshness_of(
         &self,
         exchange: &Exchange<'_>,
         object: &CachedObject,
@@ -175,7 +146,7 @@ impl Node {
 }
 
 /// A hit on `object` at `age`, with the freshness it has left.
-fn hit(object: &CachedObject, age: Duration, collapsed: bool) -> Served {
+pub(super) fn hit(object: &CachedObject, age: Duration, collapsed: bool) -> Served {
     let ttl = object.lifetime.lifetime.saturating_sub(age).as_secs();
     Served::Hit { ttl, collapsed }
 }

@@ -13,17 +13,19 @@
 //!    │                 ├──5xx / no connection, inside stale-if-error ──► StaleIfError
 //!    │                 └──full response──► fill                         │   │
 //!    ▼ miss                                                             ▼   │
-//!  collapse (leader / waiter) ──► forward ──► fill (store + stream) ──► Fetched
+//!  collapse ─ leader ──► forward ──► fill task ──► flight (store + stream) ─► Fetched
+//!     └─ waiter ── head within collapse_timeout ──► follow the flight ──────► Hit
 //!                                                                           ▼
 //!                                                     finish: X-Cache, Cache-Status,
 //!                                                     Server-Timing, metrics, span
 //! ```
 //!
-//! - `lookup`: cache key, stored object, freshness, collapsing, the background refresh.
+//! - `lookup`: cache key, stored object, freshness, the background refresh.
+//! - `collapse`: leader or waiter on a miss; waiters answered from the leader's fill.
 //! - `forward`: the request sent upstream (origin request policy), pass-through, unsafe
 //!   method invalidation, what the upstream tier said.
 //! - `revalidate`: conditional request, 304 merge, stale-if-error.
-//! - `fill`: storability, buffered or streamed fill of the store.
+//! - `fill`: storability, the fill task reading the upstream body into the flight and store.
 //! - `respond`: RFC 9110 conditional, range and HEAD answers from a stored object.
 //! - `outcome`: how a request was served, rendered into headers and metrics.
 
@@ -47,6 +49,7 @@ use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::upstream::UpstreamClient;
 
+mod collapse;
 mod fill;
 mod forward;
 mod identity;
@@ -139,7 +142,8 @@ pub(crate) struct Exchange<'a> {
     pub(crate) reason: ForwardReason,
     /// It waited for another request's fetch first.
     pub(crate) collapsed: bool,
-    /// Held while this request fetches the key for others; dropped once the fill is done.
+    /// Held while this request fetches the key for others; moves into the fill task, which
+    /// drops it once the body is stored (or failed).
     pub(crate) guard: Option<LeaderGuard>,
 }
 

@@ -80,6 +80,18 @@ pub fn respond_from_object(
     with_head(object.status, headers, body)
 }
 
+/// The response a collapsed waiter follows while the leader's fill streams: the stored
+/// head (`object` has no body yet) with its `Age` at `now`, and `body`.
+pub(super) fn respond_streaming(
+    object: &CachedObject,
+    now: SystemTime,
+    body: Body,
+) -> Response<Body> {
+    let mut headers = object.headers.to_map();
+    headers.insert(header::AGE, HeaderValue::from(object.age(now).as_secs()));
+    with_head(object.status, headers, body)
+}
+
 /// A 206 or 416 for `range_value`, or `None` when the header is to be ignored (the whole
 /// object is sent).
 fn respond_with_range(

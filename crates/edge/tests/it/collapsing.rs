@@ -1,7 +1,13 @@
 //! Request collapsing: 100 concurrent misses → one origin request; uncacheable answers release
-//! the waiters; disabled collapsing sends them all.
+//! the waiters; disabled collapsing sends them all; waiters stream a slow fill (issue 11
+//! defect 7), see its failure, and get ranges, 304s and HEADs from its stored object.
 
-use crate::support::{Node, TestOrigin, get};
+use std::time::{Duration, Instant};
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::support::{Node, TestOrigin, eventually, get, open, read_at_least};
 
 async fn burst(url: &str, n: usize) -> Vec<String> {
     let tasks: Vec<_> = (0..n)
@@ -74,5 +80,248 @@ async fn disabled_collapsing_sends_every_miss_upstream() {
     assert_eq!(
         edge.metric("edgelab_edge_collapsed_requests_total{").await,
         0.0
+    );
+}
+
+/// An edge with `collapse_timeout` in front of `origin` under `preset`.
+async fn edge_with_timeout(origin: &TestOrigin, timeout: &str, preset: &str) -> Node {
+    Node::start(&format!(
+        "pop = \"FRA\"\ncollapse_timeout = \"{timeout}\"\n[upstream]\nprimary = \"{}\"\n\
+         [default_behavior]\ncache_policy = {{ preset = \"{preset}\" }}\n",
+        origin.url()
+    ))
+    .await
+}
+
+/// The rest of `body` and when it ended.
+async fn finish(mut body: Incoming) -> (Result<Vec<u8>, String>, Instant) {
+    let rest = read_at_least(&mut body, usize::MAX).await;
+    (rest, Instant::now())
+}
+
+/// Within 10 s, or the test fails instead of hanging.
+async fn bounded<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} within 10 s"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collapse_slow_body_streams_to_waiters_from_one_origin_fetch() {
+    let origin = TestOrigin::start("o").await;
+    // A collapse timeout far shorter than the body: it covers only the wait for the head.
+    let timeout = Duration::from_millis(1);
+    let edge = edge_with_timeout(&origin, "1ms", "CachingOptimized").await;
+    let size = 171_000;
+    let half = size / 2;
+    let url = format!("{}/slow?cc=max-age%3D60&size={size}&gate=1", edge.url());
+    // The leader's head and first half arrive while the origin holds the rest.
+    let mut viewers = vec![open(&url, &[]).await];
+    let joined = Instant::now();
+    for _ in 0..4 {
+        viewers.push(open(&url, &[]).await);
+    }
+    let mut bodies = Vec::new();
+    let mut statuses = Vec::new();
+    for viewer in viewers {
+        statuses.push(
+            viewer.headers()["cache-status"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+        let mut body = viewer.into_body();
+        let first = bounded("the first half", read_at_least(&mut body, half)).await;
+        assert!(
+            first.unwrap().len() >= half,
+            "streamed before the body is complete"
+        );
+        bodies.push(body);
+    }
+    assert!(
+        joined.elapsed() > timeout,
+        "the body outlasted the collapse timeout"
+    );
+    assert_eq!(
+        edge.metric("edgelab_edge_collapsed_from_fill_total{").await,
+        4.0
+    );
+    origin.state.open_gate();
+    let ends: Vec<_> = bodies
+        .into_iter()
+        .map(|body| tokio::spawn(finish(body)))
+        .collect();
+    let mut finished = Vec::new();
+    for end in ends {
+        let (rest, at) = bounded("the rest", end).await.unwrap();
+        assert!(rest.unwrap().len() + half >= size);
+        finished.push(at);
+    }
+    assert_eq!(origin.state.count("/slow"), 1, "one origin fetch");
+    assert!(statuses[0].contains("fwd=uri-miss"), "{statuses:?}");
+    assert!(
+        statuses[1..]
+            .iter()
+            .all(|s| s.contains("hit") && s.contains("collapsed")),
+        "{statuses:?}"
+    );
+    let leader_done = finished[0];
+    for at in &finished[1..] {
+        let late = at.saturating_duration_since(leader_done);
+        assert!(
+            late < Duration::from_secs(1),
+            "a waiter ended {late:?} after the leader"
+        );
+    }
+    // The whole body was stored once and later viewers hit it.
+    assert_eq!(edge.handle.cached_objects(), 1);
+    let again = get(&url, &[]).await;
+    assert_eq!(again.body.len(), size);
+    assert_eq!(again.h("x-cache"), "Hit from cloudfront");
+    assert_eq!(origin.state.count("/slow"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collapse_a_leader_failing_midway_fails_every_waiter_and_stores_nothing() {
+    let origin = TestOrigin::start("o").await;
+    let edge = edge_with_timeout(&origin, "5s", "CachingOptimized").await;
+    let url = format!(
+        "{}/cut?cc=max-age%3D60&size=100000&gate=1&truncate=1",
+        edge.url()
+    );
+    let mut viewers = vec![open(&url, &[]).await];
+    for _ in 0..3 {
+        viewers.push(open(&url, &[]).await);
+    }
+    let mut bodies = Vec::new();
+    for viewer in viewers {
+        assert_eq!(viewer.status(), 200);
+        let mut body = viewer.into_body();
+        let first = bounded("the first half", read_at_least(&mut body, 50_000)).await;
+        assert!(first.unwrap().len() >= 50_000);
+        bodies.push(body);
+    }
+    origin.state.open_gate();
+    for body in bodies {
+        let (rest, _) = bounded("the failure", finish(body)).await;
+        assert!(
+            rest.is_err(),
+            "a visibly failed body, never a short complete one"
+        );
+    }
+    assert_eq!(origin.state.count("/cut"), 1);
+    assert_eq!(
+        edge.handle.cached_objects(),
+        0,
+        "nothing truncated is stored"
+    );
+    assert_eq!(
+        edge.metric("edgelab_edge_upstream_requests_total{pop=\"FRA\",result=\"truncated\"")
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collapse_a_response_that_is_not_storable_sends_each_waiter_upstream_alone() {
+    let origin = TestOrigin::start("o").await;
+    let edge = edge_with_timeout(&origin, "5s", "UseOriginCacheControlHeaders").await;
+    let url = format!("{}/mine?cc=private&head_gate=1", edge.url());
+    let leader = tokio::spawn({
+        let url = url.clone();
+        async move { get(&url, &[]).await }
+    });
+    eventually("the leader reaches the origin", || async {
+        origin.state.count("/mine") == 1
+    })
+    .await;
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { get(&url, &[]).await })
+        })
+        .collect();
+    eventually("three waiters wait on the leader", || async {
+        edge.metric("edgelab_edge_collapsed_requests_total{").await == 3.0
+    })
+    .await;
+    origin.state.open_gate();
+    assert_eq!(leader.await.unwrap().status, 200);
+    for waiter in waiters {
+        let got = waiter.await.unwrap();
+        assert_eq!(got.status, 200);
+        let status = got.h("cache-status");
+        assert!(
+            status.contains("fwd=uri-miss") && status.contains("collapsed"),
+            "{status}"
+        );
+    }
+    assert_eq!(
+        origin.state.count("/mine"),
+        4,
+        "each waiter fetched its own"
+    );
+    assert_eq!(
+        edge.metric("edgelab_edge_collapsed_from_fill_total{").await,
+        0.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collapse_range_conditional_and_head_waiters_get_answers_from_the_completed_fill() {
+    let origin = TestOrigin::start("o").await;
+    let edge = edge_with_timeout(&origin, "5s", "CachingOptimized").await;
+    let url = format!("{}/r?cc=max-age%3D60&size=1000&gate=1&etag=v1", edge.url());
+    let leader = open(&url, &[]).await;
+    let asks: [(&str, &[(&str, &str)]); 4] = [
+        ("GET", &[("range", "bytes=0-9")]),
+        ("GET", &[("range", "bytes=900-909")]),
+        ("GET", &[("if-none-match", "\"v1\"")]),
+        ("HEAD", &[]),
+    ];
+    let waiters: Vec<_> = asks
+        .iter()
+        .map(|&(method, headers)| {
+            let url = url.clone();
+            let headers: Vec<(String, String)> = headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            tokio::spawn(async move {
+                let headers: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect();
+                crate::support::send(method, &url, &headers, "").await
+            })
+        })
+        .collect();
+    eventually("four waiters wait on the leader", || async {
+        edge.metric("edgelab_edge_collapsed_requests_total{").await == 4.0
+    })
+    .await;
+    origin.state.open_gate();
+    let whole = leader.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(whole.len(), 1000);
+    let mut got = Vec::new();
+    for waiter in waiters {
+        got.push(bounded("a waiter's answer", waiter).await.unwrap());
+    }
+    assert_eq!(got[0].status, 206);
+    assert_eq!(got[0].body, whole.slice(0..10));
+    assert_eq!(got[1].status, 206);
+    assert_eq!(got[1].body, whole.slice(900..910));
+    assert_eq!(got[2].status, 304);
+    assert_eq!(got[3].status, 200);
+    assert_eq!(got[3].h("content-length"), "1000");
+    assert!(got[3].body.is_empty());
+    assert!(
+        got.iter()
+            .all(|g| g.h("cache-status").contains("collapsed"))
+    );
+    assert_eq!(origin.state.count("/r"), 1);
+    assert_eq!(
+        edge.metric("edgelab_edge_collapsed_from_fill_total{").await,
+        4.0
     );
 }

@@ -39,9 +39,20 @@ pub struct OriginState {
     pub failing: AtomicBool,
     /// Total requests.
     pub total: AtomicUsize,
+    /// The gate `gate=1` bodies and `head_gate=1` answers wait for (see [`OriginState::open_gate`]).
+    pub gate: tokio::sync::watch::Sender<bool>,
 }
 
 impl OriginState {
+    /// Opens the gate for every held answer and body, now and later.
+    pub fn open_gate(&self) {
+        self.gate.send_replace(true);
+    }
+
+    async fn gate_opened(&self) {
+        let _ = self.gate.subscribe().wait_for(|open| *open).await;
+    }
+
     /// Requests seen for `path`.
     pub fn count(&self, path: &str) -> usize {
         self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
@@ -51,7 +62,10 @@ impl OriginState {
 /// A scriptable origin. Query parameters shape the answer:
 /// `cc` Cache-Control, `etag`, `lm` Last-Modified, `vary`, `ct` Content-Type, `size` body
 /// bytes, `status`, `delay_ms`, `cookie` (Set-Cookie), `st` (Server-Timing), `truncate=1`
-/// (promises `size`, sends half, then fails). Conditional requests matching `etag` get 304.
+/// (promises `size`, sends half, then fails), `gate=1` (sends the first half of the body,
+/// then the rest, or the failure of `truncate=1`, once the test opens the gate),
+/// `head_gate=1` (answers only once the gate is open). Conditional requests matching `etag`
+/// get 304.
 pub struct TestOrigin {
     /// Address.
     pub addr: SocketAddr,
@@ -98,6 +112,9 @@ async fn answer(
     let _ = request.into_body().collect().await;
     if let Some(ms) = param(&query, "delay_ms").and_then(|v| v.parse().ok()) {
         tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if param(&query, "head_gate").is_some() {
+        state.gate_opened().await;
     }
     let mut builder = Response::builder().header("x-origin", tag.clone());
     if state.failing.load(Ordering::SeqCst) {
@@ -170,23 +187,34 @@ async fn answer(
     if method == http::Method::HEAD {
         body.clear();
     }
-    if param(&query, "truncate").is_some() {
+    let truncate = param(&query, "truncate").is_some();
+    let gated = param(&query, "gate").is_some();
+    if truncate || gated {
         let half = Bytes::from(body[..body.len() / 2].to_vec());
-        // Send half, wait so the head and half the body are on the wire, then fail.
+        let rest = Bytes::from(body[body.len() / 2..].to_vec());
+        let state = state.clone();
+        // Send half; then (once the gate opens, or once the head and half the body are on
+        // the wire) the rest or a failure.
         let frames = futures_util::stream::unfold(0u8, move |step| {
-            let half = half.clone();
+            let (half, rest, state) = (half.clone(), rest.clone(), state.clone());
             async move {
-                match step {
-                    0 => Some((
-                        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Frame::data(half)),
-                        1,
-                    )),
+                let frame: Result<_, Box<dyn std::error::Error + Send + Sync>> = match step {
+                    0 => Ok(Frame::data(half)),
                     1 => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        Some((Err("origin dropped the connection".into()), 2))
+                        if gated {
+                            state.gate_opened().await;
+                        } else {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        if truncate {
+                            Err("origin dropped the connection".into())
+                        } else {
+                            Ok(Frame::data(rest))
+                        }
                     }
-                    _ => None,
-                }
+                    _ => return None,
+                };
+                Some((frame, step + 1))
             }
         });
         return builder
@@ -375,4 +403,35 @@ pub async fn get_body(url: &str) -> (StatusCode, Result<Bytes, String>) {
         .map(|c| c.to_bytes())
         .map_err(|e| e.to_string());
     (status, body)
+}
+
+/// Sends GET `url` with `headers` and returns as soon as the response head is in (the body
+/// is read by the caller, e.g. with [`read_at_least`]).
+pub async fn open(url: &str, headers: &[(&str, &str)]) -> Response<Incoming> {
+    let mut request = Request::get(url);
+    for (n, v) in headers {
+        request = request.header(*n, *v);
+    }
+    let request = request.body(Full::new(Bytes::new())).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), client().request(request))
+        .await
+        .expect("response head within 20 s")
+        .expect("request succeeds")
+}
+
+/// Reads body frames until at least `n` bytes arrived (or the body ended or failed).
+pub async fn read_at_least(body: &mut Incoming, n: usize) -> Result<Vec<u8>, String> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    got.extend_from_slice(&data);
+                }
+            }
+            Some(Err(error)) => return Err(error.to_string()),
+        }
+    }
+    Ok(got)
 }
