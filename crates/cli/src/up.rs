@@ -65,12 +65,15 @@ pub struct UpArgs {
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   edgelab demo                       # about 30 s: direct vs edge, report in ./edgelab-report/
-  edgelab demo --duration 30s --ga   # longer runs, plus Global Accelerator")]
+  edgelab demo --duration 30s --ga   # longer runs, plus Global Accelerator
+  edgelab demo --tour                # five chapters, about 2 minutes: report in ./edgelab-report/tour.html
+  edgelab demo --tour --duration 3s  # a quicker tour (every run and drill phase 3 s)")]
 pub struct DemoArgs {
     /// Directory for the report (comparison.json, report.html, one JSON per run).
     #[arg(long, value_name = "DIR", default_value = "edgelab-report")]
     pub out: PathBuf,
-    /// How long each run sends requests (default: the topology's, 12 s).
+    /// How long each run sends requests (default: the topology's, 12 s; with `--tour`, every
+    /// run and drill phase of the tour, default 8 s, at least 2 s).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
     /// Requests per second over all client places (default: the topology's).
@@ -83,7 +86,14 @@ pub struct DemoArgs {
     /// exceeds this many milliseconds (the report is still written).
     #[arg(long, value_name = "MS")]
     pub max_error: Option<f64>,
+    /// The tour instead: edge caching, Global Accelerator, a Local Zone, an AZ failure and a
+    /// Region failure, each measured and summed up in a sentence (report: DIR/tour.html).
+    #[arg(long, conflicts_with_all = ["ga", "max_error"])]
+    pub tour: bool,
 }
+
+/// Length of each run of the tour unless `--duration` says otherwise.
+const TOUR_RUN: Duration = Duration::from_secs(8);
 
 /// Runs `edgelab up`.
 pub async fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
@@ -175,6 +185,9 @@ pub async fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `edgelab demo`.
 pub async fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    if args.tour {
+        return run_tour(args).await;
+    }
     let overrides = Overrides {
         duration: args.duration,
         rate: args.rate,
@@ -216,4 +229,62 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     shutdown.drain(Duration::from_secs(5)).await;
     code
+}
+
+/// Runs `edgelab demo --tour`: the chapters as they run, each one's sentence, the summary
+/// and the report files.
+async fn run_tour(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    use edgelab_cluster::tour::{self, Evidence, TourOptions};
+    use std::io::IsTerminal;
+    let opts = TourOptions {
+        run: args
+            .duration
+            .unwrap_or(TOUR_RUN)
+            .max(edgelab_cluster::drill::MIN_PHASE),
+        rate: args.rate,
+        progress: std::io::stderr().is_terminal(),
+    };
+    output::line(&format!(
+        "edgelab demo --tour: five chapters, every run {:?}, all on loopback in this process",
+        opts.run
+    ));
+    let nodes = Shutdown::new();
+    let stop = edgelab_common::shutdown::OnSignal::install();
+    let result = tour::run(&opts, &nodes, &stop.shutdown(), &|text| output::line(text)).await;
+    nodes.drain(Duration::from_secs(5)).await;
+    let tour = match result {
+        Ok(tour) => tour,
+        Err(edgelab_cluster::LabError::Config(errors)) => {
+            return Ok(output::config_errors(&errors));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let out = &args.out;
+    std::fs::create_dir_all(out).map_err(|error| anyhow::anyhow!("{}: {error}", out.display()))?;
+    let write = |name: &str, text: String| {
+        let path = out.join(name);
+        std::fs::write(&path, text).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))
+    };
+    write("tour.html", tour.html())?;
+    write("tour.json", tour.summary_json())?;
+    let mut summary = String::from("\nThe tour in short:\n");
+    for chapter in &tour.chapters {
+        summary.push_str(&format!(
+            "({}) {}: {}\n",
+            chapter.id, chapter.title, chapter.sentence
+        ));
+        if let Evidence::Comparison(comparison) = &chapter.evidence {
+            write(
+                &format!("chapter-{}.json", chapter.id),
+                comparison.to_json(),
+            )?;
+        }
+    }
+    output::block(&summary);
+    output::line(&format!(
+        "report: {}  (the tour took {:.0} s)",
+        out.join("tour.html").display(),
+        tour.elapsed.as_secs_f64()
+    ));
+    Ok(ExitCode::SUCCESS)
 }

@@ -255,6 +255,12 @@ impl RunningLab {
         }
     }
 
+    /// The workload of the next runs, to change between runs (another mix, another
+    /// duration); client places are checked again when the next run routes them.
+    pub fn settings_mut(&mut self) -> &mut Settings {
+        &mut self.lab.settings
+    }
+
     /// The origins' `/metrics` URLs.
     pub fn origin_metrics(&self) -> &[Uri] {
         &self.origin_metrics

@@ -14,6 +14,8 @@
 //! - [`live`]: the live page of the control port and its status (health, requests/s and hit
 //!   ratio of every node, from the nodes' registries in process).
 //! - [`drill`]: the failure drill (primary AZ, then Region down, under load and a probe).
+//! - [`tour`]: `edgelab demo --tour`, five chapters (edge caching, Global Accelerator, a
+//!   Local Zone, an AZ failure, a Region failure) measured on the lab and the drill.
 //! - [`route`]: the inputs of `edgelab topology route` (flags or a topology file).
 //! - [`lab`]: a [`Lab`] (topology + workload) started or attached to, then run per mode or
 //!   as a comparison: the one orchestration path of `compare`, `demo`, `drill` and
@@ -27,6 +29,7 @@ pub mod live;
 pub mod route;
 pub mod targets;
 pub mod topology;
+pub mod tour;
 
 pub use cluster::{Binding, Cluster, ClusterError, NodeInfo};
 pub use edgelab_wire::Layer;

@@ -98,7 +98,7 @@ pub fn served_shares(report: &Report, place: &str) -> [Option<f64>; 3] {
 }
 
 /// The PoP that served most of a place's responses in `report` (its IATA code).
-fn main_pop(report: &Report, place: &str) -> Option<String> {
+pub fn main_pop(report: &Report, place: &str) -> Option<String> {
     let mut pops: Vec<(&str, u64)> = Vec::new();
     for group in report
         .groups

@@ -315,3 +315,76 @@ fn loadgen_with_a_topology_routes_every_place_to_its_pop() {
         "origin load read from /metrics:\n{stdout}"
     );
 }
+
+#[test]
+fn demo_tour_runs_every_chapter_and_sums_each_up_in_a_sentence() {
+    let out = std::env::temp_dir().join(format!("edgelab-tour-{}", std::process::id()));
+    let output = run(
+        &[
+            "demo",
+            "--tour",
+            "--duration",
+            "2s",
+            "--rate",
+            "60",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        Duration::from_secs(180),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let sentences: Vec<&str> = stdout.lines().filter(|l| l.starts_with("=> ")).collect();
+    assert_eq!(sentences.len(), 5, "one sentence per chapter:\n{stdout}");
+    let expected = [
+        ("(a) Edge caching", "from a warm one (p50)"),
+        ("(b) Global Accelerator", "entering the backbone at"),
+        ("(c) A Local Zone", "Local Zone us-west-2-lax-1 in"),
+        (
+            "(d) An Availability Zone fails",
+            "When use1-az1 failed, the origin group failed over to",
+        ),
+        (
+            "(e) A whole Region fails",
+            "With all of us-east-1 down, the caches still served",
+        ),
+    ];
+    for ((heading, words), sentence) in expected.iter().zip(&sentences) {
+        assert!(stdout.contains(heading), "{heading} missing:\n{stdout}");
+        assert!(sentence.contains(words), "{sentence:?} lacks {words:?}");
+    }
+    assert!(stdout.contains("The tour in short:"), "{stdout}");
+    let html = std::fs::read_to_string(out.join("tour.html")).expect("tour.html written");
+    assert_eq!(html.matches("<section class=\"chapter\"").count(), 5);
+    for id in ['a', 'b', 'c', 'd', 'e'] {
+        assert!(
+            html.contains(&format!("id=\"chapter-{id}\"")),
+            "chapter {id}"
+        );
+    }
+    assert!(
+        html.contains("data-chart=\"cdf\""),
+        "the comparisons are drawn"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("tour.json")).expect("tour.json"))
+            .expect("JSON");
+    let chapters = summary["chapters"].as_array().expect("chapters");
+    assert_eq!(chapters.len(), 5);
+    for (chapter, sentence) in chapters.iter().zip(&sentences) {
+        assert_eq!(chapter["sentence"].as_str(), Some(&sentence[3..]));
+    }
+    for file in ["chapter-a.json", "chapter-b.json"] {
+        let comparison: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join(file)).expect(file)).expect("JSON");
+        assert!(
+            comparison["direct"]["totals"]["completed"].as_u64() > Some(0),
+            "{file}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(out);
+}

@@ -399,6 +399,21 @@ pub fn single(report: &Report) -> String {
 
 /// The HTML report of a direct-vs-edge comparison.
 pub fn comparison(comparison: &Comparison) -> String {
+    page(
+        "edgelab compare: direct vs edge",
+        &comparison_section(comparison),
+    )
+}
+
+/// A whole self-contained page (styles inline) titled `title` around `body`, for reports
+/// made of several sections (the tour of `edgelab demo --tour`).
+pub fn document(title: &str, body: &str) -> String {
+    page(title, body)
+}
+
+/// The body of [`comparison`]'s page: each run's facts, the takeaway, the tables, the charts
+/// and the emulator panel, to place as one section of a larger page.
+pub fn comparison_section(comparison: &Comparison) -> String {
     let runs = comparison.runs();
     let places: Vec<String> = comparison.places.iter().map(|p| p.place.clone()).collect();
     let mut body = String::new();
@@ -414,7 +429,7 @@ pub fn comparison(comparison: &Comparison) -> String {
     body.push_str(&origin_table(comparison));
     body.push_str(&charts(&runs, &places));
     body.push_str(&emulator_panel(&runs));
-    page("edgelab compare: direct vs edge", &body)
+    body
 }
 
 #[cfg(test)]
