@@ -325,3 +325,63 @@ async fn collapse_range_conditional_and_head_waiters_get_answers_from_the_comple
         4.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collapse_a_body_outgrowing_the_store_reaches_the_leader_whole_and_waiters_go_alone() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::start(&format!(
+        "pop = \"FRA\"\nmax_object_bytes = 5000\n[upstream]\nprimary = \"{}\"\n",
+        origin.url()
+    ))
+    .await;
+    // No Content-Length: only the bytes show that the body is over the object limit, once
+    // the second half (after the gate) arrives.
+    let url = format!(
+        "{}/long?cc=max-age%3D60&size=8000&gate=1&chunked=1",
+        edge.url()
+    );
+    let leader = open(&url, &[]).await;
+    let waiter = tokio::spawn({
+        let url = url.clone();
+        async move { get(&url, &[]).await }
+    });
+    eventually("the waiter waits on the leader", || async {
+        edge.metric("edgelab_edge_collapsed_requests_total{").await == 1.0
+    })
+    .await;
+    origin.state.open_gate();
+    let (whole, _) = bounded("the leader's body", finish(leader.into_body())).await;
+    assert_eq!(whole.unwrap().len(), 8_000, "the leader gets all of it");
+    let alone = bounded("the waiter", waiter).await.unwrap();
+    assert_eq!(alone.body.len(), 8_000);
+    assert!(
+        alone.h("cache-status").contains("collapsed"),
+        "{}",
+        alone.h("cache-status")
+    );
+    assert_eq!(
+        origin.state.count("/long"),
+        2,
+        "the waiter fetched on its own"
+    );
+    assert_eq!(edge.handle.cached_objects(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collapse_waiters_never_get_the_leaders_set_cookie() {
+    let origin = TestOrigin::start("o").await;
+    let edge = edge_with_timeout(&origin, "5s", "CachingOptimized").await;
+    let url = format!(
+        "{}/c?cc=public%2C%20max-age%3D60&size=2000&gate=1&cookie=session%3Dleader",
+        edge.url()
+    );
+    let leader = open(&url, &[]).await;
+    assert_eq!(leader.headers()["set-cookie"], "session=leader");
+    let waiter = open(&url, &[]).await;
+    assert!(waiter.headers().get("set-cookie").is_none());
+    origin.state.open_gate();
+    let (body, _) = bounded("the waiter's body", finish(waiter.into_body())).await;
+    assert_eq!(body.unwrap().len(), 2000);
+    drop(leader);
+    assert_eq!(origin.state.count("/c"), 1);
+}

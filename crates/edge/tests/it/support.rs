@@ -64,8 +64,8 @@ impl OriginState {
 /// bytes, `status`, `delay_ms`, `cookie` (Set-Cookie), `st` (Server-Timing), `truncate=1`
 /// (promises `size`, sends half, then fails), `gate=1` (sends the first half of the body,
 /// then the rest, or the failure of `truncate=1`, once the test opens the gate),
-/// `head_gate=1` (answers only once the gate is open). Conditional requests matching `etag`
-/// get 304.
+/// `head_gate=1` (answers only once the gate is open), `chunked=1` (with `gate=1`: no
+/// Content-Length). Conditional requests matching `etag` get 304.
 pub struct TestOrigin {
     /// Address.
     pub addr: SocketAddr,
@@ -217,9 +217,11 @@ async fn answer(
                 Some((frame, step + 1))
             }
         });
+        if param(&query, "chunked").is_none() {
+            builder = builder.header("content-length", size);
+        }
         return builder
             .status(status)
-            .header("content-length", size)
             .body(StreamBody::new(frames).boxed())
             .unwrap();
     }
