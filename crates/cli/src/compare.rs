@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use edgelab_cluster::{Lab, LabError, Reach, RunOpts, RunningLab};
 use edgelab_common::config::ConfigErrors;
+use edgelab_common::names::env;
 use edgelab_common::shutdown::Shutdown;
-use edgelab_loadgen::{Mode, Overrides, Settings};
+use edgelab_loadgen::{Mode, Overrides, Settings, Shard};
 
 use crate::output;
 
@@ -25,7 +26,8 @@ use crate::output;
   edgelab compare --topology config/global.toml --duration 20s --ga
   edgelab compare --topology config/minimal.toml --scenario loadtest/scenarios/zipf-web.toml
   edgelab compare --attach http://127.0.0.1:7070   # against a running `edgelab up`
-  edgelab compare --topology /etc/edgelab/topology.toml --peers dns   # inside docker compose")]
+  edgelab compare --topology /etc/edgelab/topology.toml --peers dns   # inside docker compose
+  edgelab compare --peers dns --topology /etc/edgelab/t.toml --shard 1/3 --out /report   # 1 of 3 load generators")]
 pub struct Args {
     /// Topology file (default: the built-in default topology, config/default.toml).
     #[arg(long, value_name = "FILE")]
@@ -67,6 +69,11 @@ pub struct Args {
     /// exceeds this many milliseconds (the reports are still written).
     #[arg(long, value_name = "MS")]
     pub max_error: Option<f64>,
+    /// Run only shard I of N of the seeded workload in every phase (1-based: 1/3, 2/3, 3/3;
+    /// a 0-based index K is written K+1/N). The reports go to `OUT/shard-I-of-N/`; merge the
+    /// shards' comparison.json files with `edgelab report merge`.
+    #[arg(long, value_name = "I/N", env = env::SHARD, value_parser = crate::loadgen::shard_parser())]
+    pub shard: Option<Shard>,
 }
 
 impl Args {
@@ -76,7 +83,19 @@ impl Args {
             rate: self.rate,
             duration: self.duration,
             requests: self.requests,
+            shard: self.shard,
             ..Overrides::default()
+        }
+    }
+
+    /// Where the reports go: `--out`, or `--out/shard-I-of-N` for a shard, so shards can
+    /// write into one shared directory.
+    fn out_dir(&self) -> PathBuf {
+        match self.shard {
+            Some(shard) if !shard.is_whole() => self
+                .out
+                .join(format!("shard-{}-of-{}", shard.index, shard.count)),
+            _ => self.out.clone(),
         }
     }
 
@@ -112,7 +131,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 ga: args.ga,
                 warm: false,
             };
-            compare(&mut running, phases, &args.out, args.max_error).await
+            compare(&mut running, phases, &args.out_dir(), args.max_error).await
         }
         Err(error) => Err(error.into()),
     };

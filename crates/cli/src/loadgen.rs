@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use edgelab_cluster::{Lab, LabError, Reach, RunOpts};
 use edgelab_common::config::ConfigErrors;
+use edgelab_common::names::env;
 use edgelab_common::shutdown::Shutdown;
 use edgelab_loadgen::scenario::Settings;
 use edgelab_loadgen::{
-    Catalog, LoadgenError, Mode, Overrides, Plan, Report, RunOptions, Target, Uri, html,
+    Catalog, LoadgenError, Mode, Overrides, Plan, Report, RunOptions, Shard, Target, Uri, html,
 };
 
 use crate::output;
@@ -29,7 +30,8 @@ const CATALOG_LIMIT: Duration = Duration::from_secs(10);
   edgelab loadgen --target http://127.0.0.1:8081 --scenario loadtest/scenarios/zipf-web.toml \\
       --origin-metrics http://127.0.0.1:9090/metrics --json run.json --html run.html
   edgelab loadgen --target http://example.test --urls urls.txt --closed --connections 16
-  edgelab loadgen --topology config/default.toml --duration 20s --json edge.json   # every place via its PoP")]
+  edgelab loadgen --topology config/default.toml --duration 20s --json edge.json   # every place via its PoP
+  edgelab loadgen --target http://pop:8080 --rate 3000 --shard 2/3 --json shard-2.json   # one of 3 machines")]
 pub struct Args {
     /// Send every request to this node (origin or edge); objects come from its
     /// `/.well-known/edgelab/catalog` unless `--urls` is given.
@@ -84,6 +86,16 @@ pub struct Args {
     /// many milliseconds (the report is still printed and written).
     #[arg(long, value_name = "MS")]
     max_error: Option<f64>,
+    /// Send only shard I of N of the seeded schedule (open loop): 1-based (1/3, 2/3, 3/3); a
+    /// 0-based index K is written K+1/N. The N shards together send exactly the requests of
+    /// one unsharded run; merge their JSON reports with `edgelab report merge`.
+    #[arg(long, value_name = "I/N", env = env::SHARD, value_parser = shard_parser())]
+    shard: Option<Shard>,
+}
+
+/// The value parser of `--shard` (shared with `edgelab compare`).
+pub fn shard_parser() -> clap::builder::ValueParser {
+    clap::builder::ValueParser::new(str::parse::<Shard>)
 }
 
 /// Parses a mode name.
@@ -134,6 +146,7 @@ fn resolve(args: &Args) -> Result<Resolved, ConfigErrors> {
         requests: args.requests,
         connections: args.connections,
         closed: args.closed.then_some(true),
+        shard: args.shard,
     };
     let scenario = args.scenario.as_deref();
     let source = match (&args.target, &args.topology) {

@@ -19,6 +19,7 @@ mod loadgen;
 mod origin;
 mod output;
 mod replay;
+mod report;
 mod topology;
 mod up;
 
@@ -57,6 +58,9 @@ enum Command {
     /// Import a CDN configuration (a CloudFront distribution) as a topology file.
     #[command(subcommand)]
     Import(import::Command),
+    /// Work with saved reports: merge the reports of a sharded run.
+    #[command(subcommand)]
+    Report(report::Command),
 }
 
 fn main() -> ExitCode {
@@ -91,6 +95,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         });
     }
+    if let Command::Report(command) = cli.command {
+        // Pure arithmetic over files: no runtime needed.
+        return report::run(command).unwrap_or_else(|error| {
+            output::error(&format!("{error:#}"));
+            ExitCode::FAILURE
+        });
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -110,7 +121,11 @@ fn main() -> ExitCode {
             Command::Up(args) => up::run_up(args).await,
             Command::Demo(args) => up::run_demo(args).await,
             Command::Drill(args) => drill::run(args).await,
-            Command::Topology(_) | Command::Deploy(_) | Command::Replay(_) | Command::Import(_) => {
+            Command::Topology(_)
+            | Command::Deploy(_)
+            | Command::Replay(_)
+            | Command::Import(_)
+            | Command::Report(_) => {
                 unreachable!("handled before the runtime starts")
             }
         }

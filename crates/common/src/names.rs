@@ -35,6 +35,10 @@ pub mod env {
     pub const LOG: &str = "EDGELAB_LOG";
     /// Admin token required by state-changing admin endpoints when set.
     pub const ADMIN_TOKEN: &str = "EDGELAB_ADMIN_TOKEN";
+    /// The load generator's shard, `I/N` (`edgelab loadgen|compare --shard`), for
+    /// orchestrators that template environment variables but not commands (Docker Swarm's
+    /// `{{.Task.Slot}}`).
+    pub const SHARD: &str = "EDGELAB_SHARD";
 }
 
 /// Well-known paths.

@@ -100,6 +100,19 @@ impl DeliveryErrors {
         record(slot.get_or_insert_with(new_histogram), late);
     }
 
+    /// Adds every delivery counted in `histogram` (nanoseconds) to `class`: how the
+    /// measurements of separate runs (saved in their reports) are added up.
+    pub fn add(&self, class: PathClass, histogram: &Histogram<u64>) {
+        // invariant: nothing panics while the lock is held, so it is never poisoned.
+        let mut slot = self.classes[index(class)]
+            .lock()
+            .expect("delivery histogram lock is not poisoned");
+        // invariant: auto-resizing histograms always add.
+        slot.get_or_insert_with(new_histogram)
+            .add(histogram)
+            .expect("auto-resizing histograms always add");
+    }
+
     /// A copy of the histogram of `class` (nanoseconds; empty when nothing was recorded).
     pub fn histogram(&self, class: PathClass) -> Histogram<u64> {
         // invariant: nothing panics while the lock is held, so it is never poisoned.

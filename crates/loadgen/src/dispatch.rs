@@ -1,5 +1,6 @@
-//! The open-loop dispatcher: draws every request of the schedule (time, target, object) from
-//! the run's seed and releases it into its target's queue at its intended send time.
+//! The open-loop dispatcher: takes every request of the plan's schedule (time, target,
+//! object, drawn from the run's seed by [`Plan::requests`]; only its shard's when sharded) and
+//! releases it into its target's queue at its intended send time.
 //!
 //! It runs on a thread of its own, off the async runtime, because tokio's timer ticks every
 //! millisecond and fires on the tick after a deadline: requests released by it leave up to
@@ -15,16 +16,11 @@
 
 use std::time::Duration;
 
-use rand::SeedableRng;
-use rand::distr::weighted::WeightedIndex;
-use rand::rngs::StdRng;
-use rand_distr::Distribution;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::plan::Plan;
-use crate::schedule::Schedule;
 
 /// One queued request.
 #[derive(Clone, Copy, Debug)]
@@ -53,42 +49,26 @@ pub(crate) async fn dispatch(
         .expect("the dispatcher thread does not panic")
 }
 
-/// The dispatcher loop (blocking).
+/// The dispatcher loop (blocking): the plan's requests (its shard's, when sharded) at their
+/// intended times.
 fn release(
     plan: &Plan,
     senders: &[mpsc::Sender<Job>],
     start: std::time::Instant,
     stop: &CancellationToken,
 ) -> u64 {
-    let settings = &plan.settings;
-    let mut rng = StdRng::seed_from_u64(settings.seed);
-    let mut schedule = Schedule::new(settings.arrival.clone());
-    let weights: Vec<f64> = plan_weights(plan, senders.len());
-    // invariant: weights were checked positive and finite in `check_targets`.
-    let pick = WeightedIndex::new(&weights).expect("target weights are positive");
-    let limit = settings.requests.unwrap_or(u64::MAX);
     let pacer = Pacer::new();
     let mut scheduled = 0;
-    while scheduled < limit {
-        let offset = schedule.next_offset(&mut rng);
-        if offset >= settings.duration {
-            break;
-        }
-        let target = if senders.len() > 1 {
-            pick.sample(&mut rng)
-        } else {
-            0
-        };
-        let object = plan.workload.sample(target, &mut rng) as u32;
-        let intended = start + offset;
+    for request in plan.requests() {
+        let intended = start + request.offset;
         if !pacer.wait_until(intended, stop) {
             break;
         }
         let job = Job {
             intended: Instant::from_std(intended),
-            object,
+            object: request.object as u32,
         };
-        if !send(&senders[target], job, stop) {
+        if !send(&senders[request.place], job, stop) {
             break;
         }
         scheduled += 1;
@@ -115,21 +95,6 @@ fn send(sender: &mpsc::Sender<Job>, job: Job, stop: &CancellationToken) -> bool 
             }
         }
     }
-}
-
-/// The share of each target, in target order.
-fn plan_weights(plan: &Plan, targets: usize) -> Vec<f64> {
-    let settings = &plan.settings;
-    (0..targets)
-        .map(|index| {
-            let place = &plan.places[index];
-            settings
-                .populations
-                .iter()
-                .find(|p| &p.place == place)
-                .map_or(1.0, |p| p.weight)
-        })
-        .collect()
 }
 
 /// Sleeps a thread until an instant with the kernel's high-resolution timer.

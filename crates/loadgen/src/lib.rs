@@ -6,14 +6,18 @@
 //! - [`catalog`]: the objects to request (origin catalog discovery or a URL list).
 //! - [`workload`]: the pure, seeded sampler (Zipf popularity, class mix, per-place skew).
 //! - [`schedule`]: intended send times (constant, Poisson, ramp).
+//! - [`shard`]: one of N disjoint slices of a run's schedule ([`Shard`]), for load generators
+//!   that scale out; their reports merge back into one ([`merge`]).
 //! - [`target`]: resolved targets ([`Target`], [`Mode`]) and the connector they use.
 //! - [`plan`]: the validated, seeded workload of a run ([`Plan`]).
 //! - [`mod@run`]: the engine ([`run()`], [`RunOptions`]).
 //! - [`record`]: per-worker HDR histograms by place × X-Cache × PoP × tier, merged at the end.
+//! - [`recorded`]: those histograms and counters carried losslessly in the report.
 //! - [`progress`]: live counters, the progress line, the HdrHistogram interval log.
 //! - [`origin_load`]: origin requests and bytes from `/metrics`.
 //! - [`report`]: the [`Report`] (JSON schema in `loadtest/report.schema.json`) and its summary.
 //! - [`compare`]: [`Comparison`] of direct, edge and ga runs.
+//! - [`merge`]: shards' reports (or comparisons) added up into one.
 //! - [`html`]: offline HTML reports with inline SVG charts.
 //!
 //! A caller resolves its targets (one URL, or every client place of a topology), builds a
@@ -39,14 +43,17 @@ mod dispatch;
 pub mod error;
 mod fetch;
 pub mod html;
+pub mod merge;
 pub mod origin_load;
 pub mod plan;
 pub mod progress;
 pub mod record;
+pub mod recorded;
 pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod schedule;
+pub mod shard;
 pub mod target;
 pub mod workload;
 
@@ -59,4 +66,5 @@ pub use plan::Plan;
 pub use report::Report;
 pub use run::{RunOptions, run};
 pub use scenario::{Overrides, Settings};
+pub use shard::{Shard, ShardSet};
 pub use target::{Hop, Mode, Target};

@@ -16,7 +16,7 @@ use edgelab_common::names::metric;
 use crate::error::LoadgenError;
 
 /// The two origin counters, summed over replicas and labels.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OriginCounters {
     /// Sum of `edgelab_origin_requests_total`.
     pub requests: f64,

@@ -17,7 +17,9 @@ use crate::error::RequestErrorKind;
 use crate::origin_load::OriginCounters;
 use crate::plan::Plan;
 use crate::record::{CacheResult, Recorder, Tier, new_histogram};
-use crate::scenario::Arrival;
+use crate::recorded::{Recorded, RecordedOrigin};
+use crate::scenario::{Arrival, Settings};
+use crate::shard::{Shard, ShardSet};
 use crate::target::{Mode, Target};
 
 /// Version of the report format (bumped on incompatible changes).
@@ -66,6 +68,58 @@ pub struct Report {
     /// latency above.
     #[serde(default)]
     pub emulator_error: EmulatorError,
+    /// Which shards of the seeded schedule this report covers (`1/1`: the whole run).
+    #[serde(default)]
+    pub shards: ShardSet,
+    /// The identity of the workload and of the targets, so that only shards of one run are
+    /// merged. Absent in reports written before sharding existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
+    /// The measurements themselves (histograms, counters), losslessly, so that reports of
+    /// shards can be added up (`edgelab report merge`). Absent in older reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<Recorded>,
+}
+
+/// Digests of what a run sent and to whom: two runs with the same fingerprint drew their
+/// requests from the same workload (settings, catalog, places) over the same modelled paths.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// XXH3-64 of the settings (but not the shard), the objects (path, size, digest) and the
+    /// places, as 16 hex digits.
+    pub workload: String,
+    /// XXH3-64 of every target's place, mode, weight and modelled path (not its URL: each
+    /// shard may start its own nodes on other ports), as 16 hex digits.
+    pub targets: String,
+}
+
+impl Fingerprint {
+    /// The fingerprint of `plan` sent to `targets`.
+    pub fn of(plan: &Plan, targets: &[Target]) -> Fingerprint {
+        let settings = Settings {
+            shard: Shard::WHOLE,
+            ..plan.settings.clone()
+        };
+        let mut workload = format!("{settings:?}\n{:?}\n", plan.places);
+        for object in plan.workload.objects() {
+            workload.push_str(&format!(
+                "{} {:?} {:?}\n",
+                object.path, object.size, object.digest
+            ));
+        }
+        let mut paths = String::new();
+        for target in targets {
+            paths.push_str(&format!(
+                "{} {} {} {:?}\n",
+                target.place, target.mode, target.weight, target.hop
+            ));
+        }
+        let hex = |text: &str| format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()));
+        Fingerprint {
+            workload: hex(&workload),
+            targets: hex(&paths),
+        }
+    }
 }
 
 /// How much of every measured latency is the emulator's own doing.
@@ -497,140 +551,124 @@ pub struct ReportInput<'a> {
     pub origin_timeline: Vec<OriginSecond>,
 }
 
+/// Everything a report is derived from, as plain data: one run's measurements
+/// ([`Report::build`]) or the sum of several shards' ([`crate::merge`]).
+#[derive(Debug)]
+pub struct Measurements<'a> {
+    /// Run name.
+    pub label: String,
+    /// The run's seed.
+    pub seed: u64,
+    /// The settings, as reported.
+    pub settings: ReportSettings,
+    /// The targets, as reported (the recorder's place indices index these).
+    pub targets: Vec<ReportTarget>,
+    /// The shards measured.
+    pub shards: ShardSet,
+    /// The identity of the workload and targets.
+    pub fingerprint: Option<Fingerprint>,
+    /// Latency histograms, timeline and errors.
+    pub recorder: &'a Recorder,
+    /// The client links' delivery errors.
+    pub delivery: &'a DeliveryErrors,
+    /// Requests scheduled.
+    pub scheduled: u64,
+    /// Run wall time.
+    pub elapsed: Duration,
+    /// Whether the run was stopped early.
+    pub interrupted: bool,
+    /// The origin's counters, when its `/metrics` were read.
+    pub origin: Option<OriginRecord>,
+}
+
+/// The origin's counters around a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OriginRecord {
+    /// The `/metrics` URLs read.
+    pub metrics_urls: Vec<String>,
+    /// The counters before the run.
+    pub before: OriginCounters,
+    /// The counters after the run.
+    pub after: OriginCounters,
+    /// What the origin served in each second of the run.
+    pub timeline: Vec<OriginSecond>,
+}
+
 fn ratio(hits: u64, misses: u64) -> Option<f64> {
     (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64)
 }
 
+impl ReportSettings {
+    /// The settings of `plan` as a report states them.
+    pub fn of(plan: &Plan) -> ReportSettings {
+        let settings = &plan.settings;
+        ReportSettings {
+            arrival: settings.arrival.clone(),
+            closed: settings.closed,
+            duration_s: settings.duration.as_secs_f64(),
+            requests: settings.requests,
+            connections: settings.connections,
+            timeout_s: settings.timeout.as_secs_f64(),
+            zipf_s: settings.zipf_s,
+            objects: plan.workload.objects().len(),
+        }
+    }
+}
+
+impl ReportTarget {
+    /// `target` as a report states it.
+    pub fn of(target: &Target) -> ReportTarget {
+        ReportTarget {
+            place: target.place.clone(),
+            mode: target.mode,
+            url: target.base_url.to_string(),
+            weight: target.weight,
+        }
+    }
+}
+
 impl Report {
-    /// Builds the report (pure).
+    /// Builds the report of one run (pure).
     pub fn build(input: ReportInput<'_>) -> Report {
+        let origin = match (input.origin_before, input.origin_after) {
+            (Some(before), Some(after)) => Some(OriginRecord {
+                metrics_urls: input.origin_metrics.iter().map(|u| u.to_string()).collect(),
+                before,
+                after,
+                timeline: input.origin_timeline,
+            }),
+            _ => None,
+        };
+        Report::derive(Measurements {
+            label: input.label.to_string(),
+            seed: input.plan.settings.seed,
+            settings: ReportSettings::of(input.plan),
+            targets: input.targets.iter().map(ReportTarget::of).collect(),
+            shards: ShardSet::from(input.plan.settings.shard),
+            fingerprint: Some(Fingerprint::of(input.plan, input.targets)),
+            recorder: input.recorder,
+            delivery: input.delivery,
+            scheduled: input.scheduled,
+            elapsed: input.elapsed,
+            interrupted: input.interrupted,
+            origin,
+        })
+    }
+
+    /// Derives every summary (percentiles, CDFs, ratios, shares, timeline) from the
+    /// measurements, and carries the histograms themselves losslessly ([`Recorded`]) so that
+    /// reports of shards can be added up later (pure).
+    pub fn derive(input: Measurements<'_>) -> Report {
         let recorder = input.recorder;
-        let settings = &input.plan.settings;
+        let targets = &input.targets;
         let place_name = |index: usize| {
-            input
-                .targets
+            targets
                 .get(index)
                 .map_or_else(|| format!("#{index}"), |t| t.place.clone())
         };
-        let mut all_total = new_histogram();
-        let mut all_ttfb = new_histogram();
-        let mut totals = Totals::default();
-        let mut tiers: Vec<TierShare> = Vec::new();
-        let mut groups = Vec::new();
-        for group in &recorder.groups {
-            // invariant: auto-resizing histograms always add.
-            all_total
-                .add(&group.total)
-                .expect("auto-resizing histograms always add");
-            all_ttfb
-                .add(&group.ttfb)
-                .expect("auto-resizing histograms always add");
-            let responses = group.total.len();
-            totals.responses += responses;
-            totals.bytes += group.bytes;
-            if group.cache.is_hit() {
-                totals.hits += responses;
-            } else if group.cache == CacheResult::Miss {
-                totals.misses += responses;
-            }
-            match tiers.iter_mut().find(|t| t.tier == group.tier) {
-                Some(share) => share.responses += responses,
-                None => tiers.push(TierShare {
-                    tier: group.tier,
-                    responses,
-                    share: 0.0,
-                }),
-            }
-            groups.push(GroupSummary {
-                place: place_name(group.place),
-                cache: group.cache,
-                pop: group.pop.clone(),
-                tier: group.tier,
-                responses,
-                bytes: group.bytes,
-                latency: LatencySummary::from_histogram(&group.total),
-                ttfb: LatencySummary::from_histogram(&group.ttfb),
-            });
-        }
-        groups.sort_by(|a, b| {
-            (&a.place, a.cache, &a.pop, a.tier).cmp(&(&b.place, b.cache, &b.pop, b.tier))
-        });
-        tiers.sort_by_key(|t| t.tier);
-        for tier in &mut tiers {
-            tier.share = if totals.responses > 0 {
-                tier.responses as f64 / totals.responses as f64
-            } else {
-                0.0
-            };
-        }
-
-        let mut places = Vec::new();
-        for (index, target) in input.targets.iter().enumerate() {
-            let mut total = new_histogram();
-            let mut ttfb = new_histogram();
-            let (mut hits, mut misses) = (0, 0);
-            for group in recorder.groups.iter().filter(|g| g.place == index) {
-                // invariant: auto-resizing histograms always add.
-                total
-                    .add(&group.total)
-                    .expect("auto-resizing histograms always add");
-                ttfb.add(&group.ttfb)
-                    .expect("auto-resizing histograms always add");
-                if group.cache.is_hit() {
-                    hits += group.total.len();
-                } else if group.cache == CacheResult::Miss {
-                    misses += group.total.len();
-                }
-            }
-            let errors = recorder
-                .errors
-                .iter()
-                .filter(|(p, _)| *p == index)
-                .map(|(_, counts)| counts.iter().sum::<u64>())
-                .sum();
-            places.push(PlaceSummary {
-                place: target.place.clone(),
-                mode: target.mode,
-                responses: total.len(),
-                errors,
-                hits,
-                misses,
-                hit_ratio: ratio(hits, misses),
-                latency: LatencySummary::from_histogram(&total),
-                ttfb: LatencySummary::from_histogram(&ttfb),
-                cdf: cdf_of(&total),
-            });
-        }
-
-        let mut errors = ErrorSummary::default();
-        for kind in RequestErrorKind::ALL {
-            let count: u64 = recorder.errors.iter().map(|(_, c)| c[kind.index()]).sum();
-            if count > 0 {
-                errors.by_kind.push(KindCount {
-                    kind: kind.as_str().to_string(),
-                    count,
-                });
-                errors.total += count;
-            }
-        }
-        for (place, counts) in &recorder.errors {
-            let count = counts.iter().sum();
-            if count > 0 {
-                errors.by_place.push(PlaceCount {
-                    place: place_name(*place),
-                    count,
-                });
-            }
-        }
-        errors.examples = recorder
-            .error_examples
-            .iter()
-            .map(|(kind, message)| ErrorExample {
-                kind: kind.as_str().to_string(),
-                message: message.clone(),
-            })
-            .collect();
-
+        let overall = overall(recorder, &place_name);
+        let mut totals = overall.totals;
+        let errors = error_summary(recorder, &place_name);
         // A failed request with a response (5xx, digest, body) is both a response and an
         // error; transport failures and timeouts are errors only.
         totals.errors = errors.total;
@@ -644,76 +682,216 @@ impl Report {
         } else {
             0.0
         };
-
-        let timeline = recorder
-            .timeline
-            .iter()
-            .enumerate()
-            .map(|(second, counts)| TimelinePoint {
-                second: second as u64,
-                responses: counts.responses,
-                hits: counts.hits,
-                misses: counts.misses,
-                errors: counts.errors,
-                hit_ratio: ratio(counts.hits, counts.misses),
-                served: Tier::ALL
-                    .iter()
-                    .zip(counts.by_tier)
-                    .filter(|(_, responses)| *responses > 0)
-                    .map(|(&tier, responses)| TierCount { tier, responses })
-                    .collect(),
-            })
-            .collect();
-
-        let origin = match (input.origin_before, input.origin_after) {
-            (Some(before), Some(after)) => Some(OriginLoad {
-                metrics_urls: input.origin_metrics.iter().map(|u| u.to_string()).collect(),
-                requests: (after.requests - before.requests).max(0.0),
-                response_bytes: (after.response_bytes - before.response_bytes).max(0.0),
-                timeline: input.origin_timeline,
+        let recorded = Recorded::new(
+            recorder,
+            input.delivery,
+            &place_name,
+            input.origin.as_ref().map(|o| RecordedOrigin {
+                before: o.before,
+                after: o.after,
             }),
-            _ => None,
-        };
-
+        );
         Report {
             version: REPORT_VERSION,
-            label: input.label.to_string(),
-            seed: settings.seed,
-            settings: ReportSettings {
-                arrival: settings.arrival.clone(),
-                closed: settings.closed,
-                duration_s: settings.duration.as_secs_f64(),
-                requests: settings.requests,
-                connections: settings.connections,
-                timeout_s: settings.timeout.as_secs_f64(),
-                zipf_s: settings.zipf_s,
-                objects: input.plan.workload.objects().len(),
-            },
-            targets: input
-                .targets
-                .iter()
-                .map(|t| ReportTarget {
-                    place: t.place.clone(),
-                    mode: t.mode,
-                    url: t.base_url.to_string(),
-                    weight: t.weight,
-                })
-                .collect(),
+            label: input.label,
+            seed: input.seed,
+            settings: input.settings,
             interrupted: input.interrupted,
             elapsed_s,
             totals,
-            latency: LatencySummary::from_histogram(&all_total),
-            ttfb: LatencySummary::from_histogram(&all_ttfb),
-            places,
-            tiers,
-            groups,
-            timeline,
+            latency: LatencySummary::from_histogram(&overall.total),
+            ttfb: LatencySummary::from_histogram(&overall.ttfb),
+            places: place_summaries(recorder, targets),
+            tiers: overall.tiers,
+            groups: overall.groups,
+            timeline: timeline(recorder),
             errors,
-            origin,
+            origin: input.origin.map(origin_load),
             emulator_error: EmulatorError::new(recorder.send_lateness.as_ref(), input.delivery),
+            targets: input.targets,
+            shards: input.shards,
+            fingerprint: input.fingerprint,
+            recorded: Some(recorded),
         }
     }
+}
 
+/// The run-wide sums of [`Report::derive`].
+struct Overall {
+    total: Histogram<u64>,
+    ttfb: Histogram<u64>,
+    totals: Totals,
+    tiers: Vec<TierShare>,
+    groups: Vec<GroupSummary>,
+}
+
+/// Every group's summary, and the run's latency, counts and tier shares over all groups.
+fn overall(recorder: &Recorder, place_name: &dyn Fn(usize) -> String) -> Overall {
+    let mut all = Overall {
+        total: new_histogram(),
+        ttfb: new_histogram(),
+        totals: Totals::default(),
+        tiers: Vec::new(),
+        groups: Vec::new(),
+    };
+    for group in &recorder.groups {
+        // invariant: auto-resizing histograms always add.
+        all.total
+            .add(&group.total)
+            .expect("auto-resizing histograms always add");
+        all.ttfb
+            .add(&group.ttfb)
+            .expect("auto-resizing histograms always add");
+        let responses = group.total.len();
+        all.totals.responses += responses;
+        all.totals.bytes += group.bytes;
+        if group.cache.is_hit() {
+            all.totals.hits += responses;
+        } else if group.cache == CacheResult::Miss {
+            all.totals.misses += responses;
+        }
+        match all.tiers.iter_mut().find(|t| t.tier == group.tier) {
+            Some(share) => share.responses += responses,
+            None => all.tiers.push(TierShare {
+                tier: group.tier,
+                responses,
+                share: 0.0,
+            }),
+        }
+        all.groups.push(GroupSummary {
+            place: place_name(group.place),
+            cache: group.cache,
+            pop: group.pop.clone(),
+            tier: group.tier,
+            responses,
+            bytes: group.bytes,
+            latency: LatencySummary::from_histogram(&group.total),
+            ttfb: LatencySummary::from_histogram(&group.ttfb),
+        });
+    }
+    all.groups.sort_by(|a, b| {
+        (&a.place, a.cache, &a.pop, a.tier).cmp(&(&b.place, b.cache, &b.pop, b.tier))
+    });
+    all.tiers.sort_by_key(|t| t.tier);
+    for tier in &mut all.tiers {
+        tier.share = if all.totals.responses > 0 {
+            tier.responses as f64 / all.totals.responses as f64
+        } else {
+            0.0
+        };
+    }
+    all
+}
+
+/// One summary per target (client place), in target order.
+fn place_summaries(recorder: &Recorder, targets: &[ReportTarget]) -> Vec<PlaceSummary> {
+    let mut places = Vec::new();
+    for (index, target) in targets.iter().enumerate() {
+        let mut total = new_histogram();
+        let mut ttfb = new_histogram();
+        let (mut hits, mut misses) = (0, 0);
+        for group in recorder.groups.iter().filter(|g| g.place == index) {
+            // invariant: auto-resizing histograms always add.
+            total
+                .add(&group.total)
+                .expect("auto-resizing histograms always add");
+            ttfb.add(&group.ttfb)
+                .expect("auto-resizing histograms always add");
+            if group.cache.is_hit() {
+                hits += group.total.len();
+            } else if group.cache == CacheResult::Miss {
+                misses += group.total.len();
+            }
+        }
+        let errors = recorder
+            .errors
+            .iter()
+            .filter(|(p, _)| *p == index)
+            .map(|(_, counts)| counts.iter().sum::<u64>())
+            .sum();
+        places.push(PlaceSummary {
+            place: target.place.clone(),
+            mode: target.mode,
+            responses: total.len(),
+            errors,
+            hits,
+            misses,
+            hit_ratio: ratio(hits, misses),
+            latency: LatencySummary::from_histogram(&total),
+            ttfb: LatencySummary::from_histogram(&ttfb),
+            cdf: cdf_of(&total),
+        });
+    }
+    places
+}
+
+/// Errors by kind, by place, and the first examples.
+fn error_summary(recorder: &Recorder, place_name: &dyn Fn(usize) -> String) -> ErrorSummary {
+    let mut errors = ErrorSummary::default();
+    for kind in RequestErrorKind::ALL {
+        let count: u64 = recorder.errors.iter().map(|(_, c)| c[kind.index()]).sum();
+        if count > 0 {
+            errors.by_kind.push(KindCount {
+                kind: kind.as_str().to_string(),
+                count,
+            });
+            errors.total += count;
+        }
+    }
+    for (place, counts) in &recorder.errors {
+        let count = counts.iter().sum();
+        if count > 0 {
+            errors.by_place.push(PlaceCount {
+                place: place_name(*place),
+                count,
+            });
+        }
+    }
+    errors.examples = recorder
+        .error_examples
+        .iter()
+        .map(|(kind, message)| ErrorExample {
+            kind: kind.as_str().to_string(),
+            message: message.clone(),
+        })
+        .collect();
+    errors
+}
+
+/// One point per second of the run, from the recorder's per-second counts.
+fn timeline(recorder: &Recorder) -> Vec<TimelinePoint> {
+    recorder
+        .timeline
+        .iter()
+        .enumerate()
+        .map(|(second, counts)| TimelinePoint {
+            second: second as u64,
+            responses: counts.responses,
+            hits: counts.hits,
+            misses: counts.misses,
+            errors: counts.errors,
+            hit_ratio: ratio(counts.hits, counts.misses),
+            served: Tier::ALL
+                .iter()
+                .zip(counts.by_tier)
+                .filter(|(_, responses)| *responses > 0)
+                .map(|(&tier, responses)| TierCount { tier, responses })
+                .collect(),
+        })
+        .collect()
+}
+
+/// What the origin served: the counters' differences.
+fn origin_load(origin: OriginRecord) -> OriginLoad {
+    OriginLoad {
+        metrics_urls: origin.metrics_urls,
+        requests: (origin.after.requests - origin.before.requests).max(0.0),
+        response_bytes: (origin.after.response_bytes - origin.before.response_bytes).max(0.0),
+        timeline: origin.timeline,
+    }
+}
+
+impl Report {
     /// The report as pretty JSON.
     pub fn to_json(&self) -> String {
         // invariant: the report holds only strings, numbers and finite floats.
@@ -740,6 +918,18 @@ impl Report {
             t.errors,
             t.unfinished
         );
+        if self.shards.count > 1 {
+            let _ = writeln!(
+                out,
+                "{} {} of the seeded schedule",
+                if self.shards.indices.len() > 1 {
+                    "merged shards"
+                } else {
+                    "shard"
+                },
+                self.shards
+            );
+        }
         let _ = writeln!(
             out,
             "latency (ms, from intended send): p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",

@@ -11,6 +11,8 @@ use serde::Deserialize;
 
 use edgelab_common::config::{ConfigErrors, load_toml, parse_toml};
 
+use crate::shard::Shard;
+
 /// Default seed when neither the file nor the command line names one.
 pub const DEFAULT_SEED: u64 = 1;
 /// Default run length.
@@ -120,6 +122,8 @@ pub struct Overrides {
     pub connections: Option<usize>,
     /// `--closed`.
     pub closed: Option<bool>,
+    /// `--shard I/N`: send only this slice of the seeded schedule.
+    pub shard: Option<Shard>,
 }
 
 /// The open-loop arrival process.
@@ -193,6 +197,8 @@ pub struct Settings {
     pub mix: Vec<(String, f64)>,
     /// Client places (empty: one place, `local`).
     pub populations: Vec<Population>,
+    /// The slice of the seeded schedule this run sends (command line only; open loop only).
+    pub shard: Shard,
 }
 
 impl Default for Settings {
@@ -240,6 +246,8 @@ impl Settings {
             errors.push("timeout", "must be at least 1ms");
         }
         let closed = overrides.closed.or(raw.closed).unwrap_or(false);
+        let shard = overrides.shard.unwrap_or_default();
+        check_shard(shard, closed, &mut errors);
 
         let raw_arrival = raw.arrival.unwrap_or_default();
         let arrival = resolve_arrival(raw_arrival, overrides.rate, &mut errors);
@@ -301,6 +309,7 @@ impl Settings {
             zipf_s,
             mix,
             populations,
+            shard,
         })
     }
 }
@@ -329,6 +338,10 @@ impl Settings {
         if let Some(closed) = overrides.closed {
             self.closed = closed;
         }
+        if let Some(shard) = overrides.shard {
+            self.shard = shard;
+        }
+        check_shard(self.shard, self.closed, &mut errors);
         if let Some(rate) = overrides.rate {
             match &mut self.arrival {
                 Arrival::Constant { rate: r } | Arrival::Poisson { rate: r } => {
@@ -353,6 +366,15 @@ fn check_duration(duration: Duration, errors: &mut ConfigErrors) {
 fn check_requests(requests: Option<u64>, errors: &mut ConfigErrors) {
     if requests == Some(0) {
         errors.push("requests", "must be at least 1");
+    }
+}
+
+fn check_shard(shard: Shard, closed: bool, errors: &mut ConfigErrors) {
+    if closed && !shard.is_whole() {
+        errors.push(
+            "--shard",
+            "a closed-loop run has no seeded schedule to split: shard open-loop runs only",
+        );
     }
 }
 
@@ -480,6 +502,7 @@ mod tests {
                 connections: Some(4),
                 closed: Some(false),
                 rate: None,
+                shard: Some(Shard { index: 2, count: 3 }),
             },
             Overrides {
                 rate: Some(300.0),
@@ -489,6 +512,11 @@ mod tests {
                 duration: Some(Duration::ZERO),
                 connections: Some(0),
                 rate: Some(-1.0),
+                ..Overrides::default()
+            },
+            Overrides {
+                closed: Some(true),
+                shard: Some(Shard { index: 1, count: 2 }),
                 ..Overrides::default()
             },
         ];
@@ -512,6 +540,23 @@ mod tests {
                 assert_eq!(applied, resolved, "{text} with {o:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_closed_loop_cannot_be_sharded() {
+        let overrides = Overrides {
+            closed: Some(true),
+            shard: Some(Shard { index: 1, count: 2 }),
+            ..Overrides::default()
+        };
+        let errors = Settings::resolve(RawScenario::default(), &overrides).unwrap_err();
+        assert_eq!(errors.errors()[0].field, "--shard");
+        let open = Overrides {
+            shard: Some(Shard { index: 2, count: 2 }),
+            ..Overrides::default()
+        };
+        let settings = Settings::resolve(RawScenario::default(), &open).unwrap();
+        assert_eq!(settings.shard, Shard { index: 2, count: 2 });
     }
 
     #[test]

@@ -116,10 +116,32 @@ async fn reports_match_the_published_schema() {
     let mut drifted = value.clone();
     drifted["emulator_error"]["send_lateness"]["p99"] = serde_json::json!(0.1);
     assert!(!problems(&validator, &drifted).is_empty());
-    let mut drifted = value;
+    let mut drifted = value.clone();
     drifted["emulator_error"]
         .as_object_mut()
         .unwrap()
         .remove("emulation");
     assert!(!problems(&validator, &drifted).is_empty());
+    let mut drifted = value.clone();
+    drifted["recorded"]["groups"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("total");
+    assert!(!problems(&validator, &drifted).is_empty());
+
+    // The lossless part is there, and a report written before it existed still validates
+    // and reads (as the whole, unsharded run).
+    assert!(value["recorded"]["groups"][0]["total"].is_string());
+    assert_eq!(
+        value["shards"],
+        serde_json::json!({ "count": 1, "indices": [1] })
+    );
+    let mut older = value;
+    for key in ["shards", "fingerprint", "recorded"] {
+        older.as_object_mut().unwrap().remove(key);
+    }
+    assert!(problems(&validator, &older).is_empty());
+    let older: edgelab_loadgen::Report = serde_json::from_value(older).unwrap();
+    assert_eq!(older.shards, edgelab_loadgen::ShardSet::default());
+    assert_eq!(older.recorded, None);
 }
