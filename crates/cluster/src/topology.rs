@@ -13,6 +13,7 @@ use std::time::Duration;
 use edgelab_common::config::{ConfigErrors, load_toml, parse_toml};
 use edgelab_edge::EdgeConfig;
 use edgelab_edge::config::{RawBehavior, RawEdgeConfig, RawUpstream};
+use edgelab_edge::error_responses::RawCustomErrorResponse;
 use edgelab_geo::{
     CdnLayout, Coordinates, Endpoint, EndpointGroup, Failures, HopModel, LatencyModel, Pop,
     PopKind, Stop,
@@ -153,6 +154,11 @@ pub struct RawEdgeDefaults {
     /// Origin response timeout. Default 30 s (CloudFront).
     #[serde(default, with = "humantime_serde")]
     pub response_timeout: Option<Duration>,
+    /// CloudFront custom error responses of the distribution (`[[edge.custom_error_responses]]`:
+    /// `error_code`, `error_caching_min_ttl`, `response_page_path`, `response_code`), as in
+    /// `edgelab edge --config`.
+    #[serde(default)]
+    pub custom_error_responses: Vec<RawCustomErrorResponse>,
 }
 
 /// One node of the planned CDN.
@@ -336,6 +342,7 @@ fn cache_settings(
         EdgeConfig::try_from(RawEdgeConfig {
             behaviors: raw.behaviors.clone(),
             default_behavior: raw.default_behavior.clone().unwrap_or_default(),
+            custom_error_responses: raw.custom_error_responses.clone(),
             capacity_bytes,
             max_object_bytes: raw.max_object_bytes,
             collapse_timeout: raw.collapse_timeout,
@@ -859,7 +866,8 @@ mod tests {
     #[test]
     fn the_edge_section_is_validated_up_front_with_edge_field_paths() {
         let error = Topology::parse(
-            "pops = [\"FRA\"]\n[edge]\nresponse_timeout = \"0s\"\n[[edge.behaviors]]\ncache_policy = { min_ttl = \"10s\", max_ttl = \"1s\" }\n",
+            "pops = [\"FRA\"]\n[edge]\nresponse_timeout = \"0s\"\n[[edge.behaviors]]\ncache_policy = { min_ttl = \"10s\", max_ttl = \"1s\" }\n\
+             [[edge.custom_error_responses]]\nerror_code = 418\n[[edge.custom_error_responses]]\nerror_code = 404\nresponse_page_path = \"/404.html\"\n",
             "test",
         )
         .unwrap_err();
@@ -868,6 +876,8 @@ mod tests {
             "edge.response_timeout",
             "edge.behaviors[0].path_pattern",
             "edge.behaviors[0].cache_policy.min_ttl",
+            "edge.custom_error_responses[0].error_code",
+            "edge.custom_error_responses[1].response_code",
         ] {
             assert!(fields.contains(&field), "{field} missing from {fields:?}");
         }

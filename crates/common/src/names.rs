@@ -74,6 +74,9 @@ pub mod metric {
     /// Collapsed requests answered from the leader's fill while it was still running
     /// (streamed, or its stored object awaited), by `pop`, `tier`.
     pub const EDGE_COLLAPSED_FROM_FILL_TOTAL: &str = "edgelab_edge_collapsed_from_fill_total";
+    /// Expired objects an edge node served because the upstream failed, by `pop`, `tier`,
+    /// `cause`.
+    pub const EDGE_STALE_ON_ERROR_TOTAL: &str = "edgelab_edge_stale_on_error_total";
     /// Bytes held in an edge cache, by `pop`, `tier`.
     pub const EDGE_CACHE_BYTES: &str = "edgelab_edge_cache_bytes";
     /// Objects held in an edge cache, by `pop`, `tier`.

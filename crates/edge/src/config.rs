@@ -14,6 +14,8 @@ use edgelab_common::serve::{ListenerLimits, RawListenerLimits};
 use http::{HeaderName, Uri};
 use serde::Deserialize;
 
+use crate::error_responses::{ErrorResponses, RawCustomErrorResponse};
+
 /// The edge node's defaults, exported so that callers building an edge configuration (the
 /// cluster planner) leave a field unset instead of copying its value.
 pub mod defaults {
@@ -240,6 +242,11 @@ pub struct RawEdgeConfig {
     /// CloudFront DefaultRootObject: a viewer request for `/` is served as `/<this>` (e.g.
     /// `index.html`); other paths are left alone. Default: none.
     pub default_root_object: Option<String>,
+    /// CloudFront custom error responses of the distribution (`[[custom_error_responses]]`):
+    /// per error status, the error caching minimum TTL and the page served instead
+    /// (`crate::error_responses`).
+    #[serde(default)]
+    pub custom_error_responses: Vec<RawCustomErrorResponse>,
 }
 
 /// A validated cache policy.
@@ -389,6 +396,8 @@ pub struct EdgeConfig {
     /// Object served for a request to `/` (CloudFront DefaultRootObject), without the
     /// leading `/`.
     pub default_root_object: Option<String>,
+    /// Error caching and custom error pages.
+    pub error_responses: ErrorResponses,
     /// Connection cap and timeouts of the traffic and admin listeners.
     pub listener: ListenerLimits,
 }
@@ -710,6 +719,11 @@ impl TryFrom<RawEdgeConfig> for EdgeConfig {
             errors.extend_prefixed("listener", problems);
             ListenerLimits::default()
         });
+        let error_responses = ErrorResponses::from_raw(
+            &raw.custom_error_responses,
+            "custom_error_responses",
+            &mut errors,
+        );
         let config = EdgeConfig {
             pop,
             pop_number: raw.pop_number.unwrap_or(50),
@@ -741,6 +755,7 @@ impl TryFrom<RawEdgeConfig> for EdgeConfig {
                 .unwrap_or(defaults::MAX_REQUEST_BODY_BYTES),
             distribution: raw.distribution.map(|d| d.to_ascii_lowercase()),
             default_root_object,
+            error_responses,
             listener,
         };
         errors.into_result(config)
@@ -875,6 +890,13 @@ mod tests {
             Selection::Only(vec!["w".into(), "h".into()])
         );
         assert!(config.behavior("/api/x").cache_policy.disabled());
+        let errors = &config.error_responses;
+        assert_eq!(
+            errors.min_ttl(http::StatusCode::NOT_FOUND),
+            Some(Duration::from_secs(30))
+        );
+        assert!(errors.page(http::StatusCode::NOT_FOUND).is_some());
+        assert!(errors.page(http::StatusCode::SERVICE_UNAVAILABLE).is_none());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! # Layout
 //! Split the way `pingora-cache` splits a cache: phases, policy, storage, lock.
 //! - [`config`]: raw TOML → validated [`EdgeConfig`] (behaviours, cache policies, upstream).
+//! - [`error_responses`]: CloudFront's error caching and custom error responses.
 //! - [`policy`]: pure RFC 9111 + CloudFront TTL rules, freshness, cache keys (takes `now`).
 //! - [`store`]: the moka object store bounded in bytes, `Vary` index, eviction causes.
 //! - [`lock`]: request collapsing (one upstream fetch per key, its body shared while it
@@ -34,6 +35,7 @@ mod admin;
 pub mod clock;
 pub mod compress;
 pub mod config;
+pub mod error_responses;
 pub mod invalidation;
 pub mod lock;
 pub mod metrics;

@@ -90,6 +90,31 @@ impl UpstreamResult {
     }
 }
 
+/// Why an expired object was served (label `cause` of the stale-on-error counter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaleCause {
+    /// The upstream answered 500, 502, 503 or 504.
+    ServerError,
+    /// No connection could be made.
+    Connect,
+    /// No response head within the response timeout.
+    Timeout,
+    /// Another transport failure before a response head.
+    Other,
+}
+
+impl StaleCause {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaleCause::ServerError => "server_error",
+            StaleCause::Connect => "connect",
+            StaleCause::Timeout => "timeout",
+            StaleCause::Other => "other",
+        }
+    }
+}
+
 /// Why an object left the store (label `cause`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EvictionCause {
@@ -123,6 +148,7 @@ pub struct Metrics {
     upstream: IntCounterVec,
     collapsed: IntCounterVec,
     collapsed_from_fill: IntCounterVec,
+    stale_on_error: IntCounterVec,
     cache_bytes: IntGaugeVec,
     cache_objects: IntGaugeVec,
     evictions: IntCounterVec,
@@ -206,6 +232,13 @@ impl Metrics {
             ),
             &["pop", "tier"],
         )?;
+        let stale_on_error = IntCounterVec::new(
+            Opts::new(
+                metric::EDGE_STALE_ON_ERROR_TOTAL,
+                "Expired objects served because the upstream failed, by cause.",
+            ),
+            &["pop", "tier", "cause"],
+        )?;
         let cache_objects = IntGaugeVec::new(
             Opts::new(metric::EDGE_CACHE_OBJECTS, "Objects held in the store."),
             &["pop", "tier"],
@@ -222,6 +255,7 @@ impl Metrics {
         registry.register(Box::new(upstream.clone()))?;
         registry.register(Box::new(collapsed.clone()))?;
         registry.register(Box::new(collapsed_from_fill.clone()))?;
+        registry.register(Box::new(stale_on_error.clone()))?;
         registry.register(Box::new(cache_bytes.clone()))?;
         registry.register(Box::new(cache_objects.clone()))?;
         registry.register(Box::new(evictions.clone()))?;
@@ -247,6 +281,7 @@ impl Metrics {
             upstream,
             collapsed,
             collapsed_from_fill,
+            stale_on_error,
             cache_bytes,
             cache_objects,
             evictions,
@@ -285,6 +320,13 @@ impl Metrics {
     pub fn collapsed_from_fill(&self) {
         self.collapsed_from_fill
             .with_label_values(&[self.pop.as_str(), self.tier])
+            .inc();
+    }
+
+    /// Counts one expired object served because the upstream failed.
+    pub fn stale_on_error(&self, cause: StaleCause) {
+        self.stale_on_error
+            .with_label_values(&[self.pop.as_str(), self.tier, cause.as_str()])
             .inc();
     }
 

@@ -9,10 +9,20 @@ use http::{HeaderMap, Method, StatusCode, header};
 use http_cache_semantics::CachePolicy;
 
 use crate::config::{Behavior, CachePolicyConfig, Selection};
+use crate::error_responses::ErrorResponses;
 
-/// Response statuses a CloudFront-style policy stores (RFC 9110 §15.1 heuristically
-/// cacheable codes).
-const CACHEABLE_STATUSES: [u16; 11] = [200, 203, 204, 206, 300, 301, 404, 405, 410, 414, 501];
+/// Non-error statuses a CloudFront-style policy stores (RFC 9110 §15.1 heuristically
+/// cacheable codes below 400); errors follow `crate::error_responses`.
+const CACHEABLE_STATUSES: [u16; 6] = [200, 203, 204, 206, 300, 301];
+
+/// What decides storability: the behaviour's cache policy and the distribution's error rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    /// The behaviour's cache policy.
+    pub cache: &'a CachePolicyConfig,
+    /// Error caching minimum TTLs (custom error responses).
+    pub errors: &'a ErrorResponses,
+}
 
 /// Cache-Control directives as `(name, value)` pairs, names lower-cased.
 ///
@@ -100,15 +110,17 @@ impl NoCacheReason {
     }
 }
 
-/// Decides whether `response` to `request` may be stored under `policy`, and for how long.
+/// Decides whether `response` to `request` may be stored under `rules`, and for how long.
 ///
 /// rfc9111 mode: `http-cache-semantics` storability and lifetime (heuristics included).
 /// CloudFront mode: origin freshness (`s-maxage` > `max-age` > `Expires`, minus `Age`)
 /// clamped to `[min_ttl, max_ttl]`, `default_ttl` when the origin gives none, and MinTTL > 0
-/// overriding `no-store`/`no-cache`/`private`. Either way a response with neither freshness
-/// nor a validator is not stored, and `Set-Cookie` needs `public`.
+/// overriding `no-store`/`no-cache`/`private`; an error status CloudFront caches is kept for
+/// its error caching minimum TTL, or the origin's freshness when longer (`error_lifetime`).
+/// Either way a response with neither freshness nor a validator is not stored, and
+/// `Set-Cookie` needs `public`.
 pub fn storable(
-    policy: &CachePolicyConfig,
+    rules: Rules<'_>,
     cache_policy: &CachePolicy,
     method: &Method,
     request: &HeaderMap,
@@ -116,6 +128,7 @@ pub fn storable(
     response: &HeaderMap,
     now: SystemTime,
 ) -> Result<Lifetime, NoCacheReason> {
+    let policy = rules.cache;
     if policy.disabled() {
         return Err(NoCacheReason::Disabled);
     }
@@ -157,19 +170,20 @@ pub fn storable(
             );
         }
         origin_lifetime
+    } else if status.as_u16() >= 400 {
+        let error_ttl = rules.errors.min_ttl(status).ok_or(NoCacheReason::Status)?;
+        error_lifetime(policy, &res, response, error_ttl, (age, now))?
     } else {
         if !CACHEABLE_STATUSES.contains(&status.as_u16()) {
             return Err(NoCacheReason::Status);
         }
         let forbidden = has(&res, "no-store") || has(&res, "no-cache") || has(&res, "private");
-        let explicit =
-            has(&res, "s-maxage") || has(&res, "max-age") || response.contains_key(header::EXPIRES);
         if forbidden {
             if policy.min_ttl.is_zero() {
                 return Err(NoCacheReason::Directive);
             }
             policy.min_ttl + age
-        } else if explicit {
+        } else if explicit_freshness(&res, response) {
             origin_lifetime.clamp(policy.min_ttl, policy.max_ttl)
         } else {
             policy.default_ttl + age
@@ -184,6 +198,56 @@ pub fn storable(
         sie: seconds(&res, "stale-if-error").unwrap_or_default(),
         must_revalidate,
     })
+}
+
+/// The freshness lifetime the origin stated (RFC 9111 §4.2.1: `s-maxage`, then `max-age`,
+/// then `Expires` minus `Date`), read here because `http-cache-semantics` gives none for the
+/// error statuses it does not store.
+fn stated_freshness(
+    res: &[(String, Option<String>)],
+    response: &HeaderMap,
+    now: SystemTime,
+) -> Option<Duration> {
+    if let Some(lifetime) = seconds(res, "s-maxage").or_else(|| seconds(res, "max-age")) {
+        return Some(lifetime);
+    }
+    let date = |name| {
+        response
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+    };
+    let expires = date(header::EXPIRES)?;
+    let base = date(header::DATE).unwrap_or(now);
+    Some(expires.duration_since(base).unwrap_or_default())
+}
+
+/// Whether the origin stated a freshness lifetime (`s-maxage`, `max-age` or `Expires`).
+fn explicit_freshness(res: &[(String, Option<String>)], response: &HeaderMap) -> bool {
+    has(res, "s-maxage") || has(res, "max-age") || response.contains_key(header::EXPIRES)
+}
+
+/// The lifetime of an error response CloudFront caches: `error_ttl` from now, or the origin's
+/// freshness (capped by MaxTTL) when that is longer; `no-store`/`no-cache`/`private` do not
+/// shorten it (CloudFront caches the error for the minimum anyway). A zero TTL with no
+/// origin freshness is not stored.
+fn error_lifetime(
+    policy: &CachePolicyConfig,
+    res: &[(String, Option<String>)],
+    response: &HeaderMap,
+    error_ttl: Duration,
+    (age, now): (Duration, SystemTime),
+) -> Result<Duration, NoCacheReason> {
+    let forbidden = has(res, "no-store") || has(res, "no-cache") || has(res, "private");
+    let minimum = error_ttl + age;
+    let lifetime = match stated_freshness(res, response, now) {
+        Some(stated) if !forbidden => stated.min(policy.max_ttl).max(minimum),
+        _ => minimum,
+    };
+    if lifetime <= age {
+        return Err(NoCacheReason::NoFreshness);
+    }
+    Ok(lifetime)
 }
 
 /// The response headers the caching decisions read (the viewer still gets the originals):
@@ -297,6 +361,19 @@ pub const STALE_IF_ERROR_STATUSES: [u16; 4] = [500, 502, 503, 504];
 /// Whether an upstream answering `status` lets `stale-if-error` serve the stale copy.
 pub fn serves_stale_on(status: StatusCode) -> bool {
     STALE_IF_ERROR_STATUSES.contains(&status.as_u16())
+}
+
+/// Whether an expired object with `status` may be served when the upstream fails although no
+/// `stale-if-error` allows it: CloudFront does ("How CloudFront processes HTTP 4xx and 5xx
+/// status codes from your origin") for an object that is not itself an error, unless the
+/// origin said `must-revalidate`/`proxy-revalidate`; the `rfc9111` preset keeps RFC 9111
+/// §4.2.4 (stale only when a directive allows it).
+pub fn serves_expired_on_error(
+    policy: &CachePolicyConfig,
+    status: StatusCode,
+    lifetime: &Lifetime,
+) -> bool {
+    !policy.rfc && !policy.disabled() && status.as_u16() < 400 && !lifetime.must_revalidate
 }
 
 /// How a stored object may be used for a request.
@@ -539,23 +616,66 @@ mod tests {
         res: &[(&str, &str)],
         now: SystemTime,
     ) -> Result<Lifetime, NoCacheReason> {
+        decide_status(preset, StatusCode::OK, res, now)
+    }
+
+    fn decide_status(
+        preset: &str,
+        status: StatusCode,
+        res: &[(&str, &str)],
+        now: SystemTime,
+    ) -> Result<Lifetime, NoCacheReason> {
         let policy = CachePolicyConfig::preset(preset).unwrap();
         let request = Request::get("http://h/x").body(()).unwrap();
-        let mut response = Response::builder().status(200);
+        let mut response = Response::builder().status(status);
         for (n, v) in res {
             response = response.header(*n, *v);
         }
         let response = response.body(()).unwrap();
         let cp = CachePolicy::new_options(&request, &response, now, CacheOptions::default());
+        let errors = ErrorResponses::default();
+        let rules = Rules {
+            cache: &policy,
+            errors: &errors,
+        };
         storable(
-            &policy,
+            rules,
             &cp,
             &Method::GET,
             request.headers(),
-            StatusCode::OK,
+            status,
             response.headers(),
             now,
         )
+    }
+
+    #[test]
+    fn errors_are_cached_for_the_error_ttl_or_the_longer_origin_freshness() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let date = httpdate::fmt_http_date(now);
+        let status = |code| StatusCode::from_u16(code).unwrap();
+        let lifetime = |code, res: &[(&str, &str)]| {
+            decide_status("CachingOptimized", status(code), res, now).map(|l| l.lifetime)
+        };
+        let secs = Duration::from_secs;
+        assert_eq!(
+            lifetime(404, &[("date", &date)]),
+            Ok(secs(10)),
+            "not DefaultTTL"
+        );
+        assert_eq!(
+            lifetime(503, &[("cache-control", "no-store")]),
+            Ok(secs(10))
+        );
+        let long = [("date", date.as_str()), ("cache-control", "max-age=60")];
+        assert_eq!(lifetime(403, &long), Ok(secs(60)));
+        let short = [("date", date.as_str()), ("cache-control", "max-age=2")];
+        assert_eq!(lifetime(500, &short), Ok(secs(10)));
+        for code in [401, 410, 416, 429] {
+            assert_eq!(lifetime(code, &long), Err(NoCacheReason::Status), "{code}");
+        }
+        // rfc9111 keeps the RFC: an error with no freshness and no validator is not stored.
+        assert!(decide_status("rfc9111", status(503), &[], now).is_err());
     }
 
     const DAY: u64 = 86_400;

@@ -105,7 +105,11 @@ async fn objects_flow_through_the_tiers_and_the_origin_group_fails_over() {
     assert_eq!(header(&headers, "x-cache"), "Error from cloudfront");
 
     cluster.restore("eu-west-1").expect("known Region");
-    let (status, _, _) = get(&client, &format!("{pop}/static/00002.js")).await;
+    // The error itself is cached for CloudFront's error caching minimum TTL (10 s).
+    let (again, headers, _) = get(&client, &format!("{pop}/static/00002.js")).await;
+    assert_eq!(again, status, "the cached error");
+    assert!(header(&headers, "cache-status").contains("hit"));
+    let (status, _, _) = get(&client, &format!("{pop}/static/00003.js")).await;
     assert_eq!(status, 200, "restored");
     assert!(shutdown.drain(Duration::from_secs(5)).await);
 }

@@ -154,7 +154,7 @@ impl Node {
         let cache_policy =
             CachePolicy::new_options(&request_like, &response_like, now, CacheOptions::default());
         let lifetime = policy::storable(
-            &exchange.behavior.cache_policy,
+            self.rules(exchange.behavior),
             &cache_policy,
             &Method::GET,
             &parts.headers,

@@ -20,7 +20,7 @@ use crate::upstream::{Fetched, Route, strip_hop_by_hop};
 
 /// Request headers that make an upstream answer partial or conditional; a fill asks for the
 /// whole object instead.
-const CONDITIONAL_AND_RANGE: [header::HeaderName; 6] = [
+pub(super) const CONDITIONAL_AND_RANGE: [header::HeaderName; 6] = [
     header::IF_NONE_MATCH,
     header::IF_MODIFIED_SINCE,
     header::IF_MATCH,

@@ -10,7 +10,7 @@
 //!    │ ├──stale-while-revalidate──► StaleWhileRevalidate ───────────────────┤
 //!    │ │        └─ background: revalidate (same Exchange, same forward) ┐   │
 //!    │ └──stale──► revalidate ──304──► RefreshHit ─────────────────────────┤
-//!    │                 ├──5xx / no connection, inside stale-if-error ──► StaleIfError
+//!    │                 ├──5xx / no answer (stale-if-error, or CloudFront) ──► StaleOnError
 //!    │                 └──full response──► fill                         │   │
 //!    ▼ miss                                                             ▼   │
 //!  collapse ─ leader ──► forward ──► fill task ──► flight (store + stream) ─► Fetched
@@ -27,6 +27,7 @@
 //! - `revalidate`: conditional request, 304 merge, stale-if-error.
 //! - `fill`: storability, the fill task reading the upstream body into the flight and store.
 //! - `respond`: RFC 9110 conditional, range and HEAD answers from a stored object.
+//! - `error_page`: CloudFront's custom error pages, fetched through the same phases.
 //! - `outcome`: how a request was served, rendered into headers and metrics.
 
 use std::net::SocketAddr;
@@ -50,6 +51,7 @@ use crate::store::Store;
 use crate::upstream::UpstreamClient;
 
 mod collapse;
+mod error_page;
 mod fill;
 mod forward;
 mod identity;
@@ -169,6 +171,15 @@ impl edgelab_common::serve::Handler for Node {
 }
 
 impl Node {
+    /// The storability rules for `behavior`: its cache policy and the distribution's error
+    /// caching.
+    pub(crate) fn rules<'a>(&'a self, behavior: &'a Behavior) -> crate::policy::Rules<'a> {
+        crate::policy::Rules {
+            cache: &behavior.cache_policy,
+            errors: &self.config.error_responses,
+        }
+    }
+
     /// The request's `X-Amz-Cf-Id`: a lower tier's id is kept so one viewer request has one
     /// id on every tier; a viewer's own is replaced. It is set on `parts` for the upstream.
     fn request_id(&self, parts: &mut Parts) -> String {
@@ -214,10 +225,17 @@ impl Node {
         }
         let behavior = self.config.behavior(parts.uri.path());
         let cacheable_method = parts.method == Method::GET || parts.method == Method::HEAD;
-        if cacheable_method && !behavior.cache_policy.disabled() {
+        // Custom error pages answer GET and HEAD; the head is kept only when one is set.
+        let page_request =
+            (cacheable_method && self.config.error_responses.has_pages()).then(|| parts.clone());
+        let outcome = if cacheable_method && !behavior.cache_policy.disabled() {
             self.cacheable(parts, behavior).await
         } else {
             self.pass(parts, incoming, behavior).await
+        };
+        match page_request {
+            Some(parts) => self.with_error_page(parts, outcome).await,
+            None => outcome,
         }
     }
 

@@ -105,8 +105,13 @@ pub(crate) enum Served {
         /// Freshness left, negative once stale.
         ttl: i128,
     },
-    /// A stale copy because the upstream failed inside `stale-if-error`.
-    StaleIfError,
+    /// A stale copy because the upstream failed (a 5xx or no answer).
+    StaleOnError {
+        /// The upstream's status, when it answered.
+        status: Option<StatusCode>,
+        /// `stale-if-error` allowed it (else CloudFront's own rule did).
+        directive: bool,
+    },
     /// The stale copy, revalidated upstream with a 304.
     RefreshHit,
     /// The upstream's response, stored unless `stored` says why not.
@@ -136,7 +141,7 @@ impl Served {
     pub(crate) fn cache_status(self) -> CacheStatus {
         match self {
             Served::Hit { .. } => CacheStatus::Hit,
-            Served::StaleWhileRevalidate { .. } | Served::StaleIfError => CacheStatus::Stale,
+            Served::StaleWhileRevalidate { .. } | Served::StaleOnError { .. } => CacheStatus::Stale,
             Served::RefreshHit => CacheStatus::RefreshHit,
             Served::Fetched { .. } => CacheStatus::Miss,
             Served::Passed { .. } => CacheStatus::Pass,
@@ -149,7 +154,7 @@ impl Served {
             self,
             Served::Hit { .. }
                 | Served::StaleWhileRevalidate { .. }
-                | Served::StaleIfError
+                | Served::StaleOnError { .. }
                 | Served::RefreshHit
         )
     }
@@ -167,7 +172,18 @@ impl fmt::Display for Served {
             Served::StaleWhileRevalidate { ttl } => {
                 write!(f, "hit; ttl={ttl}; detail=stale-while-revalidate")
             }
-            Served::StaleIfError => f.write_str("fwd=stale; detail=stale-if-error"),
+            Served::StaleOnError { status, directive } => {
+                f.write_str("fwd=stale; ")?;
+                if let Some(status) = status {
+                    write!(f, "fwd-status={}; ", status.as_u16())?;
+                }
+                let detail = if directive {
+                    "stale-if-error"
+                } else {
+                    "stale-on-error"
+                };
+                write!(f, "detail={detail}")
+            }
             Served::RefreshHit => f.write_str("fwd=stale; fwd-status=304; stored"),
             Served::Fetched {
                 reason,
@@ -379,7 +395,20 @@ mod tests {
 
     #[test]
     fn stale_answers_count_as_stale_and_errors_as_errors() {
-        assert_eq!(Served::StaleIfError.cache_status(), CacheStatus::Stale);
+        let stale = Served::StaleOnError {
+            status: Some(StatusCode::SERVICE_UNAVAILABLE),
+            directive: false,
+        };
+        assert_eq!(stale.cache_status(), CacheStatus::Stale);
+        assert_eq!(
+            stale.to_string(),
+            "fwd=stale; fwd-status=503; detail=stale-on-error"
+        );
+        let allowed = Served::StaleOnError {
+            status: None,
+            directive: true,
+        };
+        assert_eq!(allowed.to_string(), "fwd=stale; detail=stale-if-error");
         assert_eq!(
             Served::StaleWhileRevalidate { ttl: 0 }.cache_status(),
             CacheStatus::Stale

@@ -1,7 +1,8 @@
 //! Revalidate: a stale copy with validators is checked upstream with a conditional request
 //! built by the same forward path as a fill. A 304 refreshes the stored headers (RFC 9111
-//! §4.3.4) and answers `RefreshHit`; an upstream failure inside `stale-if-error` serves the
-//! stale copy; a full response replaces it through the fill phase.
+//! §4.3.4) and answers `RefreshHit`; an upstream failure (500/502/503/504, no connection, no
+//! answer in time) serves the stale copy inside `stale-if-error`, and under CloudFront's
+//! presets whatever its directives; a full response replaces it through the fill phase.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,13 +12,15 @@ use http_cache_semantics::{CacheOptions, CachePolicy};
 
 use super::outcome::UpstreamInfo;
 use super::{Exchange, Node, OWN_HEADERS, Outcome, Refusal, Served};
+use crate::metrics::StaleCause;
 use crate::policy::{self, Lifetime};
 use crate::store::{CachedObject, StoredHeaders};
-use crate::upstream::{Fetched, Route};
+use crate::upstream::{Fetched, Route, UpstreamError};
 
 impl Node {
     /// Revalidates `object` for `exchange`; `serve_on_error` when `stale-if-error` allows
-    /// serving it if the upstream fails.
+    /// serving it if the upstream fails. Under CloudFront's presets an expired object is
+    /// served on upstream failure anyway (`policy::serves_expired_on_error`).
     pub(super) async fn revalidate(
         &self,
         exchange: Exchange<'_>,
@@ -31,13 +34,28 @@ impl Node {
         if let Some(lm) = object.headers.get(&header::LAST_MODIFIED) {
             forwarded.headers.insert(header::IF_MODIFIED_SINCE, lm);
         }
-        let stale = |upstream: UpstreamInfo| Outcome {
-            upstream,
-            ..self.answer_stored(&exchange.parts, &object, Served::StaleIfError)
+        let usable = serve_on_error
+            || policy::serves_expired_on_error(
+                &exchange.behavior.cache_policy,
+                object.status,
+                &object.lifetime,
+            );
+        let stale = |upstream: UpstreamInfo, status: Option<StatusCode>, cause: StaleCause| {
+            self.metrics.stale_on_error(cause);
+            let served = Served::StaleOnError {
+                status,
+                directive: serve_on_error,
+            };
+            Outcome {
+                upstream,
+                ..self.answer_stored(&exchange.parts, &object, served)
+            }
         };
         let fetched = match self.upstream.send(Route::Cacheable, &forwarded, None).await {
             Ok(fetched) => fetched,
-            Err(_) if serve_on_error => return stale(UpstreamInfo::default()),
+            Err(error) if usable => {
+                return stale(UpstreamInfo::default(), None, stale_cause(&error));
+            }
             Err(error) => {
                 let why = Refusal::Upstream(error.kind());
                 return Outcome::error(error.status(), error.to_string(), why);
@@ -45,8 +63,8 @@ impl Node {
         };
         let upstream = self.upstream_info(&fetched);
         let status = fetched.response.status();
-        if serve_on_error && policy::serves_stale_on(status) {
-            return stale(upstream);
+        if usable && policy::serves_stale_on(status) {
+            return stale(upstream, Some(status), StaleCause::ServerError);
         }
         if status == StatusCode::NOT_MODIFIED {
             let refreshed = self.refresh_stored(&exchange, &object, &fetched);
@@ -55,7 +73,7 @@ impl Node {
                 ..self.answer_stored(&exchange.parts, &refreshed, Served::RefreshHit)
             };
         }
-        // A full response replaces the stale copy.
+        // A full response replaces the stale copy (only once its whole body has arrived).
         self.answer_fetched(exchange, fetched).await
     }
 
@@ -75,7 +93,7 @@ impl Node {
         let cache_policy =
             CachePolicy::new_options(parts, &response_like, now, CacheOptions::default());
         let lifetime = policy::storable(
-            &exchange.behavior.cache_policy,
+            self.rules(exchange.behavior),
             &cache_policy,
             &Method::GET,
             &parts.headers,
@@ -104,6 +122,15 @@ impl Node {
         let variant = policy::variant_key(&exchange.key.primary, &vary, &parts.headers);
         self.store.insert_arc(variant, vary, refreshed.clone());
         refreshed
+    }
+}
+
+/// The stale-on-error counter's cause for an upstream failure.
+fn stale_cause(error: &UpstreamError) -> StaleCause {
+    match error {
+        UpstreamError::Connect(_) => StaleCause::Connect,
+        UpstreamError::Timeout(_) => StaleCause::Timeout,
+        _ => StaleCause::Other,
     }
 }
 
