@@ -11,6 +11,7 @@ WORKDIR /src
 # crates.io dependencies are compiled once and cached until a Cargo.toml or Cargo.lock changes.
 # Every crate of the workspace must be listed here (crates/cli/tests/it/deploy.rs checks it).
 COPY Cargo.toml Cargo.lock ./
+COPY crates/accesslog/Cargo.toml crates/accesslog/Cargo.toml
 COPY crates/cli/Cargo.toml crates/cli/Cargo.toml
 COPY crates/cluster/Cargo.toml crates/cluster/Cargo.toml
 COPY crates/common/Cargo.toml crates/common/Cargo.toml

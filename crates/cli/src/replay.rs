@@ -2,7 +2,7 @@
 //! is `edgelab_replay`). Bad input (unreadable or malformed trace, bad sizes) exits 64.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,12 +17,16 @@ use crate::output;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   edgelab replay trace.oracleGeneral.bin --capacity 128MiB,256MiB,1GiB
-  edgelab replay requests.csv --format csv --eviction fifo --capacity 64MiB --json -")]
+  edgelab replay requests.csv --format csv --eviction fifo --capacity 64MiB --json -
+  edgelab replay E2QWRUHEXAMPLE.2026-12-01-10.a1b2c3d4.gz --format cloudfront --capacity 256MiB,1GiB
+  edgelab replay /var/log/nginx/access.log --format clf --strict")]
 pub struct Args {
     /// The trace to replay.
     #[arg(value_name = "TRACE")]
     pub trace: PathBuf,
-    /// Trace format (default: oracle-general for `*.bin`/`*oracleGeneral*`, else csv).
+    /// Trace format (default: oracle-general for `*.bin`/`*oracleGeneral*`; for `*.log*` and
+    /// `*.gz` cloudfront when the first line is a `#Version`/`#Fields` header, else clf; else
+    /// csv). Logs may be gzip-compressed.
     #[arg(long, value_parser = clap::builder::ValueParser::new(str::parse::<TraceFormat>))]
     pub format: Option<TraceFormat>,
     /// Eviction policy: lru, fifo or tinylfu (moka, as the running edge).
@@ -34,6 +38,40 @@ pub struct Args {
     /// Write the report as JSON to FILE (`-` for standard output instead of the table).
     #[arg(long, value_name = "FILE")]
     pub json: Option<String>,
+    /// A malformed access log line is fatal (exit 64) instead of counted and skipped.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// The first line of a (possibly gzipped) log, for guessing its format.
+fn first_line(input: &mut dyn BufRead) -> std::io::Result<String> {
+    let head = input.fill_buf()?;
+    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    Ok(String::from_utf8_lossy(line).into_owned())
+}
+
+/// An opened trace: a log (gzip aware, through `edgelab_accesslog::open`) or a plain
+/// buffered CSV or binary file, with its format.
+enum Opened {
+    Log(Box<dyn BufRead + Send>, TraceFormat),
+    Raw(BufReader<File>, TraceFormat),
+}
+
+fn open_trace(args: &Args) -> std::io::Result<Opened> {
+    let name = args.trace.to_string_lossy();
+    let log_named = TraceFormat::guess(&name, "#Fields").log_format().is_some();
+    let log = args.format.map_or(log_named, |f| f.log_format().is_some());
+    if log {
+        let mut input = edgelab_accesslog::open(&args.trace)?;
+        let format = match args.format {
+            Some(format) => format,
+            None => TraceFormat::guess(&name, &first_line(&mut input)?),
+        };
+        return Ok(Opened::Log(input, format));
+    }
+    let file = BufReader::with_capacity(1 << 20, File::open(&args.trace)?);
+    let format = args.format.unwrap_or_else(|| TraceFormat::guess(&name, ""));
+    Ok(Opened::Raw(file, format))
 }
 
 /// Runs `edgelab replay`.
@@ -42,18 +80,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         output::error(&message);
         Ok(ExitCode::from(EXIT_CONFIG as u8))
     };
-    let file = match File::open(&args.trace) {
-        Ok(file) => file,
-        Err(error) => return bad_input(format!("cannot open {}: {error}", args.trace.display())),
-    };
-    let format = args
-        .format
-        .unwrap_or_else(|| TraceFormat::guess(&args.trace.to_string_lossy()));
-    let requests = Requests::new(BufReader::with_capacity(1 << 20, file), format);
-    let report = match simulate(requests, args.eviction, &args.capacity) {
+    match open_trace(&args) {
+        Ok(Opened::Log(input, format)) => {
+            finish(Requests::with_strictness(input, format, args.strict), &args)
+        }
+        Ok(Opened::Raw(file, format)) => finish(Requests::new(file, format), &args),
+        Err(error) => bad_input(format!("cannot open {}: {error}", args.trace.display())),
+    }
+}
+
+/// Simulates over `requests`, reports what was skipped, prints the report.
+fn finish<R: BufRead>(mut requests: Requests<R>, args: &Args) -> anyhow::Result<ExitCode> {
+    let report = match simulate(requests.by_ref(), args.eviction, &args.capacity) {
         Ok(report) => report,
-        Err(error) => return bad_input(format!("{}: {error}", args.trace.display())),
+        Err(error) => {
+            output::error(&format!("{}: {error}", args.trace.display()));
+            return Ok(ExitCode::from(EXIT_CONFIG as u8));
+        }
     };
+    if let Some(malformed) = requests.malformed_report() {
+        output::error(&format!("{}: {malformed}", args.trace.display()));
+    }
+    if requests.skipped_methods > 0 {
+        output::error(&format!(
+            "{}: {} request(s) with methods other than GET and HEAD skipped (never cached)",
+            args.trace.display(),
+            requests.skipped_methods
+        ));
+    }
     match args.json.as_deref() {
         Some("-") => output::block(&report.to_json()),
         Some(path) => {

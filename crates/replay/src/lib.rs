@@ -4,7 +4,8 @@
 //! objects a cache holds, not by the trace length.
 //!
 //! # Layout
-//! - [`trace`]: trace formats (CSV `time,id,size`, libCacheSim's `oracleGeneral` binary) and
+//! - [`trace`]: trace formats (CSV `time,id,size`, libCacheSim's `oracleGeneral` binary,
+//!   CloudFront and CLF access logs through `edgelab_accesslog`) and
 //!   a streaming reader.
 //! - [`cache`]: the eviction policies (`lru`, `fifo`, `tinylfu`) behind one [`cache::Cache`]
 //!   trait, with libCacheSim's conventions for LRU and FIFO.

@@ -27,26 +27,54 @@ pub enum TraceFormat {
     /// libCacheSim's `oracleGeneral` binary: little-endian 24-byte records of
     /// `clock_time: u32, obj_id: u64, obj_size: u32, next_access_vtime: i64`.
     OracleGeneral,
+    /// CloudFront standard logs (`edgelab_accesslog`): the object is the path, its size the
+    /// logged body length.
+    CloudFront,
+    /// Common/Combined Log Format (nginx, Apache): the object is the path, its size `%b`.
+    Clf,
 }
 
 impl TraceFormat {
     /// Every format, for help texts.
-    pub const ALL: [TraceFormat; 2] = [TraceFormat::Csv, TraceFormat::OracleGeneral];
+    pub const ALL: [TraceFormat; 4] = [
+        TraceFormat::Csv,
+        TraceFormat::OracleGeneral,
+        TraceFormat::CloudFront,
+        TraceFormat::Clf,
+    ];
 
     /// The name used on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
             TraceFormat::Csv => "csv",
             TraceFormat::OracleGeneral => "oracle-general",
+            TraceFormat::CloudFront => "cloudfront",
+            TraceFormat::Clf => "clf",
         }
     }
 
-    /// Guesses the format from a file name: `*.oracleGeneral*` or `*.bin` is binary, else CSV.
-    pub fn guess(path: &str) -> TraceFormat {
+    /// Guesses the format from a file name and its first line: `*.oracleGeneral*` or `*.bin`
+    /// is binary; `*.log*` or `*.gz` is an access log (CloudFront when the first line is a
+    /// `#Version`/`#Fields` header, else CLF); anything else CSV.
+    pub fn guess(path: &str, first_line: &str) -> TraceFormat {
         if path.contains("oracleGeneral") || path.ends_with(".bin") {
             TraceFormat::OracleGeneral
+        } else if path.contains(".log") || path.ends_with(".gz") {
+            match edgelab_accesslog::LogFormat::guess(first_line) {
+                edgelab_accesslog::LogFormat::CloudFront => TraceFormat::CloudFront,
+                edgelab_accesslog::LogFormat::Clf => TraceFormat::Clf,
+            }
         } else {
             TraceFormat::Csv
+        }
+    }
+
+    /// The access log format, for log inputs.
+    pub fn log_format(self) -> Option<edgelab_accesslog::LogFormat> {
+        match self {
+            TraceFormat::CloudFront => Some(edgelab_accesslog::LogFormat::CloudFront),
+            TraceFormat::Clf => Some(edgelab_accesslog::LogFormat::Clf),
+            TraceFormat::Csv | TraceFormat::OracleGeneral => None,
         }
     }
 }
@@ -57,7 +85,9 @@ impl FromStr for TraceFormat {
         Self::ALL
             .into_iter()
             .find(|format| format.as_str() == text)
-            .ok_or_else(|| format!("unknown trace format `{text}` (csv, oracle-general)"))
+            .ok_or_else(|| {
+                format!("unknown trace format `{text}` (csv, oracle-general, cloudfront, clf)")
+            })
     }
 }
 
@@ -97,34 +127,97 @@ impl TraceError {
 /// Size of one `oracleGeneral` record.
 pub const ORACLE_GENERAL_RECORD: usize = 24;
 
+/// Where requests come from: raw CSV or binary input, or an access log reader.
+enum Input<R> {
+    Raw(R),
+    Log(Box<edgelab_accesslog::Records<R>>),
+}
+
 /// A streaming reader of requests.
 pub struct Requests<R> {
-    input: R,
+    input: Input<R>,
     format: TraceFormat,
     /// Lines (CSV) or records (binary) read so far.
     position: u64,
     line: String,
     /// Zero-byte requests skipped so far.
     pub skipped_zero_size: u64,
+    /// Logged requests skipped because their method is not cacheable (not GET or HEAD).
+    pub skipped_methods: u64,
 }
 
 impl<R: BufRead> Requests<R> {
-    /// Reads `format` from `input` (wrap files in a `BufReader`).
+    /// Reads `format` from `input` (wrap files in a `BufReader`; `edgelab_accesslog::open`
+    /// gunzips logs). A malformed log line is counted and skipped.
     pub fn new(input: R, format: TraceFormat) -> Self {
+        Requests::with_strictness(input, format, false)
+    }
+
+    /// As [`Requests::new`]; `strict`: a malformed log line is an error.
+    pub fn with_strictness(input: R, format: TraceFormat, strict: bool) -> Self {
+        let input = match format.log_format() {
+            Some(log) => Input::Log(Box::new(edgelab_accesslog::Records::new(
+                input,
+                Some(log),
+                strict,
+            ))),
+            None => Input::Raw(input),
+        };
         Requests {
             input,
             format,
             position: 0,
             line: String::new(),
             skipped_zero_size: 0,
+            skipped_methods: 0,
+        }
+    }
+
+    /// For logs: the malformed lines skipped (count and the first few in full), if any.
+    pub fn malformed_report(&self) -> Option<String> {
+        match &self.input {
+            Input::Log(records) => edgelab_accesslog::malformed_report(records),
+            Input::Raw(_) => None,
+        }
+    }
+
+    fn next_log(&mut self) -> Option<Result<Request, TraceError>> {
+        let Input::Log(records) = &mut self.input else {
+            return None;
+        };
+        loop {
+            let record = match records.next()? {
+                Ok(record) => record,
+                Err(edgelab_accesslog::LogError::Io(error)) => return Some(Err(error.into())),
+                Err(edgelab_accesslog::LogError::Malformed(m)) => {
+                    let reason = format!("{}: {}", m.reason, m.text);
+                    return Some(Err(TraceError::Malformed {
+                        line: m.line,
+                        reason,
+                    }));
+                }
+            };
+            if record.method != "GET" && record.method != "HEAD" {
+                self.skipped_methods += 1;
+                continue;
+            }
+            return Some(Ok(Request {
+                // Logs before 1970 do not exist; times only order requests.
+                time: u64::try_from(record.time_ms / 1_000).unwrap_or(0),
+                id: hash_id(&record.path),
+                size: record.object_size(),
+            }));
         }
     }
 
     fn next_oracle(&mut self) -> Option<Result<Request, TraceError>> {
+        let Input::Raw(input) = &mut self.input else {
+            return None;
+        };
         let mut record = [0u8; ORACLE_GENERAL_RECORD];
         let mut filled = 0;
         while filled < record.len() {
-            match self.input.read(&mut record[filled..]) {
+            match input.read(&mut record[filled..]) {
                 Ok(0) if filled == 0 => return None,
                 Ok(0) => {
                     let offset = self.position * ORACLE_GENERAL_RECORD as u64;
@@ -140,9 +233,12 @@ impl<R: BufRead> Requests<R> {
     }
 
     fn next_csv(&mut self) -> Option<Result<Request, TraceError>> {
+        let Input::Raw(input) = &mut self.input else {
+            return None;
+        };
         loop {
             self.line.clear();
-            match self.input.read_line(&mut self.line) {
+            match input.read_line(&mut self.line) {
                 Ok(0) => return None,
                 Ok(_) => {}
                 Err(error) => return Some(Err(error.into())),
@@ -173,6 +269,7 @@ impl<R: BufRead> Iterator for Requests<R> {
             let next = match self.format {
                 TraceFormat::Csv => self.next_csv(),
                 TraceFormat::OracleGeneral => self.next_oracle(),
+                TraceFormat::CloudFront | TraceFormat::Clf => self.next_log(),
             };
             match next {
                 Some(Ok(request)) if request.size == 0 => self.skipped_zero_size += 1,
@@ -306,6 +403,43 @@ mod tests {
         let out: Vec<Request> = reader.by_ref().map(Result::unwrap).collect();
         assert_eq!(out, vec![requests[0], requests[2]]);
         assert_eq!(reader.skipped_zero_size, 1);
+    }
+
+    #[test]
+    fn logs_key_on_the_path_size_on_the_body_and_skip_uncacheable_methods() {
+        let log =
+            b"10.0.0.1 - - [01/Dec/2026:10:00:00 +0000] \"GET /a.css?v=1 HTTP/1.1\" 200 512\n\
+10.0.0.1 - - [01/Dec/2026:10:00:01 +0000] \"POST /api/cart HTTP/1.1\" 201 20\n\
+garbage\n\
+10.0.0.2 - - [01/Dec/2026:10:00:02 +0000] \"GET /a.css HTTP/1.1\" 304 -\n\
+10.0.0.2 - - [01/Dec/2026:10:00:03 +0000] \"HEAD /a.css?v=2 HTTP/1.1\" 200 512\n";
+        let mut reader = Requests::new(&log[..], TraceFormat::Clf);
+        let out: Vec<Request> = reader.by_ref().map(Result::unwrap).collect();
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].id, out[1].id, "the query is not part of the object");
+        assert_eq!(out[0].id, hash_id("/a.css"));
+        assert_eq!((out[0].size, out[0].time), (512, 1_796_119_200));
+        assert_eq!(reader.skipped_methods, 1);
+        assert_eq!(reader.skipped_zero_size, 1, "the 304");
+        let report = reader.malformed_report().expect("one malformed line");
+        assert!(
+            report.contains("line 3: ") && report.contains("garbage"),
+            "{report}"
+        );
+        let strict: Vec<_> = Requests::with_strictness(&log[..], TraceFormat::Clf, true).collect();
+        assert!(matches!(
+            strict[1],
+            Err(TraceError::Malformed { line: 3, .. })
+        ));
+        assert_eq!(
+            TraceFormat::guess("x.log.gz", "#Version: 1.0"),
+            TraceFormat::CloudFront
+        );
+        assert_eq!(
+            TraceFormat::guess("access.log", "1.2.3.4 - -"),
+            TraceFormat::Clf
+        );
+        assert_eq!(TraceFormat::guess("t.csv", "#Version"), TraceFormat::Csv);
     }
 
     #[test]

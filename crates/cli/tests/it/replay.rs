@@ -104,3 +104,47 @@ fn replay_bad_input_exits_64() {
     let out = run(&["replay", "x.csv", "--eviction", "random"], LIMIT);
     assert_eq!(out.status.code(), Some(64));
 }
+
+fn example(path: &str) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.join(path).to_string_lossy().into_owned()
+}
+
+#[test]
+fn replay_reads_the_shipped_access_logs_and_reports_malformed_lines() {
+    let log = example("config/examples/cloudfront-access.log");
+    let out = run(
+        &["replay", &log, "--capacity", "1MiB", "--json", "-"],
+        LIMIT,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    // 41 logged requests: 1 malformed line, 3 POSTs (never cached), 37 GETs.
+    assert_eq!(json["requests"], 37);
+    assert!(stderr.contains("1 malformed line(s) skipped"), "{stderr}");
+    assert!(stderr.contains("line 21: "), "{stderr}");
+    assert!(
+        stderr.contains("3 request(s) with methods other than GET and HEAD"),
+        "{stderr}"
+    );
+
+    let nginx = example("config/examples/nginx-access.log");
+    let out = run(&["replay", &nginx, "--format", "clf", "--json", "-"], LIMIT);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let posts = std::fs::read_to_string(&nginx)
+        .expect("read")
+        .lines()
+        .filter(|l| l.contains("\"POST "))
+        .count();
+    assert_eq!(json["requests"], 20 - posts);
+
+    let strict = run(&["replay", &nginx, "--strict"], LIMIT);
+    assert_eq!(strict.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&strict.stderr).contains("line 11: "));
+}
