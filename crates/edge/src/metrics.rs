@@ -129,6 +129,14 @@ pub enum EvictionCause {
 }
 
 impl EvictionCause {
+    /// Every cause (each label set is exported from the start, at 0).
+    pub const ALL: [EvictionCause; 4] = [
+        EvictionCause::Capacity,
+        EvictionCause::Expired,
+        EvictionCause::Invalidated,
+        EvictionCause::Replaced,
+    ];
+
     /// Label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -265,6 +273,12 @@ impl Metrics {
             tier,
             delivery.clone(),
         )?))?;
+        // Counters a dashboard plots are exported at 0 before the first event, so a query
+        // returns a series (rate 0) rather than nothing: "none yet" is not "not scraped".
+        collapsed.with_label_values(&[pop, tier]);
+        for cause in EvictionCause::ALL {
+            evictions.with_label_values(&[pop, tier, cause.as_str()]);
+        }
         let by_status = STATUSES
             .iter()
             .map(|status| {
@@ -440,5 +454,35 @@ impl Collector for DeliveryCollector {
         family.set_field_type(MetricType::SUMMARY);
         family.set_metric(metrics);
         vec![family]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_node_exports_collapses_and_every_eviction_cause_at_zero() {
+        let registry = Registry::new();
+        Metrics::register(&registry, "FRA", "edge").expect("registers");
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&registry.gather())
+            .expect("encodes");
+        let collapsed = format!(
+            "{}{{pop=\"FRA\",tier=\"edge\"}} 0\n",
+            metric::EDGE_COLLAPSED_REQUESTS_TOTAL
+        );
+        assert!(
+            text.contains(&collapsed),
+            "{collapsed} missing from\n{text}"
+        );
+        for cause in EvictionCause::ALL {
+            let line = format!(
+                "{}{{cause=\"{}\",pop=\"FRA\",tier=\"edge\"}} 0\n",
+                metric::EDGE_EVICTIONS_TOTAL,
+                cause.as_str()
+            );
+            assert!(text.contains(&line), "{line} missing from\n{text}");
+        }
     }
 }
