@@ -31,7 +31,8 @@ const CATALOG_LIMIT: Duration = Duration::from_secs(10);
       --origin-metrics http://127.0.0.1:9090/metrics --json run.json --html run.html
   edgelab loadgen --target http://example.test --urls urls.txt --closed --connections 16
   edgelab loadgen --topology config/default.toml --duration 20s --json edge.json   # every place via its PoP
-  edgelab loadgen --target http://pop:8080 --rate 3000 --shard 2/3 --json shard-2.json   # one of 3 machines")]
+  edgelab loadgen --target http://pop:8080 --rate 3000 --shard 2/3 --json shard-2.json   # one of 3 machines
+  edgelab loadgen --topology /etc/edgelab/default.toml --peers dns --json /report/edge.json   # inside compose or Swarm")]
 pub struct Args {
     /// Send every request to this node (origin or edge); objects come from its
     /// `/.well-known/edgelab/catalog` unless `--urls` is given.
@@ -42,6 +43,17 @@ pub struct Args {
     /// to the origin (`direct`) or through Global Accelerator (`ga`).
     #[arg(long, value_name = "FILE")]
     topology: Option<PathBuf>,
+    /// With `--topology`: `dns` sends the load to the topology's nodes already running,
+    /// reached by node name (docker compose, Swarm, Kubernetes), instead of starting them in
+    /// this process.
+    #[arg(long, value_name = "MODE", requires = "topology")]
+    peers: Option<String>,
+    /// Traffic port of the nodes with `--peers dns`.
+    #[arg(long, value_name = "PORT", default_value_t = 8080)]
+    peer_port: u16,
+    /// Admin port of the nodes with `--peers dns` (origins' `/metrics`).
+    #[arg(long, value_name = "PORT", default_value_t = 9090)]
+    peer_admin_port: u16,
     /// Request these paths or URLs (one per line) instead of discovering the catalog.
     #[arg(long, value_name = "FILE")]
     urls: Option<PathBuf>,
@@ -133,8 +145,8 @@ struct Resolved {
 enum Source {
     /// One node, with the workload.
     Url(Uri, Box<Settings>),
-    /// A topology started in this process, with its workload.
-    Lab(Box<Lab>),
+    /// A topology (started in this process, or reached by name), with its workload.
+    Lab(Box<Lab>, Reach),
 }
 
 fn resolve(args: &Args) -> Result<Resolved, ConfigErrors> {
@@ -154,9 +166,13 @@ fn resolve(args: &Args) -> Result<Resolved, ConfigErrors> {
             errors.push("--target", "give either --target or --topology, not both");
             None
         }
-        (None, Some(path)) => errors
-            .absorb(Lab::load(Some(path), scenario, overrides))
-            .map(|lab| Source::Lab(Box::new(lab))),
+        (None, Some(path)) => {
+            let reach = errors.check("--peers", reach(args));
+            errors
+                .absorb(Lab::load(Some(path), scenario, overrides))
+                .zip(reach)
+                .map(|(lab, reach)| Source::Lab(Box::new(lab), reach))
+        }
         (None, None) => {
             errors.push(
                 "--target",
@@ -213,6 +229,18 @@ fn resolve(args: &Args) -> Result<Resolved, ConfigErrors> {
             origin_metrics,
         }),
         _ => Err(errors),
+    }
+}
+
+/// How a `--topology` run reaches the nodes.
+fn reach(args: &Args) -> Result<Reach, String> {
+    match args.peers.as_deref() {
+        None => Ok(Reach::Loopback),
+        Some("dns") => Ok(Reach::Dns {
+            traffic_port: args.peer_port,
+            admin_port: args.peer_admin_port,
+        }),
+        Some(other) => Err(format!("unknown mode `{other}` (the only one is `dns`)")),
     }
 }
 
@@ -287,16 +315,17 @@ async fn run_url(
     Ok(edgelab_loadgen::run(&plan, &targets, &options, stop).await)
 }
 
-/// One run over a topology started in this process.
+/// One run over a topology started in this process or reached per `reach`.
 async fn run_lab(
     args: &Args,
     lab: Lab,
+    reach: Reach,
     mode: Mode,
     options: RunOptions,
     stop: Shutdown,
     nodes: Shutdown,
 ) -> anyhow::Result<Result<Report, LoadgenError>> {
-    let mut running = lab.start(Reach::Loopback, nodes).await?;
+    let mut running = lab.start(reach, nodes).await?;
     if let Some(cluster) = running.cluster() {
         output::block(&cluster.table());
     }
@@ -346,10 +375,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             )
             .await?
         }
-        Source::Lab(lab) => {
+        Source::Lab(lab, reach) => {
             run_lab(
                 &args,
                 *lab,
+                reach,
                 resolved.mode,
                 options,
                 stop.shutdown(),

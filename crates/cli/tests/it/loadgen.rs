@@ -186,6 +186,30 @@ fn bad_usage_exits_64_listing_every_problem() {
     );
     assert_eq!(output.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&output.stderr).contains("https is not supported"));
+    let output = run(
+        &[
+            "loadgen",
+            "--topology",
+            "config/minimal.toml",
+            "--peers",
+            "mdns",
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(output.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the only one is `dns`"));
+    // --peers names the nodes of a topology: without one it is a usage error.
+    let output = run(
+        &[
+            "loadgen",
+            "--target",
+            "http://127.0.0.1:1",
+            "--peers",
+            "dns",
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(output.status.code(), Some(64));
 }
 
 #[test]
