@@ -1,6 +1,8 @@
 //! The upstream side: a pooled keep-alive hyper client, the next tier or the origin group
 //! (primary/secondary failover on chosen statuses or connection failure, connection attempts ×
-//! connection timeout, response timeout), and how long connect and first byte took.
+//! connection timeout, response timeout), and how long connect and first byte took. Large
+//! request bodies wait for `100 Continue` ([`expect`]), so an origin's early refusal (413)
+//! reaches the viewer.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -16,6 +18,8 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::config::Upstream;
 use crate::metrics::{Metrics, UpstreamResult};
+
+pub mod expect;
 
 /// The connector upstream connections use: `edgelab_link::LinkConnector` (the hop's modelled
 /// latency, or plain TCP for a zero hop), timed for `cdn-upstream-connect`.
@@ -243,16 +247,23 @@ impl UpstreamClient {
                 1
             };
             for _ in 0..attempts {
-                let request_body = if replayable {
-                    body::empty()
+                let (request_body, gate) = if replayable {
+                    (body::empty(), None)
                 } else {
-                    body.take().unwrap_or_else(body::empty)
+                    expect::Gate::wrap(body.take().unwrap_or_else(body::empty))
                 };
-                let request = match build(&base, parts, request_body, from_tier) {
+                let mut request = match build(&base, parts, request_body, from_tier) {
                     Ok(r) => r,
                     Err(error) => return Err(UpstreamError::Other(error)),
                 };
-                match self.attempt(request).await {
+                if let Some(gate) = &gate {
+                    gate.arm(&mut request);
+                }
+                let result = self.attempt(request).await;
+                if let Some(gate) = &gate {
+                    gate.answered();
+                }
+                match result {
                     Ok((response, connect, first_byte)) => {
                         let status = response.status();
                         if !is_last

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::support::{Node, TestOrigin, get, get_body};
+use crate::support::{Node, TestOrigin, get, get_body, send};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -265,6 +265,37 @@ async fn a_cached_error_is_not_served_in_place_of_a_new_error() {
     origin.state.failing.store(true, Ordering::SeqCst);
     let got = get(&url, &[]).await;
     assert_eq!(got.status, 503, "a stale error is no better than a new one");
+}
+
+#[tokio::test]
+async fn the_origins_413_for_a_request_body_reaches_the_viewer() {
+    let shutdown = edgelab_common::shutdown::Shutdown::new();
+    let origin = edgelab_origin::start(
+        edgelab_origin::OriginConfig::default(),
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        prometheus::Registry::new(),
+        shutdown.clone(),
+    )
+    .expect("origin starts");
+    let edge = Node::single(
+        &format!("http://{}", origin.traffic_addr()),
+        "CachingOptimized",
+    )
+    .await;
+    let body = "x".repeat(edgelab_origin::server::MAX_ECHO_BODY + 1);
+    let posted = send("POST", &format!("{}/echo/up", edge.url()), &[], &body).await;
+    assert_eq!(posted.status, 413, "{:?}", posted.body);
+    assert!(posted.h("cache-status").contains("fwd-status=413"));
+    let small = send("POST", &format!("{}/echo/up", edge.url()), &[], "hi").await;
+    assert_eq!(small.status, 200);
+    // A large body the origin takes is sent (after its 100 Continue), whole.
+    let large = "y".repeat(edgelab_origin::server::MAX_ECHO_BODY - 4096);
+    let echoed = send("POST", &format!("{}/echo/up", edge.url()), &[], &large).await;
+    assert_eq!(echoed.status, 200);
+    let echo: serde_json::Value = serde_json::from_slice(&echoed.body).unwrap();
+    assert_eq!(echo["body_bytes"], large.len());
+    shutdown.trigger();
 }
 
 #[tokio::test]
