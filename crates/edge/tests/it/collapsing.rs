@@ -385,3 +385,23 @@ async fn collapse_waiters_never_get_the_leaders_set_cookie() {
     drop(leader);
     assert_eq!(origin.state.count("/c"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collapse_fills_leave_the_upstream_connection_reusable() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::single(&origin.url(), "CachingOptimized").await;
+    for i in 0..5 {
+        let got = get(
+            &format!("{}/seq{i}?cc=max-age%3D60&size=3000", edge.url()),
+            &[],
+        )
+        .await;
+        assert_eq!(got.body.len(), 3000);
+        assert!(got.h("cache-status").contains("stored"));
+    }
+    let connections = origin
+        .state
+        .connections
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(connections, 1, "one keep-alive connection for six fills");
+}

@@ -39,6 +39,8 @@ pub struct OriginState {
     pub failing: AtomicBool,
     /// Total requests.
     pub total: AtomicUsize,
+    /// Connections accepted.
+    pub connections: AtomicUsize,
     /// The gate `gate=1` bodies and `head_gate=1` answers wait for (see [`OriginState::open_gate`]).
     pub gate: tokio::sync::watch::Sender<bool>,
 }
@@ -245,6 +247,7 @@ impl TestOrigin {
                     a = listener.accept() => a.unwrap(),
                     () = stop.triggered() => return,
                 };
+                s.connections.fetch_add(1, Ordering::SeqCst);
                 let (s, t, stop) = (s.clone(), t.clone(), stop.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |r| {
