@@ -54,8 +54,10 @@ impl Node {
         receiver: tokio::sync::watch::Receiver<FlightState>,
     ) -> Option<Outcome> {
         let (head, receiver) = lock::join(receiver, self.config.collapse_timeout).await?;
-        let vary = policy::variant_key(&exchange.key.primary, &head.vary, &exchange.parts.headers);
-        if vary != head.variant {
+        // The response may vary on headers unknown when the lock was taken.
+        let variant =
+            policy::variant_key(&exchange.key.primary, &head.vary, &exchange.parts.headers);
+        if variant != head.variant {
             return None;
         }
         let (age, Freshness::Fresh) = self.freshness_of(exchange, &head.object) else {
