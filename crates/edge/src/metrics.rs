@@ -276,6 +276,7 @@ impl Metrics {
         // Counters a dashboard plots are exported at 0 before the first event, so a query
         // returns a series (rate 0) rather than nothing: "none yet" is not "not scraped".
         collapsed.with_label_values(&[pop, tier]);
+        collapsed_from_fill.with_label_values(&[pop, tier]);
         for cause in EvictionCause::ALL {
             evictions.with_label_values(&[pop, tier, cause.as_str()]);
         }
@@ -468,14 +469,16 @@ mod tests {
         let text = prometheus::TextEncoder::new()
             .encode_to_string(&registry.gather())
             .expect("encodes");
-        let collapsed = format!(
-            "{}{{pop=\"FRA\",tier=\"edge\"}} 0\n",
-            metric::EDGE_COLLAPSED_REQUESTS_TOTAL
-        );
-        assert!(
-            text.contains(&collapsed),
-            "{collapsed} missing from\n{text}"
-        );
+        for name in [
+            metric::EDGE_COLLAPSED_REQUESTS_TOTAL,
+            metric::EDGE_COLLAPSED_FROM_FILL_TOTAL,
+        ] {
+            let collapsed = format!("{name}{{pop=\"FRA\",tier=\"edge\"}} 0\n");
+            assert!(
+                text.contains(&collapsed),
+                "{collapsed} missing from\n{text}"
+            );
+        }
         for cause in EvictionCause::ALL {
             let line = format!(
                 "{}{{cause=\"{}\",pop=\"FRA\",tier=\"edge\"}} 0\n",
