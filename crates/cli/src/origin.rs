@@ -21,6 +21,7 @@ use crate::output;
   edgelab origin --listen 127.0.0.1:0 --admin 127.0.0.1:0 --seed 7 --region eu-west-2 --az euw2-az1
   edgelab origin --config config/origin.toml --objects 100000
   edgelab origin --config config/origin.toml --export /tmp/bodies
+  edgelab origin --catalog-from-log config/examples/cloudfront-access.log --listen 127.0.0.1:0 --admin 127.0.0.1:0
 
 Admin API (on --admin): GET /metrics /healthz /readyz /catalog /faults;
 POST /faults (JSON), DELETE /faults, POST|DELETE /outage (need the token when one is set).")]
@@ -58,6 +59,35 @@ pub struct Args {
     /// Write every synthetic body to `DIR/<path>` and exit instead of serving.
     #[arg(long, value_name = "DIR")]
     export: Option<PathBuf>,
+    /// Serve the objects an access log names (CloudFront or CLF, plain or gzip): each logged
+    /// path at its logged size (no synthetic objects unless --objects is given).
+    #[arg(long, value_name = "LOG")]
+    catalog_from_log: Option<PathBuf>,
+    /// With --catalog-from-log: a malformed log line is fatal (exit 64).
+    #[arg(long, requires = "catalog_from_log")]
+    strict: bool,
+}
+
+/// The objects of `--catalog-from-log`, the malformed lines reported on standard error.
+fn logged_objects(
+    path: &std::path::Path,
+    strict: bool,
+) -> Result<Vec<edgelab_origin::config::LoggedObject>, String> {
+    let input = edgelab_accesslog::open(path)
+        .map_err(|error| format!("cannot open {}: {error}", path.display()))?;
+    let mut records = edgelab_accesslog::Records::new(input, None, strict);
+    let mut failure = None;
+    let objects = edgelab_origin::logged::objects_from_log(records.by_ref().map_while(|r| {
+        r.map_err(|error| failure = Some(format!("{}: {error}", path.display())))
+            .ok()
+    }));
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    if let Some(report) = edgelab_accesslog::malformed_report(&records) {
+        output::error(&format!("{}: {report}", path.display()));
+    }
+    Ok(objects)
 }
 
 impl Args {
@@ -79,6 +109,9 @@ impl Args {
         if let Some(name) = &self.name {
             config.name = name.clone();
         }
+        if self.catalog_from_log.is_some() {
+            config.objects = 0;
+        }
         if let Some(objects) = self.objects {
             config.objects = objects;
         }
@@ -99,7 +132,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(errors) => return Ok(output::config_errors(&errors)),
     };
     let placement = edgelab_cluster::topology::check_placement(&config.region, &config.az);
-    let settings = match OriginSettings::try_from(config) {
+    let mut settings = match OriginSettings::try_from(config) {
         Ok(settings) if placement.is_empty() => settings,
         Ok(_) => return Ok(output::config_errors(&placement)),
         Err(mut errors) => {
@@ -107,6 +140,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(output::config_errors(&errors));
         }
     };
+    if let Some(log) = &args.catalog_from_log {
+        match logged_objects(log, args.strict) {
+            Ok(objects) => settings.logged = objects,
+            Err(message) => {
+                output::error(&message);
+                return Ok(ExitCode::from(edgelab_common::config::EXIT_CONFIG as u8));
+            }
+        }
+    }
     let build = settings.clone();
     let catalog = match tokio::task::spawn_blocking(move || Catalog::build(&build))
         .await

@@ -27,7 +27,7 @@ use serde::ser::{SerializeSeq, SerializeStruct};
 use xxhash_rust::xxh3::Xxh3Default;
 
 pub use crate::class::{Class, FILES_PREFIX};
-use crate::config::{OriginSettings, SizeDistribution};
+use crate::config::{LoggedObject, OriginSettings, SizeDistribution};
 
 /// Largest slice of the pool handed out as one body frame. The pool buffer is this much
 /// longer than its period, so every frame is one contiguous slice.
@@ -236,7 +236,19 @@ pub struct Catalog {
     files: Vec<RealFile>,
     files_by_path: HashMap<String, usize>,
     files_cache_control: HeaderValue,
+    logged: Vec<Logged>,
+    logged_by_path: HashMap<String, usize>,
     json: OnceLock<Bytes>,
+}
+
+/// An object from an access log: a pool window at a logged path.
+#[derive(Debug)]
+struct Logged {
+    path: String,
+    class: Class,
+    cache_control: HeaderValue,
+    content_type: HeaderValue,
+    body: Synthetic,
 }
 
 impl Catalog {
@@ -279,6 +291,12 @@ impl Catalog {
             .enumerate()
             .map(|(i, f)| (f.path.clone(), i))
             .collect();
+        let logged = logged_objects(settings, &pool, &mut rng)?;
+        let logged_by_path = logged
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.path.clone(), i))
+            .collect();
         Ok(Catalog {
             seed: settings.seed,
             pool,
@@ -286,6 +304,8 @@ impl Catalog {
             files,
             files_by_path,
             files_cache_control: settings.files_cache_control.clone(),
+            logged,
+            logged_by_path,
             json: OnceLock::new(),
         })
     }
@@ -302,7 +322,9 @@ impl Catalog {
 
     /// Number of objects (synthetic and real).
     pub fn len(&self) -> usize {
-        self.classes.iter().map(|c| c.objects.len()).sum::<usize>() + self.files.len()
+        self.classes.iter().map(|c| c.objects.len()).sum::<usize>()
+            + self.files.len()
+            + self.logged.len()
     }
 
     /// Whether the catalog lists nothing.
@@ -312,6 +334,20 @@ impl Catalog {
 
     /// Looks up `path` (the request path, without query).
     pub fn find(&self, path: &str) -> Option<Object> {
+        if let Some(&at) = self.logged_by_path.get(path) {
+            let logged = &self.logged[at];
+            return Some(Object {
+                class: logged.class,
+                size: logged.body.size,
+                digest: logged.body.digest,
+                modified: MODIFIED_BASE_SECS + u64::from(logged.body.modified),
+                cache_control: logged.cache_control.clone(),
+                content_type: logged.content_type.clone(),
+                source: Source::Pool {
+                    offset: logged.body.offset,
+                },
+            });
+        }
         if path.starts_with(FILES_PREFIX) {
             let file = &self.files[*self.files_by_path.get(path)?];
             return Some(Object {
@@ -378,7 +414,14 @@ impl Catalog {
             digest: Digest(file.digest),
             content_type: file.content_type.to_str().unwrap_or_default().to_owned(),
         });
-        synthetic.chain(files)
+        let logged = self.logged.iter().map(|o| CatalogEntry {
+            path: o.path.clone(),
+            class: o.class.as_str().to_string(),
+            size: o.body.size,
+            digest: Digest(o.body.digest),
+            content_type: o.content_type.to_str().unwrap_or_default().to_owned(),
+        });
+        synthetic.chain(files).chain(logged)
     }
 
     /// The catalog JSON, serialised once and shared afterwards.
@@ -483,6 +526,56 @@ fn draw<R: Rng>(rng: &mut R, size: &SizeDistribution, period: usize) -> Syntheti
         digest: 0,
         modified: rng.random_range(0..MODIFIED_SPREAD_SECS as u32),
     }
+}
+
+/// The access-log objects of `settings`: each a pool window drawn after the synthetic ones
+/// (so the synthetic catalog is unchanged), digested, with its class's `Cache-Control`.
+fn logged_objects(
+    settings: &OriginSettings,
+    pool: &Pool,
+    rng: &mut Xoshiro256PlusPlus,
+) -> Result<Vec<Logged>, CatalogError> {
+    use rand::RngExt;
+    let total = settings
+        .logged
+        .iter()
+        .fold(0u64, |sum, o| sum.saturating_add(o.size));
+    if total > MAX_CATALOG_BYTES {
+        return Err(CatalogError::TooLarge { total });
+    }
+    let class_of = |object: &LoggedObject| {
+        settings
+            .classes
+            .iter()
+            .find(|c| c.class == object.class)
+            .or_else(|| settings.classes.first())
+    };
+    let mut logged = Vec::with_capacity(settings.logged.len());
+    for object in &settings.logged {
+        let offset = rng.random_range(0..pool.period() as u64);
+        let modified = rng.random_range(0..MODIFIED_SPREAD_SECS as u32);
+        let class = class_of(object);
+        let fallback = HeaderValue::from_static("application/octet-stream");
+        logged.push(Logged {
+            path: object.path.clone(),
+            class: object.class,
+            cache_control: class.map_or(HeaderValue::from_static("no-cache"), |c| {
+                c.cache_control.clone()
+            }),
+            content_type: object
+                .content_type
+                .clone()
+                .or_else(|| class.map(|c| c.content_type.clone()))
+                .unwrap_or(fallback),
+            body: Synthetic {
+                size: object.size,
+                offset,
+                digest: pool.digest(offset, object.size),
+                modified,
+            },
+        });
+    }
+    Ok(logged)
 }
 
 /// Digests every synthetic object, spreading the work over the available cores.

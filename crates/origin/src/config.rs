@@ -270,6 +270,24 @@ pub struct OriginSettings {
     pub classes: Vec<ClassSettings>,
     /// Faults at start.
     pub faults: Faults,
+    /// Objects from an access log, served besides the synthetic ones (set by
+    /// `--catalog-from-log`, never read from a file).
+    pub logged: Vec<LoggedObject>,
+}
+
+/// An object taken from an access log (`edgelab origin --catalog-from-log`): served at its
+/// logged path with its logged size, its bytes a seeded window of the pool like every
+/// synthetic body, its `Cache-Control` its class's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedObject {
+    /// The path as logged (no query).
+    pub path: String,
+    /// Body size in bytes (the largest the log shows).
+    pub size: u64,
+    /// The class whose `Cache-Control` it gets.
+    pub class: Class,
+    /// Its logged `Content-Type`, if any (else the class's).
+    pub content_type: Option<HeaderValue>,
 }
 
 /// A validated path class.
@@ -731,6 +749,7 @@ impl TryFrom<OriginConfig> for OriginSettings {
                 listener,
                 classes,
                 faults,
+                logged: Vec::new(),
             }),
             _ => Err(errors),
         }

@@ -7,6 +7,7 @@
 //!   [`OriginSettings`], every problem reported with its path.
 //! - [`class`]: the path classes ([`Class`]), shared by config and catalog.
 //! - [`catalog`]: the seeded byte pool, the objects as windows over it, the catalog JSON.
+//! - [`logged`]: a catalog of the objects an access log names (`--catalog-from-log`).
 //! - [`body`]: the streamed object body: zero-copy frames, pacing, injected resets.
 //! - [`metrics`]: the origin's Prometheus metrics (SPEC §7).
 //! - [`server`]: [`start`], the traffic handler, the admin routes, [`OriginHandle`].
@@ -37,6 +38,7 @@ pub mod body;
 pub mod catalog;
 pub mod class;
 pub mod config;
+pub mod logged;
 pub mod metrics;
 pub mod server;
 

@@ -358,3 +358,59 @@ fn export_writes_every_body_at_its_path() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn catalog_from_log_serves_each_logged_path_at_its_logged_size() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let log = root.join("config/examples/cloudfront-access.log");
+    let node = Node::start(&[
+        "origin",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--catalog-from-log",
+        log.to_str().expect("utf-8 path"),
+    ]);
+    let (status, _, body) = http_get(node.traffic, "/.well-known/edgelab/catalog", &[]);
+    assert_eq!(status, 200);
+    let catalog: serde_json::Value = serde_json::from_slice(&body).expect("catalog JSON");
+    let objects = catalog["objects"].as_array().expect("objects");
+    let paths: Vec<&str> = objects.iter().filter_map(|o| o["path"].as_str()).collect();
+    // The log's eight distinct paths and nothing synthetic.
+    assert_eq!(paths.len(), 8, "{paths:?}");
+    let hero = objects
+        .iter()
+        .find(|o| o["path"] == "/img/hero.jpg")
+        .expect("logged image");
+    assert_eq!(hero["size"], 120000);
+    assert_eq!(hero["class"], "img");
+    let (status, head, body) = http_get(node.traffic, "/img/hero.jpg", &[]);
+    assert_eq!(status, 200);
+    assert_eq!(body.len(), 120000);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("cache-control: public, max-age=14400"),
+        "{head}"
+    );
+    let _ = node.terminate();
+
+    let strict = run(
+        &[
+            "origin",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--strict",
+            "--catalog-from-log",
+            log.to_str().unwrap(),
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        strict.status.code(),
+        Some(64),
+        "a truncated line under --strict"
+    );
+}
