@@ -80,6 +80,7 @@ pub struct EdgeHandle {
     store: store::Store,
     clock: Clock,
     pop_id: String,
+    node: proxy::Node,
 }
 
 impl EdgeHandle {
@@ -123,6 +124,12 @@ impl EdgeHandle {
     /// The node's clock (advance it to age cached objects in tests).
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// The node's request handler, to serve requests in-process ([`proxy::Node::serve`]:
+    /// benchmarks and tests without a socket).
+    pub fn node(&self) -> &proxy::Node {
+        &self.node
     }
 
     /// Objects in the store (after pending housekeeping).
@@ -183,7 +190,12 @@ pub fn start(
         clock: clock.clone(),
     };
     let (traffic_options, admin_options) = listener_options(&config, &registry)?;
-    serve(traffic, Arc::new(node), traffic_options, shutdown.clone());
+    serve(
+        traffic,
+        Arc::new(node.clone()),
+        traffic_options,
+        shutdown.clone(),
+    );
     serve(
         admin,
         Arc::new(Admin::new(registry, readiness.clone(), routes)),
@@ -208,6 +220,7 @@ pub fn start(
         store,
         clock,
         pop_id,
+        node,
     })
 }
 

@@ -10,7 +10,6 @@ use edgelab_wire::{Tier, XCache, server_timing};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 
 use super::outcome::UpstreamInfo;
 use super::{Exchange, ForwardReason, Node, Outcome, Refusal, Served};
@@ -45,12 +44,7 @@ impl Node {
 
     /// Requests that are never cached here: forwarded (to the origin group directly for unsafe
     /// methods), streamed back; a successful unsafe method invalidates the stored URI.
-    pub(super) async fn pass(
-        &self,
-        parts: Parts,
-        incoming: Incoming,
-        behavior: &Behavior,
-    ) -> Outcome {
+    pub(super) async fn pass(&self, parts: Parts, incoming: Body, behavior: &Behavior) -> Outcome {
         let unsafe_method = !matches!(
             parts.method,
             Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE

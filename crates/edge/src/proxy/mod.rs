@@ -35,11 +35,13 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Instant;
 
-use edgelab_common::body::Body;
+use bytes::Bytes;
+use edgelab_common::body::{Body, BoxError};
 use edgelab_common::names::header as names;
 use edgelab_common::shutdown::Shutdown;
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tracing::Instrument;
 
@@ -151,6 +153,18 @@ pub(crate) struct Exchange<'a> {
 
 impl edgelab_common::serve::Handler for Node {
     async fn handle(&self, request: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
+        self.serve(request).await
+    }
+}
+
+impl Node {
+    /// Serves one viewer request: the phases every request of the traffic listener goes
+    /// through, callable in-process (a benchmark or a test without a socket).
+    pub async fn serve<B>(&self, request: Request<B>) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
+    {
         let started = Instant::now();
         let (mut parts, incoming) = request.into_parts();
         let rid = self.request_id(&mut parts);
@@ -168,9 +182,7 @@ impl edgelab_common::serve::Handler for Node {
         .instrument(span)
         .await
     }
-}
 
-impl Node {
     /// The storability rules for `behavior`: its cache policy and the distribution's error
     /// caching.
     pub(crate) fn rules<'a>(&'a self, behavior: &'a Behavior) -> crate::policy::Rules<'a> {
@@ -199,7 +211,11 @@ impl Node {
     }
 
     /// Admission: head and URL limits, then the behaviour decides cache or pass.
-    async fn admit(&self, mut parts: Parts, incoming: Incoming) -> Outcome {
+    async fn admit<B>(&self, mut parts: Parts, incoming: B) -> Outcome
+    where
+        B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
+    {
         self.default_root(&mut parts);
         let target_len = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
         let head_len: usize = target_len
@@ -231,6 +247,7 @@ impl Node {
         let outcome = if cacheable_method && !behavior.cache_policy.disabled() {
             self.cacheable(parts, behavior).await
         } else {
+            let incoming = incoming.map_err(Into::into).boxed();
             self.pass(parts, incoming, behavior).await
         };
         match page_request {

@@ -1,0 +1,178 @@
+//! The cache-hit path in-process: a request in, the response head out, no sockets on the
+//! measured path (`cargo bench -p edgelab-edge --bench hit`).
+//!
+//! One edge node (`CachingOptimized`, like `loadtest/bench-edge.sh`) sits in front of a small
+//! origin on 127.0.0.1 that answers with nginx's headers for a static file. One warm-up
+//! request per case fills the store through that origin; every measured request is then
+//! served from the store by [`Node::serve`], the handler the traffic listener runs. The
+//! allocation profiler counts what each request allocates, so a new allocation on the hit
+//! path shows as well as a slower one.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use divan::Bencher;
+use edgelab_common::body::{self, Body};
+use edgelab_common::serve::{Handler, ServeOptions, serve};
+use edgelab_common::shutdown::Shutdown;
+use edgelab_edge::proxy::Node;
+use edgelab_edge::{EdgeConfig, EdgeHandle, RawEdgeConfig};
+use http::{Request, Response, StatusCode, header};
+use http_body_util::Empty;
+use hyper::body::Incoming;
+use tokio::runtime::Runtime;
+
+#[global_allocator]
+static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
+
+fn main() {
+    divan::main();
+}
+
+/// Answers every path with `size` bytes and the headers nginx sends for a static file.
+struct StaticOrigin {
+    body: Bytes,
+}
+
+impl Handler for StaticOrigin {
+    async fn handle(&self, _request: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
+        let mut response = Response::new(body::full(self.body.clone()));
+        let headers = response.headers_mut();
+        let now = SystemTime::now();
+        let pairs = [
+            (header::SERVER, "nginx/1.22.1".to_string()),
+            (header::DATE, httpdate::fmt_http_date(now)),
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_LENGTH, self.body.len().to_string()),
+            (header::LAST_MODIFIED, httpdate::fmt_http_date(now)),
+            (header::ETAG, "\"6560f1c2-400\"".to_string()),
+            (header::CACHE_CONTROL, "max-age=3600".to_string()),
+            (header::ACCEPT_RANGES, "bytes".to_string()),
+        ];
+        for (name, value) in pairs {
+            // Invariant: every value above is visible ASCII.
+            headers.insert(name, value.parse().expect("header text"));
+        }
+        *response.status_mut() = StatusCode::OK;
+        response
+    }
+}
+
+/// A runtime with the origin and one edge node in front of it, and the object stored.
+struct Fixture {
+    runtime: Runtime,
+    edge: EdgeHandle,
+    shutdown: Shutdown,
+}
+
+impl Fixture {
+    fn new(size: usize) -> Fixture {
+        // Invariant: a current-thread runtime builds on any host.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let shutdown = Shutdown::new();
+        let edge = runtime.block_on(async {
+            let (origin, _) = edgelab_testkit::loopback_pair().await;
+            let origin_addr = origin.local_addr().expect("origin address");
+            let body = Bytes::from(vec![b'x'; size]);
+            let options = ServeOptions::default();
+            serve(
+                origin,
+                Arc::new(StaticOrigin { body }),
+                options,
+                shutdown.clone(),
+            );
+            let toml_text = format!(
+                "pop = \"FRA\"\n[upstream]\nprimary = \"http://{origin_addr}\"\n\
+                 [default_behavior]\ncache_policy = {{ preset = \"CachingOptimized\" }}\n"
+            );
+            let raw: RawEdgeConfig = toml::from_str(&toml_text).expect("bench config parses");
+            let config = EdgeConfig::try_from(raw).expect("bench config is valid");
+            let (traffic, admin) = edgelab_testkit::loopback_pair().await;
+            let registry = prometheus::Registry::new();
+            edgelab_edge::start(config, traffic, admin, registry, shutdown.clone())
+                .expect("edge starts")
+        });
+        let fixture = Fixture {
+            runtime,
+            edge,
+            shutdown,
+        };
+        let warm = fixture.serve(request(&[]));
+        assert_eq!(warm.status(), StatusCode::OK, "the warm-up fill failed");
+        // The fill completes as its body is read.
+        fixture.runtime.block_on(async {
+            use http_body_util::BodyExt;
+            let _ = warm.into_body().collect().await;
+        });
+        let hit = fixture.serve(request(&[]));
+        let x_cache = hit.headers().get("x-cache").and_then(|v| v.to_str().ok());
+        assert_eq!(
+            x_cache,
+            Some("Hit from cloudfront"),
+            "not served from cache"
+        );
+        fixture
+    }
+
+    fn node(&self) -> &Node {
+        self.edge.node()
+    }
+
+    fn serve(&self, request: Request<Empty<Bytes>>) -> Response<Body> {
+        self.runtime.block_on(self.node().serve(request))
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+/// What wrk sends: `GET /obj/1k.bin` with a Host header, plus `extra`.
+fn request(extra: &[(&'static str, &'static str)]) -> Request<Empty<Bytes>> {
+    let mut builder = Request::get("/obj/1k.bin").header(header::HOST, "127.0.0.1:8084");
+    for (name, value) in extra {
+        builder = builder.header(*name, *value);
+    }
+    // Invariant: a fixed, valid request.
+    builder.body(Empty::new()).expect("request")
+}
+
+/// A fresh hit on a 1 KiB object: the whole object, every CloudFront header.
+#[divan::bench]
+fn fresh_hit(bencher: Bencher) {
+    let fixture = Fixture::new(1024);
+    bencher
+        .with_inputs(|| request(&[]))
+        .bench_local_values(|request| fixture.serve(request));
+}
+
+/// A conditional hit answered 304 from the store (`If-None-Match` matching the ETag).
+#[divan::bench]
+fn not_modified_hit(bencher: Bencher) {
+    let fixture = Fixture::new(1024);
+    let conditional = [("if-none-match", "\"6560f1c2-400\"")];
+    let answer = fixture.serve(request(&conditional));
+    assert_eq!(answer.status(), StatusCode::NOT_MODIFIED);
+    bencher
+        .with_inputs(|| request(&conditional))
+        .bench_local_values(|request| fixture.serve(request));
+}
+
+/// A single-range hit answered 206 from the store.
+#[divan::bench]
+fn range_hit(bencher: Bencher) {
+    let fixture = Fixture::new(1024);
+    let range = [("range", "bytes=0-99")];
+    let answer = fixture.serve(request(&range));
+    assert_eq!(answer.status(), StatusCode::PARTIAL_CONTENT);
+    bencher
+        .with_inputs(|| request(&range))
+        .bench_local_values(|request| fixture.serve(request));
+}
