@@ -29,6 +29,26 @@ pub mod header {
     pub const X_EDGELAB_FORWARDED: &str = "x-edgelab-forwarded";
 }
 
+/// The header names above that a server sets on every response, as `http::HeaderName`s made
+/// at compile time: a `HeaderMap` operation given a `&str` name parses it each time.
+pub mod header_name {
+    use super::header;
+    use http::HeaderName;
+
+    /// [`header::X_CACHE`].
+    pub static X_CACHE: HeaderName = HeaderName::from_static(header::X_CACHE);
+    /// [`header::X_AMZ_CF_POP`].
+    pub static X_AMZ_CF_POP: HeaderName = HeaderName::from_static(header::X_AMZ_CF_POP);
+    /// [`header::X_AMZ_CF_ID`].
+    pub static X_AMZ_CF_ID: HeaderName = HeaderName::from_static(header::X_AMZ_CF_ID);
+    /// [`header::CACHE_STATUS`].
+    pub static CACHE_STATUS: HeaderName = HeaderName::from_static(header::CACHE_STATUS);
+    /// [`header::SERVER_TIMING`].
+    pub static SERVER_TIMING: HeaderName = HeaderName::from_static(header::SERVER_TIMING);
+    /// [`header::X_EDGELAB_TIER`].
+    pub static X_EDGELAB_TIER: HeaderName = HeaderName::from_static(header::X_EDGELAB_TIER);
+}
+
 /// Environment variables read by edgelab.
 pub mod env {
     /// Tracing filter, `tracing_subscriber::EnvFilter` syntax (default: `warn`).

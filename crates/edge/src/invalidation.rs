@@ -157,7 +157,6 @@ impl Invalidations {
         let local = async {
             tokio::time::sleep(self.inner.delay).await;
             self.inner.store.invalidate_paths(&paths);
-            self.inner.store.run_pending_tasks();
         };
         let remote =
             futures_util::future::join_all(peers.iter().map(|peer| self.forward_to(peer, &paths)));

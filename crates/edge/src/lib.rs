@@ -6,7 +6,8 @@
 //! - [`config`]: raw TOML → validated [`EdgeConfig`] (behaviours, cache policies, upstream).
 //! - [`error_responses`]: CloudFront's error caching and custom error responses.
 //! - [`policy`]: pure RFC 9111 + CloudFront TTL rules, freshness, cache keys (takes `now`).
-//! - [`store`]: the moka object store bounded in bytes, `Vary` index, eviction causes.
+//! - [`store`]: the object store bounded in bytes (compact headers, `Vary` index, eviction
+//!   causes).
 //! - [`lock`]: request collapsing (one upstream fetch per key, its body shared while it
 //!   arrives).
 //! - [`proxy`]: the request phases (admit → lookup → revalidate / collapse → forward → fill →
@@ -132,9 +133,8 @@ impl EdgeHandle {
         &self.node
     }
 
-    /// Objects in the store (after pending housekeeping).
+    /// Objects in the store.
     pub fn cached_objects(&self) -> u64 {
-        self.store.run_pending_tasks();
         self.store.objects()
     }
 }
@@ -242,8 +242,7 @@ fn listener_options(
     Ok((traffic, admin))
 }
 
-/// Housekeeping: moka's pending tasks (evictions, invalidation closures, counts) and the
-/// store gauges, every 200 ms until shutdown.
+/// Housekeeping: the store gauges, every 200 ms until shutdown.
 fn spawn_housekeeping(store: store::Store, metrics: metrics::Metrics, shutdown: &Shutdown) {
     let stop = shutdown.clone();
     shutdown.spawn(async move {
@@ -253,8 +252,6 @@ fn spawn_housekeeping(store: store::Store, metrics: metrics::Metrics, shutdown: 
                 _ = tick.tick() => {}
                 () = stop.triggered() => break,
             }
-            let pending = store.clone();
-            let _ = tokio::task::spawn_blocking(move || pending.run_pending_tasks()).await;
             metrics.store_size(store.bytes(), store.objects());
         }
     });

@@ -1,6 +1,7 @@
 //! The edge metrics of SPEC §7, registered in the registry the caller passes in. Every label
 //! value comes from an enum here; `pop` and `tier` are fixed per node.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use edgelab_common::names::metric;
@@ -8,7 +9,10 @@ use edgelab_link::{DeliveryErrors, LatenessSummary, PathClass};
 use edgelab_wire::XCache;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{LabelPair, Metric, MetricFamily, MetricType, Quantile, Summary};
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
 
 /// The cache outcome of one request (label `cache_status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,20 +152,24 @@ impl EvictionCause {
     }
 }
 
-/// The node's metric handles. Cheap to clone.
+/// The node's metric handles, every label set resolved once at start (a label lookup hashes
+/// and allocates: none runs per request). Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
     pop: String,
     tier: &'static str,
-    upstream: IntCounterVec,
-    collapsed: IntCounterVec,
-    collapsed_from_fill: IntCounterVec,
-    stale_on_error: IntCounterVec,
-    cache_bytes: IntGaugeVec,
-    cache_objects: IntGaugeVec,
-    evictions: IntCounterVec,
-    /// Per-status handles resolved once (the hit path avoids a label lookup per request).
-    by_status: Vec<(prometheus::IntCounter, prometheus::Histogram)>,
+    /// Upstream results and stale-on-error causes appear once they happen (first use
+    /// resolves the handle, later ones reuse it).
+    upstream_vec: IntCounterVec,
+    upstream: Arc<[OnceLock<IntCounter>; UPSTREAM_RESULTS]>,
+    stale_on_error_vec: IntCounterVec,
+    stale_on_error: Arc<[OnceLock<IntCounter>; STALE_CAUSES]>,
+    collapsed: IntCounter,
+    collapsed_from_fill: IntCounter,
+    cache_bytes: IntGauge,
+    cache_objects: IntGauge,
+    evictions: Arc<[IntCounter; EvictionCause::ALL.len()]>,
+    by_status: Arc<[(IntCounter, Histogram); STATUSES.len()]>,
     /// Where the upstream links record their delivery lateness (exported at scrape time).
     delivery: DeliveryErrors,
 }
@@ -175,6 +183,20 @@ const STATUSES: [CacheStatus; 6] = [
     CacheStatus::Pass,
     CacheStatus::Error,
 ];
+
+/// Handle slots for the upstream results and the stale-on-error causes (a variant past them
+/// is still counted, through a label lookup).
+const UPSTREAM_RESULTS: usize = 7;
+const STALE_CAUSES: usize = 4;
+
+/// Increments the counter of `labels` through its slot `index` in `cells`, resolving it on
+/// first use.
+fn lazy_inc(cells: &[OnceLock<IntCounter>], index: usize, vec: &IntCounterVec, labels: &[&str]) {
+    match cells.get(index) {
+        Some(cell) => cell.get_or_init(|| vec.with_label_values(labels)).inc(),
+        None => vec.with_label_values(labels).inc(),
+    }
+}
 
 impl CacheStatus {
     fn as_index(self) -> usize {
@@ -275,32 +297,28 @@ impl Metrics {
         )?))?;
         // Counters a dashboard plots are exported at 0 before the first event, so a query
         // returns a series (rate 0) rather than nothing: "none yet" is not "not scraped".
-        collapsed.with_label_values(&[pop, tier]);
-        collapsed_from_fill.with_label_values(&[pop, tier]);
-        for cause in EvictionCause::ALL {
-            evictions.with_label_values(&[pop, tier, cause.as_str()]);
-        }
-        let by_status = STATUSES
-            .iter()
-            .map(|status| {
-                let labels = [pop, tier, status.as_str()];
-                (
-                    requests.with_label_values(&labels),
-                    duration.with_label_values(&labels),
-                )
-            })
-            .collect();
+        let by_status = STATUSES.map(|status| {
+            let labels = [pop, tier, status.as_str()];
+            (
+                requests.with_label_values(&labels),
+                duration.with_label_values(&labels),
+            )
+        });
         Ok(Self {
             pop: pop.to_string(),
             tier,
-            upstream,
-            collapsed,
-            collapsed_from_fill,
-            stale_on_error,
-            cache_bytes,
-            cache_objects,
-            evictions,
-            by_status,
+            upstream_vec: upstream,
+            upstream: Arc::default(),
+            stale_on_error_vec: stale_on_error,
+            stale_on_error: Arc::default(),
+            collapsed: collapsed.with_label_values(&[pop, tier]),
+            collapsed_from_fill: collapsed_from_fill.with_label_values(&[pop, tier]),
+            cache_bytes: cache_bytes.with_label_values(&[pop, tier]),
+            cache_objects: cache_objects.with_label_values(&[pop, tier]),
+            evictions: Arc::new(
+                EvictionCause::ALL.map(|c| evictions.with_label_values(&[pop, tier, c.as_str()])),
+            ),
+            by_status: Arc::new(by_status),
             delivery,
         })
     }
@@ -319,47 +337,46 @@ impl Metrics {
 
     /// Counts one upstream request.
     pub fn upstream(&self, result: UpstreamResult) {
-        self.upstream
-            .with_label_values(&[self.pop.as_str(), self.tier, result.as_str()])
-            .inc();
+        let labels = [self.pop.as_str(), self.tier, result.as_str()];
+        lazy_inc(
+            &self.upstream[..],
+            result as usize,
+            &self.upstream_vec,
+            &labels,
+        );
     }
 
     /// Counts one collapsed request.
     pub fn collapsed(&self) {
-        self.collapsed
-            .with_label_values(&[self.pop.as_str(), self.tier])
-            .inc();
+        self.collapsed.inc();
     }
 
     /// Counts one collapsed request answered from the leader's running fill.
     pub fn collapsed_from_fill(&self) {
-        self.collapsed_from_fill
-            .with_label_values(&[self.pop.as_str(), self.tier])
-            .inc();
+        self.collapsed_from_fill.inc();
     }
 
     /// Counts one expired object served because the upstream failed.
     pub fn stale_on_error(&self, cause: StaleCause) {
-        self.stale_on_error
-            .with_label_values(&[self.pop.as_str(), self.tier, cause.as_str()])
-            .inc();
+        let labels = [self.pop.as_str(), self.tier, cause.as_str()];
+        lazy_inc(
+            &self.stale_on_error[..],
+            cause as usize,
+            &self.stale_on_error_vec,
+            &labels,
+        );
     }
 
     /// Counts one eviction.
     pub fn eviction(&self, cause: EvictionCause) {
-        self.evictions
-            .with_label_values(&[self.pop.as_str(), self.tier, cause.as_str()])
-            .inc();
+        self.evictions[cause as usize].inc();
     }
 
     /// Sets the store gauges.
     pub fn store_size(&self, bytes: u64, objects: u64) {
-        let labels = [self.pop.as_str(), self.tier];
         self.cache_bytes
-            .with_label_values(&labels)
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
         self.cache_objects
-            .with_label_values(&labels)
             .set(i64::try_from(objects).unwrap_or(i64::MAX));
     }
 }

@@ -446,7 +446,7 @@ pub fn normalised_encoding(request: &HeaderMap) -> &'static str {
         let Ok(text) = value.to_str() else { continue };
         for item in text.split(',') {
             let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let coding = parts.next().unwrap_or("").trim();
             let refused = parts.any(|p| {
                 p.trim()
                     .strip_prefix("q=")
@@ -456,10 +456,10 @@ pub fn normalised_encoding(request: &HeaderMap) -> &'static str {
             if refused {
                 continue;
             }
-            match coding.as_str() {
-                "br" => br = true,
-                "gzip" => gzip = true,
-                _ => {}
+            if coding.eq_ignore_ascii_case("br") {
+                br = true;
+            } else if coding.eq_ignore_ascii_case("gzip") {
+                gzip = true;
             }
         }
     }
@@ -522,8 +522,9 @@ pub fn cache_key(
     request: &HeaderMap,
 ) -> String {
     let policy = &behavior.cache_policy;
-    let mut key = String::with_capacity(host.len() + path.len() + 16);
-    key.push_str(&host.to_ascii_lowercase());
+    // Room for the usual parts (the encoding's among them), so the key is one allocation.
+    let mut key = String::with_capacity(host.len() + path.len() + query.map_or(0, str::len) + 32);
+    key.extend(host.chars().map(|c| c.to_ascii_lowercase()));
     key.push_str(path);
     let query = select_query(query, &policy.query_strings);
     if !query.is_empty() {

@@ -1,14 +1,18 @@
-//! Storage: complete objects in a moka cache bounded in bytes (a weigher counts body, headers
-//! and key), plus a small index from primary key to the `Vary` header names of the stored
-//! variants. Only whole, verified bodies are ever inserted (see `fill`).
+//! Storage: complete objects in a `quick_cache` cache bounded in bytes (a weigher counts
+//! body, headers, key and the entry's fixed cost), plus a small index from primary key to the
+//! `Vary` header names of the stored variants. Only whole, verified bodies are ever inserted
+//! (see `fill`). An entry costs about 300 bytes besides its body and headers (measured with
+//! `loadtest/bench-edge.sh` at a million objects; `docs/request-lifecycle.md`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, StatusCode};
-use moka::notification::RemovalCause;
-use moka::sync::Cache;
+use edgelab_common::names::header as names;
+use http::{HeaderMap, HeaderName, StatusCode, header};
+use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, Weighter};
 
 use crate::metrics::{EvictionCause, Metrics};
 use crate::policy::Lifetime;
@@ -68,61 +72,214 @@ impl CachedObject {
     }
 }
 
-/// Response headers kept as one `Bytes` block of `name:value\n` lines. A `HeaderMap` costs
-/// several hundred bytes per object (buckets, index, one allocation per value); the block is
-/// one allocation, and the map rebuilt from it on a hit slices its values out of the block
-/// without copying.
+/// Response headers kept as one `Bytes` block, in a compact binary form: per field a name
+/// (one byte indexing [`KNOWN_NAMES`], or the name itself for the rare other ones) and the
+/// value's length and bytes. A `HeaderMap` costs several hundred bytes per object (buckets,
+/// index, one allocation per value); the block is one allocation a fraction of that size,
+/// and the map a hit sends is built from it without parsing a name: values are slices of
+/// the block, names are clones of constants.
 #[derive(Debug, Clone, Default)]
 pub struct StoredHeaders(Bytes);
 
+/// Header names a stored response carries, in the form a hit clones them: each costs one
+/// byte per object. Any other name is stored as text and parsed on each hit.
+pub static KNOWN_NAMES: [HeaderName; 47] = [
+    header::ACCEPT_RANGES,
+    header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+    header::ACCESS_CONTROL_ALLOW_HEADERS,
+    header::ACCESS_CONTROL_ALLOW_METHODS,
+    header::ACCESS_CONTROL_ALLOW_ORIGIN,
+    header::ACCESS_CONTROL_EXPOSE_HEADERS,
+    header::ACCESS_CONTROL_MAX_AGE,
+    header::AGE,
+    header::ALT_SVC,
+    header::CACHE_CONTROL,
+    header::CONTENT_DISPOSITION,
+    header::CONTENT_ENCODING,
+    header::CONTENT_LANGUAGE,
+    header::CONTENT_LENGTH,
+    header::CONTENT_LOCATION,
+    header::CONTENT_RANGE,
+    header::CONTENT_SECURITY_POLICY,
+    header::CONTENT_TYPE,
+    header::DATE,
+    header::ETAG,
+    header::EXPIRES,
+    header::LAST_MODIFIED,
+    header::LINK,
+    header::LOCATION,
+    header::PRAGMA,
+    header::REFERRER_POLICY,
+    header::RETRY_AFTER,
+    header::SERVER,
+    header::SET_COOKIE,
+    header::STRICT_TRANSPORT_SECURITY,
+    header::VARY,
+    header::VIA,
+    header::WARNING,
+    header::X_CONTENT_TYPE_OPTIONS,
+    header::X_FRAME_OPTIONS,
+    header::X_XSS_PROTECTION,
+    header::CONTENT_SECURITY_POLICY_REPORT_ONLY,
+    HeaderName::from_static("timing-allow-origin"),
+    header::TRANSFER_ENCODING,
+    header::WWW_AUTHENTICATE,
+    HeaderName::from_static(names::X_EDGELAB_DIGEST),
+    HeaderName::from_static(names::X_EDGELAB_CLASS),
+    HeaderName::from_static(names::X_EDGELAB_ORIGIN),
+    HeaderName::from_static(names::X_EDGELAB_TIER),
+    HeaderName::from_static(names::CACHE_STATUS),
+    HeaderName::from_static(names::SERVER_TIMING),
+    HeaderName::from_static("cdn-cache-control"),
+];
+
+/// The name byte of a field whose name follows as text.
+const OTHER_NAME: u8 = u8::MAX;
+
+/// One decoded field: the name (an index into [`KNOWN_NAMES`], or the text of another), and
+/// where its value lies in the block.
+struct Field<'a> {
+    known: Option<&'static HeaderName>,
+    text: &'a [u8],
+    value: std::ops::Range<usize>,
+}
+
+impl Field<'_> {
+    fn name(&self) -> Option<HeaderName> {
+        match self.known {
+            Some(name) => Some(name.clone()),
+            None => HeaderName::from_bytes(self.text).ok(),
+        }
+    }
+
+    fn is(&self, name: &HeaderName) -> bool {
+        match self.known {
+            Some(known) => known == name,
+            None => self.text == name.as_str().as_bytes(),
+        }
+    }
+}
+
+/// Appends `n` as LEB128 (seven bits a byte, low first).
+fn put_length(block: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        block.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    block.push(n as u8);
+}
+
+/// Reads a LEB128 length at `*at`, moving past it; `None` when the block ends first.
+fn take_length(block: &[u8], at: &mut usize) -> Option<usize> {
+    let mut n = 0usize;
+    for shift in (0..usize::BITS).step_by(7) {
+        let byte = *block.get(*at)?;
+        *at += 1;
+        n |= usize::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some(n);
+        }
+    }
+    None
+}
+
 impl StoredHeaders {
-    /// Packs `map` (names are lower-case; values never hold `\n`, which `HeaderValue`
-    /// forbids).
+    /// Packs `map` (values are `HeaderValue`s, so every byte is already valid header text).
     pub fn from_map(map: &HeaderMap) -> Self {
         let size: usize = map
             .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + 2)
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
             .sum();
-        let mut block = Vec::with_capacity(size);
+        let mut block = Vec::with_capacity(size + 2);
+        put_length(&mut block, map.len());
         for (name, value) in map {
-            block.extend_from_slice(name.as_str().as_bytes());
-            block.push(b':');
+            match KNOWN_NAMES.iter().position(|known| known == name) {
+                // Invariant: the table has fewer than 255 names.
+                Some(index) => block.push(u8::try_from(index).expect("small table")),
+                None => {
+                    block.push(OTHER_NAME);
+                    put_length(&mut block, name.as_str().len());
+                    block.extend_from_slice(name.as_str().as_bytes());
+                }
+            }
+            put_length(&mut block, value.len());
             block.extend_from_slice(value.as_bytes());
-            block.push(b'\n');
         }
+        // Exactly sized: the stored block wastes nothing.
+        block.shrink_to_fit();
         Self(Bytes::from(block))
     }
 
-    fn lines(&self) -> impl Iterator<Item = (&[u8], std::ops::Range<usize>)> + '_ {
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        take_length(&self.0, &mut 0).unwrap_or(0)
+    }
+
+    /// Whether no field is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn fields(&self) -> impl Iterator<Item = Field<'_>> + '_ {
         let block = &self.0[..];
-        let mut offset = 0;
-        block.split(|&b| b == b'\n').filter_map(move |line| {
-            let start = offset;
-            offset += line.len() + 1;
-            let colon = line.iter().position(|&b| b == b':')?;
-            Some((&line[..colon], start + colon + 1..start + line.len()))
+        let mut at = 0;
+        let count = take_length(block, &mut at).unwrap_or(0);
+        (0..count).map_while(move |_| {
+            let tag = *block.get(at)?;
+            at += 1;
+            let (known, text) = if tag == OTHER_NAME {
+                let len = take_length(block, &mut at)?;
+                let text = block.get(at..at + len)?;
+                at += len;
+                (None, text)
+            } else {
+                (Some(KNOWN_NAMES.get(usize::from(tag))?), &[][..])
+            };
+            let len = take_length(block, &mut at)?;
+            let value = at..at + len;
+            at += len;
+            (at <= block.len()).then_some(Field { known, text, value })
         })
     }
 
-    /// The headers as a map (values share the block).
-    pub fn to_map(&self) -> HeaderMap {
-        let mut map = HeaderMap::with_capacity(8);
-        for (name, range) in self.lines() {
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(name),
-                http::HeaderValue::from_maybe_shared(self.0.slice(range)),
-            ) {
+    /// The headers as a map with room for `extra` more fields without growing (values
+    /// share the block).
+    pub fn to_map_with_room(&self, extra: usize) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.len() + extra);
+        for field in self.fields() {
+            let value = http::HeaderValue::from_maybe_shared(self.0.slice(field.value.clone()));
+            if let (Some(name), Ok(value)) = (field.name(), value) {
                 map.append(name, value);
             }
         }
         map
     }
 
-    /// The first value of `name` (lower-case).
+    /// The headers as a map (values share the block).
+    pub fn to_map(&self) -> HeaderMap {
+        self.to_map_with_room(0)
+    }
+
+    /// The raw bytes of the first value of `name`.
+    fn value_bytes(&self, name: &HeaderName) -> Option<&[u8]> {
+        self.fields()
+            .find(|field| field.is(name))
+            .map(|field| &self.0[field.value])
+    }
+
+    /// The first value of `name`.
     pub fn get(&self, name: &HeaderName) -> Option<http::HeaderValue> {
-        self.lines()
-            .find(|(n, _)| *n == name.as_str().as_bytes())
-            .and_then(|(_, range)| http::HeaderValue::from_maybe_shared(self.0.slice(range)).ok())
+        self.fields()
+            .find(|field| field.is(name))
+            .and_then(|field| http::HeaderValue::from_maybe_shared(self.0.slice(field.value)).ok())
+    }
+
+    /// The first value of `name` as text, borrowed from the block (`None` when absent or
+    /// not visible ASCII, as [`http::HeaderValue::to_str`]).
+    pub fn get_str(&self, name: &HeaderName) -> Option<&str> {
+        let bytes = self.value_bytes(name)?;
+        let visible = bytes.iter().all(|&b| b == b'\t' || (32..127).contains(&b));
+        visible.then(|| std::str::from_utf8(bytes).ok()).flatten()
     }
 
     /// Size of the block in bytes.
@@ -131,40 +288,80 @@ impl StoredHeaders {
     }
 }
 
-/// The object store of one node.
+/// The byte weight of a stored object: body, headers, key and the fixed overhead of an
+/// entry (the object, the key's allocation, the cache's slot and index).
+#[derive(Clone, Copy)]
+struct ObjectWeight;
+
+impl Weighter<Arc<str>, Arc<CachedObject>> for ObjectWeight {
+    fn weight(&self, key: &Arc<str>, object: &Arc<CachedObject>) -> u64 {
+        u64::from(object.weight(key))
+    }
+}
+
+/// Counts capacity evictions (the cache reports them; removals the store makes itself are
+/// counted where it makes them).
+#[derive(Clone)]
+struct CountEvictions(Metrics);
+
+impl Lifecycle<Arc<str>, Arc<CachedObject>> for CountEvictions {
+    type RequestState = ();
+
+    fn on_evict(&self, _state: &mut (), _key: Arc<str>, _object: Arc<CachedObject>) {
+        self.0.eviction(EvictionCause::Capacity);
+    }
+}
+
+type Objects = Cache<Arc<str>, Arc<CachedObject>, ObjectWeight, DefaultHashBuilder, CountEvictions>;
+
+/// Most `Vary` lists remembered (one per primary key that varies).
+const VARY_ENTRIES: usize = 1 << 20;
+
+/// An object size the store is sized for when guessing how many objects it holds (the
+/// guess only sizes the cache's record of recently evicted keys and its shard count).
+const TYPICAL_OBJECT_BYTES: u64 = 16 << 10;
+
+/// The object store of one node: a `quick_cache` (CLOCK-Pro eviction, weighted in bytes,
+/// sharded for concurrent readers), plus the `Vary` index.
 #[derive(Clone)]
 pub struct Store {
-    objects: Cache<Arc<str>, Arc<CachedObject>>,
-    vary: Cache<String, Arc<Vec<HeaderName>>>,
+    objects: Arc<Objects>,
+    vary: Arc<Cache<Arc<str>, Arc<Vec<HeaderName>>>>,
+    /// Shared by every key that does not vary, so looking one up allocates nothing.
+    no_vary: Arc<Vec<HeaderName>>,
     max_object_bytes: u64,
+    metrics: Metrics,
 }
 
 impl Store {
     /// A store of `capacity_bytes`, refusing objects over `max_object_bytes`; evictions are
     /// counted in `metrics`.
     pub fn new(capacity_bytes: u64, max_object_bytes: u64, metrics: Metrics) -> Self {
-        let objects = Cache::builder()
-            .max_capacity(capacity_bytes)
-            .weigher(|key: &Arc<str>, object: &Arc<CachedObject>| object.weight(key))
-            .eviction_listener(move |_key, _value, cause| {
-                let cause = match cause {
-                    RemovalCause::Size => EvictionCause::Capacity,
-                    RemovalCause::Expired => EvictionCause::Expired,
-                    RemovalCause::Explicit => EvictionCause::Invalidated,
-                    RemovalCause::Replaced => EvictionCause::Replaced,
-                };
-                metrics.eviction(cause);
-            })
-            .support_invalidation_closures()
-            .build();
-        let vary = Cache::builder()
-            .max_capacity(1 << 20)
-            .support_invalidation_closures()
-            .build();
+        // Each shard holds an equal part of the capacity, and the cache refuses an object
+        // larger than a shard: no more shards than the largest object fits.
+        let fit = (capacity_bytes / max_object_bytes.max(1)).clamp(1, 16);
+        // The cache rounds a shard count up to a power of two: round down here instead.
+        let shards = 1u64 << fit.ilog2();
+        let estimated = (capacity_bytes / TYPICAL_OBJECT_BYTES).max(1);
+        // Invariant: a positive capacity and item estimate always build.
+        let options = OptionsBuilder::new()
+            .shards(usize::try_from(shards).unwrap_or(1))
+            .estimated_items_capacity(usize::try_from(estimated).unwrap_or(usize::MAX))
+            .weight_capacity(capacity_bytes.max(1))
+            .build()
+            .expect("valid cache options");
+        let objects = Cache::with_options(
+            options,
+            ObjectWeight,
+            DefaultHashBuilder::default(),
+            CountEvictions(metrics.clone()),
+        );
         Self {
-            objects,
-            vary,
+            objects: Arc::new(objects),
+            vary: Arc::new(Cache::new(VARY_ENTRIES)),
+            no_vary: Arc::default(),
             max_object_bytes,
+            metrics,
         }
     }
 
@@ -175,7 +372,9 @@ impl Store {
 
     /// The `Vary` names recorded for `primary` (empty when it does not vary or is unknown).
     pub fn vary_of(&self, primary: &str) -> Arc<Vec<HeaderName>> {
-        self.vary.get(primary).unwrap_or_default()
+        self.vary
+            .get(primary)
+            .unwrap_or_else(|| self.no_vary.clone())
     }
 
     /// The object stored under a variant key.
@@ -206,39 +405,54 @@ impl Store {
         // old ones when a resource stops varying), so the common case costs one entry.
         if vary.is_empty() {
             if self.vary.contains_key(&*object.primary) {
-                self.vary.invalidate(&*object.primary);
+                self.vary.remove(&*object.primary);
             }
         } else {
-            self.vary.insert(object.primary.to_string(), Arc::new(vary));
+            self.vary.insert(object.primary.clone(), Arc::new(vary));
         }
         let key = if *variant == *object.primary {
             object.primary.clone()
         } else {
             Arc::from(variant)
         };
+        if self.objects.contains_key(&*key) {
+            self.metrics.eviction(EvictionCause::Replaced);
+        }
         self.objects.insert(key, object);
         true
     }
 
     /// Removes one variant.
     pub fn remove(&self, variant: &str) {
-        self.objects.invalidate(variant);
+        if self.objects.remove(variant).is_some() {
+            self.metrics.eviction(EvictionCause::Invalidated);
+        }
+    }
+
+    /// Removes every stored object `doomed` picks, counted as invalidated.
+    fn remove_where(&self, doomed: impl Fn(&CachedObject) -> bool) {
+        let removed = AtomicU64::new(0);
+        self.objects.retain(|_, object| {
+            let keep = !doomed(object);
+            if !keep {
+                removed.fetch_add(1, Ordering::Relaxed);
+            }
+            keep
+        });
+        for _ in 0..removed.into_inner() {
+            self.metrics.eviction(EvictionCause::Invalidated);
+        }
     }
 
     /// Removes every variant of `primary` (RFC 9111 §4.4 invalidation).
     pub fn remove_primary(&self, primary: &str) {
-        let primary = primary.to_string();
-        self.vary.invalidate(&primary);
-        // Only fails when closures are unsupported, which the builder enables.
-        let _ = self
-            .objects
-            .invalidate_entries_if(move |_, object| *object.primary == *primary);
+        self.vary.remove(primary);
+        self.remove_where(|object| *object.primary == *primary);
     }
 
     /// Removes every object whose path matches one of `patterns` (exact, or ending in `*`).
     pub fn invalidate_paths(&self, patterns: &[String]) {
-        let patterns = patterns.to_vec();
-        let _ = self.objects.invalidate_entries_if(move |_, object| {
+        self.remove_where(|object| {
             patterns.iter().any(|p| match p.strip_suffix('*') {
                 Some(prefix) => object.path().starts_with(prefix),
                 None => *p == object.path(),
@@ -246,20 +460,14 @@ impl Store {
         });
     }
 
-    /// Runs moka's pending housekeeping (evictions, invalidation closures, counts).
-    pub fn run_pending_tasks(&self) {
-        self.objects.run_pending_tasks();
-        self.vary.run_pending_tasks();
-    }
-
-    /// Number of stored objects (approximate until housekeeping ran).
+    /// Number of stored objects.
     pub fn objects(&self) -> u64 {
-        self.objects.entry_count()
+        self.objects.len() as u64
     }
 
     /// Weighted size in bytes.
     pub fn bytes(&self) -> u64 {
-        self.objects.weighted_size()
+        self.objects.weight()
     }
 
     /// Every stored object answering `path` (any host, key part or variant), for inspection.
@@ -284,17 +492,125 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::Lifetime;
 
     #[test]
-    fn stored_headers_round_trip_with_repeats_and_colons() {
+    fn stored_headers_round_trip_with_repeats_colons_long_values_and_unknown_names() {
         let mut map = HeaderMap::new();
         map.append("etag", "\"a:b\"".parse().unwrap());
         map.append("set-cookie", "a=1".parse().unwrap());
         map.append("set-cookie", "b=2".parse().unwrap());
         map.append("x-empty", "".parse().unwrap());
+        map.append("x-long", "v".repeat(70_000).parse().unwrap());
+        map.append(
+            names::X_EDGELAB_DIGEST,
+            "xxh3=0123456789abcdef".parse().unwrap(),
+        );
         let stored = StoredHeaders::from_map(&map);
         assert_eq!(stored.to_map(), map);
-        assert_eq!(stored.get(&http::header::ETAG).unwrap(), "\"a:b\"");
-        assert!(stored.get(&http::header::AGE).is_none());
+        assert_eq!(stored.len(), map.len());
+        assert_eq!(stored.get(&header::ETAG).unwrap(), "\"a:b\"");
+        assert_eq!(stored.get_str(&header::ETAG), Some("\"a:b\""));
+        assert_eq!(
+            stored.get_str(&HeaderName::from_static("x-empty")),
+            Some("")
+        );
+        assert!(stored.get(&header::AGE).is_none());
+        assert!(StoredHeaders::default().to_map().is_empty());
+        // Known names cost one byte each: the block is the values plus a few bytes a field.
+        let mut small = HeaderMap::new();
+        small.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        small.insert(header::CACHE_CONTROL, "max-age=60".parse().unwrap());
+        assert_eq!(
+            StoredHeaders::from_map(&small).len_bytes(),
+            1 + 2 * 2 + 10 + 10
+        );
+    }
+
+    #[test]
+    fn get_str_refuses_what_to_str_refuses() {
+        let mut map = HeaderMap::new();
+        map.insert(
+            header::ETAG,
+            http::HeaderValue::from_bytes(b"\"caf\xc3\xa9\"").unwrap(),
+        );
+        let stored = StoredHeaders::from_map(&map);
+        assert!(map.get(header::ETAG).unwrap().to_str().is_err());
+        assert_eq!(stored.get_str(&header::ETAG), None);
+    }
+
+    fn object(primary: &str, body: usize) -> CachedObject {
+        let forever = Duration::from_secs(3600);
+        CachedObject {
+            primary: Arc::from(primary),
+            path_range: CachedObject::path_range(primary, &primary[primary.find('/').unwrap()..]),
+            status: StatusCode::OK,
+            headers: StoredHeaders::default(),
+            body: Bytes::from(vec![b'x'; body]),
+            initial_age: Duration::ZERO,
+            lifetime: Lifetime {
+                lifetime: forever,
+                swr: Duration::ZERO,
+                sie: Duration::ZERO,
+                must_revalidate: false,
+            },
+            stored_at: SystemTime::now(),
+            upstream_hit_layer: None,
+        }
+    }
+
+    #[test]
+    fn removals_are_counted_by_cause_and_the_capacity_holds() {
+        let registry = prometheus::Registry::new();
+        let metrics = Metrics::register(&registry, "FRA", "edge").unwrap();
+        let store = Store::new(40_000, 5_000, metrics);
+        let count = |cause: &str| {
+            registry
+                .gather()
+                .iter()
+                .filter(|f| f.name() == edgelab_common::names::metric::EDGE_EVICTIONS_TOTAL)
+                .flat_map(|f| f.get_metric().to_vec())
+                .find(|m| m.get_label().iter().any(|l| l.value() == cause))
+                .map_or(0.0, |m| m.get_counter().get_value())
+        };
+        for i in 0..20 {
+            assert!(store.insert(
+                format!("h/{i}"),
+                Vec::new(),
+                object(&format!("h/{i}"), 4_000)
+            ));
+        }
+        assert!(store.bytes() <= 40_000, "{} bytes stored", store.bytes());
+        assert!(count("capacity") > 0.0);
+        assert!(!store.insert("h/big".into(), Vec::new(), object("h/big", 5_001)));
+        store.insert("h/a".into(), Vec::new(), object("h/a", 10));
+        store.insert("h/a".into(), Vec::new(), object("h/a", 10));
+        assert_eq!(count("replaced"), 1.0);
+        store.remove("h/a");
+        store.remove("h/a");
+        assert_eq!(count("invalidated"), 1.0);
+        store.insert("h/b/1".into(), Vec::new(), object("h/b/1", 10));
+        store.insert("h/b/2".into(), Vec::new(), object("h/b/2", 10));
+        store.invalidate_paths(&["/b/*".to_string()]);
+        assert_eq!(count("invalidated"), 3.0);
+        assert!(store.get("h/b/1").is_none() && store.get("h/b/2").is_none());
+    }
+
+    #[test]
+    fn vary_names_are_kept_only_for_resources_that_vary() {
+        let registry = prometheus::Registry::new();
+        let store = Store::new(
+            1 << 20,
+            1 << 16,
+            Metrics::register(&registry, "FRA", "edge").unwrap(),
+        );
+        let accept = vec![header::ACCEPT_ENCODING];
+        store.insert("h/v\u{1}x".into(), accept.clone(), object("h/v", 1));
+        assert_eq!(*store.vary_of("h/v"), accept);
+        store.insert("h/v".into(), Vec::new(), object("h/v", 1));
+        assert!(store.vary_of("h/v").is_empty());
+        assert_eq!(store.variants_of("h/v").len(), 2);
+        store.remove_primary("h/v");
+        assert_eq!(store.objects(), 0);
     }
 }

@@ -79,25 +79,28 @@ impl ServerTiming {
         self.separate();
         self.text.push_str(name);
         self.text.push_str(";desc=\"");
-        for c in desc.chars() {
-            if c == '"' || c == '\\' {
-                self.text.push('\\');
+        if desc.contains(['"', '\\']) {
+            for c in desc.chars() {
+                if c == '"' || c == '\\' {
+                    self.text.push('\\');
+                }
+                self.text.push(c);
             }
-            self.text.push(c);
+        } else {
+            self.text.push_str(desc);
         }
         self.text.push('"');
         self
     }
 
-    /// A metric with a duration in whole milliseconds (`cdn-upstream-fbl;dur=12`).
+    /// A metric with a duration in whole milliseconds (`cdn-upstream-fbl;dur=12`), rounded
+    /// half to even.
     pub fn dur(&mut self, name: &str, duration: Duration) -> &mut Self {
         self.separate();
+        self.text.push_str(name);
+        self.text.push_str(";dur=");
         // Writing to a String cannot fail.
-        let _ = write!(
-            self.text,
-            "{name};dur={:.0}",
-            duration.as_secs_f64() * 1000.0
-        );
+        let _ = write!(self.text, "{}", whole_millis(duration));
         self
     }
 
@@ -116,6 +119,18 @@ impl ServerTiming {
     /// The finished value.
     pub fn finish(self) -> String {
         self.text
+    }
+}
+
+/// `duration` in whole milliseconds, half to even (as `{:.0}` formats), without floating
+/// point: this runs on every response.
+fn whole_millis(duration: Duration) -> u128 {
+    let nanos = duration.as_nanos();
+    let (millis, rest) = (nanos / 1_000_000, nanos % 1_000_000);
+    if rest > 500_000 || (rest == 500_000 && millis % 2 == 1) {
+        millis + 1
+    } else {
+        millis
     }
 }
 
@@ -292,7 +307,29 @@ mod tests {
         assert_eq!(timing.finish(), "cdn-cache-miss,db;dur=53");
     }
 
+    #[test]
+    fn durations_round_to_whole_milliseconds_half_to_even() {
+        let ms = |micros| whole_millis(Duration::from_micros(micros));
+        assert_eq!(ms(0), 0);
+        assert_eq!(ms(499), 0);
+        assert_eq!(ms(500), 0);
+        assert_eq!(ms(501), 1);
+        assert_eq!(ms(1_500), 2);
+        assert_eq!(ms(2_500), 2);
+        assert_eq!(ms(12_400), 12);
+        assert_eq!(ms(12_600), 13);
+    }
+
     proptest! {
+        #[test]
+        fn durations_render_as_floating_point_rounding_did(nanos in 0u64..10_000_000_000_000) {
+            let duration = Duration::from_nanos(nanos);
+            let float = format!("{:.0}", duration.as_secs_f64() * 1000.0);
+            let exact_tie = nanos % 1_000_000 == 500_000;
+            prop_assume!(!exact_tie);
+            prop_assert_eq!(whole_millis(duration).to_string(), float);
+        }
+
         #[test]
         fn parsing_never_panics(value in "\\PC{0,60}") {
             for metric in parse(&value) {

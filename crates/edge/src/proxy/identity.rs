@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use http::HeaderValue;
 
 use crate::config::EdgeConfig;
@@ -51,15 +52,66 @@ impl Identity {
 
     /// A fresh request id: 56 URL-safe base64 characters, unique per node and request.
     pub fn next_id(&self) -> String {
+        // Invariant: base64 is ASCII.
+        self.next_id_value().to_str().expect("base64").to_string()
+    }
+
+    /// [`Identity::next_id`] as a header value, built in one allocation (this runs on every
+    /// request).
+    pub fn next_id_value(&self) -> HeaderValue {
         use base64::Engine;
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let mut bytes = Vec::with_capacity(48);
+        let mut bytes = [0u8; 48];
+        for (part, chunk) in bytes.chunks_exact_mut(16).enumerate() {
+            let h =
+                xxhash_rust::xxh3::xxh3_128_with_seed(&n.to_le_bytes(), self.seed ^ part as u64);
+            chunk.copy_from_slice(&h.to_le_bytes());
+        }
+        // 42 bytes are exactly 56 characters, the first 56 of the 48 bytes' encoding.
+        let mut text = [0u8; ID_LEN];
+        let written = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode_slice(&bytes[..42], &mut text)
+            .unwrap_or(0);
+        // Invariant: URL-safe base64 is valid header text.
+        HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&text[..written]))
+            .expect("base64 is header text")
+    }
+}
+
+/// Characters of a request id.
+const ID_LEN: usize = 56;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_56_url_safe_characters_and_unique() {
+        let raw: crate::RawEdgeConfig =
+            toml::from_str("pop = \"FRA\"\n[upstream]\nprimary = \"http://127.0.0.1:1\"\n")
+                .unwrap();
+        let identity = Identity::new(&crate::EdgeConfig::try_from(raw).unwrap(), "salt");
+        let ids: Vec<String> = (0..100).map(|_| identity.next_id()).collect();
+        for id in &ids {
+            assert_eq!(id.len(), ID_LEN);
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            );
+        }
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len());
+        // The same derivation as the whole 48 bytes' encoding, cut at 56.
+        use base64::Engine;
+        let mut bytes = Vec::new();
         for part in 0..3u64 {
-            let h = xxhash_rust::xxh3::xxh3_128_with_seed(&n.to_le_bytes(), self.seed ^ part);
+            let h =
+                xxhash_rust::xxh3::xxh3_128_with_seed(&100u64.to_le_bytes(), identity.seed ^ part);
             bytes.extend_from_slice(&h.to_le_bytes());
         }
-        let mut id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes);
-        id.truncate(56);
-        id
+        let full = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes);
+        assert_eq!(identity.next_id(), full[..ID_LEN]);
     }
 }

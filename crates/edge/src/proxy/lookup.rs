@@ -15,9 +15,28 @@ use crate::policy::{self, Freshness};
 use crate::store::CachedObject;
 
 impl Node {
-    /// The cache path of a GET or HEAD.
+    /// The cache path of a GET or HEAD. A fresh hit is answered straight from the lookup,
+    /// before the exchange is made: it needs neither the shared key nor a lock.
     pub(super) async fn cacheable(&self, parts: Parts, behavior: &Behavior) -> Outcome {
-        let (key, reason) = self.key_of(&parts, behavior);
+        let primary = self.primary_key(&parts, behavior);
+        let vary = self.store.vary_of(&primary);
+        let variant =
+            (!vary.is_empty()).then(|| policy::variant_key(&primary, &vary, &parts.headers));
+        let stored = self.store.get(variant.as_deref().unwrap_or(&primary));
+        if let Some(object) = &stored
+            && let (age, Freshness::Fresh) = self.freshness_for(&parts, behavior, object)
+        {
+            return self.answer_stored(&parts, object, hit(object, age, false));
+        }
+        let reason = if vary.is_empty() {
+            ForwardReason::UriMiss
+        } else {
+            ForwardReason::VaryMiss
+        };
+        let key = CacheKey {
+            variant: variant.unwrap_or_else(|| primary.clone()),
+            primary: Arc::from(primary),
+        };
         let exchange = Exchange {
             parts,
             behavior,
@@ -26,38 +45,25 @@ impl Node {
             collapsed: false,
             guard: None,
         };
-        match self.store.get(&exchange.key.variant) {
+        match stored {
             Some(object) => self.serve_stored(exchange, object).await,
             None => self.miss(exchange).await,
         }
     }
 
-    /// The request's key, and why it would go upstream if nothing is stored under it.
-    fn key_of(&self, parts: &Parts, behavior: &Behavior) -> (CacheKey, ForwardReason) {
-        let host = self
-            .config
-            .distribution
-            .clone()
-            .unwrap_or_else(|| super::forward::host_of(parts));
-        let primary = policy::cache_key(
+    /// The request's primary cache key (the distribution's name, else the viewer's host).
+    fn primary_key(&self, parts: &Parts, behavior: &Behavior) -> String {
+        let host = match &self.config.distribution {
+            Some(distribution) => distribution.as_str(),
+            None => host_str(parts),
+        };
+        policy::cache_key(
             behavior,
-            &host,
+            host,
             parts.uri.path(),
             parts.uri.query(),
             &parts.headers,
-        );
-        let vary = self.store.vary_of(&primary);
-        let variant = policy::variant_key(&primary, &vary, &parts.headers);
-        let reason = if vary.is_empty() {
-            ForwardReason::UriMiss
-        } else {
-            ForwardReason::VaryMiss
-        };
-        let key = CacheKey {
-            primary: Arc::from(primary),
-            variant,
-        };
-        (key, reason)
+        )
     }
 
     /// A stored object: fresh → hit; inside stale-while-revalidate → stale hit and one
@@ -91,9 +97,19 @@ impl Node {
         exchange: &Exchange<'_>,
         object: &CachedObject,
     ) -> (Duration, Freshness) {
+        self.freshness_for(&exchange.parts, exchange.behavior, object)
+    }
+
+    /// [`Node::freshness_of`] before the exchange is made.
+    fn freshness_for(
+        &self,
+        parts: &Parts,
+        behavior: &Behavior,
+        object: &CachedObject,
+    ) -> (Duration, Freshness) {
         let age = object.age(self.clock.now());
-        let rfc = exchange.behavior.cache_policy.rfc;
-        let freshness = policy::freshness(&object.lifetime, age, &exchange.parts.headers, rfc);
+        let rfc = behavior.cache_policy.rfc;
+        let freshness = policy::freshness(&object.lifetime, age, &parts.headers, rfc);
         (age, freshness)
     }
 
@@ -149,4 +165,14 @@ impl Node {
 pub(super) fn hit(object: &CachedObject, age: Duration, collapsed: bool) -> Served {
     let ttl = object.lifetime.lifetime.saturating_sub(age).as_secs();
     Served::Hit { ttl, collapsed }
+}
+
+/// The viewer's host, borrowed (Host header, else the URI authority, else empty).
+fn host_str(parts: &Parts) -> &str {
+    parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or_default()
 }

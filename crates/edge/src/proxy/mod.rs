@@ -38,6 +38,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use edgelab_common::body::{Body, BoxError};
 use edgelab_common::names::header as names;
+use edgelab_common::names::header_name as own;
 use edgelab_common::shutdown::Shutdown;
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -172,7 +173,7 @@ impl Node {
             "request",
             pop = %self.identity.pop_id,
             tier = %self.config.tier.as_str(),
-            request_id = %rid,
+            request_id = %rid.to_str().unwrap_or_default(),
             cache_status = tracing::field::Empty,
         );
         async {
@@ -194,19 +195,18 @@ impl Node {
 
     /// The request's `X-Amz-Cf-Id`: a lower tier's id is kept so one viewer request has one
     /// id on every tier; a viewer's own is replaced. It is set on `parts` for the upstream.
-    fn request_id(&self, parts: &mut Parts) -> String {
-        let rid = match parts
+    fn request_id(&self, parts: &mut Parts) -> HeaderValue {
+        let from_tier = parts.headers.contains_key(&own::X_EDGELAB_TIER);
+        let kept = parts
             .headers
-            .get(names::X_AMZ_CF_ID)
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(id) if parts.headers.contains_key(names::X_EDGELAB_TIER) => id.to_string(),
-            _ => self.identity.next_id(),
-        };
-        parts.headers.remove(names::X_EDGELAB_TIER);
-        if let Ok(value) = HeaderValue::from_str(&rid) {
-            parts.headers.insert(names::X_AMZ_CF_ID, value);
+            .get(&own::X_AMZ_CF_ID)
+            .filter(|id| from_tier && id.to_str().is_ok())
+            .cloned();
+        let rid = kept.unwrap_or_else(|| self.identity.next_id_value());
+        if from_tier {
+            parts.headers.remove(&own::X_EDGELAB_TIER);
         }
+        parts.headers.insert(own::X_AMZ_CF_ID.clone(), rid.clone());
         rid
     }
 

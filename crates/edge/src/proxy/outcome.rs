@@ -3,17 +3,17 @@
 //! renders them into `X-Cache`, `Cache-Status`, `Server-Timing` and the metrics, once, at
 //! the end of the request.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use edgelab_common::body::{self, Body};
-use edgelab_common::names::header as names;
+use edgelab_common::names::header_name as own;
 use edgelab_wire::server_timing::{self, metric};
 use edgelab_wire::{ServerTiming, Tier, XCache};
 use http::{HeaderValue, Response, StatusCode, header};
 
-use super::{Node, OWN_HEADERS};
+use super::Node;
 use crate::metrics::CacheStatus;
 use crate::policy::NoCacheReason;
 
@@ -249,7 +249,12 @@ impl Outcome {
 impl Node {
     /// Adds the CloudFront, RFC 9211 and Server-Timing headers; counts the request and
     /// records its cache status in the request's span.
-    pub(super) fn finish(&self, outcome: Outcome, rid: &str, started: Instant) -> Response<Body> {
+    pub(super) fn finish(
+        &self,
+        outcome: Outcome,
+        rid: &HeaderValue,
+        started: Instant,
+    ) -> Response<Body> {
         let Outcome {
             mut response,
             served,
@@ -258,30 +263,39 @@ impl Node {
         let status = served.cache_status();
         let (shown, hit_layer) = self.shown_status(served, &upstream, response.status());
         let headers = response.headers_mut();
-        for name in OWN_HEADERS {
-            // Lower tiers' Cache-Status entries stay (RFC 9211: one entry per cache).
-            if name != names::CACHE_STATUS {
-                headers.remove(name);
-            }
-        }
-        headers.insert(names::X_CACHE, HeaderValue::from_static(shown.as_str()));
-        headers.append(header::VIA, self.identity.via.clone());
-        headers.insert(names::X_AMZ_CF_POP, self.identity.pop_value.clone());
-        if let Ok(v) = HeaderValue::from_str(rid) {
-            headers.insert(names::X_AMZ_CF_ID, v);
+        // Lower tiers' Cache-Status entries stay (RFC 9211: one entry per cache).
+        for name in [
+            &own::X_CACHE,
+            &own::X_AMZ_CF_POP,
+            &own::X_AMZ_CF_ID,
+            &own::SERVER_TIMING,
+            &own::X_EDGELAB_TIER,
+        ] {
+            headers.remove(name);
         }
         headers.insert(
-            names::X_EDGELAB_TIER,
+            own::X_CACHE.clone(),
+            HeaderValue::from_static(shown.as_str()),
+        );
+        headers.append(header::VIA, self.identity.via.clone());
+        headers.insert(own::X_AMZ_CF_POP.clone(), self.identity.pop_value.clone());
+        headers.insert(own::X_AMZ_CF_ID.clone(), rid.clone());
+        headers.insert(
+            own::X_EDGELAB_TIER.clone(),
             HeaderValue::from_static(self.config.tier.layer()),
         );
-        let entry = format!("{}; {served}", self.identity.cache_name);
+        let name = &self.identity.cache_name;
+        let mut entry = String::with_capacity(name.len() + 64);
+        // Writing to a String cannot fail.
+        let _ = write!(entry, "{name}; {served}");
         if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(entry)) {
-            headers.append(names::CACHE_STATUS, v);
+            headers.append(own::CACHE_STATUS.clone(), v);
         }
         let elapsed = started.elapsed();
+        let rid = rid.to_str().unwrap_or_default();
         let timing = self.server_timing(shown, hit_layer, &upstream, rid, elapsed);
         if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(timing)) {
-            headers.insert(names::SERVER_TIMING, v);
+            headers.insert(own::SERVER_TIMING.clone(), v);
         }
         self.metrics.request(status, elapsed);
         tracing::Span::current().record("cache_status", tracing::field::display(status.as_str()));

@@ -20,31 +20,40 @@ fn with_head(status: StatusCode, headers: HeaderMap, body: Body) -> Response<Bod
     response
 }
 
+/// Fields a node may add to a stored object's headers on the way out (`Age`,
+/// `Content-Length`, the CloudFront and RFC 9211 headers, range fields): the map is made with
+/// room for them, so it never grows.
+const ADDED_FIELDS: usize = 12;
+
 /// Builds the viewer's response from a stored object at `now`.
 pub fn respond_from_object(
     parts: &Parts,
     object: &CachedObject,
     now: SystemTime,
 ) -> Response<Body> {
-    let mut headers = object.headers.to_map();
+    let mut headers = object.headers.to_map_with_room(ADDED_FIELDS);
     headers.insert(header::AGE, HeaderValue::from(object.age(now).as_secs()));
-    let etag = headers
-        .get(header::ETAG)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let validators = Validators {
-        etag: etag.as_deref(),
-        last_modified: headers
-            .get(header::LAST_MODIFIED)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v).ok()),
-    };
     // From its store a node answers the cache validators (If-None-Match, then
     // If-Modified-Since); If-Match and If-Unmodified-Since are left to the origin.
     let conditions = Conditions {
         if_match: None,
         if_unmodified_since: None,
         ..Conditions::from_headers(&parts.headers)
+    };
+    // The validators are read only for a request that compares them.
+    let compares = conditions.if_none_match.is_some()
+        || conditions.if_modified_since.is_some()
+        || conditions.if_range.is_some();
+    let validators = if compares {
+        Validators {
+            etag: object.headers.get_str(&header::ETAG),
+            last_modified: object
+                .headers
+                .get_str(&header::LAST_MODIFIED)
+                .and_then(|v| httpdate::parse_http_date(v).ok()),
+        }
+    } else {
+        Validators::default()
     };
     let precondition = conditional::evaluate(&parts.method, &conditions, &validators);
     if object.status == StatusCode::OK && precondition == Precondition::NotModified {
@@ -71,7 +80,7 @@ pub fn respond_from_object(
     if range.is_some() {
         headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     }
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(object.body.len()));
+    set_content_length(&mut headers, object.body.len());
     let body = if parts.method == Method::HEAD {
         body::empty()
     } else {
@@ -87,9 +96,30 @@ pub(super) fn respond_streaming(
     now: SystemTime,
     body: Body,
 ) -> Response<Body> {
-    let mut headers = object.headers.to_map();
+    let mut headers = object.headers.to_map_with_room(ADDED_FIELDS);
     headers.insert(header::AGE, HeaderValue::from(object.age(now).as_secs()));
     with_head(object.status, headers, body)
+}
+
+/// Sets `Content-Length` to `length`, keeping the stored value when it already says so (the
+/// usual case: no number is rendered on a hit).
+fn set_content_length(headers: &mut HeaderMap, length: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = length;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut stored = headers.get_all(header::CONTENT_LENGTH).iter();
+    let agrees = stored.next().is_some_and(|v| v.as_bytes() == &digits[at..]);
+    if !(agrees && stored.next().is_none()) {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
 }
 
 /// A 206 or 416 for `range_value`, or `None` when the header is to be ignored (the whole
@@ -138,5 +168,36 @@ fn respond_with_range(
             let body = range::multipart_body(multipart, object.body.clone());
             Some(with_head(StatusCode::PARTIAL_CONTENT, headers, body))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_length_is_kept_only_when_it_is_the_one_right_value() {
+        let length = |values: &[&'static str], body: usize| {
+            let mut headers = HeaderMap::new();
+            for v in values {
+                headers.append(header::CONTENT_LENGTH, HeaderValue::from_static(v));
+            }
+            set_content_length(&mut headers, body);
+            let all: Vec<_> = headers
+                .get_all(header::CONTENT_LENGTH)
+                .iter()
+                .cloned()
+                .collect();
+            all
+        };
+        assert_eq!(length(&["1024"], 1024), ["1024"]);
+        assert_eq!(length(&[], 0), ["0"]);
+        assert_eq!(length(&["10"], 1024), ["1024"]);
+        assert_eq!(length(&["1024", "1024"], 1024), ["1024"]);
+        assert_eq!(length(&["01024"], 1024), ["1024"]);
+        assert_eq!(
+            length(&["18446744073709551615"], usize::MAX),
+            ["18446744073709551615"]
+        );
     }
 }
