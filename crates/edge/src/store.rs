@@ -1,8 +1,8 @@
 //! Storage: complete objects in a `quick_cache` cache bounded in bytes (a weigher counts
 //! body, headers, key and the entry's fixed cost), plus a small index from primary key to the
 //! `Vary` header names of the stored variants. Only whole, verified bodies are ever inserted
-//! (see `fill`). An entry costs about 300 bytes besides its body and headers (measured with
-//! `loadtest/bench-edge.sh` at a million objects; `docs/request-lifecycle.md`).
+//! (see `fill`). What an object costs beyond its body is measured by `loadtest/bench-edge.sh`
+//! (`docs/request-lifecycle.md`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
