@@ -1,48 +1,88 @@
 #!/usr/bin/env bash
-# Cache-hit throughput and latency: edgelab edge vs nginx proxy_cache, same origin, same
-# objects; then the edge's memory overhead per cached object.
+# Cache-hit throughput and latency: edgelab edge vs nginx proxy_cache vs a limit server, same
+# origin, same objects; then the edge's memory per cached object at a million objects.
 #
-# The origin is a plain nginx serving 1 KiB, 16 KiB and 1 MiB files with
-# `Cache-Control: max-age=3600` (it only sees the warm-up misses). Each proxy in turn runs
-# pinned to SERVER_CPU, wrk pinned to LOAD_CPU; every (size, connections) pair is warmed then
-# loaded for DURATION seconds. Prints req/s, p99 and the edgelab/nginx ratios.
-# Targets (issue 5): >= 1.2x nginx req/s on 1 KiB and 16 KiB hits, >= 1.0x on 1 MiB, p99 no
-# worse than nginx's; memory overhead per cached object (beyond its body) < 512 bytes.
+# Hits: the origin is a plain nginx serving 1 KiB, 16 KiB and 1 MiB files with
+# `Cache-Control: max-age=3600` (it only sees the warm-up misses). Every server under test
+# runs pinned to SERVER_CPU, wrk (one thread) to LOAD_CPU. For each (size, connections) cell
+# the targets run one after the other in an order that rotates with each of REPS repetitions,
+# so a noisy machine hurts every target alike; each run lasts DURATION seconds. The limit
+# server (one-thread hyper answering from memory: the most a Rust hit path can do on one core)
+# is perf-anchors' `limit`: LIMIT_BIN, or built from PERF_ANCHORS/limit when that exists,
+# else left out. Results: median req/s with min-max spread, p50/p99 and the server's CPU
+# share (CPU seconds per wall second) per cell, edgelab's ratio to nginx and to the limit.
+# Targets (issue 14): >= 1.2x nginx on 1 KiB and 16 KiB, >= 1.5x on 1 MiB, >= 0.8x the limit.
+#
+# Memory: a fresh edge is filled with OBJECTS distinct 1-byte objects (wrk, one request per
+# object), and its RSS growth is divided by the object count: what an object costs beyond its
+# body, allocator slack included (target <= 512 bytes).
+#
+# Everything lands in RESULTS (default target/bench-edge/<UTC stamp>/): results.md,
+# results.json (loadtest/bench-summary.py), runs.tsv and each run's wrk output. A busy machine
+# makes the hit numbers meaningless (the load average is recorded next to them); the memory
+# figure does not depend on it.
 #
 # Usage: loadtest/bench-edge.sh        (installs nginx and wrk with apt-get if missing)
-# Env:   DURATION=10  CONNS="64 256"  SIZES="1k 16k 1m"  OBJECTS_SECONDS=20
-#        CARGO_TARGET_DIR=target  SERVER_CPU=0  LOAD_CPU=1
+# Env:   DURATION=10  REPS=3  CONNS="64 256"  SIZES="1k 16k 1m"  OBJECTS=1000000
+#        PHASES="hits memory"  TARGETS="edgelab nginx limit"  RESULTS=...  LIMIT_BIN=...
+#        PERF_ANCHORS=../shared/tools/perf-anchors  CARGO_TARGET_DIR=target
+#        SERVER_CPU=0  LOAD_CPU=1
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DURATION="${DURATION:-10}"
+REPS="${REPS:-3}"
 CONNS="${CONNS:-64 256}"
 SIZES="${SIZES:-1k 16k 1m}"
-OBJECTS_SECONDS="${OBJECTS_SECONDS:-20}"
+OBJECTS="${OBJECTS:-1000000}"
+PHASES="${PHASES:-hits memory}"
+TARGETS="${TARGETS:-edgelab nginx limit}"
 SERVER_CPU="${SERVER_CPU:-0}"
 LOAD_CPU="${LOAD_CPU:-1}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET/release/edgelab"
+PERF_ANCHORS="${PERF_ANCHORS:-$ROOT/../shared/tools/perf-anchors}"
+LIMIT_BIN="${LIMIT_BIN:-/tmp/perf-anchors/limit/target/release/limit}"
+STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
+RESULTS="${RESULTS:-$TARGET/bench-edge/$STAMP}"
+HZ="$(getconf CLK_TCK)"
 
 # shellcheck source=lib.sh
 source "$ROOT/loadtest/lib.sh"
 lib_install "nginx wrk curl python3" nginx wrk curl python3
-NGINX="$(lib_nginx)"
 
 echo "building edgelab (release) into $TARGET" >&2
 (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release --locked -q -p edgelab-cli)
 
+if [[ " $TARGETS " == *" limit "* ]] && ! [ -x "$LIMIT_BIN" ]; then
+    if [ -d "$PERF_ANCHORS/limit" ]; then
+        echo "building the limit server from $PERF_ANCHORS/limit" >&2
+        LIMIT_DIR="$(dirname "$(dirname "$(dirname "$LIMIT_BIN")")")"
+        mkdir -p "$LIMIT_DIR"
+        cp -r "$PERF_ANCHORS/limit/src" "$PERF_ANCHORS/limit/Cargo.toml" \
+            "$PERF_ANCHORS/limit/Cargo.lock" "$LIMIT_DIR/"
+        (cd "$LIMIT_DIR" && cargo build --release --locked -q)
+    else
+        echo "no limit server (LIMIT_BIN, PERF_ANCHORS/limit): target left out" >&2
+        TARGETS="${TARGETS//limit/}"
+    fi
+fi
+
 lib_workdir bench-edge
-free_port() { lib_free_port; }
+mkdir -p "$RESULTS/raw"
 wait_http() { lib_wait_http "$1" || exit 1; }
+
+# The CPU ticks (user + system) a process has used so far.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # --- origin: nginx with three files and a tiny-object location --------------------------------
 mkdir -p "$WORK/www/obj"
 head -c 1024 /dev/urandom >"$WORK/www/obj/1k.bin"
 head -c 16384 /dev/urandom >"$WORK/www/obj/16k.bin"
 head -c 1048576 /dev/urandom >"$WORK/www/obj/1m.bin"
-ORIGIN_PORT="$(free_port)"
-NGINX_PORT="$(free_port)"
+ORIGIN_PORT="$(lib_free_port)"
+NGINX_PORT="$(lib_free_port)"
+LIMIT_PORT="$(lib_free_port)"
 cat >"$WORK/origin.conf" <<NGINX
 $(lib_nginx_main origin)
 events { worker_connections 4096; }
@@ -82,75 +122,166 @@ NGINX
 lib_start_nginx "$LOAD_CPU" "$WORK/origin.conf"
 wait_http "http://127.0.0.1:$ORIGIN_PORT/obj/1k.bin"
 
+# An edge in front of the origin on SERVER_CPU, with the store capacity given (bytes).
 start_edge() {
-    lib_start_node "$BIN" "$SERVER_CPU" edge \
-        --upstream "http://127.0.0.1:$ORIGIN_PORT" --policy CachingOptimized --pop FRA
+    cat >"$WORK/edge.toml" <<TOML
+pop = "FRA"
+capacity_bytes = $1
+[upstream]
+primary = "http://127.0.0.1:$ORIGIN_PORT"
+[default_behavior]
+cache_policy = { preset = "CachingOptimized" }
+TOML
+    lib_start_node "$BIN" "$SERVER_CPU" edge --config "$WORK/edge.toml"
     EDGE_PID=$NODE_PID
     EDGE_TRAFFIC=$NODE_TRAFFIC
     EDGE_ADMIN=$NODE_ADMIN
 }
 
-# wrk pinned to LOAD_CPU; prints "req/s p99_ms".
-load() {
-    lib_wrk "$LOAD_CPU" "$1" "$2" "$DURATION"
+cat >"$RESULTS/setup.json" <<JSON
+{
+  "stamp": "$STAMP",
+  "setup": "servers on CPU $SERVER_CPU (one worker / thread), wrk -t1 on CPU $LOAD_CPU, ${DURATION} s per run, $REPS interleaved repetitions; host $(nproc) CPUs, load average before: $(cut -d' ' -f1-3 /proc/loadavg)",
+  "load_note": "$(awk -v n="$(nproc)" '$1 > n / 2 { print "the machine was busy (load average " $1 " on " n " CPUs): hit figures are not comparable" }' /proc/loadavg)",
+  "commit": "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)",
+  "duration_s": $DURATION, "reps": $REPS, "objects": $OBJECTS
+}
+JSON
+
+# --- hits ---------------------------------------------------------------------------------------
+declare -A URL PID_OF
+url_of() { # target size -> URL
+    case $1 in
+        limit) echo "${URL[limit]}/$2" ;;
+        *) echo "${URL[$1]}/obj/$2.bin" ;;
+    esac
 }
 
-declare -A RESULT
-start_edge
-EDGE_URL="http://$EDGE_TRAFFIC"
-NGINX_URL="http://127.0.0.1:$NGINX_PORT"
-lib_start_nginx "$SERVER_CPU" "$WORK/proxy.conf"
-wait_http "$NGINX_URL/obj/1k.bin"
+# Checks every target answers each size from its cache (or memory) with the origin's bytes.
+warm_targets() {
+    local t size url
+    for t in $TARGETS; do
+        for size in $SIZES; do
+            url="$(url_of "$t" "$size")"
+            curl -fsS -o /dev/null "$url"
+            curl -fsS -o /dev/null "$url"
+            if [ "$t" != limit ]; then
+                cmp -s <(curl -fsS "$url") "$WORK/www/obj/$size.bin" \
+                    || { echo "$url differs from the origin file" >&2; exit 1; }
+            fi
+        done
+    done
+    for size in $SIZES; do
+        if [[ " $TARGETS " == *" edgelab "* ]]; then
+            curl -fsS -D - -o /dev/null "$(url_of edgelab "$size")" \
+                | grep -qi '^x-cache: Hit from cloudfront' \
+                || { echo "edge is not serving $size from cache" >&2; exit 1; }
+        fi
+        if [[ " $TARGETS " == *" nginx "* ]]; then
+            curl -fsS -D - -o /dev/null "$(url_of nginx "$size")" | grep -qi '^x-cache: HIT' \
+                || { echo "nginx is not serving $size from cache" >&2; exit 1; }
+        fi
+    done
+}
 
-for size in $SIZES; do
-    for url in "$EDGE_URL" "$NGINX_URL"; do
-        curl -fsS -o /dev/null "$url/obj/$size.bin"
-        curl -fsS -o /dev/null "$url/obj/$size.bin"
-        cmp -s <(curl -fsS "$url/obj/$size.bin") "$WORK/www/obj/$size.bin" \
-            || { echo "$url/obj/$size.bin differs from the origin file" >&2; exit 1; }
-    done
-    curl -fsS -D - -o /dev/null "$EDGE_URL/obj/$size.bin" | grep -qi '^x-cache: Hit from cloudfront' \
-        || { echo "edge is not serving $size from cache" >&2; exit 1; }
-    curl -fsS -D - -o /dev/null "$NGINX_URL/obj/$size.bin" | grep -qi '^x-cache: HIT' \
-        || { echo "nginx is not serving $size from cache" >&2; exit 1; }
-    for c in $CONNS; do
-        RESULT["edge $size $c"]="$(load "$EDGE_URL/obj/$size.bin" "$c")"
-        RESULT["nginx $size $c"]="$(load "$NGINX_URL/obj/$size.bin" "$c")"
-    done
-done
+# One measured run: wrk on LOAD_CPU, the target's CPU ticks around it; appends to runs.tsv.
+measure() {
+    local t="$1" size="$2" c="$3" rep="$4" out t0 t1 w0 w1
+    out="$RESULTS/raw/$t-$size-c$c-r$rep.txt"
+    t0=$(ticks "${PID_OF[$t]}")
+    w0=$(date +%s.%N)
+    (TIMEOUT=$((DURATION + 30)) lib_pinned "$LOAD_CPU" wrk -t1 -c"$c" -d"${DURATION}s" --latency \
+        "$(url_of "$t" "$size")" >"$out")
+    w1=$(date +%s.%N)
+    t1=$(ticks "${PID_OF[$t]}")
+    awk -v t="$t" -v s="$size" -v c="$c" -v r="$rep" -v cpu="$(((t1 - t0)))" -v hz="$HZ" \
+        -v wall="$(awk -v a="$w0" -v b="$w1" 'BEGIN { print b - a }')" '
+        function ms(v) {
+            if (v ~ /us$/) { sub(/us/, "", v); return v / 1000 }
+            if (v ~ /ms$/) { sub(/ms/, "", v); return v + 0 }
+            if (v ~ /s$/) { sub(/s/, "", v); return v * 1000 }
+            return "nan" }
+        /^Requests\/sec:/ { rps = $2 }
+        $1 == "50%" { p50 = ms($2) }
+        $1 == "99%" { p99 = ms($2) }
+        END { printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\n", t, s, c, r, rps, p50, p99, cpu / hz, wall }' \
+        "$out" >>"$RESULTS/runs.tsv"
+}
 
-echo "cache hits: proxies on CPU $SERVER_CPU, wrk (1 thread) on CPU $LOAD_CPU, ${DURATION}s per run"
-printf '%-6s %5s %12s %12s %7s %10s %10s\n' object conns edge_req_s nginx_req_s ratio edge_p99ms nginx_p99ms
-for size in $SIZES; do
-    for c in $CONNS; do
-        read -r er ep <<<"${RESULT["edge $size $c"]}"
-        read -r nr np <<<"${RESULT["nginx $size $c"]}"
-        ratio=$(awk -v e="$er" -v n="$nr" 'BEGIN { printf "%.2f", (n > 0 ? e / n : 0) }')
-        printf '%-6s %5s %12s %12s %6sx %10s %10s\n' "$size" "$c" "$er" "$nr" "$ratio" "$ep" "$np"
+run_hits() {
+    start_edge 268435456
+    URL[edgelab]="http://$EDGE_TRAFFIC"
+    PID_OF[edgelab]=$EDGE_PID
+    lib_start_nginx "$SERVER_CPU" "$WORK/proxy.conf"
+    URL[nginx]="http://127.0.0.1:$NGINX_PORT"
+    wait_http "${URL[nginx]}/obj/1k.bin"
+    PID_OF[nginx]="$(pgrep -P "$NGINX_PID" | head -1)" # the one worker does the work
+    if [[ " $TARGETS " == *" limit "* ]]; then
+        lib_pinned "$SERVER_CPU" "$LIMIT_BIN" --listen "127.0.0.1:$LIMIT_PORT" \
+            >"$WORK/limit.out" 2>&1 &
+        PID_OF[limit]=$!
+        PIDS+=("$!")
+        URL[limit]="http://127.0.0.1:$LIMIT_PORT"
+        wait_http "${URL[limit]}/1k"
+    fi
+    warm_targets
+    printf 'target\tsize\tconns\trep\treq_s\tp50_ms\tp99_ms\tserver_cpu_s\twall_s\n' >"$RESULTS/runs.tsv"
+    local rep size c i n order
+    read -r -a order <<<"$TARGETS"
+    n=${#order[@]}
+    for rep in $(seq 1 "$REPS"); do
+        for size in $SIZES; do
+            for c in $CONNS; do
+                for i in $(seq 0 $((n - 1))); do
+                    local t=${order[$(((i + rep - 1) % n))]}
+                    echo "rep $rep $size c$c $t" >&2
+                    measure "$t" "$size" "$c" "$rep"
+                done
+            done
+        done
     done
-done
-kill "$NGINX_PID" 2>/dev/null || true
+    kill "$NGINX_PID" "$EDGE_PID" ${PID_OF[limit]:+"${PID_OF[limit]}"} 2>/dev/null || true
+    wait "$EDGE_PID" 2>/dev/null || true
+}
 
 # --- memory per cached object ----------------------------------------------------------------
-# Fill the edge with distinct 1-byte objects for OBJECTS_SECONDS, then compare RSS growth with
-# the object count. The result includes allocator slack; it is an upper bound on overhead.
-kill "$EDGE_PID" 2>/dev/null || true
-wait "$EDGE_PID" 2>/dev/null || true
-start_edge
-rss_before=$(awk '/^VmRSS:/ { print $2 }' "/proc/$EDGE_PID/status")
-cat >"$WORK/distinct.lua" <<'LUA'
+run_memory() {
+    # A store large enough that nothing is evicted.
+    start_edge $((OBJECTS * 4096 + (64 << 20)))
+    local rss_before rss_after objects started ended
+    rss_before=$(awk '/^VmRSS:/ { print $2 }' "/proc/$EDGE_PID/status")
+    cat >"$WORK/distinct.lua" <<'LUA'
 counter = 0
 request = function()
     counter = counter + 1
     return wrk.format(nil, "/tiny/" .. counter)
 end
 LUA
-timeout $((OBJECTS_SECONDS + 30)) taskset -c "$LOAD_CPU" \
-    wrk -t1 -c64 -d"${OBJECTS_SECONDS}s" -s "$WORK/distinct.lua" "http://$EDGE_TRAFFIC" >/dev/null
-sleep 1 # let the store's housekeeping (every 200 ms) publish its gauges
-objects=$(curl -fsS "http://$EDGE_ADMIN/metrics" | awk '/^edgelab_edge_cache_objects/ { print $2 }')
-rss_after=$(awk '/^VmRSS:/ { print $2 }' "/proc/$EDGE_PID/status")
-awk -v b="$rss_before" -v a="$rss_after" -v n="$objects" 'BEGIN {
-    per = (n > 0 ? (a - b) * 1024 / n : 0)
-    printf "memory: %d objects cached, RSS +%.1f MiB, %.0f bytes per object (1-byte bodies; target < 512)\n",
-        n, (a - b) / 1024, per }'
+    started=$(date +%s)
+    # One request per object; stopped (by its pid) once the store holds OBJECTS, or after
+    # 30 minutes.
+    timeout 1800 taskset -c "$LOAD_CPU" wrk -t1 -c64 -d1800s -s "$WORK/distinct.lua" \
+        "http://$EDGE_TRAFFIC" >"$RESULTS/raw/memory-fill.txt" &
+    local filler=$!
+    while kill -0 "$filler" 2>/dev/null; do
+        objects=$(curl -fsS "http://$EDGE_ADMIN/metrics" | awk '/^edgelab_edge_cache_objects/ { print $2 }')
+        [ "${objects:-0}" -ge "$OBJECTS" ] && kill "$filler" 2>/dev/null
+        sleep 1
+    done
+    wait "$filler" 2>/dev/null || true
+    ended=$(date +%s)
+    sleep 1 # the store gauges are published every 200 ms
+    objects=$(curl -fsS "http://$EDGE_ADMIN/metrics" | awk '/^edgelab_edge_cache_objects/ { print $2 }')
+    rss_after=$(awk '/^VmRSS:/ { print $2 }' "/proc/$EDGE_PID/status")
+    awk -v b="$rss_before" -v a="$rss_after" -v n="$objects" -v s="$((ended - started))" 'BEGIN {
+        printf "{\"objects\": %d, \"rss_before_bytes\": %d, \"rss_after_bytes\": %d, ", n, b * 1024, a * 1024
+        printf "\"rss_delta_bytes\": %d, \"bytes_per_object\": %.1f, \"fill_seconds\": %d}\n",
+            (a - b) * 1024, (n > 0 ? (a - b) * 1024 / n : 0), s }' >"$RESULTS/memory.json"
+    kill "$EDGE_PID" 2>/dev/null || true
+    wait "$EDGE_PID" 2>/dev/null || true
+}
+
+[[ " $PHASES " == *" hits "* ]] && run_hits
+[[ " $PHASES " == *" memory "* ]] && run_memory
+python3 "$ROOT/loadtest/bench-summary.py" "$RESULTS"
+echo "results: $RESULTS/results.md, $RESULTS/results.json" >&2
