@@ -24,6 +24,8 @@
 //! - [`planner`]: the one planner: the hop chain of a request through the cache tiers
 //!   ([`CdnLayout`]) or through Global Accelerator ([`ga_path`]), used by the node planner,
 //!   the load-generator targets and `edgelab topology route`.
+//! - [`map`]: world-map geometry: the embedded land (Natural Earth 1:110m), an
+//!   equirectangular [`Projection`] and great-circle paths split at the antimeridian.
 //! - [`error`]: the [`GeoError`] type.
 //!
 //! # Example
@@ -49,6 +51,7 @@ pub mod backbone;
 pub mod calibration;
 pub mod distance;
 pub mod error;
+pub mod map;
 pub mod model;
 pub mod places;
 pub mod planner;
@@ -61,6 +64,7 @@ pub use calibration::{
 };
 pub use distance::{EARTH_RADIUS_KM, distance_km};
 pub use error::GeoError;
+pub use map::Projection;
 pub use model::{ClassParams, ClassRoute, GraphParams, HopModel, LatencyModel, PathClass};
 pub use places::{AvailabilityZone, City, Coordinates, LocalZone, Place, Pop, PopKind, Region};
 pub use planner::{
