@@ -306,7 +306,12 @@ impl RunningLab {
         opts: RunOpts,
         stop: Shutdown,
     ) -> Result<Report, LabError> {
-        let targets = self.targets(mode)?;
+        let (targets, map) = targets::plan(
+            &self.lab.topology,
+            &self.lab.settings.populations,
+            mode,
+            self.addresses(),
+        )?;
         let places: Vec<String> = targets.iter().map(|t| t.place.clone()).collect();
         let mut settings = self.lab.settings.clone();
         if let Some(seed) = opts.seed {
@@ -321,7 +326,9 @@ impl RunningLab {
             progress: opts.progress,
             hdr_log: opts.hdr_log,
         };
-        Ok(edgelab_loadgen::run(&plan, &targets, &options, stop).await?)
+        let mut report = edgelab_loadgen::run(&plan, &targets, &options, stop).await?;
+        report.map = Some(map);
+        Ok(report)
     }
 
     /// Direct, then edge (then ga when `ga`), as one comparison; `before` is called with each

@@ -274,7 +274,14 @@ mod tests {
         assert!((50..200).contains(&rings.len()), "{}", rings.len());
         assert!(rings.iter().all(|r| r.len() >= 4));
         assert!(rings.iter().flatten().all(Coordinates::is_valid));
-        for city in ["Paris", "Chicago", "Sao Paulo", "Sydney", "Johannesburg", "DEL"] {
+        for city in [
+            "Paris",
+            "Chicago",
+            "Sao Paulo",
+            "Sydney",
+            "Johannesburg",
+            "DEL",
+        ] {
             assert!(on_land(at(city)), "{city} is on land");
         }
         for sea in [(30.0, -40.0), (0.0, -150.0), (-30.0, 80.0)] {

@@ -16,9 +16,11 @@
 //! - [`progress`]: live counters, the progress line, the HdrHistogram interval log.
 //! - [`origin_load`]: origin requests and bytes from `/metrics`.
 //! - [`report`]: the [`Report`] (JSON schema in `loadtest/report.schema.json`) and its summary.
+//! - [`map`]: the places of a run and each client's modelled path ([`RunMap`]), for the
+//!   report's map (filled in by whoever routed the targets).
 //! - [`compare`]: [`Comparison`] of direct, edge and ga runs.
 //! - [`merge`]: shards' reports (or comparisons) added up into one.
-//! - [`html`]: offline HTML reports with inline SVG charts.
+//! - [`html`]: offline HTML reports with inline SVG charts and a world map.
 //!
 //! A caller resolves its targets (one URL, or every client place of a topology), builds a
 //! [`Plan`] from settings and a catalog, and awaits [`run()`]:
@@ -43,6 +45,7 @@ mod dispatch;
 pub mod error;
 mod fetch;
 pub mod html;
+pub mod map;
 pub mod merge;
 pub mod origin_load;
 pub mod plan;
@@ -62,6 +65,7 @@ pub use compare::Comparison;
 pub use error::{LoadgenError, RequestErrorKind};
 /// The URI type targets and metrics URLs are given in (re-exported for callers).
 pub use http::Uri;
+pub use map::RunMap;
 pub use plan::Plan;
 pub use report::Report;
 pub use run::{RunOptions, run};

@@ -108,7 +108,7 @@ pub fn merge(reports: &[Report], options: MergeOptions) -> Result<Report, MergeE
         }
     }
     let elapsed_s = reports.iter().map(|r| r.elapsed_s).fold(0.0, f64::max);
-    Ok(Report::derive(Measurements {
+    let mut merged = Report::derive(Measurements {
         label: first.label.clone(),
         seed: first.seed,
         settings: first.settings.clone(),
@@ -121,7 +121,10 @@ pub fn merge(reports: &[Report], options: MergeOptions) -> Result<Report, MergeE
         elapsed: Duration::from_secs_f64(elapsed_s.max(0.0)),
         interrupted: reports.iter().any(|r| r.interrupted),
         origin: merged_origin(reports),
-    }))
+    });
+    // Shards of one run routed the same targets (their fingerprints agree): one map.
+    merged.map = first.map.clone();
+    Ok(merged)
 }
 
 /// The comparison of the whole run from the comparisons of its shards: each run (direct,

@@ -79,6 +79,10 @@ pub struct Report {
     /// shards can be added up (`edgelab report merge`). Absent in older reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded: Option<Recorded>,
+    /// Where the run's places are and the modelled path each client took (set by whoever
+    /// routed the targets: a topology's runs have it, `--target URL` runs do not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map: Option<crate::map::RunMap>,
 }
 
 /// Digests of what a run sent and to whom: two runs with the same fingerprint drew their
@@ -712,6 +716,7 @@ impl Report {
             shards: input.shards,
             fingerprint: input.fingerprint,
             recorded: Some(recorded),
+            map: None,
         }
     }
 }

@@ -1,17 +1,20 @@
 //! Self-contained HTML reports with inline SVG charts: no script, no font, no network, so a
 //! report renders the same offline, in CI artefacts and in a mail attachment.
 //!
-//! Layout: [`svg`] draws (axes, lines, grouped bars, legends); this module picks what to draw
-//! from a [`Report`] or [`Comparison`]: the per-place table, the latency CDF and percentiles,
-//! the share of responses each tier served over time, the origin's load per second and the
-//! emulator's own error. Every series carries its numbers in `data-*` attributes (see
+//! Layout: [`svg`] draws (axes, lines, grouped bars, legends); [`map`] draws the world map of
+//! where the requests went; this module picks what to draw from a [`Report`] or
+//! [`Comparison`]: the per-place table, the map with a table of each client's modelled path,
+//! the latency CDF and percentiles, the share of responses each tier served over time, the
+//! origin's load per second and the emulator's own error. Every series carries its numbers in `data-*` attributes (see
 //! [`svg`]), which the browser test in `.ci/e2e/report-browser.sh` checks.
 
+pub mod map;
 pub mod svg;
 
 use std::fmt::Write as _;
 
 use crate::compare::{Comparison, human_bytes};
+use crate::map::RunMap;
 use crate::record::Tier;
 use crate::report::{Report, percent};
 use svg::{Axes, BarGroup, Line, Scale, escape};
@@ -362,6 +365,50 @@ fn origin_chart(runs: &[&Report], bytes: bool) -> String {
     svg::line_chart(&axes, &lines)
 }
 
+/// The map of where the runs' requests went and, under it, each client's modelled path with
+/// its RTTs (empty when no run has a map).
+fn map_section(runs: &[&Report]) -> String {
+    let maps: Vec<&RunMap> = runs.iter().filter_map(|r| r.map.as_ref()).collect();
+    if maps.is_empty() {
+        return String::new();
+    }
+    let merged = RunMap::merged(maps);
+    let mut out = String::from("<h2>Where the requests went</h2>");
+    out.push_str(&map::svg(
+        &merged,
+        "Clients, PoPs, RECs, the shield and the origin, with each client's modelled path",
+    ));
+    out.push_str(
+        "<table class=\"paths\"><tr><th>client</th><th>run</th><th>modelled path</th>\
+<th>to the first stop ms</th><th>to the origin ms</th></tr>",
+    );
+    for path in &merged.paths {
+        let name = |id: &str| merged.place(id).map_or(id.to_string(), |p| p.label.clone());
+        let stops: Vec<String> = path
+            .hops
+            .first()
+            .map(|h| name(&h.from))
+            .into_iter()
+            .chain(
+                path.hops
+                    .iter()
+                    .map(|h| format!("{} ({:.1})", name(&h.to), h.rtt_ms)),
+            )
+            .collect();
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td></tr>",
+            escape(&path.place),
+            path.mode.as_str(),
+            escape(&stops.join(" → ")),
+            path.hops.first().map_or(0.0, |h| h.rtt_ms),
+            path.rtt_ms
+        );
+    }
+    out.push_str("</table>");
+    out
+}
+
 /// The charts shared by both pages.
 fn charts(runs: &[&Report], places: &[String]) -> String {
     let mut out = String::from("<h2>Latency</h2>");
@@ -392,6 +439,7 @@ pub fn single(report: &Report) -> String {
     let cdn = report.totals.hit_ratio.is_some().then_some(report);
     let mut body = report_facts(report);
     body.push_str(&places_table(&runs, &places, cdn));
+    body.push_str(&map_section(&runs));
     body.push_str(&charts(&runs, &places));
     body.push_str(&emulator_panel(&runs));
     page(&format!("edgelab loadgen: {}", report.label), &body)
@@ -427,6 +475,7 @@ pub fn comparison_section(comparison: &Comparison) -> String {
     );
     body.push_str(&places_table(&runs, &places, Some(&comparison.edge)));
     body.push_str(&origin_table(comparison));
+    body.push_str(&map_section(&runs));
     body.push_str(&charts(&runs, &places));
     body.push_str(&emulator_panel(&runs));
     body
