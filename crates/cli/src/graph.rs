@@ -16,15 +16,9 @@ type Problems = Vec<String>;
 /// The cities a path over `class` crosses between two points, joined by dashes (empty for
 /// a straight path or a class without distance).
 pub fn via(model: &LatencyModel, a: Coordinates, b: Coordinates, class: PathClass) -> String {
-    let Some(route) = model.route(a, b, class) else {
-        return String::new();
-    };
-    let graph = edgelab_geo::Backbone::embedded();
-    route
-        .route
-        .hubs()
+    model
+        .via(a, b, class)
         .iter()
-        .filter_map(|id| graph.hubs().iter().find(|h| h.id == *id))
         .map(|h| h.city.as_str())
         .collect::<Vec<_>>()
         .join(" – ")

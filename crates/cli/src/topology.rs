@@ -6,11 +6,12 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use edgelab_geo::{
-    Coordinates, Hop, HopClass, HopModel, LatencyModel, PathClass, Place, Stop, Topology,
-    direct_hop, distance_km, ga_path, total_rtt,
+    Coordinates, Hop, HopModel, LatencyModel, PathClass, Place, Stop, Topology, direct_hop,
+    distance_km, ga_path, total_rtt,
 };
 
-use edgelab_cluster::route::{RouteInputs, RouteQuery, route_inputs};
+use edgelab_cluster::route::{RouteInputs, RouteQuery, path_map, route_inputs};
+use edgelab_loadgen::{Mode, RunMap};
 
 use crate::output;
 
@@ -103,7 +104,7 @@ pub enum Command {
     /// Show how a client's request travels: PoP, REC, Origin Shield and origin, or the
     /// Global Accelerator path, with the RTT of each hop.
     #[command(
-        after_help = "Examples:\n  edgelab topology route --client London\n  edgelab topology route --client Sydney --origin eu-west-1 --shield\n  edgelab topology route --client Paris --pops FRA,LHR,IAD --down LHR\n  edgelab topology route --client Berlin --ga --ga-regions eu-central-1,us-east-1 --down eu-central-1\n  edgelab topology route --client Tokyo --topology config/global.toml --ga"
+        after_help = "Examples:\n  edgelab topology route --client London\n  edgelab topology route --client Sydney --origin eu-west-1 --shield\n  edgelab topology route --client Paris --pops FRA,LHR,IAD --down LHR\n  edgelab topology route --client Berlin --ga --ga-regions eu-central-1,us-east-1 --down eu-central-1\n  edgelab topology route --client Tokyo --topology config/global.toml --ga\n  edgelab topology route --client Sydney --shield --svg sydney.svg"
     )]
     Route {
         /// Where the client is (city, Region, PoP, ...).
@@ -136,6 +137,11 @@ pub enum Command {
         /// and `[link]` table, exactly as `edgelab compare` and `edgelab up` plan them.
         #[arg(long, value_name = "FILE", conflicts_with_all = ["origin", "pops", "shield", "ga_regions", "config"])]
         topology: Option<std::path::PathBuf>,
+        /// Also draw the path on a world map into this self-contained SVG file: the client,
+        /// every stop with its kind's marker, each hop labelled with its modelled RTT (and the
+        /// direct path to the origin, unless `--ga`).
+        #[arg(long, value_name = "FILE")]
+        svg: Option<std::path::PathBuf>,
         #[command(flatten)]
         model: ModelArgs,
     },
@@ -288,6 +294,7 @@ pub fn run(command: Command) -> ExitCode {
             down,
             seed,
             topology: file,
+            svg,
             model,
         } => {
             let model = match model.load() {
@@ -305,7 +312,7 @@ pub fn run(command: Command) -> ExitCode {
                 seed,
                 topology: file.as_deref(),
             };
-            route(topology, model, &request)
+            route(topology, model, &request, svg.as_deref())
         }
     };
     match result {
@@ -636,10 +643,7 @@ fn path_table(path: &[Hop<'_>], client: Coordinates, inputs: &RouteInputs, entry
             if entry && i == 0 {
                 to.push_str(" [anycast entry]");
             }
-            let class = match hop.class {
-                HopClass::Client => PathClass::Internet,
-                HopClass::Backbone => PathClass::Backbone,
-            };
+            let class = hop.class.graph_class();
             let (a, b) = (
                 stop_at(hop.from, client, inputs),
                 stop_at(hop.to, client, inputs),
@@ -657,10 +661,34 @@ fn path_table(path: &[Hop<'_>], client: Coordinates, inputs: &RouteInputs, entry
     table(&["hop", "from", "to", "class", "rtt_ms", "via"], &rows)
 }
 
+/// Writes the map of `paths` (hops and the mode they were taken in) from `client` to `file`.
+fn write_map(
+    file: &std::path::Path,
+    client: Place<'_>,
+    request: &RouteQuery<'_>,
+    inputs: &RouteInputs,
+    paths: &[(&[Hop<'_>], Mode)],
+) -> Result<String, Problems> {
+    let client = edgelab_cluster::targets::client_place(&client, request.client);
+    let maps: Vec<RunMap> = paths
+        .iter()
+        .map(|(hops, mode)| path_map(&client, hops, *mode, inputs))
+        .collect();
+    let map = RunMap::merged(&maps);
+    let title = format!(
+        "edgelab topology route: {} to {}",
+        request.client, inputs.origin
+    );
+    std::fs::write(file, edgelab_loadgen::html::map::standalone(&map, &title))
+        .map_err(|e| vec![format!("{}: {e}", file.display())])?;
+    Ok(format!("map     {}\n", file.display()))
+}
+
 fn route(
     t: &'static Topology,
     model: LatencyModel,
     request: &RouteQuery<'_>,
+    svg: Option<&std::path::Path>,
 ) -> Result<String, Problems> {
     let mut problems = Vec::new();
     let client = resolve(t, request.client, &mut problems);
@@ -706,6 +734,15 @@ fn route(
                 "note    no endpoint group within reach is healthy: failed open"
             );
         }
+        if let Some(file) = svg {
+            out.push_str(&write_map(
+                file,
+                client,
+                request,
+                &inputs,
+                &[(&path.hops, Mode::Ga)],
+            )?);
+        }
         return Ok(out);
     }
     let Some(path) = inputs.layout.cdn_path(at, &inputs.failures, &inputs.model) else {
@@ -730,5 +767,14 @@ fn route(
         "direct  {} ms client to origin over the internet",
         ms(direct.model.rtt)
     );
+    if let Some(file) = svg {
+        out.push_str(&write_map(
+            file,
+            client,
+            request,
+            &inputs,
+            &[(&path, Mode::Edge), (&[direct], Mode::Direct)],
+        )?);
+    }
     Ok(out)
 }

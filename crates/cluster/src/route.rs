@@ -1,11 +1,17 @@
 //! The inputs of `edgelab topology route`: from its flags (candidate PoPs, every REC, an
 //! optional shield, endpoint-group Regions) or from a topology file (its PoPs, RECs, shield,
 //! origin replicas as GA endpoints and `[link]`, exactly as `compare` and `up` plan them),
-//! plus what is down. The path itself comes from the planner (`edgelab_geo::planner`).
+//! plus what is down. The path itself comes from the planner (`edgelab_geo::planner`);
+//! [`path_map`] turns it into the map `--svg` draws.
 
 use edgelab_geo::{
-    CdnLayout, Endpoint, EndpointGroup, Failures, LatencyModel, Place, Pop, Topology, choose_shield,
+    CdnLayout, Endpoint, EndpointGroup, Failures, Hop, LatencyModel, Place, Pop, Stop, Topology,
+    choose_shield,
 };
+use edgelab_loadgen::Mode;
+use edgelab_loadgen::map::{MapPath, MapPlace, MapPlaceKind, RunMap};
+
+use crate::targets::{cache_place, map_hop};
 
 type Problems = Vec<String>;
 
@@ -66,6 +72,8 @@ pub struct RouteInputs {
     pub model: LatencyModel,
     /// The origin, as shown.
     pub origin: String,
+    /// The origin's code (Region, AZ id or Local Zone; the first replica's with a topology).
+    pub origin_code: String,
 }
 
 /// `--down` as planner failures.
@@ -179,6 +187,7 @@ fn inputs_from_flags(
         seed: request.seed.unwrap_or(1),
         model,
         origin: origin.to_string(),
+        origin_code: origin.code(),
     })
 }
 
@@ -202,12 +211,13 @@ fn inputs_from_topology(
         }
     };
     let failures = failures(t, request.down, problems);
-    let origin = topology.origins().next()?;
+    let first = topology.origins().next()?;
     let origin = t
-        .resolve(&origin.place)
+        .resolve(&first.place)
         .map(|p| p.to_string())
-        .unwrap_or_else(|_| origin.place.clone());
+        .unwrap_or_else(|_| first.place.clone());
     Some(RouteInputs {
+        origin_code: first.place.clone(),
         groups: topology.ga_groups(&|_| true),
         layout: topology.layout.clone(),
         failures,
@@ -215,6 +225,47 @@ fn inputs_from_topology(
         model: topology.link.clone(),
         origin,
     })
+}
+
+/// The map of one routed path: `client`, every stop of `hops` as a place, and the path
+/// taken in `mode`.
+pub fn path_map(client: &MapPlace, hops: &[Hop<'_>], mode: Mode, inputs: &RouteInputs) -> RunMap {
+    let place_of = |stop: Stop<'_>| match stop {
+        Stop::Client => client.clone(),
+        Stop::Origin => MapPlace {
+            id: inputs.origin_code.clone(),
+            kind: MapPlaceKind::Origin,
+            label: inputs.origin_code.clone(),
+            city: inputs.origin.clone(),
+            lat: inputs.layout.origin.lat,
+            lon: inputs.layout.origin.lon,
+        },
+        Stop::Endpoint { group, endpoint } => {
+            let group = &inputs.groups[group];
+            let endpoint = &group.endpoints[endpoint];
+            MapPlace {
+                id: endpoint.id.clone(),
+                kind: MapPlaceKind::Origin,
+                label: endpoint.az.clone().unwrap_or_else(|| endpoint.id.clone()),
+                city: group.region.clone(),
+                lat: group.coordinates.lat,
+                lon: group.coordinates.lon,
+            }
+        }
+        // Invariant: every other stop is a PoP, REC or shield, which `cache_place` names.
+        other => cache_place(other).expect("a cache stop has a place"),
+    };
+    let mut map = RunMap::default();
+    map.add_place(client.clone());
+    let mut path = Vec::new();
+    for hop in hops {
+        let (from, to) = (place_of(hop.from), place_of(hop.to));
+        path.push(map_hop(hop, &from, &to, &inputs.model));
+        map.add_place(from);
+        map.add_place(to);
+    }
+    map.paths.push(MapPath::new(&client.label, mode, path));
+    map
 }
 
 fn unknown(t: &Topology, name: &str) -> String {

@@ -15,8 +15,12 @@
 //! the lab puts into each run's report.
 
 use edgelab_common::config::ConfigErrors;
-use edgelab_geo::{Coordinates, Failures, HopModel, Place, Stop, compose, direct_hop, ga_path};
-use edgelab_loadgen::map::{MapHop, MapPath, MapPlace, MapPlaceKind, RunMap, client_id};
+use edgelab_geo::{
+    Coordinates, Failures, Hop, HopModel, LatencyModel, Place, Stop, compose, direct_hop, ga_path,
+};
+use edgelab_loadgen::map::{
+    MapHop, MapPath, MapPlace, MapPlaceKind, MapWaypoint, RunMap, client_id,
+};
 use edgelab_loadgen::scenario::Population;
 use edgelab_loadgen::{Mode, Target};
 
@@ -150,12 +154,7 @@ pub fn route(
         .iter()
         .map(|hop| {
             let (from, to) = (place_of(hop.from), place_of(hop.to));
-            let map_hop = MapHop {
-                from: from.id,
-                to: to.id.clone(),
-                class: hop.class.as_str().to_string(),
-                rtt_ms: hop.model.rtt.as_secs_f64() * 1000.0,
-            };
+            let map_hop = map_hop(hop, &from, &to, link);
             stops.push(to);
             map_hop
         })
@@ -168,8 +167,29 @@ pub fn route(
     })
 }
 
-/// The map place of a client population at `place`.
-fn client_place(place: &Place<'_>, label: &str) -> MapPlace {
+/// The map hop of the planner's `hop` from `from` to `to`: its class, modelled RTT and the
+/// hubs its path crosses over the long-haul graph.
+pub fn map_hop(hop: &Hop<'_>, from: &MapPlace, to: &MapPlace, model: &LatencyModel) -> MapHop {
+    let at = |p: &MapPlace| Coordinates::new(p.lat, p.lon);
+    MapHop {
+        from: from.id.clone(),
+        to: to.id.clone(),
+        class: hop.class.as_str().to_string(),
+        rtt_ms: hop.model.rtt.as_secs_f64() * 1000.0,
+        via: model
+            .via(at(from), at(to), hop.class.graph_class())
+            .into_iter()
+            .map(|hub| MapWaypoint {
+                city: hub.city.clone(),
+                lat: hub.coordinates.lat,
+                lon: hub.coordinates.lon,
+            })
+            .collect(),
+    }
+}
+
+/// The map place of a client population at `place`, named `label`.
+pub fn client_place(place: &Place<'_>, label: &str) -> MapPlace {
     let at = place.coordinates();
     MapPlace {
         id: client_id(label),
@@ -182,7 +202,7 @@ fn client_place(place: &Place<'_>, label: &str) -> MapPlace {
 }
 
 /// The map place of a PoP, REC or shield stop (`None` for the client, origin, endpoints).
-fn cache_place(stop: Stop<'_>) -> Option<MapPlace> {
+pub fn cache_place(stop: Stop<'_>) -> Option<MapPlace> {
     let (kind, pop) = match stop {
         Stop::Pop(pop) => (MapPlaceKind::Pop, pop),
         Stop::Rec(rec) => (MapPlaceKind::Rec, rec),

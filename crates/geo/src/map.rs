@@ -20,6 +20,10 @@ const LAND: &str = include_str!("../data/land/land.txt");
 const KM_PER_SAMPLE: f64 = 250.0;
 
 /// The land as rings of points (outer boundaries; Antarctica left out), parsed on first use.
+///
+/// A ring that crosses the antimeridian (eastern Russia, Fiji) comes twice, with longitudes
+/// running continuously past ±180° and shifted by 360°: drawn on a map from −180° to 180°,
+/// clipped at its edges, the two copies show the two halves.
 pub fn land() -> &'static [Vec<Coordinates>] {
     static RINGS: OnceLock<Vec<Vec<Coordinates>>> = OnceLock::new();
     RINGS.get_or_init(|| {
@@ -273,7 +277,25 @@ mod tests {
         let rings = land();
         assert!((50..200).contains(&rings.len()), "{}", rings.len());
         assert!(rings.iter().all(|r| r.len() >= 4));
-        assert!(rings.iter().flatten().all(Coordinates::is_valid));
+        assert!(
+            rings
+                .iter()
+                .flatten()
+                .all(|c| c.lat.abs() <= 90.0 && c.lon.abs() <= 540.0)
+        );
+        // Rings across the antimeridian come in pairs, 360° apart: Chukotka is on both edges.
+        let crossing: Vec<&Vec<Coordinates>> = rings
+            .iter()
+            .filter(|r| r.iter().any(|c| c.lon.abs() > 180.0))
+            .collect();
+        assert!((2..=8).contains(&crossing.len()), "{}", crossing.len());
+        assert!(on_land(Coordinates::new(66.0, 175.0)) && on_land(Coordinates::new(66.0, -175.0)));
+        // No ring jumps across the map between two of its points.
+        for ring in rings {
+            for pair in ring.windows(2) {
+                assert!((pair[1].lon - pair[0].lon).abs() < 180.0, "{pair:?}");
+            }
+        }
         for city in [
             "Paris",
             "Chicago",

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rand::{Rng, RngExt};
 
-use crate::backbone::{Backbone, GraphWeights, Route};
+use crate::backbone::{Backbone, GraphWeights, Hub, Route};
 use crate::distance::distance_km;
 use crate::error::GeoError;
 use crate::places::Coordinates;
@@ -469,6 +469,21 @@ impl LatencyModel {
             route: Backbone::embedded().route(a, b, &w),
             extra_ms: self.class_extra_ms(class, distance_km(a, b)),
         })
+    }
+
+    /// The hubs the class's path between two places crosses, in order (none for the last
+    /// mile or places that connect straight).
+    pub fn via(&self, a: Coordinates, b: Coordinates, class: PathClass) -> Vec<&'static Hub> {
+        let Some(route) = self.route(a, b, class) else {
+            return Vec::new();
+        };
+        let graph = Backbone::embedded();
+        route
+            .route
+            .hubs()
+            .iter()
+            .filter_map(|id| graph.hubs().iter().find(|h| h.id == *id))
+            .collect()
     }
 
     /// The deterministic base RTT between two places over a class (SPEC §2).

@@ -51,6 +51,14 @@ pub enum HopClass {
 }
 
 impl HopClass {
+    /// The path class whose graph path the hop follows (a client's hop: the internet's).
+    pub fn graph_class(self) -> PathClass {
+        match self {
+            HopClass::Client => PathClass::Internet,
+            HopClass::Backbone => PathClass::Backbone,
+        }
+    }
+
     /// Label used in tables.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -100,6 +100,21 @@ pub struct MapHop {
     pub class: String,
     /// Modelled round-trip time, ms.
     pub rtt_ms: f64,
+    /// The hub cities the hop's modelled path crosses, in order (the backbone's or the
+    /// internet's path over the long-haul graph; empty when the places connect straight).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub via: Vec<MapWaypoint>,
+}
+
+/// A hub a hop's path crosses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MapWaypoint {
+    /// The hub's city.
+    pub city: String,
+    /// Latitude, degrees north.
+    pub lat: f64,
+    /// Longitude, degrees east.
+    pub lon: f64,
 }
 
 impl MapPath {
@@ -177,6 +192,7 @@ mod tests {
             to: to.into(),
             class: "backbone".into(),
             rtt_ms,
+            via: Vec::new(),
         };
         let a = RunMap {
             places: vec![

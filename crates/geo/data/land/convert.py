@@ -15,7 +15,11 @@ Steps, standard library only:
 3. Simplify every ring with Douglas-Peucker at TOLERANCE degrees (about half a pixel on the
    960-pixel-wide map) and drop rings left with fewer than four points or smaller than MIN_AREA
    square degrees (small islands that would draw as a dot).
-4. Write one ring per line: `lon,lat` pairs to one decimal, separated by spaces, first point not
+4. Rings that cross the antimeridian (TopoJSON stitches Natural Earth's pieces of eastern Russia
+   and Fiji back together) are unwrapped, so their longitudes run on past 180 degrees without a
+   jump, and written twice: as unwrapped and shifted by 360 degrees. On a map from -180 to 180 the
+   two copies show the two halves, each clipped at the edge.
+5. Write one ring per line: `lon,lat` pairs to one decimal, separated by spaces, first point not
    repeated at the end.
 """
 
@@ -84,6 +88,29 @@ def douglas_peucker(points, tolerance):
     return [p for p, k in zip(points, keep) if k]
 
 
+def unwrapped(points):
+    """The ring with each longitude moved by a multiple of 360 to follow on from the previous."""
+    out = [points[0]]
+    for lon, lat in points[1:]:
+        previous = out[-1][0]
+        while lon - previous > 180:
+            lon -= 360
+        while lon - previous < -180:
+            lon += 360
+        out.append((lon, lat))
+    return out
+
+
+def copies(points):
+    """The ring, or its two copies either side of the antimeridian when it crosses it."""
+    ring = unwrapped(points)
+    low, high = min(p[0] for p in ring), max(p[0] for p in ring)
+    if low >= -180 and high <= 180:
+        return [points]
+    shift = -360 if high > 180 else 360
+    return [ring, [(lon + shift, lat) for lon, lat in ring]]
+
+
 def main(path):
     topology = json.load(open(path, encoding="utf-8"))
     arcs = decode_arcs(topology)
@@ -96,8 +123,8 @@ def main(path):
                 continue
             # The closing point repeats the first; simplify the open ring around it.
             simplified = douglas_peucker(outer, TOLERANCE)[:-1]
-            if len(simplified) >= 4 and area(simplified) >= MIN_AREA:
-                rings.append(simplified)
+            if len(simplified) >= 4 and area(unwrapped(simplified)) >= MIN_AREA:
+                rings.extend(copies(simplified))
     for points in rings:
         print(" ".join(f"{lon:.1f},{lat:.1f}" for lon, lat in points))
 

@@ -316,11 +316,27 @@ fn land_path() -> String {
     format!(r##"<path class="land" d="{d}" fill="#e4e2d8" stroke="#b9b6a6" stroke-width="0.5"/>"##)
 }
 
-/// The pieces of hop `from` → `to` as drawn: the great circle between the places, bent at its
-/// ends from their projected positions to their drawn (fanned-out) markers.
-fn hop_pieces(from: (&MapPlace, Point, Point), to: (&MapPlace, Point, Point)) -> Vec<Vec<Point>> {
-    let at = |p: &MapPlace| Coordinates::new(p.lat, p.lon);
-    let mut pieces = PROJECTION.path(at(from.0), at(to.0));
+/// The pieces of `hop` from `from` to `to` as drawn: great circles from place to place
+/// through the hubs it crosses, bent at the ends from the places' projected positions to
+/// their drawn (fanned-out) markers.
+fn hop_pieces(
+    hop: &MapHop,
+    from: (&MapPlace, Point, Point),
+    to: (&MapPlace, Point, Point),
+) -> Vec<Vec<Point>> {
+    let mut stops = vec![Coordinates::new(from.0.lat, from.0.lon)];
+    stops.extend(hop.via.iter().map(|w| Coordinates::new(w.lat, w.lon)));
+    stops.push(Coordinates::new(to.0.lat, to.0.lon));
+    let mut pieces: Vec<Vec<Point>> = Vec::new();
+    for leg in stops.windows(2) {
+        for (i, piece) in PROJECTION.path(leg[0], leg[1]).into_iter().enumerate() {
+            // A leg's first piece carries on the previous leg's last one.
+            match pieces.last_mut() {
+                Some(last) if i == 0 => last.extend(piece.into_iter().skip(1)),
+                _ => pieces.push(piece),
+            }
+        }
+    }
     let total: usize = pieces.iter().map(Vec::len).sum::<usize>().max(2) - 1;
     let shift = |p: Point, q: Point| (q.0 - p.0, q.1 - p.1);
     let (a, b) = (shift(from.1, from.2), shift(to.1, to.2));
@@ -399,6 +415,7 @@ fn draw_paths(map: &RunMap, drawn: &[(Point, Point)]) -> (String, Vec<(String, P
                 continue;
             };
             let pieces = hop_pieces(
+                hop,
                 (&map.places[f], drawn[f].0, drawn[f].1),
                 (&map.places[t], drawn[t].0, drawn[t].1),
             );
@@ -629,6 +646,7 @@ mod tests {
             to: to.into(),
             class: "backbone".into(),
             rtt_ms,
+            via: Vec::new(),
         }
     }
 
