@@ -196,7 +196,7 @@ impl Labels {
     /// every one is taken or outside the map.
     fn place(
         &mut self,
-        text: &str,
+        (text, color): (&str, &str),
         class: &str,
         candidates: &[(Point, Anchor)],
     ) -> Option<LabelBox> {
@@ -213,7 +213,7 @@ impl Labels {
         };
         let _ = write!(
             self.svg,
-            r#"<text class="map-label {class}" x="{:.1}" y="{:.1}" text-anchor="{anchor}">{}</text>"#,
+            r#"<text class="map-label {class}" x="{:.1}" y="{:.1}" text-anchor="{anchor}" fill="{color}">{}</text>"#,
             at.0,
             at.1,
             escape(text)
@@ -221,9 +221,14 @@ impl Labels {
         Some(bbox)
     }
 
-    /// A place label beside a marker group of radius `r` at `p`: right, left, above, below,
-    /// then the diagonals and further out.
-    pub fn place_beside(&mut self, text: &str, (x, y): Point, r: f64) -> Option<LabelBox> {
+    /// A label in `color` beside a marker group of radius `r` at `p`: right, left, above,
+    /// below, then the diagonals and further out.
+    pub fn place_beside(
+        &mut self,
+        (text, color): (&str, &str),
+        (x, y): Point,
+        r: f64,
+    ) -> Option<LabelBox> {
         let d = r + 3.0;
         let base = y + FONT_PX * 0.35;
         let mut candidates = Vec::new();
@@ -240,11 +245,11 @@ impl Labels {
                 ((x - d, y + d + FONT_PX * 0.6), Anchor::End),
             ]);
         }
-        self.place(text, "place-label", &candidates)
+        self.place((text, color), "place-label", &candidates)
     }
 
-    /// An RTT label on a hop, centred on `p` or shifted up, down and sideways.
-    pub fn place_on(&mut self, text: &str, (x, y): Point) -> Option<LabelBox> {
+    /// An RTT label in `color` on a hop, centred on `p` or shifted up, down and sideways.
+    pub fn place_on(&mut self, (text, color): (&str, &str), (x, y): Point) -> Option<LabelBox> {
         let base = y + FONT_PX * 0.35;
         let mut candidates = vec![((x, base), Anchor::Middle)];
         for step in [11.0, 22.0, 33.0] {
@@ -255,7 +260,7 @@ impl Labels {
                 ((x - step * 2.0, base), Anchor::Middle),
             ]);
         }
-        self.place(text, "rtt-label", &candidates)
+        self.place((text, color), "rtt-label", &candidates)
     }
 }
 
@@ -393,12 +398,25 @@ fn path_title(path: &MapPath, map: &RunMap) -> String {
     text
 }
 
-/// Everything drawn for the hops: the SVG of the paths and, per hop, where its label goes
-/// and what it says.
-fn draw_paths(map: &RunMap, drawn: &[(Point, Point)]) -> (String, Vec<(String, Point, f64)>) {
+/// The RTT label of one hop.
+struct HopLabel {
+    /// `13 ms`.
+    text: String,
+    /// The midpoint of a long hop, or the start of a short one.
+    at: Point,
+    /// The hop's length on the map, px.
+    length: f64,
+    /// Its mode's colour.
+    color: &'static str,
+}
+
+/// Everything drawn for the hops: the SVG of the paths and the RTT label of each distinct
+/// hop long enough to carry one on its line, or a client's hop (beside the client when short);
+/// short hops between the CDN's own places (a PoP and its REC at one airport) get none.
+fn draw_paths(map: &RunMap, drawn: &[(Point, Point)]) -> (String, Vec<HopLabel>) {
     let index = |id: &str| map.places.iter().position(|p| p.id == id);
     let mut svg = String::new();
-    let mut labels: Vec<(String, Point, f64)> = Vec::new();
+    let mut labels: Vec<HopLabel> = Vec::new();
     let mut seen: Vec<(&str, &str, Mode)> = Vec::new();
     for path in &map.paths {
         let (color, dash) = mode_style(path.mode);
@@ -426,9 +444,18 @@ fn draw_paths(map: &RunMap, drawn: &[(Point, Point)]) -> (String, Vec<(String, P
             seen.push((&hop.from, &hop.to, path.mode));
             let (a, b) = (drawn[f].1, drawn[t].1);
             let length = (a.0 - b.0).hypot(a.1 - b.1);
-            if length >= MIN_LABELLED_HOP_PX {
-                let mid = along_pieces(&pieces, 0.5);
-                labels.push((format!("{:.0} ms", hop.rtt_ms), mid, length));
+            let client = map.places[f].kind == MapPlaceKind::Client;
+            if length >= MIN_LABELLED_HOP_PX || client {
+                labels.push(HopLabel {
+                    text: format!("{:.0} ms", hop.rtt_ms),
+                    at: if length >= MIN_LABELLED_HOP_PX {
+                        along_pieces(&pieces, 0.5)
+                    } else {
+                        drawn[f].0
+                    },
+                    length,
+                    color,
+                });
             }
         }
         svg.push_str("</g>");
@@ -599,13 +626,18 @@ pub fn svg(map: &RunMap, title: &str) -> String {
         } else {
             MARKER_PX
         };
-        labels.place_beside(&text, at, r);
+        labels.place_beside((&text, "#222"), at, r);
     }
     let mut hop_labels = hop_labels;
     // Long hops first: they have the most room and say the most.
-    hop_labels.sort_by(|a, b| b.2.total_cmp(&a.2));
-    for (text, at, _) in hop_labels {
-        labels.place_on(&text, at);
+    hop_labels.sort_by(|a, b| b.length.total_cmp(&a.length));
+    for label in hop_labels {
+        if label.length >= MIN_LABELLED_HOP_PX {
+            labels.place_on((&label.text, label.color), label.at);
+        } else {
+            let r = FAN_PX + MARKER_PX;
+            labels.place_beside((&label.text, label.color), label.at, r);
+        }
     }
     let _ = write!(
         out,
@@ -710,8 +742,10 @@ mod tests {
         assert!(svg.contains(r#"data-place="Sydney" data-mode="edge" data-rtt-ms="202.5""#));
         assert!(svg.contains("a hit costs 11.0 ms, a miss 202.5 ms"));
         assert!(svg.contains(">190 ms</text>") && svg.contains(">347 ms</text>"));
-        // The 0.5 ms hop between the PoP and its REC is too short to label on the map.
+        // The 0.5 ms hop between the PoP and its REC is too short to label on the map; the
+        // client's short hop to its PoP is labelled beside the client, in the edge's colour.
         assert!(!svg.contains(">0 ms</text>") && !svg.contains(">1 ms</text>"));
+        assert!(svg.contains(r##"fill="#2a7ab0">11 ms</text>"##));
         assert!(
             svg.contains("Sydney · SYD"),
             "one label for the airport group"
@@ -726,7 +760,7 @@ mod tests {
         let mut labels = Labels::new(200.0, 100.0, &[(100.0, 50.0)]);
         let mut boxes = Vec::new();
         for _ in 0..12 {
-            if let Some(b) = labels.place_beside("Label", (100.0, 50.0), MARKER_PX) {
+            if let Some(b) = labels.place_beside(("Label", "#000"), (100.0, 50.0), MARKER_PX) {
                 boxes.push(b);
             }
         }
@@ -740,7 +774,7 @@ mod tests {
         // Near the right edge, the label goes to the left of its marker.
         let mut edge = Labels::new(200.0, 100.0, &[]);
         let b = edge
-            .place_beside("Somewhere", (195.0, 50.0), MARKER_PX)
+            .place_beside(("Somewhere", "#000"), (195.0, 50.0), MARKER_PX)
             .unwrap();
         assert!(b.x1 < 195.0);
         assert!(text_width("SYD") > text_width("syd"));

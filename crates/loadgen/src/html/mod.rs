@@ -379,11 +379,15 @@ fn map_section(runs: &[&Report]) -> String {
         "Clients, PoPs, RECs, the shield and the origin, with each client's modelled path",
     ));
     out.push_str(
-        "<table class=\"paths\"><tr><th>client</th><th>run</th><th>modelled path</th>\
+        "<table class=\"paths\"><tr><th>client</th><th>run</th><th style=\"text-align:left\">modelled path (RTT of each hop, ms)</th>\
 <th>to the first stop ms</th><th>to the origin ms</th></tr>",
     );
     for path in &merged.paths {
-        let name = |id: &str| merged.place(id).map_or(id.to_string(), |p| p.label.clone());
+        // Clients by name, the CDN's places by id (a PoP `IAD` and its REC `rec:IAD` apart).
+        let name = |id: &str| match merged.place(id) {
+            Some(p) if p.kind == crate::map::MapPlaceKind::Client => p.label.clone(),
+            _ => id.to_string(),
+        };
         let stops: Vec<String> = path
             .hops
             .first()
@@ -397,7 +401,7 @@ fn map_section(runs: &[&Report]) -> String {
             .collect();
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td><td>{:.1}</td><td>{:.1}</td></tr>",
             escape(&path.place),
             path.mode.as_str(),
             escape(&stops.join(" → ")),

@@ -145,3 +145,37 @@ async fn reports_match_the_published_schema() {
     assert_eq!(older.shards, edgelab_loadgen::ShardSet::default());
     assert_eq!(older.recorded, None);
 }
+
+#[test]
+fn maps_match_the_published_schema() {
+    let validator = validator();
+    let runs: serde_json::Value =
+        serde_json::from_str(include_str!("../data/runs.json")).expect("fixture parses");
+    let mut edge = serde_json::Value::Null;
+    for run in ["direct", "edge"] {
+        // Through the report type, which fills in what the older fixture leaves out.
+        let report: edgelab_loadgen::Report = serde_json::from_value(runs[run].clone()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert!(
+            value["map"]["paths"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty())
+        );
+        assert_eq!(
+            value["map"], runs[run]["map"],
+            "{run}: the map reads back as written"
+        );
+        let found = problems(&validator, &value);
+        assert!(found.is_empty(), "{run}: {found:#?}");
+        edge = value;
+    }
+    let mut drifted = edge.clone();
+    drifted["map"]["places"][0]["kind"] = serde_json::json!("airport");
+    assert!(!problems(&validator, &drifted).is_empty());
+    let mut drifted = edge;
+    drifted["map"]["paths"][0]["hops"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("rtt_ms");
+    assert!(!problems(&validator, &drifted).is_empty());
+}
