@@ -29,7 +29,7 @@ pub const PROJECTION: Projection = Projection::WORLD;
 /// Height of the legend strip under the map, px.
 const LEGEND_H: f64 = 26.0;
 /// Places closer than this (px) share one position and are fanned out.
-const CLUSTER_PX: f64 = 4.0;
+pub const CLUSTER_PX: f64 = 4.0;
 /// Radius of the circle co-located markers are fanned out on, px.
 pub const FAN_PX: f64 = 6.0;
 /// Half the size of a marker, px.
@@ -524,7 +524,9 @@ fn cluster_labels(map: &RunMap, drawn: &[(Point, Point)]) -> Vec<(String, Point,
     }
     groups
         .into_iter()
-        .map(|(at, members)| {
+        .map(|(at, mut members)| {
+            // Clients first, then the CDN's tiers in path order, the origin last.
+            members.sort_by_key(|&m| map.places[m].kind);
             let mut parts: Vec<String> = Vec::new();
             let origins = members
                 .iter()

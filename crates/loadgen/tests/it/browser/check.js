@@ -17,6 +17,45 @@
     return a.left < b.right - 0.5 && b.left < a.right - 0.5 &&
       a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
   }
+  // The map: each marker's data and drawn centre, each hop's data and drawn ends, and every
+  // label's box checked against every other label and the map's own box.
+  function readMap() {
+    var svg = document.querySelector('svg[data-chart="map"]');
+    if (!svg) { return null; }
+    var map = { places: [], hops: [], labels: 0, overlaps: [], outside: [] };
+    svg.querySelectorAll("g.place").forEach(function (g) {
+      var box = g.lastElementChild.getBBox();
+      map.places.push({ id: g.getAttribute("data-id"), kind: g.getAttribute("data-kind"),
+        x: Number(g.getAttribute("data-x")), y: Number(g.getAttribute("data-y")),
+        cx: box.x + box.width / 2, cy: box.y + box.height / 2 });
+    });
+    svg.querySelectorAll("path.hop").forEach(function (p) {
+      var length = p.getTotalLength();
+      var a = p.getPointAtLength(0), b = p.getPointAtLength(length);
+      map.hops.push({ place: p.getAttribute("data-place"), mode: p.getAttribute("data-mode"),
+        from: p.getAttribute("data-from"), to: p.getAttribute("data-to"),
+        rtt_ms: Number(p.getAttribute("data-rtt-ms")), length: length,
+        start: [a.x, a.y], end: [b.x, b.y] });
+    });
+    var frame = svg.getBoundingClientRect();
+    var labels = Array.prototype.map.call(svg.querySelectorAll("text.map-label"), function (t) {
+      return { text: t.textContent, box: t.getBoundingClientRect() };
+    });
+    map.labels = labels.length;
+    labels.forEach(function (label, i) {
+      var b = label.box;
+      if (b.left < frame.left || b.right > frame.right || b.top < frame.top ||
+          b.bottom > frame.bottom) {
+        map.outside.push(label.text);
+      }
+      for (var j = i + 1; j < labels.length; j++) {
+        if (overlaps(b, labels[j].box)) {
+          map.overlaps.push(label.text + " / " + labels[j].text);
+        }
+      }
+    });
+    return map;
+  }
   window.addEventListener("load", function () {
     var out = { errors: errors, series: [], bars: 0, overlaps: [], labels: 0 };
     document.querySelectorAll("svg[data-chart]").forEach(function (svg) {
@@ -43,6 +82,7 @@
         }
       });
     });
+    out.map = readMap();
     var pre = document.createElement("pre");
     pre.id = "edgelab-check";
     pre.textContent = JSON.stringify(out);

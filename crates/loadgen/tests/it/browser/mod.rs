@@ -1,8 +1,10 @@
 //! The HTML report in a real browser: headless Chromium loads a report made from the fixture
 //! (`tests/data/runs.json`), and the series it drew are read back and compared with the
 //! fixture's values: the origin-load lines' points are the timeline values (and go up where
-//! they go up), each CDF ends at 1.0, no label overlaps its neighbour, no console error. A
-//! screenshot is saved as `target/browser/report.png`.
+//! they go up), each CDF ends at 1.0, no label overlaps its neighbour, no console error; on
+//! the map every place has its marker where its coordinates project, every hop of every
+//! client's path is drawn from marker to marker, and no label leaves the map or overlaps
+//! another. A screenshot is saved as `target/browser/report.png`.
 //!
 //! Skipped, with a message, when no Chromium is installed; required when `CI=true`
 //! (`.ci/e2e/report-browser.sh` installs Debian's `chromium` and runs this test).
@@ -11,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use edgelab_loadgen::{Comparison, Report, html};
+use edgelab_geo::Coordinates;
+use edgelab_loadgen::html::map::{CLUSTER_PX, FAN_PX, PROJECTION};
+use edgelab_loadgen::{Comparison, Report, RunMap, html};
 
 /// The script injected before the report's content (the report itself has none).
 const CHECK_JS: &str = include_str!("check.js");
@@ -47,7 +51,12 @@ fn fixture() -> Comparison {
 }
 
 /// Runs headless Chromium with a fresh profile on `page` plus `args`; returns stdout.
+///
+/// Stdout goes to a file next to the profile, not a pipe: a dumped DOM is larger than a pipe's
+/// buffer, and a pipe nobody reads until exit would stall Chromium.
 fn headless(binary: &Path, profile: &Path, args: &[String], page: &Path) -> String {
+    let stdout_path = profile.with_extension("stdout");
+    let stdout = std::fs::File::create(&stdout_path).expect("target/browser is writable");
     let mut child = Command::new(binary)
         .args([
             "--headless",
@@ -63,7 +72,7 @@ fn headless(binary: &Path, profile: &Path, args: &[String], page: &Path) -> Stri
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .arg(format!("file://{}", page.display()))
-        .stdout(std::process::Stdio::piped())
+        .stdout(stdout)
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("chromium starts");
@@ -82,8 +91,8 @@ fn headless(binary: &Path, profile: &Path, args: &[String], page: &Path) -> Stri
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let output = child.wait_with_output().expect("chromium's output");
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    let output = std::fs::read(&stdout_path).expect("chromium's output");
+    String::from_utf8_lossy(&output).into_owned()
 }
 
 /// The findings the injected script wrote into the dumped DOM.
@@ -162,6 +171,7 @@ fn the_report_draws_its_json_in_a_real_browser() {
     );
     check_origin_lines(&found, &comparison);
     check_cdfs(&found, &comparison);
+    check_map(&found["map"], &comparison);
     let shot = dir.join("report.png");
     let _ = std::fs::remove_file(&shot);
     let _ = std::fs::remove_dir_all(&profile);
@@ -214,4 +224,85 @@ fn check_cdfs(found: &serde_json::Value, comparison: &Comparison) {
         }
     }
     assert!(tops.windows(2).all(|w| w[0] == w[1]), "{tops:?}");
+}
+
+fn point(value: &serde_json::Value) -> (f64, f64) {
+    (value[0].as_f64().unwrap(), value[1].as_f64().unwrap())
+}
+
+fn apart(a: (f64, f64), b: (f64, f64)) -> f64 {
+    (a.0 - b.0).hypot(a.1 - b.1)
+}
+
+/// Every place of the runs' maps has its marker at its projected position (fanned out on a
+/// circle of [`FAN_PX`] around a position within [`CLUSTER_PX`] when places share it), every hop is drawn from its start's marker to its
+/// end's, and the labels are clear of each other and inside the map.
+fn check_map(map: &serde_json::Value, comparison: &Comparison) {
+    let merged = RunMap::merged(
+        [&comparison.direct, &comparison.edge]
+            .map(|r| r.map.as_ref().expect("the fixture's runs have maps")),
+    );
+    let drawn = map["places"].as_array().expect("the map is drawn");
+    assert_eq!(drawn.len(), merged.places.len());
+    let mut centres = std::collections::HashMap::new();
+    for place in &merged.places {
+        let marker = drawn
+            .iter()
+            .find(|m| m["id"] == place.id.as_str())
+            .unwrap_or_else(|| panic!("no marker for {}", place.id));
+        assert_eq!(marker["kind"], place.kind.as_str());
+        let projected = PROJECTION.project(Coordinates::new(place.lat, place.lon));
+        let data = (marker["x"].as_f64().unwrap(), marker["y"].as_f64().unwrap());
+        assert_eq!(data, projected, "{}", place.id);
+        let centre = (
+            marker["cx"].as_f64().unwrap(),
+            marker["cy"].as_f64().unwrap(),
+        );
+        assert!(
+            apart(centre, projected) <= FAN_PX + CLUSTER_PX,
+            "{}: {centre:?} vs {projected:?}",
+            place.id
+        );
+        centres.insert(place.id.clone(), centre);
+    }
+    let hops = map["hops"].as_array().expect("hops");
+    let mut expected = 0;
+    for path in &merged.paths {
+        for hop in &path.hops {
+            expected += 1;
+            let line = hops
+                .iter()
+                .find(|h| {
+                    h["place"] == path.place.as_str()
+                        && h["mode"] == path.mode.as_str()
+                        && h["from"] == hop.from.as_str()
+                        && h["to"] == hop.to.as_str()
+                })
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{} {}: no hop {} -> {}",
+                        path.place, path.mode, hop.from, hop.to
+                    )
+                });
+            assert_eq!(line["rtt_ms"].as_f64(), Some(hop.rtt_ms));
+            assert!(line["length"].as_f64().unwrap() > 1.0, "{line}");
+            assert!(
+                apart(point(&line["start"]), centres[&hop.from]) < 1.0,
+                "{line}"
+            );
+            assert!(apart(point(&line["end"]), centres[&hop.to]) < 1.0, "{line}");
+        }
+    }
+    assert_eq!(hops.len(), expected, "one line per hop of every path");
+    assert!(map["labels"].as_u64().unwrap() >= 12, "{}", map["labels"]);
+    assert_eq!(
+        map["overlaps"],
+        serde_json::json!([]),
+        "no map label overlaps another"
+    );
+    assert_eq!(
+        map["outside"],
+        serde_json::json!([]),
+        "every map label is on the map"
+    );
 }
