@@ -507,3 +507,77 @@ fn drill_html(d: &DrillReport, id: char) -> String {
     out.push_str("</table>");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drill::{Failover, PhaseStats};
+
+    fn phase(name: &str, responses: u64, served: u64, probes: (usize, usize)) -> PhaseStats {
+        PhaseStats {
+            name: name.to_string(),
+            responses,
+            served,
+            hits: served / 2,
+            probes: probes.1,
+            probes_ok: probes.0,
+        }
+    }
+
+    fn drill(az_phase: PhaseStats, failover: Option<Failover>) -> DrillReport {
+        DrillReport {
+            az: "use1-az1".into(),
+            phases: vec![
+                phase("healthy", 100, 100, (40, 40)),
+                az_phase,
+                phase("us-east-1 down", 120, 90, (0, 40)),
+            ],
+            failover,
+            region_outage: (90, 120),
+        }
+    }
+
+    #[test]
+    fn the_az_sentence_says_the_failover_time_and_whether_anything_was_lost() {
+        let failover = Some(Failover {
+            replica: "use1-az2".into(),
+            after: Duration::from_millis(12),
+            failed_before: 0,
+        });
+        let clean = drill(phase("use1-az1 down", 110, 110, (40, 40)), failover.clone());
+        assert_eq!(
+            az_sentence(&clean),
+            "When use1-az1 failed, the origin group failed over to use1-az2 in 12 ms and nothing \
+             was lost: 110 of 110 requests served, 40 of 40 uncacheable probes answered."
+        );
+        let lossy = drill(phase("use1-az1 down", 110, 107, (38, 40)), None);
+        let sentence = az_sentence(&lossy);
+        assert!(
+            sentence.contains("no other replica answered and 3 requests failed"),
+            "{sentence}"
+        );
+    }
+
+    #[test]
+    fn the_region_sentence_says_what_the_caches_served() {
+        let report = drill(phase("use1-az1 down", 1, 1, (1, 1)), None);
+        assert_eq!(
+            region_sentence(&report),
+            "With all of us-east-1 down, the caches still served 75% of requests (90 of 120); \
+             what they did not hold failed."
+        );
+    }
+
+    #[test]
+    fn every_chapter_has_a_title() {
+        assert_eq!(
+            ['a', 'b', 'c', 'd', 'e']
+                .map(title)
+                .iter()
+                .filter(|t| !t.is_empty())
+                .count(),
+            5
+        );
+        assert_eq!(title('z'), "");
+    }
+}
