@@ -108,6 +108,14 @@ pub enum StaleCause {
 }
 
 impl StaleCause {
+    /// Every cause (each label set is exported from the start, at 0).
+    pub const ALL: [StaleCause; 4] = [
+        StaleCause::ServerError,
+        StaleCause::Connect,
+        StaleCause::Timeout,
+        StaleCause::Other,
+    ];
+
     /// Label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -297,6 +305,9 @@ impl Metrics {
         )?))?;
         // Counters a dashboard plots are exported at 0 before the first event, so a query
         // returns a series (rate 0) rather than nothing: "none yet" is not "not scraped".
+        for cause in StaleCause::ALL {
+            stale_on_error.with_label_values(&[pop, tier, cause.as_str()]);
+        }
         let by_status = STATUSES.map(|status| {
             let labels = [pop, tier, status.as_str()];
             (
@@ -500,6 +511,14 @@ mod tests {
             let line = format!(
                 "{}{{cause=\"{}\",pop=\"FRA\",tier=\"edge\"}} 0\n",
                 metric::EDGE_EVICTIONS_TOTAL,
+                cause.as_str()
+            );
+            assert!(text.contains(&line), "{line} missing from\n{text}");
+        }
+        for cause in StaleCause::ALL {
+            let line = format!(
+                "{}{{cause=\"{}\",pop=\"FRA\",tier=\"edge\"}} 0\n",
+                metric::EDGE_STALE_ON_ERROR_TOTAL,
                 cause.as_str()
             );
             assert!(text.contains(&line), "{line} missing from\n{text}");

@@ -124,26 +124,39 @@ pub fn managed(name: &str) -> Option<OriginRequestPolicy> {
     MANAGED
         .iter()
         .find(|(n, ..)| *n == name)
-        .map(|(_, headers, cookies, query)| OriginRequestPolicy {
+        .map(|(name, headers, cookies, query)| OriginRequestPolicy {
             headers: headers.selection(),
             cookies: cookies.selection(),
             query_strings: query.selection(),
-            withheld: Vec::new(),
+            // The one managed policy that forwards every header but the viewer's Host.
+            withheld: if *name == "AllViewerExceptHostHeader" {
+                vec!["host".to_string()]
+            } else {
+                Vec::new()
+            },
         })
 }
+
+/// The `User-Agent` CloudFront sends to the origin in place of the viewer's when the origin
+/// request policy does not forward it ("How CloudFront processes HTTP requests").
+pub const CLOUDFRONT_USER_AGENT: &str = "Amazon CloudFront";
 
 /// The policy of a behaviour that names none: under CloudFront's presets only the key's
 /// headers and cookies (no origin request policy attached), with every query string (the
 /// synthetic origin takes its shape from the query; name `query_strings = "none"` for
 /// CloudFront's exact default); the `rfc9111` preset, a plain shared cache, forwards
-/// everything but the URL-override headers.
+/// everything but the URL-override headers and `Host` (the origin sees its own name).
 pub fn default_for(rfc: bool) -> OriginRequestPolicy {
     if rfc {
         OriginRequestPolicy {
             headers: Selection::All,
             cookies: Selection::All,
             query_strings: Selection::All,
-            withheld: URL_OVERRIDES.iter().map(|n| n.to_string()).collect(),
+            withheld: URL_OVERRIDES
+                .iter()
+                .chain(&["host"])
+                .map(|n| n.to_string())
+                .collect(),
         }
     } else {
         OriginRequestPolicy {
@@ -177,6 +190,15 @@ mod tests {
         assert!(ua.forwards_header("referer", false));
         assert!(!ua.forwards_header("x-forwarded-host", false));
         assert_eq!(managed("AllViewer").unwrap().cookies, Selection::All);
+        assert!(managed("AllViewer").unwrap().forwards_header("host", false));
+        assert!(
+            managed("HostHeaderOnly")
+                .unwrap()
+                .forwards_header("host", false)
+        );
+        let except = managed("AllViewerExceptHostHeader").unwrap();
+        assert!(!except.forwards_header("host", false));
+        assert!(except.forwards_header("user-agent", false));
         assert!(managed("allviewer").is_none());
     }
 
@@ -190,5 +212,7 @@ mod tests {
         let rfc = default_for(true);
         assert!(rfc.forwards_header("accept-language", false));
         assert!(!rfc.forwards_header("x-original-url", false));
+        assert!(!rfc.forwards_header("host", false));
+        assert!(!cf.forwards_header("host", false));
     }
 }

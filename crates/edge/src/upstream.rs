@@ -163,6 +163,12 @@ fn causes<'a>(
     std::iter::successors(error.source(), |cause| cause.source())
 }
 
+/// Marks a forwarded request whose viewer `Host` reaches the origin too (the origin request
+/// policy or the key selects `Host`, as under `AllViewer` and `HostHeaderOnly`); without it
+/// the origin sees its own name.
+#[derive(Debug, Clone, Copy)]
+pub struct ViewerHost;
+
 /// A response head from upstream, with timings.
 pub struct Fetched {
     /// The response (body still streaming).
@@ -392,9 +398,10 @@ fn build(base: &Uri, parts: &Parts, body: Body, to_tier: bool) -> Result<Request
     // (an exact size hint becomes Content-Length, none at all for an empty body), so a
     // declared length can never make the next hop read the following request as a body.
     request.headers_mut().remove(header::CONTENT_LENGTH);
-    if !to_tier || !request.headers().contains_key(header::HOST) {
-        // The origin sees its own name (CloudFront's AllViewerExceptHostHeader); a cache tier
-        // sees the viewer's Host so every tier computes the same key.
+    let viewer_host = to_tier || parts.extensions.get::<ViewerHost>().is_some();
+    if !viewer_host || !request.headers().contains_key(header::HOST) {
+        // The origin sees its own name unless the policy forwards the viewer's (`ViewerHost`);
+        // a cache tier sees the viewer's Host so every tier computes the same key.
         let host = HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
         request.headers_mut().insert(header::HOST, host);
     }

@@ -14,8 +14,9 @@ use http_body_util::{BodyExt, Limited};
 use super::outcome::UpstreamInfo;
 use super::{Exchange, ForwardReason, Node, Outcome, Refusal, Served};
 use crate::config::{Behavior, Selection};
+use crate::origin_request::CLOUDFRONT_USER_AGENT;
 use crate::policy;
-use crate::upstream::{Fetched, Route, strip_hop_by_hop};
+use crate::upstream::{Fetched, Route, ViewerHost, strip_hop_by_hop};
 
 /// Request headers that make an upstream answer partial or conditional; a fill asks for the
 /// whole object instead.
@@ -166,18 +167,29 @@ impl Node {
             _ => parts.uri.path().to_string(),
         };
         *forwarded.uri_mut() = path_and_query.parse().unwrap_or_else(|_| parts.uri.clone());
-        let headers = forwarded.headers_mut();
         let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD);
+        let forwards = |name: &header::HeaderName| {
+            behavior
+                .origin_request
+                .forwards_header(name.as_str(), unsafe_method)
+                || key.headers.contains(name)
+        };
+        if forwards(&header::HOST) {
+            forwarded.extensions_mut().insert(ViewerHost);
+        }
+        let headers = forwarded.headers_mut();
         for (name, value) in &parts.headers {
-            let keep = *name == header::HOST
-                || name.as_str() == names::X_AMZ_CF_ID
-                || behavior
-                    .origin_request
-                    .forwards_header(name.as_str(), unsafe_method)
-                || key.headers.contains(name);
+            let keep =
+                *name == header::HOST || name.as_str() == names::X_AMZ_CF_ID || forwards(name);
             if keep && *name != header::COOKIE {
                 headers.append(name.clone(), value.clone());
             }
+        }
+        if !forwards(&header::USER_AGENT) {
+            headers.insert(
+                header::USER_AGENT,
+                HeaderValue::from_static(CLOUDFRONT_USER_AGENT),
+            );
         }
         if let Some(cookies) = forwarded_cookies(parts, behavior) {
             headers.insert(header::COOKIE, cookies);

@@ -46,7 +46,12 @@ async fn defect_4_unkeyed_headers_and_cookies_never_reach_the_origin() {
                 !headers.contains_key("cookie"),
                 "{preset}: cookie forwarded"
             );
-            assert!(!headers.contains_key("user-agent"), "{preset}: {headers:?}");
+            // The viewer's User-Agent is not forwarded: CloudFront sends its own.
+            assert_eq!(
+                headers.get("user-agent").unwrap(),
+                "Amazon CloudFront",
+                "{preset}: {headers:?}"
+            );
         }
     }
 }
@@ -105,4 +110,55 @@ async fn default_root_object_serves_slash_as_the_root_object_and_leaves_other_pa
     );
     let targets = origin.state.targets.lock().unwrap().clone();
     assert_eq!(targets, ["/index.html", "/docs/"]);
+}
+
+/// Issue 11: the origin sees `User-Agent: Amazon CloudFront` unless the origin request policy
+/// forwards the viewer's, and the viewer's `Host` only under a policy that forwards it
+/// (`AllViewer`, `HostHeaderOnly`); otherwise its own name.
+#[tokio::test]
+async fn the_origin_sees_cloudfronts_user_agent_and_the_viewer_host_only_when_forwarded() {
+    let origin = TestOrigin::start("o").await;
+    let config = |managed: &str| {
+        format!(
+            "pop = \"FRA\"\n[upstream]\nprimary = \"{}\"\n[default_behavior]\n\
+             origin_request = {{ managed = \"{managed}\" }}\n",
+            origin.url()
+        )
+    };
+    let viewer = [("host", "shop.example"), ("user-agent", "probe/1")];
+    for managed in [
+        "AllViewer",
+        "HostHeaderOnly",
+        "AllViewerExceptHostHeader",
+        "CORS-S3Origin",
+    ] {
+        let edge = Node::start(&config(managed)).await;
+        assert_eq!(
+            get(&format!("{}/h-{managed}", edge.url()), &viewer)
+                .await
+                .status,
+            200
+        );
+    }
+    let seen = seen(&origin);
+    let own = origin.addr.to_string();
+    let host = |n: usize| seen[n].get("host").unwrap().to_str().unwrap().to_string();
+    let agent = |n: usize| {
+        seen[n]
+            .get("user-agent")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        (host(0), agent(0)),
+        ("shop.example".into(), "probe/1".into())
+    );
+    assert_eq!(
+        (host(1), agent(1)),
+        ("shop.example".into(), "Amazon CloudFront".into())
+    );
+    assert_eq!((host(2), agent(2)), (own.clone(), "probe/1".into()));
+    assert_eq!((host(3), agent(3)), (own, "Amazon CloudFront".into()));
 }
