@@ -7,6 +7,7 @@ mod live;
 mod loadgen;
 mod origin;
 mod replay;
+mod report;
 mod support;
 mod topology;
 mod up;

@@ -15,8 +15,14 @@ pub fn edgelab() -> Command {
 
 /// Runs `edgelab ARGS` to completion with a time limit.
 pub fn run(args: &[&str], limit: Duration) -> Output {
+    run_env(args, &[], limit)
+}
+
+/// Runs `edgelab ARGS` with environment variables `env` to completion with a time limit.
+pub fn run_env(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
     let mut child = edgelab()
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -10,10 +10,11 @@ use edgelab_loadgen::{Catalog, Comparison, Mode, Plan, Report, RunOptions, Targe
 use edgelab_origin::OriginConfig;
 use tokio::net::TcpListener;
 
-struct Cdn {
-    origin: Uri,
-    origin_metrics: Uri,
-    edge: Uri,
+/// A real origin and a real edge in front of it, on loopback.
+pub(crate) struct Cdn {
+    pub(crate) origin: Uri,
+    pub(crate) origin_metrics: Uri,
+    pub(crate) edge: Uri,
     shutdown: Shutdown,
 }
 
@@ -23,7 +24,7 @@ impl Drop for Cdn {
     }
 }
 
-async fn cdn() -> Cdn {
+pub(crate) async fn cdn() -> Cdn {
     let shutdown = Shutdown::new();
     let traffic = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -4,4 +4,5 @@ mod browser;
 mod cdn;
 mod run;
 mod schema;
+mod shard;
 mod support;
