@@ -28,7 +28,8 @@ pub enum Kind {
 #[command(after_help = "Examples:
   edgelab deploy compose config/default.toml --out .   # the shipped docker-compose.yml
   edgelab deploy stack config/global.toml --out lab    # lab/edgelab-stack.yml, lab/config/global.toml
-  edgelab deploy k8s --out lab                         # lab/k8s/ (built-in default topology)")]
+  edgelab deploy k8s --out lab                         # lab/k8s/ (built-in default topology)
+  edgelab deploy k8s --loadgen-shards 4 --out lab      # the comparison as an indexed Job of 4 pods")]
 pub struct Args {
     /// What to generate.
     #[arg(value_enum)]
@@ -45,6 +46,10 @@ pub struct Args {
     /// Swarm: each node runs only on a machine labelled with its place (edgelab.place).
     #[arg(long)]
     pub constrain: bool,
+    /// Swarm and Kubernetes: run the comparison as this many load generators, each sending one
+    /// shard of the workload (merge their reports with `edgelab report merge`).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub loadgen_shards: u32,
 }
 
 /// Runs `edgelab deploy`.
@@ -68,6 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut options = DeployOptions::new(&name, &text);
     options.publish = args.publish;
     options.constrain = args.constrain;
+    options.loadgen_shards = args.loadgen_shards;
     let target = match args.kind {
         Kind::Compose => Target::Compose,
         Kind::Stack => Target::Stack,

@@ -29,7 +29,8 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct MergeArgs {
     /// The shards' reports: `loadgen --json` files, or `compare` comparison.json files (one
-    /// kind at a time).
+    /// kind at a time). A directory stands for the comparison.json of each of its
+    /// `shard-I-of-N` subdirectories (what `compare --shard I/N --out DIR` writes).
     #[arg(value_name = "FILES", required = true, num_args = 1..)]
     pub files: Vec<PathBuf>,
     /// Write the merged report (JSON, the same format as its inputs) here.
@@ -75,10 +76,44 @@ fn read(path: &Path) -> Result<Input, String> {
     })
 }
 
+/// `files` with every directory replaced by its `shard-*/comparison.json` files, in order.
+fn expand(files: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut expanded = Vec::new();
+    for path in files {
+        if !path.is_dir() {
+            expanded.push(path.clone());
+            continue;
+        }
+        let entries = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut shards: Vec<(u32, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let (index, _) = name.strip_prefix("shard-")?.split_once("-of-")?;
+                let file = entry.path().join("comparison.json");
+                Some((index.parse().ok()?, file)).filter(|(_, f)| f.is_file())
+            })
+            .collect();
+        if shards.is_empty() {
+            return Err(format!(
+                "{}: no shard-I-of-N/comparison.json in this directory",
+                path.display()
+            ));
+        }
+        shards.sort();
+        expanded.extend(shards.into_iter().map(|(_, file)| file));
+    }
+    Ok(expanded)
+}
+
 fn run_merge(args: &MergeArgs) -> anyhow::Result<ExitCode> {
+    let files = match expand(&args.files) {
+        Ok(files) => files,
+        Err(message) => return Ok(bad_input(&message)),
+    };
     let mut reports = Vec::new();
     let mut comparisons = Vec::new();
-    for path in &args.files {
+    for path in &files {
         match read(path) {
             Ok(Input::Report(report)) => reports.push(*report),
             Ok(Input::Comparison(comparison)) => comparisons.push(*comparison),
@@ -94,7 +129,7 @@ fn run_merge(args: &MergeArgs) -> anyhow::Result<ExitCode> {
         partial: args.partial,
     };
     let explain = |error: MergeError| match error.input {
-        Some(input) => format!("{}: {}", args.files[input].display(), error.problem),
+        Some(input) => format!("{}: {}", files[input].display(), error.problem),
         None => error.problem,
     };
     let (json, page, text) = if comparisons.is_empty() {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Node, http_get, run};
+use crate::support::{Node, http_get, run, run_env};
 
 /// The repository root.
 fn repo() -> PathBuf {
@@ -881,4 +881,96 @@ fn deploy_with_a_bad_topology_is_a_config_error() {
     assert_eq!(output.status.code(), Some(64));
     assert!(!dir.join("docker-compose.yml").exists());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sharded_loadgen_commands_of_the_stack_and_the_job_are_accepted() {
+    let out = std::env::temp_dir().join(format!("edgelab-deploy-shards-{}", std::process::id()));
+    for kind in ["stack", "k8s"] {
+        let args = ["deploy", kind, "--loadgen-shards", "2", "--out"];
+        let output = run(
+            &[&args[..], &[out.to_str().expect("utf-8 path")]].concat(),
+            Duration::from_secs(20),
+        );
+        assert!(output.status.success(), "{kind}: {output:?}");
+    }
+    let zero = run(
+        &["deploy", "k8s", "--loadgen-shards", "0"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(zero.status.code(), Some(64));
+    let parse = |path: &str| -> Value {
+        let text = std::fs::read_to_string(out.join(path)).expect(path);
+        serde_json::to_value(serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text).unwrap())
+            .unwrap()
+    };
+    let topology = repo().join("config/default.toml");
+    let report = out.join("report");
+    let local = |args: Vec<String>| -> Vec<String> {
+        args.into_iter()
+            .map(|arg| match arg.as_str() {
+                "/etc/edgelab/default.toml" => topology.to_string_lossy().into_owned(),
+                "/report" => report.to_string_lossy().into_owned(),
+                _ => arg,
+            })
+            .collect()
+    };
+    // Swarm: the stack header's one-shot service, task 2's environment as the engine
+    // expands {{.Task.Slot}}.
+    let header = std::fs::read_to_string(out.join("edgelab-stack.yml")).expect("stack file");
+    let service: String = header
+        .lines()
+        .skip_while(|line| !line.contains("docker service create"))
+        .take_while(|line| line.starts_with('#'))
+        .map(|line| line.trim_start_matches('#').trim_end_matches('\\'))
+        .take_while(|line| !line.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let service = service.split("   #").next().unwrap_or_default();
+    let words: Vec<&str> = service.split_whitespace().collect();
+    let env_at = words.iter().position(|w| *w == "--env").expect("--env");
+    let shard = words[env_at + 1]
+        .trim_matches('\'')
+        .strip_prefix("EDGELAB_SHARD=")
+        .expect("the shard from the environment")
+        .replace("{{.Task.Slot}}", "2");
+    assert_eq!(shard, "2/2");
+    let image_at = words
+        .iter()
+        .position(|w| *w == "edgelab:local")
+        .expect("image");
+    let swarm = local(
+        words[image_at + 1..]
+            .iter()
+            .map(|w| w.to_string())
+            .collect(),
+    );
+    // Kubernetes: pod 1 of the indexed Job, as the kubelet expands $(JOB_COMPLETION_INDEX).
+    let job = parse("k8s/loadgen.yaml");
+    let k8s = local(
+        strings(&job["spec"]["template"]["spec"]["containers"][0]["args"])
+            .into_iter()
+            .map(|arg| arg.replace("$(JOB_COMPLETION_INDEX)", "1"))
+            .collect(),
+    );
+    for (command, env) in [
+        (swarm, vec![("EDGELAB_SHARD", shard.as_str())]),
+        (k8s, vec![]),
+    ] {
+        let args: Vec<&str> = command.iter().map(String::as_str).collect();
+        let output = run_env(&args, &env, Duration::from_secs(60));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_ne!(
+            output.status.code(),
+            Some(64),
+            "usage error: {args:?} {stderr}"
+        );
+        assert!(
+            default_nodes()
+                .iter()
+                .any(|node| stderr.contains(&format!("http://{}:8080", node.name))),
+            "the shard does not look for the nodes by name: {stderr}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&out);
 }

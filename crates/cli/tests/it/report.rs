@@ -228,6 +228,10 @@ fn compare_shards_write_their_own_directories_and_merge() {
     );
     assert!(output.status.success(), "{}", text(&output));
     assert!(String::from_utf8_lossy(&output.stdout).contains("merged shards 1,2 of 2"));
+    // The output directory stands for its shards' comparison.json files.
+    let from_dir = run(&["report", "merge", &out_arg], Duration::from_secs(30));
+    assert!(from_dir.status.success(), "{}", text(&from_dir));
+    assert_eq!(from_dir.stdout, output.stdout);
     let comparison = json(&merged);
     let shards: Vec<serde_json::Value> = files.iter().map(|f| json(f)).collect();
     for run in ["direct", "edge"] {

@@ -157,7 +157,7 @@ async fn merged_shards_match_the_unsharded_run() {
         .iter()
         .map(|r| r.emulator_error.worst_p99_ms())
         .fold(0.0, f64::max);
-    eprintln!(
+    let numbers = format!(
         "unsharded vs merged (ms): {}; emulator error p99 {noise:.3} ms",
         whole
             .places
@@ -182,7 +182,7 @@ async fn merged_shards_match_the_unsharded_run() {
         assert_eq!(w.len(), m.len(), "{place}");
         for q in [0.5, 0.9, 0.99] {
             if let Err(problem) = agrees(&w, &m, q, noise) {
-                panic!("{place} {problem}");
+                panic!("{place} {problem}; {numbers}");
             }
         }
         assert!(
