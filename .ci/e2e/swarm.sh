@@ -117,7 +117,7 @@ done
 "$EDGELAB" report merge "$WORK"/report/shard-*/run.json --json "$WORK/report/swarm.json" \
     >"$WORK/merge.out" 2>&1 || { cat "$WORK/merge.out" >&2; fail "report merge failed"; }
 for report in "$WORK"/report/shard-*/run.json "$WORK/report/swarm.json"; do
-    echo "    ${report#"$WORK/report/"}: $(jq -c '.totals | {scheduled, completed, unfinished, responses, errors}' "$report")"
+    echo "    ${report#"$WORK/report/"}: $(jq -c '.totals as $t | {scheduled: $t.scheduled, responses: $t.responses, errors: (.errors.by_kind | map({(.kind): .count}) | add // {})}' "$report")"
 done
 responses="$(jq .totals.responses "$WORK/report/swarm.json")"
 after="$(docker_prom_counters "$(jq -n "${before%% *} + $responses")")"
