@@ -11,6 +11,7 @@ use edgelab_cluster::{Lab, LabError, Reach, RunOpts};
 use edgelab_common::config::ConfigErrors;
 use edgelab_common::names::env;
 use edgelab_common::shutdown::Shutdown;
+use edgelab_loadgen::replay::ReplayLog;
 use edgelab_loadgen::scenario::Settings;
 use edgelab_loadgen::{
     Catalog, LoadgenError, Mode, Overrides, Plan, Report, RunOptions, Shard, Target, Uri, html,
@@ -103,6 +104,59 @@ pub struct Args {
     /// one unsharded run; merge their JSON reports with `edgelab report merge`.
     #[arg(long, value_name = "I/N", env = env::SHARD, value_parser = shard_parser())]
     shard: Option<Shard>,
+    /// Send the GET and HEAD requests of an access log (CloudFront or CLF, plain or gzip) at
+    /// their logged times, open loop, each from its edge location's place (with --target;
+    /// serve the log's objects with `edgelab origin --catalog-from-log LOG`).
+    #[arg(long, value_name = "LOG")]
+    replay: Option<PathBuf>,
+    /// With --replay: time compression (2 sends the log in half its logged time).
+    #[arg(long, value_name = "X", default_value_t = 1.0, requires = "replay")]
+    speed: f64,
+    /// With --replay: send every request from this place instead of its edge location's.
+    #[arg(long, value_name = "PLACE", requires = "replay")]
+    place: Option<String>,
+    /// With --replay: a malformed log line is fatal (exit 64).
+    #[arg(long, requires = "replay")]
+    strict: bool,
+}
+
+/// `--replay`: the scanned log, its malformed lines on standard error, and the settings it
+/// implies (its places, a duration covering its span, every catalog object eligible).
+fn replay_settings(args: &Args, settings: &mut Settings) -> Result<Option<ReplayLog>, String> {
+    let Some(path) = &args.replay else {
+        return Ok(None);
+    };
+    let log = ReplayLog::scan(
+        path.clone(),
+        None,
+        args.speed,
+        args.place.clone(),
+        args.strict,
+    )?;
+    if let Some(malformed) = &log.malformed {
+        output::error(&format!("{}: {malformed}", path.display()));
+    }
+    if log.skipped_methods > 0 {
+        output::error(&format!(
+            "{}: {} request(s) with methods other than GET and HEAD not sent",
+            path.display(),
+            log.skipped_methods
+        ));
+    }
+    settings.populations = log
+        .places()
+        .into_iter()
+        .map(|place| edgelab_loadgen::scenario::Population {
+            place,
+            weight: 1.0,
+            skew: 0.0,
+        })
+        .collect();
+    settings.duration = log.span() + settings.timeout;
+    settings.requests = None;
+    settings.mix.clear();
+    settings.objects = None;
+    Ok(Some(log))
 }
 
 /// The value parser of `--shard` (shared with `edgelab compare`).
@@ -164,6 +218,13 @@ fn resolve(args: &Args) -> Result<Resolved, ConfigErrors> {
     let source = match (&args.target, &args.topology) {
         (Some(_), Some(_)) => {
             errors.push("--target", "give either --target or --topology, not both");
+            None
+        }
+        (None, Some(_)) if args.replay.is_some() => {
+            errors.push(
+                "--replay",
+                "replays against one --target for now (an edge or origin URL), not a --topology",
+            );
             None
         }
         (None, Some(path)) => {
@@ -293,11 +354,19 @@ fn url_list(args: &Args) -> anyhow::Result<Option<Result<Catalog, LoadgenError>>
 async fn run_url(
     args: &Args,
     base: Uri,
-    settings: Settings,
+    mut settings: Settings,
     mode: Mode,
     options: RunOptions,
     stop: Shutdown,
 ) -> anyhow::Result<Result<Report, LoadgenError>> {
+    let replay = match replay_settings(args, &mut settings) {
+        Ok(replay) => replay,
+        Err(message) => {
+            return Ok(Err(LoadgenError::Config(ConfigErrors::one(
+                "--replay", message,
+            ))));
+        }
+    };
     let targets = url_targets(&settings, &base, mode);
     let catalog = match url_list(args)? {
         Some(catalog) => catalog,
@@ -311,6 +380,10 @@ async fn run_url(
     let plan = match Plan::new(settings, &catalog, &places) {
         Ok(plan) => plan,
         Err(errors) => return Ok(Err(LoadgenError::Config(errors))),
+    };
+    let plan = match replay {
+        Some(log) => plan.replaying(log),
+        None => plan,
     };
     Ok(edgelab_loadgen::run(&plan, &targets, &options, stop).await)
 }

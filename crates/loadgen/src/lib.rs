@@ -10,6 +10,7 @@
 //!   that scale out; their reports merge back into one ([`merge`]).
 //! - [`target`]: resolved targets ([`Target`], [`Mode`]) and the connector they use.
 //! - [`plan`]: the validated, seeded workload of a run ([`Plan`]).
+//! - [`replay`]: an access log's requests at their logged times ([`replay::ReplayLog`]).
 //! - [`mod@run`]: the engine ([`run()`], [`RunOptions`]).
 //! - [`record`]: per-worker HDR histograms by place × X-Cache × PoP × tier, merged at the end.
 //! - [`recorded`]: those histograms and counters carried losslessly in the report.
@@ -52,6 +53,7 @@ pub mod plan;
 pub mod progress;
 pub mod record;
 pub mod recorded;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod scenario;

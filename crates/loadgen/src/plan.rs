@@ -13,6 +13,7 @@ use rand::rngs::StdRng;
 use rand_distr::Distribution;
 
 use crate::catalog::Catalog;
+use crate::replay::{Cursor, ReplayLog};
 use crate::scenario::Settings;
 use crate::schedule::Schedule;
 use crate::workload::Workload;
@@ -26,6 +27,8 @@ pub struct Plan {
     pub workload: Workload,
     /// The client places, in the order targets must be given to [`crate::run()`].
     pub places: Vec<String>,
+    /// An access log to replay instead of drawing requests ([`Plan::replaying`]).
+    pub replay: Option<ReplayLog>,
 }
 
 impl Plan {
@@ -40,7 +43,17 @@ impl Plan {
             settings,
             workload,
             places: places.to_vec(),
+            replay: None,
         })
+    }
+
+    /// This plan sending the requests of `log` (its places, [`ReplayLog::places`], must be
+    /// this plan's) instead of drawing them: each at its logged time from the first, divided
+    /// by the log's speed, for an object of the catalog with its path (others are skipped).
+    /// The run's duration should cover [`ReplayLog::span`].
+    pub fn replaying(mut self, log: ReplayLog) -> Plan {
+        self.replay = Some(log);
+        self
     }
 
     /// The open-loop requests of this plan's shard ([`Settings::shard`]), in schedule order.
@@ -63,6 +76,10 @@ impl Plan {
             })
             .collect();
         PlannedRequests {
+            replay: self
+                .replay
+                .as_ref()
+                .and_then(|log| Cursor::open(log, self.workload.objects(), &self.places)),
             plan: self,
             rng: StdRng::seed_from_u64(settings.seed),
             schedule: Schedule::new(settings.arrival.clone()),
@@ -98,6 +115,14 @@ pub struct PlannedRequests<'a> {
     pick: Option<WeightedIndex<f64>>,
     next: u64,
     limit: u64,
+    replay: Option<Cursor>,
+}
+
+impl PlannedRequests<'_> {
+    /// Replayed requests whose path the catalog lacks (skipped), so far.
+    pub fn unknown_paths(&self) -> u64 {
+        self.replay.as_ref().map_or(0, |c| c.unknown_paths)
+    }
 }
 
 impl Iterator for PlannedRequests<'_> {
@@ -105,6 +130,17 @@ impl Iterator for PlannedRequests<'_> {
 
     fn next(&mut self) -> Option<PlannedRequest> {
         let settings = &self.plan.settings;
+        if let Some(cursor) = &mut self.replay {
+            loop {
+                let request = cursor.next_request()?;
+                if request.index >= self.limit {
+                    return None;
+                }
+                if settings.shard.contains(request.index) {
+                    return Some(request);
+                }
+            }
+        }
         while self.next < self.limit {
             let offset = self.schedule.next_offset(&mut self.rng);
             if offset >= settings.duration {

@@ -249,3 +249,70 @@ fn max_error_exits_3_when_the_emulators_own_error_exceeds_it() {
     );
     assert!(json.exists(), "the report is still written");
 }
+
+#[test]
+fn replay_sends_every_logged_get_through_an_edge_in_front_of_a_catalog_from_the_log() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let log = root.join("config/examples/cloudfront-access.log");
+    let log = log.to_str().expect("utf-8 path");
+    let origin = crate::support::Node::start(&[
+        "origin",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--catalog-from-log",
+        log,
+    ]);
+    let upstream = format!("http://{}", origin.traffic);
+    let edge = crate::support::Node::start(&[
+        "edge",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream,
+        "--pop",
+        "FRA",
+    ]);
+    let json = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("replay-{}.json", std::process::id()));
+    let target = format!("http://{}", edge.traffic);
+    let out = crate::support::run(
+        &[
+            "loadgen",
+            "--target",
+            &target,
+            "--replay",
+            log,
+            "--speed",
+            "50",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        std::time::Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("1 malformed line(s) skipped"), "{stderr}");
+    assert!(
+        stderr.contains("3 request(s) with methods other than GET and HEAD not sent"),
+        "{stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
+    let _ = std::fs::remove_file(&json);
+    // The log's 41 requests: 37 GETs sent, each answered, bodies verified (no errors).
+    let totals = &report["totals"];
+    assert_eq!(totals["scheduled"], 37, "{totals}");
+    assert_eq!(totals["completed"], 37, "{totals}");
+    assert_eq!(totals["errors"], 0, "{totals}");
+    assert_eq!(totals["bytes"], 2571072, "the log's body bytes");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for place in ["FRA", "IAD", "LHR", "NRT", "SYD"] {
+        assert!(stdout.contains(place), "{place} missing from\n{stdout}");
+    }
+    let _ = edge.terminate();
+    let _ = origin.terminate();
+}

@@ -1,0 +1,242 @@
+//! Replaying an access log (`edgelab loadgen --replay LOG`): the log's GET and HEAD requests,
+//! each at its logged time from the first one (divided by `--speed`), open loop, from the
+//! place its edge location names (`FRA56-P1` → `FRA`) or one `--place`.
+//!
+//! The log is read twice, streaming both times: [`ReplayLog::scan`] finds the first and last
+//! time and the edge locations (memory: one entry per location), then [`Plan::requests`]
+//! reads it again as the run goes, so memory is bounded by the catalog, not the log.
+//!
+//! [`Plan::requests`]: crate::Plan::requests
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use edgelab_accesslog::{LogFormat, Records};
+
+use crate::catalog::CatalogObject;
+use crate::plan::PlannedRequest;
+
+/// A scanned access log, ready to be replayed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayLog {
+    /// The log file (plain or gzip).
+    pub path: PathBuf,
+    /// Its format (`None`: guessed from the first line).
+    pub format: Option<LogFormat>,
+    /// Time compression: 2 sends the log in half its time.
+    pub speed: f64,
+    /// Send every request from this place instead of its edge location's.
+    pub place: Option<String>,
+    /// First logged time, Unix ms.
+    pub first_ms: i64,
+    /// Last logged time, Unix ms.
+    pub last_ms: i64,
+    /// Lines read.
+    pub lines: u64,
+    /// GET and HEAD requests (what is sent, when the catalog has their paths).
+    pub sendable: u64,
+    /// Requests with other methods (not sent).
+    pub skipped_methods: u64,
+    /// Edge location codes seen, sorted.
+    pub edge_codes: Vec<String>,
+    /// The malformed-line summary, if any.
+    pub malformed: Option<String>,
+}
+
+fn sendable(method: &str) -> bool {
+    method == "GET" || method == "HEAD"
+}
+
+impl ReplayLog {
+    /// Reads the log once (streaming). `strict`: a malformed line is an error.
+    pub fn scan(
+        path: PathBuf,
+        format: Option<LogFormat>,
+        speed: f64,
+        place: Option<String>,
+        strict: bool,
+    ) -> Result<ReplayLog, String> {
+        if !(speed.is_finite() && speed > 0.0) {
+            return Err(format!("--speed {speed} must be a positive number"));
+        }
+        let name = path.display().to_string();
+        let input =
+            edgelab_accesslog::open(&path).map_err(|e| format!("cannot open {name}: {e}"))?;
+        let mut records = Records::new(input, format, strict);
+        let (mut first_ms, mut last_ms) = (i64::MAX, i64::MIN);
+        let (mut sent, mut skipped) = (0, 0);
+        let mut codes = BTreeSet::new();
+        for record in records.by_ref() {
+            let record = record.map_err(|e| format!("{name}: {e}"))?;
+            if !sendable(&record.method) {
+                skipped += 1;
+                continue;
+            }
+            sent += 1;
+            first_ms = first_ms.min(record.time_ms);
+            last_ms = last_ms.max(record.time_ms);
+            if let Some(code) = record.edge_code() {
+                codes.insert(code.to_ascii_uppercase());
+            }
+        }
+        if sent == 0 {
+            return Err(format!("{name}: no GET or HEAD request to replay"));
+        }
+        Ok(ReplayLog {
+            malformed: edgelab_accesslog::malformed_report(&records),
+            format: format.or(records.format()),
+            path,
+            speed,
+            place,
+            first_ms,
+            last_ms,
+            lines: records.lines(),
+            sendable: sent,
+            skipped_methods: skipped,
+            edge_codes: codes.into_iter().collect(),
+        })
+    }
+
+    /// How long the replay takes: the logged span divided by the speed.
+    pub fn span(&self) -> Duration {
+        let ms = (self.last_ms - self.first_ms).max(0) as f64;
+        Duration::from_secs_f64(ms / 1_000.0 / self.speed)
+    }
+
+    /// The client places of the replay: `--place`, else the edge locations (else `local`).
+    pub fn places(&self) -> Vec<String> {
+        match &self.place {
+            Some(place) => vec![place.clone()],
+            None if self.edge_codes.is_empty() => vec!["local".to_string()],
+            None => self.edge_codes.clone(),
+        }
+    }
+}
+
+/// The requests of a replay, read from the log as the run goes.
+pub(crate) struct Cursor {
+    log: ReplayLog,
+    records: Records<Box<dyn BufRead + Send>>,
+    objects: HashMap<String, usize>,
+    places: HashMap<String, usize>,
+    next: u64,
+    /// Sendable requests whose path the catalog lacks.
+    pub(crate) unknown_paths: u64,
+}
+
+impl std::fmt::Debug for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cursor")
+            .field("log", &self.log.path)
+            .field("next", &self.next)
+            .finish()
+    }
+}
+
+impl Cursor {
+    /// A cursor over `log` for a plan with these `objects` and `places`.
+    pub(crate) fn open(
+        log: &ReplayLog,
+        objects: &[CatalogObject],
+        places: &[String],
+    ) -> Option<Cursor> {
+        // The scan opened it; if it is gone now, the replay sends nothing.
+        let input = edgelab_accesslog::open(&log.path).ok()?;
+        Some(Cursor {
+            records: Records::new(input, log.format, false),
+            objects: objects
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (o.path.clone(), i))
+                .rev()
+                .collect(),
+            places: places
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.clone(), i))
+                .collect(),
+            log: log.clone(),
+            next: 0,
+            unknown_paths: 0,
+        })
+    }
+
+    /// The next request to send (index, offset from the first logged time, place, object).
+    pub(crate) fn next_request(&mut self) -> Option<PlannedRequest> {
+        loop {
+            let Ok(record) = self.records.next()? else {
+                continue;
+            };
+            if !sendable(&record.method) {
+                continue;
+            }
+            let Some(&object) = self
+                .objects
+                .get(&record.target())
+                .or_else(|| self.objects.get(&record.path))
+            else {
+                self.unknown_paths += 1;
+                continue;
+            };
+            let place = match (&self.log.place, record.edge_code()) {
+                (None, Some(code)) => self.places.get(&code.to_ascii_uppercase()).copied(),
+                _ => None,
+            };
+            let ms = (record.time_ms - self.log.first_ms).max(0) as f64;
+            let index = self.next;
+            self.next += 1;
+            return Some(PlannedRequest {
+                index,
+                offset: Duration::from_secs_f64(ms / 1_000.0 / self.log.speed),
+                place: place.unwrap_or(0),
+                object,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_log_scans_and_replays_in_logged_order_at_speed() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../config/examples/cloudfront-access.log");
+        let log = ReplayLog::scan(path, None, 10.0, None, false).expect("scans");
+        assert_eq!((log.sendable, log.skipped_methods), (37, 3));
+        assert!(
+            log.malformed
+                .as_deref()
+                .is_some_and(|m| m.contains("line 21"))
+        );
+        assert_eq!(log.places(), ["FRA", "IAD", "LHR", "NRT", "SYD"]);
+        let objects: Vec<CatalogObject> = ["/index.html", "/img/hero.jpg"]
+            .iter()
+            .map(|p| CatalogObject {
+                path: p.to_string(),
+                class: "x".into(),
+                size: None,
+                digest: None,
+                content_type: None,
+            })
+            .collect();
+        let mut cursor = Cursor::open(&log, &objects, &log.places()).expect("opens");
+        let mut sent = Vec::new();
+        while let Some(request) = cursor.next_request() {
+            sent.push(request);
+        }
+        assert!(!sent.is_empty() && cursor.unknown_paths > 0);
+        assert!(
+            sent.windows(2)
+                .all(|w| w[0].offset <= w[1].offset && w[0].index + 1 == w[1].index)
+        );
+        assert!(sent.last().unwrap().offset <= log.span());
+        assert!(
+            log.span() < Duration::from_secs(10),
+            "about a minute of log at 10x"
+        );
+    }
+}
