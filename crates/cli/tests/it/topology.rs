@@ -387,3 +387,91 @@ fn validate_rejects_bad_input_with_its_line_and_exit_64() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn route_svg_draws_the_path_on_a_map() {
+    let file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("route-{}.svg", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let shown = file.display().to_string();
+    let out = stdout(&[
+        "topology", "route", "--client", "Sydney", "--shield", "--svg", &shown,
+    ]);
+    assert!(out.contains(&format!("map     {shown}")), "{out}");
+    let text = std::fs::read_to_string(&file).expect("the map was written");
+    let svg = roxmltree::Document::parse(&text).expect("the map is well-formed XML");
+    let root = svg.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    assert_eq!(
+        root.tag_name().namespace(),
+        Some("http://www.w3.org/2000/svg")
+    );
+    assert!(
+        !text.contains("<script") && !text.contains("href"),
+        "self-contained"
+    );
+    let with_class = |class: &str| -> Vec<roxmltree::Node<'_, '_>> {
+        svg.descendants()
+            .filter(|n| {
+                n.attribute("class")
+                    .is_some_and(|c| c.split(' ').any(|w| w == class))
+            })
+            .collect()
+    };
+    // A marker per place of the path: the client, SYD, its REC, the shield and the origin.
+    let kinds: Vec<(&str, &str)> = with_class("place")
+        .iter()
+        .map(|n| {
+            (
+                n.attribute("data-id").unwrap(),
+                n.attribute("data-kind").unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("client:Sydney", "client"),
+            ("SYD", "pop"),
+            ("rec:SYD", "rec"),
+            ("rec:IAD", "shield"),
+            ("us-east-1", "origin"),
+        ]
+    );
+    // The edge path's four hops and the direct one, each with the RTT the table printed.
+    let hops = with_class("hop");
+    assert_eq!(hops.len(), 5);
+    let printed: Vec<f64> = out
+        .lines()
+        .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .map(|l| {
+            // The RTT follows the class column (the `to` column has spaces).
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let class = words
+                .iter()
+                .position(|w| *w == "backbone" || *w == "last_mile+internet")
+                .unwrap();
+            words[class + 1].parse().unwrap()
+        })
+        .collect();
+    for (hop, rtt) in hops.iter().zip(&printed) {
+        assert_eq!(hop.attribute("data-mode"), Some("edge"));
+        let drawn: f64 = hop.attribute("data-rtt-ms").unwrap().parse().unwrap();
+        assert!((drawn - rtt).abs() < 0.051, "{drawn} vs {rtt}");
+    }
+    assert_eq!(hops[4].attribute("data-mode"), Some("direct"));
+    // The long hops are labelled with their RTT; the land is there.
+    let labels: Vec<&str> = with_class("rtt-label")
+        .iter()
+        .filter_map(|n| n.text())
+        .collect();
+    let label_of = |hop: &roxmltree::Node<'_, '_>| {
+        let rtt: f64 = hop.attribute("data-rtt-ms").unwrap().parse().unwrap();
+        format!("{rtt:.0} ms")
+    };
+    for hop in [&hops[0], &hops[2], &hops[4]] {
+        assert!(labels.contains(&label_of(hop).as_str()), "{labels:?}");
+    }
+    assert!(with_class("land")[0].attribute("d").unwrap().len() > 10_000);
+    let _ = std::fs::remove_file(&file);
+}

@@ -221,19 +221,23 @@ impl Labels {
         Some(bbox)
     }
 
-    /// A label in `color` beside a marker group of radius `r` at `p`: right, left, above,
-    /// below, then the diagonals and further out.
-    pub fn place_beside(
-        &mut self,
-        (text, color): (&str, &str),
-        (x, y): Point,
-        r: f64,
-    ) -> Option<LabelBox> {
-        let d = r + 3.0;
+    /// A place label in `color` beside a marker group of radius `r` at `p`: right, left,
+    /// above, below, then the diagonals and further out.
+    pub fn place_beside(&mut self, label: (&str, &str), at: Point, r: f64) -> Option<LabelBox> {
+        self.place(label, "place-label", &Labels::beside(at, r))
+    }
+
+    /// An RTT label in `color` beside a marker group (a hop too short to carry it), at the
+    /// positions [`Labels::place_beside`] tries.
+    pub fn place_rtt_beside(&mut self, label: (&str, &str), at: Point, r: f64) -> Option<LabelBox> {
+        self.place(label, "rtt-label", &Labels::beside(at, r))
+    }
+
+    fn beside((x, y): Point, r: f64) -> Vec<(Point, Anchor)> {
         let base = y + FONT_PX * 0.35;
         let mut candidates = Vec::new();
         for step in [0.0, 10.0, 20.0] {
-            let d = d + step;
+            let d = r + 3.0 + step;
             candidates.extend([
                 ((x + d, base), Anchor::Start),
                 ((x - d, base), Anchor::End),
@@ -245,7 +249,7 @@ impl Labels {
                 ((x - d, y + d + FONT_PX * 0.6), Anchor::End),
             ]);
         }
-        self.place((text, color), "place-label", &candidates)
+        candidates
     }
 
     /// An RTT label in `color` on a hop, centred on `p` or shifted up, down and sideways.
@@ -638,7 +642,7 @@ pub fn svg(map: &RunMap, title: &str) -> String {
             labels.place_on((&label.text, label.color), label.at);
         } else {
             let r = FAN_PX + MARKER_PX;
-            labels.place_beside((&label.text, label.color), label.at, r);
+            labels.place_rtt_beside((&label.text, label.color), label.at, r);
         }
     }
     let _ = write!(
