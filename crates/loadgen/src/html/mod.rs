@@ -373,7 +373,12 @@ fn map_section(runs: &[&Report]) -> String {
         return String::new();
     }
     let merged = RunMap::merged(maps);
-    let mut out = String::from("<h2>Where the requests went</h2>");
+    let mut out = String::from(
+        "<h2>Where the requests went</h2><p>Each client's modelled path, drawn through the hubs \
+of the long-haul graph it crosses: straight to the origin (direct), through its PoP, REC and \
+the shield to the origin (edge: the path of a miss; a hit ends at the PoP), or into Global \
+Accelerator at its PoP (ga). Numbers are modelled round-trip times; hover a path for every hop.</p>",
+    );
     out.push_str(&map::svg(
         &merged,
         "Clients, PoPs, RECs, the shield and the origin, with each client's modelled path",

@@ -130,3 +130,42 @@ fn charts_escape_labels_and_stay_inline() {
     assert!(!svg.contains("<a&b>"));
     assert!(!svg.contains("http://") || svg.contains("xmlns=\"http://www.w3.org/2000/svg\""));
 }
+
+#[test]
+fn the_map_shows_every_place_and_path_of_the_runs() {
+    let comparison = fixture();
+    let html = super::comparison(&comparison);
+    let edge = comparison.edge.map.as_ref().expect("the fixture has maps");
+    let direct = comparison
+        .direct
+        .map
+        .as_ref()
+        .expect("the fixture has maps");
+    assert_eq!(
+        html.matches("data-chart=\"map\"").count(),
+        1,
+        "one map for the runs"
+    );
+    for place in &edge.places {
+        assert!(
+            html.contains(&format!("data-id=\"{}\"", escape(&place.id))),
+            "{}",
+            place.id
+        );
+    }
+    let paths = edge.paths.len() + direct.paths.len();
+    assert_eq!(html.matches("<g class=\"route\"").count(), paths);
+    assert_eq!(html.matches("<table class=\"paths\">").count(), 1);
+    // Sydney's edge path in the table: every stop with its hop's RTT, hit and miss.
+    let sydney = edge.paths.iter().find(|p| p.place == "Sydney").unwrap();
+    assert!(html.contains(&format!(
+        "<td>Sydney</td><td>edge</td><td style=\"text-align:left\">Sydney → SYD ({:.1}) → rec:SYD",
+        sydney.hops[0].rtt_ms
+    )));
+    assert!(html.contains(&format!("<td>{:.1}</td></tr>", sydney.rtt_ms)));
+    // A single run's page has the map too; a run without one has none.
+    assert!(single(&comparison.edge).contains("data-chart=\"map\""));
+    let mut bare = comparison.edge.clone();
+    bare.map = None;
+    assert!(!single(&bare).contains("data-chart=\"map\""));
+}
