@@ -84,6 +84,10 @@ def num(x, fmt):
     return format(x, fmt) if x is not None else "-"
 
 
+def times(x):
+    return f"{x:.2f}x" if x is not None else "-"
+
+
 def markdown(result):
     lines = [f"# bench-edge {result['stamp']}", "", result["setup"], ""]
     if result["load_note"]:
@@ -100,8 +104,8 @@ def markdown(result):
                 f"| {num(c['server_cpu_share_median'], '.2f')} | {c['runs']} |")
         lines += ["", "| object | conns | edgelab / nginx | edgelab / limit |", "|---|---|---|---|"]
         for r in result["ratios"]:
-            lines.append(f"| {r['size']} | {r['conns']} | {num(r['edgelab_over_nginx'], '.2f')}x "
-                         f"| {num(r['edgelab_over_limit'], '.2f')}x |")
+            lines.append(f"| {r['size']} | {r['conns']} | {times(r['edgelab_over_nginx'])} "
+                         f"| {times(r['edgelab_over_limit'])} |")
         lines.append("")
     memory = result.get("memory")
     if memory:
