@@ -11,13 +11,18 @@
 //!   trait, with libCacheSim's conventions for LRU and FIFO.
 //! - [`sim`]: one pass over the trace feeding every capacity of the grid, and the report
 //!   (JSON and terminal table).
+//! - [`tiers`]: CloudFront's tiers (PoPs → RECs → Origin Shield) over a trace, PoPs from
+//!   the log's edge locations, RECs from the planner of `edgelab_geo`, a capacity grid per
+//!   tier.
 //! - [`size`]: byte sizes as users write them (`128MiB`, `1GiB`).
 
 pub mod cache;
 pub mod sim;
 pub mod size;
+pub mod tiers;
 pub mod trace;
 
 pub use cache::Eviction;
-pub use sim::{Outcome, Report, simulate};
+pub use sim::{Outcome, Report, simulate, simulate_tiered};
+pub use tiers::{CapacityItem, Router, Tier, TierSet, capacity_grid};
 pub use trace::{Request, TraceError, TraceFormat};

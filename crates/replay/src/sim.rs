@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::cache::Eviction;
 use crate::size::format_size;
+use crate::tiers::{Router, TierCapacities, TieredReport, simulate_tiers};
 use crate::trace::{Request, TraceError};
 
 /// What one cache of one capacity did over the whole trace.
@@ -34,8 +35,11 @@ pub struct Report {
     pub requests: u64,
     /// Bytes requested.
     pub bytes: u64,
-    /// One entry per capacity.
+    /// One entry per capacity (empty with `--tiers`: see `tiers`).
     pub results: Vec<Outcome>,
+    /// With `--tiers`: the tiers, the PoPs and their RECs, one entry per grid point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tiers: Option<TieredReport>,
 }
 
 fn ratio(part: u64, whole: u64) -> f64 {
@@ -89,6 +93,28 @@ where
         requests: total,
         bytes,
         results,
+        tiers: None,
+    })
+}
+
+/// Replays `requests` through the tiers of `router` at every point of `grid` (see
+/// [`crate::tiers`]); the report's `results` are empty, its `tiers` hold the outcome.
+pub fn simulate_tiered<I>(
+    requests: I,
+    eviction: Eviction,
+    router: Router,
+    grid: Vec<TierCapacities>,
+) -> Result<Report, TraceError>
+where
+    I: IntoIterator<Item = Result<Request, TraceError>>,
+{
+    let run = simulate_tiers(requests, eviction, router, grid)?;
+    Ok(Report {
+        eviction: eviction.as_str(),
+        requests: run.requests,
+        bytes: run.bytes,
+        results: Vec::new(),
+        tiers: Some(run.report),
     })
 }
 
@@ -99,8 +125,18 @@ impl Report {
         serde_json::to_string_pretty(self).expect("report serialises")
     }
 
-    /// The report as a terminal table, one row per capacity.
+    /// The report as a terminal table, one row per capacity (per tier and grid point with
+    /// tiers).
     pub fn table(&self) -> String {
+        if let Some(tiers) = &self.tiers {
+            return format!(
+                "eviction {}, {} requests, {} bytes\n{}",
+                self.eviction,
+                self.requests,
+                self.bytes,
+                tiers.table()
+            );
+        }
         let mut out = format!(
             "eviction {}, {} requests, {} bytes\n{:>10} {:>10} {:>10} {:>10} {:>16}\n",
             self.eviction,
@@ -133,7 +169,14 @@ mod tests {
     fn trace(items: &[(u64, u64)]) -> Vec<Result<Request, TraceError>> {
         items
             .iter()
-            .map(|&(id, size)| Ok(Request { time: 0, id, size }))
+            .map(|&(id, size)| {
+                Ok(Request {
+                    time: 0,
+                    id,
+                    size,
+                    pop: None,
+                })
+            })
             .collect()
     }
 

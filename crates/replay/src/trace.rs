@@ -16,6 +16,9 @@ pub struct Request {
     pub id: u64,
     /// Object size in bytes.
     pub size: u64,
+    /// The IATA code of the edge location that served it (`FRA56-P1` → `FRA`), when the
+    /// trace logs one (CloudFront logs); `--tiers` assigns requests to PoPs by it.
+    pub pop: Option<[u8; 3]>,
 }
 
 /// The formats `edgelab replay` reads.
@@ -206,6 +209,7 @@ impl<R: BufRead> Requests<R> {
                 time: u64::try_from(record.time_ms / 1_000).unwrap_or(0),
                 id: hash_id(&record.path),
                 size: record.object_size(),
+                pop: record.edge_code().map(pop_code),
             }));
         }
     }
@@ -279,6 +283,15 @@ impl<R: BufRead> Iterator for Requests<R> {
     }
 }
 
+/// An IATA code as three upper-case bytes (the caller checked it is three ASCII letters).
+fn pop_code(code: &str) -> [u8; 3] {
+    let mut out = [0u8; 3];
+    for (at, byte) in code.bytes().take(3).enumerate() {
+        out[at] = byte.to_ascii_uppercase();
+    }
+    out
+}
+
 /// Decodes one little-endian `oracleGeneral` record (`next_access_vtime` is not needed).
 pub fn decode_oracle(record: &[u8; ORACLE_GENERAL_RECORD]) -> Request {
     let u32_at = |at: usize| {
@@ -290,6 +303,7 @@ pub fn decode_oracle(record: &[u8; ORACLE_GENERAL_RECORD]) -> Request {
         time: u64::from(u32_at(0)),
         id: u64::from_le_bytes(id),
         size: u64::from(u32_at(12)),
+        pop: None,
     }
 }
 
@@ -328,6 +342,7 @@ fn parse_csv(text: &str) -> Result<Request, String> {
         time: time as u64,
         id,
         size,
+        pop: None,
     })
 }
 
@@ -357,7 +372,8 @@ mod tests {
             Request {
                 time: 1,
                 id: 7,
-                size: 100
+                size: 100,
+                pop: None,
             }
         );
         assert_eq!(out[1].time, 2);
@@ -383,16 +399,19 @@ mod tests {
                 time: 3,
                 id: u64::MAX - 1,
                 size: 4096,
+                pop: None,
             },
             Request {
                 time: 4,
                 id: 9,
                 size: 0,
+                pop: None,
             },
             Request {
                 time: 5,
                 id: 9,
                 size: 1,
+                pop: None,
             },
         ];
         let bytes: Vec<u8> = requests
@@ -448,6 +467,7 @@ garbage\n\
             time: 1,
             id: 2,
             size: 3,
+            pop: None,
         })
         .unwrap()
         .to_vec();
