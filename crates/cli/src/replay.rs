@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use edgelab_common::config::EXIT_CONFIG;
-use edgelab_replay::size::parse_size;
-use edgelab_replay::trace::Requests;
-use edgelab_replay::{Eviction, TraceFormat, simulate};
+use edgelab_replay::trace::{Request, Requests, TraceError};
+use edgelab_replay::{
+    CapacityItem, Eviction, Report, Router, TierSet, TraceFormat, capacity_grid, simulate,
+    simulate_tiered,
+};
 
 use crate::output;
 
@@ -19,7 +21,8 @@ use crate::output;
   edgelab replay trace.oracleGeneral.bin --capacity 128MiB,256MiB,1GiB
   edgelab replay requests.csv --format csv --eviction fifo --capacity 64MiB --json -
   edgelab replay E2QWRUHEXAMPLE.2026-12-01-10.a1b2c3d4.gz --format cloudfront --capacity 256MiB,1GiB
-  edgelab replay /var/log/nginx/access.log --format clf --strict")]
+  edgelab replay /var/log/nginx/access.log --format clf --strict
+  edgelab replay access.log --tiers pop,rec,shield --capacity pop=64MiB,pop=256MiB,rec=1GiB,shield=4GiB")]
 pub struct Args {
     /// The trace to replay.
     #[arg(value_name = "TRACE")]
@@ -32,9 +35,20 @@ pub struct Args {
     /// Eviction policy: lru, fifo or tinylfu (moka, as the running edge).
     #[arg(long, default_value = "lru", value_parser = clap::builder::ValueParser::new(str::parse::<Eviction>))]
     pub eviction: Eviction,
-    /// Cache capacities to replay, comma-separated (e.g. 64MiB,256MiB,1GiB).
-    #[arg(long, value_delimiter = ',', default_value = "64MiB,256MiB,1GiB", value_parser = clap::builder::ValueParser::new(parse_size))]
-    pub capacity: Vec<u64>,
+    /// Cache capacities to replay, comma-separated (e.g. 64MiB,256MiB,1GiB). With --tiers,
+    /// each names its tier, `TIER=SIZE` (the size of each cache of that tier); a tier named
+    /// more than once makes a grid: every combination is replayed
+    /// (pop=64MiB,pop=256MiB,rec=1GiB,shield=4GiB is two points).
+    #[arg(long, value_delimiter = ',', value_parser = clap::builder::ValueParser::new(str::parse::<CapacityItem>))]
+    pub capacity: Vec<CapacityItem>,
+    /// Simulate CloudFront's tiers: `pop`, `pop,rec`, `pop,shield` or `pop,rec,shield`.
+    /// Requests go to the PoP of their log line's edge location (one PoP when the trace has
+    /// none), a PoP's misses to its nearest REC, the RECs' to the shield.
+    #[arg(long, value_parser = clap::builder::ValueParser::new(str::parse::<TierSet>))]
+    pub tiers: Option<TierSet>,
+    /// With a shield tier: the origin's Region (the shield is the REC nearest it).
+    #[arg(long, value_name = "CODE", default_value = "us-east-1")]
+    pub origin_region: String,
     /// Write the report as JSON to FILE (`-` for standard output instead of the table).
     #[arg(long, value_name = "FILE")]
     pub json: Option<String>,
@@ -89,9 +103,57 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// What to simulate, checked before the trace is read.
+enum Plan {
+    OneTier(Vec<u64>),
+    Tiered(Box<Router>, Vec<edgelab_replay::tiers::TierCapacities>),
+}
+
+/// The default one-tier grid.
+const DEFAULT_CAPACITIES: [u64; 3] = [64 << 20, 256 << 20, 1 << 30];
+
+fn plan(args: &Args) -> Result<Plan, String> {
+    let Some(tiers) = args.tiers else {
+        if let Some(item) = args.capacity.iter().find(|c| c.tier.is_some()) {
+            let tier = item.tier.map(|t| t.as_str()).unwrap_or_default();
+            return Err(format!("--capacity {tier}=… needs --tiers"));
+        }
+        let capacities: Vec<u64> = args.capacity.iter().map(|c| c.bytes).collect();
+        return Ok(Plan::OneTier(if capacities.is_empty() {
+            DEFAULT_CAPACITIES.to_vec()
+        } else {
+            capacities
+        }));
+    };
+    let grid = capacity_grid(tiers, &args.capacity)?;
+    let origin = edgelab_geo::Topology::embedded()
+        .resolve(&args.origin_region)
+        .map_err(|error| format!("--origin-region: {error}"))?
+        .coordinates();
+    Ok(Plan::Tiered(Box::new(Router::new(tiers, origin)), grid))
+}
+
+fn run_plan(
+    plan: Plan,
+    requests: impl Iterator<Item = Result<Request, TraceError>>,
+    eviction: Eviction,
+) -> Result<Report, TraceError> {
+    match plan {
+        Plan::OneTier(capacities) => simulate(requests, eviction, &capacities),
+        Plan::Tiered(router, grid) => simulate_tiered(requests, eviction, *router, grid),
+    }
+}
+
 /// Simulates over `requests`, reports what was skipped, prints the report.
 fn finish<R: BufRead>(mut requests: Requests<R>, args: &Args) -> anyhow::Result<ExitCode> {
-    let report = match simulate(requests.by_ref(), args.eviction, &args.capacity) {
+    let plan = match plan(args) {
+        Ok(plan) => plan,
+        Err(error) => {
+            output::error(&error);
+            return Ok(ExitCode::from(EXIT_CONFIG as u8));
+        }
+    };
+    let report = match run_plan(plan, requests.by_ref(), args.eviction) {
         Ok(report) => report,
         Err(error) => {
             output::error(&format!("{}: {error}", args.trace.display()));

@@ -148,3 +148,66 @@ fn replay_reads_the_shipped_access_logs_and_reports_malformed_lines() {
     assert_eq!(strict.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&strict.stderr).contains("line 11: "));
 }
+
+#[test]
+fn replay_tiers_on_the_shipped_log_reports_every_tier_and_the_offload() {
+    let log = example("config/examples/cloudfront-access.log");
+    let out = run(
+        &[
+            "replay",
+            &log,
+            "--tiers",
+            "pop,rec,shield",
+            "--capacity",
+            "pop=64KiB,pop=1MiB,rec=1MiB,shield=10MiB",
+            "--json",
+            "-",
+        ],
+        LIMIT,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(json["requests"], 37);
+    let tiers = &json["tiers"];
+    assert_eq!(tiers["tiers"], serde_json::json!(["pop", "rec", "shield"]));
+    assert_eq!(tiers["shield"], "IAD");
+    let points = tiers["results"].as_array().expect("grid points");
+    assert_eq!(
+        points.len(),
+        2,
+        "two PoP sizes, one REC and one shield size"
+    );
+    for point in points {
+        let t = point["tiers"].as_array().expect("tiers");
+        // Every request reaches the PoPs; a tier's misses are the next tier's requests
+        // (IAD's REC is the shield, so IAD's misses go straight to it).
+        assert_eq!(t[0]["requests"], 37);
+        assert_eq!(t[0]["caches"], 5, "FRA, LHR, NRT, IAD, SYD");
+        assert_eq!(t[2]["misses"], point["origin_requests"]);
+        let to_shield = t[2]["requests"].as_u64().unwrap();
+        assert!(to_shield >= t[1]["misses"].as_u64().unwrap());
+    }
+    assert_eq!(points[0]["capacities"]["pop"], 64 << 10);
+    assert_eq!(points[0]["tiers"][0]["misses"], 31);
+    assert_eq!(points[0]["origin_requests"], 7);
+    // The shield of 10 MiB holds what one 10 MiB cache would: the same 7 origin requests.
+    let bad = run(&["replay", &log, "--capacity", "pop=1MiB"], LIMIT);
+    assert_eq!(bad.status.code(), Some(64), "a tier capacity needs --tiers");
+    let bad = run(
+        &[
+            "replay",
+            &log,
+            "--tiers",
+            "pop,rec",
+            "--capacity",
+            "pop=1MiB",
+        ],
+        LIMIT,
+    );
+    assert_eq!(bad.status.code(), Some(64), "rec has no capacity");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("rec"));
+}
