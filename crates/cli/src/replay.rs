@@ -32,7 +32,7 @@ pub struct Args {
     /// csv). Logs may be gzip-compressed.
     #[arg(long, value_parser = clap::builder::ValueParser::new(str::parse::<TraceFormat>))]
     pub format: Option<TraceFormat>,
-    /// Eviction policy: lru, fifo or tinylfu (moka, as the running edge).
+    /// Eviction policy: lru, fifo, tinylfu (moka) or clock-pro (quick_cache, as the running edge's store).
     #[arg(long, default_value = "lru", value_parser = clap::builder::ValueParser::new(str::parse::<Eviction>))]
     pub eviction: Eviction,
     /// Cache capacities to replay, comma-separated (e.g. 64MiB,256MiB,1GiB). With --tiers,

@@ -6,10 +6,12 @@
 //! evicts from its tail until the object fits and inserts it at the head. No per-object
 //! metadata is counted (libCacheSim's `consider_obj_metadata=False`) and nothing expires.
 //!
-//! `tinylfu` is moka's synchronous cache, the store of the running edge (TinyLFU admission
-//! in front of a segmented LRU, weighted by size). moka applies admission and eviction in
-//! batches, so it is run to quiescence after each insert here to make the replay
-//! deterministic; the live edge may hold a little more than its capacity between batches.
+//! `clock-pro` is `quick_cache`'s CLOCK-Pro cache weighted by size, the eviction of the running
+//! edge's store (`edgelab_edge::store`); the edge splits its capacity into up to 16 shards of
+//! at least its largest object, the replay runs one. `tinylfu` is moka's synchronous cache
+//! (TinyLFU admission in front of a segmented LRU, weighted by size), the edge's store before it
+//! moved to `quick_cache`; moka applies admission and eviction in batches, so it is run to
+//! quiescence after each insert here to make the replay deterministic.
 
 use std::str::FromStr;
 
@@ -22,13 +24,20 @@ pub enum Eviction {
     Lru,
     /// First in, first out (a hit does not reorder).
     Fifo,
-    /// moka's TinyLFU-admitted segmented LRU, as the running edge uses.
+    /// moka's TinyLFU-admitted segmented LRU.
     TinyLfu,
+    /// quick_cache's CLOCK-Pro, the eviction of the running edge's store.
+    ClockPro,
 }
 
 impl Eviction {
     /// Every policy, for help texts.
-    pub const ALL: [Eviction; 3] = [Eviction::Lru, Eviction::Fifo, Eviction::TinyLfu];
+    pub const ALL: [Eviction; 4] = [
+        Eviction::Lru,
+        Eviction::Fifo,
+        Eviction::TinyLfu,
+        Eviction::ClockPro,
+    ];
 
     /// The name used on the command line and in reports.
     pub fn as_str(self) -> &'static str {
@@ -36,6 +45,7 @@ impl Eviction {
             Eviction::Lru => "lru",
             Eviction::Fifo => "fifo",
             Eviction::TinyLfu => "tinylfu",
+            Eviction::ClockPro => "clock-pro",
         }
     }
 
@@ -45,6 +55,7 @@ impl Eviction {
             Eviction::Lru => Box::new(ListCache::new(capacity, true)),
             Eviction::Fifo => Box::new(ListCache::new(capacity, false)),
             Eviction::TinyLfu => Box::new(TinyLfu::new(capacity)),
+            Eviction::ClockPro => Box::new(ClockPro::new(capacity)),
         }
     }
 }
@@ -55,7 +66,7 @@ impl FromStr for Eviction {
         Self::ALL
             .into_iter()
             .find(|eviction| eviction.as_str() == text)
-            .ok_or_else(|| format!("unknown eviction `{text}` (lru, fifo, tinylfu)"))
+            .ok_or_else(|| format!("unknown eviction `{text}` (lru, fifo, tinylfu, clock-pro)"))
     }
 }
 
@@ -233,6 +244,49 @@ impl Cache for TinyLfu {
     }
 }
 
+/// Weighs a cached object by its size in bytes.
+#[derive(Clone, Copy)]
+struct BySize;
+
+impl quick_cache::Weighter<u64, u64> for BySize {
+    fn weight(&self, _id: &u64, size: &u64) -> u64 {
+        *size
+    }
+}
+
+/// quick_cache's CLOCK-Pro cache weighted by object size (one shard).
+pub struct ClockPro {
+    store: quick_cache::unsync::Cache<u64, u64, BySize>,
+}
+
+impl ClockPro {
+    /// An empty cache of `capacity` bytes.
+    pub fn new(capacity: u64) -> Self {
+        // The item estimate only sizes the initial tables; 4 KiB is a typical web object.
+        let estimated = usize::try_from(capacity / 4096)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        ClockPro {
+            store: quick_cache::unsync::Cache::with_weighter(estimated, capacity.max(1), BySize),
+        }
+    }
+}
+
+impl Cache for ClockPro {
+    fn get(&mut self, id: u64, size: u64) -> bool {
+        if self.store.get(&id).is_some() {
+            return true;
+        }
+        // quick_cache refuses an object heavier than the whole cache: a miss, not inserted.
+        self.store.insert(id, size);
+        false
+    }
+
+    fn occupied(&self) -> u64 {
+        self.store.weight()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,6 +346,35 @@ mod tests {
         }
         assert!(cache.occupied() <= 1000);
         assert!(cache.get(0, 50) || cache.get(0, 50));
+    }
+
+    #[test]
+    fn clock_pro_keeps_a_reused_object_a_scan_would_evict_and_holds_within_capacity() {
+        let mut cache = ClockPro::new(1000);
+        // A hot object hit many times, then a scan of cold ones three times the capacity.
+        for _ in 0..10 {
+            cache.get(0, 100);
+        }
+        for id in 1..=30 {
+            assert!(!cache.get(id, 100), "a cold object is a miss");
+            assert!(cache.occupied() <= 1000);
+        }
+        assert!(
+            cache.get(0, 100),
+            "CLOCK-Pro keeps the hot object through the scan"
+        );
+        // LRU of the same size has evicted it.
+        let mut lru = ListCache::new(1000, true);
+        for _ in 0..10 {
+            lru.get(0, 100);
+        }
+        for id in 1..=30 {
+            lru.get(id, 100);
+        }
+        assert!(!lru.get(0, 100));
+        // An object over the whole capacity is a miss and is not stored.
+        assert!(!cache.get(99, 1001));
+        assert!(!cache.get(99, 1001));
     }
 
     proptest::proptest! {

@@ -7,7 +7,7 @@
 //! - [`trace`]: trace formats (CSV `time,id,size`, libCacheSim's `oracleGeneral` binary,
 //!   CloudFront and CLF access logs through `edgelab_accesslog`) and
 //!   a streaming reader.
-//! - [`cache`]: the eviction policies (`lru`, `fifo`, `tinylfu`) behind one [`cache::Cache`]
+//! - [`cache`]: the eviction policies (`lru`, `fifo`, `tinylfu`, `clock-pro`) behind one [`cache::Cache`]
 //!   trait, with libCacheSim's conventions for LRU and FIFO.
 //! - [`sim`]: one pass over the trace feeding every capacity of the grid, and the report
 //!   (JSON and terminal table).

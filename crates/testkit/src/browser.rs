@@ -7,6 +7,11 @@
 //! are plain JSON messages over that socket; the console errors, uncaught exceptions and
 //! error log entries the page produces on the way are collected ([`Browser::errors`]).
 //! Waiting is polling with a deadline ([`Browser::wait_for`]), never a sleep.
+//!
+//! Written here rather than taken from a CDP crate: the tests need five protocol calls
+//! (attach, navigate, evaluate, input events, screenshot) over one blocking websocket, and the
+//! full-protocol clients (`chromiumoxide`, `headless_chrome`) bring the whole generated
+//! protocol and their own runtime and download logic into every test build for them.
 
 use std::io::ErrorKind;
 use std::net::TcpStream;
