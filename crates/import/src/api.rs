@@ -90,7 +90,7 @@ pub struct DistributionConfig {
     pub cache_behaviors: List<CacheBehavior>,
     /// Custom error responses.
     #[serde(default)]
-    pub custom_error_responses: List<Value>,
+    pub custom_error_responses: List<CustomErrorResponse>,
     /// Free-text comment.
     pub comment: Option<String>,
     /// Standard logging.
@@ -430,4 +430,21 @@ pub struct QueryStringsConfig {
     /// Names for `whitelist` / `allExcept`.
     #[serde(default)]
     pub query_strings: List<String>,
+}
+
+/// One custom error response (`CustomErrorResponses.Items[i]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CustomErrorResponse {
+    /// The HTTP status it applies to.
+    pub error_code: u16,
+    /// The page served instead (empty or absent: none).
+    #[serde(default)]
+    pub response_page_path: Option<String>,
+    /// The status the page is served with, a string in the API (`"200"`; empty: none).
+    #[serde(default)]
+    pub response_code: Option<String>,
+    /// Seconds the error is cached at least.
+    #[serde(rename = "ErrorCachingMinTTL", default)]
+    pub error_caching_min_ttl: Option<u64>,
 }

@@ -55,10 +55,29 @@ pub struct EdgeSection {
     /// `edge.response_timeout`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_timeout: Option<String>,
+    /// `[[edge.custom_error_responses]]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub custom_error_responses: Vec<CustomErrorSection>,
     /// `[[edge.behaviors]]`.
     pub behaviors: Vec<BehaviorSection>,
     /// `[edge.default_behavior]`.
     pub default_behavior: BehaviorSection,
+}
+
+/// One `[[edge.custom_error_responses]]` entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomErrorSection {
+    /// `error_code`.
+    pub error_code: u16,
+    /// `error_caching_min_ttl`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_caching_min_ttl: Option<String>,
+    /// `response_page_path`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_page_path: Option<String>,
+    /// `response_code`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_code: Option<u16>,
 }
 
 /// One behaviour.

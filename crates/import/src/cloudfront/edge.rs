@@ -2,9 +2,11 @@
 //! cache and origin request policies, compression and the default root object.
 
 use super::{CONNECTION_ATTEMPTS, CONNECTION_TIMEOUT_S, Mapper, Target};
-use crate::api::{CacheBehavior, DistributionConfig};
+use crate::api::{CacheBehavior, CustomErrorResponse, DistributionConfig};
 use crate::policy::{self, KeyPolicy};
-use crate::render::{BehaviorSection, CachePolicySection, EdgeSection, OriginRequestSection};
+use crate::render::{
+    BehaviorSection, CachePolicySection, CustomErrorSection, EdgeSection, OriginRequestSection,
+};
 
 /// How a behaviour is named in the output.
 pub(super) fn label(behavior: &CacheBehavior) -> String {
@@ -68,6 +70,13 @@ impl Mapper {
         if let Some(root) = &default_root_object {
             self.mapped.push(format!("DefaultRootObject: {root}"));
         }
+        let custom_error_responses = config
+            .custom_error_responses
+            .items()
+            .iter()
+            .enumerate()
+            .map(|(i, response)| self.custom_error(response, i))
+            .collect();
         let behaviors: Option<Vec<BehaviorSection>> = behaviors.into_iter().collect();
         Some(EdgeSection {
             default_root_object,
@@ -75,9 +84,47 @@ impl Mapper {
             connection_attempts: attempts,
             connection_timeout: format!("{timeout}s"),
             response_timeout: read_timeout.map(|t| format!("{t}s")),
+            custom_error_responses,
             behaviors: behaviors?,
             default_behavior,
         })
+    }
+
+    /// One custom error response, as `[[edge.custom_error_responses]]` (the edge validates the
+    /// codes and pairs and reports them under `edge.custom_error_responses[i]`; a response code
+    /// that is not a number is reported here with its JSON path).
+    fn custom_error(&mut self, response: &CustomErrorResponse, index: usize) -> CustomErrorSection {
+        let field = format!("CustomErrorResponses.Items[{index}]");
+        let page = response
+            .response_page_path
+            .clone()
+            .filter(|path| !path.is_empty());
+        let code = response.response_code.as_deref().filter(|c| !c.is_empty());
+        let response_code = code.and_then(|code| match code.parse::<u16>() {
+            Ok(code) => Some(code),
+            Err(_) => {
+                let message = format!("`{code}` is not an HTTP status code");
+                self.problem(&format!("{field}.ResponseCode"), message);
+                None
+            }
+        });
+        let ttl = response.error_caching_min_ttl;
+        self.mapped.push(format!(
+            "custom error response for {}: {}{}",
+            response.error_code,
+            match (&page, response_code) {
+                (Some(page), Some(code)) => format!("page {page} served as {code}"),
+                _ => "no page".to_string(),
+            },
+            ttl.map(|t| format!(", error caching minimum TTL {t} s"))
+                .unwrap_or_default()
+        ));
+        CustomErrorSection {
+            error_code: response.error_code,
+            error_caching_min_ttl: ttl.map(|t| format!("{t}s")),
+            response_page_path: page,
+            response_code,
+        }
     }
 
     /// One behaviour (`field` is its JSON path below the config).

@@ -133,10 +133,6 @@ impl Mapper {
         if config.logging.as_ref().is_some_and(|l| l.enabled) {
             self.note("standard logging to S3 (edgelab has metrics and reports instead)".into());
         }
-        let errors = config.custom_error_responses.items().len();
-        if errors > 0 {
-            self.note(format!("custom error responses ({errors})"));
-        }
         if let Some(version) = config.http_version.as_deref().filter(|v| v.contains('3')) {
             self.note(format!(
                 "HTTP version {version}: HTTP/3 (edgelab serves HTTP/1.1 and h2c)"

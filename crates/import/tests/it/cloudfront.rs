@@ -150,13 +150,27 @@ fn get_distribution_output_with_legacy_settings_maps_and_lists_the_rest() {
         "no origin group"
     );
     assert_eq!(pop.default_root_object, None, "empty DefaultRootObject");
+    let not_found = http::StatusCode::NOT_FOUND;
+    let page = pop.error_responses.page(not_found).expect("404's page");
+    assert_eq!(
+        (page.path.as_str(), page.status.as_u16()),
+        ("/404.html", 404)
+    );
+    assert_eq!(
+        pop.error_responses.min_ttl(not_found).map(|t| t.as_secs()),
+        Some(30)
+    );
+    assert!(
+        imported
+            .topology
+            .contains("[[edge.custom_error_responses]]")
+    );
     for expected in [
         "Lambda@Edge",
         "signed URLs",
         "field-level encryption",
         "geo restriction",
         "standard logging",
-        "custom error responses",
         "origin path \"/v2\"",
         "custom origin header",
         "`AnycastIpListId` is not understood",
@@ -264,5 +278,16 @@ fn unknown_targets_and_policy_ids_are_all_reported() {
     assert!(
         paths.contains(&"$.DistributionConfig.CacheBehaviors.Items[0].OriginRequestPolicyId"),
         "{paths:?}"
+    );
+}
+
+#[test]
+fn a_custom_error_response_code_that_is_not_a_status_names_its_path() {
+    let text = read(LEGACY).replace("\"ResponseCode\": \"404\"", "\"ResponseCode\": \"four\"");
+    let found = problems(import(&text, LEGACY, &Options::default()).unwrap_err());
+    let paths: Vec<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["$.Distribution.DistributionConfig.CustomErrorResponses.Items[0].ResponseCode"]
     );
 }
