@@ -126,7 +126,7 @@ impl LabelBox {
     }
 }
 
-/// The width of `text` at [`FONT_PX`], estimated on the wide side (DejaVu Sans, the usual
+/// The width of `text` at `FONT_PX`, estimated on the wide side (DejaVu Sans, the usual
 /// sans-serif of a Linux browser, is among the widest): capitals and digits 0.72 em, other
 /// letters 0.62 em, spaces 0.32 em.
 pub fn text_width(text: &str) -> f64 {
