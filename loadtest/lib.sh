@@ -26,6 +26,16 @@ lib_install() {
 lib_nginx() { command -v nginx || echo /usr/sbin/nginx; }
 
 # Makes WORK (a fresh directory) and a trap that stops every pid in PIDS and removes WORK.
+# The edgelab binary a probe runs: its argument when given, else a debug build of this tree
+# (built here). Sets BIN; needs ROOT.
+lib_debug_bin() {
+    BIN="${1:-}"
+    if [ -z "$BIN" ]; then
+        (cd "$ROOT" && cargo build --locked -q -p edgelab-cli)
+        BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/edgelab"
+    fi
+}
+
 lib_workdir() {
     WORK="$(mktemp -d "/tmp/edgelab-$1.XXXXXX")"
     chmod 755 "$WORK"

@@ -10,11 +10,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=lib.sh
 source "$ROOT/loadtest/lib.sh"
 lib_install "curl python3" curl python3
-BIN="${1:-}"
-if [ -z "$BIN" ]; then
-    (cd "$ROOT" && cargo build --locked -q -p edgelab-cli)
-    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/edgelab"
-fi
+lib_debug_bin "${1:-}"
 
 lib_workdir probe-range-dos
 mkdir "$WORK/files"

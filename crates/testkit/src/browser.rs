@@ -29,6 +29,19 @@ const CALL_LIMIT: Duration = Duration::from_secs(30);
 /// How often [`Browser::wait_for`] asks again.
 const POLL_EVERY: Duration = Duration::from_millis(50);
 
+/// The flags every headless run of Chromium here starts with: no sandbox (root in a
+/// container), no GPU, nothing that reaches the network on its own, no first-run UI.
+pub const HEADLESS_FLAGS: [&str; 8] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+];
+
 /// The Chromium binary: `EDGELAB_CHROMIUM`, else `chromium` or `chromium-browser` on PATH.
 pub fn chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("EDGELAB_CHROMIUM") {
@@ -88,18 +101,8 @@ impl Browser {
         let _ = std::fs::remove_dir_all(profile);
         std::fs::create_dir_all(profile).expect("the profile directory can be made");
         let child = Command::new(binary)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--hide-scrollbars",
-                "--remote-debugging-port=0",
-                "--remote-allow-origins=*",
-            ])
+            .args(HEADLESS_FLAGS)
+            .args(["--remote-debugging-port=0", "--remote-allow-origins=*"])
             .arg(format!("--window-size={width},{height}"))
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")

@@ -16,20 +16,10 @@ use std::time::Duration;
 use edgelab_geo::Coordinates;
 use edgelab_loadgen::html::map::{CLUSTER_PX, FAN_PX, PROJECTION};
 use edgelab_loadgen::{Comparison, Report, RunMap, html};
+use edgelab_testkit::browser::{HEADLESS_FLAGS, chromium_or_skip};
 
 /// The script injected before the report's content (the report itself has none).
 const CHECK_JS: &str = include_str!("check.js");
-
-/// The Chromium binary: `EDGELAB_CHROMIUM`, else `chromium` or `chromium-browser` on PATH.
-fn chromium() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("EDGELAB_CHROMIUM") {
-        return Some(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .flat_map(|dir| [dir.join("chromium"), dir.join("chromium-browser")])
-        .find(|candidate| candidate.is_file())
-}
 
 /// Where the pages and the screenshot go: `target/browser/`.
 fn out_dir() -> PathBuf {
@@ -58,17 +48,8 @@ fn headless(binary: &Path, profile: &Path, args: &[String], page: &Path) -> Stri
     let stdout_path = profile.with_extension("stdout");
     let stdout = std::fs::File::create(&stdout_path).expect("target/browser is writable");
     let mut child = Command::new(binary)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--hide-scrollbars",
-            "--window-size=1000,3600",
-        ])
+        .args(HEADLESS_FLAGS)
+        .arg("--window-size=1000,3600")
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(args)
         .arg(format!("file://{}", page.display()))
@@ -129,17 +110,8 @@ fn drawn<'a>(found: &'a serde_json::Value, chart: &str, name: &str) -> &'a serde
 }
 
 #[test]
-#[expect(
-    clippy::print_stderr,
-    reason = "a skipped test says why on the test's output"
-)]
 fn the_report_draws_its_json_in_a_real_browser() {
-    let Some(binary) = chromium() else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true needs Chromium for the browser test (apt-get install chromium)"
-        );
-        eprintln!("skipped: no chromium installed (set EDGELAB_CHROMIUM or install chromium)");
+    let Some(binary) = chromium_or_skip("the report browser test") else {
         return;
     };
     let comparison = fixture();
