@@ -55,52 +55,38 @@ pub enum RawSelection {
     List(Vec<String>),
 }
 
-/// A validated selection of query strings, headers or cookies.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Selection {
-    /// Nothing.
-    #[default]
-    None,
-    /// Everything the viewer sent.
-    All,
-    /// Only these names (query strings and cookies case-sensitive, headers lower-cased).
-    Only(Vec<String>),
-}
+/// A validated selection of query strings, headers or cookies (`edgelab_policy`).
+pub use edgelab_policy::Selection;
 
-impl Selection {
-    /// Whether `name` is selected.
-    pub fn selects(&self, name: &str) -> bool {
-        match self {
-            Selection::None => false,
-            Selection::All => true,
-            Selection::Only(names) => names.iter().any(|n| n == name),
+/// A validated selection from its raw form; `lower` lower-cases the names (headers).
+fn selection_from_raw(
+    raw: &RawSelection,
+    lower: bool,
+    field: &str,
+    errors: &mut ConfigErrors,
+) -> Selection {
+    match raw {
+        RawSelection::Word(word) if word == "none" => Selection::None,
+        RawSelection::Word(word) if word == "all" => Selection::All,
+        RawSelection::Word(word) => {
+            errors.push(
+                field,
+                format!("expected \"none\", \"all\" or a list of names, got {word:?}"),
+            );
+            Selection::None
         }
-    }
-
-    fn from_raw(raw: &RawSelection, lower: bool, field: &str, errors: &mut ConfigErrors) -> Self {
-        match raw {
-            RawSelection::Word(word) if word == "none" => Selection::None,
-            RawSelection::Word(word) if word == "all" => Selection::All,
-            RawSelection::Word(word) => {
-                errors.push(
-                    field,
-                    format!("expected \"none\", \"all\" or a list of names, got {word:?}"),
-                );
-                Selection::None
-            }
-            RawSelection::List(names) => Selection::Only(
-                names
-                    .iter()
-                    .map(|n| {
-                        if lower {
-                            n.to_ascii_lowercase()
-                        } else {
-                            n.clone()
-                        }
-                    })
-                    .collect(),
-            ),
-        }
+        RawSelection::List(names) => Selection::Only(
+            names
+                .iter()
+                .map(|n| {
+                    if lower {
+                        n.to_ascii_lowercase()
+                    } else {
+                        n.clone()
+                    }
+                })
+                .collect(),
+        ),
     }
 }
 
@@ -249,69 +235,9 @@ pub struct RawEdgeConfig {
     pub custom_error_responses: Vec<RawCustomErrorResponse>,
 }
 
-/// A validated cache policy.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CachePolicyConfig {
-    /// Preset name it started from.
-    pub name: String,
-    /// MinTTL.
-    pub min_ttl: Duration,
-    /// DefaultTTL.
-    pub default_ttl: Duration,
-    /// MaxTTL.
-    pub max_ttl: Duration,
-    /// Pure RFC 9111 mode: no clamps, heuristic freshness, request directives honoured.
-    pub rfc: bool,
-    /// Query strings in the key.
-    pub query_strings: Selection,
-    /// Headers in the key (lower case).
-    pub headers: Vec<HeaderName>,
-    /// Cookies in the key.
-    pub cookies: Selection,
-    /// Compression on.
-    pub compress: bool,
-}
-
-impl CachePolicyConfig {
-    /// A preset by name (case-insensitive), or `None`.
-    pub fn preset(name: &str) -> Option<Self> {
-        const YEAR: Duration = Duration::from_secs(31_536_000);
-        let base = |name: &str, min: u64, default: u64, max: Duration| CachePolicyConfig {
-            name: name.to_string(),
-            min_ttl: Duration::from_secs(min),
-            default_ttl: Duration::from_secs(default),
-            max_ttl: max,
-            rfc: false,
-            query_strings: Selection::None,
-            headers: Vec::new(),
-            cookies: Selection::None,
-            compress: false,
-        };
-        match name.to_ascii_lowercase().as_str() {
-            "rfc9111" => Some(CachePolicyConfig {
-                rfc: true,
-                query_strings: Selection::All,
-                ..base("rfc9111", 0, 0, Duration::MAX)
-            }),
-            "cachingoptimized" => Some(CachePolicyConfig {
-                compress: true,
-                ..base("CachingOptimized", 1, 86_400, YEAR)
-            }),
-            "cachingdisabled" => Some(base("CachingDisabled", 0, 0, Duration::ZERO)),
-            "useorigincachecontrolheaders" => Some(CachePolicyConfig {
-                headers: vec![http::header::HOST, http::header::ORIGIN],
-                compress: true,
-                ..base("UseOriginCacheControlHeaders", 0, 0, YEAR)
-            }),
-            _ => None,
-        }
-    }
-
-    /// Whether nothing is ever cached (`CachingDisabled`).
-    pub fn disabled(&self) -> bool {
-        !self.rfc && self.max_ttl.is_zero()
-    }
-}
+/// A validated cache policy: a preset and its overrides (`edgelab_policy`, shared with the
+/// offline replay).
+pub use edgelab_policy::CachePolicyConfig;
 
 /// A validated origin request policy.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -492,33 +418,16 @@ fn cache_policy(raw: &RawCachePolicy, field: &str, errors: &mut ConfigErrors) ->
             CachePolicyConfig::preset(defaults::POLICY).expect("built-in preset exists")
         }
     };
-    if let Some(min) = raw.min_ttl {
-        policy.min_ttl = min;
-        policy.rfc = false;
-    }
-    if let Some(default) = raw.default_ttl {
-        policy.default_ttl = default;
-        policy.rfc = false;
-    }
-    if let Some(max) = raw.max_ttl {
-        policy.max_ttl = max;
-        policy.rfc = false;
-    }
-    if policy.min_ttl > policy.max_ttl {
-        errors.push(format!("{field}.min_ttl"), "must not exceed max_ttl");
-    }
-    if policy.default_ttl < policy.min_ttl || policy.default_ttl > policy.max_ttl {
-        errors.push(
-            format!("{field}.default_ttl"),
-            "must lie between min_ttl and max_ttl",
-        );
+    policy.set_ttls(raw.min_ttl, raw.default_ttl, raw.max_ttl);
+    for problem in policy.ttl_problems() {
+        errors.push(format!("{field}.{}", problem.field), problem.message);
     }
     if let Some(q) = &raw.query_strings {
         policy.query_strings =
-            Selection::from_raw(q, false, &format!("{field}.query_strings"), errors);
+            selection_from_raw(q, false, &format!("{field}.query_strings"), errors);
     }
     if let Some(h) = &raw.headers {
-        match Selection::from_raw(h, true, &format!("{field}.headers"), errors) {
+        match selection_from_raw(h, true, &format!("{field}.headers"), errors) {
             Selection::All => errors.push(
                 format!("{field}.headers"),
                 "\"all\" headers cannot be in a cache key; list them",
@@ -539,7 +448,7 @@ fn cache_policy(raw: &RawCachePolicy, field: &str, errors: &mut ConfigErrors) ->
         }
     }
     if let Some(c) = &raw.cookies {
-        policy.cookies = Selection::from_raw(c, false, &format!("{field}.cookies"), errors);
+        policy.cookies = selection_from_raw(c, false, &format!("{field}.cookies"), errors);
     }
     if let Some(compress) = raw.compress {
         policy.compress = compress;
@@ -590,7 +499,7 @@ fn origin_request(
     };
     let sel = |raw: &RawSelection, name: &str, errors: &mut ConfigErrors| {
         let path = format!("{field}.origin_request.{name}");
-        Selection::from_raw(raw, name == "headers", &path, errors)
+        selection_from_raw(raw, name == "headers", &path, errors)
     };
     if let Some(q) = &raw.query_strings {
         policy.query_strings = sel(q, "query_strings", errors);
