@@ -35,17 +35,19 @@ pub struct Args {
     /// Scenario file replacing the topology's `[load]` table.
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
-    /// How long each run sends requests, e.g. `20s`.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    /// How long each run sends requests, e.g. `20s`, `2m` (default: the scenario's, else
+    /// the topology's `[load]`, else 10 s).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
-    /// Requests per second over all client places.
-    #[arg(long)]
+    /// Requests per second over all client places (default: the scenario's, else the
+    /// topology's `[load]`, else 100).
+    #[arg(long, value_name = "N")]
     pub rate: Option<f64>,
-    /// Stop each run after this many requests.
-    #[arg(long)]
+    /// Stop each run after this many requests (default: no limit, the duration ends it).
+    #[arg(long, value_name = "N")]
     pub requests: Option<u64>,
     /// Seed of the workload (default: the scenario's, else the topology's).
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
     /// Also run through Global Accelerator (entry PoP, then backbone to the origin).
     #[arg(long)]
@@ -60,10 +62,10 @@ pub struct Args {
     #[arg(long, value_name = "MODE")]
     pub peers: Option<String>,
     /// Traffic port of the nodes with `--peers dns`.
-    #[arg(long, default_value_t = 8080)]
+    #[arg(long, value_name = "PORT", default_value_t = 8080)]
     pub peer_port: u16,
     /// Admin port of the nodes with `--peers dns`.
-    #[arg(long, default_value_t = 9090)]
+    #[arg(long, value_name = "PORT", default_value_t = 9090)]
     pub peer_admin_port: u16,
     /// Exit with status 3 when, in any run, the p99 of send lateness or of emulation error
     /// exceeds this many milliseconds (the reports are still written).

@@ -21,26 +21,29 @@ use crate::output;
     edgelab edge --config config/edge.toml --listen 127.0.0.1:8080 --admin 127.0.0.1:9080")]
 pub struct Args {
     /// Traffic address (port 0 picks a free port; the first stdout line names it).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: String,
     /// Admin address (/metrics, /healthz, /readyz, /invalidations, /cache).
-    #[arg(long, default_value = "127.0.0.1:9080")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9080")]
     pub admin: String,
-    /// Upstream URL: the origin (primary of the origin group).
-    #[arg(long)]
+    /// Upstream URL: the origin (primary of the origin group). Required unless the config
+    /// file sets `[upstream] primary`.
+    #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
     /// Cache policy preset of the default behaviour: rfc9111, CachingOptimized,
-    /// CachingDisabled, UseOriginCacheControlHeaders.
-    #[arg(long)]
+    /// CachingDisabled, UseOriginCacheControlHeaders (default: the config file's, else
+    /// CachingOptimized).
+    #[arg(long, value_name = "PRESET")]
     pub policy: Option<String>,
-    /// Tier: edge, rec or shield.
-    #[arg(long)]
+    /// Tier: edge, rec or shield (default: the config file's, else edge).
+    #[arg(long, value_name = "TIER")]
     pub tier: Option<String>,
-    /// IATA code of the PoP (e.g. FRA).
-    #[arg(long)]
+    /// IATA code of the PoP, e.g. FRA: the `pop` metric label and `X-Amz-Cf-Pop` (default:
+    /// the config file's, else LOC).
+    #[arg(long, value_name = "CODE")]
     pub pop: Option<String>,
-    /// Edge config file (TOML; see config/edge.toml).
-    #[arg(long)]
+    /// Edge config file (TOML; see config/edge.toml). Flags override it.
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
 

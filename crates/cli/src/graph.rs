@@ -9,7 +9,7 @@ use edgelab_geo::{
     residuals,
 };
 
-use crate::topology::table;
+use edgelab_common::text::table;
 
 type Problems = Vec<String>;
 

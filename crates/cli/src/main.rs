@@ -26,7 +26,16 @@ mod up;
 /// edgelab: an edge-cache CDN emulator. Run an origin, edge caches and a load generator on
 /// loopback with real AWS geography and modelled latency, and measure what the edges do.
 #[derive(Debug, Parser)]
-#[command(name = "edgelab", version, about, long_about = None)]
+#[command(name = "edgelab", version, long_about = None, after_help = "Examples:
+  edgelab demo                                   # the whole CDN on loopback + a direct-vs-edge report
+  edgelab demo --tour                            # five measured chapters: caching, GA, Local Zone, failures
+  edgelab up config/global.toml                  # every node of a topology; Ctrl-C stops it
+  edgelab topology route --client Sydney --shield   # the path a request takes, hop by hop
+  edgelab origin --listen 127.0.0.1:8080 --admin 127.0.0.1:9080
+  edgelab edge --listen 127.0.0.1:8081 --admin 127.0.0.1:9081 --upstream http://127.0.0.1:8080
+
+`edgelab help COMMAND` (or `edgelab COMMAND --help`) prints each command's options, defaults and
+examples; docs/ has the reference. `EDGELAB_LOG=info` turns on logs.")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,7 +48,18 @@ enum Command {
     /// Run one edge cache node (PoP, Regional Edge Cache or Origin Shield).
     Edge(edge::Args),
     /// Inspect the geography and the latency model.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  edgelab topology list pops
+  edgelab topology rtt us-east-1 eu-west-1
+  edgelab topology matrix --kind region --format csv
+  edgelab topology path eu-central-1 ap-northeast-1
+  edgelab topology route --client Sydney --origin eu-west-1 --shield
+  edgelab topology validate --measured crates/geo/data/calibration/ibm-cloud-2026-02.csv
+
+`edgelab topology COMMAND --help` prints each command's options and examples."
+    )]
     Topology(topology::Command),
     /// Generate load against one node or a whole topology and report latency and hit ratio.
     Loadgen(loadgen::Args),
@@ -56,10 +76,19 @@ enum Command {
     /// Replay a request trace through simulated caches offline (what-if, no sockets).
     Replay(replay::Args),
     /// Import a CDN configuration (a CloudFront distribution) as a topology file.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:
+  edgelab import cloudfront config/examples/cloudfront-distribution.json \\
+      --cache-policy config/examples/cloudfront-cache-policy.json > topology.toml"
+    )]
     Import(import::Command),
     /// Work with saved reports: merge the reports of a sharded run.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:
+  edgelab report merge shard-1.json shard-2.json shard-3.json --json run.json --html run.html"
+    )]
     Report(report::Command),
 }
 

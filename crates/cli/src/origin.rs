@@ -35,19 +35,20 @@ pub struct Args {
     /// Configuration file (TOML; see config/origin.toml). Flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Seed of the catalog and of fault sampling.
+    /// Seed of the catalog and of fault sampling (default: the config file's, else 42).
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
-    /// Region code of this replica (e.g. us-east-1).
+    /// Region code of this replica, e.g. eu-west-2 (default: the config file's, else us-east-1).
     #[arg(long, value_name = "CODE")]
     region: Option<String>,
-    /// Availability Zone id of this replica (e.g. use1-az1).
+    /// Availability Zone id or Local Zone of this replica, e.g. euw2-az1 (default: the config
+    /// file's, else use1-az1).
     #[arg(long, value_name = "ID")]
     az: Option<String>,
-    /// Origin name (the `origin` metric label).
+    /// Origin name: the `origin` metric label (default: the config file's, else origin).
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
-    /// Number of synthetic objects.
+    /// Number of synthetic objects (default: the config file's, else 1000).
     #[arg(long, value_name = "N")]
     objects: Option<u64>,
     /// Also serve the real files of DIR under /files/.

@@ -11,6 +11,7 @@ use edgelab_geo::{
 };
 
 use edgelab_cluster::route::{RouteInputs, RouteQuery, path_map, route_inputs};
+use edgelab_common::text::table;
 use edgelab_loadgen::{Mode, RunMap};
 
 use crate::output;
@@ -332,35 +333,6 @@ fn usage(problems: Problems) -> ExitCode {
 }
 
 type Problems = Vec<String>;
-
-/// Aligned columns under a header (the last column is not padded).
-pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        let mut text = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                let pad = widths[i] - cell.chars().count();
-                let _ = write!(text, "{cell}{}  ", " ".repeat(pad));
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    };
-    line(header.to_vec());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
-    }
-    out
-}
 
 fn csv_field(value: &str) -> String {
     if value.contains([',', '"', '\n']) {

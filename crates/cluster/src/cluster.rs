@@ -461,33 +461,43 @@ impl Cluster {
         }
     }
 
-    /// The node table: tier, name, place, traffic and admin URLs, upstream and its RTT.
+    /// The node table: tier, name, place, traffic and admin URLs, upstream and its RTT, each
+    /// column as wide as its widest cell.
     pub fn table(&self) -> String {
-        let mut out = format!(
-            "{:<7} {:<16} {:<24} {:<24} {:<24} {}\n",
-            "tier", "node", "place", "traffic", "admin", "upstream (modelled RTT)"
-        );
-        for node in &self.nodes {
-            let upstream = if node.upstream.is_empty() {
-                "-".to_string()
-            } else {
-                format!(
-                    "{} ({:.1} ms)",
-                    node.upstream.join(", "),
-                    node.upstream_rtt_ms
-                )
-            };
-            out.push_str(&format!(
-                "{:<7} {:<16} {:<24} {:<24} {:<24} {}\n",
-                node.tier.as_str(),
-                node.name,
-                format!("{} {}", node.place, node.city),
-                node.traffic,
-                node.admin,
-                upstream
-            ));
-        }
-        out
+        let rows: Vec<Vec<String>> = self
+            .nodes
+            .iter()
+            .map(|node| {
+                let upstream = if node.upstream.is_empty() {
+                    "-".to_string()
+                } else {
+                    format!(
+                        "{} ({:.1} ms)",
+                        node.upstream.join(", "),
+                        node.upstream_rtt_ms
+                    )
+                };
+                vec![
+                    node.tier.as_str().to_string(),
+                    node.name.clone(),
+                    format!("{} {}", node.place, node.city),
+                    node.traffic.to_string(),
+                    node.admin.to_string(),
+                    upstream,
+                ]
+            })
+            .collect();
+        edgelab_common::text::table(
+            &[
+                "tier",
+                "node",
+                "place",
+                "traffic",
+                "admin",
+                "upstream (modelled RTT)",
+            ],
+            &rows,
+        )
     }
 
     /// Serves the cluster control API on `listener` (`GET /` the live page, `GET /status` its

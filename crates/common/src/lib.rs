@@ -11,6 +11,7 @@
 //! - [`admin`]: the admin listener (`/metrics`, `/healthz`, `/readyz`) with room for a
 //!   server's own routes, and the admin-token check.
 //! - [`body`]: the response body type and small constructors for it.
+//! - [`text`]: aligned plain-text tables for what the command line prints.
 
 pub mod admin;
 pub mod body;
@@ -19,3 +20,4 @@ pub mod names;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
+pub mod text;

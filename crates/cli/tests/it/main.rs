@@ -5,6 +5,7 @@ mod edge;
 mod import;
 mod live;
 mod loadgen;
+mod metrics;
 mod origin;
 mod replay;
 mod report;
