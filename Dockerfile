@@ -21,6 +21,7 @@ COPY crates/import/Cargo.toml crates/import/Cargo.toml
 COPY crates/link/Cargo.toml crates/link/Cargo.toml
 COPY crates/loadgen/Cargo.toml crates/loadgen/Cargo.toml
 COPY crates/origin/Cargo.toml crates/origin/Cargo.toml
+COPY crates/policy/Cargo.toml crates/policy/Cargo.toml
 COPY crates/replay/Cargo.toml crates/replay/Cargo.toml
 COPY crates/testkit/Cargo.toml crates/testkit/Cargo.toml
 COPY crates/wire/Cargo.toml crates/wire/Cargo.toml

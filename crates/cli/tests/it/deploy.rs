@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Node, http_get, run, run_env};
+use crate::support::{Node, http_get, run, run_env, temp_dir};
 
 /// The repository root.
 fn repo() -> PathBuf {
@@ -563,19 +563,8 @@ fn catalog_paths(origin: SocketAddr) -> Vec<String> {
 
 #[test]
 fn dashboard_queries_only_metrics_the_nodes_export() {
-    let dir = std::env::temp_dir().join(format!("edgelab-deploy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let origin = Node::start(&[
-        "origin",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--seed",
-        "3",
-        "--objects",
-        "200",
-    ]);
+    let dir = temp_dir("deploy");
+    let origin = Node::loopback("origin", &["--seed", "3", "--objects", "200"]);
     // A small store (capacity evictions) and a modelled upstream round trip (concurrent misses
     // of one object collapse onto one fetch), so every edge metric gets samples.
     let config = dir.join("edge.toml");
@@ -864,8 +853,7 @@ fn deploy_stack_and_k8s_name_every_node() {
 
 #[test]
 fn deploy_with_a_bad_topology_is_a_config_error() {
-    let dir = std::env::temp_dir().join(format!("edgelab-deploy-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = temp_dir("deploy-bad");
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "pops = [\"XXX\"]\n").expect("write");
     let output = run(

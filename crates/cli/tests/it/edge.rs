@@ -75,21 +75,19 @@ fn bad_config_lists_every_problem_and_exits_64() {
 fn edge_caches_in_front_of_an_origin_and_stops_on_sigterm() {
     let origin = tiny_origin();
     let upstream = format!("http://{origin}");
-    let node = Node::start(&[
+    let node = Node::loopback(
         "edge",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream,
-        "--policy",
-        "CachingOptimized",
-        "--pop",
-        "NRT",
-        "--tier",
-        "edge",
-    ]);
+        &[
+            "--upstream",
+            &upstream,
+            "--policy",
+            "CachingOptimized",
+            "--pop",
+            "NRT",
+            "--tier",
+            "edge",
+        ],
+    );
     let (status, head, body) = http_get(node.traffic, "/x", &[]);
     assert_eq!(status, 200);
     assert_eq!(body, b"hello from origin");

@@ -4,14 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::support::run;
+use crate::support::{repo, run};
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn repo(path: &str) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    root.join(path).to_string_lossy().into_owned()
-}
 
 fn scratch(name: &str) -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("import-{}-{name}", std::process::id()))

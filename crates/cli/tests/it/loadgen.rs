@@ -2,42 +2,28 @@
 
 use std::time::Duration;
 
-use crate::support::{Node, run};
+use crate::support::{Node, run, succeeded, temp_dir};
 
 fn origin() -> Node {
-    Node::start(&[
+    Node::loopback(
         "origin",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--seed",
-        "4",
-        "--objects",
-        "60",
-        "--region",
-        "eu-west-2",
-        "--az",
-        "euw2-az1",
-    ])
-}
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "edgelab-cli-loadgen-{name}-{}-{:?}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+        &[
+            "--seed",
+            "4",
+            "--objects",
+            "60",
+            "--region",
+            "eu-west-2",
+            "--az",
+            "euw2-az1",
+        ],
+    )
 }
 
 #[test]
 fn loadgen_runs_against_an_origin_and_writes_every_output() {
     let origin = origin();
-    let dir = temp_dir("outputs");
+    let dir = temp_dir("loadgen-outputs");
     let json = dir.join("run.json");
     let html = dir.join("run.html");
     let hdr = dir.join("run.hlog");
@@ -110,17 +96,7 @@ fn loadgen_runs_against_an_origin_and_writes_every_output() {
 fn loadgen_through_an_edge_reports_hits() {
     let origin = origin();
     let upstream = format!("http://{}", origin.traffic);
-    let edge = Node::start(&[
-        "edge",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream,
-        "--pop",
-        "FRA",
-    ]);
+    let edge = Node::loopback("edge", &["--upstream", &upstream, "--pop", "FRA"]);
     let scenario = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../loadtest/scenarios/smoke.toml"
@@ -140,12 +116,7 @@ fn loadgen_through_an_edge_reports_hits() {
         ],
         Duration::from_secs(60),
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = succeeded(&output);
     let hit_line = stdout
         .lines()
         .find(|l| l.starts_with("hit ratio:"))
@@ -215,7 +186,7 @@ fn bad_usage_exits_64_listing_every_problem() {
 #[test]
 fn max_error_exits_3_when_the_emulators_own_error_exceeds_it() {
     let origin = origin();
-    let dir = temp_dir("max-error");
+    let dir = temp_dir("loadgen-max-error");
     let json = dir.join("run.json");
     let target = format!("http://{}", origin.traffic);
     let output = run(
@@ -255,27 +226,9 @@ fn replay_sends_every_logged_get_through_an_edge_in_front_of_a_catalog_from_the_
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let log = root.join("config/examples/cloudfront-access.log");
     let log = log.to_str().expect("utf-8 path");
-    let origin = crate::support::Node::start(&[
-        "origin",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--catalog-from-log",
-        log,
-    ]);
+    let origin = crate::support::Node::loopback("origin", &["--catalog-from-log", log]);
     let upstream = format!("http://{}", origin.traffic);
-    let edge = crate::support::Node::start(&[
-        "edge",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream,
-        "--pop",
-        "FRA",
-    ]);
+    let edge = crate::support::Node::loopback("edge", &["--upstream", &upstream, "--pop", "FRA"]);
     let json = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("replay-{}.json", std::process::id()));
     let target = format!("http://{}", edge.traffic);

@@ -3,9 +3,8 @@
 //! is exported, so the page cannot drift from the code.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
-use crate::support::{Node, http_get};
+use crate::support::{Node, http_get, repo};
 
 /// A metric family: its type and the label names its samples carry (`le` and `quantile`,
 /// which the exposition adds to histograms and summaries, left out).
@@ -109,27 +108,9 @@ fn scrape(node: &Node) -> String {
 
 #[test]
 fn the_metric_catalogue_lists_exactly_what_an_origin_and_an_edge_export() {
-    let origin = Node::start(&[
-        "origin",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--objects",
-        "20",
-    ]);
+    let origin = Node::loopback("origin", &["--objects", "20"]);
     let upstream = format!("http://{}", origin.traffic);
-    let edge = Node::start(&[
-        "edge",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream,
-        "--pop",
-        "FRA",
-    ]);
+    let edge = Node::loopback("edge", &["--upstream", &upstream, "--pop", "FRA"]);
     // One miss and one hit: the families whose label sets appear with their first sample
     // (upstream results, the origin's duration histogram) then have one.
     for _ in 0..2 {
@@ -142,10 +123,7 @@ fn the_metric_catalogue_lists_exactly_what_an_origin_and_an_edge_export() {
         assert_eq!(merged.kind, family.kind, "{name}: two types");
         merged.labels.extend(family.labels);
     }
-    let page = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/metrics.md"),
-    )
-    .expect("read docs/metrics.md");
+    let page = std::fs::read_to_string(repo("docs/metrics.md")).expect("read docs/metrics.md");
     let documented = catalogue(&page);
     let undocumented: Vec<&String> = live
         .keys()

@@ -1,43 +1,23 @@
 //! End-to-end runs of `edgelab origin`.
 
-use std::io::{Read, Write};
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::support::{Node, http_get, run};
+use crate::support::{Node, http_get, http_request, run, temp_dir};
 
 fn start() -> Node {
-    Node::start(&[
+    Node::loopback(
         "origin",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--seed",
-        "9",
-        "--objects",
-        "50",
-        "--region",
-        "eu-west-2",
-        "--az",
-        "euw2-az1",
-    ])
-}
-
-/// A HEAD request over a fresh connection: the response head as text.
-fn http_head(addr: SocketAddr, path: &str) -> String {
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("set timeout");
-    write!(
-        stream,
-        "HEAD {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        &[
+            "--seed",
+            "9",
+            "--objects",
+            "50",
+            "--region",
+            "eu-west-2",
+            "--az",
+            "euw2-az1",
+        ],
     )
-    .expect("send request");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("read response");
-    raw
 }
 
 fn header_of<'a>(head: &'a str, name: &str) -> &'a str {
@@ -47,18 +27,6 @@ fn header_of<'a>(head: &'a str, name: &str) -> &'a str {
             key.eq_ignore_ascii_case(name).then(|| value.trim())
         })
         .unwrap_or_else(|| panic!("no {name} in {head}"))
-}
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "edgelab-cli-origin-{name}-{}-{:?}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]
@@ -99,10 +67,11 @@ fn origin_serves_conditionals_ranges_head_metrics_and_stops_on_sigterm() {
         format!("bytes 0-9/{size}")
     );
 
-    let head = http_head(node.traffic, path);
+    let (status, head, body) = http_request(node.traffic, "HEAD", path, &[]);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(status, 200);
     assert_eq!(header_of(&head, "content-length"), size.to_string());
-    assert!(head.ends_with("\r\n\r\n"), "HEAD has no body: {head:?}");
+    assert!(body.is_empty(), "HEAD has no body: {head:?} then {body:?}");
 
     let (status, _, _) = http_get(node.traffic, "/no/such/object", &[]);
     assert_eq!(status, 404);
@@ -131,7 +100,7 @@ fn origin_serves_conditionals_ranges_head_metrics_and_stops_on_sigterm() {
 
 #[test]
 fn bad_config_exits_64_listing_every_problem_before_binding() {
-    let dir = temp_dir("bad");
+    let dir = temp_dir("origin-bad");
     let file = dir.join("origin.toml");
     std::fs::write(
         &file,
@@ -236,25 +205,6 @@ fn sigterm_right_after_the_listening_line_is_a_graceful_stop() {
     }
 }
 
-/// Sends `METHOD path` with optional extra header lines; returns the status code.
-fn http_send(addr: SocketAddr, method: &str, path: &str, extra: &str) -> u16 {
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("set timeout");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n{extra}Connection: close\r\n\r\n"
-    )
-    .expect("send request");
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).expect("read response");
-    raw.split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status code")
-}
-
 #[test]
 fn admin_token_from_the_environment_guards_the_outage_switch() {
     let mut child = crate::support::edgelab()
@@ -283,15 +233,16 @@ fn admin_token_from_the_environment_guards_the_outage_switch() {
         traffic,
         admin,
     };
-    assert_eq!(http_send(node.admin, "POST", "/outage", ""), 401);
+    assert_eq!(http_request(node.admin, "POST", "/outage", &[]).0, 401);
     assert_eq!(http_get(node.traffic, "/echo/", &[]).0, 200);
     assert_eq!(
-        http_send(
+        http_request(
             node.admin,
             "POST",
             "/outage",
-            "x-edgelab-token: env-token\r\n"
-        ),
+            &[("x-edgelab-token", "env-token")]
+        )
+        .0,
         200
     );
     assert_eq!(http_get(node.traffic, "/echo/", &[]).0, 503);
@@ -326,7 +277,7 @@ fn a_local_zone_is_a_valid_placement() {
 
 #[test]
 fn export_writes_every_body_at_its_path() {
-    let dir = temp_dir("export");
+    let dir = temp_dir("origin-export");
     let output = run(
         &[
             "origin",
@@ -363,15 +314,10 @@ fn export_writes_every_body_at_its_path() {
 fn catalog_from_log_serves_each_logged_path_at_its_logged_size() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let log = root.join("config/examples/cloudfront-access.log");
-    let node = Node::start(&[
+    let node = Node::loopback(
         "origin",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--catalog-from-log",
-        log.to_str().expect("utf-8 path"),
-    ]);
+        &["--catalog-from-log", log.to_str().expect("utf-8 path")],
+    );
     let (status, _, body) = http_get(node.traffic, "/.well-known/edgelab/catalog", &[]);
     assert_eq!(status, 200);
     let catalog: serde_json::Value = serde_json::from_slice(&body).expect("catalog JSON");

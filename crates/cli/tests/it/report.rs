@@ -5,19 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use crate::support::{Node, run, run_env};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "edgelab-cli-report-{name}-{}-{:?}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use crate::support::{Node, repo, run, run_env, temp_dir};
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -70,18 +58,8 @@ fn shard_run(target: &str, metrics: &str, seed: &str, shard: &str, by_env: bool,
 
 #[test]
 fn report_merge_adds_up_the_shards_of_a_loadgen_run() {
-    let origin = Node::start(&[
-        "origin",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-        "--seed",
-        "4",
-        "--objects",
-        "60",
-    ]);
-    let dir = temp_dir("loadgen");
+    let origin = Node::loopback("origin", &["--seed", "4", "--objects", "60"]);
+    let dir = temp_dir("report-loadgen");
     let target = format!("http://{}", origin.traffic);
     let metrics = format!("http://{}/metrics", origin.admin);
     let [a, b, other] = ["a.json", "b.json", "other.json"].map(|name| dir.join(name));
@@ -178,13 +156,9 @@ fn bad_shards_exit_64_naming_the_flag() {
     usage(&["compare", "--shard", "3/2"], &[]);
 }
 
-fn repo(path: &str) -> String {
-    format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"))
-}
-
 #[test]
 fn compare_shards_write_their_own_directories_and_merge() {
-    let out = temp_dir("compare");
+    let out = temp_dir("report-compare");
     let out_arg = out.to_str().unwrap().to_string();
     let topology = repo("config/minimal.toml");
     let compare = |shard: &str| {

@@ -77,6 +77,14 @@ impl Node {
         }
     }
 
+    /// Starts `edgelab COMMAND --listen 127.0.0.1:0 --admin 127.0.0.1:0 ARGS` (a server
+    /// subcommand on free loopback ports) and waits for its `listening` line.
+    pub fn loopback(command: &str, args: &[&str]) -> Node {
+        let mut all = vec![command, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        Node::start(&all)
+    }
+
     /// Sends SIGTERM and waits for the exit status (at most 10 s).
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
@@ -121,12 +129,26 @@ pub fn parse_listening(line: &str) -> Option<(SocketAddr, SocketAddr)> {
 /// A blocking HTTP/1.1 GET over a fresh TCP connection (tests only): status line, headers
 /// and body as text.
 pub fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
+    http_request(addr, "GET", path, headers)
+}
+
+/// A blocking HTTP/1.1 request with an empty body over a fresh TCP connection (tests only):
+/// the status code, the response head as text and the body.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, Vec<u8>) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("set timeout");
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if method != "GET" && method != "HEAD" {
+        request.push_str("Content-Length: 0\r\n");
+    }
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -145,4 +167,35 @@ pub fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16,
         .and_then(|s| s.parse().ok())
         .expect("status code");
     (status, head, raw[split + 4..].to_vec())
+}
+
+/// A fresh, empty directory for one test's files: `edgelab-cli-NAME-<pid>-<time>` under the
+/// system's temporary directory (unique per call, so tests running at once never share one).
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "edgelab-cli-{name}-{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("the clock is after 1970")
+    ));
+    std::fs::create_dir_all(&dir).expect("create the test directory");
+    dir
+}
+
+/// The path of `relative` in the repository (shipped configs, examples, data).
+pub fn repo(relative: &str) -> String {
+    format!("{}/../../{relative}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The standard output of a run that must have succeeded; panics with both streams if not.
+pub fn succeeded(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }

@@ -5,11 +5,7 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{edgelab, http_get, run};
-
-fn repo(path: &str) -> String {
-    format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"))
-}
+use crate::support::{edgelab, http_get, repo, run, succeeded, temp_dir};
 
 fn addr(url: &str) -> SocketAddr {
     url.trim_start_matches("http://")
@@ -33,8 +29,7 @@ fn up_list_prints_the_planned_nodes_without_starting_them() {
 
 #[test]
 fn up_with_a_bad_topology_lists_every_problem_and_exits_64() {
-    let dir = std::env::temp_dir().join(format!("edgelab-bad-topology-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = temp_dir("bad-topology");
     let file = dir.join("bad.toml");
     std::fs::write(
         &file,
@@ -57,8 +52,7 @@ fn up_with_a_bad_topology_lists_every_problem_and_exits_64() {
 /// origins were already running, so `up --list` accepted a broken `[edge]` section.
 #[test]
 fn up_list_rejects_a_broken_edge_section_with_its_field_paths() {
-    let dir = std::env::temp_dir().join(format!("edgelab-bad-edge-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = temp_dir("bad-edge");
     let file = dir.join("bad-edge.toml");
     std::fs::write(
         &file,
@@ -88,8 +82,7 @@ fn up_list_rejects_a_broken_edge_section_with_its_field_paths() {
 
 #[test]
 fn up_runs_the_topology_serves_through_a_pop_and_takes_faults() {
-    let dir = std::env::temp_dir().join(format!("edgelab-up-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = temp_dir("up");
     let nodes_json = dir.join("nodes.json");
     let mut child = edgelab()
         .args(["up", &repo("config/minimal.toml"), "--nodes-json"])
@@ -181,12 +174,7 @@ fn compare_prints_the_side_by_side_table_and_writes_the_reports() {
         ],
         Duration::from_secs(120),
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = succeeded(&output);
     assert!(
         stdout.contains("Berlin") && stdout.contains("Osaka"),
         "{stdout}"
@@ -263,12 +251,7 @@ fn drill_fails_the_primary_az_then_the_region_and_reports_failover() {
         ],
         Duration::from_secs(120),
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = succeeded(&output);
     assert!(stdout.contains("euw1-az1 down"), "{stdout}");
     assert!(stdout.contains("eu-west-1 down"), "{stdout}");
     // minimal.toml has a single replica: nothing can take over, and the drill says so.
@@ -296,12 +279,7 @@ fn loadgen_with_a_topology_routes_every_place_to_its_pop() {
         ],
         Duration::from_secs(60),
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = succeeded(&output);
     assert!(stdout.contains("edge run:"), "{stdout}");
     for place in ["Berlin", "Osaka"] {
         let row = stdout
@@ -332,12 +310,7 @@ fn demo_tour_runs_every_chapter_and_sums_each_up_in_a_sentence() {
         ],
         Duration::from_secs(180),
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = succeeded(&output);
     let sentences: Vec<&str> = stdout.lines().filter(|l| l.starts_with("=> ")).collect();
     assert_eq!(sentences.len(), 5, "one sentence per chapter:\n{stdout}");
     let expected = [
