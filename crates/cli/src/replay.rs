@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use edgelab_common::config::EXIT_CONFIG;
 use edgelab_replay::trace::{Request, Requests, TraceError};
 use edgelab_replay::{
-    CapacityItem, Eviction, Report, Router, TierSet, TraceFormat, capacity_grid, simulate,
-    simulate_tiered,
+    CapacityItem, Eviction, PolicyGrid, Report, Router, TierSet, TraceFormat, capacity_grid,
+    policy_grid, simulate_policies, simulate_tiered_policies,
 };
 
 use crate::output;
@@ -22,7 +22,10 @@ use crate::output;
   edgelab replay requests.csv --format csv --eviction fifo --capacity 64MiB --json -
   edgelab replay E2QWRUHEXAMPLE.2026-12-01-10.a1b2c3d4.gz --format cloudfront --capacity 256MiB,1GiB
   edgelab replay /var/log/nginx/access.log --format clf --strict
-  edgelab replay access.log --tiers pop,rec,shield --capacity pop=64MiB,pop=256MiB,rec=1GiB,shield=4GiB")]
+  edgelab replay access.log --tiers pop,rec,shield --capacity pop=64MiB,pop=256MiB,rec=1GiB,shield=4GiB
+  edgelab replay access.log --policy CachingOptimized,UseOriginCacheControlHeaders --capacity 1GiB
+  edgelab replay access.log --max-ttl 1m,1h,1d --default-ttl 1m --min-ttl 0s --capacity 256MiB
+  edgelab replay access.log --policy CachingOptimized --speed 10  # as loadgen --replay --speed 10 plays it")]
 pub struct Args {
     /// The trace to replay.
     #[arg(value_name = "TRACE")]
@@ -55,6 +58,26 @@ pub struct Args {
     /// A malformed access log line is fatal (exit 64) instead of counted and skipped.
     #[arg(long)]
     pub strict: bool,
+    /// Cache policies to replay, comma-separated, by the names the edge's `--policy` takes:
+    /// CachingOptimized, CachingDisabled, UseOriginCacheControlHeaders, rfc9111. Each is a
+    /// point of the grid; objects then expire by the trace's times. Without --policy and the
+    /// TTL flags nothing expires and every object is stored (as libCacheSim replays).
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub policy: Vec<String>,
+    /// MinTTL values overriding the policies' (durations: 0s, 10s, 1h), comma-separated;
+    /// each is a point of the grid. Without --policy, CachingOptimized's are overridden.
+    #[arg(long, value_name = "DURATION", value_delimiter = ',', value_parser = humantime::parse_duration)]
+    pub min_ttl: Vec<std::time::Duration>,
+    /// DefaultTTL values (freshness when the origin states none), as --min-ttl.
+    #[arg(long, value_name = "DURATION", value_delimiter = ',', value_parser = humantime::parse_duration)]
+    pub default_ttl: Vec<std::time::Duration>,
+    /// MaxTTL values, as --min-ttl.
+    #[arg(long, value_name = "DURATION", value_delimiter = ',', value_parser = humantime::parse_duration)]
+    pub max_ttl: Vec<std::time::Duration>,
+    /// Divide the trace's times by this before comparing them with TTLs, as `loadgen
+    /// --replay --speed` sends a log (1: as logged).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
 }
 
 /// The first line of a (possibly gzipped) log, for guessing its format.
@@ -105,32 +128,55 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// What to simulate, checked before the trace is read.
 enum Plan {
-    OneTier(Vec<u64>),
-    Tiered(Box<Router>, Vec<edgelab_replay::tiers::TierCapacities>),
+    OneTier(Vec<u64>, PolicyGrid),
+    Tiered(
+        Box<Router>,
+        Vec<edgelab_replay::tiers::TierCapacities>,
+        PolicyGrid,
+    ),
 }
 
 /// The default one-tier grid.
 const DEFAULT_CAPACITIES: [u64; 3] = [64 << 20, 256 << 20, 1 << 30];
 
+fn policies(args: &Args) -> Result<PolicyGrid, String> {
+    if !(args.speed.is_finite() && args.speed > 0.0) {
+        return Err(format!("--speed {} must be a positive number", args.speed));
+    }
+    let choices = policy_grid(
+        &args.policy,
+        &args.min_ttl,
+        &args.default_ttl,
+        &args.max_ttl,
+    )?;
+    Ok(PolicyGrid {
+        choices,
+        speed: args.speed,
+    })
+}
+
 fn plan(args: &Args) -> Result<Plan, String> {
+    let policies = policies(args)?;
     let Some(tiers) = args.tiers else {
         if let Some(item) = args.capacity.iter().find(|c| c.tier.is_some()) {
             let tier = item.tier.map(|t| t.as_str()).unwrap_or_default();
             return Err(format!("--capacity {tier}=… needs --tiers"));
         }
         let capacities: Vec<u64> = args.capacity.iter().map(|c| c.bytes).collect();
-        return Ok(Plan::OneTier(if capacities.is_empty() {
+        let capacities = if capacities.is_empty() {
             DEFAULT_CAPACITIES.to_vec()
         } else {
             capacities
-        }));
+        };
+        return Ok(Plan::OneTier(capacities, policies));
     };
     let grid = capacity_grid(tiers, &args.capacity)?;
     let origin = edgelab_geo::Topology::embedded()
         .resolve(&args.origin_region)
         .map_err(|error| format!("--origin-region: {error}"))?
         .coordinates();
-    Ok(Plan::Tiered(Box::new(Router::new(tiers, origin)), grid))
+    let router = Box::new(Router::new(tiers, origin));
+    Ok(Plan::Tiered(router, grid, policies))
 }
 
 fn run_plan(
@@ -139,8 +185,12 @@ fn run_plan(
     eviction: Eviction,
 ) -> Result<Report, TraceError> {
     match plan {
-        Plan::OneTier(capacities) => simulate(requests, eviction, &capacities),
-        Plan::Tiered(router, grid) => simulate_tiered(requests, eviction, *router, grid),
+        Plan::OneTier(capacities, policies) => {
+            simulate_policies(requests, eviction, &capacities, &policies)
+        }
+        Plan::Tiered(router, grid, policies) => {
+            simulate_tiered_policies(requests, eviction, *router, grid, &policies)
+        }
     }
 }
 

@@ -533,28 +533,28 @@ fn class_defaults(class: Class) -> (f64, &'static str, &'static str, &'static st
     match class {
         Class::Static => (
             0.45,
-            "public, max-age=31536000, immutable",
+            Class::Static.default_cache_control(),
             "application/javascript",
             "js",
             log_normal(8 << 10, 1.0, 256, 1 << 20),
         ),
         Class::Img => (
             0.35,
-            "public, max-age=14400",
+            Class::Img.default_cache_control(),
             "image/jpeg",
             "jpg",
             log_normal(32 << 10, 0.8, 1 << 10, 4 << 20),
         ),
         Class::Api => (
             0.19,
-            "no-store",
+            Class::Api.default_cache_control(),
             "application/octet-stream",
             "bin",
             log_normal(1 << 10, 0.7, 64, 64 << 10),
         ),
         Class::Video | Class::File => (
             0.01,
-            "public, max-age=86400",
+            Class::Video.default_cache_control(),
             "video/mp4",
             "mp4",
             log_normal(2 << 20, 0.6, 256 << 10, 32 << 20),

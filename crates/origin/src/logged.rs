@@ -3,8 +3,9 @@
 //! can verify its body. Memory is one entry per distinct path.
 //!
 //! Logs do not carry `Cache-Control`, so each object gets the class its path or logged
-//! content type names: `/static/`, `/img/`, `/api/`, `/video/` prefixes first, then
-//! `image/*` → img, `video/*` → video, `application/json` → api, anything else static.
+//! content type names (`edgelab_wire::class`): `/static/`, `/img/`, `/api/`, `/video/`
+//! prefixes first, then `image/*` → img, `video/*` → video, `application/json` → api,
+//! anything else static.
 
 use std::collections::BTreeMap;
 
@@ -14,20 +15,10 @@ use http::HeaderValue;
 use crate::catalog::Class;
 use crate::config::LoggedObject;
 
-/// The class of a logged object.
+/// The class of a logged object (`edgelab_wire::Class::of_logged`, the rule the offline
+/// replay uses too).
 pub fn class_of(path: &str, content_type: Option<&str>) -> Class {
-    if let Some(class) = Class::SYNTHETIC
-        .into_iter()
-        .find(|c| path.starts_with(c.prefix()))
-    {
-        return class;
-    }
-    match content_type.unwrap_or_default() {
-        t if t.starts_with("image/") => Class::Img,
-        t if t.starts_with("video/") => Class::Video,
-        t if t.starts_with("application/json") => Class::Api,
-        _ => Class::Static,
-    }
+    Class::of_logged(path, content_type)
 }
 
 /// The distinct objects of `records` in path order. Requests with nothing logged as sent

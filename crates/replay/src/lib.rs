@@ -1,6 +1,6 @@
 //! Offline what-if for edge caches: replay a request trace through simulated caches, one
 //! per capacity on a grid, and report object and byte hit ratios. Pure: no sockets, no
-//! runtime, no clock; the trace is streamed, so memory is bounded by the number of distinct
+//! runtime, no clock (expiry runs on the trace's own times); the trace is streamed, so memory is bounded by the number of distinct
 //! objects a cache holds, not by the trace length.
 //!
 //! # Layout
@@ -9,7 +9,9 @@
 //!   a streaming reader.
 //! - [`cache`]: the eviction policies (`lru`, `fifo`, `tinylfu`, `clock-pro`) behind one [`cache::Cache`]
 //!   trait, with libCacheSim's conventions for LRU and FIFO.
-//! - [`sim`]: one pass over the trace feeding every capacity of the grid, and the report
+//! - [`policy`]: the running edge's cache policies (`edgelab_policy`) over the trace's time:
+//!   what each class of object the origin serves is stored for, expiry and revalidation.
+//! - [`sim`]: one pass over the trace feeding every capacity (and policy) of the grid, and the report
 //!   (JSON and terminal table).
 //! - [`tiers`]: CloudFront's tiers (PoPs → RECs → Origin Shield) over a trace, PoPs from
 //!   the log's edge locations, RECs from the planner of `edgelab_geo`, a capacity grid per
@@ -17,12 +19,16 @@
 //! - [`size`]: byte sizes as users write them (`128MiB`, `1GiB`).
 
 pub mod cache;
+pub mod policy;
 pub mod sim;
 pub mod size;
 pub mod tiers;
 pub mod trace;
 
 pub use cache::Eviction;
-pub use sim::{Outcome, Report, simulate, simulate_tiered};
+pub use policy::{PolicyChoice, PolicyGrid, policy_grid};
+pub use sim::{
+    Outcome, Report, simulate, simulate_policies, simulate_tiered, simulate_tiered_policies,
+};
 pub use tiers::{CapacityItem, Router, Tier, TierSet, capacity_grid};
 pub use trace::{Request, TraceError, TraceFormat};

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::cache::Eviction;
+use crate::policy::{Counts, PolicyCache, PolicyGrid, PolicyLabel, scaled_ms};
 use crate::size::format_size;
 use crate::tiers::{Router, TierCapacities, TieredReport, simulate_tiers};
 use crate::trace::{Request, TraceError};
@@ -24,6 +25,12 @@ pub struct Outcome {
     pub hit_ratio: f64,
     /// `1 - byte_misses / bytes`.
     pub byte_hit_ratio: f64,
+    /// With a policy: the misses that revalidated an expired copy (no body moved).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refreshes: Option<u64>,
+    /// With a policy: which one (preset and TTLs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyLabel>,
 }
 
 /// The result of a replay: one [`Outcome`] per capacity, in the order given.
@@ -42,7 +49,7 @@ pub struct Report {
     pub tiers: Option<TieredReport>,
 }
 
-fn ratio(part: u64, whole: u64) -> f64 {
+pub(crate) fn ratio(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
     } else {
@@ -86,6 +93,68 @@ where
             byte_misses: byte_misses[at],
             hit_ratio: 1.0 - ratio(misses[at], total),
             byte_hit_ratio: 1.0 - ratio(byte_misses[at], bytes),
+            refreshes: None,
+            policy: None,
+        })
+        .collect();
+    Ok(Report {
+        eviction: eviction.as_str(),
+        requests: total,
+        bytes,
+        results,
+        tiers: None,
+    })
+}
+
+/// Replays `requests` through one cache per capacity and policy of `policies` (the policy
+/// varying slowest), streaming; objects expire by the trace's time. Without a policy this is
+/// [`simulate`].
+pub fn simulate_policies<I>(
+    requests: I,
+    eviction: Eviction,
+    capacities: &[u64],
+    policies: &PolicyGrid,
+) -> Result<Report, TraceError>
+where
+    I: IntoIterator<Item = Result<Request, TraceError>>,
+{
+    if policies.choices.is_empty() {
+        return simulate(requests, eviction, capacities);
+    }
+    let points: Vec<(usize, u64)> = (0..policies.choices.len())
+        .flat_map(|choice| capacities.iter().map(move |&c| (choice, c)))
+        .collect();
+    let mut caches: Vec<PolicyCache> = points
+        .iter()
+        .map(|&(_, capacity)| PolicyCache::new(eviction.build(capacity)))
+        .collect();
+    let mut counts = vec![Counts::default(); points.len()];
+    let no_headers = http::HeaderMap::new();
+    let (mut total, mut bytes) = (0u64, 0u64);
+    for request in requests {
+        let request = request?;
+        total += 1;
+        bytes += request.size;
+        let now = scaled_ms(request.time, policies.speed);
+        for ((cache, count), &(choice, _)) in caches.iter_mut().zip(&mut counts).zip(&points) {
+            let choice = &policies.choices[choice];
+            let lookup = cache.serve(Some(choice), &request, now, &no_headers);
+            count.add(request.size, lookup);
+        }
+    }
+    let results = points
+        .iter()
+        .zip(counts)
+        .map(|(&(choice, capacity_bytes), c)| Outcome {
+            capacity_bytes,
+            requests: c.requests,
+            misses: c.misses,
+            bytes: c.bytes,
+            byte_misses: c.byte_misses,
+            hit_ratio: 1.0 - ratio(c.misses, c.requests),
+            byte_hit_ratio: 1.0 - ratio(c.byte_misses, c.bytes),
+            refreshes: Some(c.refreshes),
+            policy: Some(policies.choices[choice].label()),
         })
         .collect();
     Ok(Report {
@@ -108,7 +177,22 @@ pub fn simulate_tiered<I>(
 where
     I: IntoIterator<Item = Result<Request, TraceError>>,
 {
-    let run = simulate_tiers(requests, eviction, router, grid)?;
+    simulate_tiered_policies(requests, eviction, router, grid, &PolicyGrid::none())
+}
+
+/// As [`simulate_tiered`], at every point of `grid` under every policy of `policies` (the
+/// policy varying slowest).
+pub fn simulate_tiered_policies<I>(
+    requests: I,
+    eviction: Eviction,
+    router: Router,
+    grid: Vec<TierCapacities>,
+    policies: &PolicyGrid,
+) -> Result<Report, TraceError>
+where
+    I: IntoIterator<Item = Result<Request, TraceError>>,
+{
+    let run = simulate_tiers(requests, eviction, router, grid, policies)?;
     Ok(Report {
         eviction: eviction.as_str(),
         requests: run.requests,
@@ -137,26 +221,35 @@ impl Report {
                 tiers.table()
             );
         }
+        let policies = self.results.iter().any(|o| o.policy.is_some());
         let mut out = format!(
-            "eviction {}, {} requests, {} bytes\n{:>10} {:>10} {:>10} {:>10} {:>16}\n",
-            self.eviction,
-            self.requests,
-            self.bytes,
-            "capacity",
-            "misses",
-            "hit",
-            "byte hit",
-            "byte misses"
+            "eviction {}, {} requests, {} bytes\n",
+            self.eviction, self.requests, self.bytes
         );
+        if policies {
+            out.push_str(&format!("{:<32} ", "policy"));
+        }
+        out.push_str(&format!(
+            "{:>10} {:>10} {:>10} {:>10} {:>16}",
+            "capacity", "misses", "hit", "byte hit", "byte misses"
+        ));
+        out.push_str(if policies { "  refreshes\n" } else { "\n" });
         for o in &self.results {
+            if let Some(policy) = &o.policy {
+                out.push_str(&format!("{:<32} ", policy.name));
+            }
             out.push_str(&format!(
-                "{:>10} {:>10} {:>9.2}% {:>9.2}% {:>16}\n",
+                "{:>10} {:>10} {:>9.2}% {:>9.2}% {:>16}",
                 format_size(o.capacity_bytes),
                 o.misses,
                 o.hit_ratio * 100.0,
                 o.byte_hit_ratio * 100.0,
                 o.byte_misses
             ));
+            match o.refreshes {
+                Some(refreshes) => out.push_str(&format!(" {refreshes:>10}\n")),
+                None => out.push('\n'),
+            }
         }
         out
     }
@@ -175,6 +268,7 @@ mod tests {
                     id,
                     size,
                     pop: None,
+                    class: None,
                 })
             })
             .collect()

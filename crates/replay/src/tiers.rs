@@ -15,7 +15,10 @@ use edgelab_geo::{CdnLayout, Coordinates, Failures, LatencyModel, Pop, Topology,
 use foldhash::HashMap;
 use serde::Serialize;
 
-use crate::cache::{Cache, Eviction};
+use crate::cache::Eviction;
+use crate::policy::{
+    Counts, Lookup, PolicyCache, PolicyChoice, PolicyGrid, PolicyLabel, scaled_ms,
+};
 use crate::size::{format_size, parse_size};
 use crate::trace::{Request, TraceError};
 
@@ -287,44 +290,31 @@ pub struct Route {
     pub rec: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-struct Counts {
-    requests: u64,
-    misses: u64,
-    bytes: u64,
-    byte_misses: u64,
-}
-
-impl Counts {
-    fn add(&mut self, size: u64, hit: bool) {
-        self.requests += 1;
-        self.bytes += size;
-        if !hit {
-            self.misses += 1;
-            self.byte_misses += size;
-        }
-    }
-}
-
-/// The caches of one grid point: one per PoP, one per REC, the shield.
-struct Tiered {
+/// The caches of one grid point: one per PoP, one per REC, the shield, under one policy.
+struct Tiered<'p> {
     eviction: Eviction,
     capacities: TierCapacities,
-    pops: Vec<Box<dyn Cache>>,
-    recs: Vec<Box<dyn Cache>>,
-    shield: Option<Box<dyn Cache>>,
+    policy: Option<&'p PolicyChoice>,
+    pops: Vec<PolicyCache>,
+    recs: Vec<PolicyCache>,
+    shield: Option<PolicyCache>,
     counts: [Counts; 3],
 }
 
-impl Tiered {
-    fn new(eviction: Eviction, capacities: TierCapacities) -> Self {
+impl<'p> Tiered<'p> {
+    fn new(
+        eviction: Eviction,
+        capacities: TierCapacities,
+        policy: Option<&'p PolicyChoice>,
+    ) -> Self {
         let shield = capacities
             .0
             .get(Tier::Shield.as_str())
-            .map(|&c| eviction.build(c));
+            .map(|&c| PolicyCache::new(eviction.build(c)));
         Tiered {
             eviction,
             capacities,
+            policy,
             pops: Vec::new(),
             recs: Vec::new(),
             shield,
@@ -334,40 +324,48 @@ impl Tiered {
 
     fn cache(
         eviction: Eviction,
-        caches: &mut Vec<Box<dyn Cache>>,
+        caches: &mut Vec<PolicyCache>,
         at: usize,
         capacity: u64,
-    ) -> &mut Box<dyn Cache> {
+    ) -> &mut PolicyCache {
         while caches.len() <= at {
-            caches.push(eviction.build(capacity));
+            caches.push(PolicyCache::new(eviction.build(capacity)));
         }
         &mut caches[at]
     }
 
-    /// Serves one request; true when some tier had it.
-    fn serve(&mut self, pop: usize, rec: Option<usize>, id: u64, size: u64) -> bool {
+    /// Serves one request at `now` (ms); what the origin saw of it: nothing (`Hit`: some tier
+    /// had it fresh), a revalidation (`Refresh`) or a full fetch (`Miss`).
+    fn serve(
+        &mut self,
+        pop: usize,
+        rec: Option<usize>,
+        request: &Request,
+        now: u64,
+        none: &http::HeaderMap,
+    ) -> Lookup {
         let capacity = |tier: Tier| self.capacities.0.get(tier.as_str()).copied().unwrap_or(0);
         let (pop_capacity, rec_capacity) = (capacity(Tier::Pop), capacity(Tier::Rec));
-        let hit = Self::cache(self.eviction, &mut self.pops, pop, pop_capacity).get(id, size);
-        self.counts[0].add(size, hit);
-        if hit {
-            return true;
+        let size = request.size;
+        let cache = Self::cache(self.eviction, &mut self.pops, pop, pop_capacity);
+        let mut last = cache.serve(self.policy, request, now, none);
+        self.counts[0].add(size, last);
+        if last == Lookup::Hit {
+            return last;
         }
         if let Some(rec) = rec {
-            let hit = Self::cache(self.eviction, &mut self.recs, rec, rec_capacity).get(id, size);
-            self.counts[1].add(size, hit);
-            if hit {
-                return true;
+            let cache = Self::cache(self.eviction, &mut self.recs, rec, rec_capacity);
+            last = cache.serve(self.policy, request, now, none);
+            self.counts[1].add(size, last);
+            if last == Lookup::Hit {
+                return last;
             }
         }
-        match &mut self.shield {
-            Some(shield) => {
-                let hit = shield.get(id, size);
-                self.counts[2].add(size, hit);
-                hit
-            }
-            None => false,
+        if let Some(shield) = &mut self.shield {
+            last = shield.serve(self.policy, request, now, none);
+            self.counts[2].add(size, last);
         }
+        last
     }
 }
 
@@ -392,18 +390,24 @@ pub struct TierOutcome {
     pub hit_ratio: f64,
     /// `1 - byte_misses / bytes` at this tier.
     pub byte_hit_ratio: f64,
+    /// With a policy: the misses that revalidated an expired copy (no body moved).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refreshes: Option<u64>,
 }
 
 /// One grid point of a tiered replay.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TieredOutcome {
+    /// With a policy: which one (preset and TTLs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyLabel>,
     /// Capacity per cache of each tier, in bytes.
     pub capacities: TierCapacities,
     /// One entry per tier, viewer side first.
     pub tiers: Vec<TierOutcome>,
-    /// Requests that reached the origin.
+    /// Requests that reached the origin (revalidations included).
     pub origin_requests: u64,
-    /// Bytes the origin served.
+    /// Bytes the origin served (a revalidation carries none).
     pub origin_bytes: u64,
     /// `1 - origin_requests / requests`: the share of requests the CDN kept from the origin.
     pub offload: f64,
@@ -443,27 +447,38 @@ pub struct TieredRun {
     pub report: TieredReport,
 }
 
-/// Replays `requests` through the tiers of `router` at every point of `grid`, streaming.
+/// Replays `requests` through the tiers of `router` at every point of `grid` under every
+/// policy of `policies` (the policy varying slowest), streaming.
 pub fn simulate_tiers<I>(
     requests: I,
     eviction: Eviction,
     mut router: Router,
     grid: Vec<TierCapacities>,
+    policies: &PolicyGrid,
 ) -> Result<TieredRun, TraceError>
 where
     I: IntoIterator<Item = Result<Request, TraceError>>,
 {
-    let mut points: Vec<Tiered> = grid.into_iter().map(|c| Tiered::new(eviction, c)).collect();
+    let mut points: Vec<Tiered<'_>> = policies
+        .points()
+        .into_iter()
+        .flat_map(|policy| {
+            grid.iter()
+                .map(move |c| Tiered::new(eviction, c.clone(), policy))
+        })
+        .collect();
     let mut origin = vec![Counts::default(); points.len()];
+    let none = http::HeaderMap::new();
     let (mut total, mut bytes) = (0u64, 0u64);
     for request in requests {
-        let Request { id, size, pop, .. } = request?;
+        let request = request?;
         total += 1;
-        bytes += size;
-        let (pop, rec) = router.route(pop);
+        bytes += request.size;
+        let now = scaled_ms(request.time, policies.speed);
+        let (pop, rec) = router.route(request.pop);
         for (point, origin) in points.iter_mut().zip(origin.iter_mut()) {
-            let hit = point.serve(pop, rec, id, size);
-            origin.add(size, hit);
+            let seen = point.serve(pop, rec, &request, now, &none);
+            origin.add(request.size, seen);
         }
     }
     let tiers = router.tiers.tiers();
@@ -485,7 +500,13 @@ where
     })
 }
 
-fn outcome(tiers: &[Tier], point: Tiered, origin: Counts, total: u64, bytes: u64) -> TieredOutcome {
+fn outcome(
+    tiers: &[Tier],
+    point: Tiered<'_>,
+    origin: Counts,
+    total: u64,
+    bytes: u64,
+) -> TieredOutcome {
     let tier_outcomes = tiers
         .iter()
         .map(|&tier| {
@@ -505,10 +526,12 @@ fn outcome(tiers: &[Tier], point: Tiered, origin: Counts, total: u64, bytes: u64
                 byte_misses: counts.byte_misses,
                 hit_ratio: 1.0 - ratio(counts.misses, counts.requests),
                 byte_hit_ratio: 1.0 - ratio(counts.byte_misses, counts.bytes),
+                refreshes: point.policy.map(|_| counts.refreshes),
             }
         })
         .collect();
     TieredOutcome {
+        policy: point.policy.map(PolicyChoice::label),
         capacities: point.capacities,
         tiers: tier_outcomes,
         origin_requests: origin.misses,
@@ -537,6 +560,9 @@ impl TieredReport {
             "byte hit"
         );
         for point in &self.results {
+            if let Some(policy) = &point.policy {
+                out.push_str(&format!("policy {}\n", policy.name));
+            }
             for t in &point.tiers {
                 out.push_str(&format!(
                     "{:>8} {:>10} {:>7} {:>10} {:>10} {:>9.2}% {:>9.2}%\n",
@@ -579,6 +605,7 @@ mod tests {
             id,
             size,
             pop,
+            class: None,
         })
     }
 
@@ -660,7 +687,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let run = simulate_tiers(trace, Eviction::Lru, router, grid).unwrap();
+        let run = simulate_tiers(trace, Eviction::Lru, router, grid, &PolicyGrid::none()).unwrap();
         let point = &run.report.results[0];
         let misses: Vec<u64> = point.tiers.iter().map(|t| t.misses).collect();
         let requests: Vec<u64> = point.tiers.iter().map(|t| t.requests).collect();
@@ -679,8 +706,14 @@ mod tests {
         let trace = || items.iter().map(|&(id, size)| at(None, id, size));
         let tiers: TierSet = "pop".parse().unwrap();
         let grid = capacity_grid(tiers, &["pop=20B".parse().unwrap()]).unwrap();
-        let run =
-            simulate_tiers(trace(), Eviction::Lru, Router::new(tiers, virginia()), grid).unwrap();
+        let run = simulate_tiers(
+            trace(),
+            Eviction::Lru,
+            Router::new(tiers, virginia()),
+            grid,
+            &PolicyGrid::none(),
+        )
+        .unwrap();
         let one = crate::simulate(trace(), Eviction::Lru, &[20]).unwrap();
         assert_eq!(run.report.results[0].tiers[0].misses, one.results[0].misses);
         assert_eq!(run.report.results[0].origin_requests, one.results[0].misses);

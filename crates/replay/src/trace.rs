@@ -19,6 +19,9 @@ pub struct Request {
     /// The IATA code of the edge location that served it (`FRA56-P1` → `FRA`), when the
     /// trace logs one (CloudFront logs); `--tiers` assigns requests to PoPs by it.
     pub pop: Option<[u8; 3]>,
+    /// For access logs: the class `origin --catalog-from-log` gives the object (by its path,
+    /// else its logged content type), whose `Cache-Control` a policy decides on.
+    pub class: Option<edgelab_wire::Class>,
 }
 
 /// The formats `edgelab replay` reads.
@@ -210,6 +213,10 @@ impl<R: BufRead> Requests<R> {
                 id: hash_id(&record.path),
                 size: record.object_size(),
                 pop: record.edge_code().map(pop_code),
+                class: Some(edgelab_wire::Class::of_logged(
+                    &record.path,
+                    record.content_type.as_deref(),
+                )),
             }));
         }
     }
@@ -304,6 +311,7 @@ pub fn decode_oracle(record: &[u8; ORACLE_GENERAL_RECORD]) -> Request {
         id: u64::from_le_bytes(id),
         size: u64::from(u32_at(12)),
         pop: None,
+        class: None,
     }
 }
 
@@ -343,6 +351,7 @@ fn parse_csv(text: &str) -> Result<Request, String> {
         id,
         size,
         pop: None,
+        class: None,
     })
 }
 
@@ -374,6 +383,7 @@ mod tests {
                 id: 7,
                 size: 100,
                 pop: None,
+                class: None,
             }
         );
         assert_eq!(out[1].time, 2);
@@ -400,18 +410,21 @@ mod tests {
                 id: u64::MAX - 1,
                 size: 4096,
                 pop: None,
+                class: None,
             },
             Request {
                 time: 4,
                 id: 9,
                 size: 0,
                 pop: None,
+                class: None,
             },
             Request {
                 time: 5,
                 id: 9,
                 size: 1,
                 pop: None,
+                class: None,
             },
         ];
         let bytes: Vec<u8> = requests
@@ -468,6 +481,7 @@ garbage\n\
             id: 2,
             size: 3,
             pop: None,
+            class: None,
         })
         .unwrap()
         .to_vec();

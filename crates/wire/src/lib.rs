@@ -11,11 +11,14 @@
 //! - [`server_timing`]: CloudFront's `Server-Timing` metrics: a builder and a parser.
 //! - [`digest`]: the `x-edgelab-digest` value ([`Digest`], `xxh3=<16 hex>`).
 //! - [`catalog`]: the origin's catalog JSON ([`CatalogListing`], [`CatalogEntry`]).
+//! - [`class`]: the origin's path classes ([`Class`]), their `Cache-Control`, and the class an
+//!   access-log object gets.
 //! - [`range`]: RFC 9110 byte ranges, hardened (cap, order, coalescing, size bound), and the
 //!   `multipart/byteranges` framing as slices of the stored object.
 //! - [`conditional`]: RFC 9110 preconditions and `If-Range`, with weak/strong comparison.
 
 pub mod catalog;
+pub mod class;
 pub mod conditional;
 pub mod digest;
 pub mod range;
@@ -24,6 +27,7 @@ pub mod tier;
 pub mod x_cache;
 
 pub use catalog::{CatalogEntry, CatalogListing};
+pub use class::Class;
 pub use digest::Digest;
 pub use server_timing::ServerTiming;
 pub use tier::{Layer, Tier};

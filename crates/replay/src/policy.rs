@@ -1,0 +1,466 @@
+//! The cache policy of a replay: which responses a cache stores and for how long, decided by
+//! the running edge's own rules (`edgelab_policy`), and the expiry of stored objects over the
+//! trace's time.
+//!
+//! An object's response is the one the live origin would send for it: for an access log, the
+//! `Cache-Control` of the class `origin --catalog-from-log` gives its path
+//! (`edgelab_wire::Class::of_logged`), with an `ETag`; for CSV and `oracleGeneral` traces,
+//! no `Cache-Control` (the policy's DefaultTTL applies), with an `ETag`. What the policy makes
+//! of each class is decided once per grid point, not per request.
+//!
+//! A stored object whose freshness has run out when it is requested again is revalidated
+//! (the edge's conditional GET, which the origin answers with 304): a *refresh*. It counts as
+//! a request to the next tier, not as bytes. Without a policy nothing expires and every
+//! object is stored, as libCacheSim does.
+
+use std::time::Duration;
+
+use edgelab_policy::{CachePolicyConfig, ErrorTtl, Freshness, Lifetime, PRESETS, Rules};
+use edgelab_wire::Class;
+use foldhash::HashMap;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::Serialize;
+
+use crate::cache::Cache;
+use crate::trace::Request;
+
+/// The replay treats every logged request as a 200 for its object, as the catalog origin
+/// answers it: no error status is ever decided.
+#[derive(Debug)]
+struct NoErrors;
+
+impl ErrorTtl for NoErrors {
+    fn min_ttl(&self, _status: StatusCode) -> Option<Duration> {
+        None
+    }
+}
+
+/// The classes a request can name, in the order of [`PolicyChoice`]'s table (then "none").
+const CLASSES: [Class; 5] = [
+    Class::Static,
+    Class::Img,
+    Class::Api,
+    Class::Video,
+    Class::File,
+];
+
+/// Index of a request's class in the table (`CLASSES.len()`: no class).
+fn class_index(class: Option<Class>) -> usize {
+    class.map_or(CLASSES.len(), |class| match class {
+        Class::Static => 0,
+        Class::Img => 1,
+        Class::Api => 2,
+        Class::Video => 3,
+        Class::File => 4,
+    })
+}
+
+/// What a fill stores under a policy: nothing, or the object with a lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Not stored (`CachingDisabled`, `no-store` with MinTTL 0, …).
+    Pass,
+    /// Stored with this lifetime.
+    Store(Lifetime),
+}
+
+/// The response the origin sends for an object of `class` (`None`: no `Cache-Control`).
+fn origin_response(class: Option<Class>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    // A quoted token is a valid header value.
+    headers.insert(header::ETAG, HeaderValue::from_static("\"replay\""));
+    if let Some(class) = class {
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(class.default_cache_control()),
+        );
+    }
+    headers
+}
+
+/// One cache policy of the grid: a preset, maybe with TTL overrides.
+#[derive(Debug, Clone)]
+pub struct PolicyChoice {
+    /// The validated policy, as the edge builds it from the same preset and TTLs.
+    pub config: CachePolicyConfig,
+    /// Per class (then no class): what a fill stores.
+    admissions: [Admission; CLASSES.len() + 1],
+}
+
+impl PolicyChoice {
+    /// Decides every class's response under `config`.
+    pub fn new(config: CachePolicyConfig) -> Self {
+        let now = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let rules = Rules {
+            cache: &config,
+            errors: &NoErrors,
+        };
+        let decide = |class: Option<Class>| {
+            let response = origin_response(class);
+            match edgelab_policy::storable_response(rules, StatusCode::OK, &response, now) {
+                Ok(lifetime) => Admission::Store(lifetime),
+                Err(_) => Admission::Pass,
+            }
+        };
+        let mut admissions = [Admission::Pass; CLASSES.len() + 1];
+        for (at, class) in CLASSES.iter().enumerate() {
+            admissions[at] = decide(Some(*class));
+        }
+        admissions[CLASSES.len()] = decide(None);
+        PolicyChoice { config, admissions }
+    }
+
+    /// What a fill of an object of `class` stores.
+    pub fn admission(&self, class: Option<Class>) -> Admission {
+        self.admissions[class_index(class)]
+    }
+
+    /// How the choice is named in reports.
+    pub fn label(&self) -> PolicyLabel {
+        label_of(&self.config)
+    }
+}
+
+/// How a policy is named in reports.
+fn label_of(c: &CachePolicyConfig) -> PolicyLabel {
+    let seconds = |d: Duration| (d != Duration::MAX).then_some(d.as_secs_f64());
+    let preset = CachePolicyConfig::preset(&c.name);
+    let overridden = preset.is_none_or(|p| {
+        (p.min_ttl, p.default_ttl, p.max_ttl, p.rfc) != (c.min_ttl, c.default_ttl, c.max_ttl, c.rfc)
+    });
+    let name = if overridden {
+        format!(
+            "{} {}/{}/{}",
+            c.name,
+            short(c.min_ttl),
+            short(c.default_ttl),
+            short(c.max_ttl)
+        )
+    } else {
+        c.name.clone()
+    };
+    PolicyLabel {
+        name,
+        preset: c.name.clone(),
+        min_ttl: seconds(c.min_ttl),
+        default_ttl: seconds(c.default_ttl),
+        max_ttl: seconds(c.max_ttl),
+    }
+}
+
+/// A duration as `10s`, `1.5s` or `inf`.
+fn short(d: Duration) -> String {
+    if d == Duration::MAX {
+        "inf".to_owned()
+    } else {
+        format!("{}s", d.as_secs_f64())
+    }
+}
+
+/// A policy as the report names it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyLabel {
+    /// The preset, then `MIN/DEFAULT/MAX` when the TTLs differ from the preset's.
+    pub name: String,
+    /// The preset it started from.
+    pub preset: String,
+    /// MinTTL in seconds.
+    pub min_ttl: Option<f64>,
+    /// DefaultTTL in seconds.
+    pub default_ttl: Option<f64>,
+    /// MaxTTL in seconds (`null`: unbounded, `rfc9111`).
+    pub max_ttl: Option<f64>,
+}
+
+/// The policies of the grid: every combination of the presets and the TTLs given (the
+/// preset varying slowest), each TTL overriding the preset's as the edge's `cache_policy`
+/// does. With no preset but some TTL, the edge's default preset (`CachingOptimized`). Empty
+/// when nothing is given: nothing expires.
+pub fn policy_grid(
+    presets: &[String],
+    min: &[Duration],
+    default: &[Duration],
+    max: &[Duration],
+) -> Result<Vec<PolicyChoice>, String> {
+    if presets.is_empty() && min.is_empty() && default.is_empty() && max.is_empty() {
+        return Ok(Vec::new());
+    }
+    let default_preset = ["CachingOptimized".to_owned()];
+    let presets = if presets.is_empty() {
+        &default_preset[..]
+    } else {
+        presets
+    };
+    let options = |list: &[Duration]| -> Vec<Option<Duration>> {
+        if list.is_empty() {
+            vec![None]
+        } else {
+            list.iter().copied().map(Some).collect()
+        }
+    };
+    let mut grid = Vec::new();
+    let mut problems = Vec::new();
+    for name in presets {
+        let Some(preset) = CachePolicyConfig::preset(name) else {
+            return Err(format!(
+                "unknown policy `{name}` (expected {})",
+                PRESETS.join(", ")
+            ));
+        };
+        for min in options(min) {
+            for default in options(default) {
+                for max in options(max) {
+                    let mut config = preset.clone();
+                    config.set_ttls(min, default, max);
+                    let found = config.ttl_problems();
+                    for problem in &found {
+                        let label = label_of(&config).name;
+                        problems.push(format!("{label}: {} {}", problem.field, problem.message));
+                    }
+                    // The clamps need MinTTL <= MaxTTL: a bad point is reported, not decided.
+                    if found.is_empty() {
+                        grid.push(PolicyChoice::new(config));
+                    }
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(grid)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// What a cache did with one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Served fresh from the cache.
+    Hit,
+    /// Found expired and revalidated upstream (a request without a body).
+    Refresh,
+    /// Fetched from upstream (and stored when the policy admits it and it fits).
+    Miss,
+}
+
+/// A cache under a policy: the eviction policy's cache plus, per stored object, when it was
+/// filled (or last revalidated) and its class. Without a policy it is the bare cache.
+pub struct PolicyCache {
+    cache: Box<dyn Cache>,
+    /// Object id → (fill time in ms, class index). Entries of evicted objects stay until the
+    /// object is filled again (bounded by the distinct objects).
+    filled: HashMap<u64, (u64, u8)>,
+}
+
+impl PolicyCache {
+    /// Wraps an empty cache.
+    pub fn new(cache: Box<dyn Cache>) -> Self {
+        PolicyCache {
+            cache,
+            filled: HashMap::default(),
+        }
+    }
+
+    /// Serves `request` at `now_ms` (the trace's time, scaled) under `choice`.
+    pub fn serve(
+        &mut self,
+        choice: Option<&PolicyChoice>,
+        request: &Request,
+        now_ms: u64,
+        no_headers: &HeaderMap,
+    ) -> Lookup {
+        let Some(choice) = choice else {
+            return if self.cache.get(request.id, request.size) {
+                Lookup::Hit
+            } else {
+                Lookup::Miss
+            };
+        };
+        let class = class_index(request.class);
+        if choice.admissions[class] == Admission::Pass {
+            return Lookup::Miss;
+        }
+        if !self.cache.get(request.id, request.size) {
+            // The class index is below 6.
+            self.filled.insert(request.id, (now_ms, class as u8));
+            return Lookup::Miss;
+        }
+        let Some(&(filled, stored_class)) = self.filled.get(&request.id) else {
+            return Lookup::Hit;
+        };
+        let Admission::Store(lifetime) = choice.admissions[usize::from(stored_class)] else {
+            return Lookup::Hit;
+        };
+        let age = Duration::from_millis(now_ms.saturating_sub(filled));
+        let rfc = choice.config.rfc;
+        match edgelab_policy::freshness(&lifetime, age, no_headers, rfc) {
+            Freshness::Fresh => Lookup::Hit,
+            Freshness::StaleWhileRevalidate | Freshness::Stale { .. } => {
+                self.filled.insert(request.id, (now_ms, class as u8));
+                Lookup::Refresh
+            }
+        }
+    }
+}
+
+/// The policies of a replay and the time scale their TTLs run on.
+#[derive(Debug, Clone)]
+pub struct PolicyGrid {
+    /// The policies (empty: nothing expires, every object is stored).
+    pub choices: Vec<PolicyChoice>,
+    /// The trace's times are divided by this before they are compared with TTLs, as
+    /// `loadgen --replay --speed` sends them (1: as logged).
+    pub speed: f64,
+}
+
+impl PolicyGrid {
+    /// No policy: nothing expires.
+    pub fn none() -> Self {
+        PolicyGrid {
+            choices: Vec::new(),
+            speed: 1.0,
+        }
+    }
+
+    /// The choices as the grid iterates them: `None` alone without a policy.
+    pub fn points(&self) -> Vec<Option<&PolicyChoice>> {
+        if self.choices.is_empty() {
+            vec![None]
+        } else {
+            self.choices.iter().map(Some).collect()
+        }
+    }
+}
+
+/// Requests, misses and refreshes of one cache (or tier) over a replay.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Counts {
+    pub(crate) requests: u64,
+    /// Requests it sent upstream (refreshes included).
+    pub(crate) misses: u64,
+    /// Of those, revalidations of an expired copy.
+    pub(crate) refreshes: u64,
+    pub(crate) bytes: u64,
+    /// Bytes of the full misses (a refresh carries no body).
+    pub(crate) byte_misses: u64,
+}
+
+impl Counts {
+    pub(crate) fn add(&mut self, size: u64, lookup: Lookup) {
+        self.requests += 1;
+        self.bytes += size;
+        match lookup {
+            Lookup::Hit => {}
+            Lookup::Refresh => {
+                self.misses += 1;
+                self.refreshes += 1;
+            }
+            Lookup::Miss => {
+                self.misses += 1;
+                self.byte_misses += size;
+            }
+        }
+    }
+}
+
+/// The trace's time in ms, divided by `speed` (as `loadgen --replay --speed` plays it).
+pub fn scaled_ms(time: u64, speed: f64) -> u64 {
+    // Seconds of a trace times 1000 stay far below 2^53; the cast saturates.
+    (time as f64 * 1000.0 / speed) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::Eviction;
+
+    fn choice(preset: &str, ttls: [Option<u64>; 3]) -> PolicyChoice {
+        let mut config = CachePolicyConfig::preset(preset).unwrap();
+        let [min, default, max] = ttls.map(|t| t.map(Duration::from_secs));
+        config.set_ttls(min, default, max);
+        PolicyChoice::new(config)
+    }
+
+    fn lifetime(admission: Admission) -> Option<u64> {
+        match admission {
+            Admission::Store(l) => Some(l.lifetime.as_secs()),
+            Admission::Pass => None,
+        }
+    }
+
+    #[test]
+    fn each_class_gets_what_the_edge_decides_for_its_cache_control() {
+        let optimized = choice("CachingOptimized", [None; 3]);
+        let secs: Vec<Option<u64>> = [
+            Some(Class::Static),
+            Some(Class::Img),
+            Some(Class::Api),
+            None,
+        ]
+        .map(|c| lifetime(optimized.admission(c)))
+        .to_vec();
+        assert_eq!(
+            secs,
+            [Some(31_536_000), Some(14_400), Some(1), Some(86_400)]
+        );
+        let origin = choice("UseOriginCacheControlHeaders", [None; 3]);
+        assert_eq!(lifetime(origin.admission(Some(Class::Api))), None);
+        assert_eq!(lifetime(origin.admission(None)), Some(0), "revalidated");
+        let disabled = choice("CachingDisabled", [None; 3]);
+        assert_eq!(disabled.admission(Some(Class::Img)), Admission::Pass);
+        let short = choice("CachingOptimized", [Some(0), Some(2), Some(2)]);
+        assert_eq!(lifetime(short.admission(Some(Class::Static))), Some(2));
+        assert_eq!(short.admission(Some(Class::Api)), Admission::Pass);
+        assert_eq!(short.label().name, "CachingOptimized 0s/2s/2s");
+        assert_eq!(optimized.label().name, "CachingOptimized");
+    }
+
+    #[test]
+    fn the_grid_is_the_product_and_names_its_bad_points() {
+        let s = Duration::from_secs;
+        let grid = policy_grid(&[], &[], &[s(5)], &[s(5), s(10)]).unwrap();
+        let names: Vec<String> = grid.iter().map(|c| c.label().name).collect();
+        assert_eq!(
+            names,
+            ["CachingOptimized 1s/5s/5s", "CachingOptimized 1s/5s/10s"]
+        );
+        assert!(policy_grid(&[], &[], &[], &[]).unwrap().is_empty());
+        let error = policy_grid(&["Fast".into()], &[], &[], &[]).err().unwrap();
+        assert!(error.contains("CachingOptimized"), "{error}");
+        let error = policy_grid(&[], &[s(20)], &[], &[s(10)]).err().unwrap();
+        assert!(error.contains("min_ttl"), "{error}");
+    }
+
+    #[test]
+    fn an_expired_object_is_refreshed_and_fresh_again_after() {
+        let short = choice("CachingOptimized", [Some(0), Some(2), Some(2)]);
+        let mut cache = PolicyCache::new(Eviction::Lru.build(100));
+        let none = HeaderMap::new();
+        let request = |class| Request {
+            time: 0,
+            id: 1,
+            size: 10,
+            pop: None,
+            class,
+        };
+        let img = request(Some(Class::Img));
+        let mut at = |ms| cache.serve(Some(&short), &img, ms, &none);
+        assert_eq!(
+            [at(0), at(1_999), at(2_000), at(3_000), at(4_500)],
+            [
+                Lookup::Miss,
+                Lookup::Hit,
+                Lookup::Refresh,
+                Lookup::Hit,
+                Lookup::Refresh
+            ]
+        );
+        let api = request(Some(Class::Api));
+        let mut other = PolicyCache::new(Eviction::Lru.build(100));
+        assert_eq!(other.serve(Some(&short), &api, 0, &none), Lookup::Miss);
+        assert_eq!(other.serve(Some(&short), &api, 1, &none), Lookup::Miss);
+        assert_eq!(other.serve(None, &api, 1, &none), Lookup::Miss);
+        assert_eq!(other.serve(None, &api, 1_000_000, &none), Lookup::Hit);
+        assert_eq!(scaled_ms(10, 4.0), 2_500);
+    }
+}
