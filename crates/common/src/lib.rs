@@ -8,6 +8,7 @@
 //! - [`telemetry`]: tracing initialisation from `EDGELAB_LOG` (quiet by default).
 //! - [`shutdown`]: one shutdown story: a cancellation token, a task tracker, signals.
 //! - [`serve`]: the HTTP/1.1 + h2c accept loop with header limits and graceful drain.
+//! - [`interim`]: 1xx interim responses relayed to HTTP/1.1 clients by the accept loop.
 //! - [`admin`]: the admin listener (`/metrics`, `/healthz`, `/readyz`) with room for a
 //!   server's own routes, and the admin-token check.
 //! - [`body`]: the response body type and small constructors for it.
@@ -16,6 +17,7 @@
 pub mod admin;
 pub mod body;
 pub mod config;
+pub mod interim;
 pub mod names;
 pub mod serve;
 pub mod shutdown;

@@ -97,6 +97,9 @@ pub mod metric {
     /// Expired objects an edge node served because the upstream failed, by `pop`, `tier`,
     /// `cause`.
     pub const EDGE_STALE_ON_ERROR_TOTAL: &str = "edgelab_edge_stale_on_error_total";
+    /// Interim (1xx) responses an edge node received from upstream, by `pop`, `tier`,
+    /// `result` (`relayed` to the viewer, `dropped`).
+    pub const EDGE_INTERIM_RESPONSES_TOTAL: &str = "edgelab_edge_interim_responses_total";
     /// Bytes held in an edge cache, by `pop`, `tier`.
     pub const EDGE_CACHE_BYTES: &str = "edgelab_edge_cache_bytes";
     /// Objects held in an edge cache, by `pop`, `tier`.

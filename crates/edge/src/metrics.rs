@@ -127,6 +127,40 @@ impl StaleCause {
     }
 }
 
+/// What became of an interim (1xx) response from upstream (label `result`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InterimResult {
+    /// Sent on to the viewer before the final response.
+    Relayed,
+    /// Not sent: the viewer cannot take one (HTTP/1.0, HTTP/2, a request served in-process
+    /// or in the background) or has its final response already.
+    Dropped,
+}
+
+impl InterimResult {
+    /// Every result (each label set is exported from the start, at 0).
+    pub const ALL: [InterimResult; 2] = [InterimResult::Relayed, InterimResult::Dropped];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InterimResult::Relayed => "relayed",
+            InterimResult::Dropped => "dropped",
+        }
+    }
+}
+
+/// The counters of [`InterimResult`] (see [`Metrics::interim`]).
+#[derive(Clone)]
+pub struct InterimCounts(Arc<[IntCounter; InterimResult::ALL.len()]>);
+
+impl InterimCounts {
+    /// Counts one interim response.
+    pub fn count(&self, result: InterimResult) {
+        self.0[result as usize].inc();
+    }
+}
+
 /// Why an object left the store (label `cause`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EvictionCause {
@@ -174,6 +208,7 @@ pub struct Metrics {
     stale_on_error: Arc<[OnceLock<IntCounter>; STALE_CAUSES]>,
     collapsed: IntCounter,
     collapsed_from_fill: IntCounter,
+    interim: Arc<[IntCounter; InterimResult::ALL.len()]>,
     cache_bytes: IntGauge,
     cache_objects: IntGauge,
     evictions: Arc<[IntCounter; EvictionCause::ALL.len()]>,
@@ -277,6 +312,13 @@ impl Metrics {
             ),
             &["pop", "tier", "cause"],
         )?;
+        let interim = IntCounterVec::new(
+            Opts::new(
+                metric::EDGE_INTERIM_RESPONSES_TOTAL,
+                "Interim (1xx) responses received from upstream, relayed to the viewer or dropped.",
+            ),
+            &["pop", "tier", "result"],
+        )?;
         let cache_objects = IntGaugeVec::new(
             Opts::new(metric::EDGE_CACHE_OBJECTS, "Objects held in the store."),
             &["pop", "tier"],
@@ -294,6 +336,7 @@ impl Metrics {
         registry.register(Box::new(collapsed.clone()))?;
         registry.register(Box::new(collapsed_from_fill.clone()))?;
         registry.register(Box::new(stale_on_error.clone()))?;
+        registry.register(Box::new(interim.clone()))?;
         registry.register(Box::new(cache_bytes.clone()))?;
         registry.register(Box::new(cache_objects.clone()))?;
         registry.register(Box::new(evictions.clone()))?;
@@ -324,6 +367,9 @@ impl Metrics {
             stale_on_error: Arc::default(),
             collapsed: collapsed.with_label_values(&[pop, tier]),
             collapsed_from_fill: collapsed_from_fill.with_label_values(&[pop, tier]),
+            interim: Arc::new(
+                InterimResult::ALL.map(|r| interim.with_label_values(&[pop, tier, r.as_str()])),
+            ),
             cache_bytes: cache_bytes.with_label_values(&[pop, tier]),
             cache_objects: cache_objects.with_label_values(&[pop, tier]),
             evictions: Arc::new(
@@ -376,6 +422,11 @@ impl Metrics {
             &self.stale_on_error_vec,
             &labels,
         );
+    }
+
+    /// The interim-response counters, for a callback that outlives the request.
+    pub fn interim(&self) -> InterimCounts {
+        InterimCounts(self.interim.clone())
     }
 
     /// Counts one eviction.

@@ -2,7 +2,7 @@
 //! (primary/secondary failover on chosen statuses or connection failure, connection attempts ×
 //! connection timeout, response timeout), and how long connect and first byte took. Large
 //! request bodies wait for `100 Continue` ([`expect`]), so an origin's early refusal (413)
-//! reaches the viewer.
+//! reaches the viewer. Interim responses (102, 103) go on to the viewer ([`interim`]).
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -20,6 +20,7 @@ use crate::config::Upstream;
 use crate::metrics::{Metrics, UpstreamResult};
 
 pub mod expect;
+pub mod interim;
 
 /// The connector upstream connections use: `edgelab_link::LinkConnector` (the hop's modelled
 /// latency, or plain TCP for a zero hop), timed for `cdn-upstream-connect`.
@@ -265,6 +266,7 @@ impl UpstreamClient {
                 if let Some(gate) = &gate {
                     gate.arm(&mut request);
                 }
+                interim::watch(&mut request, gate.as_ref(), &self.metrics);
                 let result = self.attempt(request).await;
                 if let Some(gate) = &gate {
                     gate.answered();

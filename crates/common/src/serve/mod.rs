@@ -31,6 +31,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::body::Body;
+use crate::interim::{self, InterimIo, InterimQueue};
 use crate::shutdown::Shutdown;
 
 pub mod head;
@@ -172,20 +173,26 @@ async fn accept_loop<H: Handler>(
         let handler = handler.clone();
         let service_activity = activity.clone();
         let max_head_bytes = options.max_head_bytes;
+        let interim_queue = InterimQueue::default();
+        let service_interim = interim_queue.clone();
         let service = service_fn(move |request: Request<Incoming>| {
             let handler = handler.clone();
             let in_flight = service_activity.begin();
             let refused = head::check(&request, max_head_bytes);
+            // Interim responses reach HTTP/1.1 clients only (crate::interim).
+            let interim =
+                (request.version() == http::Version::HTTP_11).then(|| service_interim.request());
             async move {
                 let response = match refused {
                     Some(problem) => problem.response(),
-                    None => handler.handle(request, peer).await,
+                    None => interim::serving(interim, handler.handle(request, peer)).await,
                 };
                 drop(in_flight);
                 Ok::<_, Infallible>(response)
             }
         });
-        let io = TokioIo::new(Watched::new(stream, activity, timeouts, metrics.clone()));
+        let watched = Watched::new(stream, activity, timeouts, metrics.clone());
+        let io = TokioIo::new(InterimIo::new(watched, interim_queue));
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let open = metrics.open.clone();

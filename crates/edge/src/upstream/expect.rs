@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use edgelab_common::body::{Body, BoxError};
 use futures_util::task::AtomicWaker;
-use http::{HeaderValue, Request, StatusCode, header};
+use http::{HeaderValue, Request, header};
 use http_body::Frame;
 
 /// Bodies up to this size are sent at once: they fit the socket buffers, so an early answer
@@ -50,6 +50,7 @@ impl State {
 }
 
 /// The sending side's handle on a gated body.
+#[derive(Clone)]
 pub struct Gate(Arc<State>);
 
 impl Gate {
@@ -70,17 +71,18 @@ impl Gate {
         (Body::new(gated), Some(Gate(state)))
     }
 
-    /// Adds the expectation to `request` and opens the gate on the origin's `100 Continue`.
+    /// Adds the expectation to `request`; the origin's `100 Continue` reaches
+    /// [`Gate::continued`] through the request's informational callback
+    /// (`super::interim::watch`).
     pub fn arm<B>(&self, request: &mut Request<B>) {
         request
             .headers_mut()
             .insert(header::EXPECT, HeaderValue::from_static("100-continue"));
-        let state = self.0.clone();
-        hyper::ext::on_informational(request, move |response| {
-            if response.status() == StatusCode::CONTINUE {
-                state.move_from_waiting(OPEN);
-            }
-        });
+    }
+
+    /// The origin said `100 Continue`: the body is sent.
+    pub fn continued(&self) {
+        self.0.move_from_waiting(OPEN);
     }
 
     /// A final response arrived: a body still waiting is never sent.
@@ -148,8 +150,7 @@ mod tests {
         let payload = || body::full(Bytes::from(vec![7u8; 100_000]));
         // Opened by 100 Continue.
         let (gated, gate) = Gate::wrap(payload());
-        let gate = gate.unwrap();
-        gate.0.move_from_waiting(OPEN);
+        gate.unwrap().continued();
         assert_eq!(gated.collect().await.unwrap().to_bytes().len(), 100_000);
         // No answer: sent after WAIT.
         let (gated, _gate) = Gate::wrap(payload());

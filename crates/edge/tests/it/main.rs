@@ -5,6 +5,7 @@ mod collapsing;
 mod errors;
 mod faults;
 mod forwarding;
+mod interim;
 mod representation;
 mod smuggling;
 mod spans;
