@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::support::{Node, TestOrigin, get, get_body, send};
+use crate::support::{Node, RealOrigin, TestOrigin, get, get_body, send};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -269,20 +269,8 @@ async fn a_cached_error_is_not_served_in_place_of_a_new_error() {
 
 #[tokio::test]
 async fn the_origins_413_for_a_request_body_reaches_the_viewer() {
-    let shutdown = edgelab_common::shutdown::Shutdown::new();
-    let origin = edgelab_origin::start(
-        edgelab_origin::OriginConfig::default(),
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        prometheus::Registry::new(),
-        shutdown.clone(),
-    )
-    .expect("origin starts");
-    let edge = Node::single(
-        &format!("http://{}", origin.traffic_addr()),
-        "CachingOptimized",
-    )
-    .await;
+    let origin = RealOrigin::start().await;
+    let edge = Node::single(&origin.url(), "CachingOptimized").await;
     let body = "x".repeat(edgelab_origin::server::MAX_ECHO_BODY + 1);
     let posted = send("POST", &format!("{}/echo/up", edge.url()), &[], &body).await;
     assert_eq!(posted.status, 413, "{:?}", posted.body);
@@ -295,7 +283,6 @@ async fn the_origins_413_for_a_request_body_reaches_the_viewer() {
     assert_eq!(echoed.status, 200);
     let echo: serde_json::Value = serde_json::from_slice(&echoed.body).unwrap();
     assert_eq!(echo["body_bytes"], large.len());
-    shutdown.trigger();
 }
 
 #[tokio::test]

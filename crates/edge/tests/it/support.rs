@@ -277,6 +277,42 @@ impl TestOrigin {
     }
 }
 
+/// A real `edgelab-origin` (the default synthetic catalog) on `127.0.0.1:0`, stopped when
+/// dropped: for tests that need its verifiable bodies or its own limits.
+pub struct RealOrigin {
+    /// Its handle (catalog, addresses, switches).
+    pub handle: edgelab_origin::OriginHandle,
+    shutdown: Shutdown,
+}
+
+impl RealOrigin {
+    /// Starts the origin with the default configuration.
+    pub async fn start() -> RealOrigin {
+        let (traffic, admin) = edgelab_testkit::loopback_pair().await;
+        let shutdown = Shutdown::new();
+        let handle = edgelab_origin::start(
+            edgelab_origin::OriginConfig::default(),
+            traffic,
+            admin,
+            prometheus::Registry::new(),
+            shutdown.clone(),
+        )
+        .expect("origin starts");
+        RealOrigin { handle, shutdown }
+    }
+
+    /// Traffic URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.handle.traffic_addr())
+    }
+}
+
+impl Drop for RealOrigin {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
 /// A running edge node with its registry.
 pub struct Node {
     /// Handle.

@@ -1,9 +1,7 @@
 //! Tiers (edge → REC → shield → origin group): hit layers, invalidation across tiers,
 //! origin-group failover, non-cacheable methods straight to the origin.
 
-use std::time::Duration;
-
-use crate::support::{Node, TestOrigin, eventually, get, metric_value, send};
+use crate::support::{Node, RealOrigin, TestOrigin, eventually, get, metric_value, send};
 
 fn tier_toml(pop: &str, tier: &str, next: Option<&str>, origin: &str, peers: &[String]) -> String {
     let next = next
@@ -20,50 +18,22 @@ fn tier_toml(pop: &str, tier: &str, next: Option<&str>, origin: &str, peers: &[S
     )
 }
 
+/// A cache node of `tier` at `pop` whose cacheable misses go to `next` (the origin group
+/// `origin` when `None`), with no invalidation peers.
+async fn tier(pop: &str, tier: &str, next: Option<&Node>, origin: &str) -> Node {
+    let next = next.map(Node::url);
+    Node::start(&tier_toml(pop, tier, next.as_deref(), origin, &[])).await
+}
+
 #[tokio::test]
 async fn hits_name_the_layer_that_answered() {
     let origin = TestOrigin::start("o").await;
-    let shield = Node::start(&tier_toml("IAD", "shield", None, &origin.url(), &[])).await;
-    let rec_a = Node::start(&tier_toml(
-        "FRA",
-        "rec",
-        Some(&shield.url()),
-        &origin.url(),
-        &[],
-    ))
-    .await;
-    let rec_b = Node::start(&tier_toml(
-        "NRT",
-        "rec",
-        Some(&shield.url()),
-        &origin.url(),
-        &[],
-    ))
-    .await;
-    let edge_a = Node::start(&tier_toml(
-        "FRA",
-        "edge",
-        Some(&rec_a.url()),
-        &origin.url(),
-        &[],
-    ))
-    .await;
-    let edge_a2 = Node::start(&tier_toml(
-        "MUC",
-        "edge",
-        Some(&rec_a.url()),
-        &origin.url(),
-        &[],
-    ))
-    .await;
-    let edge_b = Node::start(&tier_toml(
-        "NRT",
-        "edge",
-        Some(&rec_b.url()),
-        &origin.url(),
-        &[],
-    ))
-    .await;
+    let shield = tier("IAD", "shield", None, &origin.url()).await;
+    let rec_a = tier("FRA", "rec", Some(&shield), &origin.url()).await;
+    let rec_b = tier("NRT", "rec", Some(&shield), &origin.url()).await;
+    let edge_a = tier("FRA", "edge", Some(&rec_a), &origin.url()).await;
+    let edge_a2 = tier("MUC", "edge", Some(&rec_a), &origin.url()).await;
+    let edge_b = tier("NRT", "edge", Some(&rec_b), &origin.url()).await;
     let path = "/obj?cc=max-age%3D600";
     // Viewers of one distribution all use its domain, so every tier computes one key.
     let host = [("host", "d111111abcdef8.cloudfront.net")];
@@ -140,15 +110,8 @@ async fn hits_name_the_layer_that_answered() {
 #[tokio::test]
 async fn invalidation_reaches_every_tier() {
     let origin = TestOrigin::start("o").await;
-    let shield = Node::start(&tier_toml("IAD", "shield", None, &origin.url(), &[])).await;
-    let rec = Node::start(&tier_toml(
-        "FRA",
-        "rec",
-        Some(&shield.url()),
-        &origin.url(),
-        &[],
-    ))
-    .await;
+    let shield = tier("IAD", "shield", None, &origin.url()).await;
+    let rec = tier("FRA", "rec", Some(&shield), &origin.url()).await;
     let peers = vec![rec.admin_url(), shield.admin_url()];
     let edge = Node::start(&tier_toml(
         "FRA",
@@ -249,31 +212,15 @@ async fn origin_group_fails_over_on_status_and_on_connection_failure() {
     let timed_out = get(&format!("{}/z?delay_ms=2000", edge.url()), &[]).await;
     assert_eq!(timed_out.status, 504);
     assert_eq!(timed_out.h("x-cache"), "Error from cloudfront");
-    let _ = Duration::ZERO;
 }
 
 #[tokio::test]
 async fn real_origin_objects_arrive_intact_through_the_tiers() {
-    let shutdown = edgelab_common::shutdown::Shutdown::new();
-    let origin = edgelab_origin::start(
-        edgelab_origin::OriginConfig::default(),
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        prometheus::Registry::new(),
-        shutdown.clone(),
-    )
-    .expect("origin starts");
-    let origin_url = format!("http://{}", origin.traffic_addr());
-    let shield = Node::start(&tier_toml("IAD", "shield", None, &origin_url, &[])).await;
-    let edge = Node::start(&tier_toml(
-        "FRA",
-        "edge",
-        Some(&shield.url()),
-        &origin_url,
-        &[],
-    ))
-    .await;
-    let entries: Vec<_> = origin.catalog().entries().take(5).collect();
+    let origin = RealOrigin::start().await;
+    let origin_url = origin.url();
+    let shield = tier("IAD", "shield", None, &origin_url).await;
+    let edge = tier("FRA", "edge", Some(&shield), &origin_url).await;
+    let entries: Vec<_> = origin.handle.catalog().entries().take(5).collect();
     assert!(!entries.is_empty());
     for entry in entries {
         for round in 0..2 {
@@ -288,7 +235,6 @@ async fn real_origin_objects_arrive_intact_through_the_tiers() {
             );
         }
     }
-    shutdown.trigger();
 }
 
 #[tokio::test]

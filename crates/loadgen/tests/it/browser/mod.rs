@@ -9,28 +9,17 @@
 //! Skipped, with a message, when no Chromium is installed; required when `CI=true`
 //! (`.ci/e2e/report-browser.sh` installs Debian's `chromium` and runs this test).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use edgelab_geo::Coordinates;
 use edgelab_loadgen::html::map::{CLUSTER_PX, FAN_PX, PROJECTION};
 use edgelab_loadgen::{Comparison, Report, RunMap, html};
-use edgelab_testkit::browser::{HEADLESS_FLAGS, chromium_or_skip};
+use edgelab_testkit::browser::{HEADLESS_FLAGS, artefact_dir, chromium_or_skip};
 
 /// The script injected before the report's content (the report itself has none).
 const CHECK_JS: &str = include_str!("check.js");
-
-/// Where the pages and the screenshot go: `target/browser/`.
-fn out_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-        PathBuf::from,
-    );
-    let dir = target.join("browser");
-    std::fs::create_dir_all(&dir).expect("target/browser is writable");
-    dir
-}
 
 fn fixture() -> Comparison {
     let runs: serde_json::Value =
@@ -116,7 +105,7 @@ fn the_report_draws_its_json_in_a_real_browser() {
     };
     let comparison = fixture();
     let report = html::comparison(&comparison);
-    let dir = out_dir();
+    let dir = artefact_dir();
     let page = dir.join("report.html");
     std::fs::write(&page, &report).expect("write the report");
     let checked = report.replacen("<head>", &format!("<head><script>{CHECK_JS}</script>"), 1);
