@@ -17,6 +17,7 @@ use edgelab_loadgen::{
     Catalog, LoadgenError, Mode, Overrides, Plan, Report, RunOptions, Shard, Target, Uri, html,
 };
 
+use crate::log_replay::{self, ReplayArgs};
 use crate::output;
 
 /// Exit status of a run stopped with Ctrl-C (128 + SIGINT), after the partial report.
@@ -33,7 +34,10 @@ const CATALOG_LIMIT: Duration = Duration::from_secs(10);
   edgelab loadgen --target http://example.test --urls urls.txt --closed --connections 16
   edgelab loadgen --topology config/default.toml --duration 20s --json edge.json   # every place via its PoP
   edgelab loadgen --target http://pop:8080 --rate 3000 --shard 2/3 --json shard-2.json   # one of 3 machines
-  edgelab loadgen --topology /etc/edgelab/default.toml --peers dns --json /report/edge.json   # inside compose or Swarm")]
+  edgelab loadgen --topology /etc/edgelab/default.toml --peers dns --json /report/edge.json   # inside compose or Swarm
+  edgelab loadgen --target http://127.0.0.1:8081 --replay access.log --speed 20   # a log, against one edge
+  edgelab loadgen --topology config/minimal.toml --replay config/examples/cloudfront-access.log \\
+      --speed 20 --json replay.json   # each logged request from its edge location's place, to its PoP")]
 pub struct Args {
     /// Send every request to this node (origin or edge); objects come from its
     /// `/.well-known/edgelab/catalog` unless `--urls` is given.
@@ -104,59 +108,9 @@ pub struct Args {
     /// one unsharded run; merge their JSON reports with `edgelab report merge`.
     #[arg(long, value_name = "I/N", env = env::SHARD, value_parser = shard_parser())]
     shard: Option<Shard>,
-    /// Send the GET and HEAD requests of an access log (CloudFront or CLF, plain or gzip) at
-    /// their logged times, open loop, each from its edge location's place (with --target;
-    /// serve the log's objects with `edgelab origin --catalog-from-log LOG`).
-    #[arg(long, value_name = "LOG")]
-    replay: Option<PathBuf>,
-    /// With --replay: time compression (2 sends the log in half its logged time).
-    #[arg(long, value_name = "X", default_value_t = 1.0, requires = "replay")]
-    speed: f64,
-    /// With --replay: send every request from this place instead of its edge location's.
-    #[arg(long, value_name = "PLACE", requires = "replay")]
-    place: Option<String>,
-    /// With --replay: a malformed log line is fatal (exit 64).
-    #[arg(long, requires = "replay")]
-    strict: bool,
-}
-
-/// `--replay`: the scanned log, its malformed lines on standard error, and the settings it
-/// implies (its places, a duration covering its span, every catalog object eligible).
-fn replay_settings(args: &Args, settings: &mut Settings) -> Result<Option<ReplayLog>, String> {
-    let Some(path) = &args.replay else {
-        return Ok(None);
-    };
-    let log = ReplayLog::scan(
-        path.clone(),
-        None,
-        args.speed,
-        args.place.clone(),
-        args.strict,
-    )?;
-    if let Some(malformed) = &log.malformed {
-        output::error(&format!("{}: {malformed}", path.display()));
-    }
-    if log.skipped_methods > 0 {
-        output::error(&format!(
-            "{}: {} request(s) with methods other than GET and HEAD not sent",
-            path.display(),
-            log.skipped_methods
-        ));
-    }
-    settings.populations = log
-        .places()
-        .into_iter()
-        .map(|place| edgelab_loadgen::scenario::Population {
-            place,
-            weight: 1.0,
-            skew: 0.0,
-        })
-        .collect();
-    settings.duration = log.span() + settings.timeout;
-    settings.requests = None;
-    settings.mix.clear();
-    settings.objects = None;
-    Ok(Some(log))
+    /// `--replay LOG [--speed X] [--place P] [--strict]`.
+    #[command(flatten)]
+    replay: ReplayArgs,
 }
 
 /// The value parser of `--shard` (shared with `edgelab compare`).
@@ -199,8 +153,9 @@ struct Resolved {
 enum Source {
     /// One node, with the workload.
     Url(Uri, Box<Settings>),
-    /// A topology (started in this process, or reached by name), with its workload.
-    Lab(Box<Lab>, Reach),
+    /// A topology (started in this process, or reached by name), with its workload and the
+    /// log it replays.
+    Lab(Box<Lab>, Reach, Option<Box<ReplayLog>>),
 }
 
 fn resolve(args: &Args) -> Result<Resolved, ConfigErrors> {
@@ -220,19 +175,29 @@ fn resolve(args: &Args) -> Result<Resolved, ConfigErrors> {
             errors.push("--target", "give either --target or --topology, not both");
             None
         }
-        (None, Some(_)) if args.replay.is_some() => {
+        (None, Some(_)) if args.replay.replay.is_some() && args.peers.is_some() => {
             errors.push(
                 "--replay",
-                "replays against one --target for now (an edge or origin URL), not a --topology",
+                "replays through a topology started in this process, not with --peers dns: \
+                 nodes running elsewhere do not serve the log's objects (run `edgelab origin \
+                 --catalog-from-log LOG` there and replay against its edge with --target URL)",
             );
             None
         }
+        (None, Some(path)) if args.replay.replay.is_some() => errors
+            .absorb(log_replay::replay_lab(
+                &args.replay,
+                path,
+                scenario,
+                overrides,
+            ))
+            .map(|(lab, log)| Source::Lab(Box::new(lab), Reach::Loopback, Some(Box::new(log)))),
         (None, Some(path)) => {
             let reach = errors.check("--peers", reach(args));
             errors
                 .absorb(Lab::load(Some(path), scenario, overrides))
                 .zip(reach)
-                .map(|(lab, reach)| Source::Lab(Box::new(lab), reach))
+                .map(|(lab, reach)| Source::Lab(Box::new(lab), reach, None))
         }
         (None, None) => {
             errors.push(
@@ -359,7 +324,7 @@ async fn run_url(
     options: RunOptions,
     stop: Shutdown,
 ) -> anyhow::Result<Result<Report, LoadgenError>> {
-    let replay = match replay_settings(args, &mut settings) {
+    let replay = match args.replay.scan(None) {
         Ok(replay) => replay,
         Err(message) => {
             return Ok(Err(LoadgenError::Config(ConfigErrors::one(
@@ -367,6 +332,9 @@ async fn run_url(
             ))));
         }
     };
+    if let Some(log) = &replay {
+        log_replay::apply(log, &mut settings);
+    }
     let targets = url_targets(&settings, &base, mode);
     let catalog = match url_list(args)? {
         Some(catalog) => catalog,
@@ -388,11 +356,11 @@ async fn run_url(
     Ok(edgelab_loadgen::run(&plan, &targets, &options, stop).await)
 }
 
-/// One run over a topology started in this process or reached per `reach`.
+/// One run over a topology started in this process or reached per `reach` (replaying `log`
+/// when given).
 async fn run_lab(
     args: &Args,
-    lab: Lab,
-    reach: Reach,
+    (lab, reach, log): (Lab, Reach, Option<ReplayLog>),
     mode: Mode,
     options: RunOptions,
     stop: Shutdown,
@@ -401,6 +369,9 @@ async fn run_lab(
     let mut running = lab.start(reach, nodes).await?;
     if let Some(cluster) = running.cluster() {
         output::block(&cluster.table());
+    }
+    if let Some(log) = log {
+        log_replay::attach(&mut running, log);
     }
     match url_list(args)? {
         Some(Ok(catalog)) => running.set_catalog(catalog),
@@ -448,11 +419,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             )
             .await?
         }
-        Source::Lab(lab, reach) => {
+        Source::Lab(lab, reach, log) => {
             run_lab(
                 &args,
-                *lab,
-                reach,
+                (*lab, reach, log.map(|log| *log)),
                 resolved.mode,
                 options,
                 stop.shutdown(),

@@ -16,6 +16,7 @@ mod edge;
 mod graph;
 mod import;
 mod loadgen;
+mod log_replay;
 mod origin;
 mod output;
 mod replay;

@@ -70,7 +70,7 @@ pub struct Args {
 }
 
 /// The objects of `--catalog-from-log`, the malformed lines reported on standard error.
-fn logged_objects(
+pub(crate) fn logged_objects(
     path: &std::path::Path,
     strict: bool,
 ) -> Result<Vec<edgelab_origin::config::LoggedObject>, String> {

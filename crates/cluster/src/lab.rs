@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use edgelab_common::config::{ConfigErrors, load_toml};
 use edgelab_common::shutdown::Shutdown;
+use edgelab_loadgen::replay::ReplayLog;
 use edgelab_loadgen::scenario::RawScenario;
 use edgelab_loadgen::{
     Catalog, Comparison, LoadgenError, Mode, Overrides, Plan, Report, RunOptions, Settings, Target,
@@ -194,6 +195,7 @@ impl Lab {
             nodes,
             origin_metrics,
             catalog: None,
+            replay: None,
         })
     }
 }
@@ -230,6 +232,7 @@ pub struct RunningLab {
     nodes: Nodes,
     origin_metrics: Vec<Uri>,
     catalog: Option<Catalog>,
+    replay: Option<ReplayLog>,
 }
 
 impl RunningLab {
@@ -269,6 +272,13 @@ impl RunningLab {
     /// Uses `catalog` instead of discovering the origin's.
     pub fn set_catalog(&mut self, catalog: Catalog) {
         self.catalog = Some(catalog);
+    }
+
+    /// Every following run sends the requests of `log` ([`Plan::replaying`]) instead of
+    /// drawing them; the workload's client places should be the log's
+    /// ([`ReplayLog::places`]).
+    pub fn set_replay(&mut self, log: ReplayLog) {
+        self.replay = Some(log);
     }
 
     /// The catalog: discovered from the first reachable origin on first use.
@@ -318,6 +328,10 @@ impl RunningLab {
             settings.seed = seed;
         }
         let plan = Plan::new(settings, self.catalog().await?, &places)?;
+        let plan = match &self.replay {
+            Some(log) => plan.replaying(log.clone()),
+            None => plan,
+        };
         let mut origin_metrics = self.origin_metrics.clone();
         origin_metrics.extend(opts.origin_metrics);
         let options = RunOptions {

@@ -1,6 +1,8 @@
 //! Replaying an access log (`edgelab loadgen --replay LOG`): the log's GET and HEAD requests,
 //! each at its logged time from the first one (divided by `--speed`), open loop, from the
-//! place its edge location names (`FRA56-P1` → `FRA`) or one `--place`.
+//! place its edge location names (`FRA56-P1` → `FRA`) or one `--place`. Lines without an edge
+//! location (Common Log Format) come from the log's fallback place ([`ReplayLog::fallback`],
+//! a topology's first client population) when it has one.
 //!
 //! The log is read twice, streaming both times: [`ReplayLog::scan`] finds the first and last
 //! time and the edge locations (memory: one entry per location), then [`Plan::requests`]
@@ -41,6 +43,10 @@ pub struct ReplayLog {
     pub skipped_methods: u64,
     /// Edge location codes seen, sorted.
     pub edge_codes: Vec<String>,
+    /// GET and HEAD requests without an edge location (every line of a CLF log).
+    pub unlocated: u64,
+    /// The place of requests without an edge location (`None`: the first place).
+    pub fallback: Option<String>,
     /// The malformed-line summary, if any.
     pub malformed: Option<String>,
 }
@@ -66,7 +72,7 @@ impl ReplayLog {
             edgelab_accesslog::open(&path).map_err(|e| format!("cannot open {name}: {e}"))?;
         let mut records = Records::new(input, format, strict);
         let (mut first_ms, mut last_ms) = (i64::MAX, i64::MIN);
-        let (mut sent, mut skipped) = (0, 0);
+        let (mut sent, mut skipped, mut unlocated) = (0, 0, 0);
         let mut codes = BTreeSet::new();
         for record in records.by_ref() {
             let record = record.map_err(|e| format!("{name}: {e}"))?;
@@ -77,8 +83,11 @@ impl ReplayLog {
             sent += 1;
             first_ms = first_ms.min(record.time_ms);
             last_ms = last_ms.max(record.time_ms);
-            if let Some(code) = record.edge_code() {
-                codes.insert(code.to_ascii_uppercase());
+            match record.edge_code() {
+                Some(code) => {
+                    codes.insert(code.to_ascii_uppercase());
+                }
+                None => unlocated += 1,
             }
         }
         if sent == 0 {
@@ -96,7 +105,15 @@ impl ReplayLog {
             sendable: sent,
             skipped_methods: skipped,
             edge_codes: codes.into_iter().collect(),
+            unlocated,
+            fallback: None,
         })
+    }
+
+    /// This log with `place` for its requests without an edge location.
+    pub fn with_fallback(mut self, place: Option<String>) -> ReplayLog {
+        self.fallback = place;
+        self
     }
 
     /// How long the replay takes: the logged span divided by the speed.
@@ -105,13 +122,23 @@ impl ReplayLog {
         Duration::from_secs_f64(ms / 1_000.0 / self.speed)
     }
 
-    /// The client places of the replay: `--place`, else the edge locations (else `local`).
+    /// The client places of the replay: `--place`, else the edge locations and, when some
+    /// requests have none, the fallback place (else `local` for a log without locations).
     pub fn places(&self) -> Vec<String> {
-        match &self.place {
-            Some(place) => vec![place.clone()],
-            None if self.edge_codes.is_empty() => vec!["local".to_string()],
-            None => self.edge_codes.clone(),
+        if let Some(place) = &self.place {
+            return vec![place.clone()];
         }
+        let mut places = self.edge_codes.clone();
+        if let Some(fallback) = &self.fallback
+            && self.unlocated > 0
+            && !places.iter().any(|p| p.eq_ignore_ascii_case(fallback))
+        {
+            places.push(fallback.clone());
+        }
+        if places.is_empty() {
+            places.push("local".to_string());
+        }
+        places
     }
 }
 
@@ -121,6 +148,8 @@ pub(crate) struct Cursor {
     records: Records<Box<dyn BufRead + Send>>,
     objects: HashMap<String, usize>,
     places: HashMap<String, usize>,
+    /// The place index of requests without an edge location.
+    unlocated_place: usize,
     next: u64,
     /// Sendable requests whose path the catalog lacks.
     pub(crate) unknown_paths: u64,
@@ -144,7 +173,13 @@ impl Cursor {
     ) -> Option<Cursor> {
         // The scan opened it; if it is gone now, the replay sends nothing.
         let input = edgelab_accesslog::open(&log.path).ok()?;
+        let unlocated_place = log
+            .fallback
+            .as_ref()
+            .and_then(|fallback| places.iter().position(|p| p.eq_ignore_ascii_case(fallback)))
+            .unwrap_or(0);
         Some(Cursor {
+            unlocated_place,
             records: Records::new(input, log.format, false),
             objects: objects
                 .iter()
@@ -182,7 +217,8 @@ impl Cursor {
             };
             let place = match (&self.log.place, record.edge_code()) {
                 (None, Some(code)) => self.places.get(&code.to_ascii_uppercase()).copied(),
-                _ => None,
+                (None, None) => Some(self.unlocated_place),
+                (Some(_), _) => None,
             };
             let ms = (record.time_ms - self.log.first_ms).max(0) as f64;
             let index = self.next;

@@ -269,3 +269,110 @@ fn replay_sends_every_logged_get_through_an_edge_in_front_of_a_catalog_from_the_
     let _ = edge.terminate();
     let _ = origin.terminate();
 }
+
+/// A CloudFront log with requests at FRA, NRT and CDG (Paris, which config/minimal.toml has no
+/// PoP for: its clients go to the nearest, FRA).
+const TWO_POP_LOG: &str = "#Version: 1.0
+#Fields: date time x-edge-location sc-bytes c-ip cs-method cs-uri-stem sc-status sc-content-type sc-content-len
+2026-12-01\t10:00:00\tFRA56-P1\t18732\t192.0.2.1\tGET\t/static/app.css\t200\ttext/css\t18432
+2026-12-01\t10:00:00\tNRT57-P2\t4396\t192.0.2.2\tGET\t/img/logo.png\t200\timage/png\t4096
+2026-12-01\t10:00:01\tFRA56-P1\t4396\t192.0.2.3\tGET\t/img/logo.png\t200\timage/png\t4096
+2026-12-01\t10:00:01\tCDG50-C1\t18732\t192.0.2.4\tGET\t/static/app.css\t200\ttext/css\t18432
+2026-12-01\t10:00:02\tNRT57-P2\t18732\t192.0.2.5\tGET\t/static/app.css\t200\ttext/css\t18432
+2026-12-01\t10:00:02\tFRA56-P1\t18732\t192.0.2.6\tGET\t/static/app.css\t200\ttext/css\t18432
+2026-12-01\t10:00:02\tFRA56-P1\t300\t192.0.2.7\tPOST\t/api/cart\t200\tapplication/json\t0
+";
+
+#[test]
+fn replay_through_a_topology_sends_each_logged_request_to_the_pop_of_its_place() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = temp_dir("replay-topology");
+    let log = dir.join("two-pops.log");
+    std::fs::write(&log, TWO_POP_LOG).unwrap();
+    let json = dir.join("replay.json");
+    let topology = root.join("config/minimal.toml");
+    let out = run(
+        &[
+            "loadgen",
+            "--topology",
+            topology.to_str().unwrap(),
+            "--replay",
+            log.to_str().unwrap(),
+            "--speed",
+            "10",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        Duration::from_secs(90),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("1 request(s) with methods other than GET and HEAD not sent"),
+        "{stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
+    let totals = &report["totals"];
+    assert_eq!(totals["scheduled"], 6, "{totals}");
+    assert_eq!(totals["completed"], 6, "{totals}");
+    assert_eq!(totals["errors"], 0, "bodies verified: {totals}");
+    assert_eq!(totals["bytes"], 4 * 18432 + 2 * 4096, "{totals}");
+    // Per PoP and per place: FRA's and Paris's clients at FRA, Tokyo's at NRT.
+    let mut per_pop = std::collections::BTreeMap::<String, u64>::new();
+    for group in report["groups"].as_array().expect("groups") {
+        let (place, pop) = (
+            group["place"].as_str().unwrap(),
+            group["pop"].as_str().unwrap(),
+        );
+        let expected = if place == "NRT" { "NRT" } else { "FRA" };
+        assert!(pop.starts_with(expected), "{place} served by {pop}");
+        *per_pop.entry(pop[..3].to_string()).or_default() += group["responses"].as_u64().unwrap();
+    }
+    assert_eq!(
+        per_pop,
+        [("FRA".to_string(), 4), ("NRT".to_string(), 2)].into(),
+        "{report:#}"
+    );
+    let places: Vec<&str> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["place"].as_str().unwrap())
+        .collect();
+    assert_eq!(places, ["CDG", "FRA", "NRT"]);
+    assert!(
+        report["map"]["paths"]
+            .as_array()
+            .is_some_and(|p| p.len() == 3),
+        "the map draws each place's path: {}",
+        report["map"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn replay_with_peers_dns_is_a_usage_error_saying_why() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = run(
+        &[
+            "loadgen",
+            "--topology",
+            root.join("config/minimal.toml").to_str().unwrap(),
+            "--peers",
+            "dns",
+            "--replay",
+            root.join("config/examples/cloudfront-access.log")
+                .to_str()
+                .unwrap(),
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not with --peers dns") && stderr.contains("--catalog-from-log"),
+        "{stderr}"
+    );
+}
