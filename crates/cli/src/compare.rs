@@ -15,8 +15,10 @@ use edgelab_cluster::{Lab, LabError, Reach, RunOpts, RunningLab};
 use edgelab_common::config::ConfigErrors;
 use edgelab_common::names::env;
 use edgelab_common::shutdown::Shutdown;
+use edgelab_loadgen::replay::ReplayLog;
 use edgelab_loadgen::{Mode, Overrides, Settings, Shard};
 
+use crate::log_replay::{self, ReplayArgs};
 use crate::output;
 
 /// Arguments of `edgelab compare`.
@@ -27,7 +29,8 @@ use crate::output;
   edgelab compare --topology config/minimal.toml --scenario loadtest/scenarios/zipf-web.toml
   edgelab compare --attach http://127.0.0.1:7070   # against a running `edgelab up`
   edgelab compare --topology /etc/edgelab/topology.toml --peers dns   # inside docker compose
-  edgelab compare --peers dns --topology /etc/edgelab/t.toml --shard 1/3 --out /report   # 1 of 3 load generators")]
+  edgelab compare --peers dns --topology /etc/edgelab/t.toml --shard 1/3 --out /report   # 1 of 3 load generators
+  edgelab compare --topology config/minimal.toml --replay config/examples/cloudfront-access.log --speed 20   # a log, direct vs edge")]
 pub struct Args {
     /// Topology file (default: the built-in default topology, config/default.toml).
     #[arg(long, value_name = "FILE")]
@@ -76,6 +79,10 @@ pub struct Args {
     /// shards' comparison.json files with `edgelab report merge`.
     #[arg(long, value_name = "I/N", env = env::SHARD, value_parser = crate::loadgen::shard_parser())]
     pub shard: Option<Shard>,
+    /// `--replay LOG [--speed X] [--place P] [--strict]`: every phase sends the log's
+    /// requests (direct: each place to the origin; edge: to its PoP).
+    #[command(flatten)]
+    pub replay: ReplayArgs,
 }
 
 impl Args {
@@ -114,21 +121,41 @@ impl Args {
     }
 }
 
-/// Runs `edgelab compare`.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let lab = Lab::load(
+/// The lab (with the log it replays) and how to reach it, or every problem.
+fn load(args: &Args) -> Result<(Lab, Option<ReplayLog>, Reach), ConfigErrors> {
+    let reach = args.reach()?;
+    if args.replay.replay.is_none() {
+        let lab = Lab::load(
+            args.topology.as_deref(),
+            args.scenario.as_deref(),
+            args.overrides(),
+        )?;
+        return Ok((lab, None, reach));
+    }
+    if !matches!(reach, Reach::Loopback) {
+        return Err(ConfigErrors::one("--replay", log_replay::ELSEWHERE));
+    }
+    let (lab, log) = log_replay::replay_lab(
+        &args.replay,
         args.topology.as_deref(),
         args.scenario.as_deref(),
         args.overrides(),
-    )
-    .and_then(|lab| Ok((lab, args.reach()?)));
-    let (lab, reach) = match lab {
-        Ok(lab) => lab,
+    )?;
+    Ok((lab, Some(log), reach))
+}
+
+/// Runs `edgelab compare`.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (lab, log, reach) = match load(&args) {
+        Ok(loaded) => loaded,
         Err(errors) => return Ok(output::config_errors(&errors)),
     };
     let shutdown = Shutdown::new();
     let code = match lab.start(reach, shutdown.clone()).await {
         Ok(mut running) => {
+            if let Some(log) = log {
+                log_replay::attach(&mut running, log);
+            }
             let phases = Phases {
                 ga: args.ga,
                 warm: false,
@@ -164,9 +191,13 @@ pub async fn compare(
     }
     let stop = edgelab_common::shutdown::OnSignal::install();
     let settings = running.lab().settings().clone();
+    let replaying = running.replay().map(log_replay::describe);
     let announce = |mode: Mode, opts: &RunOpts| {
         let label = opts.label.as_deref().unwrap_or(mode.as_str());
-        output::line(&announcement(label, &settings));
+        output::line(&match &replaying {
+            Some(replaying) => format!("{label}: {replaying} …"),
+            None => announcement(label, &settings),
+        });
     };
     let progress = std::io::stderr().is_terminal();
     let comparison = match running

@@ -176,18 +176,13 @@ fn resolve(args: &Args) -> Result<Resolved, ConfigErrors> {
             None
         }
         (None, Some(_)) if args.replay.replay.is_some() && args.peers.is_some() => {
-            errors.push(
-                "--replay",
-                "replays through a topology started in this process, not with --peers dns: \
-                 nodes running elsewhere do not serve the log's objects (run `edgelab origin \
-                 --catalog-from-log LOG` there and replay against its edge with --target URL)",
-            );
+            errors.push("--replay", log_replay::ELSEWHERE);
             None
         }
         (None, Some(path)) if args.replay.replay.is_some() => errors
             .absorb(log_replay::replay_lab(
                 &args.replay,
-                path,
+                Some(path),
                 scenario,
                 overrides,
             ))

@@ -87,19 +87,24 @@ pub fn apply(log: &ReplayLog, settings: &mut Settings) {
     settings.objects = None;
 }
 
-/// The topology in `file` with its origins serving the objects of `args.replay` (no
-/// synthetic ones), its workload from `scenario` or its `[load]` with `overrides`, and the
-/// scanned log, whose every client place resolves. Every problem is collected.
+/// The topology in `file` (default: the built-in one) with its origins serving the objects of
+/// `args.replay` (no synthetic ones), its workload from `scenario` or its `[load]` with
+/// `overrides`, and the scanned log, whose every client place resolves.
 pub fn replay_lab(
     args: &ReplayArgs,
-    file: &Path,
+    file: Option<&Path>,
     scenario: Option<&Path>,
     overrides: Overrides,
 ) -> Result<(Lab, ReplayLog), ConfigErrors> {
-    // Callers only come here with --replay.
-    let log_path = args.replay.as_deref().unwrap_or(file);
-    let mut topology = Topology::load(file)?;
-    topology.origin.logged = crate::origin::logged_objects(log_path, args.strict)
+    let Some(log_path) = args.replay.as_deref() else {
+        return Err(ConfigErrors::one("--replay", "is required here"));
+    };
+    let mut topology = match file {
+        Some(file) => Topology::load(file)?,
+        None => Topology::default_topology(),
+    };
+    // The malformed lines are reported once, by the scan below.
+    (topology.origin.logged, _) = crate::origin::logged_objects(log_path, args.strict)
         .map_err(|message| ConfigErrors::one("--replay", message))?;
     topology.origin.objects = 0;
     let lab = Lab::new(topology, scenario, overrides)?;
@@ -139,6 +144,24 @@ pub fn attach(running: &mut RunningLab, log: ReplayLog) {
     running.set_replay(log);
 }
 
+/// `replaying LOG: 37 requests at 20x over 2.1s from 5 places`.
+pub fn describe(log: &ReplayLog) -> String {
+    format!(
+        "replaying {}: {} requests at {}x over {:.1?} from {} places",
+        log.path.display(),
+        log.sendable,
+        log.speed,
+        log.span(),
+        log.places().len()
+    )
+}
+
+/// Why `--replay` cannot go with nodes this process does not start.
+pub const ELSEWHERE: &str = "replays through a topology started in this process, not with \
+     --peers dns or --attach: nodes running elsewhere do not serve the log's objects (run \
+     `edgelab origin --catalog-from-log LOG` there and replay against its edge with \
+     `edgelab loadgen --target URL --replay LOG`)";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,8 +184,13 @@ mod tests {
     #[test]
     fn a_topology_replay_serves_the_logs_objects_from_the_logs_places() {
         let args = args("examples/cloudfront-access.log", None);
-        let (lab, log) = replay_lab(&args, &shipped("minimal.toml"), None, Overrides::default())
-            .expect("the shipped log replays through the minimal topology");
+        let (lab, log) = replay_lab(
+            &args,
+            Some(&shipped("minimal.toml")),
+            None,
+            Overrides::default(),
+        )
+        .expect("the shipped log replays through the minimal topology");
         assert_eq!(log.places(), ["FRA", "IAD", "LHR", "NRT", "SYD"]);
         let origin = &lab.topology().origin;
         assert_eq!(origin.objects, 0, "no synthetic objects");
@@ -177,7 +205,7 @@ mod tests {
     fn clf_lines_come_from_the_first_population_unless_a_place_is_given() {
         let (_, log) = replay_lab(
             &args("examples/nginx-access.log", None),
-            &shipped("minimal.toml"),
+            Some(&shipped("minimal.toml")),
             None,
             Overrides::default(),
         )
@@ -185,7 +213,7 @@ mod tests {
         assert_eq!(log.places(), ["Berlin"], "minimal.toml's first population");
         let (_, log) = replay_lab(
             &args("examples/nginx-access.log", Some("Tokyo")),
-            &shipped("minimal.toml"),
+            Some(&shipped("minimal.toml")),
             None,
             Overrides::default(),
         )
@@ -197,7 +225,7 @@ mod tests {
     fn an_unknown_place_is_a_config_error_naming_the_flag() {
         let errors = replay_lab(
             &args("examples/nginx-access.log", Some("Atlantis")),
-            &shipped("minimal.toml"),
+            Some(&shipped("minimal.toml")),
             None,
             Overrides::default(),
         )

@@ -69,11 +69,12 @@ pub struct Args {
     strict: bool,
 }
 
-/// The objects of `--catalog-from-log`, the malformed lines reported on standard error.
+/// The objects of `--catalog-from-log`, and the malformed-line summary for standard error
+/// (if any).
 pub(crate) fn logged_objects(
     path: &std::path::Path,
     strict: bool,
-) -> Result<Vec<edgelab_origin::config::LoggedObject>, String> {
+) -> Result<(Vec<edgelab_origin::config::LoggedObject>, Option<String>), String> {
     let input = edgelab_accesslog::open(path)
         .map_err(|error| format!("cannot open {}: {error}", path.display()))?;
     let mut records = edgelab_accesslog::Records::new(input, None, strict);
@@ -85,10 +86,9 @@ pub(crate) fn logged_objects(
     if let Some(failure) = failure {
         return Err(failure);
     }
-    if let Some(report) = edgelab_accesslog::malformed_report(&records) {
-        output::error(&format!("{}: {report}", path.display()));
-    }
-    Ok(objects)
+    let malformed = edgelab_accesslog::malformed_report(&records)
+        .map(|report| format!("{}: {report}", path.display()));
+    Ok((objects, malformed))
 }
 
 impl Args {
@@ -143,7 +143,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     if let Some(log) = &args.catalog_from_log {
         match logged_objects(log, args.strict) {
-            Ok(objects) => settings.logged = objects,
+            Ok((objects, malformed)) => {
+                if let Some(malformed) = malformed {
+                    output::error(&malformed);
+                }
+                settings.logged = objects;
+            }
             Err(message) => {
                 output::error(&message);
                 return Ok(ExitCode::from(edgelab_common::config::EXIT_CONFIG as u8));

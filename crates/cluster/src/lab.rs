@@ -281,6 +281,11 @@ impl RunningLab {
         self.replay = Some(log);
     }
 
+    /// The log the runs replay, if any ([`RunningLab::set_replay`]).
+    pub fn replay(&self) -> Option<&ReplayLog> {
+        self.replay.as_ref()
+    }
+
     /// The catalog: discovered from the first reachable origin on first use.
     pub async fn catalog(&mut self) -> Result<&Catalog, LabError> {
         if self.catalog.is_none() {

@@ -275,4 +275,33 @@ mod tests {
             "about a minute of log at 10x"
         );
     }
+
+    #[test]
+    fn lines_without_a_location_come_from_the_fallback_place() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../config/examples/nginx-access.log");
+        let log = ReplayLog::scan(path, None, 10.0, None, false).expect("scans");
+        assert!(log.unlocated > 0 && log.edge_codes.is_empty());
+        assert_eq!(log.places(), ["local"], "no fallback: one local place");
+        let log = log.with_fallback(Some("Berlin".into()));
+        assert_eq!(log.places(), ["Berlin"]);
+        let objects: Vec<CatalogObject> = ["/index.html", "/static/app.js"]
+            .iter()
+            .map(|p| CatalogObject {
+                path: p.to_string(),
+                class: "x".into(),
+                size: None,
+                digest: None,
+                content_type: None,
+            })
+            .collect();
+        let places = ["Tokyo".to_string(), "Berlin".to_string()];
+        let mut cursor = Cursor::open(&log, &objects, &places).expect("opens");
+        let mut sent = 0;
+        while let Some(request) = cursor.next_request() {
+            assert_eq!(request.place, 1, "every CLF line from Berlin");
+            sent += 1;
+        }
+        assert!(sent > 0);
+    }
 }

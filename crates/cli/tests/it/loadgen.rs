@@ -271,7 +271,7 @@ fn replay_sends_every_logged_get_through_an_edge_in_front_of_a_catalog_from_the_
 }
 
 /// A CloudFront log with requests at FRA, NRT and CDG (Paris, which config/minimal.toml has no
-/// PoP for: its clients go to the nearest, FRA).
+/// PoP for: its clients go to the nearest, FRA), a POST and a truncated line.
 const TWO_POP_LOG: &str = "#Version: 1.0
 #Fields: date time x-edge-location sc-bytes c-ip cs-method cs-uri-stem sc-status sc-content-type sc-content-len
 2026-12-01\t10:00:00\tFRA56-P1\t18732\t192.0.2.1\tGET\t/static/app.css\t200\ttext/css\t18432
@@ -281,6 +281,7 @@ const TWO_POP_LOG: &str = "#Version: 1.0
 2026-12-01\t10:00:02\tNRT57-P2\t18732\t192.0.2.5\tGET\t/static/app.css\t200\ttext/css\t18432
 2026-12-01\t10:00:02\tFRA56-P1\t18732\t192.0.2.6\tGET\t/static/app.css\t200\ttext/css\t18432
 2026-12-01\t10:00:02\tFRA56-P1\t300\t192.0.2.7\tPOST\t/api/cart\t200\tapplication/json\t0
+2026-12-01\t10:00:02\tFRA56-P1\ttruncated
 ";
 
 #[test]
@@ -311,6 +312,11 @@ fn replay_through_a_topology_sends_each_logged_request_to_the_pop_of_its_place()
     assert!(
         stderr.contains("1 request(s) with methods other than GET and HEAD not sent"),
         "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("1 malformed line(s) skipped").count(),
+        1,
+        "reported once, not once for the origin's catalog and once for the replay: {stderr}"
     );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
@@ -375,4 +381,54 @@ fn replay_with_peers_dns_is_a_usage_error_saying_why() {
         stderr.contains("not with --peers dns") && stderr.contains("--catalog-from-log"),
         "{stderr}"
     );
+}
+
+#[test]
+fn compare_replays_the_log_direct_and_through_the_edges() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = temp_dir("replay-compare");
+    let log = dir.join("two-pops.log");
+    std::fs::write(&log, TWO_POP_LOG).unwrap();
+    let out = run(
+        &[
+            "compare",
+            "--topology",
+            root.join("config/minimal.toml").to_str().unwrap(),
+            "--replay",
+            log.to_str().unwrap(),
+            "--speed",
+            "10",
+            "--out",
+            dir.join("report").to_str().unwrap(),
+        ],
+        Duration::from_secs(90),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("direct: replaying") && stdout.contains("6 requests at 10x"),
+        "{stdout}"
+    );
+    for (mode, pops) in [("direct", ["-", "-"]), ("edge", ["FRA", "NRT"])] {
+        let path = dir.join("report").join(format!("{mode}.json"));
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("report")).unwrap();
+        let totals = &report["totals"];
+        assert_eq!(
+            (&totals["completed"], &totals["errors"]),
+            (&6.into(), &0.into()),
+            "{mode}: {totals}"
+        );
+        for group in report["groups"].as_array().unwrap() {
+            let place = group["place"].as_str().unwrap();
+            let pop = group["pop"].as_str().unwrap();
+            let expected = if place == "NRT" { pops[1] } else { pops[0] };
+            assert!(pop.starts_with(expected), "{mode}: {place} served by {pop}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
