@@ -20,6 +20,7 @@ use crate::output;
 #[command(after_help = "Examples:
   edgelab replay trace.oracleGeneral.bin --capacity 128MiB,256MiB,1GiB
   edgelab replay requests.csv --format csv --eviction fifo --capacity 64MiB --json -
+  edgelab replay trace.oracleGeneral.bin --eviction lru,fifo,clock-pro --capacity 64MiB,256MiB,1GiB,4GiB --html curve.html
   edgelab replay E2QWRUHEXAMPLE.2026-12-01-10.a1b2c3d4.gz --format cloudfront --capacity 256MiB,1GiB
   edgelab replay /var/log/nginx/access.log --format clf --strict
   edgelab replay access.log --tiers pop,rec,shield --capacity pop=64MiB,pop=256MiB,rec=1GiB,shield=4GiB
@@ -35,9 +36,10 @@ pub struct Args {
     /// csv). Logs may be gzip-compressed.
     #[arg(long, value_parser = clap::builder::ValueParser::new(str::parse::<TraceFormat>))]
     pub format: Option<TraceFormat>,
-    /// Eviction policy: lru, fifo, tinylfu (moka) or clock-pro (quick_cache, as the running edge's store).
-    #[arg(long, default_value = "lru", value_parser = clap::builder::ValueParser::new(str::parse::<Eviction>))]
-    pub eviction: Eviction,
+    /// Eviction policy: lru, fifo, tinylfu (moka) or clock-pro (quick_cache, as the running
+    /// edge's store); several, comma-separated, are replayed side by side in the same pass.
+    #[arg(long, default_value = "lru", value_delimiter = ',', value_parser = clap::builder::ValueParser::new(str::parse::<Eviction>))]
+    pub eviction: Vec<Eviction>,
     /// Cache capacities to replay, comma-separated (e.g. 64MiB,256MiB,1GiB). With --tiers,
     /// each names its tier, `TIER=SIZE` (the size of each cache of that tier); a tier named
     /// more than once makes a grid: every combination is replayed
@@ -55,6 +57,10 @@ pub struct Args {
     /// Write the report as JSON to FILE (`-` for standard output instead of the table).
     #[arg(long, value_name = "FILE")]
     pub json: Option<String>,
+    /// Write the miss-ratio curve (object and byte miss ratio by capacity, a line per
+    /// eviction policy, per tier with --tiers) as a self-contained HTML page to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// A malformed access log line is fatal (exit 64) instead of counted and skipped.
     #[arg(long)]
     pub strict: bool,
@@ -182,16 +188,28 @@ fn plan(args: &Args) -> Result<Plan, String> {
 fn run_plan(
     plan: Plan,
     requests: impl Iterator<Item = Result<Request, TraceError>>,
-    eviction: Eviction,
+    evictions: &[Eviction],
 ) -> Result<Report, TraceError> {
     match plan {
         Plan::OneTier(capacities, policies) => {
-            simulate_policies(requests, eviction, &capacities, &policies)
+            simulate_policies(requests, evictions, &capacities, &policies)
         }
         Plan::Tiered(router, grid, policies) => {
-            simulate_tiered_policies(requests, eviction, *router, grid, &policies)
+            simulate_tiered_policies(requests, evictions, *router, grid, &policies)
         }
     }
+}
+
+/// How long the replay took and its rate, for the end of the table.
+fn timing(report: &Report, elapsed: std::time::Duration) -> String {
+    let seconds = elapsed.as_secs_f64().max(1e-9);
+    let caches = report.results.len() + report.tiers.as_ref().map_or(0, |t| t.results.len());
+    let per_second = report.requests as f64 / seconds / 1e6;
+    format!(
+        "replayed in {:.1} ms: {per_second:.2} M requests/s × {caches} cache configuration(s) = {:.2} M/s",
+        seconds * 1e3,
+        per_second * caches as f64
+    )
 }
 
 /// Simulates over `requests`, reports what was skipped, prints the report.
@@ -203,7 +221,10 @@ fn finish<R: BufRead>(mut requests: Requests<R>, args: &Args) -> anyhow::Result<
             return Ok(ExitCode::from(EXIT_CONFIG as u8));
         }
     };
-    let report = match run_plan(plan, requests.by_ref(), args.eviction) {
+    let started = std::time::Instant::now();
+    let replayed = run_plan(plan, requests.by_ref(), &args.eviction);
+    let elapsed = started.elapsed();
+    let report = match replayed {
         Ok(report) => report,
         Err(error) => {
             output::error(&format!("{}: {error}", args.trace.display()));
@@ -220,13 +241,18 @@ fn finish<R: BufRead>(mut requests: Requests<R>, args: &Args) -> anyhow::Result<
             requests.skipped_methods
         ));
     }
+    if let Some(path) = &args.html {
+        let page = edgelab_replay::html::page(&report, &args.trace.to_string_lossy(), elapsed);
+        std::fs::write(path, page)?;
+    }
+    let table = format!("{}{}\n", report.table(), timing(&report, elapsed));
     match args.json.as_deref() {
         Some("-") => output::block(&report.to_json()),
         Some(path) => {
             std::fs::write(path, report.to_json())?;
-            output::block(&report.table());
+            output::block(&table);
         }
-        None => output::block(&report.table()),
+        None => output::block(&table),
     }
     Ok(ExitCode::SUCCESS)
 }

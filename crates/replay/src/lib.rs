@@ -8,17 +8,21 @@
 //!   CloudFront and CLF access logs through `edgelab_accesslog`) and
 //!   a streaming reader.
 //! - [`cache`]: the eviction policies (`lru`, `fifo`, `tinylfu`, `clock-pro`) behind one [`cache::Cache`]
-//!   trait, with libCacheSim's conventions for LRU and FIFO.
+//!   trait, with libCacheSim's conventions for LRU and FIFO, and [`cache::CacheGrid`], every
+//!   cache of a one-tier grid behind one object index.
 //! - [`policy`]: the running edge's cache policies (`edgelab_policy`) over the trace's time:
 //!   what each class of object the origin serves is stored for, expiry and revalidation.
-//! - [`sim`]: one pass over the trace feeding every capacity (and policy) of the grid, and the report
-//!   (JSON and terminal table).
+//! - [`sim`]: one pass over the trace feeding every eviction policy, capacity (and cache
+//!   policy) of the grid, and the report (JSON and terminal table).
 //! - [`tiers`]: CloudFront's tiers (PoPs → RECs → Origin Shield) over a trace, PoPs from
 //!   the log's edge locations, RECs from the planner of `edgelab_geo`, a capacity grid per
 //!   tier.
+//! - [`html`]: the miss-ratio curve as a self-contained HTML page (charts from
+//!   `edgelab_chart`).
 //! - [`size`]: byte sizes as users write them (`128MiB`, `1GiB`).
 
 pub mod cache;
+pub mod html;
 pub mod policy;
 pub mod sim;
 pub mod size;
@@ -28,7 +32,8 @@ pub mod trace;
 pub use cache::Eviction;
 pub use policy::{PolicyChoice, PolicyGrid, policy_grid};
 pub use sim::{
-    Outcome, Report, simulate, simulate_policies, simulate_tiered, simulate_tiered_policies,
+    Outcome, Report, simulate, simulate_choices, simulate_policies, simulate_tiered,
+    simulate_tiered_policies,
 };
 pub use tiers::{CapacityItem, Router, Tier, TierSet, capacity_grid};
 pub use trace::{Request, TraceError, TraceFormat};

@@ -1,8 +1,9 @@
-//! One pass over a trace feeding one cache per capacity, and the report it yields.
+//! One pass over a trace feeding one cache per eviction policy and capacity (and cache
+//! policy), and the report it yields.
 
 use serde::Serialize;
 
-use crate::cache::Eviction;
+use crate::cache::{CacheGrid, Eviction, ObjectIndex};
 use crate::policy::{Counts, PolicyCache, PolicyGrid, PolicyLabel, scaled_ms};
 use crate::size::format_size;
 use crate::tiers::{Router, TierCapacities, TieredReport, simulate_tiers};
@@ -11,6 +12,8 @@ use crate::trace::{Request, TraceError};
 /// What one cache of one capacity did over the whole trace.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
+    /// Eviction policy of this cache.
+    pub eviction: &'static str,
     /// Cache capacity in bytes.
     pub capacity_bytes: u64,
     /// Requests replayed.
@@ -33,16 +36,20 @@ pub struct Outcome {
     pub policy: Option<PolicyLabel>,
 }
 
-/// The result of a replay: one [`Outcome`] per capacity, in the order given.
+/// The result of a replay: one [`Outcome`] per eviction policy, cache policy and capacity,
+/// in the order given (eviction varying slowest, capacity fastest).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
-    /// Eviction policy replayed.
-    pub eviction: &'static str,
+    /// Eviction policies replayed, comma-separated (`lru`, or `lru,fifo` for several).
+    pub eviction: String,
     /// Requests replayed (zero-byte requests excluded).
     pub requests: u64,
+    /// Distinct objects requested.
+    pub objects: u64,
     /// Bytes requested.
     pub bytes: u64,
-    /// One entry per capacity (empty with `--tiers`: see `tiers`).
+    /// One entry per eviction policy, cache policy and capacity (empty with `--tiers`: see
+    /// `tiers`).
     pub results: Vec<Outcome>,
     /// With `--tiers`: the tiers, the PoPs and their RECs, one entry per grid point.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -67,51 +74,77 @@ pub fn simulate<I>(
 where
     I: IntoIterator<Item = Result<Request, TraceError>>,
 {
-    let mut caches: Vec<_> = capacities.iter().map(|&c| eviction.build(c)).collect();
-    let mut misses = vec![0u64; capacities.len()];
-    let mut byte_misses = vec![0u64; capacities.len()];
+    simulate_choices(requests, &[eviction], capacities)
+}
+
+/// The comma-separated names of `evictions`.
+fn eviction_names(evictions: &[Eviction]) -> String {
+    let names: Vec<&str> = evictions.iter().map(|e| e.as_str()).collect();
+    names.join(",")
+}
+
+/// Replays `requests` through one cache per eviction policy and capacity (every pair), in
+/// one streaming pass; nothing expires. Every cache shares one object index
+/// ([`CacheGrid`]).
+pub fn simulate_choices<I>(
+    requests: I,
+    evictions: &[Eviction],
+    capacities: &[u64],
+) -> Result<Report, TraceError>
+where
+    I: IntoIterator<Item = Result<Request, TraceError>>,
+{
+    let choices: Vec<(Eviction, u64)> = evictions
+        .iter()
+        .flat_map(|&eviction| capacities.iter().map(move |&c| (eviction, c)))
+        .collect();
+    let requests = requests.into_iter();
+    // Room up front for as many objects as half the requests the reader can still yield (a
+    // binary trace knows its length), at most 2^20; the index grows past that.
+    let (least, most) = requests.size_hint();
+    let expected = most.unwrap_or(least) / 2;
+    let mut grid = CacheGrid::new(&choices, expected.min(1 << 20));
     let (mut total, mut bytes) = (0u64, 0u64);
     for request in requests {
         let Request { id, size, .. } = request?;
         total += 1;
         bytes += size;
-        for (at, cache) in caches.iter_mut().enumerate() {
-            if !cache.get(id, size) {
-                misses[at] += 1;
-                byte_misses[at] += size;
-            }
-        }
+        grid.request(id, size);
     }
-    let results = capacities
+    let results = choices
         .iter()
-        .enumerate()
-        .map(|(at, &capacity_bytes)| Outcome {
-            capacity_bytes,
-            requests: total,
-            misses: misses[at],
-            bytes,
-            byte_misses: byte_misses[at],
-            hit_ratio: 1.0 - ratio(misses[at], total),
-            byte_hit_ratio: 1.0 - ratio(byte_misses[at], bytes),
-            refreshes: None,
-            policy: None,
-        })
+        .zip(grid.misses())
+        .map(
+            |(&(eviction, capacity_bytes), (misses, byte_misses))| Outcome {
+                eviction: eviction.as_str(),
+                capacity_bytes,
+                requests: total,
+                misses,
+                bytes,
+                byte_misses,
+                hit_ratio: 1.0 - ratio(misses, total),
+                byte_hit_ratio: 1.0 - ratio(byte_misses, bytes),
+                refreshes: None,
+                policy: None,
+            },
+        )
         .collect();
     Ok(Report {
-        eviction: eviction.as_str(),
+        eviction: eviction_names(evictions),
         requests: total,
+        objects: grid.objects() as u64,
         bytes,
         results,
         tiers: None,
     })
 }
 
-/// Replays `requests` through one cache per capacity and policy of `policies` (the policy
-/// varying slowest), streaming; objects expire by the trace's time. Without a policy this is
-/// [`simulate`].
+/// Replays `requests` through one cache per eviction policy, cache policy of `policies` and
+/// capacity (eviction varying slowest, capacity fastest), streaming; objects expire by the
+/// trace's time. Without a cache policy this is [`simulate_choices`].
 pub fn simulate_policies<I>(
     requests: I,
-    eviction: Eviction,
+    evictions: &[Eviction],
     capacities: &[u64],
     policies: &PolicyGrid,
 ) -> Result<Report, TraceError>
@@ -119,24 +152,30 @@ where
     I: IntoIterator<Item = Result<Request, TraceError>>,
 {
     if policies.choices.is_empty() {
-        return simulate(requests, eviction, capacities);
+        return simulate_choices(requests, evictions, capacities);
     }
-    let points: Vec<(usize, u64)> = (0..policies.choices.len())
-        .flat_map(|choice| capacities.iter().map(move |&c| (choice, c)))
+    let points: Vec<(Eviction, usize, u64)> = evictions
+        .iter()
+        .flat_map(|&e| {
+            (0..policies.choices.len())
+                .flat_map(move |choice| capacities.iter().map(move |&c| (e, choice, c)))
+        })
         .collect();
     let mut caches: Vec<PolicyCache> = points
         .iter()
-        .map(|&(_, capacity)| PolicyCache::new(eviction.build(capacity)))
+        .map(|&(eviction, _, capacity)| PolicyCache::new(eviction.build(capacity)))
         .collect();
     let mut counts = vec![Counts::default(); points.len()];
     let no_headers = http::HeaderMap::new();
     let (mut total, mut bytes) = (0u64, 0u64);
+    let mut objects = ObjectIndex::default();
     for request in requests {
         let request = request?;
         total += 1;
         bytes += request.size;
+        objects.index(request.id);
         let now = scaled_ms(request.time, policies.speed);
-        for ((cache, count), &(choice, _)) in caches.iter_mut().zip(&mut counts).zip(&points) {
+        for ((cache, count), &(_, choice, _)) in caches.iter_mut().zip(&mut counts).zip(&points) {
             let choice = &policies.choices[choice];
             let lookup = cache.serve(Some(choice), &request, now, &no_headers);
             count.add(request.size, lookup);
@@ -145,7 +184,8 @@ where
     let results = points
         .iter()
         .zip(counts)
-        .map(|(&(choice, capacity_bytes), c)| Outcome {
+        .map(|(&(eviction, choice, capacity_bytes), c)| Outcome {
+            eviction: eviction.as_str(),
             capacity_bytes,
             requests: c.requests,
             misses: c.misses,
@@ -158,33 +198,35 @@ where
         })
         .collect();
     Ok(Report {
-        eviction: eviction.as_str(),
+        eviction: eviction_names(evictions),
         requests: total,
+        objects: objects.len() as u64,
         bytes,
         results,
         tiers: None,
     })
 }
 
-/// Replays `requests` through the tiers of `router` at every point of `grid` (see
-/// [`crate::tiers`]); the report's `results` are empty, its `tiers` hold the outcome.
+/// Replays `requests` through the tiers of `router` at every point of `grid` with each of
+/// `evictions` (see [`crate::tiers`]); the report's `results` are empty, its `tiers` hold
+/// the outcome.
 pub fn simulate_tiered<I>(
     requests: I,
-    eviction: Eviction,
+    evictions: &[Eviction],
     router: Router,
     grid: Vec<TierCapacities>,
 ) -> Result<Report, TraceError>
 where
     I: IntoIterator<Item = Result<Request, TraceError>>,
 {
-    simulate_tiered_policies(requests, eviction, router, grid, &PolicyGrid::none())
+    simulate_tiered_policies(requests, evictions, router, grid, &PolicyGrid::none())
 }
 
 /// As [`simulate_tiered`], at every point of `grid` under every policy of `policies` (the
-/// policy varying slowest).
+/// policy varying slower than the grid, the eviction slowest).
 pub fn simulate_tiered_policies<I>(
     requests: I,
-    eviction: Eviction,
+    evictions: &[Eviction],
     router: Router,
     grid: Vec<TierCapacities>,
     policies: &PolicyGrid,
@@ -192,10 +234,11 @@ pub fn simulate_tiered_policies<I>(
 where
     I: IntoIterator<Item = Result<Request, TraceError>>,
 {
-    let run = simulate_tiers(requests, eviction, router, grid, policies)?;
+    let run = simulate_tiers(requests, evictions, router, grid, policies)?;
     Ok(Report {
-        eviction: eviction.as_str(),
+        eviction: eviction_names(evictions),
         requests: run.requests,
+        objects: run.objects,
         bytes: run.bytes,
         results: Vec::new(),
         tiers: Some(run.report),
@@ -222,10 +265,14 @@ impl Report {
             );
         }
         let policies = self.results.iter().any(|o| o.policy.is_some());
+        let several = self.eviction.contains(',');
         let mut out = format!(
             "eviction {}, {} requests, {} bytes\n",
             self.eviction, self.requests, self.bytes
         );
+        if several {
+            out.push_str(&format!("{:>10} ", "eviction"));
+        }
         if policies {
             out.push_str(&format!("{:<32} ", "policy"));
         }
@@ -235,6 +282,9 @@ impl Report {
         ));
         out.push_str(if policies { "  refreshes\n" } else { "\n" });
         for o in &self.results {
+            if several {
+                out.push_str(&format!("{:>10} ", o.eviction));
+            }
             if let Some(policy) = &o.policy {
                 out.push_str(&format!("{:<32} ", policy.name));
             }

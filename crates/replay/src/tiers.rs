@@ -15,7 +15,7 @@ use edgelab_geo::{CdnLayout, Coordinates, Failures, LatencyModel, Pop, Topology,
 use foldhash::HashMap;
 use serde::Serialize;
 
-use crate::cache::Eviction;
+use crate::cache::{Eviction, ObjectIndex};
 use crate::policy::{
     Counts, Lookup, PolicyCache, PolicyChoice, PolicyGrid, PolicyLabel, scaled_ms,
 };
@@ -398,6 +398,8 @@ pub struct TierOutcome {
 /// One grid point of a tiered replay.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TieredOutcome {
+    /// Eviction policy of every cache at this point.
+    pub eviction: &'static str,
     /// With a policy: which one (preset and TTLs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicyLabel>,
@@ -441,17 +443,20 @@ fn ratio(part: u64, whole: u64) -> f64 {
 pub struct TieredRun {
     /// Requests replayed.
     pub requests: u64,
+    /// Distinct objects requested.
+    pub objects: u64,
     /// Bytes requested.
     pub bytes: u64,
     /// The report.
     pub report: TieredReport,
 }
 
-/// Replays `requests` through the tiers of `router` at every point of `grid` under every
-/// policy of `policies` (the policy varying slowest), streaming.
+/// Replays `requests` through the tiers of `router` at every point of `grid` with each of
+/// `evictions` under every policy of `policies` (eviction varying slowest, then the policy),
+/// streaming.
 pub fn simulate_tiers<I>(
     requests: I,
-    eviction: Eviction,
+    evictions: &[Eviction],
     mut router: Router,
     grid: Vec<TierCapacities>,
     policies: &PolicyGrid,
@@ -459,21 +464,26 @@ pub fn simulate_tiers<I>(
 where
     I: IntoIterator<Item = Result<Request, TraceError>>,
 {
-    let mut points: Vec<Tiered<'_>> = policies
-        .points()
-        .into_iter()
-        .flat_map(|policy| {
-            grid.iter()
-                .map(move |c| Tiered::new(eviction, c.clone(), policy))
+    let policy_points = &policies.points();
+    let grid = &grid;
+    let mut points: Vec<Tiered<'_>> = evictions
+        .iter()
+        .flat_map(|&eviction| {
+            policy_points.iter().flat_map(move |&policy| {
+                grid.iter()
+                    .map(move |c| Tiered::new(eviction, c.clone(), policy))
+            })
         })
         .collect();
     let mut origin = vec![Counts::default(); points.len()];
     let none = http::HeaderMap::new();
     let (mut total, mut bytes) = (0u64, 0u64);
+    let mut objects = ObjectIndex::default();
     for request in requests {
         let request = request?;
         total += 1;
         bytes += request.size;
+        objects.index(request.id);
         let now = scaled_ms(request.time, policies.speed);
         let (pop, rec) = router.route(request.pop);
         for (point, origin) in points.iter_mut().zip(origin.iter_mut()) {
@@ -495,6 +505,7 @@ where
     };
     Ok(TieredRun {
         requests: total,
+        objects: objects.len() as u64,
         bytes,
         report,
     })
@@ -531,6 +542,7 @@ fn outcome(
         })
         .collect();
     TieredOutcome {
+        eviction: point.eviction.as_str(),
         policy: point.policy.map(PolicyChoice::label),
         capacities: point.capacities,
         tiers: tier_outcomes,
@@ -559,7 +571,14 @@ impl TieredReport {
             "hit",
             "byte hit"
         );
+        let several = self
+            .results
+            .iter()
+            .any(|p| p.eviction != self.results[0].eviction);
         for point in &self.results {
+            if several {
+                out.push_str(&format!("eviction {}\n", point.eviction));
+            }
             if let Some(policy) = &point.policy {
                 out.push_str(&format!("policy {}\n", policy.name));
             }
@@ -687,7 +706,8 @@ mod tests {
             ],
         )
         .unwrap();
-        let run = simulate_tiers(trace, Eviction::Lru, router, grid, &PolicyGrid::none()).unwrap();
+        let run =
+            simulate_tiers(trace, &[Eviction::Lru], router, grid, &PolicyGrid::none()).unwrap();
         let point = &run.report.results[0];
         let misses: Vec<u64> = point.tiers.iter().map(|t| t.misses).collect();
         let requests: Vec<u64> = point.tiers.iter().map(|t| t.requests).collect();
@@ -708,7 +728,7 @@ mod tests {
         let grid = capacity_grid(tiers, &["pop=20B".parse().unwrap()]).unwrap();
         let run = simulate_tiers(
             trace(),
-            Eviction::Lru,
+            &[Eviction::Lru],
             Router::new(tiers, virginia()),
             grid,
             &PolicyGrid::none(),

@@ -211,3 +211,134 @@ fn replay_tiers_on_the_shipped_log_reports_every_tier_and_the_offload() {
     assert_eq!(bad.status.code(), Some(64), "rec has no capacity");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("rec"));
 }
+
+/// What the page drew, read back in the browser: per chart, each line's name, points and
+/// on-screen size, and the legend's entries.
+const DRAWN_JS: &str = "JSON.stringify(['miss-ratio', 'byte-miss-ratio'].map(chart => {
+  const svg = document.querySelector(`svg[data-chart='${chart}']`);
+  const box = svg.getBoundingClientRect();
+  return {
+    chart,
+    lines: [...svg.querySelectorAll('polyline.series')].map(l => {
+      const r = l.getBoundingClientRect();
+      return { name: l.dataset.series, x: l.dataset.x.split(',').map(Number),
+        y: l.dataset.y.split(',').map(Number), width: r.width,
+        inside: r.left >= box.left && r.right <= box.right && r.top >= box.top && r.bottom <= box.bottom };
+    }),
+    dots: svg.querySelectorAll('circle.point').length,
+    legend: [...svg.nextElementSibling.querySelectorAll('li')].map(li => li.textContent),
+    ticks: [...svg.querySelectorAll('text.x-tick')].map(t => t.textContent),
+    xlabel: svg.querySelector('text.x-label').textContent,
+  };
+}))";
+
+#[test]
+fn replay_html_draws_a_miss_ratio_curve_per_eviction_in_a_real_browser() {
+    use edgelab_testkit::browser::{self, Browser};
+    let Some(binary) = browser::chromium_or_skip("the miss-ratio curve test") else {
+        return;
+    };
+    let dir = browser::artefact_dir();
+    let html = dir.join("replay-curve.html");
+    let trace = example("crates/replay/tests/data/cloudPhysicsIO.oracleGeneral.bin");
+    let capacities = ["16MiB", "64MiB", "256MiB", "1GiB"];
+    let out = run(
+        &[
+            "replay",
+            &trace,
+            "--eviction",
+            "lru,fifo",
+            "--capacity",
+            &capacities.join(","),
+            "--json",
+            "-",
+            "--html",
+            html.to_str().expect("utf-8 path"),
+        ],
+        LIMIT,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let results = json["results"].as_array().expect("results");
+    assert_eq!(results.len(), 2 * capacities.len());
+    assert_eq!(json["eviction"], "lru,fifo");
+    assert_eq!(json["objects"], 48_974);
+
+    let mut page = Browser::open(
+        &binary,
+        &dir.join("replay-profile"),
+        &format!("file://{}", html.display()),
+        (1000, 1400),
+    );
+    let drawn: Value = serde_json::from_str(
+        page.evaluate(DRAWN_JS)
+            .as_str()
+            .expect("the drawing as JSON"),
+    )
+    .expect("JSON");
+    assert_eq!(page.errors(), &[] as &[String], "no console errors");
+    for (chart, field) in [("miss-ratio", "misses"), ("byte-miss-ratio", "byte_misses")] {
+        let chart = drawn
+            .as_array()
+            .expect("charts")
+            .iter()
+            .find(|c| c["chart"] == chart)
+            .expect("the chart is drawn");
+        let lines = chart["lines"].as_array().expect("lines");
+        let names: Vec<&str> = lines.iter().map(|l| l["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["lru", "fifo"], "one line per eviction policy");
+        assert_eq!(chart["legend"], serde_json::json!(["lru", "fifo"]));
+        assert_eq!(chart["dots"], 2 * capacities.len());
+        assert!(chart["xlabel"].as_str().unwrap().contains("log scale"));
+        assert!(chart["ticks"].as_array().unwrap().len() >= 3, "{chart}");
+        for (line, eviction) in lines.iter().zip(["lru", "fifo"]) {
+            assert!(line["width"].as_f64().unwrap() > 300.0, "{line}");
+            assert_eq!(line["inside"], true, "{line}");
+            let of_eviction: Vec<&Value> = results
+                .iter()
+                .filter(|r| r["eviction"] == eviction)
+                .collect();
+            let x: Vec<f64> = of_eviction
+                .iter()
+                .map(|r| r["capacity_bytes"].as_f64().unwrap())
+                .collect();
+            let drawn_x: Vec<f64> = line["x"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            assert_eq!(drawn_x, x);
+            let whole = if field == "misses" {
+                "requests"
+            } else {
+                "bytes"
+            };
+            for (drawn_y, r) in line["y"].as_array().unwrap().iter().zip(&of_eviction) {
+                let want = 100.0 * r[field].as_f64().unwrap() / r[whole].as_f64().unwrap();
+                assert!((drawn_y.as_f64().unwrap() - want).abs() < 1e-9, "{line}");
+            }
+            let y: Vec<f64> = line["y"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            assert!(
+                y.windows(2).all(|w| w[1] <= w[0]),
+                "{eviction}: misses fall as the cache grows on this trace: {y:?}"
+            );
+        }
+    }
+    let text = page.evaluate("document.body.innerText");
+    let text = text.as_str().expect("text");
+    assert!(
+        text.contains("113872 requests for 48974 distinct objects"),
+        "{text}"
+    );
+    assert!(text.contains("cloudPhysicsIO.oracleGeneral.bin") && text.contains(" ms"));
+}

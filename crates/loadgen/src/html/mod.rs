@@ -1,7 +1,8 @@
 //! Self-contained HTML reports with inline SVG charts: no script, no font, no network, so a
 //! report renders the same offline, in CI artefacts and in a mail attachment.
 //!
-//! Layout: [`svg`] draws (axes, lines, grouped bars, legends); [`map`] draws the world map of
+//! Layout: [`svg`] (the workspace's chart crate, `edgelab_chart`) draws axes, lines, grouped
+//! bars, legends and the page around them; [`map`] draws the world map of
 //! where the requests went; this module picks what to draw from a [`Report`] or
 //! [`Comparison`]: the per-place table, the map with a table of each client's modelled path,
 //! the latency CDF and percentiles, the share of responses each tier served over time, the
@@ -9,7 +10,7 @@
 //! [`svg`]), which the browser test in `.ci/e2e/report-browser.sh` checks.
 
 pub mod map;
-pub mod svg;
+pub use edgelab_chart as svg;
 
 use std::fmt::Write as _;
 
@@ -22,9 +23,7 @@ use svg::{Axes, BarGroup, Line, Scale, escape};
 /// A colour per run, in run order (direct, edge, ga).
 const RUN_COLORS: [&str; 3] = ["#d9534f", "#2a7ab0", "#3c9d5d"];
 /// A colour per place in the CDF chart.
-const PLACE_COLORS: [&str; 8] = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-];
+const PLACE_COLORS: [&str; 8] = svg::PALETTE;
 /// The dash of each run's lines in the CDF chart (direct dashed, edge solid, ga dotted).
 const RUN_DASHES: [Option<&str>; 3] = [Some("7 4"), None, Some("2 3")];
 
@@ -41,19 +40,6 @@ fn tier_name(tier: Tier) -> (&'static str, &'static str) {
         Tier::Origin => ("served by the origin", "#d9534f"),
         Tier::None => ("direct (no CDN)", "#7f7f7f"),
     }
-}
-
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
-<style>body{{font-family:sans-serif;margin:2em;max-width:980px}}table{{border-collapse:collapse;margin:1em 0}}\
-td,th{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}}th:first-child,td:first-child{{text-align:left}}\
-svg{{display:block;max-width:100%;height:auto}}ul.legend{{list-style:none;padding:0;margin:0 0 1.5em;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px}}\
-ul.legend svg{{display:inline-block;vertical-align:middle;margin-right:4px}}</style></head><body><h1>{}</h1>\n{}\n</body></html>\n",
-        escape(title),
-        escape(title),
-        body
-    )
 }
 
 fn report_facts(report: &Report) -> String {
@@ -209,6 +195,7 @@ fn cdf_chart(runs: &[&Report], places: &[String]) -> String {
                 color: PLACE_COLORS[p % PLACE_COLORS.len()],
                 dash: RUN_DASHES[r % RUN_DASHES.len()],
                 points: summary.cdf.iter().map(|c| (c.ms, c.fraction)).collect(),
+                markers: false,
             });
         }
     }
@@ -223,6 +210,7 @@ fn cdf_chart(runs: &[&Report], places: &[String]) -> String {
         title: "Latency distribution per place (CDF; from intended send)",
         x: Scale::log_over(min, max),
         x_label: "latency, ms (log scale)",
+        x_format: svg::format_value,
         y: Scale::linear_to(1.0),
         y_unit: "",
         y_format: svg::format_value,
@@ -293,6 +281,7 @@ fn tier_chart(run: &Report) -> String {
                 color,
                 dash: None,
                 points,
+                markers: false,
             });
         }
     }
@@ -309,6 +298,7 @@ fn tier_chart(run: &Report) -> String {
         title: &title,
         x: Scale::linear_to(run.timeline.len() as f64),
         x_label: "second of the run",
+        x_format: svg::format_value,
         y: Scale::linear_to(100.0),
         y_unit: "%",
         y_format: svg::format_value,
@@ -335,6 +325,7 @@ fn origin_chart(runs: &[&Report], bytes: bool) -> String {
                         (p.second as f64, value)
                     })
                     .collect(),
+                markers: false,
             })
         })
         .collect();
@@ -354,6 +345,7 @@ fn origin_chart(runs: &[&Report], bytes: bool) -> String {
         title,
         x: Scale::linear_to(x_max),
         x_label: "second of the run",
+        x_format: svg::format_value,
         y: Scale::linear_to(y_max),
         y_unit: if bytes { "/s" } else { "" },
         y_format: if bytes {
@@ -451,12 +443,12 @@ pub fn single(report: &Report) -> String {
     body.push_str(&map_section(&runs));
     body.push_str(&charts(&runs, &places));
     body.push_str(&emulator_panel(&runs));
-    page(&format!("edgelab loadgen: {}", report.label), &body)
+    svg::page(&format!("edgelab loadgen: {}", report.label), &body)
 }
 
 /// The HTML report of a direct-vs-edge comparison.
 pub fn comparison(comparison: &Comparison) -> String {
-    page(
+    svg::page(
         "edgelab compare: direct vs edge",
         &comparison_section(comparison),
     )
@@ -465,7 +457,7 @@ pub fn comparison(comparison: &Comparison) -> String {
 /// A whole self-contained page (styles inline) titled `title` around `body`, for reports
 /// made of several sections (the tour of `edgelab demo --tour`).
 pub fn document(title: &str, body: &str) -> String {
-    page(title, body)
+    svg::page(title, body)
 }
 
 /// The body of [`comparison`]'s page: each run's facts, the takeaway, the tables, the charts

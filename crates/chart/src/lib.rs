@@ -1,12 +1,20 @@
-//! Chart primitives for the HTML report: axes with linear or logarithmic scales, line charts
-//! and grouped bar charts as inline SVG, and legends as HTML (so long names wrap instead of
-//! overlapping).
+//! Charts for edgelab's HTML pages: axes with linear or logarithmic scales, line charts and
+//! grouped bar charts as inline SVG, legends as HTML (so long names wrap instead of
+//! overlapping), and [`page`], the self-contained document around them (styles inline, no
+//! script, no font, no network), so a page renders the same offline, in CI artefacts and in
+//! a mail attachment. The load generator's report (`edgelab_loadgen::html`) and the replay's
+//! miss-ratio curve (`edgelab_replay::html`) both draw with it.
 //!
 //! Every drawn series carries its data in attributes (`data-series`, `data-x`, `data-y` on a
 //! line, `data-value` on a bar), written with Rust's shortest round-trip float formatting, so
 //! a test (or a person with the inspector) can check what is drawn against the report's JSON.
 
 use std::fmt::Write as _;
+
+/// Colours for series told apart by colour alone, in order (Tableau's ten, less grey and olive).
+pub const PALETTE: [&str; 8] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+];
 
 /// Width of every chart, px.
 pub const WIDTH: f64 = 760.0;
@@ -22,6 +30,21 @@ pub fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// A whole self-contained page titled `title` (also its heading) around `body`: styles
+/// inline, no script, nothing fetched.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
+<style>body{{font-family:sans-serif;margin:2em;max-width:980px}}table{{border-collapse:collapse;margin:1em 0}}\
+td,th{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}}th:first-child,td:first-child{{text-align:left}}\
+svg{{display:block;max-width:100%;height:auto}}ul.legend{{list-style:none;padding:0;margin:0 0 1.5em;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12px}}\
+ul.legend svg{{display:inline-block;vertical-align:middle;margin-right:4px}}</style></head><body><h1>{}</h1>\n{}\n</body></html>\n",
+        escape(title),
+        escape(title),
+        body
+    )
 }
 
 /// A "nice" upper bound for an axis.
@@ -73,7 +96,7 @@ pub enum Scale {
         /// Distance between ticks.
         step: f64,
     },
-    /// Logarithmic from `min` to `max` (both powers of ten).
+    /// Logarithmic from `min` to `max` (powers of ten from [`Scale::log_over`]).
     Log {
         /// The axis start (> 0).
         min: f64,
@@ -102,6 +125,16 @@ impl Scale {
         }
     }
 
+    /// A logarithmic axis from `min` to `max` as they are (`min` > 0), for data whose ends
+    /// sit far from a power of ten (1 GiB is 1.07 × 10⁹: a whole-decade axis would end at 10¹⁰).
+    pub fn log_between(min: f64, max: f64) -> Scale {
+        let min = min.max(f64::MIN_POSITIVE);
+        Scale::Log {
+            min,
+            max: max.max(min * 1.001),
+        }
+    }
+
     /// Where `value` falls, 0 (axis start) to 1 (axis end), clamped.
     pub fn fraction(self, value: f64) -> f64 {
         let f = match self {
@@ -124,18 +157,24 @@ impl Scale {
                 (0..=steps).map(|i| step * f64::from(i)).collect()
             }
             Scale::Log { min, max } => {
-                let decades = (max / min).log10().round() as i32;
-                let steps: &[f64] = if decades > 3 {
+                let steps: &[f64] = if (max / min).log10() > 3.0 + 1e-9 {
                     &[1.0]
                 } else {
                     &[1.0, 2.0, 5.0]
                 };
+                // Float floors of exact decades: widen by one decade each side, then keep
+                // what falls on the axis.
+                let (first, last) = (min.log10().floor() as i32, max.log10().ceil() as i32);
                 let mut ticks = Vec::new();
-                for d in 0..decades {
-                    let base = min * 10f64.powi(d);
-                    ticks.extend(steps.iter().map(|s| s * base));
+                for d in first - 1..=last + 1 {
+                    let base = 10f64.powi(d);
+                    ticks.extend(
+                        steps
+                            .iter()
+                            .map(|s| s * base)
+                            .filter(|t| *t >= min * (1.0 - 1e-9) && *t <= max * (1.0 + 1e-9)),
+                    );
                 }
-                ticks.push(max);
                 ticks
             }
         }
@@ -153,6 +192,8 @@ pub struct Axes<'a> {
     pub x: Scale,
     /// Label of the horizontal axis (with its unit).
     pub x_label: &'a str,
+    /// How a horizontal tick's value is written.
+    pub x_format: fn(f64) -> String,
     /// Vertical scale.
     pub y: Scale,
     /// Unit after each vertical tick.
@@ -205,7 +246,7 @@ fn frame(out: &mut String, axes: &Axes<'_>, x_ticks: bool) {
                 "<line x1=\"{x:.1}\" y1=\"{TOP}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#eee\"/><text class=\"x-tick\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
                 HEIGHT - BOTTOM,
                 HEIGHT - BOTTOM + 14.0,
-                format_value(value)
+                escape(&(axes.x_format)(value))
             );
         }
     }
@@ -234,6 +275,8 @@ pub struct Line {
     pub dash: Option<&'static str>,
     /// Its points in data units.
     pub points: Vec<(f64, f64)>,
+    /// Draw a dot on every point (for few points; a line of one point is only its dot).
+    pub markers: bool,
 }
 
 /// Lines over the axes; each polyline carries its data as `data-x`/`data-y`.
@@ -258,6 +301,9 @@ pub fn line_chart(axes: &Axes<'_>, lines: &[Line]) -> String {
             points.join(" "),
             escape(&line.name)
         );
+        if line.markers {
+            markers(&mut out, axes, line);
+        }
     }
     out.push_str("</svg>");
     out.push_str(&legend(
@@ -267,6 +313,24 @@ pub fn line_chart(axes: &Axes<'_>, lines: &[Line]) -> String {
             .collect::<Vec<_>>(),
     ));
     out
+}
+
+/// A dot per point of `line`, each with its values in `data-x`/`data-y` and a tooltip.
+fn markers(out: &mut String, axes: &Axes<'_>, line: &Line) {
+    for &(x, y) in &line.points {
+        let _ = write!(
+            out,
+            r#"<circle class="point" data-series="{}" data-x="{x}" data-y="{y}" cx="{:.1}" cy="{:.1}" r="3" fill="{}"><title>{}: {}, {}{}</title></circle>"#,
+            escape(&line.name),
+            px_x(axes, x),
+            px_y(axes, y),
+            line.color,
+            escape(&line.name),
+            escape(&(axes.x_format)(x)),
+            (axes.y_format)(y),
+            escape(axes.y_unit)
+        );
+    }
 }
 
 /// A legend as an HTML list: a swatch (solid or dashed) and a name per entry.
@@ -328,6 +392,7 @@ pub fn bar_chart(
         title,
         x: Scale::linear_to(1.0),
         x_label: "",
+        x_format: format_value,
         y: Scale::linear_to(max),
         y_unit: unit,
         y_format: format_value,
@@ -439,6 +504,10 @@ mod tests {
             vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0]
         );
         assert_eq!(Scale::log_over(0.5, 20_000.0).ticks().len(), 7);
+        let between = Scale::log_between(13.0e6, 1.35e9);
+        assert_eq!(between.ticks(), vec![2e7, 5e7, 1e8, 2e8, 5e8, 1e9]);
+        assert_eq!(between.fraction(13.0e6), 0.0);
+        assert_eq!(between.fraction(1.35e9), 1.0);
     }
 
     #[test]
@@ -448,6 +517,7 @@ mod tests {
             title: "<t>",
             x: Scale::linear_to(3.0),
             x_label: "s",
+            x_format: format_value,
             y: Scale::linear_to(300.0),
             y_unit: "",
             y_format: format_value,
@@ -459,9 +529,16 @@ mod tests {
                 color: "#000",
                 dash: None,
                 points: vec![(1.0, 280.0), (2.0, 312.5)],
+                markers: true,
             }],
         );
         assert!(svg.contains(r#"data-series="a&amp;b" data-x="1,2" data-y="280,312.5""#));
+        assert_eq!(svg.matches("<circle class=\"point\"").count(), 2);
+        assert!(
+            svg.contains(
+                r#"<circle class="point" data-series="a&amp;b" data-x="2" data-y="312.5""#
+            )
+        );
         assert!(svg.contains("&lt;t&gt;") && !svg.contains("<t>"));
     }
 
