@@ -12,6 +12,7 @@ WORKDIR /src
 # Every crate of the workspace must be listed here (crates/cli/tests/it/deploy.rs checks it).
 COPY Cargo.toml Cargo.lock ./
 COPY crates/accesslog/Cargo.toml crates/accesslog/Cargo.toml
+COPY crates/chart/Cargo.toml crates/chart/Cargo.toml
 COPY crates/cli/Cargo.toml crates/cli/Cargo.toml
 COPY crates/cluster/Cargo.toml crates/cluster/Cargo.toml
 COPY crates/common/Cargo.toml crates/common/Cargo.toml
