@@ -118,8 +118,9 @@ pub struct RawCachePolicy {
 }
 
 /// Raw origin request policy: forwarded upstream without being in the key. With nothing set,
-/// CloudFront's presets forward only the key and `rfc9111` everything but the URL-override
-/// headers (`crate::origin_request`).
+/// CloudFront's presets forward only the key (its query strings, headers and cookies: none
+/// at all under `CachingOptimized` and `CachingDisabled`) and `rfc9111` everything but the
+/// URL-override headers (`crate::origin_request`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawOriginRequestPolicy {
@@ -799,6 +800,10 @@ mod tests {
             Selection::Only(vec!["w".into(), "h".into()])
         );
         assert!(config.behavior("/api/x").cache_policy.disabled());
+        assert_eq!(
+            config.behavior("/api/x").origin_request.query_strings,
+            Selection::All
+        );
         let errors = &config.error_responses;
         assert_eq!(
             errors.min_ttl(http::StatusCode::NOT_FOUND),

@@ -141,11 +141,12 @@ pub fn managed(name: &str) -> Option<OriginRequestPolicy> {
 /// request policy does not forward it ("How CloudFront processes HTTP requests").
 pub const CLOUDFRONT_USER_AGENT: &str = "Amazon CloudFront";
 
-/// The policy of a behaviour that names none: under CloudFront's presets only the key's
-/// headers and cookies (no origin request policy attached), with every query string (the
-/// synthetic origin takes its shape from the query; name `query_strings = "none"` for
-/// CloudFront's exact default); the `rfc9111` preset, a plain shared cache, forwards
-/// everything but the URL-override headers and `Host` (the origin sees its own name).
+/// The policy of a behaviour that names none: under CloudFront's presets nothing beyond the
+/// key (no origin request policy attached: "All of the values in the cache policy are
+/// automatically included in origin requests", Developer Guide, "Working with policies"; a
+/// key without query strings sends none); the `rfc9111` preset, a plain shared cache,
+/// forwards everything but the URL-override headers and `Host` (the origin sees its own
+/// name).
 pub fn default_for(rfc: bool) -> OriginRequestPolicy {
     if rfc {
         OriginRequestPolicy {
@@ -159,10 +160,7 @@ pub fn default_for(rfc: bool) -> OriginRequestPolicy {
                 .collect(),
         }
     } else {
-        OriginRequestPolicy {
-            query_strings: Selection::All,
-            ..OriginRequestPolicy::default()
-        }
+        OriginRequestPolicy::default()
     }
 }
 
@@ -214,5 +212,7 @@ mod tests {
         assert!(!rfc.forwards_header("x-original-url", false));
         assert!(!rfc.forwards_header("host", false));
         assert!(!cf.forwards_header("host", false));
+        assert_eq!(cf.query_strings, Selection::None);
+        assert_eq!(rfc.query_strings, Selection::All);
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use crate::support::{Node, TestOrigin, eventually, get, open, read_at_least};
+use crate::support::{Node, SCRIPTED_QUERY, TestOrigin, eventually, get, open, read_at_least};
 
 async fn burst(url: &str, n: usize) -> Vec<String> {
     let tasks: Vec<_> = (0..n)
@@ -66,7 +66,7 @@ async fn uncacheable_answers_release_waiters_to_go_upstream() {
 async fn disabled_collapsing_sends_every_miss_upstream() {
     let origin = TestOrigin::start("o").await;
     let edge = Node::start(&format!(
-        "pop = \"FRA\"\n[upstream]\nprimary = \"{}\"\n[default_behavior]\ncollapse = false\n",
+        "pop = \"FRA\"\n[upstream]\nprimary = \"{}\"\n[default_behavior]\ncollapse = false\n{SCRIPTED_QUERY}\n",
         origin.url()
     ))
     .await;
@@ -87,7 +87,7 @@ async fn disabled_collapsing_sends_every_miss_upstream() {
 async fn edge_with_timeout(origin: &TestOrigin, timeout: &str, preset: &str) -> Node {
     Node::start(&format!(
         "pop = \"FRA\"\ncollapse_timeout = \"{timeout}\"\n[upstream]\nprimary = \"{}\"\n\
-         [default_behavior]\ncache_policy = {{ preset = \"{preset}\" }}\n",
+         [default_behavior]\ncache_policy = {{ preset = \"{preset}\" }}\n{SCRIPTED_QUERY}\n",
         origin.url()
     ))
     .await
@@ -330,7 +330,8 @@ async fn collapse_range_conditional_and_head_waiters_get_answers_from_the_comple
 async fn collapse_a_body_outgrowing_the_store_reaches_the_leader_whole_and_waiters_go_alone() {
     let origin = TestOrigin::start("o").await;
     let edge = Node::start(&format!(
-        "pop = \"FRA\"\nmax_object_bytes = 5000\n[upstream]\nprimary = \"{}\"\n",
+        "pop = \"FRA\"\nmax_object_bytes = 5000\n[upstream]\nprimary = \"{}\"\n\
+         [default_behavior]\n{SCRIPTED_QUERY}\n",
         origin.url()
     ))
     .await;

@@ -5,12 +5,14 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::support::{Node, RealOrigin, TestOrigin, get, get_body, send};
+use crate::support::{Node, RealOrigin, SCRIPTED_QUERY, TestOrigin, get, get_body, send};
 
 const SECOND: Duration = Duration::from_secs(1);
 
 fn edge_toml(origin: &str, extra: &str) -> String {
-    format!("pop = \"FRA\"\n{extra}\n[upstream]\nprimary = \"{origin}\"\n")
+    format!(
+        "pop = \"FRA\"\n{extra}\n[upstream]\nprimary = \"{origin}\"\n[default_behavior]\n{SCRIPTED_QUERY}\n"
+    )
 }
 
 #[tokio::test]
@@ -186,7 +188,8 @@ async fn a_custom_error_page_that_cannot_be_fetched_leaves_the_original_error() 
 async fn an_expired_object_is_served_when_the_origin_fails() {
     let origin = TestOrigin::start("o").await;
     let edge = Node::start(&format!(
-        "pop = \"FRA\"\n[upstream]\nprimary = \"{}\"\nresponse_timeout = \"300ms\"\nconnection_attempts = 1\n",
+        "pop = \"FRA\"\n[upstream]\nprimary = \"{}\"\nresponse_timeout = \"300ms\"\nconnection_attempts = 1\n\
+         [default_behavior]\n{SCRIPTED_QUERY}\n",
         origin.url()
     ))
     .await;
@@ -320,7 +323,8 @@ async fn server_timing_through_tiers_names_the_tier_that_went_to_the_origin() {
             .map(|n| format!("next_tier = \"{n}\"\n"))
             .unwrap_or_default();
         format!(
-            "pop = \"{pop}\"\ntier = \"{tier}\"\n[upstream]\n{next}primary = \"{}\"\n",
+            "pop = \"{pop}\"\ntier = \"{tier}\"\n[upstream]\n{next}primary = \"{}\"\n\
+             [default_behavior]\n{SCRIPTED_QUERY}\n",
             origin.url()
         )
     };

@@ -1,6 +1,6 @@
 //! Bad input and faults: 414, 431, truncated upstream bodies, Content-Length lies.
 
-use crate::support::{Node, TestOrigin, get, get_body};
+use crate::support::{Node, SCRIPTED_QUERY, TestOrigin, get, get_body};
 
 #[tokio::test]
 async fn oversized_requests_get_414_and_431() {
@@ -59,7 +59,7 @@ async fn store_limits_hold_and_evictions_are_counted_by_cause() {
     let origin = TestOrigin::start("o").await;
     let edge = Node::start(&format!(
         "pop = \"FRA\"\ncapacity_bytes = 40000\nmax_object_bytes = 5000\nmax_request_body_bytes = 10\n\
-         [upstream]\nprimary = \"{}\"\n",
+         [upstream]\nprimary = \"{}\"\n[default_behavior]\n{SCRIPTED_QUERY}\n",
         origin.url()
     ))
     .await;

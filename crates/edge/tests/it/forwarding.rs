@@ -83,6 +83,72 @@ async fn defect_4_managed_origin_request_policies_forward_what_they_name() {
     assert_eq!(seen[1].get("x-forwarded-host").unwrap(), "evil.example");
 }
 
+/// The query string the origin saw for the one request to `path`.
+fn target_of(origin: &TestOrigin, path: &str) -> String {
+    let targets = origin.state.targets.lock().unwrap();
+    let mut matching = targets.iter().filter(|t| t.split('?').next() == Some(path));
+    let target = matching.next().expect("the origin was asked").clone();
+    assert!(matching.next().is_none(), "{path} asked once");
+    target
+}
+
+#[tokio::test]
+async fn query_strings_reach_the_origin_only_from_the_key_or_the_origin_request_policy() {
+    // CloudFront ("Working with policies"): the cache key's values go to the origin, the
+    // origin request policy adds to them; with neither naming a query string, none is sent.
+    let origin = TestOrigin::start("o").await;
+    let url = origin.url();
+    let behavior = |extra: &str| {
+        format!("pop = \"FRA\"\n[upstream]\nprimary = \"{url}\"\n[default_behavior]\n{extra}\n")
+    };
+    let cases = [
+        (
+            "/q-opt",
+            "cache_policy = { preset = \"CachingOptimized\" }",
+            "/q-opt",
+        ),
+        (
+            "/q-dis",
+            "cache_policy = { preset = \"CachingDisabled\" }",
+            "/q-dis",
+        ),
+        (
+            "/q-origin",
+            "cache_policy = { preset = \"UseOriginCacheControlHeaders\" }",
+            "/q-origin",
+        ),
+        (
+            "/q-key",
+            "cache_policy = { preset = \"CachingOptimized\", query_strings = [\"a\"] }",
+            "/q-key?a=1",
+        ),
+        (
+            "/q-orp",
+            "cache_policy = { preset = \"CachingOptimized\", query_strings = [\"a\"] }\n\
+             origin_request = { query_strings = [\"b\"] }",
+            "/q-orp?a=1&b=2",
+        ),
+        (
+            "/q-all",
+            "origin_request = { managed = \"AllViewer\" }",
+            "/q-all?a=1&b=2&c=3",
+        ),
+        (
+            "/q-rfc",
+            "cache_policy = { preset = \"rfc9111\" }",
+            "/q-rfc?a=1&b=2&c=3",
+        ),
+    ];
+    for (path, extra, _) in cases {
+        let edge = Node::start(&behavior(extra)).await;
+        let got = get(&format!("{}{path}?a=1&b=2&c=3", edge.url()), &[]).await;
+        assert_eq!(got.status, 200, "{path}");
+    }
+    for (path, _, expected) in cases {
+        assert_eq!(target_of(&origin, path), expected);
+    }
+}
+
 #[tokio::test]
 async fn defect_4_an_unknown_managed_policy_is_a_config_error() {
     let text = "[upstream]\nprimary = \"http://127.0.0.1:1\"\n[default_behavior]\n\

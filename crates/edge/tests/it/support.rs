@@ -313,6 +313,12 @@ impl Drop for RealOrigin {
     }
 }
 
+/// The origin request policy of test behaviours: [`TestOrigin`] reads its script (`cc`,
+/// `size`, `status`, ...) from the query string, and CloudFront's presets send the origin
+/// only the query strings of the key (none under `CachingOptimized`, docs/cache-policy.md),
+/// so test nodes forward them all, outside the key.
+pub const SCRIPTED_QUERY: &str = "origin_request = { query_strings = \"all\" }";
+
 /// A running edge node with its registry.
 pub struct Node {
     /// Handle.
@@ -339,10 +345,11 @@ impl Node {
         Node { handle, shutdown }
     }
 
-    /// A single edge in front of `upstream` with a default-behaviour `preset`.
+    /// A single edge in front of `upstream` with a default-behaviour `preset` (forwarding
+    /// the test origin's script, [`SCRIPTED_QUERY`]).
     pub async fn single(upstream: &str, preset: &str) -> Node {
         Node::start(&format!(
-            "pop = \"FRA\"\n[upstream]\nprimary = \"{upstream}\"\n[default_behavior]\ncache_policy = {{ preset = \"{preset}\" }}\n"
+            "pop = \"FRA\"\n[upstream]\nprimary = \"{upstream}\"\n[default_behavior]\ncache_policy = {{ preset = \"{preset}\" }}\n{SCRIPTED_QUERY}\n"
         ))
         .await
     }

@@ -1,7 +1,9 @@
 //! Tiers (edge → REC → shield → origin group): hit layers, invalidation across tiers,
 //! origin-group failover, non-cacheable methods straight to the origin.
 
-use crate::support::{Node, RealOrigin, TestOrigin, eventually, get, metric_value, send};
+use crate::support::{
+    Node, RealOrigin, SCRIPTED_QUERY, TestOrigin, eventually, get, metric_value, send,
+};
 
 fn tier_toml(pop: &str, tier: &str, next: Option<&str>, origin: &str, peers: &[String]) -> String {
     let next = next
@@ -14,7 +16,8 @@ fn tier_toml(pop: &str, tier: &str, next: Option<&str>, origin: &str, peers: &[S
         .join(", ");
     format!(
         "pop = \"{pop}\"\ntier = \"{tier}\"\ninvalidation_delay = \"50ms\"\ninvalidation_peers = [{peers}]\n\
-         [upstream]\n{next}primary = \"{origin}\"\n[default_behavior]\ncache_policy = {{ preset = \"CachingOptimized\" }}\n"
+         [upstream]\n{next}primary = \"{origin}\"\n[default_behavior]\ncache_policy = {{ preset = \"CachingOptimized\" }}\n\
+         {SCRIPTED_QUERY}\n"
     )
 }
 
@@ -205,7 +208,8 @@ async fn origin_group_fails_over_on_status_and_on_connection_failure() {
     // A slow origin answers 504 after the response timeout.
     let slow = TestOrigin::start("slow").await;
     let edge = Node::start(&format!(
-        "pop = \"FRA\"\n[upstream]\nprimary = \"{}\"\nresponse_timeout = \"200ms\"\n",
+        "pop = \"FRA\"\n[upstream]\nprimary = \"{}\"\nresponse_timeout = \"200ms\"\n\
+         [default_behavior]\n{SCRIPTED_QUERY}\n",
         slow.url()
     ))
     .await;
