@@ -18,6 +18,7 @@ use crate::output;
 #[command(after_help = "Examples:\n  \
     edgelab edge --listen 127.0.0.1:8002 --admin 127.0.0.1:9002 --upstream http://127.0.0.1:8000 --policy rfc9111\n  \
     edgelab edge --listen 127.0.0.1:0 --admin 127.0.0.1:0 --upstream http://origin:8080 --tier rec --pop FRA\n  \
+    edgelab edge --upstream http://127.0.0.1:8000 --policy CachingOptimized --min-ttl 0s --default-ttl 10s --max-ttl 10s\n  \
     edgelab edge --config config/edge.toml --listen 127.0.0.1:8080 --admin 127.0.0.1:9080")]
 pub struct Args {
     /// Traffic address (port 0 picks a free port; the first stdout line names it).
@@ -35,6 +36,17 @@ pub struct Args {
     /// CachingOptimized).
     #[arg(long, value_name = "PRESET")]
     pub policy: Option<String>,
+    /// MinTTL of the default behaviour's cache policy (a duration: 0s, 10s, 1h), overriding
+    /// the preset's (`cache_policy.min_ttl`).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub min_ttl: Option<Duration>,
+    /// DefaultTTL of the default behaviour's cache policy (freshness when the origin states
+    /// none), overriding the preset's.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub default_ttl: Option<Duration>,
+    /// MaxTTL of the default behaviour's cache policy, overriding the preset's.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub max_ttl: Option<Duration>,
     /// Tier: edge, rec or shield (default: the config file's, else edge).
     #[arg(long, value_name = "TIER")]
     pub tier: Option<String>,
@@ -63,6 +75,16 @@ fn build_config(args: &Args) -> Result<EdgeConfig, ConfigErrors> {
             },
             ..raw.default_behavior
         };
+    }
+    let policy = &mut raw.default_behavior.cache_policy;
+    for (flag, field) in [
+        (args.min_ttl, &mut policy.min_ttl),
+        (args.default_ttl, &mut policy.default_ttl),
+        (args.max_ttl, &mut policy.max_ttl),
+    ] {
+        if flag.is_some() {
+            *field = flag;
+        }
     }
     if let Some(tier) = &args.tier {
         raw.tier = Some(tier.clone());

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `edgelab` binary: each module runs real subcommands.
 
+mod agreement;
 mod deploy;
 mod edge;
 mod import;

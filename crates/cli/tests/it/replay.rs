@@ -342,3 +342,64 @@ fn replay_html_draws_a_miss_ratio_curve_per_eviction_in_a_real_browser() {
     );
     assert!(text.contains("cloudPhysicsIO.oracleGeneral.bin") && text.contains(" ms"));
 }
+
+#[test]
+fn replay_policies_and_ttls_are_grid_points_named_in_the_json() {
+    let log = example("config/examples/cloudfront-access.log");
+    let out = run(
+        &[
+            "replay",
+            &log,
+            "--capacity",
+            "1MiB,10MiB",
+            "--policy",
+            "CachingOptimized,CachingDisabled",
+            "--max-ttl",
+            "10s,1h",
+            "--min-ttl",
+            "0s",
+            "--default-ttl",
+            "10s",
+            "--json",
+            "-",
+        ],
+        LIMIT,
+    );
+    let json: Value = serde_json::from_str(&crate::support::succeeded(&out)).expect("JSON");
+    let results = json["results"].as_array().expect("results");
+    assert_eq!(results.len(), 2 * 2 * 2, "policies × max TTLs × capacities");
+    let first = &results[0];
+    assert_eq!(first["policy"]["name"], "CachingOptimized 0s/10s/10s");
+    assert_eq!(first["policy"]["max_ttl"], 10.0);
+    assert_eq!(first["capacity_bytes"], 1 << 20);
+    // Short TTLs make expired copies revalidate; a longer MaxTTL keeps them fresh.
+    let refreshes = |at: usize| results[at]["refreshes"].as_u64().expect("refreshes");
+    assert!(refreshes(1) > 0 && refreshes(3) == 0, "{results:?}");
+    // CachingDisabled with a MaxTTL above 0 is no longer disabled, as in an edge config;
+    // with none, every request misses.
+    assert_eq!(results[4]["policy"]["preset"], "CachingDisabled");
+    assert!(results[4]["misses"].as_u64() < results[4]["requests"].as_u64());
+    let disabled = run(
+        &["replay", &log, "--policy", "CachingDisabled", "--json", "-"],
+        LIMIT,
+    );
+    let json: Value = serde_json::from_str(&crate::support::succeeded(&disabled)).expect("JSON");
+    assert_eq!(json["results"][0]["misses"], json["results"][0]["requests"]);
+    let table = run(&["replay", &log, "--policy", "CachingOptimized"], LIMIT);
+    let table = crate::support::succeeded(&table);
+    assert!(
+        table.contains("policy") && table.contains("refreshes"),
+        "{table}"
+    );
+    for bad in [
+        &["--policy", "CachingFast"][..],
+        &["--min-ttl", "1h", "--max-ttl", "1m"],
+        &["--speed", "0"],
+    ] {
+        let mut args = vec!["replay", log.as_str()];
+        args.extend_from_slice(bad);
+        let out = run(&args, LIMIT);
+        assert_eq!(out.status.code(), Some(64), "{bad:?}");
+        assert!(!out.stderr.is_empty(), "{bad:?}");
+    }
+}
