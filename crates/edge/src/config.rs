@@ -171,7 +171,8 @@ pub struct RawUpstream {
     /// Time allowed per connection attempt (default 10 s).
     #[serde(default, with = "humantime_serde")]
     pub connection_timeout: Option<Duration>,
-    /// Time allowed for the upstream response head (default 30 s).
+    /// Time allowed for the upstream response head, and then between two packets of its
+    /// body (CloudFront's origin response timeout; default 30 s).
     #[serde(default, with = "humantime_serde")]
     pub response_timeout: Option<Duration>,
     /// Modelled round trip to the upstream (a fixed-RTT hop through `edgelab-link`); unset or
@@ -281,7 +282,7 @@ pub struct Upstream {
     pub connection_attempts: u32,
     /// Per-attempt connect timeout.
     pub connection_timeout: Duration,
-    /// Response head timeout.
+    /// Response timeout: for the head, then between body packets.
     pub response_timeout: Duration,
     /// Latency model of the upstream hop (`None`: plain TCP).
     pub hop: Option<edgelab_geo::HopModel>,

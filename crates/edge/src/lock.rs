@@ -20,10 +20,10 @@ use edgelab_common::body::{Body, BoxError};
 use http::HeaderName;
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
-use hyper::body::Incoming;
 use tokio::sync::watch;
 
 use crate::store::CachedObject;
+use crate::upstream::UpstreamBody;
 
 /// The in-flight fetches of one node.
 #[derive(Clone, Default)]
@@ -86,7 +86,7 @@ pub struct LeaderGuard {
     key: String,
     flight: Flight,
     /// The rest of an overflowing body, for the leader's viewer only.
-    handoff: Arc<Mutex<Option<Incoming>>>,
+    handoff: Arc<Mutex<Option<UpstreamBody>>>,
 }
 
 impl Drop for LeaderGuard {
@@ -120,7 +120,7 @@ impl Drop for LeaderGuard {
 /// The leader's viewer's hold on its flight: it alone may take over an overflowing body.
 pub struct LeaderReader {
     receiver: watch::Receiver<FlightState>,
-    handoff: Arc<Mutex<Option<Incoming>>>,
+    handoff: Arc<Mutex<Option<UpstreamBody>>>,
 }
 
 impl From<LeaderReader> for watch::Receiver<FlightState> {
@@ -197,7 +197,7 @@ impl LeaderGuard {
     }
 
     /// Ends the body; an overflow hands the rest of `upstream` to the leader's viewer.
-    pub fn end(&self, end: BodyEnd, upstream: Option<Incoming>) {
+    pub fn end(&self, end: BodyEnd, upstream: Option<UpstreamBody>) {
         if let Some(upstream) = upstream {
             *self.handoff.lock().unwrap_or_else(|p| p.into_inner()) = Some(upstream);
         }
@@ -262,7 +262,7 @@ pub fn follow(receiver: watch::Receiver<FlightState>) -> Body {
 
 fn read_body(
     receiver: watch::Receiver<FlightState>,
-    handoff: Option<Arc<Mutex<Option<Incoming>>>>,
+    handoff: Option<Arc<Mutex<Option<UpstreamBody>>>>,
 ) -> Body {
     let reader = Reader {
         receiver,
@@ -287,8 +287,8 @@ struct Reader {
     /// Bytes sent.
     offset: usize,
     /// Only the leader's viewer can take over an overflowing upstream body.
-    handoff: Option<Arc<Mutex<Option<Incoming>>>>,
-    upstream: Option<Incoming>,
+    handoff: Option<Arc<Mutex<Option<UpstreamBody>>>>,
+    upstream: Option<UpstreamBody>,
     done: bool,
 }
 

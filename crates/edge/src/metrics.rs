@@ -75,6 +75,8 @@ pub enum UpstreamResult {
     Timeout,
     /// Body cut short or other transport error after the head.
     Truncated,
+    /// Nothing of the body arrived for the response timeout (the origin stalled mid-body).
+    BodyTimeout,
     /// A failover to the secondary origin happened.
     Failover,
 }
@@ -89,6 +91,7 @@ impl UpstreamResult {
             UpstreamResult::ConnectError => "connect_error",
             UpstreamResult::Timeout => "timeout",
             UpstreamResult::Truncated => "truncated",
+            UpstreamResult::BodyTimeout => "body_timeout",
             UpstreamResult::Failover => "failover",
         }
     }
@@ -229,7 +232,7 @@ const STATUSES: [CacheStatus; 6] = [
 
 /// Handle slots for the upstream results and the stale-on-error causes (a variant past them
 /// is still counted, through a label lookup).
-const UPSTREAM_RESULTS: usize = 7;
+const UPSTREAM_RESULTS: usize = 8;
 const STALE_CAUSES: usize = 4;
 
 /// Increments the counter of `labels` through its slot `index` in `cells`, resolving it on

@@ -1,6 +1,7 @@
 //! The upstream side: a pooled keep-alive hyper client, the next tier or the origin group
 //! (primary/secondary failover on chosen statuses or connection failure, connection attempts ×
-//! connection timeout, response timeout), and how long connect and first byte took. Large
+//! connection timeout, response timeout for the head and between body packets, [`stall`]),
+//! and how long connect and first byte took. Large
 //! request bodies wait for `100 Continue` ([`expect`]), so an origin's early refusal (413)
 //! reaches the viewer. Interim responses (102, 103) go on to the viewer ([`interim`]).
 
@@ -12,7 +13,6 @@ use edgelab_link::{LinkConnector, PathClass};
 use http::request::Parts;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, Uri, header};
-use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
@@ -21,6 +21,9 @@ use crate::metrics::{Metrics, UpstreamResult};
 
 pub mod expect;
 pub mod interim;
+pub mod stall;
+
+pub use stall::{BodyError, UpstreamBody};
 
 /// The connector upstream connections use: `edgelab_link::LinkConnector` (the hop's modelled
 /// latency, or plain TCP for a zero hop), timed for `cdn-upstream-connect`.
@@ -172,8 +175,9 @@ pub struct ViewerHost;
 
 /// A response head from upstream, with timings.
 pub struct Fetched {
-    /// The response (body still streaming).
-    pub response: Response<Incoming>,
+    /// The response (body still streaming, bounded between packets by the response
+    /// timeout).
+    pub response: Response<UpstreamBody>,
     /// Connect time when a new connection was opened for it.
     pub connect: Option<Duration>,
     /// Time to the response head.
@@ -328,7 +332,7 @@ impl UpstreamClient {
     async fn attempt(
         &self,
         request: Request<Body>,
-    ) -> Result<(Response<Incoming>, Option<Duration>, Duration), UpstreamError> {
+    ) -> Result<(Response<UpstreamBody>, Option<Duration>, Duration), UpstreamError> {
         let started = Instant::now();
         let timeout = self.config.response_timeout;
         let client = self.client.clone();
@@ -338,7 +342,10 @@ impl UpstreamClient {
         });
         match tokio::time::timeout(timeout, fut).await {
             Err(_) => Err(UpstreamError::Timeout(timeout)),
-            Ok((Ok(response), connect)) => Ok((response, connect, started.elapsed())),
+            Ok((Ok(response), connect)) => {
+                let response = response.map(|body| UpstreamBody::new(body, timeout));
+                Ok((response, connect, started.elapsed()))
+            }
             Ok((Err(error), _)) => Err(UpstreamError::of_client(&error)),
         }
     }

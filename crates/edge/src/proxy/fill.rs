@@ -15,7 +15,6 @@ use http::response::Parts as ResponseParts;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use http_cache_semantics::{CacheOptions, CachePolicy};
-use hyper::body::Incoming;
 use tracing::Instrument;
 
 use super::outcome::{NotStored, UpstreamInfo};
@@ -26,7 +25,7 @@ use crate::lock::{self, BodyEnd, LeaderGuard, LeaderReader, SharedHead};
 use crate::metrics::{Metrics, UpstreamResult};
 use crate::policy;
 use crate::store::{CachedObject, Store, StoredHeaders};
-use crate::upstream::{Fetched, strip_hop_by_hop};
+use crate::upstream::{BodyError, Fetched, UpstreamBody, strip_hop_by_hop};
 
 impl Node {
     /// Decides storability of a fetched response and answers the viewer: streamed with a
@@ -106,7 +105,7 @@ impl Node {
         exchange: &Exchange<'_>,
         template: ObjectTemplate,
         headers: &HeaderMap,
-        incoming: Incoming,
+        incoming: UpstreamBody,
         guard: LeaderGuard,
     ) -> LeaderReader {
         let content_length = headers
@@ -316,7 +315,7 @@ impl Fill {
     /// Reads `incoming` to its end, publishing every chunk. It stops early when nobody
     /// reads the flight any more (the viewers left), and hands an overflowing body to the
     /// leader's viewer. An upstream error fails every reader's body and stores nothing.
-    async fn run(self, mut incoming: Incoming, guard: LeaderGuard) {
+    async fn run(self, mut incoming: UpstreamBody, guard: LeaderGuard) {
         let mut received: u64 = 0;
         // hyper may stop reading a body once Content-Length bytes were written (and drop
         // it), so a body of known length completes on its last byte, not on its end.
@@ -333,7 +332,10 @@ impl Fill {
                     Err(_) => continue, // trailers are not stored
                 },
                 Some(Err(error)) => {
-                    self.metrics.upstream(UpstreamResult::Truncated);
+                    self.metrics.upstream(match error {
+                        BodyError::Stalled(_) => UpstreamResult::BodyTimeout,
+                        BodyError::Upstream(_) => UpstreamResult::Truncated,
+                    });
                     let why = format!("upstream body failed: {error}");
                     guard.end(BodyEnd::Failed(Arc::from(why)), None);
                     return;

@@ -222,6 +222,55 @@ async fn collapse_a_leader_failing_midway_fails_every_waiter_and_stores_nothing(
     );
 }
 
+/// The origin response timeout also bounds the wait between body packets (CloudFront's
+/// "Response timeout"): an origin that stalls mid-body fails its viewer and every waiter on
+/// the fill, visibly, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_upstream_body_fails_the_viewer_and_every_waiter_and_stores_nothing() {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::start(&format!(
+        "pop = \"FRA\"\ncollapse_timeout = \"5s\"\n[upstream]\nprimary = \"{}\"\n\
+         response_timeout = \"300ms\"\n[[behaviors]]\npath_pattern = \"/pass/*\"\n\
+         cache_policy = {{ preset = \"CachingDisabled\" }}\n{SCRIPTED_QUERY}\n\
+         [default_behavior]\n{SCRIPTED_QUERY}\n",
+        origin.url()
+    ))
+    .await;
+    // Half the body, then nothing until the test opens the gate (it never does in time).
+    let url = format!("{}/stall?cc=max-age%3D60&size=100000&gate=1", edge.url());
+    let mut streamed = Vec::new();
+    for _ in 0..3 {
+        let viewer = bounded("a head", open(&url, &[])).await;
+        assert_eq!(viewer.status(), 200);
+        let mut body = viewer.into_body();
+        let first = bounded("the first half", read_at_least(&mut body, 50_000)).await;
+        assert!(first.unwrap().len() >= 50_000);
+        streamed.push(body);
+    }
+    // A waiter that needs the whole object gets the failure as an error of its own.
+    let range = bounded("a range answer", get(&url, &[("range", "bytes=0-9")])).await;
+    assert_eq!(range.status, 502, "{:?}", range.body);
+    assert!(
+        String::from_utf8_lossy(&range.body).contains("stalled"),
+        "{:?}",
+        range.body
+    );
+    for body in streamed {
+        let (rest, _) = bounded("the failure", finish(body)).await;
+        assert!(rest.is_err(), "a visibly failed body, never a short one");
+    }
+    assert_eq!(origin.state.count("/stall"), 1);
+    assert_eq!(edge.handle.cached_objects(), 0, "nothing stalled is stored");
+    let body_timeouts = "edgelab_edge_upstream_requests_total{pop=\"FRA\",result=\"body_timeout\"";
+    assert_eq!(edge.metric(body_timeouts).await, 1.0);
+    // A response passed through (no fill, no waiters) is bounded the same way.
+    let passed = format!("{}/pass/x?size=100000&gate=1", edge.url());
+    let (status, body) = bounded("the passed answer", crate::support::get_body(&passed)).await;
+    assert_eq!(status, 200);
+    assert!(body.is_err(), "the pass-through body fails too");
+    origin.state.open_gate();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collapse_a_response_that_is_not_storable_sends_each_waiter_upstream_alone() {
     let origin = TestOrigin::start("o").await;
