@@ -448,6 +448,7 @@ impl Cluster {
                     requests_total: total.requests,
                     hits_total: total.hits,
                     errors_total: total.errors,
+                    hit_ratio_total: total.hit_ratio(),
                     rates: rates.get(i).copied().unwrap_or_default(),
                 }
             })

@@ -10,7 +10,9 @@
 //! window.
 //!
 //! A node's hit ratio counts what `X-Cache` would call a hit (`Hit`, which includes stale
-//! answers, and `RefreshHit`) over all the requests the node answered in the window.
+//! answers, and `RefreshHit`) over all the requests the node answered in the window. A
+//! window without traffic has no ratio; the page then shows the ratio since the node
+//! started ([`NodeCounters::hit_ratio`]), labelled as such.
 
 use std::time::Duration;
 
@@ -48,6 +50,13 @@ pub struct NodeCounters {
     pub hits: u64,
     /// Requests answered with an error (`Error from cloudfront`, or an origin's 5xx).
     pub errors: u64,
+}
+
+impl NodeCounters {
+    /// Hits over requests since the node started; `None` before its first request.
+    pub fn hit_ratio(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.hits as f64 / self.requests as f64)
+    }
 }
 
 /// Rates of one node over a window.
@@ -169,6 +178,9 @@ pub struct LiveNode {
     pub hits_total: u64,
     /// Errors since the node started.
     pub errors_total: u64,
+    /// Hits over requests since the node started (`None` before its first request): what
+    /// the page shows when the window had no request.
+    pub hit_ratio_total: Option<f64>,
     /// Rates over the last window.
     #[serde(flatten)]
     pub rates: Rates,
@@ -221,6 +233,12 @@ mod tests {
         let idle = rates(&at(30, 20, 2), &at(30, 20, 2), Duration::from_secs(1));
         assert_eq!(idle.requests_per_s, 0.0);
         assert_eq!(idle.hit_ratio, None, "no request, no ratio");
+        assert_eq!(
+            at(40, 30, 2).hit_ratio(),
+            Some(0.75),
+            "the ratio since start"
+        );
+        assert_eq!(at(0, 0, 0).hit_ratio(), None);
         let restarted = rates(&at(30, 20, 2), &at(3, 1, 0), Duration::from_secs(1));
         assert_eq!(restarted.requests_per_s, 0.0);
         assert_eq!(

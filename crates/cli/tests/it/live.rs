@@ -1,7 +1,8 @@
 //! The live page of `edgelab up` in a real browser: headless Chromium loads the page the
 //! binary prints, the node table fills in, a "fail AZ" press without the admin token is
 //! refused, and with the token typed in the AZ's origin replica turns down in the table (and
-//! in `GET /nodes`); traffic sent to a PoP shows up in its row; no console error. A
+//! in `GET /nodes`); traffic sent to a PoP shows up in its row, and its hit ratio since
+//! start once a rate window passes without traffic; no console error. A
 //! screenshot is saved as `target/browser/live.png`.
 //!
 //! Skipped, with a message, when no Chromium is installed; required when `CI=true`
@@ -167,6 +168,13 @@ fn the_live_page_fails_an_az_when_its_button_is_pressed_in_a_real_browser() {
     page.wait_for(
         "pop-lhr's five requests shown",
         "document.querySelector(\"#nodes tr[data-node='pop-lhr'] td.total\").textContent === '5'",
+        SHOWN_WITHIN,
+    );
+    // Once a rate window passes without traffic, the row shows the ratio since start (the
+    // first request missed, the other four hit), labelled as such, not a dash.
+    page.wait_for(
+        "pop-lhr's ratio since start",
+        "document.querySelector(\"#nodes tr[data-node='pop-lhr'] td.hit\").textContent === '80 % (since start)'",
         SHOWN_WITHIN,
     );
     let shot = page.screenshot(&dir.join("live.png"));

@@ -360,6 +360,7 @@ async fn the_live_status_counts_known_traffic_and_shows_faults() {
         (dub["hits_total"].clone(), dub["up"].clone()),
         (19.into(), true.into())
     );
+    assert_eq!(dub["hit_ratio_total"], 0.95, "19 hits of 20 since start");
     let origin = live_node(&status, "origin-euw1-az1");
     assert_eq!(origin["az"], "euw1-az1");
     assert_eq!(origin["region"], "eu-west-1");
