@@ -18,6 +18,8 @@ pub enum Command {
   aws cloudfront get-distribution-config --id E2QWRUHEXAMPLE > dist.json
   edgelab import cloudfront dist.json > topology.toml
   edgelab import cloudfront dist.json --origin-region eu-west-1 --cache-policy images-policy.json > topology.toml
+  aws cloudfront get-origin-request-policy --id ID > images-origin.json   # for each custom origin request policy
+  edgelab import cloudfront dist.json --cache-policy images-policy.json --origin-request-policy images-origin.json
   edgelab up topology.toml --list")]
     Cloudfront(CloudfrontArgs),
 }
@@ -35,6 +37,10 @@ pub struct CloudfrontArgs {
     /// A custom cache policy (`aws cloudfront get-cache-policy --id ID` JSON); repeatable.
     #[arg(long, value_name = "FILE")]
     pub cache_policy: Vec<PathBuf>,
+    /// A custom origin request policy (`aws cloudfront get-origin-request-policy --id ID`
+    /// JSON); repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub origin_request_policy: Vec<PathBuf>,
 }
 
 fn read(path: &PathBuf) -> Result<String, String> {
@@ -55,14 +61,21 @@ pub fn run(command: Command) -> ExitCode {
     };
     let mut options = edgelab_import::Options {
         origin_region: args.origin_region.clone(),
-        cache_policies: Vec::new(),
+        ..Default::default()
     };
-    for path in &args.cache_policy {
-        match read(path) {
-            Ok(policy) => options
-                .cache_policies
-                .push((path.display().to_string(), policy)),
-            Err(message) => return bad_input(&message),
+    let files = [
+        (&args.cache_policy, &mut options.cache_policies),
+        (
+            &args.origin_request_policy,
+            &mut options.origin_request_policies,
+        ),
+    ];
+    for (paths, texts) in files {
+        for path in paths {
+            match read(path) {
+                Ok(policy) => texts.push((path.display().to_string(), policy)),
+                Err(message) => return bad_input(&message),
+            }
         }
     }
     let file = args.distribution.display().to_string();

@@ -81,7 +81,8 @@ enum Command {
         subcommand,
         after_help = "Example:
   edgelab import cloudfront config/examples/cloudfront-distribution.json \\
-      --cache-policy config/examples/cloudfront-cache-policy.json > topology.toml"
+      --cache-policy config/examples/cloudfront-cache-policy.json \\
+      --origin-request-policy config/examples/cloudfront-origin-request-policy.json > topology.toml"
     )]
     Import(import::Command),
     /// Work with saved reports: merge the reports of a sharded run.

@@ -399,18 +399,58 @@ pub struct KeyParameters {
     pub query_strings_config: QueryStringsConfig,
 }
 
-/// `CachePolicyHeadersConfig`.
+/// What `get-origin-request-policy` prints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct OriginRequestPolicyDocument {
+    /// Version of the policy.
+    #[serde(rename = "ETag")]
+    pub etag: Option<String>,
+    /// The policy.
+    pub origin_request_policy: OriginRequestPolicy,
+}
+
+/// `OriginRequestPolicy`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct OriginRequestPolicy {
+    /// Policy id, referenced by behaviours (`OriginRequestPolicyId`).
+    pub id: String,
+    /// Its configuration.
+    pub origin_request_policy_config: OriginRequestPolicyConfig,
+}
+
+/// `OriginRequestPolicyConfig`: what of the viewer request reaches the origin besides the
+/// cache key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct OriginRequestPolicyConfig {
+    /// Policy name.
+    pub name: String,
+    /// Viewer headers forwarded (`OriginRequestPolicyHeadersConfig`: `none`, `whitelist`,
+    /// `allViewer`, `allViewerAndWhitelistCloudFront`, `allExcept`).
+    pub headers_config: HeadersConfig,
+    /// Cookies forwarded (`OriginRequestPolicyCookiesConfig`: `none`, `whitelist`, `all`,
+    /// `allExcept`).
+    pub cookies_config: CookiesConfig,
+    /// Query strings forwarded (`OriginRequestPolicyQueryStringsConfig`: `none`,
+    /// `whitelist`, `all`, `allExcept`).
+    pub query_strings_config: QueryStringsConfig,
+}
+
+/// `CachePolicyHeadersConfig` and `OriginRequestPolicyHeadersConfig` (same fields).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct HeadersConfig {
-    /// `none` or `whitelist`.
+    /// `none` or `whitelist` (an origin request policy also takes `allViewer`,
+    /// `allViewerAndWhitelistCloudFront` and `allExcept`).
     pub header_behavior: String,
     /// Header names when `whitelist`.
     #[serde(default)]
     pub headers: List<String>,
 }
 
-/// `CachePolicyCookiesConfig`.
+/// `CachePolicyCookiesConfig` and `OriginRequestPolicyCookiesConfig`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CookiesConfig {
@@ -421,7 +461,7 @@ pub struct CookiesConfig {
     pub cookies: List<String>,
 }
 
-/// `CachePolicyQueryStringsConfig`.
+/// `CachePolicyQueryStringsConfig` and `OriginRequestPolicyQueryStringsConfig`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct QueryStringsConfig {

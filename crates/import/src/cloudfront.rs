@@ -8,8 +8,8 @@
 //!   the one origin. Connection attempts and timeout come from the primary origin, the
 //!   response timeout from its `OriginReadTimeout`.
 //! - **Behaviours**: in order with their path patterns; cache policies by managed id,
-//!   `--cache-policy` files or legacy `ForwardedValues`; managed origin request policies by id;
-//!   `Compress`.
+//!   `--cache-policy` files or legacy `ForwardedValues`; origin request policies by managed id
+//!   or `--origin-request-policy` files; `Compress`.
 //! - **Origin Shield**: on when the emulated origin has it, at the REC of its Region.
 //! - **Price class**: the edge locations of the class ([`crate::price_class`]).
 //! - **DefaultRootObject**.
@@ -22,7 +22,9 @@ use serde::de::DeserializeOwned;
 
 use crate::api::{
     CachePolicyDocument, DistributionConfig, DistributionDocument, Origin, OriginGroup,
+    OriginRequestPolicyDocument,
 };
+use crate::origin_request::ForwardPolicy;
 use crate::policy::{self, KeyPolicy};
 use crate::price_class::PriceClass;
 use crate::render::{BehaviorSection, OriginSection, TopologyFile};
@@ -35,6 +37,8 @@ pub struct Options {
     pub origin_region: Option<String>,
     /// Custom cache policies: `(file name, get-cache-policy JSON)`.
     pub cache_policies: Vec<(String, String)>,
+    /// Custom origin request policies: `(file name, get-origin-request-policy JSON)`.
+    pub origin_request_policies: Vec<(String, String)>,
 }
 
 /// A finished import.
@@ -99,9 +103,11 @@ pub fn import(text: &str, file: &str, options: &Options) -> Result<Import, Impor
         }
     };
     let custom = custom_policies(&options.cache_policies)?;
+    let forwarding = origin_request_policies(&options.origin_request_policies)?;
     let mut mapper = Mapper {
         root,
         custom,
+        forwarding,
         problems: Vec::new(),
         mapped: Vec::new(),
         not_emulated: Vec::new(),
@@ -154,10 +160,34 @@ fn custom_policies(files: &[(String, String)]) -> Result<BTreeMap<String, KeyPol
     Ok(policies)
 }
 
+/// The `--origin-request-policy` files by policy id.
+fn origin_request_policies(
+    files: &[(String, String)],
+) -> Result<BTreeMap<String, ForwardPolicy>, ImportError> {
+    let mut policies = BTreeMap::new();
+    for (file, text) in files {
+        let document: OriginRequestPolicyDocument = parse_json(text, file)?;
+        let policy = &document.origin_request_policy;
+        let mapped = crate::origin_request::custom(&policy.origin_request_policy_config).map_err(
+            |(field, message)| ImportError::Invalid {
+                file: file.clone(),
+                problems: vec![Problem::new(
+                    format!("$.OriginRequestPolicy.OriginRequestPolicyConfig.{field}"),
+                    message,
+                )],
+            },
+        )?;
+        policies.insert(policy.id.clone(), mapped);
+    }
+    Ok(policies)
+}
+
 struct Mapper {
     /// JSON path of the `DistributionConfig`.
     root: &'static str,
     custom: BTreeMap<String, KeyPolicy>,
+    /// Custom origin request policies by id.
+    forwarding: BTreeMap<String, ForwardPolicy>,
     problems: Vec<Problem>,
     mapped: Vec<String>,
     not_emulated: Vec<String>,

@@ -10,13 +10,16 @@
 //!
 //! # Layout
 //! - [`api`]: typed serde structs of the CloudFront API shapes.
-//! - [`policy`]: managed cache policies by id, custom and legacy cache policies, managed
-//!   origin request policies.
+//! - [`policy`]: managed cache policies by id, custom and legacy cache policies, the ids of
+//!   the managed origin request policies.
+//! - [`origin_request`]: managed and custom origin request policies as a behaviour's
+//!   `origin_request`.
 //! - [`price_class`]: price classes → edge locations.
 //! - [`cloudfront`]: the mapping; [`render`]: the TOML it writes.
 
 pub mod api;
 pub mod cloudfront;
+pub mod origin_request;
 pub mod policy;
 pub mod price_class;
 pub mod render;

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use crate::origin_request::ForwardPolicy;
 use crate::policy::{KeyPolicy, KeySelection};
 
 /// The topology file.
@@ -119,7 +120,29 @@ pub struct CachePolicySection {
 #[derive(Debug, Clone, Serialize)]
 pub struct OriginRequestSection {
     /// `managed`.
-    pub managed: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed: Option<String>,
+    /// `query_strings`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_strings: Option<Selection>,
+    /// `headers`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headers: Option<Selection>,
+    /// `cookies`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookies: Option<Selection>,
+}
+
+impl OriginRequestSection {
+    /// The section of `policy`.
+    pub fn new(policy: &ForwardPolicy) -> Self {
+        OriginRequestSection {
+            managed: policy.managed.map(str::to_string),
+            query_strings: policy.query_strings.as_ref().map(Selection::from),
+            headers: policy.headers.as_ref().map(Selection::from),
+            cookies: policy.cookies.as_ref().map(Selection::from),
+        }
+    }
 }
 
 /// `"none"`, `"all"` or a list of names.

@@ -16,8 +16,17 @@ fn scratch(name: &str) -> PathBuf {
 fn the_imported_example_loads_in_up_list_and_names_what_is_not_emulated() {
     let dist = repo("config/examples/cloudfront-distribution.json");
     let policy = repo("config/examples/cloudfront-cache-policy.json");
+    let origin_policy = repo("config/examples/cloudfront-origin-request-policy.json");
     let out = run(
-        &["import", "cloudfront", &dist, "--cache-policy", &policy],
+        &[
+            "import",
+            "cloudfront",
+            &dist,
+            "--cache-policy",
+            &policy,
+            "--origin-request-policy",
+            &origin_policy,
+        ],
         LIMIT,
     );
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -160,9 +160,10 @@ impl Mapper {
             if cache_policy.compress { "on" } else { "off" },
             origin_request
                 .as_ref()
-                .map(|o| format!(", origin request policy {}", o.managed))
+                .map(|(_, name)| format!(", origin request policy {name}"))
                 .unwrap_or_default()
         ));
+        let origin_request = origin_request.map(|(section, _)| section);
         if !default && path_pattern.is_none() {
             return None;
         }
@@ -215,29 +216,39 @@ impl Mapper {
         Some(policy)
     }
 
+    /// The behaviour's origin request policy: managed by id or an `--origin-request-policy`
+    /// file; with its name for the summary.
     fn origin_request(
         &mut self,
         behavior: &CacheBehavior,
         field: &str,
-    ) -> Option<OriginRequestSection> {
+    ) -> Option<(OriginRequestSection, String)> {
         let id = behavior
             .origin_request_policy_id
             .as_deref()
             .filter(|id| !id.is_empty())?;
-        match policy::managed_origin_request_policy(id) {
-            Some(managed) => Some(OriginRequestSection {
-                managed: managed.to_string(),
-            }),
-            None => {
-                self.problem(
-                    &format!("{field}.OriginRequestPolicyId"),
-                    format!(
-                        "unknown origin request policy id `{id}`: edgelab knows CloudFront's managed \
-                         origin request policies only"
-                    ),
-                );
-                None
-            }
+        let Some(policy) =
+            crate::origin_request::managed(id).or_else(|| self.forwarding.get(id).cloned())
+        else {
+            self.problem(
+                &format!("{field}.OriginRequestPolicyId"),
+                format!(
+                    "unknown origin request policy id `{id}`: not a managed origin request policy \
+                     edgelab maps and not in an --origin-request-policy file (save `aws cloudfront \
+                     get-origin-request-policy --id {id}` and pass it with --origin-request-policy \
+                     FILE; the managed HostHeaderOnly policy is not mapped by id either: its id \
+                     could not be checked against the Developer Guide, so pass its file too)"
+                ),
+            );
+            return None;
+        };
+        let name = label(behavior);
+        for approximation in &policy.approximations {
+            self.not_emulated.push(format!(
+                "{name}: origin request policy {}: {approximation}",
+                policy.name
+            ));
         }
+        Some((OriginRequestSection::new(&policy), policy.name))
     }
 }

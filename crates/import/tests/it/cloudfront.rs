@@ -19,6 +19,7 @@ fn read(path: &str) -> String {
 
 const EXAMPLE: &str = "config/examples/cloudfront-distribution.json";
 const EXAMPLE_POLICY: &str = "config/examples/cloudfront-cache-policy.json";
+const EXAMPLE_ORIGIN_POLICY: &str = "config/examples/cloudfront-origin-request-policy.json";
 const EXAMPLE_TOPOLOGY: &str = "config/examples/cloudfront-topology.toml";
 const LEGACY: &str = "crates/import/tests/data/get-distribution-legacy.json";
 
@@ -26,6 +27,18 @@ fn example_options() -> Options {
     Options {
         origin_region: None,
         cache_policies: vec![(EXAMPLE_POLICY.to_string(), read(EXAMPLE_POLICY))],
+        origin_request_policies: vec![(
+            EXAMPLE_ORIGIN_POLICY.to_string(),
+            read(EXAMPLE_ORIGIN_POLICY),
+        )],
+    }
+}
+
+/// The example's options with another origin request policy file.
+fn with_origin_policy(text: &str) -> Options {
+    Options {
+        origin_request_policies: vec![("origin.json".to_string(), text.to_string())],
+        ..example_options()
     }
 }
 
@@ -44,7 +57,8 @@ fn the_shipped_example_imports_to_the_shipped_topology() {
     assert_eq!(
         imported.topology,
         read(EXAMPLE_TOPOLOGY),
-        "regenerate with: edgelab import cloudfront {EXAMPLE} --cache-policy {EXAMPLE_POLICY} > {EXAMPLE_TOPOLOGY}"
+        "regenerate with: edgelab import cloudfront {EXAMPLE} --cache-policy {EXAMPLE_POLICY} \
+         --origin-request-policy {EXAMPLE_ORIGIN_POLICY} > {EXAMPLE_TOPOLOGY}"
     );
 }
 
@@ -80,6 +94,16 @@ fn the_example_maps_origin_group_shield_price_class_and_behaviours_in_order() {
     );
     assert_eq!(images.default_ttl.as_secs(), 3600);
     assert_eq!(images.query_strings, Selection::Only(vec!["w".to_string()]));
+    let images_origin = &pop.behaviors[1].origin_request;
+    assert_eq!(
+        images_origin.headers,
+        Selection::Only(vec!["accept".into(), "cloudfront-viewer-country".into()]),
+        "custom origin request policy from --origin-request-policy"
+    );
+    assert_eq!(images_origin.query_strings, Selection::All);
+    assert_eq!(images_origin.cookies, Selection::None);
+    let api_origin = &pop.behaviors[0].origin_request;
+    assert_eq!(api_origin.withheld, ["host"], "AllViewerExceptHostHeader");
     let video = &pop.behaviors[2].cache_policy;
     assert!(!video.compress, "CachingOptimizedForUncompressedObjects");
     assert_eq!(video.min_ttl.as_secs(), 1);
@@ -94,6 +118,7 @@ fn the_example_maps_origin_group_shield_price_class_and_behaviours_in_order() {
         "CloudFront Functions",
         "real TLS",
         "targets `api`",
+        "origin request policy shop-images-origin: headers [\"CloudFront-Viewer-Country\"]",
     ] {
         assert!(
             imported.not_emulated.iter().any(|n| n.contains(expected)),
@@ -241,14 +266,82 @@ fn bad_input_is_reported_with_its_json_path() {
 }
 
 #[test]
+fn without_its_file_a_custom_origin_request_policy_id_is_unknown_at_its_path() {
+    let options = Options {
+        origin_request_policies: Vec::new(),
+        ..example_options()
+    };
+    let found = problems(import(&read(EXAMPLE), EXAMPLE, &options).unwrap_err());
+    assert_eq!(found.len(), 1, "{found:?}");
+    let (path, message) = &found[0];
+    assert_eq!(
+        path,
+        "$.DistributionConfig.CacheBehaviors.Items[1].OriginRequestPolicyId"
+    );
+    for expected in [
+        "a1b2c3d4-5678-90ab-cdef-EXAMPLE22222",
+        "get-origin-request-policy",
+        "--origin-request-policy FILE",
+        "HostHeaderOnly",
+    ] {
+        assert!(message.contains(expected), "{expected} missing: {message}");
+    }
+}
+
+#[test]
+fn an_origin_request_policy_file_of_the_wrong_shape_names_its_path() {
+    let not_json = import(&read(EXAMPLE), EXAMPLE, &with_origin_policy("{ \"Orig"));
+    assert!(
+        matches!(&not_json, Err(ImportError::NotJson { file, .. }) if file == "origin.json"),
+        "{not_json:?}"
+    );
+    let cases = [
+        // get-origin-request-policy-config output: no policy id to reference it by.
+        (r#"{"OriginRequestPolicyConfig": {}}"#, "$"),
+        (
+            r#"{"OriginRequestPolicy": {"Id": "x", "OriginRequestPolicyConfig": {"Name": "p",
+                "HeadersConfig": {"HeaderBehavior": "none"}, "CookiesConfig": {"CookieBehavior": "none"}}}}"#,
+            "$.OriginRequestPolicy.OriginRequestPolicyConfig",
+        ),
+        (
+            r#"{"OriginRequestPolicy": {"Id": "x", "OriginRequestPolicyConfig": {"Name": "p",
+                "HeadersConfig": {"HeaderBehavior": "whitelist", "Headers": {"Quantity": 1, "Items": [7]}},
+                "CookiesConfig": {"CookieBehavior": "none"}, "QueryStringsConfig": {"QueryStringBehavior": "none"}}}}"#,
+            "$.OriginRequestPolicy.OriginRequestPolicyConfig.HeadersConfig.Headers.Items[0]",
+        ),
+    ];
+    for (text, expected) in cases {
+        let error = import(&read(EXAMPLE), EXAMPLE, &with_origin_policy(text)).unwrap_err();
+        let ImportError::Shape { file, path, .. } = &error else {
+            panic!("expected a shape error, got {error}");
+        };
+        assert_eq!((file.as_str(), path.as_str()), ("origin.json", expected));
+    }
+}
+
+#[test]
+fn an_origin_request_policy_with_an_unknown_behaviour_names_its_field() {
+    let text = read(EXAMPLE_ORIGIN_POLICY).replace(
+        "\"CookieBehavior\": \"none\"",
+        "\"CookieBehavior\": \"allViewer\"",
+    );
+    let found = problems(import(&read(EXAMPLE), EXAMPLE, &with_origin_policy(&text)).unwrap_err());
+    assert_eq!(
+        found[0].0,
+        "$.OriginRequestPolicy.OriginRequestPolicyConfig.CookiesConfig.CookieBehavior"
+    );
+    assert!(found[0].1.contains("allViewer"), "{found:?}");
+}
+
+#[test]
 fn a_cache_policy_file_of_the_wrong_shape_names_its_path() {
     let options = Options {
-        origin_region: None,
         cache_policies: vec![(
             "policy.json".to_string(),
             "{\"CachePolicy\": {\"Id\": \"x\", \"CachePolicyConfig\": {\"Name\": \"p\", \"MinTTL\": \"soon\"}}}"
                 .to_string(),
         )],
+        ..Options::default()
     };
     let error = import(&read(EXAMPLE), EXAMPLE, &options).unwrap_err();
     let ImportError::Shape { file, path, .. } = &error else {
