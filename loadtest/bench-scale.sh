@@ -1,43 +1,89 @@
 #!/usr/bin/env bash
-# Scale check of `edgelab up`: the global topology (45 PoPs, 13 RECs with the shield, an
-# origin with 3 AZ replicas) in ONE process with the load generator, 5,005 simulated clients
-# (455 connections for each of 11 client places). Prints, per place, the latency of hits
-# served by the client's PoP against the modelled client→PoP RTT (last mile + internet, plus
-# the mean jitter), i.e. the emulation error under load.
+# Scale check of the whole CDN in one process: `edgelab compare` over config/global.toml
+# (45 PoPs, 13 RECs with the shield, an origin with 3 AZ replicas) with the load generator in
+# the same process, 5,005 simulated clients (455 connections for each of 11 client places),
+# open loop (Poisson) at each offered rate, direct then through the edges.
 #
-# usage: loadtest/bench-scale.sh [RATE] [DURATION]   (defaults: 1500 req/s open loop, 20s)
-#        CLOSED=1 loadtest/bench-scale.sh            (closed loop: every client back-to-back)
-# needs: a release build (built here), jq. Bounded: two runs of DURATION plus start-up.
+# For every rate it prints what the edge run achieved and how much of its latency was the
+# emulator's own (the report's `emulator_error`: emulation error of the client links p50/p99
+# and send lateness p99), the direct run's worst p99 of the two, the process's CPU share and
+# CPU µs per request (both runs), the hit ratio, and whether both runs held the bound (every
+# p99 ≤ MAX_ERROR ms). Then the highest rate held. Per place, for the last rate: the
+# latency of hits at the client's PoP against the modelled client→PoP RTT.
+#
+# usage: loadtest/bench-scale.sh [RATE] [DURATION]       (one rate; defaults 1500 req/s, 20s)
+#        RATES="2000 5000 8000 10000 12000" DURATION=15s loadtest/bench-scale.sh   (a sweep)
+#        CLOSED=1 loadtest/bench-scale.sh                (closed loop: every client back-to-back)
+#        MAX_ERROR=5 (ms, the bound), TOPOLOGY=config/global.toml, NO_BUILD=1 (use the build there)
+# needs: a release build (built here), jq, /usr/bin/time. Bounded: two runs of DURATION plus
+# start-up per rate.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-RATE="${1:-1500}"
-DURATION="${2:-20s}"
+RATES="${RATES:-${1:-1500}}"
+DURATION="${DURATION:-${2:-20s}}"
+MAX_ERROR="${MAX_ERROR:-5}"
+TOPOLOGY="${TOPOLOGY:-config/global.toml}"
 BIN="${CARGO_TARGET_DIR:-target}/release/edgelab"
-cargo build --release --locked -p edgelab-cli >&2
+[ -n "${NO_BUILD:-}" ] || cargo build --release --locked -q -p edgelab-cli >&2
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+# 5,005 client connections plus every node's: more descriptors than the default 1,024.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 places=("New York" "Los Angeles" "Sao Paulo" "London" "Berlin" "Lagos" "Dubai" "Mumbai" "Singapore" "Tokyo" "Sydney")
-{
-  echo "duration = \"$DURATION\""
-  echo "connections = 455"
-  echo "timeout = \"20s\""
-  if [[ "${CLOSED:-0}" == 1 ]]; then echo "closed = true"; else
-    printf '[arrival]\nkind = "poisson"\nrate = %s\n' "$RATE"; fi
-  printf '[workload]\nzipf_s = 0.9\n'
-  for p in "${places[@]}"; do printf '[[population]]\nplace = "%s"\n' "$p"; done
-} >"$work/scenario.toml"
 
-/usr/bin/time -v "$BIN" compare --topology config/global.toml --scenario "$work/scenario.toml" \
-  --out "$work/report" >"$work/stdout" 2>"$work/time"
-grep -E '^(origin|edge run)' "$work/stdout"
-jq -r '"edge run: \(.totals.completed) responses, \(.totals.rate_per_s|floor) req/s, hit ratio \(.totals.hit_ratio*100|floor)%"' "$work/report/edge.json"
-grep -E 'Maximum resident|Percent of CPU' "$work/time" | sed 's/^\s*/process: /'
+scenario() {
+    echo "duration = \"$DURATION\""
+    echo "connections = 455"
+    echo "timeout = \"20s\""
+    if [[ "${CLOSED:-0}" == 1 ]]; then echo "closed = true"; else
+        printf '[arrival]\nkind = "poisson"\nrate = %s\n' "$1"; fi
+    printf '[workload]\nzipf_s = 0.9\n'
+    for p in "${places[@]}"; do printf '[[population]]\nplace = "%s"\n' "$p"; done
+}
 
-printf '\n%-12s %-9s %9s %9s %9s %9s\n' place pop model_ms p50_ms p99_ms p50_err
+echo "# bench-scale $(date -u +%Y-%m-%dT%H:%M:%SZ) $TOPOLOGY on $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# one process: every node and the load generator; $DURATION per run; bound: p99 ≤ $MAX_ERROR ms"
+printf '%8s %8s %7s %7s %7s %9s %6s %7s %6s %5s\n' \
+    offered achieved emu_p50 emu_p99 send_p99 direct_p99 cpu% cpu_us hit% held
+best=0
+for rate in $RATES; do
+    out="$work/$rate"
+    mkdir -p "$out"
+    scenario "$rate" >"$out/scenario.toml"
+    status=0
+    /usr/bin/time -f '%e %U %S' -o "$out/time" "$BIN" compare --topology "$TOPOLOGY" \
+        --scenario "$out/scenario.toml" --out "$out/report" >"$out/stdout" 2>"$out/stderr" || status=$?
+    if [ "$status" != 0 ] || [ ! -f "$out/report/edge.json" ]; then
+        printf '%8s  failed (exit %s): %s\n' "$rate" "$status" "$(tail -1 "$out/stderr")"
+        continue
+    fi
+    edge="$out/report/edge.json"
+    direct="$out/report/direct.json"
+    read -r achieved emu50 emu99 send99 hit < <(jq -r '[.totals.rate_per_s, .emulator_error.emulation.p50_ms,
+        .emulator_error.emulation.p99_ms, .emulator_error.send_lateness.p99_ms, .totals.hit_ratio * 100] | @tsv' "$edge")
+    direct99="$(jq -r '[.emulator_error.emulation.p99_ms, .emulator_error.send_lateness.p99_ms] | max' "$direct")"
+    requests="$(jq -s 'map(.totals.completed) | add' "$edge" "$direct")"
+    read -r cpu_pct cpu_us < <(awk -v n="$requests" '{ printf "%.0f %.1f\n", ($2 + $3) / $1 * 100, ($2 + $3) * 1e6 / n }' "$out/time")
+    held="$(awk -v a="$emu99" -v b="$send99" -v c="$direct99" -v m="$MAX_ERROR" \
+        'BEGIN { print (a <= m && b <= m && c <= m) ? "yes" : "no" }')"
+    [ "$held" = yes ] && [ "$(echo "$rate > $best" | bc -l)" = 1 ] && best="$rate"
+    printf '%8s %8.0f %7.2f %7.2f %7.2f %9.2f %6s %7s %6.1f %5s\n' \
+        "$rate" "$achieved" "$emu50" "$emu99" "$send99" "$direct99" "$cpu_pct" "$cpu_us" "$hit" "$held"
+    last="$out"
+done
+echo "highest rate held (emulation error p99 and send lateness p99 ≤ $MAX_ERROR ms in both runs): $best req/s"
+[ -n "${last:-}" ] || exit 1
+
+echo
+echo "# last rate, edge run: hits at the client's PoP against the modelled client→PoP RTT"
+grep -E '^(origin|edge run)' "$last/stdout" || true
+grep -E 'Maximum resident' "$last/time" | sed 's/^\s*/process: /' || true
+printf '%-12s %-9s %9s %9s %9s %9s\n' place pop model_ms p50_ms p99_ms p50_err
 for p in "${places[@]}"; do
-  row="$(jq -r --arg p "$p" '[.groups[] | select(.place == $p and .cache == "hit" and .tier == "edge")] | max_by(.responses) | "\(.pop) \(.ttfb.p50_ms) \(.ttfb.p99_ms)"' "$work/report/edge.json")"
-  read -r pop p50 p99 <<<"$row"
-  code="${pop%%[0-9]*}"
-  model="$("$BIN" topology rtt "$p" "$code" --class client | awk '/^rtt/ {r=$2} /^jitter/ {j=$2} END {printf "%.1f", r + j}')"
-  printf '%-12s %-9s %9s %9.1f %9.1f %+9.1f\n' "$p" "$pop" "$model" "$p50" "$p99" "$(echo "$p50 - $model" | bc -l)"
+    row="$(jq -r --arg p "$p" '[.groups[] | select(.place == $p and .cache == "hit" and .tier == "edge")] | max_by(.responses) | "\(.pop) \(.ttfb.p50_ms) \(.ttfb.p99_ms)"' "$last/report/edge.json")"
+    read -r pop p50 p99 <<<"$row"
+    [ "$pop" != null ] || continue
+    code="${pop%%[0-9]*}"
+    model="$("$BIN" topology rtt "$p" "$code" --class client | awk '/^rtt/ {r=$2} /^jitter/ {j=$2} END {printf "%.1f", r + j}')"
+    printf '%-12s %-9s %9s %9.1f %9.1f %+9.1f\n' "$p" "$pop" "$model" "$p50" "$p99" "$(echo "$p50 - $model" | bc -l)"
 done

@@ -80,6 +80,11 @@ pub struct Args {
     /// Connections per target.
     #[arg(long, value_name = "N")]
     connections: Option<usize>,
+    /// With --target: every connection pays this fixed modelled round trip through
+    /// `edgelab-link` (connect and each exchange, e.g. `20ms`), so the report measures the
+    /// client links' own error; without it the target is plain loopback TCP.
+    #[arg(long, value_name = "D", value_parser = humantime::parse_duration, conflicts_with = "topology")]
+    rtt: Option<Duration>,
     /// Closed loop: each connection sends its next request when the previous one finished.
     #[arg(long)]
     closed: bool,
@@ -330,7 +335,12 @@ async fn run_url(
     if let Some(log) = &replay {
         log_replay::apply(log, &mut settings);
     }
-    let targets = url_targets(&settings, &base, mode);
+    let mut targets = url_targets(&settings, &base, mode);
+    if let Some(rtt) = args.rtt.filter(|rtt| !rtt.is_zero()) {
+        for target in &mut targets {
+            target.hop = edgelab_geo::HopModel::fixed(rtt);
+        }
+    }
     let catalog = match url_list(args)? {
         Some(catalog) => catalog,
         None => Catalog::discover(&base, CATALOG_LIMIT).await,
