@@ -20,6 +20,7 @@
 # usage: loadtest/bench-hops.sh
 #   RATE=2000 DURATION=10s CONNECTIONS=256 RTT=20ms SIZE=8192 OBJECTS=20000 loadtest/bench-hops.sh
 #   SCENARIOS="direct hit" loadtest/bench-hops.sh
+#   EDGELAB_BIN=/tmp/edgelab-before loadtest/bench-hops.sh   (another binary, not built here)
 # needs: a release build (built here), jq, /usr/bin/time. Bounded: per scenario one warm-up
 # (hit only) and one run of DURATION, nodes killed at exit.
 set -euo pipefail
@@ -35,8 +36,8 @@ RTT="${RTT:-20ms}"
 SIZE="${SIZE:-8192}"
 OBJECTS="${OBJECTS:-20000}"
 SCENARIOS="${SCENARIOS:-direct direct+rtt hit miss miss+rtt}"
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/edgelab"
-[ -n "${NO_BUILD:-}" ] || cargo build --release --locked -q -p edgelab-cli >&2
+BIN="${EDGELAB_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/edgelab}"
+[ -n "${NO_BUILD:-}${EDGELAB_BIN:-}" ] || cargo build --release --locked -q -p edgelab-cli >&2
 lib_workdir hops
 TCK="$(getconf CLK_TCK)"
 

@@ -14,7 +14,8 @@
 # usage: loadtest/bench-scale.sh [RATE] [DURATION]       (one rate; defaults 1500 req/s, 20s)
 #        RATES="2000 5000 8000 10000 12000" DURATION=15s loadtest/bench-scale.sh   (a sweep)
 #        CLOSED=1 loadtest/bench-scale.sh                (closed loop: every client back-to-back)
-#        MAX_ERROR=5 (ms, the bound), TOPOLOGY=config/global.toml, NO_BUILD=1 (use the build there)
+#        MAX_ERROR=5 (ms, the bound), TOPOLOGY=config/global.toml, NO_BUILD=1 (use the build there),
+#        EDGELAB_BIN=path (another binary, e.g. a saved build to compare with)
 # needs: a release build (built here), jq, /usr/bin/time. Bounded: two runs of DURATION plus
 # start-up per rate.
 set -euo pipefail
@@ -23,8 +24,8 @@ RATES="${RATES:-${1:-1500}}"
 DURATION="${DURATION:-${2:-20s}}"
 MAX_ERROR="${MAX_ERROR:-5}"
 TOPOLOGY="${TOPOLOGY:-config/global.toml}"
-BIN="${CARGO_TARGET_DIR:-target}/release/edgelab"
-[ -n "${NO_BUILD:-}" ] || cargo build --release --locked -q -p edgelab-cli >&2
+BIN="${EDGELAB_BIN:-${CARGO_TARGET_DIR:-target}/release/edgelab}"
+[ -n "${NO_BUILD:-}${EDGELAB_BIN:-}" ] || cargo build --release --locked -q -p edgelab-cli >&2
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 # 5,005 client connections plus every node's: more descriptors than the default 1,024.
