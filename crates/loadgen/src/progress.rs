@@ -277,12 +277,19 @@ mod tests {
             local.record(Duration::from_millis(ms), CacheResult::Hit, false, &live);
         }
         let interval = live.take_interval();
-        assert_eq!(interval.len(), LOCAL_VALUES as u64, "a full buffer is flushed");
+        assert_eq!(
+            interval.len(),
+            LOCAL_VALUES as u64,
+            "a full buffer is flushed"
+        );
         assert_eq!(live.completed.load(Ordering::Relaxed), LOCAL_VALUES as u64);
         assert_eq!(live.hits.load(Ordering::Relaxed), LOCAL_VALUES as u64);
         assert!(interval.max() >= 63_000 && interval.min() <= 1_001);
         local.record(Duration::from_millis(7), CacheResult::Miss, true, &live);
-        assert!(live.take_interval().is_empty(), "one value waits in the buffer");
+        assert!(
+            live.take_interval().is_empty(),
+            "one value waits in the buffer"
+        );
         local.flush(&live);
         let interval = live.take_interval();
         assert_eq!(interval.len(), 1);

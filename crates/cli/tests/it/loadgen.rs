@@ -186,7 +186,7 @@ fn bad_usage_exits_64_listing_every_problem() {
 #[test]
 fn rtt_makes_every_target_connection_pay_the_round_trip_and_measures_its_error() {
     let origin = origin();
-    let dir = temp_dir("rtt");
+    let dir = temp_dir("loadgen-rtt");
     let json = dir.join("run.json");
     let target = format!("http://{}", origin.traffic);
     let output = run(
@@ -207,14 +207,16 @@ fn rtt_makes_every_target_connection_pay_the_round_trip_and_measures_its_error()
         ],
         Duration::from_secs(60),
     );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    succeeded(&output);
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["totals"]["completed"], 20);
     // Every exchange pays at least the round trip; a first request also pays the connect.
     let min = report["latency"]["min_ms"].as_f64().unwrap();
-    assert!(min >= 40.0, "fastest request {min} ms is below the 40 ms RTT");
+    assert!(
+        min >= 40.0,
+        "fastest request {min} ms is below the 40 ms RTT"
+    );
     let emulation = &report["emulator_error"]["emulation"];
     assert!(
         emulation["count"].as_u64().unwrap() >= 20,
