@@ -556,8 +556,9 @@ fn outcome(
 impl TieredReport {
     /// The tiered results as a terminal table, one row per grid point and tier.
     pub fn table(&self) -> String {
+        let refreshes = self.results.iter().any(|p| p.policy.is_some());
         let mut out = format!(
-            "tiers {}{}\n{:>8} {:>10} {:>7} {:>10} {:>10} {:>10} {:>10}\n",
+            "tiers {}{}\n{:>8} {:>10} {:>7} {:>10} {:>10} {:>10} {:>10}{}\n",
             self.tiers.join(" → "),
             self.shield
                 .as_deref()
@@ -569,7 +570,8 @@ impl TieredReport {
             "requests",
             "misses",
             "hit",
-            "byte hit"
+            "byte hit",
+            if refreshes { "  refreshes" } else { "" }
         );
         let several = self
             .results
@@ -584,7 +586,7 @@ impl TieredReport {
             }
             for t in &point.tiers {
                 out.push_str(&format!(
-                    "{:>8} {:>10} {:>7} {:>10} {:>10} {:>9.2}% {:>9.2}%\n",
+                    "{:>8} {:>10} {:>7} {:>10} {:>10} {:>9.2}% {:>9.2}%",
                     t.tier,
                     format_size(t.capacity_bytes),
                     t.caches,
@@ -593,6 +595,10 @@ impl TieredReport {
                     t.hit_ratio * 100.0,
                     t.byte_hit_ratio * 100.0
                 ));
+                match t.refreshes {
+                    Some(count) => out.push_str(&format!(" {count:>10}\n")),
+                    None => out.push('\n'),
+                }
             }
             out.push_str(&format!(
                 "{:>8} {:>10} {:>7} {:>10} {:>10} offload {:.2}%, byte offload {:.2}%\n",
@@ -718,6 +724,43 @@ mod tests {
         assert_eq!(point.tiers[0].caches, 3);
         assert_eq!(run.report.shield.as_deref(), Some("IAD"));
         assert!(run.report.table().contains("offload 75.00%"));
+    }
+
+    #[test]
+    fn an_expired_copy_is_revalidated_through_every_tier_without_bytes() {
+        let tiers: TierSet = "pop,rec,shield".parse().unwrap();
+        let router = Router::new(tiers, virginia());
+        let s = std::time::Duration::from_secs;
+        let policies = PolicyGrid {
+            choices: crate::policy_grid(&[], &[s(0)], &[s(5)], &[s(5)]).unwrap(),
+            speed: 1.0,
+        };
+        // An image at FRA at 0 s (filled everywhere), 2 s (a PoP hit), 20 s (expired at
+        // every tier: revalidated up to the origin), 21 s (fresh again at the PoP).
+        let trace = [0, 2, 20, 21].map(|time| {
+            Ok(Request {
+                time,
+                id: 1,
+                size: 100,
+                pop: Some(*b"FRA"),
+                class: Some(edgelab_wire::Class::Img),
+            })
+        });
+        let grid = capacity_grid(
+            tiers,
+            &["pop=1KiB", "rec=1KiB", "shield=1KiB"].map(|c| c.parse().unwrap()),
+        )
+        .unwrap();
+        let run = simulate_tiers(trace, &[Eviction::Lru], router, grid, &policies).unwrap();
+        let point = &run.report.results[0];
+        let refreshes: Vec<Option<u64>> = point.tiers.iter().map(|t| t.refreshes).collect();
+        let misses: Vec<u64> = point.tiers.iter().map(|t| t.misses).collect();
+        assert_eq!(refreshes, [Some(1), Some(1), Some(1)]);
+        assert_eq!(misses, [2, 2, 2]);
+        assert_eq!((point.origin_requests, point.origin_bytes), (2, 100));
+        assert_eq!(point.tiers[0].byte_misses, 100, "a refresh moves no body");
+        assert!(point.policy.is_some());
+        assert!(run.report.table().contains("refreshes"));
     }
 
     #[test]
