@@ -393,37 +393,12 @@ fn separate_origins(parts: &[OriginPart<'_>]) -> OriginRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{Catalog, CatalogObject};
     use crate::error::RequestErrorKind;
-    use crate::plan::Plan;
     use crate::record::{CacheResult, ResponseSample, Sample, Tier};
+    use crate::report::tests::plan_and_targets;
     use crate::report::{Fingerprint, ReportSettings, ReportTarget};
-    use crate::scenario::Settings;
     use crate::shard::Shard;
-    use crate::target::{Mode, Target};
-
-    fn plan_and_targets(mode: Mode) -> (Plan, Vec<Target>) {
-        let catalog = Catalog {
-            seed: None,
-            objects: vec![CatalogObject {
-                path: "/a".into(),
-                class: "static".into(),
-                size: None,
-                digest: None,
-                content_type: None,
-            }],
-        };
-        let places: Vec<String> = vec!["London".into(), "Tokyo".into()];
-        let plan = Plan::new(Settings::default(), &catalog, &places).unwrap();
-        let targets = places
-            .iter()
-            .map(|place| Target {
-                place: place.clone(),
-                ..Target::local("http://127.0.0.1:1".parse().unwrap(), mode)
-            })
-            .collect();
-        (plan, targets)
-    }
+    use crate::target::Mode;
 
     /// Request `i` of a made-up run: its place, result, latency and completion second.
     fn sample(i: u64) -> Sample<'static> {
@@ -470,7 +445,7 @@ mod tests {
         shards: ShardSet,
         origin: Option<OriginRecord>,
     ) -> Report {
-        let (plan, targets) = plan_and_targets(Mode::Edge);
+        let (plan, targets) = plan_and_targets(&["London", "Tokyo"], Mode::Edge);
         let mut recorder = Recorder::new();
         let delivery = DeliveryErrors::new();
         let mut scheduled = 0;

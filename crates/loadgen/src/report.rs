@@ -1044,12 +1044,14 @@ pub fn percent(ratio: Option<f64>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::catalog::{Catalog, CatalogObject};
     use crate::record::{ResponseSample, Sample};
     use crate::scenario::Settings;
 
+    /// A plan over a one-object catalog and a zero-hop target per place (`mode` for all):
+    /// the fixture of the report and merge tests.
     pub(crate) fn plan_and_targets(places: &[&str], mode: Mode) -> (Plan, Vec<Target>) {
         let catalog = Catalog {
             seed: None,
