@@ -31,16 +31,6 @@ pub const PAGE: &str = include_str!("live.html");
 /// Shortest window a rate is computed over; readings closer together reuse the last rates.
 pub const MIN_WINDOW: Duration = Duration::from_secs(1);
 
-/// Every `cache_status` label value of the edge request counter.
-const CACHE_STATUSES: [CacheStatus; 6] = [
-    CacheStatus::Hit,
-    CacheStatus::Miss,
-    CacheStatus::RefreshHit,
-    CacheStatus::Stale,
-    CacheStatus::Pass,
-    CacheStatus::Error,
-];
-
 /// Counter totals of one node since it started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NodeCounters {
@@ -94,7 +84,7 @@ pub fn counters(registry: &Registry) -> NodeCounters {
             out.requests += value;
             if edge {
                 let status = label("cache_status");
-                let status = CACHE_STATUSES.iter().find(|s| s.as_str() == status);
+                let status = CacheStatus::ALL.iter().find(|s| s.as_str() == status);
                 match status.map(|s| s.as_x_cache()) {
                     Some(XCache::Hit | XCache::RefreshHit) => out.hits += value,
                     Some(XCache::Error) => out.errors += value,

@@ -32,6 +32,16 @@ pub enum CacheStatus {
 }
 
 impl CacheStatus {
+    /// Every cache status, in `as_index` order (the order the counters are exported in).
+    pub const ALL: [CacheStatus; 6] = [
+        CacheStatus::Hit,
+        CacheStatus::Miss,
+        CacheStatus::RefreshHit,
+        CacheStatus::Stale,
+        CacheStatus::Pass,
+        CacheStatus::Error,
+    ];
+
     /// Label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -215,20 +225,10 @@ pub struct Metrics {
     cache_bytes: IntGauge,
     cache_objects: IntGauge,
     evictions: Arc<[IntCounter; EvictionCause::ALL.len()]>,
-    by_status: Arc<[(IntCounter, Histogram); STATUSES.len()]>,
+    by_status: Arc<[(IntCounter, Histogram); CacheStatus::ALL.len()]>,
     /// Where the upstream links record their delivery lateness (exported at scrape time).
     delivery: DeliveryErrors,
 }
-
-/// Every cache status, in `as_index` order.
-const STATUSES: [CacheStatus; 6] = [
-    CacheStatus::Hit,
-    CacheStatus::Miss,
-    CacheStatus::RefreshHit,
-    CacheStatus::Stale,
-    CacheStatus::Pass,
-    CacheStatus::Error,
-];
 
 /// Handle slots for the upstream results and the stale-on-error causes (a variant past them
 /// is still counted, through a label lookup).
@@ -354,7 +354,7 @@ impl Metrics {
         for cause in StaleCause::ALL {
             stale_on_error.with_label_values(&[pop, tier, cause.as_str()]);
         }
-        let by_status = STATUSES.map(|status| {
+        let by_status = CacheStatus::ALL.map(|status| {
             let labels = [pop, tier, status.as_str()];
             (
                 requests.with_label_values(&labels),
@@ -543,6 +543,13 @@ impl Collector for DeliveryCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_cache_statuses_are_listed_once_in_index_order() {
+        for (index, status) in CacheStatus::ALL.iter().enumerate() {
+            assert_eq!(status.as_index(), index, "{}", status.as_str());
+        }
+    }
 
     #[test]
     fn a_fresh_node_exports_collapses_and_every_eviction_cause_at_zero() {
