@@ -7,9 +7,9 @@
 # For every rate it prints what the edge run achieved and how much of its latency was the
 # emulator's own (the report's `emulator_error`: emulation error of the client links p50/p99
 # and send lateness p99), the direct run's worst p99 of the two, the process's CPU share and
-# CPU µs per request (both runs), the hit ratio, and whether both runs held the bound (every
-# p99 ≤ MAX_ERROR ms). Then the highest rate held. Per place, for the last rate: the
-# latency of hits at the client's PoP against the modelled client→PoP RTT.
+# CPU µs per request (both runs, start-up included), the hit ratio, and whether both runs
+# held the bound (every p99 ≤ MAX_ERROR ms). Then the highest rate held. Per place, for the
+# last rate: the latency of hits at the client's PoP against the modelled client→PoP RTT.
 #
 # usage: loadtest/bench-scale.sh [RATE] [DURATION]       (one rate; defaults 1500 req/s, 20s)
 #        RATES="2000 5000 8000 10000 12000" DURATION=15s loadtest/bench-scale.sh   (a sweep)
