@@ -97,7 +97,8 @@ fn first_line(input: &mut dyn BufRead) -> std::io::Result<String> {
 /// buffered CSV or binary file, with its format.
 enum Opened {
     Log(Box<dyn BufRead + Send>, TraceFormat),
-    Raw(BufReader<File>, TraceFormat),
+    /// With the file's length, so the reader knows how many records a binary trace holds.
+    Raw(BufReader<File>, TraceFormat, u64),
 }
 
 fn open_trace(args: &Args) -> std::io::Result<Opened> {
@@ -112,9 +113,11 @@ fn open_trace(args: &Args) -> std::io::Result<Opened> {
         };
         return Ok(Opened::Log(input, format));
     }
-    let file = BufReader::with_capacity(1 << 20, File::open(&args.trace)?);
+    let file = File::open(&args.trace)?;
+    let length = file.metadata()?.len();
+    let file = BufReader::with_capacity(1 << 20, file);
     let format = args.format.unwrap_or_else(|| TraceFormat::guess(&name, ""));
-    Ok(Opened::Raw(file, format))
+    Ok(Opened::Raw(file, format, length))
 }
 
 /// Runs `edgelab replay`.
@@ -127,7 +130,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(Opened::Log(input, format)) => {
             finish(Requests::with_strictness(input, format, args.strict), &args)
         }
-        Ok(Opened::Raw(file, format)) => finish(Requests::new(file, format), &args),
+        Ok(Opened::Raw(file, format, length)) => {
+            finish(Requests::new(file, format).with_length(length), &args)
+        }
         Err(error) => bad_input(format!("cannot open {}: {error}", args.trace.display())),
     }
 }

@@ -130,6 +130,12 @@ impl IndexedList {
         }
     }
 
+    /// Makes room for `objects` distinct objects before the list's tables grow.
+    pub fn reserve(&mut self, objects: usize) {
+        self.links.reserve(objects);
+        self.sizes.reserve(objects);
+    }
+
     /// Objects held now.
     pub fn len(&self) -> usize {
         self.held
@@ -310,10 +316,17 @@ impl CacheGrid {
     pub fn new(caches: &[(Eviction, u64)], objects: usize) -> Self {
         let lanes = caches
             .iter()
-            .map(|&(eviction, capacity)| match eviction {
-                Eviction::Lru => Lane::List(IndexedList::new(capacity, true)),
-                Eviction::Fifo => Lane::List(IndexedList::new(capacity, false)),
-                Eviction::TinyLfu | Eviction::ClockPro => Lane::Keyed(eviction.build(capacity)),
+            .map(|&(eviction, capacity)| {
+                let list = |promote| {
+                    let mut list = IndexedList::new(capacity, promote);
+                    list.reserve(objects);
+                    Lane::List(list)
+                };
+                match eviction {
+                    Eviction::Lru => list(true),
+                    Eviction::Fifo => list(false),
+                    Eviction::TinyLfu | Eviction::ClockPro => Lane::Keyed(eviction.build(capacity)),
+                }
             })
             .collect();
         CacheGrid {

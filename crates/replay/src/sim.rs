@@ -100,10 +100,10 @@ where
         .collect();
     let requests = requests.into_iter();
     // Room up front for as many objects as half the requests the reader can still yield (a
-    // binary trace knows its length), at most 2^20; the index grows past that.
+    // binary trace knows its length), at most 2^18 (4 MiB a cache); the tables grow past that.
     let (least, most) = requests.size_hint();
     let expected = most.unwrap_or(least) / 2;
-    let mut grid = CacheGrid::new(&choices, expected.min(1 << 20));
+    let mut grid = CacheGrid::new(&choices, expected.min(1 << 18));
     let (mut total, mut bytes) = (0u64, 0u64);
     for request in requests {
         let Request { id, size, .. } = request?;

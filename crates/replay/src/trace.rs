@@ -150,6 +150,8 @@ pub struct Requests<R> {
     pub skipped_zero_size: u64,
     /// Logged requests skipped because their method is not cacheable (not GET or HEAD).
     pub skipped_methods: u64,
+    /// The input's length in bytes, when known ([`Requests::with_length`]).
+    length: Option<u64>,
 }
 
 impl<R: BufRead> Requests<R> {
@@ -176,7 +178,16 @@ impl<R: BufRead> Requests<R> {
             line: String::new(),
             skipped_zero_size: 0,
             skipped_methods: 0,
+            length: None,
         }
+    }
+
+    /// Tells the reader its input is `bytes` long (a file's length), so that a binary trace
+    /// knows how many records it holds at most ([`Iterator::size_hint`]) and the caches can
+    /// size their tables once.
+    pub fn with_length(mut self, bytes: u64) -> Self {
+        self.length = Some(bytes);
+        self
     }
 
     /// For logs: the malformed lines skipped (count and the first few in full), if any.
@@ -225,6 +236,16 @@ impl<R: BufRead> Requests<R> {
         let Input::Raw(input) = &mut self.input else {
             return None;
         };
+        // Fast path: a whole record in the reader's buffer is decoded where it lies.
+        if let Ok(buffered) = input.fill_buf()
+            && let Some(record) = buffered.first_chunk::<ORACLE_GENERAL_RECORD>()
+        {
+            let request = decode_oracle(record);
+            input.consume(ORACLE_GENERAL_RECORD);
+            self.position += 1;
+            return Some(Ok(request));
+        }
+        // A record split across two fills of the buffer, the end, or an error.
         let mut record = [0u8; ORACLE_GENERAL_RECORD];
         let mut filled = 0;
         while filled < record.len() {
@@ -275,6 +296,21 @@ impl<R: BufRead> Requests<R> {
 impl<R: BufRead> Iterator for Requests<R> {
     type Item = Result<Request, TraceError>;
 
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let records = match (self.format, self.length) {
+            (TraceFormat::OracleGeneral, Some(bytes)) => {
+                let read = self.position * ORACLE_GENERAL_RECORD as u64;
+                let left = bytes
+                    .saturating_sub(read)
+                    .div_ceil(ORACLE_GENERAL_RECORD as u64);
+                usize::try_from(left).ok()
+            }
+            _ => None,
+        };
+        // Zero-byte records are skipped: no lower bound.
+        (0, records)
+    }
+
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let next = match self.format {
@@ -300,6 +336,7 @@ fn pop_code(code: &str) -> [u8; 3] {
 }
 
 /// Decodes one little-endian `oracleGeneral` record (`next_access_vtime` is not needed).
+#[inline]
 pub fn decode_oracle(record: &[u8; ORACLE_GENERAL_RECORD]) -> Request {
     let u32_at = |at: usize| {
         u32::from_le_bytes([record[at], record[at + 1], record[at + 2], record[at + 3]])
@@ -472,6 +509,31 @@ garbage\n\
             TraceFormat::Clf
         );
         assert_eq!(TraceFormat::guess("t.csv", "#Version"), TraceFormat::Csv);
+    }
+
+    #[test]
+    fn oracle_records_split_across_buffer_fills_read_whole() {
+        let requests: Vec<Request> = (1..=7)
+            .map(|i| Request {
+                time: i,
+                id: i * 1_000_003,
+                size: i * 10,
+                pop: None,
+                class: None,
+            })
+            .collect();
+        let bytes: Vec<u8> = requests
+            .iter()
+            .flat_map(|r| encode_oracle(r).unwrap())
+            .collect();
+        // 50 bytes: two records and a third's start per fill.
+        let input = std::io::BufReader::with_capacity(50, &bytes[..]);
+        let reader = Requests::new(input, TraceFormat::OracleGeneral).with_length(7 * 24);
+        assert_eq!(reader.size_hint(), (0, Some(7)));
+        let out: Vec<Request> = reader.map(Result::unwrap).collect();
+        assert_eq!(out, requests);
+        let unknown = Requests::new(&bytes[..], TraceFormat::OracleGeneral);
+        assert_eq!(unknown.size_hint(), (0, None));
     }
 
     #[test]
