@@ -65,19 +65,22 @@ pub struct Args {
     /// Scenario file (TOML, see docs/loadgen.md); flags override it.
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
-    /// Requests per second over all places (constant or Poisson arrivals).
+    /// Requests per second over all places (constant or Poisson arrivals). Default: the
+    /// workload's (`--scenario`, else a topology's `[load]`), else 100.
     #[arg(long, value_name = "N")]
     rate: Option<f64>,
-    /// How long to send requests, e.g. `30s`, `2m`.
+    /// How long to send requests, e.g. `30s`, `2m`. Default: the
+    /// workload's, else 10s.
     #[arg(long, value_name = "D", value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
     /// Stop after this many requests.
     #[arg(long, value_name = "N")]
     requests: Option<u64>,
-    /// Seed of every random choice (printed and written into the report).
+    /// Seed of every random choice (printed and written into the report). Default: the
+    /// workload's, else 1.
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
-    /// Connections per target.
+    /// Connections per target. Default: the workload's, else 8.
     #[arg(long, value_name = "N")]
     connections: Option<usize>,
     /// With --target: every connection pays this fixed modelled round trip through
