@@ -205,18 +205,6 @@ fn run_plan(
     }
 }
 
-/// How long the replay took and its rate, for the end of the table.
-fn timing(report: &Report, elapsed: std::time::Duration) -> String {
-    let seconds = elapsed.as_secs_f64().max(1e-9);
-    let caches = report.results.len() + report.tiers.as_ref().map_or(0, |t| t.results.len());
-    let per_second = report.requests as f64 / seconds / 1e6;
-    format!(
-        "replayed in {:.1} ms: {per_second:.2} M requests/s × {caches} cache configuration(s) = {:.2} M/s",
-        seconds * 1e3,
-        per_second * caches as f64
-    )
-}
-
 /// Simulates over `requests`, reports what was skipped, prints the report.
 fn finish<R: BufRead>(mut requests: Requests<R>, args: &Args) -> anyhow::Result<ExitCode> {
     let plan = match plan(args) {
@@ -250,7 +238,7 @@ fn finish<R: BufRead>(mut requests: Requests<R>, args: &Args) -> anyhow::Result<
         let page = edgelab_replay::html::page(&report, &args.trace.to_string_lossy(), elapsed);
         std::fs::write(path, page)?;
     }
-    let table = format!("{}{}\n", report.table(), timing(&report, elapsed));
+    let table = format!("{}{}\n", report.table(), report.timing(elapsed));
     match args.json.as_deref() {
         Some("-") => output::block(&report.to_json()),
         Some(path) => {

@@ -268,17 +268,7 @@ fn table(curves: &[Curve]) -> String {
 }
 
 /// The page's opening facts: the trace, its counts, the choices and how long it took.
-fn facts(report: &Report, trace: &str, elapsed: Duration, caches: usize) -> String {
-    let seconds = elapsed.as_secs_f64();
-    let rate = if seconds > 0.0 {
-        let per_second = report.requests as f64 / seconds / 1e6;
-        format!(
-            ": {per_second:.2} million requests/s × {caches} = {:.2} million/s",
-            per_second * caches as f64
-        )
-    } else {
-        String::new()
-    };
+fn facts(report: &Report, trace: &str, elapsed: Duration) -> String {
     let tiers = report.tiers.as_ref().map_or(String::new(), |t| {
         format!(
             "; tiers {}{}",
@@ -291,24 +281,21 @@ fn facts(report: &Report, trace: &str, elapsed: Duration, caches: usize) -> Stri
     });
     format!(
         "<p class=\"facts\">Trace <b>{}</b>: {} requests for {} distinct objects, {} bytes \
-requested. Eviction {}{}. Replayed through {} cache configuration(s) in one pass in {:.1} ms{}.</p>",
+requested. Eviction {}{}. All in one pass: {}.</p>",
         escape(trace),
         report.requests,
         report.objects,
         report.bytes,
         escape(&report.eviction),
         escape(&tiers),
-        caches,
-        seconds * 1e3,
-        rate
+        escape(&report.timing(elapsed))
     )
 }
 
 /// The page: `trace` names the input, `elapsed` is how long the replay took.
 pub fn page(report: &Report, trace: &str, elapsed: Duration) -> String {
     let curves = curves(report);
-    let caches = report.results.len() + report.tiers.as_ref().map_or(0, |t| t.results.len());
-    let mut body = facts(report, trace, elapsed, caches);
+    let mut body = facts(report, trace, elapsed);
     body.push_str(
         "<p>Each line is one choice; each dot a capacity replayed. Lower is better: a miss is \
 a request the next tier (or the origin) serves.</p>",
