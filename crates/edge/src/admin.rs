@@ -43,7 +43,7 @@ impl VariantView {
             status: object.status.as_u16(),
             size: object.body.len(),
             age_seconds: age.as_secs(),
-            ttl_seconds: object.lifetime.lifetime.as_secs() as i64 - age.as_secs() as i64,
+            ttl_seconds: object.lifetime().lifetime.as_secs() as i64 - age.as_secs() as i64,
             headers: object
                 .headers
                 .to_map()

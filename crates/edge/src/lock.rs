@@ -409,15 +409,18 @@ mod tests {
             status: http::StatusCode::OK,
             headers: crate::store::StoredHeaders::default(),
             body: Bytes::from_static(body),
-            initial_age: Duration::ZERO,
-            lifetime: crate::policy::Lifetime {
-                lifetime: Duration::from_secs(60),
-                swr: Duration::ZERO,
-                sie: Duration::ZERO,
-                must_revalidate: false,
-            },
-            stored_at: std::time::SystemTime::UNIX_EPOCH,
+            lifespan: crate::store::Lifespan::new(
+                std::time::SystemTime::UNIX_EPOCH,
+                Duration::ZERO,
+                &crate::policy::Lifetime {
+                    lifetime: Duration::from_secs(60),
+                    swr: Duration::ZERO,
+                    sie: Duration::ZERO,
+                    must_revalidate: false,
+                },
+            ),
             upstream_hit_layer: None,
+            shared_headers: false,
         }
     }
 

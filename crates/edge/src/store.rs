@@ -4,7 +4,7 @@
 //! (see `fill`). What an object costs beyond its body is measured by `loadtest/bench-edge.sh`
 //! (`docs/request-lifecycle.md`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -17,7 +17,10 @@ use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, Weighter};
 use crate::metrics::{EvictionCause, Metrics};
 use crate::policy::Lifetime;
 
-/// A complete stored response.
+/// A complete stored response. Its layout is kept small (one is kept per cached object; the
+/// `entry_layout_stays_small` test holds it): times and lifetimes are a compact
+/// [`Lifespan`], and an object whose header block equals another's shares it
+/// ([`Store::share`]).
 #[derive(Debug)]
 pub struct CachedObject {
     /// Primary key (all variants of one resource share it); also the store key of a resource
@@ -31,15 +34,15 @@ pub struct CachedObject {
     pub headers: StoredHeaders,
     /// The whole body.
     pub body: Bytes,
-    /// Age when stored (RFC 9111 §4.2.3: the upstream's `Age` plus time in transit).
-    pub initial_age: Duration,
-    /// Freshness after clamps, stale windows.
-    pub lifetime: Lifetime,
-    /// When it was stored.
-    pub stored_at: SystemTime,
+    /// When its age was zero, its freshness lifetime and stale windows (read through
+    /// [`CachedObject::age`] and [`CachedObject::lifetime`]).
+    pub lifespan: Lifespan,
     /// Layer that answered when this object was fetched (the upstream's hit layer, or none for
     /// the origin).
     pub upstream_hit_layer: Option<edgelab_wire::Tier>,
+    /// Whether `headers` is a block other objects share (set by [`Store::share`]; a shared
+    /// block is not weighed again per object).
+    pub shared_headers: bool,
 }
 
 impl CachedObject {
@@ -61,14 +64,110 @@ impl CachedObject {
 
     /// Current age: the age when stored plus the time resident here.
     pub fn age(&self, now: SystemTime) -> Duration {
-        self.initial_age + now.duration_since(self.stored_at).unwrap_or_default()
+        self.lifespan.age(now)
+    }
+
+    /// Freshness lifetime and stale windows, as the policy computed them.
+    pub fn lifetime(&self) -> Lifetime {
+        self.lifespan.lifetime()
     }
 
     fn weight(&self, key: &str) -> u32 {
-        // Fixed overhead: the struct, Arc, strings' headers and moka's entry (roughly).
-        let total =
-            self.body.len() + self.headers.len_bytes() + key.len() + self.primary.len() + 384;
+        // The key's bytes are counted once when it is the primary key's allocation.
+        let key_bytes = if std::ptr::eq(key, &*self.primary) {
+            0
+        } else {
+            key.len() + ARC_STR_BYTES
+        };
+        let header_bytes = if self.shared_headers {
+            0
+        } else {
+            self.headers.len_bytes() + BLOCK_BYTES
+        };
+        let total = self.body.len() + self.primary.len() + key_bytes + header_bytes + ENTRY_BYTES;
         u32::try_from(total).unwrap_or(u32::MAX)
+    }
+}
+
+/// What an entry costs beyond its body, its key's text and its header block, as measured
+/// (`PHASES=memory loadtest/bench-edge.sh`, docs/request-lifecycle.md): the object's
+/// allocation, the body's allocation and share count, the key's allocation header and the
+/// cache's slot and index, allocator rounding included. The weigher counts it so the
+/// store's capacity matches the memory it takes.
+pub const ENTRY_BYTES: usize = 256;
+
+/// What a header block costs beyond its bytes: its allocation and share count.
+const BLOCK_BYTES: usize = 48;
+
+/// What a key of its own (a variant key) costs beyond its text: its allocation.
+const ARC_STR_BYTES: usize = 24;
+
+/// When a stored object's age was zero, how long it is fresh, and its stale windows, in 24
+/// bytes (a `SystemTime`, a `Duration` and a [`Lifetime`] take 88). Times are kept to the
+/// millisecond (the `Age` a viewer sees is in seconds, and a TTL a config gives in
+/// milliseconds stays exact); stale windows come from directives in whole seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifespan {
+    /// The store time minus the age it had then, in milliseconds since the Unix epoch.
+    born_ms: i64,
+    /// The freshness lifetime in milliseconds; the top bit is `must_revalidate`.
+    lifetime_ms: u64,
+    /// `stale-while-revalidate` in seconds.
+    swr_s: u32,
+    /// `stale-if-error` in seconds.
+    sie_s: u32,
+}
+
+/// The bit of `Lifespan::lifetime_ms` that holds `must_revalidate`.
+const MUST_REVALIDATE: u64 = 1 << 63;
+
+/// Milliseconds of `d`, saturated below `limit`.
+fn millis(d: Duration, limit: u64) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).min(limit)
+}
+
+/// Milliseconds from the Unix epoch to `t` (negative before it).
+fn epoch_ms(t: SystemTime) -> i64 {
+    let limit = i64::MAX as u64;
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => millis(after, limit) as i64,
+        Err(before) => -(millis(before.duration(), limit) as i64),
+    }
+}
+
+impl Lifespan {
+    /// An object stored at `stored_at`, `initial_age` old then (RFC 9111 §4.2.3: the
+    /// upstream's `Age` plus time in transit), with `lifetime`.
+    pub fn new(stored_at: SystemTime, initial_age: Duration, lifetime: &Lifetime) -> Self {
+        let seconds = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+        let fresh = millis(lifetime.lifetime, MUST_REVALIDATE - 1);
+        let flag = if lifetime.must_revalidate {
+            MUST_REVALIDATE
+        } else {
+            0
+        };
+        Self {
+            born_ms: epoch_ms(stored_at).saturating_sub(millis(initial_age, i64::MAX as u64) as i64),
+            lifetime_ms: fresh | flag,
+            swr_s: seconds(lifetime.swr),
+            sie_s: seconds(lifetime.sie),
+        }
+    }
+
+    /// Age at `now` (zero before it was born: a clock set back).
+    pub fn age(&self, now: SystemTime) -> Duration {
+        let ms = epoch_ms(now).saturating_sub(self.born_ms);
+        Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    }
+
+    /// The lifetime and stale windows it was made with.
+    pub fn lifetime(&self) -> Lifetime {
+        Lifetime {
+            lifetime: Duration::from_millis(self.lifetime_ms & !MUST_REVALIDATE),
+            swr: Duration::from_secs(u64::from(self.swr_s)),
+            sie: Duration::from_secs(u64::from(self.sie_s)),
+            must_revalidate: self.lifetime_ms & MUST_REVALIDATE != 0,
+        }
     }
 }
 
@@ -295,7 +394,7 @@ struct ObjectWeight;
 
 impl Weighter<Arc<str>, Arc<CachedObject>> for ObjectWeight {
     fn weight(&self, key: &Arc<str>, object: &Arc<CachedObject>) -> u64 {
-        u64::from(object.weight(key))
+        u64::from(object.weight(&**key))
     }
 }
 
@@ -329,8 +428,43 @@ pub struct Store {
     vary: Arc<Cache<Arc<str>, Arc<Vec<HeaderName>>>>,
     /// Shared by every key that does not vary, so looking one up allocates nothing.
     no_vary: Arc<Vec<HeaderName>>,
+    /// Header blocks stored lately, for objects whose headers are the same bytes to share.
+    blocks: Arc<RecentBlocks>,
     max_object_bytes: u64,
     metrics: Metrics,
+}
+
+/// The header blocks of recently stored objects, one per slot a block's hash picks: an
+/// object whose block equals the one in its slot keeps that one instead of its own. Objects
+/// filled from one origin in the same second often carry identical headers (the same `Date`,
+/// type, length and `Cache-Control`), and the block is most of what such an object costs
+/// beyond its body. Bounded: a slot keeps the last block it saw.
+struct RecentBlocks {
+    slots: Vec<Mutex<Bytes>>,
+}
+
+/// Slots of [`RecentBlocks`].
+const BLOCK_SLOTS: usize = 256;
+
+impl RecentBlocks {
+    fn new() -> Self {
+        Self {
+            slots: (0..BLOCK_SLOTS).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    /// The block equal to `block` stored lately (and true), or `block` itself, remembered.
+    fn share(&self, block: Bytes) -> (Bytes, bool) {
+        let hash = xxhash_rust::xxh3::xxh3_64(&block);
+        let slot = &self.slots[(hash % BLOCK_SLOTS as u64) as usize];
+        // A poisoned slot only held a block: take it over.
+        let mut kept = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !kept.is_empty() && *kept == block {
+            return (kept.clone(), true);
+        }
+        *kept = block.clone();
+        (block, false)
+    }
 }
 
 impl Store {
@@ -360,6 +494,7 @@ impl Store {
             objects: Arc::new(objects),
             vary: Arc::new(Cache::new(VARY_ENTRIES)),
             no_vary: Arc::default(),
+            blocks: Arc::new(RecentBlocks::new()),
             max_object_bytes,
             metrics,
         }
@@ -382,13 +517,22 @@ impl Store {
         self.objects.get(variant)
     }
 
+    /// `object`, ready to store: its header block replaced by an equal one stored lately,
+    /// when there is one (see `RecentBlocks`).
+    pub fn share(&self, mut object: CachedObject) -> Arc<CachedObject> {
+        let (block, shared) = self.blocks.share(std::mem::take(&mut object.headers.0));
+        object.headers.0 = block;
+        object.shared_headers = shared;
+        Arc::new(object)
+    }
+
     /// Stores `object` under `variant`, recording its `vary` names for its primary key.
     /// Objects over the size limit are refused (returns false).
     pub fn insert(&self, variant: String, vary: Vec<HeaderName>, object: CachedObject) -> bool {
         if object.body.len() as u64 > self.max_object_bytes {
             return false;
         }
-        self.insert_arc(variant, vary, Arc::new(object))
+        self.insert_arc(variant, vary, self.share(object))
     }
 
     /// Stores an already shared object (same rules as [`Store::insert`]).
@@ -547,15 +691,18 @@ mod tests {
             status: StatusCode::OK,
             headers: StoredHeaders::default(),
             body: Bytes::from(vec![b'x'; body]),
-            initial_age: Duration::ZERO,
-            lifetime: Lifetime {
-                lifetime: forever,
-                swr: Duration::ZERO,
-                sie: Duration::ZERO,
-                must_revalidate: false,
-            },
-            stored_at: SystemTime::now(),
+            lifespan: Lifespan::new(
+                SystemTime::now(),
+                Duration::ZERO,
+                &Lifetime {
+                    lifetime: forever,
+                    swr: Duration::ZERO,
+                    sie: Duration::ZERO,
+                    must_revalidate: false,
+                },
+            ),
             upstream_hit_layer: None,
+            shared_headers: false,
         }
     }
 
@@ -594,6 +741,74 @@ mod tests {
         store.invalidate_paths(&["/b/*".to_string()]);
         assert_eq!(count("invalidated"), 3.0);
         assert!(store.get("h/b/1").is_none() && store.get("h/b/2").is_none());
+    }
+
+    #[test]
+    fn entry_layout_stays_small() {
+        // 120 bytes, with the `Arc`'s counts 136: a 144-byte allocation (it was 208).
+        assert!(std::mem::size_of::<CachedObject>() <= 120);
+        assert_eq!(std::mem::size_of::<Lifespan>(), 24);
+    }
+
+    #[test]
+    fn a_lifespan_keeps_the_lifetime_and_ages_from_the_stored_age() {
+        let stored_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let lifetime = Lifetime {
+            lifetime: Duration::from_millis(1_500),
+            swr: Duration::from_secs(30),
+            sie: Duration::from_secs(86_400),
+            must_revalidate: true,
+        };
+        let lifespan = Lifespan::new(stored_at, Duration::from_secs(7), &lifetime);
+        assert_eq!(lifespan.lifetime(), lifetime);
+        let relaxed = Lifetime {
+            must_revalidate: false,
+            lifetime: Duration::from_secs(31_536_000),
+            ..lifetime
+        };
+        assert_eq!(Lifespan::new(stored_at, Duration::ZERO, &relaxed).lifetime(), relaxed);
+        assert_eq!(lifespan.age(stored_at), Duration::from_secs(7));
+        assert_eq!(
+            lifespan.age(stored_at + Duration::from_millis(2_999)),
+            Duration::from_millis(9_999)
+        );
+        // A clock set back past the object's birth: age zero, never a wrapped value.
+        assert_eq!(lifespan.age(stored_at - Duration::from_secs(60)), Duration::ZERO);
+        // Before the epoch too (a test clock at the epoch with an upstream `Age`).
+        let early = Lifespan::new(SystemTime::UNIX_EPOCH, Duration::from_secs(5), &relaxed);
+        assert_eq!(early.age(SystemTime::UNIX_EPOCH), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn objects_with_the_same_headers_share_one_block_and_weigh_less() {
+        let registry = prometheus::Registry::new();
+        let store = Store::new(
+            1 << 20,
+            1 << 16,
+            Metrics::register(&registry, "FRA", "edge").unwrap(),
+        );
+        let with_headers = |primary: &str, etag: &str| {
+            let mut map = HeaderMap::new();
+            map.insert(header::CACHE_CONTROL, "max-age=60".parse().unwrap());
+            map.insert(header::ETAG, etag.parse().unwrap());
+            CachedObject {
+                headers: StoredHeaders::from_map(&map),
+                ..object(primary, 1)
+            }
+        };
+        let a = store.share(with_headers("h/a", "\"1\""));
+        let b = store.share(with_headers("h/b", "\"1\""));
+        let c = store.share(with_headers("h/c", "\"2\""));
+        assert!(!a.shared_headers && b.shared_headers && !c.shared_headers);
+        assert_eq!(a.headers.0.as_ptr(), b.headers.0.as_ptr());
+        assert_ne!(a.headers.0.as_ptr(), c.headers.0.as_ptr());
+        assert_eq!(b.headers.to_map(), with_headers("h/b", "\"1\"").headers.to_map());
+        assert_eq!(
+            a.weight(&a.primary),
+            b.weight(&b.primary) + a.headers.len_bytes() as u32 + BLOCK_BYTES as u32
+        );
+        // A key of its own (a variant) is weighed; the primary key's allocation is not twice.
+        assert!(a.weight("h/a\u{1}accept-encoding=gzip") > a.weight(&a.primary));
     }
 
     #[test]

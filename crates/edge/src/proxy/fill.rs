@@ -6,7 +6,7 @@
 //! its own viewer alone.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 use edgelab_common::body::{self, BoxError};
@@ -24,7 +24,7 @@ use crate::config::Tier;
 use crate::lock::{self, BodyEnd, LeaderGuard, LeaderReader, SharedHead};
 use crate::metrics::{Metrics, UpstreamResult};
 use crate::policy;
-use crate::store::{CachedObject, Store, StoredHeaders};
+use crate::store::{CachedObject, Lifespan, Store, StoredHeaders};
 use crate::upstream::{BodyError, Fetched, UpstreamBody, strip_hop_by_hop};
 
 impl Node {
@@ -178,9 +178,7 @@ impl Node {
             primary,
             status: head.status,
             headers,
-            initial_age: cache_policy.age(now),
-            lifetime,
-            stored_at: now,
+            lifespan: Lifespan::new(now, cache_policy.age(now), &lifetime),
             upstream_hit_layer: upstream.tier_hit.map(|(_, layer)| layer),
             encoding: if exchange.behavior.cache_policy.compress {
                 policy::normalised_encoding(&parts.headers)
@@ -232,9 +230,7 @@ struct ObjectTemplate {
     path_range: (u32, u32),
     status: StatusCode,
     headers: HeaderMap,
-    initial_age: Duration,
-    lifetime: policy::Lifetime,
-    stored_at: SystemTime,
+    lifespan: Lifespan,
     upstream_hit_layer: Option<Tier>,
     encoding: &'static str,
 }
@@ -257,10 +253,9 @@ impl ObjectTemplate {
             status: self.status,
             headers: StoredHeaders::from_map(&self.headers),
             body: Bytes::new(),
-            initial_age: self.initial_age,
-            lifetime: self.lifetime,
-            stored_at: self.stored_at,
+            lifespan: self.lifespan,
             upstream_hit_layer: self.upstream_hit_layer,
+            shared_headers: false,
         }
     }
 
@@ -290,10 +285,9 @@ impl ObjectTemplate {
             status: self.status,
             headers: StoredHeaders::from_map(&headers),
             body,
-            initial_age: self.initial_age,
-            lifetime: self.lifetime,
-            stored_at: self.stored_at,
+            lifespan: self.lifespan,
             upstream_hit_layer: self.upstream_hit_layer,
+            shared_headers: false,
         };
         (object, compressed)
     }
@@ -362,7 +356,7 @@ impl Fill {
             return BodyEnd::Failed(Arc::from(why));
         }
         let (object, compressed) = self.template.build(concat(chunks, received));
-        let object = Arc::new(object);
+        let object = self.store.share(object);
         self.store
             .insert_arc(self.variant, self.vary, object.clone());
         BodyEnd::Complete {

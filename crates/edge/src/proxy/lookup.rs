@@ -77,7 +77,7 @@ impl Node {
             Freshness::StaleWhileRevalidate => {
                 self.spawn_refresh(&exchange, object.clone());
                 let ttl =
-                    i128::from(object.lifetime.lifetime.as_secs()) - i128::from(age.as_secs());
+                    i128::from(object.lifetime().lifetime.as_secs()) - i128::from(age.as_secs());
                 self.answer_stored(
                     &exchange.parts,
                     &object,
@@ -109,7 +109,7 @@ impl Node {
     ) -> (Duration, Freshness) {
         let age = object.age(self.clock.now());
         let rfc = behavior.cache_policy.rfc;
-        let freshness = policy::freshness(&object.lifetime, age, &parts.headers, rfc);
+        let freshness = policy::freshness(&object.lifetime(), age, &parts.headers, rfc);
         (age, freshness)
     }
 
@@ -163,7 +163,7 @@ impl Node {
 
 /// A hit on `object` at `age`, with the freshness it has left.
 pub(super) fn hit(object: &CachedObject, age: Duration, collapsed: bool) -> Served {
-    let ttl = object.lifetime.lifetime.saturating_sub(age).as_secs();
+    let ttl = object.lifetime().lifetime.saturating_sub(age).as_secs();
     Served::Hit { ttl, collapsed }
 }
 

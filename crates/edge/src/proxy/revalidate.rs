@@ -14,7 +14,7 @@ use super::outcome::UpstreamInfo;
 use super::{Exchange, Node, OWN_HEADERS, Outcome, Refusal, Served};
 use crate::metrics::StaleCause;
 use crate::policy::{self, Lifetime};
-use crate::store::{CachedObject, StoredHeaders};
+use crate::store::{CachedObject, Lifespan, StoredHeaders};
 use crate::upstream::{Fetched, Route, UpstreamError};
 
 impl Node {
@@ -38,7 +38,7 @@ impl Node {
             || policy::serves_expired_on_error(
                 &exchange.behavior.cache_policy,
                 object.status,
-                &object.lifetime,
+                &object.lifetime(),
             );
         let stale = |upstream: UpstreamInfo, status: Option<StatusCode>, cause: StaleCause| {
             self.metrics.stale_on_error(cause);
@@ -107,16 +107,15 @@ impl Node {
             sie: Duration::ZERO,
             must_revalidate: true,
         });
-        let refreshed = Arc::new(CachedObject {
+        let refreshed = self.store.share(CachedObject {
             primary: object.primary.clone(),
             path_range: object.path_range,
             status: object.status,
             headers: StoredHeaders::from_map(&merged),
             body: object.body.clone(),
-            initial_age: cache_policy.age(now),
-            lifetime,
-            stored_at: now,
+            lifespan: Lifespan::new(now, cache_policy.age(now), &lifetime),
             upstream_hit_layer: object.upstream_hit_layer,
+            shared_headers: false,
         });
         let vary = policy::vary_names(&refreshed.headers.to_map());
         let variant = policy::variant_key(&exchange.key.primary, &vary, &parts.headers);
