@@ -4,8 +4,8 @@
 //! (see `fill`). What an object costs beyond its body is measured by `loadtest/bench-edge.sh`
 //! (`docs/request-lifecycle.md`).
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -147,7 +147,8 @@ impl Lifespan {
             0
         };
         Self {
-            born_ms: epoch_ms(stored_at).saturating_sub(millis(initial_age, i64::MAX as u64) as i64),
+            born_ms: epoch_ms(stored_at)
+                .saturating_sub(millis(initial_age, i64::MAX as u64) as i64),
             lifetime_ms: fresh | flag,
             swr_s: seconds(lifetime.swr),
             sie_s: seconds(lifetime.sie),
@@ -394,7 +395,7 @@ struct ObjectWeight;
 
 impl Weighter<Arc<str>, Arc<CachedObject>> for ObjectWeight {
     fn weight(&self, key: &Arc<str>, object: &Arc<CachedObject>) -> u64 {
-        u64::from(object.weight(&**key))
+        u64::from(object.weight(key))
     }
 }
 
@@ -766,14 +767,20 @@ mod tests {
             lifetime: Duration::from_secs(31_536_000),
             ..lifetime
         };
-        assert_eq!(Lifespan::new(stored_at, Duration::ZERO, &relaxed).lifetime(), relaxed);
+        assert_eq!(
+            Lifespan::new(stored_at, Duration::ZERO, &relaxed).lifetime(),
+            relaxed
+        );
         assert_eq!(lifespan.age(stored_at), Duration::from_secs(7));
         assert_eq!(
             lifespan.age(stored_at + Duration::from_millis(2_999)),
             Duration::from_millis(9_999)
         );
         // A clock set back past the object's birth: age zero, never a wrapped value.
-        assert_eq!(lifespan.age(stored_at - Duration::from_secs(60)), Duration::ZERO);
+        assert_eq!(
+            lifespan.age(stored_at - Duration::from_secs(60)),
+            Duration::ZERO
+        );
         // Before the epoch too (a test clock at the epoch with an upstream `Age`).
         let early = Lifespan::new(SystemTime::UNIX_EPOCH, Duration::from_secs(5), &relaxed);
         assert_eq!(early.age(SystemTime::UNIX_EPOCH), Duration::from_secs(5));
@@ -802,7 +809,10 @@ mod tests {
         assert!(!a.shared_headers && b.shared_headers && !c.shared_headers);
         assert_eq!(a.headers.0.as_ptr(), b.headers.0.as_ptr());
         assert_ne!(a.headers.0.as_ptr(), c.headers.0.as_ptr());
-        assert_eq!(b.headers.to_map(), with_headers("h/b", "\"1\"").headers.to_map());
+        assert_eq!(
+            b.headers.to_map(),
+            with_headers("h/b", "\"1\"").headers.to_map()
+        );
         assert_eq!(
             a.weight(&a.primary),
             b.weight(&b.primary) + a.headers.len_bytes() as u32 + BLOCK_BYTES as u32
