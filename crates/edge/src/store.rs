@@ -448,6 +448,10 @@ struct RecentBlocks {
 /// Slots of [`RecentBlocks`].
 const BLOCK_SLOTS: usize = 256;
 
+/// Largest block [`RecentBlocks`] remembers, so the slots never keep more than 512 KiB of
+/// blocks alive after their objects left (an object's usual block is under 200 bytes).
+const MAX_SHARED_BLOCK: usize = 2048;
+
 impl RecentBlocks {
     fn new() -> Self {
         Self {
@@ -457,6 +461,9 @@ impl RecentBlocks {
 
     /// The block equal to `block` stored lately (and true), or `block` itself, remembered.
     fn share(&self, block: Bytes) -> (Bytes, bool) {
+        if block.len() > MAX_SHARED_BLOCK {
+            return (block, false);
+        }
         let hash = xxhash_rust::xxh3::xxh3_64(&block);
         let slot = &self.slots[(hash % BLOCK_SLOTS as u64) as usize];
         // A poisoned slot only held a block: take it over.
@@ -818,6 +825,17 @@ mod tests {
             a.weight(&a.primary),
             b.weight(&b.primary) + a.headers.len_bytes() as u32 + BLOCK_BYTES as u32
         );
+        // A large block is its object's own.
+        let big = |primary: &str| {
+            let mut map = HeaderMap::new();
+            map.insert(header::LINK, "x".repeat(MAX_SHARED_BLOCK).parse().unwrap());
+            CachedObject {
+                headers: StoredHeaders::from_map(&map),
+                ..object(primary, 1)
+            }
+        };
+        store.share(big("h/d"));
+        assert!(!store.share(big("h/e")).shared_headers);
         // A key of its own (a variant) is weighed; the primary key's allocation is not twice.
         assert!(a.weight("h/a\u{1}accept-encoding=gzip") > a.weight(&a.primary));
     }
