@@ -1,15 +1,24 @@
 //! `edgelab edge`: one cache node (PoP, REC or Origin Shield) in front of any HTTP origin.
 //! Flags override the config file, which overrides the defaults; bad config exits 64 before
 //! anything is bound.
+//!
+//! The node runs thread-per-core, as nginx's workers do: `--threads` threads, each with its
+//! own single-thread tokio runtime and its own `SO_REUSEPORT` socket on the traffic address,
+//! so a request is accepted, served and answered on one thread with no cross-thread wake-up.
+//! The first thread also runs the admin listener and the node's background tasks; the store,
+//! metrics and connection cap are shared (they are `Sync`). Tasks a request starts (a fill,
+//! a background refresh) run on its thread.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use edgelab_common::config::{ConfigErrors, load_toml};
+use edgelab_common::serve::bind_listeners;
 use edgelab_common::shutdown::{self, Shutdown};
 use edgelab_edge::config::{RawBehavior, RawCachePolicy};
-use edgelab_edge::{EdgeConfig, RawEdgeConfig};
+use edgelab_edge::{EdgeConfig, RawEdgeConfig, Traffic};
 
 use crate::output;
 
@@ -19,6 +28,7 @@ use crate::output;
     edgelab edge --listen 127.0.0.1:8002 --admin 127.0.0.1:9002 --upstream http://127.0.0.1:8000 --policy rfc9111\n  \
     edgelab edge --listen 127.0.0.1:0 --admin 127.0.0.1:0 --upstream http://origin:8080 --tier rec --pop FRA\n  \
     edgelab edge --upstream http://127.0.0.1:8000 --policy CachingOptimized --min-ttl 0s --default-ttl 10s --max-ttl 10s\n  \
+    taskset -c 0 edgelab edge --upstream http://127.0.0.1:8000 --pop FRA        # one thread on CPU 0\n  \
     edgelab edge --config config/edge.toml --listen 127.0.0.1:8080 --admin 127.0.0.1:9080")]
 pub struct Args {
     /// Traffic address (port 0 picks a free port; the first stdout line names it).
@@ -57,6 +67,15 @@ pub struct Args {
     /// Edge config file (TOML; see config/edge.toml). Flags override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Threads serving traffic, each with its own runtime and socket on the traffic address
+    /// (default: the CPUs this process may run on, as `taskset` or a cgroup limit them).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+}
+
+/// The default `--threads`: the CPUs the process may use.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 fn build_config(args: &Args) -> Result<EdgeConfig, ConfigErrors> {
@@ -116,28 +135,85 @@ fn build_config(args: &Args) -> Result<EdgeConfig, ConfigErrors> {
     }
 }
 
-/// Runs `edgelab edge`.
-pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+/// Runs `edgelab edge`: validates, binds, then serves on `--threads` threads until SIGINT
+/// or SIGTERM.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = match build_config(&args) {
         Ok(config) => config,
         Err(errors) => return Ok(output::config_errors(&errors)),
     };
-    let traffic = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot bind --listen {}: {e}", args.listen))?;
-    let admin = tokio::net::TcpListener::bind(&args.admin)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot bind --admin {}: {e}", args.admin))?;
-    let shutdown = Shutdown::new();
-    let registry = prometheus::Registry::new();
-    let handle = edgelab_edge::start(config, traffic, admin, registry, shutdown.clone())?;
-    // Handlers installed before the `listening` line, so a script's immediate SIGTERM drains.
-    let stop = shutdown::signal();
-    output::listening(handle.traffic_addr(), handle.admin_addr());
-    stop.await;
-    handle.set_healthy(false);
-    if !shutdown.drain(Duration::from_secs(15)).await {
-        output::error("some connections were still open after 15 s; stopped anyway");
-    }
-    Ok(ExitCode::SUCCESS)
+    let threads = args.threads.map_or_else(default_threads, usize::from);
+    // Invariant: build_config checked both addresses.
+    let listen: SocketAddr = args.listen.parse()?;
+    let mut traffic = bind_listeners(listen, threads)
+        .map_err(|e| anyhow::anyhow!("cannot bind --listen {}: {e}", args.listen))?
+        .into_iter();
+    let runtime = single_thread_runtime()?;
+    runtime.block_on(async move {
+        // Invariant: bind_listeners returns at least one socket.
+        let first = traffic.next().expect("one traffic socket");
+        let first = tokio::net::TcpListener::from_std(first)?;
+        let admin = tokio::net::TcpListener::bind(&args.admin)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot bind --admin {}: {e}", args.admin))?;
+        let shutdown = Shutdown::new();
+        let registry = prometheus::Registry::new();
+        let handle = edgelab_edge::start(config, first, admin, registry, shutdown.clone())?;
+        let workers = traffic
+            .enumerate()
+            .map(|(index, socket)| spawn_worker(index + 1, handle.traffic(), socket))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        // Handlers installed before the `listening` line, so a script's immediate SIGTERM
+        // drains.
+        let stop = shutdown::signal();
+        output::listening(handle.traffic_addr(), handle.admin_addr());
+        stop.await;
+        handle.set_healthy(false);
+        if !shutdown.drain(Duration::from_secs(15)).await {
+            output::error("some connections were still open after 15 s; stopped anyway");
+            // The other threads' runtimes end with the process.
+            return Ok(ExitCode::SUCCESS);
+        }
+        for worker in workers {
+            if worker.join().is_err() {
+                output::error("a traffic thread panicked");
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// A runtime on the calling thread only.
+fn single_thread_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// Thread `index`: its own runtime serving `traffic` on `socket` until the node has drained
+/// (every task it tracks, on any thread, has ended), so the connections and fills this
+/// runtime drives finish before it stops.
+fn spawn_worker(
+    index: usize,
+    traffic: Traffic,
+    socket: std::net::TcpListener,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let runtime = single_thread_runtime()?;
+    std::thread::Builder::new()
+        .name(format!("edge-traffic-{index}"))
+        .spawn(move || {
+            runtime.block_on(async move {
+                match tokio::net::TcpListener::from_std(socket) {
+                    Ok(listener) => {
+                        traffic.serve(listener);
+                    }
+                    Err(error) => {
+                        tracing::warn!(thread = index, %error, "traffic socket unusable");
+                    }
+                }
+                let shutdown = traffic.shutdown();
+                shutdown.triggered().await;
+                shutdown.tracker().wait().await;
+            });
+        })
 }

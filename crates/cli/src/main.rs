@@ -126,6 +126,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         });
     }
+    if let Command::Edge(args) = cli.command {
+        // Thread-per-core: the node builds its own runtimes (see `edge`).
+        return edge::run(args).unwrap_or_else(|error| {
+            output::error(&format!("{error:#}"));
+            ExitCode::FAILURE
+        });
+    }
     if let Command::Report(command) = cli.command {
         // Pure arithmetic over files: no runtime needed.
         return report::run(command).unwrap_or_else(|error| {
@@ -146,13 +153,13 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Origin(args) => origin::run(args).await,
-            Command::Edge(args) => edge::run(args).await,
             Command::Loadgen(args) => loadgen::run(args).await,
             Command::Compare(args) => compare::run(args).await,
             Command::Up(args) => up::run_up(args).await,
             Command::Demo(args) => up::run_demo(args).await,
             Command::Drill(args) => drill::run(args).await,
             Command::Topology(_)
+            | Command::Edge(_)
             | Command::Deploy(_)
             | Command::Replay(_)
             | Command::Import(_)

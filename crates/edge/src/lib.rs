@@ -82,6 +82,36 @@ pub struct EdgeHandle {
     clock: Clock,
     pop_id: String,
     node: proxy::Node,
+    // Behind an `Arc`: the handle stays small for the enums that hold it.
+    traffic_server: Arc<Traffic>,
+}
+
+/// The traffic side of a running node, to serve it on more listeners: one per thread of a
+/// thread-per-core node ([`edgelab_common::serve::bind_listeners`]), each in its own runtime.
+/// Every listener shares the node's store, metrics, connection cap and shutdown.
+#[derive(Clone)]
+pub struct Traffic {
+    node: Arc<proxy::Node>,
+    options: ServeOptions,
+    shutdown: Shutdown,
+}
+
+impl Traffic {
+    /// Serves the node's traffic on `listener` from the current runtime until the node's
+    /// shutdown fires (the accept loop is tracked by it, and so is every connection).
+    pub fn serve(&self, listener: TcpListener) -> tokio::task::JoinHandle<()> {
+        serve(
+            listener,
+            self.node.clone(),
+            self.options.clone(),
+            self.shutdown.clone(),
+        )
+    }
+
+    /// The node's shutdown.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
 }
 
 impl EdgeHandle {
@@ -131,6 +161,11 @@ impl EdgeHandle {
     /// benchmarks and tests without a socket).
     pub fn node(&self) -> &proxy::Node {
         &self.node
+    }
+
+    /// The node's traffic side, to serve it on more listeners (see [`Traffic`]).
+    pub fn traffic(&self) -> Traffic {
+        Traffic::clone(&self.traffic_server)
     }
 
     /// Objects in the store.
@@ -190,12 +225,12 @@ pub fn start(
         clock: clock.clone(),
     };
     let (traffic_options, admin_options) = listener_options(&config, &registry)?;
-    serve(
-        traffic,
-        Arc::new(node.clone()),
-        traffic_options,
-        shutdown.clone(),
-    );
+    let traffic_server = Traffic {
+        node: Arc::new(node.clone()),
+        options: traffic_options,
+        shutdown: shutdown.clone(),
+    };
+    traffic_server.serve(traffic);
     serve(
         admin,
         Arc::new(Admin::new(registry, readiness.clone(), routes)),
@@ -221,6 +256,7 @@ pub fn start(
         clock,
         pop_id,
         node,
+        traffic_server: Arc::new(traffic_server),
     })
 }
 
@@ -230,7 +266,7 @@ fn listener_options(
     registry: &prometheus::Registry,
 ) -> Result<(ServeOptions, ServeOptions), prometheus::Error> {
     let listeners = ListenerFamilies::register(registry)?;
-    let traffic = ServeOptions {
+    let mut traffic = ServeOptions {
         limits: config.listener,
         metrics: listeners.listener("traffic"),
         ..ServeOptions::default()
@@ -239,6 +275,8 @@ fn listener_options(
         metrics: listeners.listener("admin"),
         ..traffic.clone()
     };
+    // Every listener of the traffic side (one per thread) counts against one cap.
+    traffic.share_connection_slots();
     Ok((traffic, admin))
 }
 

@@ -117,3 +117,75 @@ fn edge_caches_in_front_of_an_origin_and_stops_on_sigterm() {
     );
     assert!(node.terminate().success());
 }
+
+#[test]
+fn threads_share_one_store_and_every_socket_of_the_port_is_served() {
+    let origin = tiny_origin();
+    let upstream = format!("http://{origin}");
+    let node = Node::start(&[
+        "edge",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream,
+        "--pop",
+        "FRA",
+        "--threads",
+        "4",
+    ]);
+    let pid = node.child.id();
+    let thread_names = || -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("the node's threads")
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim().to_string())
+            .collect()
+    };
+    // A thread names itself once it runs: wait a bounded while for all three.
+    let wanted: Vec<String> = (1..4).map(|i| format!("edge-traffic-{i}")).collect();
+    let started = std::time::Instant::now();
+    let mut names = thread_names();
+    while !wanted.iter().all(|name| names.contains(name)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "threads {wanted:?} not all in {names:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        names = thread_names();
+    }
+    let (status, head, _) = http_get(node.traffic, "/x", &[]);
+    assert_eq!(status, 200);
+    assert!(
+        head.to_ascii_lowercase().contains("x-cache: miss"),
+        "{head}"
+    );
+    // Each request opens a connection, which the kernel hands to one of the four sockets:
+    // a socket nobody served would leave its connections unanswered.
+    for _ in 0..40 {
+        let (status, head, body) = http_get(node.traffic, "/x", &[]);
+        assert_eq!(status, 200);
+        assert_eq!(body, b"hello from origin");
+        assert!(head.to_ascii_lowercase().contains("x-cache: hit"), "{head}");
+    }
+    let (_, _, metrics) = http_get(node.admin, "/metrics", &[]);
+    let metrics = String::from_utf8_lossy(&metrics);
+    for series in [
+        "edgelab_edge_requests_total{cache_status=\"hit\",pop=\"FRA\",tier=\"edge\"} 40",
+        "edgelab_listener_connections_total{listener=\"traffic\"} 41",
+    ] {
+        assert!(metrics.contains(series), "no {series} in {metrics}");
+    }
+    assert!(node.terminate().success());
+}
+
+#[test]
+fn zero_threads_is_bad_usage() {
+    let output = run(
+        &["edge", "--upstream", "http://127.0.0.1:1", "--threads", "0"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(output.status.code(), Some(64));
+    assert!(output.stdout.is_empty(), "nothing bound, nothing printed");
+}

@@ -34,11 +34,13 @@ use crate::body::Body;
 use crate::interim::{self, InterimIo, InterimQueue};
 use crate::shutdown::Shutdown;
 
+mod bind;
 pub mod head;
 mod limits;
 mod metrics;
 mod watch;
 
+pub use bind::bind_listeners;
 pub use limits::{ListenerLimits, RawListenerLimits};
 pub use metrics::{ListenerFamilies, ListenerMetrics, TimeoutKind};
 use watch::{Activity, Timeouts, Watched};
@@ -68,6 +70,11 @@ pub struct ServeOptions {
     /// Where the listener counts its bounds biting; [`ListenerMetrics::unregistered`] for
     /// nobody.
     pub metrics: ListenerMetrics,
+    /// One connection cap for every listener served with these options (and their clones),
+    /// made by [`ServeOptions::share_connection_slots`]: the sockets of one address, each
+    /// served by its own thread, hold at most [`ListenerLimits::max_connections`] together.
+    /// `None`: each listener has a cap of its own.
+    pub connection_slots: Option<Arc<Semaphore>>,
 }
 
 /// Smallest and largest pause after a failed accept; it doubles per consecutive failure.
@@ -81,7 +88,16 @@ impl Default for ServeOptions {
             limits: ListenerLimits::default(),
             drain_deadline: Duration::from_secs(10),
             metrics: ListenerMetrics::unregistered(),
+            connection_slots: None,
         }
+    }
+}
+
+impl ServeOptions {
+    /// Makes every listener served with these options (and their clones) share one
+    /// connection cap of `limits.max_connections`.
+    pub fn share_connection_slots(&mut self) {
+        self.connection_slots = Some(Arc::new(Semaphore::new(self.limits.max_connections.max(1))));
     }
 }
 
@@ -124,7 +140,10 @@ async fn accept_loop<H: Handler>(
 ) {
     let builder = connection_builder(&options);
     let limits = options.limits;
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let slots = options
+        .connection_slots
+        .clone()
+        .unwrap_or_else(|| Arc::new(Semaphore::new(limits.max_connections.max(1))));
     let timeouts = Timeouts {
         first_byte: limits.first_byte_timeout,
         header_read: limits.header_read_timeout,
