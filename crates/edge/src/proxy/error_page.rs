@@ -51,6 +51,8 @@ impl Node {
         for name in [header::ETAG, header::LAST_MODIFIED, header::ACCEPT_RANGES] {
             response.headers_mut().remove(name);
         }
+        // The page may come from upstream; `finish` skips this for an answer from the store.
+        super::outcome::strip_upstream_identity(response.headers_mut());
         Outcome {
             response,
             ..outcome

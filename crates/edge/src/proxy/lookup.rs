@@ -14,10 +14,25 @@ use crate::config::Behavior;
 use crate::policy::{self, Freshness};
 use crate::store::CachedObject;
 
+/// What the lookup found.
+pub(super) enum Looked<'a> {
+    /// A fresh stored copy, answered.
+    Fresh(Outcome),
+    /// A stored copy that is not fresh: served stale or revalidated.
+    Stored(Exchange<'a>, Arc<CachedObject>),
+    /// Nothing stored for the request.
+    Missing(Exchange<'a>),
+}
+
 impl Node {
-    /// The cache path of a GET or HEAD. A fresh hit is answered straight from the lookup,
-    /// before the exchange is made: it needs neither the shared key nor a lock.
+    /// The cache path of a GET or HEAD.
     pub(super) async fn cacheable(&self, parts: Parts, behavior: &Behavior) -> Outcome {
+        self.after_lookup(self.look_up(parts, behavior)).await
+    }
+
+    /// The lookup, which waits for nothing: a fresh hit is answered straight away, before the
+    /// exchange is made (it needs neither the shared key nor a lock).
+    pub(super) fn look_up<'a>(&self, parts: Parts, behavior: &'a Behavior) -> Looked<'a> {
         let primary = self.primary_key(&parts, behavior);
         let vary = self.store.vary_of(&primary);
         let variant =
@@ -26,7 +41,7 @@ impl Node {
         if let Some(object) = &stored
             && let (age, Freshness::Fresh) = self.freshness_for(&parts, behavior, object)
         {
-            return self.answer_stored(&parts, object, hit(object, age, false));
+            return Looked::Fresh(self.answer_stored(&parts, object, hit(object, age, false)));
         }
         let reason = if vary.is_empty() {
             ForwardReason::UriMiss
@@ -46,8 +61,17 @@ impl Node {
             guard: None,
         };
         match stored {
-            Some(object) => self.serve_stored(exchange, object).await,
-            None => self.miss(exchange).await,
+            Some(object) => Looked::Stored(exchange, object),
+            None => Looked::Missing(exchange),
+        }
+    }
+
+    /// What follows the lookup: a stored copy served or revalidated, or a miss.
+    pub(super) async fn after_lookup(&self, looked: Looked<'_>) -> Outcome {
+        match looked {
+            Looked::Fresh(outcome) => outcome,
+            Looked::Stored(exchange, object) => self.serve_stored(exchange, object).await,
+            Looked::Missing(exchange) => self.miss(exchange).await,
         }
     }
 

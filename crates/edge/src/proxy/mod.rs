@@ -64,6 +64,7 @@ mod respond;
 mod revalidate;
 
 pub use identity::Identity;
+use lookup::Looked;
 pub(crate) use outcome::{ForwardReason, Outcome, Refusal, Served};
 pub use respond::respond_from_object;
 
@@ -152,6 +153,33 @@ pub(crate) struct Exchange<'a> {
     pub(crate) guard: Option<LeaderGuard>,
 }
 
+/// What admission decided without waiting.
+// Returned once per request and matched at once: boxing the answer would cost every hit an
+// allocation, so only the waiting side is boxed.
+#[allow(clippy::large_enum_variant)]
+enum Admitted<'a> {
+    /// Answered: a refusal or a fresh hit.
+    Answered(Outcome),
+    /// The phases that may wait come next (boxed: only requests that wait pay for it).
+    Waits(Box<Waits<'a>>),
+}
+
+/// A request admitted to the phases that may wait.
+struct Waits<'a> {
+    /// Where it goes next.
+    next: Next<'a>,
+    /// The viewer's head, kept for a custom error page.
+    page_request: Option<Parts>,
+}
+
+/// The next phase of an admitted request.
+enum Next<'a> {
+    /// The cache path, after the lookup.
+    Cache(Looked<'a>),
+    /// Passed through (unsafe method or disabled policy).
+    Pass(Parts, &'a Behavior),
+}
+
 impl edgelab_common::serve::Handler for Node {
     async fn handle(&self, request: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
         self.serve(request).await
@@ -161,6 +189,11 @@ impl edgelab_common::serve::Handler for Node {
 impl Node {
     /// Serves one viewer request: the phases every request of the traffic listener goes
     /// through, callable in-process (a benchmark or a test without a socket).
+    ///
+    /// Admission and the lookup wait for nothing, so they run before any future is made: a
+    /// fresh hit is answered right here. Only the phases that may wait (upstream, collapsing,
+    /// error pages) build their future, boxed, so the future of every request stays small
+    /// (hyper moves it) and a hit never lays out the miss path's state.
     pub async fn serve<B>(&self, request: Request<B>) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
@@ -176,12 +209,13 @@ impl Node {
             request_id = %rid.to_str().unwrap_or_default(),
             cache_status = tracing::field::Empty,
         );
-        async {
-            let outcome = self.admit(parts, incoming).await;
-            self.finish(outcome, &rid, started)
-        }
-        .instrument(span)
-        .await
+        let outcome = match span.in_scope(|| self.admit(parts)) {
+            Admitted::Answered(outcome) => outcome,
+            Admitted::Waits(waits) => {
+                Box::pin(self.proceed(*waits, incoming).instrument(span.clone())).await
+            }
+        };
+        span.in_scope(|| self.finish(outcome, &rid, started))
     }
 
     /// The storability rules for `behavior`: its cache policy and the distribution's error
@@ -210,12 +244,9 @@ impl Node {
         rid
     }
 
-    /// Admission: head and URL limits, then the behaviour decides cache or pass.
-    async fn admit<B>(&self, mut parts: Parts, incoming: B) -> Outcome
-    where
-        B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
-        B::Error: Into<BoxError>,
-    {
+    /// Admission: head and URL limits, then the behaviour decides cache or pass; a cacheable
+    /// request is looked up. Answers what needs no waiting (a refusal, a fresh hit).
+    fn admit(&self, mut parts: Parts) -> Admitted<'_> {
         self.default_root(&mut parts);
         let target_len = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
         let head_len: usize = target_len
@@ -226,31 +257,58 @@ impl Node {
                 .map(|(n, v)| n.as_str().len() + v.len() + 4)
                 .sum::<usize>();
         if head_len > MAX_HEAD_BYTES {
-            return Outcome::error(
+            return Admitted::Answered(Outcome::error(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 format!("request line and headers longer than {MAX_HEAD_BYTES} bytes"),
                 Refusal::HeadTooLarge,
-            );
+            ));
         }
         if target_len > MAX_URL_BYTES {
-            return Outcome::error(
+            return Admitted::Answered(Outcome::error(
                 StatusCode::URI_TOO_LONG,
                 format!("request target longer than {MAX_URL_BYTES} bytes"),
                 Refusal::UriTooLong,
-            );
+            ));
         }
         let behavior = self.config.behavior(parts.uri.path());
         let cacheable_method = parts.method == Method::GET || parts.method == Method::HEAD;
         // Custom error pages answer GET and HEAD; the head is kept only when one is set.
         let page_request =
             (cacheable_method && self.config.error_responses.has_pages()).then(|| parts.clone());
-        let outcome = if cacheable_method && !behavior.cache_policy.disabled() {
-            self.cacheable(parts, behavior).await
+        let next = if cacheable_method && !behavior.cache_policy.disabled() {
+            match self.look_up(parts, behavior) {
+                Looked::Fresh(outcome)
+                    if page_request.is_none()
+                        || self
+                            .config
+                            .error_responses
+                            .page(outcome.response.status())
+                            .is_none() =>
+                {
+                    return Admitted::Answered(outcome);
+                }
+                looked => Next::Cache(looked),
+            }
         } else {
-            let incoming = incoming.map_err(Into::into).boxed();
-            self.pass(parts, incoming, behavior).await
+            Next::Pass(parts, behavior)
         };
-        match page_request {
+        Admitted::Waits(Box::new(Waits { next, page_request }))
+    }
+
+    /// The phases that may wait, after [`Node::admit`].
+    async fn proceed<B>(&self, waits: Waits<'_>, incoming: B) -> Outcome
+    where
+        B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let outcome = match waits.next {
+            Next::Cache(looked) => self.after_lookup(looked).await,
+            Next::Pass(parts, behavior) => {
+                let incoming = incoming.map_err(Into::into).boxed();
+                self.pass(parts, incoming, behavior).await
+            }
+        };
+        match waits.page_request {
             Some(parts) => self.with_error_page(parts, outcome).await,
             None => outcome,
         }

@@ -246,6 +246,19 @@ impl Outcome {
     }
 }
 
+/// Removes the headers [`Node::finish`] sets for this node from an upstream's answer.
+pub(super) fn strip_upstream_identity(headers: &mut http::HeaderMap) {
+    for name in [
+        &own::X_CACHE,
+        &own::X_AMZ_CF_POP,
+        &own::X_AMZ_CF_ID,
+        &own::SERVER_TIMING,
+        &own::X_EDGELAB_TIER,
+    ] {
+        headers.remove(name);
+    }
+}
+
 impl Node {
     /// Adds the CloudFront, RFC 9211 and Server-Timing headers; counts the request and
     /// records its cache status in the request's span.
@@ -263,15 +276,12 @@ impl Node {
         let status = served.cache_status();
         let (shown, hit_layer) = self.shown_status(served, &upstream, response.status());
         let headers = response.headers_mut();
-        // Lower tiers' Cache-Status entries stay (RFC 9211: one entry per cache).
-        for name in [
-            &own::X_CACHE,
-            &own::X_AMZ_CF_POP,
-            &own::X_AMZ_CF_ID,
-            &own::SERVER_TIMING,
-            &own::X_EDGELAB_TIER,
-        ] {
-            headers.remove(name);
+        // An upstream's own headers go; lower tiers' Cache-Status entries stay (RFC 9211: one
+        // entry per cache). A stored object never has them (the fill strips them, and an
+        // error page that replaces an answer is stripped where it replaces it), so an answer
+        // from the store skips the five lookups.
+        if !served.is_own_hit() {
+            strip_upstream_identity(headers);
         }
         headers.insert(
             own::X_CACHE.clone(),
