@@ -60,6 +60,13 @@ impl ServerTiming {
         }
     }
 
+    /// An empty value written into `buffer` (cleared first), to reuse its allocation:
+    /// [`ServerTiming::finish`] hands it back.
+    pub fn in_buffer(mut buffer: String) -> ServerTiming {
+        buffer.clear();
+        ServerTiming { text: buffer }
+    }
+
     fn separate(&mut self) {
         if !self.text.is_empty() {
             self.text.push(',');
@@ -79,7 +86,7 @@ impl ServerTiming {
         self.separate();
         self.text.push_str(name);
         self.text.push_str(";desc=\"");
-        if desc.contains(['"', '\\']) {
+        if desc.bytes().any(|b| b == b'"' || b == b'\\') {
             for c in desc.chars() {
                 if c == '"' || c == '\\' {
                     self.text.push('\\');

@@ -230,16 +230,13 @@ impl Node {
     /// The request's `X-Amz-Cf-Id`: a lower tier's id is kept so one viewer request has one
     /// id on every tier; a viewer's own is replaced. It is set on `parts` for the upstream.
     fn request_id(&self, parts: &mut Parts) -> HeaderValue {
-        let from_tier = parts.headers.contains_key(&own::X_EDGELAB_TIER);
-        let kept = parts
-            .headers
-            .get(&own::X_AMZ_CF_ID)
-            .filter(|id| from_tier && id.to_str().is_ok())
+        let from_tier = parts.headers.remove(&own::X_EDGELAB_TIER).is_some();
+        let kept = from_tier
+            .then(|| parts.headers.get(&own::X_AMZ_CF_ID))
+            .flatten()
+            .filter(|id| id.to_str().is_ok())
             .cloned();
         let rid = kept.unwrap_or_else(|| self.identity.next_id_value());
-        if from_tier {
-            parts.headers.remove(&own::X_EDGELAB_TIER);
-        }
         parts.headers.insert(own::X_AMZ_CF_ID.clone(), rid.clone());
         rid
     }

@@ -3,10 +3,10 @@
 //! renders them into `X-Cache`, `Cache-Status`, `Server-Timing` and the metrics, once, at
 //! the end of the request.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use edgelab_common::body::{self, Body};
 use edgelab_common::names::header_name as own;
 use edgelab_wire::server_timing::{self, metric};
@@ -259,6 +259,20 @@ pub(super) fn strip_upstream_identity(headers: &mut http::HeaderMap) {
     }
 }
 
+thread_local! {
+    /// The text of a response's own header values, reused by every response of a thread:
+    /// each value then costs one allocation of its exact size.
+    static SCRATCH: RefCell<String> = RefCell::new(String::with_capacity(256));
+}
+
+/// Runs `write` on the thread's cleared scratch text (`write` must not call this again).
+fn with_scratch<T>(write: impl FnOnce(&mut String) -> T) -> T {
+    SCRATCH.with_borrow_mut(|text| {
+        text.clear();
+        write(text)
+    })
+}
+
 impl Node {
     /// Adds the CloudFront, RFC 9211 and Server-Timing headers; counts the request and
     /// records its cache status in the request's span.
@@ -295,16 +309,22 @@ impl Node {
             HeaderValue::from_static(self.config.tier.layer()),
         );
         let name = &self.identity.cache_name;
-        let mut entry = String::with_capacity(name.len() + 64);
-        // Writing to a String cannot fail.
-        let _ = write!(entry, "{name}; {served}");
-        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(entry)) {
+        let entry = with_scratch(|text| {
+            // Writing to a String cannot fail.
+            let _ = write!(text, "{name}; {served}");
+            HeaderValue::from_str(text).ok()
+        });
+        if let Some(v) = entry {
             headers.append(own::CACHE_STATUS.clone(), v);
         }
         let elapsed = started.elapsed();
         let rid = rid.to_str().unwrap_or_default();
-        let timing = self.server_timing(shown, hit_layer, &upstream, rid, elapsed);
-        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(timing)) {
+        let timing = with_scratch(|text| {
+            let buffer = std::mem::take(text);
+            *text = self.server_timing(buffer, shown, hit_layer, &upstream, rid, elapsed);
+            HeaderValue::from_str(text).ok()
+        });
+        if let Some(v) = timing {
             headers.insert(own::SERVER_TIMING.clone(), v);
         }
         self.metrics.request(status, elapsed);
@@ -334,16 +354,17 @@ impl Node {
         (shown, hit_layer)
     }
 
-    /// The `Server-Timing` value, in one buffer (this runs on every hit).
+    /// The `Server-Timing` value, written into `buffer` (this runs on every hit).
     fn server_timing(
         &self,
+        buffer: String,
         shown: XCache,
         hit_layer: Option<Tier>,
         upstream: &UpstreamInfo,
         rid: &str,
         elapsed: Duration,
     ) -> String {
-        let mut timing = ServerTiming::new();
+        let mut timing = ServerTiming::in_buffer(buffer);
         if let Some(layer) = upstream.layer {
             timing.desc(metric::UPSTREAM_LAYER, layer.layer());
         }

@@ -32,7 +32,7 @@ pub fn respond_from_object(
     now: SystemTime,
 ) -> Response<Body> {
     let mut headers = object.headers.to_map_with_room(ADDED_FIELDS);
-    headers.insert(header::AGE, HeaderValue::from(object.age(now).as_secs()));
+    headers.insert(header::AGE, decimal(object.age(now).as_secs()));
     // From its store a node answers the cache validators (If-None-Match, then
     // If-Modified-Since); If-Match and If-Unmodified-Since are left to the origin.
     let conditions = Conditions {
@@ -97,16 +97,14 @@ pub(super) fn respond_streaming(
     body: Body,
 ) -> Response<Body> {
     let mut headers = object.headers.to_map_with_room(ADDED_FIELDS);
-    headers.insert(header::AGE, HeaderValue::from(object.age(now).as_secs()));
+    headers.insert(header::AGE, decimal(object.age(now).as_secs()));
     with_head(object.status, headers, body)
 }
 
-/// Sets `Content-Length` to `length`, keeping the stored value when it already says so (the
-/// usual case: no number is rendered on a hit).
-fn set_content_length(headers: &mut HeaderMap, length: usize) {
-    let mut digits = [0u8; 20];
+/// The decimal digits of `n`, written at the end of `digits`.
+fn digits_of(n: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut at = digits.len();
-    let mut rest = length;
+    let mut rest = n;
     loop {
         at -= 1;
         digits[at] = b'0' + (rest % 10) as u8;
@@ -115,10 +113,26 @@ fn set_content_length(headers: &mut HeaderMap, length: usize) {
             break;
         }
     }
+    &digits[at..]
+}
+
+/// `n` as a header value in one allocation of its exact size (`HeaderValue::from(u64)`
+/// takes two: a 20-byte buffer, then the shared header a partly filled buffer needs).
+fn decimal(n: u64) -> HeaderValue {
+    let mut digits = [0u8; 20];
+    // Invariant: ASCII digits are valid header text.
+    HeaderValue::from_bytes(digits_of(n, &mut digits)).expect("digits are header text")
+}
+
+/// Sets `Content-Length` to `length`, keeping the stored value when it already says so (the
+/// usual case: no number is rendered on a hit).
+fn set_content_length(headers: &mut HeaderMap, length: usize) {
+    let mut digits = [0u8; 20];
+    let digits = digits_of(length as u64, &mut digits);
     let mut stored = headers.get_all(header::CONTENT_LENGTH).iter();
-    let agrees = stored.next().is_some_and(|v| v.as_bytes() == &digits[at..]);
+    let agrees = stored.next().is_some_and(|v| v.as_bytes() == digits);
     if !(agrees && stored.next().is_none()) {
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        headers.insert(header::CONTENT_LENGTH, decimal(length as u64));
     }
 }
 
@@ -174,6 +188,13 @@ fn respond_with_range(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_values_are_the_numbers_digits() {
+        for n in [0, 7, 10, 3_600, 86_400, u64::MAX] {
+            assert_eq!(decimal(n), n.to_string().as_str());
+        }
+    }
 
     #[test]
     fn content_length_is_kept_only_when_it_is_the_one_right_value() {
