@@ -80,7 +80,8 @@ pub struct EdgeHandle {
     invalidations: invalidation::Invalidations,
     store: store::Store,
     clock: Clock,
-    pop_id: String,
+    // Boxed (two words, not three) with the `Arc` below: enums holding a handle stay small.
+    pop_id: Box<str>,
     node: proxy::Node,
     // Behind an `Arc`: the handle stays small for the enums that hold it.
     traffic_server: Arc<Traffic>,
@@ -254,7 +255,7 @@ pub fn start(
         invalidations,
         store,
         clock,
-        pop_id,
+        pop_id: pop_id.into_boxed_str(),
         node,
         traffic_server: Arc::new(traffic_server),
     })
