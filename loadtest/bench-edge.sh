@@ -98,27 +98,7 @@ $(lib_nginx_http_common)
     }
 }
 NGINX
-cat >"$WORK/proxy.conf" <<NGINX
-$(lib_nginx_main proxy)
-events { worker_connections 8192; }
-http {
-$(lib_nginx_http_common)
-    proxy_temp_path $WORK/tmp-proxy;
-    proxy_cache_path $WORK/cache levels=1:2 keys_zone=edge:64m max_size=2g inactive=1h use_temp_path=off;
-    upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 64; }
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        location / {
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_cache edge;
-            proxy_cache_lock on;
-            add_header X-Cache \$upstream_cache_status;
-        }
-    }
-}
-NGINX
+lib_nginx_proxy_conf "$NGINX_PORT" >"$WORK/proxy.conf"
 lib_start_nginx "$LOAD_CPU" "$WORK/origin.conf"
 wait_http "http://127.0.0.1:$ORIGIN_PORT/obj/1k.bin"
 

@@ -77,24 +77,7 @@ start_counted() {
         limit) cmd=("$LIMIT_BIN" --listen "127.0.0.1:$port") ;;
         nginx)
             # One process (no master): the one callgrind counts.
-            cat >"$WORK/proxy.conf" <<NGINX
-$(lib_nginx_main proxy)
-master_process off;
-events { worker_connections 8192; }
-http {
-$(lib_nginx_http_common)
-    proxy_temp_path $WORK/tmp-proxy;
-    proxy_cache_path $WORK/cache levels=1:2 keys_zone=edge:32m max_size=1g inactive=1h use_temp_path=off;
-    upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 64; }
-    server {
-        listen 127.0.0.1:$port;
-        location / {
-            proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection "";
-            proxy_cache edge; proxy_cache_lock on; add_header X-Cache \$upstream_cache_status;
-        }
-    }
-}
-NGINX
+            lib_nginx_proxy_conf "$port" "master_process off;" >"$WORK/proxy.conf"
             cmd=("$(lib_nginx)" -p "$WORK" -c "$WORK/proxy.conf") ;;
     esac
     lib_pinned "$SERVER_CPU" valgrind --tool=callgrind --callgrind-out-file="$WORK/$1.cg" \

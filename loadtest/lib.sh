@@ -115,6 +115,33 @@ lib_nginx_main() {
     echo "daemon off; worker_processes 1; pid $WORK/$1.pid; error_log $WORK/$1-error.log warn;"
 }
 
+# The nginx proxy_cache peer every hit benchmark measures against: a config (on stdout) for an
+# nginx listening on 127.0.0.1:$1 that caches what the origin on ORIGIN_PORT serves; $2, if
+# given, is one more main-context line (e.g. `master_process off;`).
+lib_nginx_proxy_conf() {
+    cat <<NGINX
+$(lib_nginx_main proxy)${2:+ $2}
+events { worker_connections 8192; }
+http {
+$(lib_nginx_http_common)
+    proxy_temp_path $WORK/tmp-proxy;
+    proxy_cache_path $WORK/cache levels=1:2 keys_zone=edge:64m max_size=2g inactive=1h use_temp_path=off;
+    upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 64; }
+    server {
+        listen 127.0.0.1:$1;
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache edge;
+            proxy_cache_lock on;
+            add_header X-Cache \$upstream_cache_status;
+        }
+    }
+}
+NGINX
+}
+
 # Starts nginx with config file $2 on CPU $1; sets NGINX_PID.
 lib_start_nginx() {
     lib_pinned "$1" "$(lib_nginx)" -p "$WORK" -c "$2" &
