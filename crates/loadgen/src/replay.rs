@@ -237,6 +237,20 @@ impl Cursor {
 mod tests {
     use super::*;
 
+    /// Catalog objects at `paths`, with no size or digest (the cursor only matches paths).
+    fn catalog(paths: &[&str]) -> Vec<CatalogObject> {
+        paths
+            .iter()
+            .map(|p| CatalogObject {
+                path: p.to_string(),
+                class: "x".into(),
+                size: None,
+                digest: None,
+                content_type: None,
+            })
+            .collect()
+    }
+
     #[test]
     fn the_shipped_log_scans_and_replays_in_logged_order_at_speed() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -249,16 +263,7 @@ mod tests {
                 .is_some_and(|m| m.contains("line 21"))
         );
         assert_eq!(log.places(), ["FRA", "IAD", "LHR", "NRT", "SYD"]);
-        let objects: Vec<CatalogObject> = ["/index.html", "/img/hero.jpg"]
-            .iter()
-            .map(|p| CatalogObject {
-                path: p.to_string(),
-                class: "x".into(),
-                size: None,
-                digest: None,
-                content_type: None,
-            })
-            .collect();
+        let objects = catalog(&["/index.html", "/img/hero.jpg"]);
         let mut cursor = Cursor::open(&log, &objects, &log.places()).expect("opens");
         let mut sent = Vec::new();
         while let Some(request) = cursor.next_request() {
@@ -285,16 +290,7 @@ mod tests {
         assert_eq!(log.places(), ["local"], "no fallback: one local place");
         let log = log.with_fallback(Some("Berlin".into()));
         assert_eq!(log.places(), ["Berlin"]);
-        let objects: Vec<CatalogObject> = ["/index.html", "/static/app.js"]
-            .iter()
-            .map(|p| CatalogObject {
-                path: p.to_string(),
-                class: "x".into(),
-                size: None,
-                digest: None,
-                content_type: None,
-            })
-            .collect();
+        let objects = catalog(&["/index.html", "/static/app.js"]);
         let places = ["Tokyo".to_string(), "Berlin".to_string()];
         let mut cursor = Cursor::open(&log, &objects, &places).expect("opens");
         let mut sent = 0;

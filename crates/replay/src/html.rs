@@ -316,23 +316,9 @@ a request the next tier (or the origin) serves.</p>",
 mod tests {
     use super::*;
     use crate::cache::Eviction;
-    use crate::trace::{Request, TraceError};
+    use crate::sim::tests::trace;
+    use crate::trace::Request;
     use crate::{Router, TierSet, capacity_grid, simulate_choices, simulate_tiered};
-
-    fn trace(items: &[(u64, u64)]) -> Vec<Result<Request, TraceError>> {
-        items
-            .iter()
-            .map(|&(id, size)| {
-                Ok(Request {
-                    time: 0,
-                    id,
-                    size,
-                    pop: None,
-                    class: None,
-                })
-            })
-            .collect()
-    }
 
     const ITEMS: [(u64, u64); 8] = [
         (1, 10),

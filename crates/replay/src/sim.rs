@@ -334,10 +334,11 @@ impl Report {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn trace(items: &[(u64, u64)]) -> Vec<Result<Request, TraceError>> {
+    /// A trace of `(id, size)` requests at time 0 with no PoP or class.
+    pub(crate) fn trace(items: &[(u64, u64)]) -> Vec<Result<Request, TraceError>> {
         items
             .iter()
             .map(|&(id, size)| {
