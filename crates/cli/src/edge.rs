@@ -22,20 +22,27 @@ use edgelab_edge::{EdgeConfig, RawEdgeConfig, Traffic};
 
 use crate::output;
 
+/// Default traffic address: next to `edgelab origin`'s 127.0.0.1:8080.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
+/// Default admin address: next to `edgelab origin`'s 127.0.0.1:9080.
+const DEFAULT_ADMIN: &str = "127.0.0.1:9081";
+
 /// Arguments of `edgelab edge`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
-    edgelab edge --listen 127.0.0.1:8002 --admin 127.0.0.1:9002 --upstream http://127.0.0.1:8000 --policy rfc9111\n  \
+    edgelab edge --upstream http://127.0.0.1:8080 --pop FRA     # in front of `edgelab origin` run with its defaults\n  \
+    edgelab edge --listen 127.0.0.1:8082 --admin 127.0.0.1:9082 --upstream http://127.0.0.1:8080 --policy rfc9111\n  \
     edgelab edge --listen 127.0.0.1:0 --admin 127.0.0.1:0 --upstream http://origin:8080 --tier rec --pop FRA\n  \
-    edgelab edge --upstream http://127.0.0.1:8000 --policy CachingOptimized --min-ttl 0s --default-ttl 10s --max-ttl 10s\n  \
-    taskset -c 0 edgelab edge --upstream http://127.0.0.1:8000 --pop FRA        # one thread on CPU 0\n  \
-    edgelab edge --config config/edge.toml --listen 127.0.0.1:8080 --admin 127.0.0.1:9080")]
+    edgelab edge --upstream http://127.0.0.1:8080 --policy CachingOptimized --min-ttl 0s --default-ttl 10s --max-ttl 10s\n  \
+    taskset -c 0 edgelab edge --upstream http://127.0.0.1:8080 --pop FRA        # one thread on CPU 0\n  \
+    edgelab edge --config config/edge.toml                       # its upstream: the origin on 127.0.0.1:8080")]
 pub struct Args {
-    /// Traffic address (port 0 picks a free port; the first stdout line names it).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    /// Traffic address (port 0 picks a free port; the first stdout line names it). The
+    /// default is one port above `edgelab origin`'s, so both run side by side on defaults.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     pub listen: String,
     /// Admin address (/metrics, /healthz, /readyz, /invalidations, /cache).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9080")]
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_ADMIN)]
     pub admin: String,
     /// Upstream URL: the origin (primary of the origin group). Required unless the config
     /// file sets `[upstream] primary`.

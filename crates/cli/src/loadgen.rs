@@ -30,7 +30,7 @@ const CATALOG_LIMIT: Duration = Duration::from_secs(10);
 #[command(after_help = "Examples:
   edgelab loadgen --target http://127.0.0.1:8080 --rate 500 --duration 30s
   edgelab loadgen --target http://127.0.0.1:8081 --scenario loadtest/scenarios/zipf-web.toml \\
-      --origin-metrics http://127.0.0.1:9090/metrics --json run.json --html run.html
+      --origin-metrics http://127.0.0.1:9080/metrics --json run.json --html run.html
   edgelab loadgen --target http://example.test --urls urls.txt --closed --connections 16
   edgelab loadgen --topology config/default.toml --duration 20s --json edge.json   # every place via its PoP
   edgelab loadgen --target http://pop:8080 --rate 3000 --shard 2/3 --json shard-2.json   # one of 3 machines

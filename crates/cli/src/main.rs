@@ -32,8 +32,8 @@ mod up;
   edgelab demo --tour                            # five measured chapters: caching, GA, Local Zone, failures
   edgelab up config/global.toml                  # every node of a topology; Ctrl-C stops it
   edgelab topology route --client Sydney --shield   # the path a request takes, hop by hop
-  edgelab origin --listen 127.0.0.1:8080 --admin 127.0.0.1:9080
-  edgelab edge --listen 127.0.0.1:8081 --admin 127.0.0.1:9081 --upstream http://127.0.0.1:8080
+  edgelab origin                                 # an origin on 127.0.0.1:8080 (admin :9080)
+  edgelab edge --upstream http://127.0.0.1:8080  # an edge in front of it on 127.0.0.1:8081 (admin :9081)
 
 `edgelab help COMMAND` (or `edgelab COMMAND --help`) prints each command's options, defaults and
 examples; docs/ has the reference. `EDGELAB_LOG=info` turns on logs.")]

@@ -17,7 +17,8 @@ use crate::output;
 /// Arguments of `edgelab origin`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  edgelab origin --listen 127.0.0.1:8080 --admin 127.0.0.1:9080
+  edgelab origin                        # traffic 127.0.0.1:8080, admin 127.0.0.1:9080
+  edgelab edge --upstream http://127.0.0.1:8080   # then an edge in front of it (127.0.0.1:8081)
   edgelab origin --listen 127.0.0.1:0 --admin 127.0.0.1:0 --seed 7 --region eu-west-2 --az euw2-az1
   edgelab origin --config config/origin.toml --objects 100000
   edgelab origin --config config/origin.toml --export /tmp/bodies

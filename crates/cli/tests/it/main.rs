@@ -1,6 +1,7 @@
 //! End-to-end tests of the `edgelab` binary: each module runs real subcommands.
 
 mod agreement;
+mod defaults;
 mod deploy;
 mod edge;
 mod import;
