@@ -57,19 +57,17 @@ pub fn custom(config: &OriginRequestPolicyConfig) -> Result<ForwardPolicy, (Stri
         Headers::Selected(selection) => (None, Some(selection)),
     };
     let cookies = policy::selection(
-        &config.cookies_config.cookie_behavior,
-        config.cookies_config.cookies.items(),
+        &config.cookies_config,
+        "",
         "cookies forwarded",
         &mut approximations,
-    )
-    .map_err(|m| ("CookiesConfig.CookieBehavior".to_string(), m))?;
+    )?;
     let query_strings = policy::selection(
-        &config.query_strings_config.query_string_behavior,
-        config.query_strings_config.query_strings.items(),
+        &config.query_strings_config,
+        "",
         "query strings forwarded",
         &mut approximations,
-    )
-    .map_err(|m| ("QueryStringsConfig.QueryStringBehavior".to_string(), m))?;
+    )?;
     Ok(ForwardPolicy {
         name: config.name.clone(),
         managed,
@@ -145,17 +143,25 @@ mod tests {
         .expect("an OriginRequestPolicyConfig")
     }
 
+    /// The policy a custom config of these three parts maps to (it must map).
+    fn mapped(headers: &str, cookies: &str, query: &str) -> ForwardPolicy {
+        custom(&config(headers, cookies, query)).expect("the config maps")
+    }
+
+    /// The policy of these headers with no cookies and no query strings.
+    fn headers_mapped(headers: &str) -> ForwardPolicy {
+        mapped(headers, NO_COOKIES, NO_QUERY)
+    }
+
+    const NO_HEADERS: &str = r#"{"HeaderBehavior": "none"}"#;
     const NO_COOKIES: &str = r#"{"CookieBehavior": "none"}"#;
     const NO_QUERY: &str = r#"{"QueryStringBehavior": "none"}"#;
 
     #[test]
     fn a_header_whitelist_maps_to_a_list_and_none_to_none() {
-        let policy = custom(&config(
+        let policy = headers_mapped(
             r#"{"HeaderBehavior": "whitelist", "Headers": {"Quantity": 2, "Items": ["Accept", "Referer"]}}"#,
-            NO_COOKIES,
-            NO_QUERY,
-        ))
-        .unwrap();
+        );
         assert_eq!(policy.managed, None);
         assert_eq!(
             policy.headers,
@@ -164,32 +170,19 @@ mod tests {
         assert_eq!(policy.cookies, Some(KeySelection::None));
         assert_eq!(policy.query_strings, Some(KeySelection::None));
         assert!(policy.approximations.is_empty());
-        let none = custom(&config(
-            r#"{"HeaderBehavior": "none"}"#,
-            NO_COOKIES,
-            NO_QUERY,
-        ))
-        .unwrap();
+        let none = headers_mapped(NO_HEADERS);
         assert_eq!(none.headers, Some(KeySelection::None));
     }
 
     #[test]
     fn all_viewer_headers_map_to_all_and_cloudfront_headers_are_said_to_be_missing() {
-        let all = custom(&config(
-            r#"{"HeaderBehavior": "allViewer"}"#,
-            NO_COOKIES,
-            NO_QUERY,
-        ))
-        .unwrap();
+        let all = headers_mapped(r#"{"HeaderBehavior": "allViewer"}"#);
         assert_eq!(all.headers, Some(KeySelection::All));
         assert!(all.approximations.is_empty());
-        let with_cf = custom(&config(
+        let with_cf = headers_mapped(
             r#"{"HeaderBehavior": "allViewerAndWhitelistCloudFront",
                 "Headers": {"Quantity": 1, "Items": ["CloudFront-Viewer-Country"]}}"#,
-            NO_COOKIES,
-            NO_QUERY,
-        ))
-        .unwrap();
+        );
         assert_eq!(with_cf.headers, Some(KeySelection::All));
         assert!(
             with_cf.approximations[0].contains("CloudFront-Viewer-Country"),
@@ -200,12 +193,11 @@ mod tests {
 
     #[test]
     fn all_except_host_is_the_managed_rule_and_other_exclusions_are_approximated() {
-        let except_host = custom(&config(
+        let except_host = mapped(
             r#"{"HeaderBehavior": "allExcept", "Headers": {"Quantity": 1, "Items": ["host"]}}"#,
             r#"{"CookieBehavior": "all"}"#,
             r#"{"QueryStringBehavior": "all"}"#,
-        ))
-        .unwrap();
+        );
         assert_eq!(except_host.managed, Some("AllViewerExceptHostHeader"));
         assert_eq!(
             except_host.headers, None,
@@ -213,24 +205,20 @@ mod tests {
         );
         assert_eq!(except_host.cookies, Some(KeySelection::All));
         assert!(except_host.approximations.is_empty());
-        let except_more = custom(&config(
+        let except_more = headers_mapped(
             r#"{"HeaderBehavior": "allExcept", "Headers": {"Quantity": 2, "Items": ["Host", "X-Debug"]}}"#,
-            NO_COOKIES,
-            NO_QUERY,
-        ))
-        .unwrap();
+        );
         assert_eq!(except_more.headers, Some(KeySelection::All));
         assert!(except_more.approximations[0].contains("X-Debug"));
     }
 
     #[test]
     fn cookie_and_query_string_selections_map_with_all_except_approximated() {
-        let policy = custom(&config(
-            r#"{"HeaderBehavior": "none"}"#,
+        let policy = mapped(
+            NO_HEADERS,
             r#"{"CookieBehavior": "whitelist", "Cookies": {"Quantity": 1, "Items": ["session"]}}"#,
             r#"{"QueryStringBehavior": "allExcept", "QueryStrings": {"Quantity": 1, "Items": ["utm_source"]}}"#,
-        ))
-        .unwrap();
+        );
         assert_eq!(
             policy.cookies,
             Some(KeySelection::Only(vec!["session".into()]))
@@ -241,26 +229,33 @@ mod tests {
 
     #[test]
     fn each_unknown_behaviour_names_its_field() {
-        let bad_headers = custom(&config(
-            r#"{"HeaderBehavior": "some"}"#,
-            NO_COOKIES,
-            NO_QUERY,
-        ));
-        assert_eq!(bad_headers.unwrap_err().0, "HeadersConfig.HeaderBehavior");
-        let bad_cookies = custom(&config(
-            r#"{"HeaderBehavior": "none"}"#,
-            r#"{"CookieBehavior": "allViewer"}"#,
-            NO_QUERY,
-        ));
-        assert_eq!(bad_cookies.unwrap_err().0, "CookiesConfig.CookieBehavior");
-        let bad_query = custom(&config(
-            r#"{"HeaderBehavior": "none"}"#,
-            NO_COOKIES,
-            r#"{"QueryStringBehavior": "whitelisted"}"#,
-        ));
-        let (field, message) = bad_query.unwrap_err();
-        assert_eq!(field, "QueryStringsConfig.QueryStringBehavior");
-        assert!(message.contains("whitelisted"), "{message}");
+        for (headers, cookies, query, field, word) in [
+            (
+                r#"{"HeaderBehavior": "some"}"#,
+                NO_COOKIES,
+                NO_QUERY,
+                "HeadersConfig.HeaderBehavior",
+                "some",
+            ),
+            (
+                NO_HEADERS,
+                r#"{"CookieBehavior": "allViewer"}"#,
+                NO_QUERY,
+                "CookiesConfig.CookieBehavior",
+                "allViewer",
+            ),
+            (
+                NO_HEADERS,
+                NO_COOKIES,
+                r#"{"QueryStringBehavior": "whitelisted"}"#,
+                "QueryStringsConfig.QueryStringBehavior",
+                "whitelisted",
+            ),
+        ] {
+            let (got, message) = custom(&config(headers, cookies, query)).unwrap_err();
+            assert_eq!(got, field);
+            assert!(message.contains(word), "{message}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! a behaviour without a cache policy. The managed origin request policies are mapped by id to
 //! the names the edge knows ("Use managed origin request policies").
 
-use crate::api::{CachePolicyConfig, ForwardedValues};
+use crate::api::{CachePolicyConfig, CookiesConfig, ForwardedValues, QueryStringsConfig};
 
 /// A selection of query strings or cookies in the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,27 +144,81 @@ pub fn managed_origin_request_policy(id: &str) -> Option<&'static str> {
     })
 }
 
-/// A selection from its API behaviour word and names; `field` names it in errors.
-pub(crate) fn selection(
-    behavior: &str,
-    names: &[String],
-    field: &str,
+/// A `CookiesConfig` or a `QueryStringsConfig`: a behaviour word and its names, the same
+/// in cache policies and origin request policies.
+pub(crate) trait NamedSelection {
+    /// The behaviour's field below the policy's config, for errors.
+    const FIELD: &'static str;
+    /// The API's behaviour word (`none`, `whitelist`, `allExcept`, `all`).
+    fn behavior(&self) -> &str;
+    /// The names it lists.
+    fn names(&self) -> &[String];
+}
+
+impl NamedSelection for CookiesConfig {
+    const FIELD: &'static str = "CookiesConfig.CookieBehavior";
+    fn behavior(&self) -> &str {
+        &self.cookie_behavior
+    }
+    fn names(&self) -> &[String] {
+        self.cookies.items()
+    }
+}
+
+impl NamedSelection for QueryStringsConfig {
+    const FIELD: &'static str = "QueryStringsConfig.QueryStringBehavior";
+    fn behavior(&self) -> &str {
+        &self.query_string_behavior
+    }
+    fn names(&self) -> &[String] {
+        self.query_strings.items()
+    }
+}
+
+/// The selection `config` makes; `what` names it in approximations, and an error names its
+/// field, `parent` (the path down to the config, with its dot, or empty) then its own.
+pub(crate) fn selection<C: NamedSelection>(
+    config: &C,
+    parent: &str,
+    what: &str,
     approximations: &mut Vec<String>,
-) -> Result<KeySelection, String> {
-    match behavior {
+) -> Result<KeySelection, (String, String)> {
+    let names = config.names();
+    match config.behavior() {
         "none" => Ok(KeySelection::None),
         "all" => Ok(KeySelection::All),
         "whitelist" => Ok(KeySelection::Only(names.to_vec())),
         "allExcept" => {
             approximations.push(format!(
-                "{field}: allExcept {names:?} is keyed as all (edgelab has no exclusion lists)"
+                "{what}: allExcept {names:?} is keyed as all (edgelab has no exclusion lists)"
             ));
             Ok(KeySelection::All)
         }
-        other => Err(format!(
-            "unknown behaviour {other:?} (expected none, whitelist, allExcept or all)"
+        other => Err((
+            format!("{parent}{}", C::FIELD),
+            format!("unknown behaviour {other:?} (expected none, whitelist, allExcept or all)"),
         )),
     }
+}
+
+/// MinTTL, DefaultTTL and MaxTTL with the API's defaults for the last two (86400 s but at
+/// least MinTTL; 31536000 s but at least DefaultTTL), checked to be in order.
+fn ttls(
+    min_ttl: u64,
+    default_ttl: Option<u64>,
+    max_ttl: Option<u64>,
+) -> Result<(u64, u64, u64), (String, String)> {
+    let default_ttl = default_ttl.unwrap_or(DAY.max(min_ttl));
+    let max_ttl = max_ttl.unwrap_or(YEAR.max(default_ttl));
+    if min_ttl > default_ttl || default_ttl > max_ttl {
+        return Err((
+            "DefaultTTL".into(),
+            format!(
+                "MinTTL {min_ttl} <= DefaultTTL {default_ttl} <= MaxTTL {max_ttl} does not hold"
+            ),
+        ));
+    }
+    Ok((min_ttl, default_ttl, max_ttl))
 }
 
 /// A custom cache policy from `get-cache-policy`; errors name the field below
@@ -177,43 +231,20 @@ pub fn custom_cache_policy(config: &CachePolicyConfig) -> Result<KeyPolicy, (Str
         "whitelist" => keys.headers_config.headers.items().to_vec(),
         other => {
             return Err((
-                "ParametersInCacheKeyAndForwardedToOrigin.HeadersConfig.HeaderBehavior".into(),
+                format!("{KEYS}HeadersConfig.HeaderBehavior"),
                 format!("unknown behaviour {other:?} (expected none or whitelist)"),
             ));
         }
     };
-    let cookies = selection(
-        &keys.cookies_config.cookie_behavior,
-        keys.cookies_config.cookies.items(),
-        "cookies",
-        &mut approximations,
-    )
-    .map_err(|m| {
-        let field = "ParametersInCacheKeyAndForwardedToOrigin.CookiesConfig.CookieBehavior";
-        (field.to_string(), m)
-    })?;
+    const KEYS: &str = "ParametersInCacheKeyAndForwardedToOrigin.";
+    let cookies = selection(&keys.cookies_config, KEYS, "cookies", &mut approximations)?;
     let query_strings = selection(
-        &keys.query_strings_config.query_string_behavior,
-        keys.query_strings_config.query_strings.items(),
+        &keys.query_strings_config,
+        KEYS,
         "query strings",
         &mut approximations,
-    )
-    .map_err(|m| {
-        let field =
-            "ParametersInCacheKeyAndForwardedToOrigin.QueryStringsConfig.QueryStringBehavior";
-        (field.to_string(), m)
-    })?;
-    let min_ttl = config.min_ttl;
-    let default_ttl = config.default_ttl.unwrap_or(DAY.max(min_ttl));
-    let max_ttl = config.max_ttl.unwrap_or(YEAR.max(default_ttl));
-    if min_ttl > default_ttl || default_ttl > max_ttl {
-        return Err((
-            "DefaultTTL".into(),
-            format!(
-                "MinTTL {min_ttl} <= DefaultTTL {default_ttl} <= MaxTTL {max_ttl} does not hold"
-            ),
-        ));
-    }
+    )?;
+    let (min_ttl, default_ttl, max_ttl) = ttls(config.min_ttl, config.default_ttl, config.max_ttl)?;
     Ok(KeyPolicy {
         name: config.name.clone(),
         preset: None,
@@ -234,11 +265,9 @@ pub fn custom_cache_policy(config: &CachePolicyConfig) -> Result<KeyPolicy, (Str
 /// headers (`*`) disables caching, as CloudFront does.
 pub fn legacy_cache_policy(
     forwarded: Option<&ForwardedValues>,
-    ttls: (Option<u64>, Option<u64>, Option<u64>),
+    given: (Option<u64>, Option<u64>, Option<u64>),
 ) -> Result<KeyPolicy, (String, String)> {
-    let min_ttl = ttls.0.unwrap_or(0);
-    let default_ttl = ttls.1.unwrap_or(DAY.max(min_ttl));
-    let max_ttl = ttls.2.unwrap_or(YEAR.max(default_ttl));
+    let (min_ttl, default_ttl, max_ttl) = ttls(given.0.unwrap_or(0), given.1, given.2)?;
     let mut policy = KeyPolicy {
         name: "legacy cache settings".to_string(),
         preset: None,
@@ -252,14 +281,6 @@ pub fn legacy_cache_policy(
         brotli: true,
         approximations: Vec::new(),
     };
-    if min_ttl > default_ttl || default_ttl > max_ttl {
-        return Err((
-            "DefaultTTL".into(),
-            format!(
-                "MinTTL {min_ttl} <= DefaultTTL {default_ttl} <= MaxTTL {max_ttl} does not hold"
-            ),
-        ));
-    }
     let Some(forwarded) = forwarded else {
         return Ok(policy);
     };
