@@ -89,6 +89,9 @@ pub mod metric {
     pub const EDGE_REQUEST_DURATION_SECONDS: &str = "edgelab_edge_request_duration_seconds";
     /// Upstream requests made by an edge node, by `pop`, `tier`, `result`.
     pub const EDGE_UPSTREAM_REQUESTS_TOTAL: &str = "edgelab_edge_upstream_requests_total";
+    /// Upstream connections an edge node opened, by `pop`, `tier`, `upstream`.
+    pub const EDGE_UPSTREAM_CONNECTIONS_OPENED_TOTAL: &str =
+        "edgelab_edge_upstream_connections_opened_total";
     /// Requests that waited on another request's upstream fetch, by `pop`, `tier`.
     pub const EDGE_COLLAPSED_REQUESTS_TOTAL: &str = "edgelab_edge_collapsed_requests_total";
     /// Collapsed requests answered from the leader's fill while it was still running

@@ -107,6 +107,52 @@ impl UpstreamResult {
     }
 }
 
+/// Which of a node's upstreams a connection went to (label `upstream`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamRole {
+    /// The next cache tier (REC or shield).
+    NextTier,
+    /// The origin group's primary.
+    Primary,
+    /// The origin group's secondary.
+    Secondary,
+}
+
+impl UpstreamRole {
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamRole::NextTier => "next_tier",
+            UpstreamRole::Primary => "primary",
+            UpstreamRole::Secondary => "secondary",
+        }
+    }
+}
+
+/// Counts the upstream connections a node opens, per upstream: the pool reuses keep-alive
+/// connections, so at steady state these stay flat. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct UpstreamConnections {
+    /// The authority (`host:port`) of each configured upstream, with its counter.
+    by_authority: Arc<[(String, IntCounter)]>,
+}
+
+impl UpstreamConnections {
+    /// Counts one connection opened to `uri`'s authority (nothing for an unknown one).
+    pub fn opened(&self, uri: &http::Uri) {
+        let Some(authority) = uri.authority() else {
+            return;
+        };
+        if let Some((_, counter)) = self
+            .by_authority
+            .iter()
+            .find(|(known, _)| known == authority.as_str())
+        {
+            counter.inc();
+        }
+    }
+}
+
 /// Why an expired object was served (label `cause` of the stale-on-error counter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StaleCause {
@@ -211,12 +257,14 @@ impl EvictionCause {
 /// and allocates: none runs per request). Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
-    pop: String,
+    // Shared, not owned: the handle stays small for the structs and enums that hold it.
+    pop: Arc<str>,
     tier: &'static str,
     /// Upstream results and stale-on-error causes appear once they happen (first use
     /// resolves the handle, later ones reuse it).
     upstream_vec: IntCounterVec,
     upstream: Arc<[OnceLock<IntCounter>; UPSTREAM_RESULTS]>,
+    upstream_connections_vec: IntCounterVec,
     stale_on_error_vec: IntCounterVec,
     stale_on_error: Arc<[OnceLock<IntCounter>; STALE_CAUSES]>,
     collapsed: IntCounter,
@@ -287,6 +335,13 @@ impl Metrics {
             ),
             &["pop", "tier", "result"],
         )?;
+        let upstream_connections = IntCounterVec::new(
+            Opts::new(
+                metric::EDGE_UPSTREAM_CONNECTIONS_OPENED_TOTAL,
+                "Upstream connections opened (the pool reuses them), by upstream.",
+            ),
+            &["pop", "tier", "upstream"],
+        )?;
         let collapsed = IntCounterVec::new(
             Opts::new(
                 metric::EDGE_COLLAPSED_REQUESTS_TOTAL,
@@ -336,6 +391,7 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(upstream.clone()))?;
+        registry.register(Box::new(upstream_connections.clone()))?;
         registry.register(Box::new(collapsed.clone()))?;
         registry.register(Box::new(collapsed_from_fill.clone()))?;
         registry.register(Box::new(stale_on_error.clone()))?;
@@ -362,10 +418,11 @@ impl Metrics {
             )
         });
         Ok(Self {
-            pop: pop.to_string(),
+            pop: Arc::from(pop),
             tier,
             upstream_vec: upstream,
             upstream: Arc::default(),
+            upstream_connections_vec: upstream_connections,
             stale_on_error_vec: stale_on_error,
             stale_on_error: Arc::default(),
             collapsed: collapsed.with_label_values(&[pop, tier]),
@@ -397,13 +454,33 @@ impl Metrics {
 
     /// Counts one upstream request.
     pub fn upstream(&self, result: UpstreamResult) {
-        let labels = [self.pop.as_str(), self.tier, result.as_str()];
+        let labels = [&*self.pop, self.tier, result.as_str()];
         lazy_inc(
             &self.upstream[..],
             result as usize,
             &self.upstream_vec,
             &labels,
         );
+    }
+
+    /// The connection counters of the configured `upstreams` (each exported at 0 from now
+    /// on), for the connector to count what it opens.
+    pub fn upstream_connections(
+        &self,
+        upstreams: &[(UpstreamRole, &http::Uri)],
+    ) -> UpstreamConnections {
+        let by_authority = upstreams
+            .iter()
+            .filter_map(|(role, uri)| {
+                let authority = uri.authority()?.as_str().to_string();
+                let labels = [&*self.pop, self.tier, role.as_str()];
+                Some((
+                    authority,
+                    self.upstream_connections_vec.with_label_values(&labels),
+                ))
+            })
+            .collect();
+        UpstreamConnections { by_authority }
     }
 
     /// Counts one collapsed request.
@@ -418,7 +495,7 @@ impl Metrics {
 
     /// Counts one expired object served because the upstream failed.
     pub fn stale_on_error(&self, cause: StaleCause) {
-        let labels = [self.pop.as_str(), self.tier, cause.as_str()];
+        let labels = [&*self.pop, self.tier, cause.as_str()];
         lazy_inc(
             &self.stale_on_error[..],
             cause as usize,

@@ -17,7 +17,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::config::Upstream;
-use crate::metrics::{Metrics, UpstreamResult};
+use crate::metrics::{Metrics, UpstreamConnections, UpstreamResult, UpstreamRole};
 
 pub mod expect;
 pub mod interim;
@@ -33,12 +33,13 @@ tokio::task_local! {
     static CONNECT_TIME: Cell<Option<Duration>>;
 }
 
-/// Wraps a connector to bound each connect by the connection timeout and record how long it
-/// took in the requesting task.
+/// Wraps a connector to bound each connect by the connection timeout, record how long it
+/// took in the requesting task and count the connections opened per upstream.
 #[derive(Clone, Debug)]
 pub struct TimedConnector<C> {
     inner: C,
     timeout: Duration,
+    opened: UpstreamConnections,
 }
 
 impl<C> tower_service::Service<Uri> for TimedConnector<C>
@@ -63,12 +64,16 @@ where
     fn call(&mut self, uri: Uri) -> Self::Future {
         let started = Instant::now();
         let timeout = self.timeout;
-        let future = self.inner.call(uri);
+        let opened = self.opened.clone();
+        let future = self.inner.call(uri.clone());
         Box::pin(async move {
             let result = match tokio::time::timeout(timeout, future).await {
                 Ok(result) => result.map_err(Into::into),
                 Err(_) => Err(format!("connect timed out after {timeout:?}").into()),
             };
+            if result.is_ok() {
+                opened.opened(&uri);
+            }
             let _ = CONNECT_TIME.try_with(|cell| cell.set(Some(started.elapsed())));
             result
         })
@@ -203,12 +208,21 @@ impl UpstreamClient {
                 .recording(metrics.delivery_errors().clone(), PathClass::Backbone),
             None => LinkConnector::plain(),
         };
+        let upstreams: Vec<(UpstreamRole, &Uri)> = [
+            (UpstreamRole::NextTier, config.next_tier.as_ref()),
+            (UpstreamRole::Primary, config.primary.as_ref()),
+            (UpstreamRole::Secondary, config.secondary.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(role, uri)| Some((role, uri?)))
+        .collect();
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(1024)
             .build(TimedConnector {
                 inner: link,
                 timeout: config.connection_timeout,
+                opened: metrics.upstream_connections(&upstreams),
             });
         Self {
             client,

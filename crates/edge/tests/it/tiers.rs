@@ -293,3 +293,43 @@ async fn upstream_link_delivery_lateness_is_exported_per_class() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_upstream_pool_reuses_its_connections_and_counts_each_upstream() {
+    let origin = TestOrigin::start("o").await;
+    let rec = tier("FRA", "rec", None, &origin.url()).await;
+    let edge = tier("FRA", "edge", Some(&rec), &origin.url()).await;
+    let opened = |node: &'static str, upstream: &'static str| {
+        format!(
+            "edgelab_edge_upstream_connections_opened_total{{pop=\"FRA\",tier=\"{node}\",upstream=\"{upstream}\"}}"
+        )
+    };
+    let before = edge.metrics().await;
+    assert!(
+        before.contains(&opened("edge", "next_tier")),
+        "exported at 0"
+    );
+    assert_eq!(metric_value(&before, &opened("edge", "primary")), 0.0);
+    let misses = 20;
+    for i in 0..misses {
+        let got = get(&format!("{}/obj-{i}?cc=max-age%3D600", edge.url()), &[]).await;
+        assert_eq!(got.h("x-cache"), "Miss from cloudfront");
+    }
+    let after = edge.metrics().await;
+    let ok = "edgelab_edge_upstream_requests_total{pop=\"FRA\",result=\"ok\",tier=\"edge\"}";
+    assert_eq!(metric_value(&after, ok), f64::from(misses));
+    // One request at a time: the pool hands the same keep-alive connection back (a second
+    // one at most, when a request starts before the last response's connection is back).
+    let to_rec = metric_value(&after, &opened("edge", "next_tier"));
+    assert!(
+        (1.0..=2.0).contains(&to_rec),
+        "{to_rec} connections for {misses} misses"
+    );
+    let rec_to_origin = rec.metric(&opened("rec", "primary")).await;
+    assert!((1.0..=2.0).contains(&rec_to_origin), "{rec_to_origin}");
+    // A request that cannot be cached goes from the edge to the origin: its own upstream.
+    let posted = send("POST", &format!("{}/form", edge.url()), &[], "x=1").await;
+    assert!(posted.status.is_success(), "{:?}", posted.status);
+    assert_eq!(edge.metric(&opened("edge", "primary")).await, 1.0);
+    assert_eq!(edge.metric(&opened("edge", "next_tier")).await, to_rec);
+}
