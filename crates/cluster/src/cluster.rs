@@ -397,6 +397,21 @@ impl Cluster {
             .collect()
     }
 
+    /// How late every cache node's upstream links (the links between the tiers) delivered
+    /// what the node waited for, since the nodes started: their delivery lateness (ns) added
+    /// up. A run's share is the difference of two readings.
+    pub fn tier_link_lateness(&self) -> hdrhistogram::Histogram<u64> {
+        let mut all = edgelab_link::lateness::new_histogram();
+        for node in &self.running {
+            if let Running::Edge(handle) = &node.handle {
+                let links = handle.node().metrics.delivery_errors().all();
+                // invariant: auto-resizing histograms always add.
+                all.add(links).expect("auto-resizing histograms always add");
+            }
+        }
+        all
+    }
+
     /// What the fault switches can name: the AZs and Regions holding an origin replica, and
     /// the PoPs, each once in plan order.
     pub fn fault_targets(&self) -> FaultTargets {

@@ -9,7 +9,8 @@
 //!   attaches to a running `edgelab up` through its control API ([`Reach::Attach`]), or uses
 //!   nodes reached by name ([`Reach::Dns`], docker compose).
 //! - [`RunningLab::run`] discovers the catalog once, routes every client place for a
-//!   [`Mode`], plans the workload and runs it, returning the [`Report`];
+//!   [`Mode`], plans the workload and runs it, returning the [`Report`] (with the tier
+//!   links' delivery error the nodes measured during the run, when they run here);
 //!   [`RunningLab::compare`] runs direct, edge (and ga) into a [`Comparison`].
 //!
 //! `edgelab compare`, `demo`, `drill` and `loadgen --topology` are argument parsing and
@@ -345,8 +346,17 @@ impl RunningLab {
             progress: opts.progress,
             hdr_log: opts.hdr_log,
         };
+        let tiers_before = self.cluster().map(|c| c.tier_link_lateness());
         let mut report = edgelab_loadgen::run(&plan, &targets, &options, stop).await?;
         report.map = Some(map);
+        if let (Some(cluster), Some(before)) = (self.cluster(), tiers_before) {
+            let mut during = cluster.tier_link_lateness();
+            // invariant: counts only grow, so the later reading holds the earlier one.
+            during
+                .subtract(&before)
+                .expect("a later reading holds the earlier one");
+            report.set_tier_links(&during);
+        }
         Ok(report)
     }
 

@@ -20,7 +20,7 @@ use edgelab_link::{DeliveryErrors, PathClass};
 use crate::compare::Comparison;
 use crate::origin_load::OriginCounters;
 use crate::record::Recorder;
-use crate::recorded::{RecordedOrigin, measurements};
+use crate::recorded::{RecordedOrigin, measurements, tier_links};
 use crate::report::{Measurements, OriginLoad, OriginRecord, OriginSecond, Report};
 use crate::shard::ShardSet;
 
@@ -99,12 +99,19 @@ pub fn merge(reports: &[Report], options: MergeOptions) -> Result<Report, MergeE
     let shards = covered_shards(reports, options)?;
     let mut recorder = Recorder::new();
     let delivery = DeliveryErrors::new();
+    let mut tiers = edgelab_link::lateness::new_histogram();
     for (input, report) in reports.iter().enumerate() {
-        let (recorded, links) = measurements(report)
-            .map_err(|problem| MergeError::new(MergeErrorKind::Data, Some(input), problem))?;
+        let data = |problem| MergeError::new(MergeErrorKind::Data, Some(input), problem);
+        let (recorded, links) = measurements(report).map_err(data)?;
         recorder.merge(recorded);
         for class in PathClass::ALL {
             delivery.add(class, &links.histogram(class));
+        }
+        if let Some(histogram) = tier_links(report).map_err(data)? {
+            // invariant: auto-resizing histograms always add.
+            tiers
+                .add(&histogram)
+                .expect("auto-resizing histograms always add");
         }
     }
     let elapsed_s = reports.iter().map(|r| r.elapsed_s).fold(0.0, f64::max);
@@ -124,6 +131,9 @@ pub fn merge(reports: &[Report], options: MergeOptions) -> Result<Report, MergeE
     });
     // Shards of one run routed the same targets (their fingerprints agree): one map.
     merged.map = first.map.clone();
+    if !tiers.is_empty() {
+        merged.set_tier_links(&tiers);
+    }
     Ok(merged)
 }
 
@@ -448,14 +458,16 @@ mod tests {
         let (plan, targets) = plan_and_targets(&["London", "Tokyo"], Mode::Edge);
         let mut recorder = Recorder::new();
         let delivery = DeliveryErrors::new();
+        let mut tiers = edgelab_link::lateness::new_histogram();
         let mut scheduled = 0;
         for i in (0..2_000).filter(|&i| keep(i)) {
             recorder.record(sample(i));
             recorder.record_send_lateness(Duration::from_micros(i % 50));
             delivery.record(PathClass::Internet, Duration::from_micros(i % 70));
+            edgelab_link::lateness::record(&mut tiers, Duration::from_micros(i % 90));
             scheduled += 1;
         }
-        Report::derive(Measurements {
+        let mut report = Report::derive(Measurements {
             label: "edge".into(),
             seed: 1,
             settings: ReportSettings::of(&plan),
@@ -468,7 +480,9 @@ mod tests {
             elapsed: Duration::from_secs(18),
             interrupted: false,
             origin,
-        })
+        });
+        report.set_tier_links(&tiers);
+        report
     }
 
     fn shard_reports(count: u32) -> Vec<Report> {
@@ -496,6 +510,10 @@ mod tests {
         assert_eq!(merged.errors.by_kind, whole.errors.by_kind);
         assert_eq!(merged.errors.by_place, whole.errors.by_place);
         assert_eq!(merged.emulator_error, whole.emulator_error);
+        assert_eq!(
+            merged.emulator_error.tier_links.count, 2_000,
+            "the tier links' lateness adds up too"
+        );
         assert_eq!(merged.fingerprint, whole.fingerprint);
         let (m, w) = (&merged.totals, &whole.totals);
         assert_eq!(

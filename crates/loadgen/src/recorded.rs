@@ -37,6 +37,10 @@ pub struct Recorded {
     pub send_lateness: Option<String>,
     /// Client link delivery lateness (ns) per path class.
     pub emulation: Vec<RecordedClass>,
+    /// Delivery lateness (ns) of the links between the tiers, when the cache nodes measured
+    /// it ([`EmulatorError::tier_links`](crate::report::EmulatorError::tier_links)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier_links: Option<String>,
     /// The origin's counters before and after the run.
     pub origin: Option<RecordedOrigin>,
 }
@@ -164,6 +168,7 @@ impl Recorded {
             errors,
             send_lateness: recorder.send_lateness.as_ref().map(encode),
             emulation,
+            tier_links: None,
             origin,
         }
     }
@@ -232,6 +237,17 @@ pub fn measurements(report: &Report) -> Result<(Recorder, DeliveryErrors), Strin
         delivery.add(path_class, &histogram);
     }
     Ok((recorder, delivery))
+}
+
+/// The delivery lateness of the links between tiers a report recorded (`None` when it has
+/// none).
+pub fn tier_links(report: &Report) -> Result<Option<Histogram<u64>>, String> {
+    let text = report
+        .recorded
+        .as_ref()
+        .and_then(|r| r.tier_links.as_deref());
+    text.map(|text| decode(text).map_err(|e| format!("recorded.tier_links: {e}")))
+        .transpose()
 }
 
 fn error_kind(label: &str) -> Result<RequestErrorKind, String> {

@@ -139,6 +139,13 @@ pub struct EmulatorError {
     pub emulation: LatenessStats,
     /// The emulation error per path class (only classes that had deliveries).
     pub emulation_by_class: Vec<ClassLateness>,
+    /// Emulation error of the links between the tiers: how late the cache nodes' own
+    /// upstream links (PoP → REC → shield → origin, over the backbone) delivered what a node
+    /// was waiting for, during this run. Measured by the nodes, so present only when they
+    /// ran in the measuring process (`compare`, `demo`, a topology started here); empty for
+    /// direct runs and for nodes elsewhere (`--attach`, `--peers dns`, `--target`).
+    #[serde(default)]
+    pub tier_links: LatenessStats,
     /// The p99 (ms) above which the report warns ([`SATURATION_WARNING_MS`]).
     pub warn_above_ms: f64,
     /// The warning, in words, when a p99 is above `warn_above_ms`.
@@ -164,6 +171,7 @@ impl EmulatorError {
             send_lateness: send,
             emulation,
             emulation_by_class,
+            tier_links: LatenessStats::default(),
             warn_above_ms: SATURATION_WARNING_MS,
             warning: None,
         };
@@ -171,15 +179,25 @@ impl EmulatorError {
         section
     }
 
-    /// The larger of the two p99s, ms.
+    /// The largest of the p99s (send lateness, client links, tier links), ms.
     pub fn worst_p99_ms(&self) -> f64 {
-        self.send_lateness.p99_ms.max(self.emulation.p99_ms)
+        self.send_lateness
+            .p99_ms
+            .max(self.emulation.p99_ms)
+            .max(self.tier_links.p99_ms)
+    }
+
+    /// Sets the tier links' error from their delivery lateness (ns) and warns again.
+    fn set_tier_links(&mut self, lateness: &Histogram<u64>) {
+        self.tier_links = LatenessStats::from(LatenessSummary::from_histogram(lateness));
+        self.warning = self.saturation_warning();
     }
 
     fn saturation_warning(&self) -> Option<String> {
         let over: Vec<String> = [
             ("send lateness", &self.send_lateness),
             ("emulation error", &self.emulation),
+            ("tier links' emulation error", &self.tier_links),
         ]
         .iter()
         .filter(|(_, stats)| stats.p99_ms > self.warn_above_ms)
@@ -632,6 +650,16 @@ impl ReportTarget {
 }
 
 impl Report {
+    /// Sets the delivery lateness (ns) of the links between the tiers during this run, as
+    /// the cache nodes measured it ([`EmulatorError::tier_links`]): into the emulator's
+    /// error, its warning and the recorded histograms (so a merge adds it up).
+    pub fn set_tier_links(&mut self, lateness: &Histogram<u64>) {
+        self.emulator_error.set_tier_links(lateness);
+        if let Some(recorded) = &mut self.recorded {
+            recorded.tier_links = (!lateness.is_empty()).then(|| crate::recorded::encode(lateness));
+        }
+    }
+
     /// Builds the report of one run (pure).
     pub fn build(input: ReportInput<'_>) -> Report {
         let origin = match (input.origin_before, input.origin_after) {
@@ -1001,7 +1029,8 @@ impl Report {
 }
 
 impl EmulatorError {
-    /// The two summary lines: `emulation error p50/p99/max` and `send lateness p50/p99`.
+    /// The summary lines: `emulation error p50/p99/max` and `send lateness p50/p99`, then
+    /// `tier links error p50/p99/max` when the run measured the links between tiers.
     pub fn summary_lines(&self) -> String {
         let e = &self.emulation;
         let s = &self.send_lateness;
@@ -1021,7 +1050,17 @@ impl EmulatorError {
                 s.p50_ms, s.p99_ms, s.max_ms
             )
         };
-        format!("emulation error p50/p99/max: {emulation}\nsend lateness p50/p99: {send}\n")
+        let mut lines =
+            format!("emulation error p50/p99/max: {emulation}\nsend lateness p50/p99: {send}\n");
+        let t = &self.tier_links;
+        if t.count > 0 {
+            let _ = writeln!(
+                lines,
+                "tier links error p50/p99/max: {:.3}/{:.3}/{:.3} ms over {} link deliveries",
+                t.p50_ms, t.p99_ms, t.max_ms, t.count
+            );
+        }
+        lines
     }
 }
 
@@ -1188,6 +1227,50 @@ pub(crate) mod tests {
         assert!(warning.contains("saturated") && warning.contains("emulation error p99 9.0 ms"));
         assert!(!warning.contains("send lateness"));
         assert!((busy.worst_p99_ms() - 9.0).abs() < 0.01);
+
+        assert!(!lines.contains("tier links"), "no line without tier links");
+        // The links between tiers: their own line, and their p99 warns and counts too.
+        let mut tiers = edgelab_link::lateness::new_histogram();
+        for i in 0..100u64 {
+            edgelab_link::lateness::record(&mut tiers, ms(if i < 2 { 12 } else { 1 }));
+        }
+        let (plan, targets) = plan_and_targets(&["London"], Mode::Edge);
+        let mut report = Report::build(ReportInput {
+            label: "edge",
+            plan: &plan,
+            targets: &targets,
+            recorder: &recorder,
+            delivery: &DeliveryErrors::new(),
+            scheduled: 0,
+            elapsed: Duration::from_secs(1),
+            interrupted: false,
+            origin_metrics: &[],
+            origin_before: None,
+            origin_after: None,
+            origin_timeline: Vec::new(),
+        });
+        report.set_tier_links(&tiers);
+        let own = &report.emulator_error;
+        assert_eq!(own.tier_links.count, 100);
+        assert!((own.tier_links.p99_ms - 12.0).abs() < 0.02, "{own:?}");
+        assert!((own.worst_p99_ms() - 12.0).abs() < 0.02);
+        let warning = own.warning.as_deref().expect("a warning past 5 ms");
+        assert!(
+            warning.contains("tier links' emulation error p99 12.0 ms"),
+            "{warning}"
+        );
+        assert!(
+            own.summary_lines()
+                .contains("tier links error p50/p99/max: 1.000/12.001/12.001 ms over 100 link"),
+            "{}",
+            own.summary_lines()
+        );
+        let recorded = report
+            .recorded
+            .as_ref()
+            .and_then(|r| r.tier_links.as_deref());
+        let back = crate::recorded::decode(recorded.expect("recorded for a merge")).unwrap();
+        assert_eq!(back.len(), 100);
 
         let none = EmulatorError::new(None, &DeliveryErrors::new());
         assert!(none.summary_lines().contains("- (no emulated links)"));

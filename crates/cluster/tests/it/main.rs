@@ -222,6 +222,58 @@ async fn a_lab_attached_to_a_running_cluster_routes_and_runs_like_the_one_it_sta
     assert!(shutdown.drain(Duration::from_secs(5)).await);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_through_the_edges_reports_the_error_of_the_links_between_tiers() {
+    use edgelab_cluster::{Lab, Reach, RunOpts};
+    let topology = Topology::parse(TWO_AZ_WITH_LOAD, "test").expect("valid topology");
+    let lab = Lab::new(topology, None, Default::default()).expect("valid workload");
+    let shutdown = Shutdown::new();
+    let mut running = lab
+        .start(Reach::Loopback, shutdown.clone())
+        .await
+        .expect("cluster starts");
+    let cluster = running.cluster().expect("started in process").clone();
+    let mut run = async |mode| {
+        running
+            .run(mode, RunOpts::default(), Shutdown::new())
+            .await
+            .expect("the run completes")
+    };
+    let direct = run(Mode::Direct).await;
+    assert_eq!(
+        direct.emulator_error.tier_links.count, 0,
+        "no tier on the way"
+    );
+    let cold = run(Mode::Edge).await;
+    let tiers = &cold.emulator_error.tier_links;
+    assert!(cold.totals.misses > 0, "{:?}", cold.totals);
+    assert!(
+        tiers.count > 0,
+        "every miss crossed a backbone link: {tiers:?}"
+    );
+    assert!(cold.emulator_error.worst_p99_ms() >= tiers.p99_ms);
+    assert!(
+        cold.recorded
+            .as_ref()
+            .is_some_and(|r| r.tier_links.is_some()),
+        "kept for a merge"
+    );
+    assert!(
+        cold.emulator_error
+            .summary_lines()
+            .contains("tier links error")
+    );
+    // A second run counts its own deliveries, not every one since the nodes started.
+    let warm = run(Mode::Edge).await;
+    let since_start = cluster.tier_link_lateness().len();
+    assert!(
+        warm.emulator_error.tier_links.count < since_start,
+        "{} of {since_start}",
+        warm.emulator_error.tier_links.count
+    );
+    assert!(shutdown.drain(Duration::from_secs(5)).await);
+}
+
 #[tokio::test]
 async fn a_single_cache_node_requires_the_admin_token_it_is_given() {
     let topology = Topology::parse(TWO_AZ, "test").expect("valid topology");

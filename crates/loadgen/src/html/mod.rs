@@ -66,7 +66,7 @@ fn emulator_panel(runs: &[&Report]) -> String {
     let mut out = String::from(
         "<h2>Emulator error (included in every latency above)</h2><table><tr><th>run</th>\
 <th>send lateness p50 / p99 / max ms</th><th>emulation error p50 / p99 / max ms</th>\
-<th>link deliveries</th></tr>",
+<th>link deliveries</th><th>tier links error p50 / p99 / max ms</th></tr>",
     );
     let stats = |s: &crate::report::LatenessStats| {
         if s.count == 0 {
@@ -79,11 +79,12 @@ fn emulator_panel(runs: &[&Report]) -> String {
         let own = &report.emulator_error;
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&report.label),
             stats(&own.send_lateness),
             stats(&own.emulation),
-            own.emulation.count
+            own.emulation.count,
+            stats(&own.tier_links)
         );
     }
     out.push_str("</table>");
