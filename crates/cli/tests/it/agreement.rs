@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Node, run, succeeded, temp_dir};
+use crate::support::{Node, json_stdout, read_json, run, succeeded, temp_dir};
 
 /// Log seconds at which each object is requested (CLF, one request a line).
 const TIMELINE: [(&str, u64, &[u64]); 6] = [
@@ -76,8 +76,7 @@ fn offline(log: &str, flags: &[&str]) -> (f64, f64) {
         "-",
     ];
     args.extend_from_slice(flags);
-    let json: Value = serde_json::from_str(&succeeded(&run(&args, Duration::from_secs(30))))
-        .expect("JSON report");
+    let json: Value = json_stdout(&run(&args, Duration::from_secs(30)));
     let entry = &json["results"][0];
     let count = |name: &str| entry[name].as_u64().expect(name) as f64;
     let (requests, misses, refreshes) = (count("requests"), count("misses"), count("refreshes"));
@@ -115,8 +114,7 @@ fn live(log: &str, origin: &str, flags: &[&str], name: &str) -> (f64, f64) {
         "loadgen", "--target", &target, "--replay", log, "--speed", SPEED, "--json", json_path,
     ];
     succeeded(&run(&loadgen, Duration::from_secs(90)));
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
+    let report: Value = read_json(&json);
     let totals = &report["totals"];
     let sent: u64 = TIMELINE.iter().map(|(_, _, t)| t.len() as u64).sum();
     assert_eq!(totals["completed"], sent, "{name}: {totals}");

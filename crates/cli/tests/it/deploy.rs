@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Node, http_get, run, run_env, temp_dir};
+use crate::support::{Node, exited, http_get, json_stdout, run, run_env, temp_dir};
 
 /// The repository root.
 fn repo() -> PathBuf {
@@ -59,13 +59,7 @@ fn default_nodes() -> Vec<Planned> {
         &["up", file.to_str().expect("utf-8 path"), "--list"],
         Duration::from_secs(20),
     );
-    assert!(
-        output.status.success(),
-        "edgelab up --list failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let nodes: Vec<Planned> =
-        serde_json::from_slice(&output.stdout).expect("edgelab up --list prints a JSON array");
+    let nodes: Vec<Planned> = json_stdout(&output);
     assert!(
         nodes.len() >= 5,
         "the default topology has few nodes: {nodes:?}"
@@ -866,7 +860,7 @@ fn deploy_with_a_bad_topology_is_a_config_error() {
         ],
         Duration::from_secs(20),
     );
-    assert_eq!(output.status.code(), Some(64));
+    exited(&output, 64);
     assert!(!dir.join("docker-compose.yml").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -886,7 +880,7 @@ fn sharded_loadgen_commands_of_the_stack_and_the_job_are_accepted() {
         &["deploy", "k8s", "--loadgen-shards", "0"],
         Duration::from_secs(20),
     );
-    assert_eq!(zero.status.code(), Some(64));
+    exited(&zero, 64);
     let parse = |path: &str| -> Value {
         let text = std::fs::read_to_string(out.join(path)).expect(path);
         serde_json::to_value(serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text).unwrap())

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use crate::support::{Node, http_get, run};
+use crate::support::{Node, exited, http_get, run};
 
 /// A one-thread HTTP/1.1 origin answering every request with a cacheable body.
 fn tiny_origin() -> std::net::SocketAddr {
@@ -58,8 +58,7 @@ fn bad_config_lists_every_problem_and_exits_64() {
         ],
         Duration::from_secs(10),
     );
-    assert_eq!(output.status.code(), Some(64));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = exited(&output, 64);
     for field in [
         "--listen",
         "upstream.primary",
@@ -186,6 +185,6 @@ fn zero_threads_is_bad_usage() {
         &["edge", "--upstream", "http://127.0.0.1:1", "--threads", "0"],
         Duration::from_secs(10),
     );
-    assert_eq!(output.status.code(), Some(64));
+    exited(&output, 64);
     assert!(output.stdout.is_empty(), "nothing bound, nothing printed");
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::support::{repo, run};
+use crate::support::{exited, json_stdout, repo, run, streams, succeeded};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -29,8 +29,8 @@ fn the_imported_example_loads_in_up_list_and_names_what_is_not_emulated() {
         ],
         LIMIT,
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    succeeded(&out);
+    let (_, stderr) = streams(&out);
     assert!(stderr.contains("not emulated: AWS WAF web ACL"), "{stderr}");
     assert!(
         stderr.contains("not emulated: default behaviour: CloudFront Functions"),
@@ -41,12 +41,7 @@ fn the_imported_example_loads_in_up_list_and_names_what_is_not_emulated() {
     let path = topology.to_str().expect("utf-8 path");
     let listed = run(&["up", path, "--list"], LIMIT);
     let _ = std::fs::remove_file(&topology);
-    assert!(
-        listed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&listed.stderr)
-    );
-    let nodes: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON nodes");
+    let nodes: serde_json::Value = json_stdout(&listed);
     let names: Vec<&str> = nodes
         .as_array()
         .expect("a list")
@@ -66,8 +61,7 @@ fn bad_distributions_exit_64_with_the_json_path() {
     std::fs::write(&not_json, "DistributionConfig: yes\n").expect("write");
     let out = run(&["import", "cloudfront", not_json.to_str().unwrap()], LIMIT);
     let _ = std::fs::remove_file(&not_json);
-    assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not JSON"));
+    assert!(exited(&out, 64).contains("not JSON"));
 
     // The example without its --cache-policy file: the custom policy id is unknown.
     let dist = repo("config/examples/cloudfront-distribution.json");
@@ -90,5 +84,5 @@ fn bad_distributions_exit_64_with_the_json_path() {
         ],
         LIMIT,
     );
-    assert_eq!(out.status.code(), Some(64));
+    exited(&out, 64);
 }

@@ -1,8 +1,12 @@
 //! End-to-end runs of `edgelab loadgen` against `edgelab origin` and `edgelab edge`.
 
+use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
-use crate::support::{Node, run, succeeded, temp_dir};
+use serde_json::Value;
+
+use crate::support::{Node, exited, read_json, repo, run, streams, succeeded, temp_dir};
 
 fn origin() -> Node {
     Node::loopback(
@@ -20,6 +24,20 @@ fn origin() -> Node {
     )
 }
 
+/// `edgelab loadgen --target ORIGIN --json JSON FLAGS`, run to completion (a minute at most).
+fn loadgen_against(origin: &Node, json: &Path, flags: &[&str]) -> Output {
+    let target = format!("http://{}", origin.traffic);
+    let mut args = vec![
+        "loadgen",
+        "--target",
+        &target,
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    args.extend_from_slice(flags);
+    run(&args, Duration::from_secs(60))
+}
+
 #[test]
 fn loadgen_runs_against_an_origin_and_writes_every_output() {
     let origin = origin();
@@ -27,13 +45,11 @@ fn loadgen_runs_against_an_origin_and_writes_every_output() {
     let json = dir.join("run.json");
     let html = dir.join("run.html");
     let hdr = dir.join("run.hlog");
-    let target = format!("http://{}", origin.traffic);
     let metrics = format!("http://{}/metrics", origin.admin);
-    let output = run(
+    let output = loadgen_against(
+        &origin,
+        &json,
         &[
-            "loadgen",
-            "--target",
-            &target,
             "--rate",
             "300",
             "--requests",
@@ -46,8 +62,6 @@ fn loadgen_runs_against_an_origin_and_writes_every_output() {
             "4",
             "--origin-metrics",
             &metrics,
-            "--json",
-            json.to_str().unwrap(),
             "--html",
             html.to_str().unwrap(),
             "--hdr-log",
@@ -55,14 +69,9 @@ fn loadgen_runs_against_an_origin_and_writes_every_output() {
             "--max-error",
             "1000",
         ],
-        Duration::from_secs(60),
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let stdout = succeeded(&output);
+    let (_, stderr) = streams(&output);
     assert!(stdout.contains("seed 5"), "{stdout}");
     assert!(stdout.contains("150 requests completed"), "{stdout}");
     assert!(stdout.contains("origin served: 150 requests"), "{stdout}");
@@ -76,8 +85,7 @@ fn loadgen_runs_against_an_origin_and_writes_every_output() {
         "no progress line without a TTY: {stderr}"
     );
 
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report: Value = read_json(&json);
     assert_eq!(report["totals"]["completed"], 150);
     assert_eq!(report["totals"]["errors"], 0);
     assert_eq!(report["origin"]["requests"], 150.0);
@@ -97,10 +105,7 @@ fn loadgen_through_an_edge_reports_hits() {
     let origin = origin();
     let upstream = format!("http://{}", origin.traffic);
     let edge = Node::loopback("edge", &["--upstream", &upstream, "--pop", "FRA"]);
-    let scenario = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../loadtest/scenarios/smoke.toml"
-    );
+    let scenario = repo("loadtest/scenarios/smoke.toml");
     let target = format!("http://{}", edge.traffic);
     let output = run(
         &[
@@ -108,7 +113,7 @@ fn loadgen_through_an_edge_reports_hits() {
             "--target",
             &target,
             "--scenario",
-            scenario,
+            &scenario,
             "--mode",
             "edge",
             "--duration",
@@ -140,8 +145,7 @@ fn bad_usage_exits_64_listing_every_problem() {
         ],
         Duration::from_secs(20),
     );
-    assert_eq!(output.status.code(), Some(64));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = exited(&output, 64);
     for expected in ["cdn.toml: cannot read", "connections", "--rate", "--mode"] {
         assert!(
             stderr.contains(expected),
@@ -149,14 +153,12 @@ fn bad_usage_exits_64_listing_every_problem() {
         );
     }
     let output = run(&["loadgen"], Duration::from_secs(20));
-    assert_eq!(output.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--target"));
+    assert!(exited(&output, 64).contains("--target"));
     let output = run(
         &["loadgen", "--target", "https://example.test"],
         Duration::from_secs(20),
     );
-    assert_eq!(output.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("https is not supported"));
+    assert!(exited(&output, 64).contains("https is not supported"));
     let output = run(
         &[
             "loadgen",
@@ -167,8 +169,7 @@ fn bad_usage_exits_64_listing_every_problem() {
         ],
         Duration::from_secs(20),
     );
-    assert_eq!(output.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("the only one is `dns`"));
+    assert!(exited(&output, 64).contains("the only one is `dns`"));
     // --peers names the nodes of a topology: without one it is a usage error.
     let output = run(
         &[
@@ -180,7 +181,7 @@ fn bad_usage_exits_64_listing_every_problem() {
         ],
         Duration::from_secs(20),
     );
-    assert_eq!(output.status.code(), Some(64));
+    exited(&output, 64);
 }
 
 #[test]
@@ -188,12 +189,10 @@ fn rtt_makes_every_target_connection_pay_the_round_trip_and_measures_its_error()
     let origin = origin();
     let dir = temp_dir("loadgen-rtt");
     let json = dir.join("run.json");
-    let target = format!("http://{}", origin.traffic);
-    let output = run(
+    let output = loadgen_against(
+        &origin,
+        &json,
         &[
-            "loadgen",
-            "--target",
-            &target,
             "--rtt",
             "40ms",
             "--rate",
@@ -202,14 +201,10 @@ fn rtt_makes_every_target_connection_pay_the_round_trip_and_measures_its_error()
             "20",
             "--connections",
             "2",
-            "--json",
-            json.to_str().unwrap(),
         ],
-        Duration::from_secs(60),
     );
     succeeded(&output);
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report: Value = read_json(&json);
     assert_eq!(report["totals"]["completed"], 20);
     // Every exchange pays at least the round trip; a first request also pays the connect.
     let min = report["latency"]["min_ms"].as_f64().unwrap();
@@ -229,31 +224,21 @@ fn max_error_exits_3_when_the_emulators_own_error_exceeds_it() {
     let origin = origin();
     let dir = temp_dir("loadgen-max-error");
     let json = dir.join("run.json");
-    let target = format!("http://{}", origin.traffic);
-    let output = run(
+    let output = loadgen_against(
+        &origin,
+        &json,
         &[
-            "loadgen",
-            "--target",
-            &target,
             "--rate",
             "200",
             "--requests",
             "40",
-            "--json",
-            json.to_str().unwrap(),
             // No send is ever exactly on time to the nanosecond.
             "--max-error",
             "0",
         ],
-        Duration::from_secs(60),
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(
-        output.status.code(),
-        Some(3),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let stderr = exited(&output, 3);
+    let (stdout, _) = streams(&output);
     assert!(stderr.contains("exceeds --max-error 0 ms"), "{stderr}");
     assert!(
         stdout.contains("40 requests completed"),
@@ -264,16 +249,15 @@ fn max_error_exits_3_when_the_emulators_own_error_exceeds_it() {
 
 #[test]
 fn replay_sends_every_logged_get_through_an_edge_in_front_of_a_catalog_from_the_log() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let log = root.join("config/examples/cloudfront-access.log");
-    let log = log.to_str().expect("utf-8 path");
-    let origin = crate::support::Node::loopback("origin", &["--catalog-from-log", log]);
+    let log = repo("config/examples/cloudfront-access.log");
+    let log = log.as_str();
+    let origin = Node::loopback("origin", &["--catalog-from-log", log]);
     let upstream = format!("http://{}", origin.traffic);
-    let edge = crate::support::Node::loopback("edge", &["--upstream", &upstream, "--pop", "FRA"]);
+    let edge = Node::loopback("edge", &["--upstream", &upstream, "--pop", "FRA"]);
     let json = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("replay-{}.json", std::process::id()));
     let target = format!("http://{}", edge.traffic);
-    let out = crate::support::run(
+    let out = run(
         &[
             "loadgen",
             "--target",
@@ -285,17 +269,16 @@ fn replay_sends_every_logged_get_through_an_edge_in_front_of_a_catalog_from_the_
             "--json",
             json.to_str().unwrap(),
         ],
-        std::time::Duration::from_secs(60),
+        Duration::from_secs(60),
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stdout = succeeded(&out);
+    let (_, stderr) = streams(&out);
     assert!(stderr.contains("1 malformed line(s) skipped"), "{stderr}");
     assert!(
         stderr.contains("3 request(s) with methods other than GET and HEAD not sent"),
         "{stderr}"
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
+    let report: Value = read_json(&json);
     let _ = std::fs::remove_file(&json);
     // The log's 41 requests: 37 GETs sent, each answered, bodies verified (no errors).
     let totals = &report["totals"];
@@ -303,7 +286,6 @@ fn replay_sends_every_logged_get_through_an_edge_in_front_of_a_catalog_from_the_
     assert_eq!(totals["completed"], 37, "{totals}");
     assert_eq!(totals["errors"], 0, "{totals}");
     assert_eq!(totals["bytes"], 2571072, "the log's body bytes");
-    let stdout = String::from_utf8_lossy(&out.stdout);
     for place in ["FRA", "IAD", "LHR", "NRT", "SYD"] {
         assert!(stdout.contains(place), "{place} missing from\n{stdout}");
     }
@@ -327,17 +309,15 @@ const TWO_POP_LOG: &str = "#Version: 1.0
 
 #[test]
 fn replay_through_a_topology_sends_each_logged_request_to_the_pop_of_its_place() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = temp_dir("replay-topology");
     let log = dir.join("two-pops.log");
     std::fs::write(&log, TWO_POP_LOG).unwrap();
     let json = dir.join("replay.json");
-    let topology = root.join("config/minimal.toml");
     let out = run(
         &[
             "loadgen",
             "--topology",
-            topology.to_str().unwrap(),
+            &repo("config/minimal.toml"),
             "--replay",
             log.to_str().unwrap(),
             "--speed",
@@ -347,9 +327,8 @@ fn replay_through_a_topology_sends_each_logged_request_to_the_pop_of_its_place()
         ],
         Duration::from_secs(90),
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    succeeded(&out);
+    let (_, stderr) = streams(&out);
     assert!(
         stderr.contains("1 request(s) with methods other than GET and HEAD not sent"),
         "{stderr}"
@@ -359,8 +338,7 @@ fn replay_through_a_topology_sends_each_logged_request_to_the_pop_of_its_place()
         1,
         "reported once, not once for the origin's catalog and once for the replay: {stderr}"
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
+    let report: Value = read_json(&json);
     let totals = &report["totals"];
     assert_eq!(totals["scheduled"], 6, "{totals}");
     assert_eq!(totals["completed"], 6, "{totals}");
@@ -401,23 +379,19 @@ fn replay_through_a_topology_sends_each_logged_request_to_the_pop_of_its_place()
 
 #[test]
 fn replay_with_peers_dns_is_a_usage_error_saying_why() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = run(
         &[
             "loadgen",
             "--topology",
-            root.join("config/minimal.toml").to_str().unwrap(),
+            &repo("config/minimal.toml"),
             "--peers",
             "dns",
             "--replay",
-            root.join("config/examples/cloudfront-access.log")
-                .to_str()
-                .unwrap(),
+            &repo("config/examples/cloudfront-access.log"),
         ],
         Duration::from_secs(20),
     );
-    assert_eq!(out.status.code(), Some(64));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = exited(&out, 64);
     assert!(
         stderr.contains("not with --peers dns") && stderr.contains("--catalog-from-log"),
         "{stderr}"
@@ -426,7 +400,6 @@ fn replay_with_peers_dns_is_a_usage_error_saying_why() {
 
 #[test]
 fn compare_replays_the_log_direct_and_through_the_edges() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = temp_dir("replay-compare");
     let log = dir.join("two-pops.log");
     std::fs::write(&log, TWO_POP_LOG).unwrap();
@@ -434,7 +407,7 @@ fn compare_replays_the_log_direct_and_through_the_edges() {
         &[
             "compare",
             "--topology",
-            root.join("config/minimal.toml").to_str().unwrap(),
+            &repo("config/minimal.toml"),
             "--replay",
             log.to_str().unwrap(),
             "--speed",
@@ -444,20 +417,14 @@ fn compare_replays_the_log_direct_and_through_the_edges() {
         ],
         Duration::from_secs(90),
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded(&out);
     assert!(
         stdout.contains("direct: replaying") && stdout.contains("6 requests at 10x"),
         "{stdout}"
     );
     for (mode, pops) in [("direct", ["-", "-"]), ("edge", ["FRA", "NRT"])] {
         let path = dir.join("report").join(format!("{mode}.json"));
-        let report: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).expect("report")).unwrap();
+        let report: Value = read_json(&path);
         let totals = &report["totals"];
         assert_eq!(
             (&totals["completed"], &totals["errors"]),

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::run;
+use crate::support::{exited, json_stdout, repo, run, streams, succeeded};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -49,12 +49,7 @@ fn replay_json_has_one_entry_per_capacity() {
         ],
         LIMIT,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let json: Value = json_stdout(&out);
     assert_eq!(json["eviction"], "fifo");
     let results = json["results"].as_array().expect("results");
     assert_eq!(results.len(), 2);
@@ -83,8 +78,7 @@ fn replay_prints_a_table() {
         ],
         LIMIT,
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success());
+    let stdout = succeeded(&out);
     assert!(
         stdout.contains("1KiB") && stdout.contains("40.00%"),
         "{stdout}"
@@ -95,31 +89,24 @@ fn replay_prints_a_table() {
 fn replay_bad_input_exits_64() {
     let trace = tempfile_path::write("0,1,100\n1,2\n");
     let out = run(&["replay", trace.0.to_str().expect("utf-8 path")], LIMIT);
-    assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2"));
+    assert!(exited(&out, 64).contains("line 2"));
     let out = run(&["replay", "/nonexistent/trace.csv"], LIMIT);
-    assert_eq!(out.status.code(), Some(64));
+    exited(&out, 64);
     let out = run(&["replay", "x.csv", "--capacity", "12parsecs"], LIMIT);
-    assert_eq!(out.status.code(), Some(64));
+    exited(&out, 64);
     let out = run(&["replay", "x.csv", "--eviction", "random"], LIMIT);
-    assert_eq!(out.status.code(), Some(64));
-}
-
-fn example(path: &str) -> String {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    root.join(path).to_string_lossy().into_owned()
+    exited(&out, 64);
 }
 
 #[test]
 fn replay_reads_the_shipped_access_logs_and_reports_malformed_lines() {
-    let log = example("config/examples/cloudfront-access.log");
+    let log = repo("config/examples/cloudfront-access.log");
     let out = run(
         &["replay", &log, "--capacity", "1MiB", "--json", "-"],
         LIMIT,
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let json: Value = json_stdout(&out);
+    let (_, stderr) = streams(&out);
     // 41 logged requests: 1 malformed line, 3 POSTs (never cached), 37 GETs.
     assert_eq!(json["requests"], 37);
     assert!(stderr.contains("1 malformed line(s) skipped"), "{stderr}");
@@ -129,14 +116,9 @@ fn replay_reads_the_shipped_access_logs_and_reports_malformed_lines() {
         "{stderr}"
     );
 
-    let nginx = example("config/examples/nginx-access.log");
+    let nginx = repo("config/examples/nginx-access.log");
     let out = run(&["replay", &nginx, "--format", "clf", "--json", "-"], LIMIT);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let json: Value = json_stdout(&out);
     let posts = std::fs::read_to_string(&nginx)
         .expect("read")
         .lines()
@@ -145,13 +127,12 @@ fn replay_reads_the_shipped_access_logs_and_reports_malformed_lines() {
     assert_eq!(json["requests"], 20 - posts);
 
     let strict = run(&["replay", &nginx, "--strict"], LIMIT);
-    assert_eq!(strict.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&strict.stderr).contains("line 11: "));
+    assert!(exited(&strict, 64).contains("line 11: "));
 }
 
 #[test]
 fn replay_tiers_on_the_shipped_log_reports_every_tier_and_the_offload() {
-    let log = example("config/examples/cloudfront-access.log");
+    let log = repo("config/examples/cloudfront-access.log");
     let out = run(
         &[
             "replay",
@@ -165,12 +146,7 @@ fn replay_tiers_on_the_shipped_log_reports_every_tier_and_the_offload() {
         ],
         LIMIT,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let json: Value = json_stdout(&out);
     assert_eq!(json["requests"], 37);
     let tiers = &json["tiers"];
     assert_eq!(tiers["tiers"], serde_json::json!(["pop", "rec", "shield"]));
@@ -208,8 +184,7 @@ fn replay_tiers_on_the_shipped_log_reports_every_tier_and_the_offload() {
         ],
         LIMIT,
     );
-    assert_eq!(bad.status.code(), Some(64), "rec has no capacity");
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("rec"));
+    assert!(exited(&bad, 64).contains("rec"), "rec has no capacity");
 }
 
 /// What the page drew, read back in the browser: per chart, each line's name, points and
@@ -240,7 +215,7 @@ fn replay_html_draws_a_miss_ratio_curve_per_eviction_in_a_real_browser() {
     };
     let dir = browser::artefact_dir();
     let html = dir.join("replay-curve.html");
-    let trace = example("crates/replay/tests/data/cloudPhysicsIO.oracleGeneral.bin");
+    let trace = repo("crates/replay/tests/data/cloudPhysicsIO.oracleGeneral.bin");
     let capacities = ["16MiB", "64MiB", "256MiB", "1GiB"];
     let out = run(
         &[
@@ -257,12 +232,7 @@ fn replay_html_draws_a_miss_ratio_curve_per_eviction_in_a_real_browser() {
         ],
         LIMIT,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let json: Value = json_stdout(&out);
     let results = json["results"].as_array().expect("results");
     assert_eq!(results.len(), 2 * capacities.len());
     assert_eq!(json["eviction"], "lru,fifo");
@@ -345,7 +315,7 @@ fn replay_html_draws_a_miss_ratio_curve_per_eviction_in_a_real_browser() {
 
 #[test]
 fn replay_policies_and_ttls_are_grid_points_named_in_the_json() {
-    let log = example("config/examples/cloudfront-access.log");
+    let log = repo("config/examples/cloudfront-access.log");
     let out = run(
         &[
             "replay",
@@ -365,7 +335,7 @@ fn replay_policies_and_ttls_are_grid_points_named_in_the_json() {
         ],
         LIMIT,
     );
-    let json: Value = serde_json::from_str(&crate::support::succeeded(&out)).expect("JSON");
+    let json: Value = json_stdout(&out);
     let results = json["results"].as_array().expect("results");
     assert_eq!(results.len(), 2 * 2 * 2, "policies × max TTLs × capacities");
     let first = &results[0];
@@ -383,10 +353,10 @@ fn replay_policies_and_ttls_are_grid_points_named_in_the_json() {
         &["replay", &log, "--policy", "CachingDisabled", "--json", "-"],
         LIMIT,
     );
-    let json: Value = serde_json::from_str(&crate::support::succeeded(&disabled)).expect("JSON");
+    let json: Value = json_stdout(&disabled);
     assert_eq!(json["results"][0]["misses"], json["results"][0]["requests"]);
     let table = run(&["replay", &log, "--policy", "CachingOptimized"], LIMIT);
-    let table = crate::support::succeeded(&table);
+    let table = succeeded(&table);
     assert!(
         table.contains("policy") && table.contains("refreshes"),
         "{table}"

@@ -2,22 +2,15 @@
 //! `edgelab report merge` adds them up; bad shards and mismatched reports exit 64.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::Duration;
 
-use crate::support::{Node, repo, run, run_env, temp_dir};
+use serde_json::Value;
 
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use crate::support::{Node, exited, read_json, repo, run, run_env, succeeded, temp_dir};
 
-fn text(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+/// A JSON report a run wrote.
+fn json(path: &Path) -> Value {
+    read_json(path)
 }
 
 /// `edgelab loadgen` against `target`: 150 requests of seed `seed`, shard `shard` (through
@@ -47,8 +40,7 @@ fn shard_run(target: &str, metrics: &str, seed: &str, shard: &str, by_env: bool,
         Vec::new()
     };
     let output = run_env(&args, &env, Duration::from_secs(60));
-    assert!(output.status.success(), "{}", text(&output));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = succeeded(&output);
     let wanted = format!(
         "shard {} of the seeded schedule",
         shard.replace('/', " of ")
@@ -89,8 +81,7 @@ fn report_merge_adds_up_the_shards_of_a_loadgen_run() {
         ],
         Duration::from_secs(30),
     );
-    assert!(output.status.success(), "{}", text(&output));
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = succeeded(&output);
     assert!(stdout.contains("150 requests completed"), "{stdout}");
     assert!(stdout.contains("merged shards 1,2 of 2"), "{stdout}");
     let report = json(&merged);
@@ -106,8 +97,7 @@ fn report_merge_adds_up_the_shards_of_a_loadgen_run() {
 
     let fails = |args: &[&str], wanted: &str| {
         let output = run(args, Duration::from_secs(30));
-        assert_eq!(output.status.code(), Some(64), "{}", text(&output));
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stderr = exited(&output, 64);
         assert!(stderr.contains(wanted), "wanted `{wanted}`: {stderr}");
     };
     fails(&["report", "merge", a_path, a_path], "twice");
@@ -130,8 +120,7 @@ fn report_merge_adds_up_the_shards_of_a_loadgen_run() {
         &["report", "merge", a_path, "--partial"],
         Duration::from_secs(30),
     );
-    assert!(output.status.success(), "{}", text(&output));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("75 requests completed"));
+    assert!(succeeded(&output).contains("75 requests completed"));
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -139,8 +128,7 @@ fn report_merge_adds_up_the_shards_of_a_loadgen_run() {
 fn bad_shards_exit_64_naming_the_flag() {
     let usage = |args: &[&str], env: &[(&str, &str)]| {
         let output = run_env(args, env, Duration::from_secs(30));
-        assert_eq!(output.status.code(), Some(64), "{}", text(&output));
-        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        let stderr = exited(&output, 64);
         assert!(stderr.contains("--shard"), "{stderr}");
         stderr
     };
@@ -176,7 +164,7 @@ fn compare_shards_write_their_own_directories_and_merge() {
             &out_arg,
         ];
         let output = run(&args, Duration::from_secs(120));
-        assert!(output.status.success(), "{}", text(&output));
+        succeeded(&output);
     };
     std::thread::scope(|scope| {
         scope.spawn(|| compare("1/2"));
@@ -200,14 +188,13 @@ fn compare_shards_write_their_own_directories_and_merge() {
         ],
         Duration::from_secs(30),
     );
-    assert!(output.status.success(), "{}", text(&output));
-    assert!(String::from_utf8_lossy(&output.stdout).contains("merged shards 1,2 of 2"));
+    assert!(succeeded(&output).contains("merged shards 1,2 of 2"));
     // The output directory stands for its shards' comparison.json files.
     let from_dir = run(&["report", "merge", &out_arg], Duration::from_secs(30));
-    assert!(from_dir.status.success(), "{}", text(&from_dir));
+    succeeded(&from_dir);
     assert_eq!(from_dir.stdout, output.stdout);
     let comparison = json(&merged);
-    let shards: Vec<serde_json::Value> = files.iter().map(|f| json(f)).collect();
+    let shards: Vec<Value> = files.iter().map(|f| json(f)).collect();
     for run in ["direct", "edge"] {
         let completed = |c: &serde_json::Value| c[run]["totals"]["completed"].as_u64().unwrap();
         assert_eq!(

@@ -199,3 +199,37 @@ pub fn succeeded(output: &Output) -> String {
     );
     stdout
 }
+
+/// Both streams of a finished run, as text.
+pub fn streams(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The standard error of a run that must have exited with `code`; panics with both streams
+/// if it did not.
+pub fn exited(output: &Output, code: i32) -> String {
+    let (stdout, stderr) = streams(output);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stderr
+}
+
+/// The standard output of a run that must have succeeded, parsed as JSON (a
+/// `serde_json::Value` or any type the document deserialises to).
+pub fn json_stdout<T: serde::de::DeserializeOwned>(output: &Output) -> T {
+    serde_json::from_str(&succeeded(output)).expect("JSON on standard output")
+}
+
+/// The JSON document a run wrote to `path`, parsed as [`json_stdout`] parses.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: impl AsRef<std::path::Path>) -> T {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|error| panic!("read {}: {error}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}

@@ -2,18 +2,12 @@
 
 use std::time::Duration;
 
-use crate::support::run;
+use crate::support::{exited, run, succeeded};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
 fn stdout(args: &[&str]) -> String {
-    let output = run(args, LIMIT);
-    assert!(
-        output.status.success(),
-        "edgelab {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8 output")
+    succeeded(&run(args, LIMIT))
 }
 
 fn rtt_ms(text: &str) -> f64 {
@@ -71,8 +65,7 @@ fn rtt_from_a_city_is_a_client_path_and_classes_can_be_chosen() {
 #[test]
 fn unknown_places_exit_64_with_suggestions() {
     let output = run(&["topology", "rtt", "eu-wset-1", "Frankfrut"], LIMIT);
-    assert_eq!(output.status.code(), Some(64));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = exited(&output, 64);
     assert!(stderr.contains("did you mean eu-west-1"), "{stderr}");
     assert!(stderr.contains("did you mean Frankfurt"), "{stderr}");
     let output = run(
@@ -86,7 +79,7 @@ fn unknown_places_exit_64_with_suggestions() {
         ],
         LIMIT,
     );
-    assert_eq!(output.status.code(), Some(64));
+    exited(&output, 64);
 }
 
 #[test]
@@ -203,8 +196,7 @@ fn a_topology_files_link_table_overrides_the_model_and_bad_values_exit_64() {
         &["topology", "matrix", "--config", bad.to_str().unwrap()],
         LIMIT,
     );
-    assert_eq!(output.status.code(), Some(64));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = exited(&output, 64);
     assert!(
         stderr.contains("link.backbone.inflation") && stderr.contains("link.backbone.loss"),
         "{stderr}"

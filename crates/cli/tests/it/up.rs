@@ -2,10 +2,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::Stdio;
+use std::path::Path;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use crate::support::{edgelab, http_get, repo, run, succeeded, temp_dir};
+use serde_json::Value;
+
+use crate::support::{
+    edgelab, exited, http_get, json_stdout, read_json, repo, run, succeeded, temp_dir,
+};
 
 fn addr(url: &str) -> SocketAddr {
     url.trim_start_matches("http://")
@@ -19,8 +24,7 @@ fn up_list_prints_the_planned_nodes_without_starting_them() {
         &["up", &repo("config/default.toml"), "--list"],
         Duration::from_secs(30),
     );
-    assert!(output.status.success());
-    let nodes: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).expect("JSON");
+    let nodes: Vec<Value> = json_stdout(&output);
     let tiers: Vec<&str> = nodes.iter().filter_map(|n| n["tier"].as_str()).collect();
     assert_eq!(tiers.iter().filter(|t| **t == "origin").count(), 3);
     assert_eq!(tiers.iter().filter(|t| **t == "shield").count(), 1);
@@ -40,8 +44,7 @@ fn up_with_a_bad_topology_lists_every_problem_and_exits_64() {
         &["up", file.to_str().expect("utf-8")],
         Duration::from_secs(30),
     );
-    assert_eq!(output.status.code(), Some(64));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = exited(&output, 64);
     for field in ["pops[1]", "origin.region", "shield.rec"] {
         assert!(stderr.contains(field), "{field} missing from:\n{stderr}");
     }
@@ -64,7 +67,7 @@ fn up_list_rejects_a_broken_edge_section_with_its_field_paths() {
         &["up", file.to_str().expect("utf-8"), "--list"],
         Duration::from_secs(30),
     );
-    assert_eq!(output.status.code(), Some(64));
+    exited(&output, 64);
     assert!(
         output.stdout.is_empty(),
         "no node list for a broken topology"
@@ -106,9 +109,7 @@ fn up_runs_the_topology_serves_through_a_pop_and_takes_faults() {
         }
     }
     let control = control.expect("a control line before ready");
-    let nodes: Vec<serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(&nodes_json).expect("nodes JSON written"))
-            .expect("JSON");
+    let nodes: Vec<Value> = read_json(&nodes_json);
     let pop = nodes
         .iter()
         .find(|n| n["name"] == "pop-fra")
@@ -157,23 +158,21 @@ fn up_runs_the_topology_serves_through_a_pop_and_takes_faults() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `edgelab compare --topology config/minimal.toml --duration D --rate R --out OUT FLAGS`, run
+/// to completion (two minutes at most).
+fn compare_minimal(duration: &str, rate: &str, out: &Path, flags: &[&str]) -> Output {
+    let topology = repo("config/minimal.toml");
+    let out = out.to_str().expect("utf-8");
+    let mut args = vec!["compare", "--topology", &topology, "--duration", duration];
+    args.extend(["--rate", rate, "--out", out]);
+    args.extend_from_slice(flags);
+    run(&args, Duration::from_secs(120))
+}
+
 #[test]
 fn compare_prints_the_side_by_side_table_and_writes_the_reports() {
     let out = std::env::temp_dir().join(format!("edgelab-compare-{}", std::process::id()));
-    let output = run(
-        &[
-            "compare",
-            "--topology",
-            &repo("config/minimal.toml"),
-            "--duration",
-            "2s",
-            "--rate",
-            "100",
-            "--out",
-            out.to_str().expect("utf-8"),
-        ],
-        Duration::from_secs(120),
-    );
+    let output = compare_minimal("2s", "100", &out, &[]);
     let stdout = succeeded(&output);
     assert!(
         stdout.contains("Berlin") && stdout.contains("Osaka"),
@@ -186,9 +185,7 @@ fn compare_prints_the_side_by_side_table_and_writes_the_reports() {
             && stdout.contains("edge send lateness p50/p99: "),
         "the emulator's own error over the emulated client paths: {stdout}"
     );
-    let comparison: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("comparison.json")).expect("written"))
-            .expect("JSON");
+    let comparison: Value = read_json(out.join("comparison.json"));
     let direct = comparison["origin"]["direct_requests"]
         .as_f64()
         .expect("number");
@@ -212,22 +209,7 @@ fn compare_prints_the_side_by_side_table_and_writes_the_reports() {
 #[test]
 fn compare_with_max_error_exits_3_when_exceeded() {
     let out = std::env::temp_dir().join(format!("edgelab-compare-max-{}", std::process::id()));
-    let output = run(
-        &[
-            "compare",
-            "--topology",
-            &repo("config/minimal.toml"),
-            "--duration",
-            "1s",
-            "--rate",
-            "50",
-            "--out",
-            out.to_str().expect("utf-8"),
-            "--max-error",
-            "0",
-        ],
-        Duration::from_secs(120),
-    );
+    let output = compare_minimal("1s", "50", &out, &["--max-error", "0"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("exceeds --max-error 0 ms"), "{stderr}");
@@ -343,17 +325,14 @@ fn demo_tour_runs_every_chapter_and_sums_each_up_in_a_sentence() {
         html.contains("data-chart=\"cdf\""),
         "the comparisons are drawn"
     );
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("tour.json")).expect("tour.json"))
-            .expect("JSON");
+    let summary: Value = read_json(out.join("tour.json"));
     let chapters = summary["chapters"].as_array().expect("chapters");
     assert_eq!(chapters.len(), 5);
     for (chapter, sentence) in chapters.iter().zip(&sentences) {
         assert_eq!(chapter["sentence"].as_str(), Some(&sentence[3..]));
     }
     for file in ["chapter-a.json", "chapter-b.json"] {
-        let comparison: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(out.join(file)).expect(file)).expect("JSON");
+        let comparison: Value = read_json(out.join(file));
         assert!(
             comparison["direct"]["totals"]["completed"].as_u64() > Some(0),
             "{file}"
