@@ -10,6 +10,7 @@ use edgelab_cluster::Topology;
 use edgelab_cluster::deploy::{self, DeployOptions, Target};
 use edgelab_cluster::topology::DEFAULT_TOPOLOGY;
 
+use crate::args::TopologyFile;
 use crate::output;
 
 /// What `edgelab deploy` generates.
@@ -34,9 +35,8 @@ pub struct Args {
     /// What to generate.
     #[arg(value_enum)]
     pub kind: Kind,
-    /// Topology file (default: the built-in default topology, config/default.toml).
-    #[arg(value_name = "FILE")]
-    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub topology: TopologyFile,
     /// Output directory.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub out: PathBuf,
@@ -54,7 +54,7 @@ pub struct Args {
 
 /// Runs `edgelab deploy`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (name, text) = match &args.file {
+    let (name, text) = match args.topology.path() {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
@@ -84,7 +84,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if !matches!(target, Target::Kubernetes) {
         let config = args.out.join("config").join(&name);
-        let same = args.file.as_deref().is_some_and(|f| same_file(f, &config));
+        let same = args.topology.path().is_some_and(|f| same_file(f, &config));
         if !same {
             write(&config, &text)?;
         }

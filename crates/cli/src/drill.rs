@@ -4,7 +4,6 @@
 //! drill itself is `edgelab_cluster::drill`).
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use edgelab_cluster::{Lab, LabError, Reach};
 use edgelab_common::shutdown::Shutdown;
 use edgelab_loadgen::Overrides;
 
+use crate::args::TopologyFile;
 use crate::output;
 
 /// Arguments of `edgelab drill`.
@@ -21,14 +21,13 @@ use crate::output;
   edgelab drill                          # default topology, 3 phases of 8 s
   edgelab drill config/global.toml --phase 10s --rate 500")]
 pub struct Args {
-    /// Topology file (default: the built-in default topology).
-    #[arg(value_name = "FILE")]
-    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub topology: TopologyFile,
     /// Length of each phase (healthy, AZ down, Region down).
-    #[arg(long, default_value = "8s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "8s", value_parser = humantime::parse_duration)]
     pub phase: Duration,
     /// Requests per second of the background load (default: the topology's).
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub rate: Option<f64>,
 }
 
@@ -40,7 +39,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         rate: args.rate,
         ..Overrides::default()
     };
-    let lab = match Lab::load(args.file.as_deref(), None, overrides) {
+    let lab = match Lab::load(args.topology.path(), None, overrides) {
         Ok(lab) => lab,
         Err(errors) => return Ok(output::config_errors(&errors)),
     };

@@ -69,9 +69,9 @@ pub struct Args {
     /// workload's (`--scenario`, else a topology's `[load]`), else 100.
     #[arg(long, value_name = "N")]
     rate: Option<f64>,
-    /// How long to send requests, e.g. `30s`, `2m`. Default: the
-    /// workload's, else 10s.
-    #[arg(long, value_name = "D", value_parser = humantime::parse_duration)]
+    /// How long to send requests, e.g. `30s`, `2m`. Default: the workload's (`--scenario`,
+    /// else a topology's `[load]`), else 10 s.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
     /// Stop after this many requests.
     #[arg(long, value_name = "N")]
@@ -86,7 +86,7 @@ pub struct Args {
     /// With --target: every connection pays this fixed modelled round trip through
     /// `edgelab-link` (connect and each exchange, e.g. `20ms`), so the report measures the
     /// client links' own error; without it the target is plain loopback TCP.
-    #[arg(long, value_name = "D", value_parser = humantime::parse_duration, conflicts_with = "topology")]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, conflicts_with = "topology")]
     rtt: Option<Duration>,
     /// Closed loop: each connection sends its next request when the previous one finished.
     #[arg(long)]

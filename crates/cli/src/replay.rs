@@ -38,13 +38,13 @@ pub struct Args {
     pub format: Option<TraceFormat>,
     /// Eviction policy: lru, fifo, tinylfu (moka) or clock-pro (quick_cache, as the running
     /// edge's store); several, comma-separated, are replayed side by side in the same pass.
-    #[arg(long, default_value = "lru", value_delimiter = ',', value_parser = clap::builder::ValueParser::new(str::parse::<Eviction>))]
+    #[arg(long, value_name = "POLICY", default_value = "lru", value_delimiter = ',', value_parser = clap::builder::ValueParser::new(str::parse::<Eviction>))]
     pub eviction: Vec<Eviction>,
     /// Cache capacities to replay, comma-separated (e.g. 64MiB,256MiB,1GiB). With --tiers,
     /// each names its tier, `TIER=SIZE` (the size of each cache of that tier); a tier named
     /// more than once makes a grid: every combination is replayed
     /// (pop=64MiB,pop=256MiB,rec=1GiB,shield=4GiB is two points).
-    #[arg(long, value_delimiter = ',', value_parser = clap::builder::ValueParser::new(str::parse::<CapacityItem>))]
+    #[arg(long, value_name = "SIZE", value_delimiter = ',', value_parser = clap::builder::ValueParser::new(str::parse::<CapacityItem>))]
     pub capacity: Vec<CapacityItem>,
     /// Simulate CloudFront's tiers: `pop`, `pop,rec`, `pop,shield` or `pop,rec,shield`.
     /// Requests go to the PoP of their log line's edge location (one PoP when the trace has
@@ -82,7 +82,7 @@ pub struct Args {
     pub max_ttl: Vec<std::time::Duration>,
     /// Divide the trace's times by this before comparing them with TTLs, as `loadgen
     /// --replay --speed` sends a log (1: as logged).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
     pub speed: f64,
 }
 

@@ -109,13 +109,13 @@ pub enum Command {
     )]
     Route {
         /// Where the client is (city, Region, PoP, ...).
-        #[arg(long)]
+        #[arg(long, value_name = "PLACE")]
         client: String,
         /// The origin's place (Region, AZ or Local Zone).
-        #[arg(long, default_value = "us-east-1")]
+        #[arg(long, value_name = "PLACE", default_value = "us-east-1")]
         origin: String,
         /// Candidate PoPs (comma-separated codes); all edge locations when left out.
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, value_name = "CODES", value_delimiter = ',')]
         pops: Vec<String>,
         /// Put an Origin Shield (the REC nearest the origin) in the path.
         #[arg(long)]
@@ -125,14 +125,14 @@ pub enum Command {
         ga: bool,
         /// Endpoint-group Regions for `--ga` (comma-separated); the origin's Region when left
         /// out.
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, value_name = "CODES", value_delimiter = ',')]
         ga_regions: Vec<String>,
         /// Places that are down (comma-separated): PoP codes, `rec:CODE`, Region codes, AZ ids.
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, value_name = "PLACES", value_delimiter = ',')]
         down: Vec<String>,
         /// Seed for Global Accelerator's traffic-dial and weight draws (default: the
         /// topology's seed with `--topology`, else 1).
-        #[arg(long)]
+        #[arg(long, value_name = "N")]
         seed: Option<u64>,
         /// Route over this topology file's PoPs, RECs, shield, origin replicas (GA endpoints)
         /// and `[link]` table, exactly as `edgelab compare` and `edgelab up` plan them.

@@ -13,6 +13,7 @@ use edgelab_common::names::env;
 use edgelab_common::shutdown::{self, Shutdown};
 use edgelab_loadgen::Overrides;
 
+use crate::args::TopologyFile;
 use crate::compare;
 use crate::output;
 
@@ -25,9 +26,8 @@ use crate::output;
   curl -X POST 'http://CONTROL/fail?target=use1-az1'     # fail an origin AZ (or a Region, a PoP)
   edgelab up /etc/edgelab/topology.toml --node pop-fra --listen 0.0.0.0:8080 --admin 0.0.0.0:9090 --peers dns")]
 pub struct UpArgs {
-    /// Topology file (default: the built-in default topology, config/default.toml).
-    #[arg(value_name = "FILE")]
-    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub topology: TopologyFile,
     /// Print the planned nodes as JSON and exit without starting anything.
     #[arg(long)]
     pub list: bool,
@@ -39,7 +39,7 @@ pub struct UpArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub control: SocketAddr,
     /// Token the control API requires for changes.
-    #[arg(long, env = env::ADMIN_TOKEN, hide_env_values = true)]
+    #[arg(long, value_name = "TOKEN", env = env::ADMIN_TOKEN, hide_env_values = true)]
     pub admin_token: Option<String>,
     /// Run only this node (containers): see `--list` for the names.
     #[arg(long, value_name = "NAME", requires = "peers")]
@@ -54,10 +54,10 @@ pub struct UpArgs {
     #[arg(long, value_name = "MODE", requires = "node")]
     pub peers: Option<String>,
     /// Traffic port of the peers with `--peers dns`.
-    #[arg(long, default_value_t = 8080)]
+    #[arg(long, value_name = "PORT", default_value_t = 8080)]
     pub peer_port: u16,
     /// Admin port of the peers with `--peers dns`.
-    #[arg(long, default_value_t = 9090)]
+    #[arg(long, value_name = "PORT", default_value_t = 9090)]
     pub peer_admin_port: u16,
 }
 
@@ -74,10 +74,10 @@ pub struct DemoArgs {
     pub out: PathBuf,
     /// How long each run sends requests (default: the topology's, 12 s; with `--tour`, every
     /// run and drill phase of the tour, default 8 s, at least 2 s).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
     /// Requests per second over all client places (default: the topology's).
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub rate: Option<f64>,
     /// Also run through Global Accelerator.
     #[arg(long)]
@@ -98,8 +98,8 @@ const TOUR_RUN: Duration = Duration::from_secs(8);
 /// Runs `edgelab up`.
 pub async fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let topology = match args
-        .file
-        .as_deref()
+        .topology
+        .path()
         .map_or_else(|| Ok(Topology::default_topology()), Topology::load)
     {
         Ok(topology) => topology,

@@ -32,6 +32,36 @@ fn up_list_prints_the_planned_nodes_without_starting_them() {
 }
 
 #[test]
+fn up_drill_and_deploy_take_the_topology_as_compare_does_with_topology() {
+    let file = repo("config/minimal.toml");
+    let limit = Duration::from_secs(30);
+    let positional: Value = json_stdout(&run(&["up", &file, "--list"], limit));
+    let flag: Value = json_stdout(&run(&["up", "--topology", &file, "--list"], limit));
+    assert_eq!(flag, positional);
+    let builtin: Value = json_stdout(&run(&["up", "--list"], limit));
+    assert_ne!(
+        flag, builtin,
+        "the file's nodes, not the built-in topology's"
+    );
+    // Both at once is a usage error, before anything runs.
+    let both = run(&["up", &file, "--topology", &file, "--list"], limit);
+    assert!(exited(&both, 64).contains("cannot be used with"));
+    let missing = run(&["drill", "--topology", "nowhere.toml"], limit);
+    assert!(exited(&missing, 64).contains("nowhere.toml: cannot read"));
+    let dir = temp_dir("deploy-topology-flag");
+    let out = dir.to_str().expect("utf-8");
+    succeeded(&run(
+        &["deploy", "compose", "--topology", &file, "--out", out],
+        limit,
+    ));
+    assert!(
+        dir.join("config/minimal.toml").exists(),
+        "deploy copies the file it was given"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn up_with_a_bad_topology_lists_every_problem_and_exits_64() {
     let dir = temp_dir("bad-topology");
     let file = dir.join("bad.toml");
