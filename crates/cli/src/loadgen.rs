@@ -11,6 +11,7 @@ use edgelab_cluster::{Lab, LabError, Reach, RunOpts};
 use edgelab_common::config::ConfigErrors;
 use edgelab_common::names::env;
 use edgelab_common::shutdown::Shutdown;
+use edgelab_loadgen::record::Tier;
 use edgelab_loadgen::replay::ReplayLog;
 use edgelab_loadgen::scenario::Settings;
 use edgelab_loadgen::{
@@ -28,14 +29,14 @@ const CATALOG_LIMIT: Duration = Duration::from_secs(10);
 /// Arguments of `edgelab loadgen`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  edgelab loadgen --target http://127.0.0.1:8080 --rate 500 --duration 30s
-  edgelab loadgen --target http://127.0.0.1:8081 --scenario loadtest/scenarios/zipf-web.toml \\
+  edgelab loadgen --target http://127.0.0.1:8080 --rate 500 --duration 30s   # an origin on its default address
+  edgelab loadgen --target http://127.0.0.1:8081 --mode edge --scenario loadtest/scenarios/zipf-web.toml \\
       --origin-metrics http://127.0.0.1:9080/metrics --json run.json --html run.html
   edgelab loadgen --target http://example.test --urls urls.txt --closed --connections 16
   edgelab loadgen --topology config/default.toml --duration 20s --json edge.json   # every place via its PoP
   edgelab loadgen --target http://pop:8080 --rate 3000 --shard 2/3 --json shard-2.json   # one of 3 machines
   edgelab loadgen --topology /etc/edgelab/default.toml --peers dns --json /report/edge.json   # inside compose or Swarm
-  edgelab loadgen --target http://127.0.0.1:8081 --replay access.log --speed 20   # a log, against one edge
+  edgelab loadgen --target http://127.0.0.1:8081 --mode edge --replay config/examples/cloudfront-access.log --speed 20   # a log, against one edge
   edgelab loadgen --topology config/minimal.toml --replay config/examples/cloudfront-access.log \\
       --speed 20 --json replay.json   # each logged request from its edge location's place, to its PoP")]
 pub struct Args {
@@ -134,6 +135,21 @@ pub fn parse_mode(text: &str) -> Option<Mode> {
         "ga" => Some(Mode::Ga),
         _ => None,
     }
+}
+
+/// A note for a `--target` run that the report calls `direct` only because `--mode` was not
+/// given, although its answers carried `X-Cache`: the target is a cache node.
+fn mode_note(args: &Args, report: &Report) -> Option<String> {
+    let defaulted = args.mode.is_none() && args.target.is_some();
+    let through_a_cdn = report
+        .tiers
+        .iter()
+        .any(|share| share.tier != Tier::None && share.responses > 0);
+    (defaulted && through_a_cdn).then(|| {
+        "note: the target answered with X-Cache, so it is a cache node; the report calls the \
+         run `direct` (the default with --target): pass --mode edge to label it an edge run"
+            .to_string()
+    })
 }
 
 /// Checks an `http://` URL.
@@ -450,6 +466,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     nodes.drain(Duration::from_secs(5)).await;
     output::block(&report.summary());
+    if let Some(note) = mode_note(&args, &report) {
+        output::error(&note);
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, report.to_json())
             .map_err(|error| anyhow::anyhow!("writing {}: {error}", path.display()))?;

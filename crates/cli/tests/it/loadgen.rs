@@ -131,6 +131,26 @@ fn loadgen_through_an_edge_reports_hits() {
 }
 
 #[test]
+fn a_target_answering_with_x_cache_and_no_mode_is_said_to_be_a_cache_node() {
+    let origin = origin();
+    let upstream = format!("http://{}", origin.traffic);
+    let edge = Node::loopback("edge", &["--upstream", &upstream, "--pop", "FRA"]);
+    let target = format!("http://{}", edge.traffic);
+    let flags = ["--rate", "100", "--requests", "10"];
+    let mut args = vec!["loadgen", "--target", &target];
+    args.extend(flags);
+    let output = run(&args, Duration::from_secs(60));
+    succeeded(&output);
+    let (stdout, stderr) = streams(&output);
+    assert!(stdout.starts_with("direct run"), "{stdout}");
+    assert!(stderr.contains("pass --mode edge"), "{stderr}");
+    args.extend(["--mode", "edge"]);
+    let output = run(&args, Duration::from_secs(60));
+    assert!(succeeded(&output).starts_with("edge run"));
+    assert!(!streams(&output).1.contains("--mode"), "told once asked");
+}
+
+#[test]
 fn bad_usage_exits_64_listing_every_problem() {
     let output = run(
         &[
