@@ -18,15 +18,16 @@ use crate::output;
 /// Arguments of `edgelab replay`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  edgelab replay trace.oracleGeneral.bin --capacity 128MiB,256MiB,1GiB
-  edgelab replay requests.csv --format csv --eviction fifo --capacity 64MiB --json -
-  edgelab replay trace.oracleGeneral.bin --eviction lru,fifo,clock-pro --capacity 64MiB,256MiB,1GiB,4GiB --html curve.html
-  edgelab replay E2QWRUHEXAMPLE.2026-12-01-10.a1b2c3d4.gz --format cloudfront --capacity 256MiB,1GiB
-  edgelab replay /var/log/nginx/access.log --format clf --strict
-  edgelab replay access.log --tiers pop,rec,shield --capacity pop=64MiB,pop=256MiB,rec=1GiB,shield=4GiB
-  edgelab replay access.log --policy CachingOptimized,UseOriginCacheControlHeaders --capacity 1GiB
-  edgelab replay access.log --max-ttl 1m,1h,1d --default-ttl 1m --min-ttl 0s --capacity 256MiB
-  edgelab replay access.log --policy CachingOptimized --speed 10  # as loadgen --replay --speed 10 plays it")]
+  edgelab replay crates/replay/tests/data/cloudPhysicsIO.oracleGeneral.bin --capacity 128MiB,256MiB,1GiB   # the shipped libCacheSim trace
+  edgelab replay crates/replay/tests/data/cloudPhysicsIO.oracleGeneral.bin --eviction lru,fifo,clock-pro \\
+      --capacity 16MiB,64MiB,256MiB,1GiB --html curve.html
+  edgelab replay requests.csv --format csv --eviction fifo --capacity 64MiB --json -   # your time,id,size lines
+  edgelab replay E2QWRUHEXAMPLE.2026-12-01-10.a1b2c3d4.gz --capacity 256MiB,1GiB       # a CloudFront standard log
+  edgelab replay config/examples/nginx-access.log --format clf                        # Common/Combined Log Format
+  edgelab replay config/examples/cloudfront-access.log --tiers pop,rec,shield --capacity pop=64KiB,pop=1MiB,rec=1MiB,shield=10MiB
+  edgelab replay config/examples/cloudfront-access.log --policy CachingOptimized,UseOriginCacheControlHeaders --capacity 1MiB
+  edgelab replay config/examples/cloudfront-access.log --max-ttl 1m,1h,1d --default-ttl 1m --min-ttl 0s --capacity 1MiB
+  edgelab replay config/examples/cloudfront-access.log --policy CachingOptimized --speed 10   # as loadgen --replay --speed 10 plays it")]
 pub struct Args {
     /// The trace to replay.
     #[arg(value_name = "TRACE")]
