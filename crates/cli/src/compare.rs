@@ -27,7 +27,7 @@ use crate::output;
   edgelab compare                                  # built-in default topology, its workload
   edgelab compare --topology config/global.toml --duration 20s --ga
   edgelab compare --topology config/minimal.toml --scenario loadtest/scenarios/zipf-web.toml
-  edgelab compare --attach http://127.0.0.1:7070   # against a running `edgelab up`
+  edgelab compare --attach http://127.0.0.1:7070   # against a running `edgelab up` (the control URL it printed)
   edgelab compare --topology /etc/edgelab/topology.toml --peers dns   # inside docker compose
   edgelab compare --peers dns --topology /etc/edgelab/t.toml --shard 1/3 --out /report   # 1 of 3 load generators
   edgelab compare --topology config/minimal.toml --replay config/examples/cloudfront-access.log --speed 20   # a log, direct vs edge")]

@@ -64,7 +64,7 @@ pub struct UpArgs {
 /// Arguments of `edgelab demo`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  edgelab demo                       # about 30 s: direct vs edge, report in ./edgelab-report/
+  edgelab demo                       # about 40 s: direct vs edge, report in ./edgelab-report/
   edgelab demo --duration 30s --ga   # longer runs, plus Global Accelerator
   edgelab demo --tour                # five chapters, about 2 minutes: report in ./edgelab-report/tour.html
   edgelab demo --tour --duration 3s  # a quicker tour (every run and drill phase 3 s)")]
