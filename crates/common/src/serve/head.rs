@@ -89,13 +89,35 @@ pub fn check<B>(request: &Request<B>, max_head_bytes: usize) -> Option<HeadProbl
         return Some(HeadProblem::RepeatedHost);
     }
     // An empty value is allowed when the target has no authority (RFC 9112 §3.2).
-    let valid = host.is_empty()
-        || host
-            .to_str()
-            .ok()
-            .and_then(|text| Authority::from_str(text).ok())
-            .is_some_and(|authority| !authority.as_str().contains('@'));
+    let valid = host.is_empty() || plain_host(host.as_bytes()) || valid_authority(host);
     (!valid).then_some(HeadProblem::InvalidHost)
+}
+
+/// A `Host` of the usual shape, checked without parsing: a name of letters, digits and
+/// `-._~` with an optional `:port` of one to five digits. Every such value is a valid
+/// authority without userinfo; anything else goes to [`valid_authority`]. (Parsing copies the
+/// value into a new buffer: about 900 instructions of every request.)
+fn plain_host(host: &[u8]) -> bool {
+    let (name, port) = match host.iter().position(|&b| b == b':') {
+        Some(colon) => (&host[..colon], Some(&host[colon + 1..])),
+        None => (host, None),
+    };
+    let name_ok = !name.is_empty()
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    let port_ok =
+        port.is_none_or(|p| (1..=5).contains(&p.len()) && p.iter().all(u8::is_ascii_digit));
+    name_ok && port_ok
+}
+
+/// `host[:port]` as RFC 3986 has it (an IP literal, percent-encoding, any port), without
+/// userinfo.
+fn valid_authority(host: &http::HeaderValue) -> bool {
+    host.to_str()
+        .ok()
+        .and_then(|text| Authority::from_str(text).ok())
+        .is_some_and(|authority| !authority.as_str().contains('@'))
 }
 
 #[cfg(test)]
@@ -134,6 +156,35 @@ mod tests {
         );
         assert_eq!(check(&request(Version::HTTP_10, &[]), 20_480), None);
         assert_eq!(check(&request(Version::HTTP_2, &[]), 20_480), None);
+    }
+
+    #[test]
+    fn unusual_hosts_are_still_parsed() {
+        let v11 = Version::HTTP_11;
+        // Accepted by parsing, as before the quick check.
+        for host in ["[::1]:8080", "a.example:", "a.example:123456", "a!b", ":80"] {
+            assert!(!plain_host(host.as_bytes()), "{host}");
+            assert_eq!(check(&request(v11, &[host]), 20_480), None, "{host}");
+        }
+        for host in ["a:b:c", "a%41.example", "a/b", "a?b"] {
+            assert!(!plain_host(host.as_bytes()), "{host}");
+            assert_eq!(
+                check(&request(v11, &[host]), 20_480),
+                Some(HeadProblem::InvalidHost),
+                "{host}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// The quick check accepts only what parsing accepts.
+        #[test]
+        fn a_plain_host_is_a_valid_authority(host in "[a-zA-Z0-9._~:@-]{0,12}") {
+            if plain_host(host.as_bytes()) {
+                let value = http::HeaderValue::from_str(&host).unwrap();
+                proptest::prop_assert!(valid_authority(&value), "{}", host);
+            }
+        }
     }
 
     #[test]
