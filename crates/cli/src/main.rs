@@ -105,42 +105,17 @@ fn main() -> ExitCode {
         }
     };
     edgelab_common::telemetry::init();
-    if let Command::Topology(command) = cli.command {
-        // Pure computation: no runtime needed.
-        return topology::run(command);
-    }
-    if let Command::Deploy(args) = cli.command {
-        // Pure generation and file writes: no runtime needed.
-        return deploy::run(args).unwrap_or_else(|error| {
-            output::error(&format!("{error:#}"));
-            ExitCode::FAILURE
-        });
-    }
-    if let Command::Import(command) = cli.command {
-        // Pure translation: no runtime needed.
-        return import::run(command);
-    }
-    if let Command::Replay(args) = cli.command {
-        // Pure simulation: no runtime needed.
-        return replay::run(args).unwrap_or_else(|error| {
-            output::error(&format!("{error:#}"));
-            ExitCode::FAILURE
-        });
-    }
-    if let Command::Edge(args) = cli.command {
-        // Thread-per-core: the node builds its own runtimes (see `edge`).
-        return edge::run(args).unwrap_or_else(|error| {
-            output::error(&format!("{error:#}"));
-            ExitCode::FAILURE
-        });
-    }
-    if let Command::Report(command) = cli.command {
-        // Pure arithmetic over files: no runtime needed.
-        return report::run(command).unwrap_or_else(|error| {
-            output::error(&format!("{error:#}"));
-            ExitCode::FAILURE
-        });
-    }
+    // The commands that need no shared runtime: pure computation and file writes, or (edge)
+    // a node that builds its own runtimes, thread-per-core.
+    let command = match cli.command {
+        Command::Topology(command) => return topology::run(command),
+        Command::Import(command) => return import::run(command),
+        Command::Deploy(args) => return finish(deploy::run(args)),
+        Command::Replay(args) => return finish(replay::run(args)),
+        Command::Edge(args) => return finish(edge::run(args)),
+        Command::Report(command) => return finish(report::run(command)),
+        command => command,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -152,7 +127,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        match cli.command {
+        match command {
             Command::Origin(args) => origin::run(args).await,
             Command::Loadgen(args) => loadgen::run(args).await,
             Command::Compare(args) => compare::run(args).await,
@@ -169,11 +144,13 @@ fn main() -> ExitCode {
             }
         }
     });
-    match result {
-        Ok(code) => code,
-        Err(error) => {
-            output::error(&format!("{error:#}"));
-            ExitCode::FAILURE
-        }
-    }
+    finish(result)
+}
+
+/// The exit code of a command's result; an error is printed first.
+fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
+    result.unwrap_or_else(|error| {
+        output::error(&format!("{error:#}"));
+        ExitCode::FAILURE
+    })
 }
