@@ -469,6 +469,7 @@ mod tests {
             },
             ttfb: LatencySummary::default(),
             cdf: Vec::new(),
+            connection_waits: 0,
         });
         report.origin = Some(OriginLoad {
             metrics_urls: vec![],

@@ -1,6 +1,7 @@
 //! The open-loop dispatcher: takes every request of the plan's schedule (time, target,
 //! object, drawn from the run's seed by [`Plan::requests`]; only its shard's when sharded) and
-//! releases it into its target's queue at its intended send time.
+//! releases it at its intended send time into its target's [`Lane`], which hands it to an
+//! idle connection of that place (or queues it when all are busy).
 //!
 //! It runs on a thread of its own, off the async runtime, because tokio's timer ticks every
 //! millisecond and fires on the tick after a deadline: requests released by it leave up to
@@ -14,16 +15,17 @@
 //!
 //! The thread uses the real clock: a run under `tokio::time::pause` would not see its jumps.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::lane::{Lane, Offered};
 use crate::plan::Plan;
 
 /// One queued request.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Job {
     /// When it is meant to leave.
     pub(crate) intended: Instant,
@@ -32,28 +34,34 @@ pub(crate) struct Job {
 }
 
 /// Releases every open-loop request of `plan` at its intended time (from `start`) into its
-/// target's queue, on a blocking thread; returns how many were scheduled. Stops early when
-/// `stop` is cancelled or every queue is closed.
+/// target's lane, on a blocking thread, then closes the lanes; returns how many were
+/// scheduled. Stops early when `stop` is cancelled.
 pub(crate) async fn dispatch(
     plan: &Plan,
-    senders: Vec<mpsc::Sender<Job>>,
+    lanes: Vec<Arc<Lane>>,
     start: Instant,
     stop: &CancellationToken,
 ) -> u64 {
     let plan = plan.clone();
     let stop = stop.clone();
     let start = start.into_std();
-    tokio::task::spawn_blocking(move || release(&plan, &senders, start, &stop))
-        .await
-        // invariant: `release` does not panic (sampling and sending are infallible).
-        .expect("the dispatcher thread does not panic")
+    tokio::task::spawn_blocking(move || {
+        let scheduled = release(&plan, &lanes, start, &stop);
+        for lane in &lanes {
+            lane.close();
+        }
+        scheduled
+    })
+    .await
+    // invariant: `release` does not panic (sampling and handing over are infallible).
+    .expect("the dispatcher thread does not panic")
 }
 
 /// The dispatcher loop (blocking): the plan's requests (its shard's, when sharded) at their
 /// intended times.
 fn release(
     plan: &Plan,
-    senders: &[mpsc::Sender<Job>],
+    lanes: &[Arc<Lane>],
     start: std::time::Instant,
     stop: &CancellationToken,
 ) -> u64 {
@@ -68,33 +76,12 @@ fn release(
             intended: Instant::from_std(intended),
             object: request.object as u32,
         };
-        if !send(&senders[request.place], job, stop) {
+        if lanes[request.place].offer(job, stop) == Offered::Stopped {
             break;
         }
         scheduled += 1;
     }
     scheduled
-}
-
-/// Queues `job`; under overload waits for room (which does not change its intended time).
-/// `false` when the run stopped or the queue closed.
-fn send(sender: &mpsc::Sender<Job>, job: Job, stop: &CancellationToken) -> bool {
-    let mut job = job;
-    loop {
-        match sender.try_send(job) {
-            Ok(()) => return true,
-            Err(mpsc::error::TrySendError::Closed(_)) => return false,
-            Err(mpsc::error::TrySendError::Full(back)) => {
-                if stop.is_cancelled() {
-                    return false;
-                }
-                job = back;
-                // A full queue drains at the target's pace; checking every 100 µs costs
-                // nothing next to that and keeps `stop` responsive.
-                std::thread::sleep(Duration::from_micros(100));
-            }
-        }
-    }
 }
 
 /// Sleeps a thread until an instant with the kernel's high-resolution timer.

@@ -11,7 +11,9 @@
 //! - [`target`]: resolved targets ([`Target`], [`Mode`]) and the connector they use.
 //! - [`plan`]: the validated, seeded workload of a run ([`Plan`]).
 //! - [`replay`]: an access log's requests at their logged times ([`replay::ReplayLog`]).
-//! - [`mod@run`]: the engine ([`run()`], [`RunOptions`]).
+//! - [`mod@run`]: the engine ([`run()`], [`RunOptions`]); `dispatch` paces the open-loop
+//!   schedule on a thread of its own, `lane` hands each request to an idle connection of its
+//!   place, `sent` stamps when a request's first byte was written.
 //! - [`record`]: per-worker HDR histograms by place × X-Cache × PoP × tier, merged at the end.
 //! - [`recorded`]: those histograms and counters carried losslessly in the report.
 //! - [`progress`]: live counters, the progress line, the HdrHistogram interval log.
@@ -46,6 +48,7 @@ mod dispatch;
 pub mod error;
 mod fetch;
 pub mod html;
+mod lane;
 pub mod map;
 pub mod merge;
 pub mod origin_load;
@@ -58,6 +61,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod schedule;
+mod sent;
 pub mod shard;
 pub mod target;
 pub mod workload;

@@ -463,6 +463,9 @@ mod tests {
         for i in (0..2_000).filter(|&i| keep(i)) {
             recorder.record(sample(i));
             recorder.record_send_lateness(Duration::from_micros(i % 50));
+            if i % 7 == 3 {
+                recorder.record_connection_wait((i % 2) as usize, Duration::from_micros(i % 900));
+            }
             delivery.record(PathClass::Internet, Duration::from_micros(i % 70));
             edgelab_link::lateness::record(&mut tiers, Duration::from_micros(i % 90));
             scheduled += 1;
@@ -514,6 +517,8 @@ mod tests {
             merged.emulator_error.tier_links.count, 2_000,
             "the tier links' lateness adds up too"
         );
+        assert_eq!(merged.connection_wait, whole.connection_wait);
+        assert!(whole.connection_wait.count > 0 && whole.places[1].connection_waits > 0);
         assert_eq!(merged.fingerprint, whole.fingerprint);
         let (m, w) = (&merged.totals, &whole.totals);
         assert_eq!(

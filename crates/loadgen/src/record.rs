@@ -221,6 +221,10 @@ pub struct Recorder {
     /// Send lateness (open loop): how long after it could have left each request left, in
     /// nanoseconds (`edgelab_link::lateness`); `None` until the first one.
     pub send_lateness: Option<Histogram<u64>>,
+    /// Connection waits (open loop) per place: how long each request that found every
+    /// connection of its place busy waited for one, in nanoseconds. Only places where a
+    /// request waited have an entry.
+    pub connection_wait: Vec<(usize, Histogram<u64>)>,
 }
 
 impl Recorder {
@@ -265,6 +269,29 @@ impl Recorder {
             .send_lateness
             .get_or_insert_with(edgelab_link::lateness::new_histogram);
         edgelab_link::lateness::record(histogram, late);
+    }
+
+    /// Records that a request of `place` waited `wait` for a free connection.
+    pub fn record_connection_wait(&mut self, place: usize, wait: Duration) {
+        let index = match self.connection_wait.iter().position(|(p, _)| *p == place) {
+            Some(index) => index,
+            None => {
+                self.connection_wait
+                    .push((place, edgelab_link::lateness::new_histogram()));
+                self.connection_wait.len() - 1
+            }
+        };
+        edgelab_link::lateness::record(&mut self.connection_wait[index].1, wait);
+    }
+
+    /// Every connection wait, all places together (empty if none waited).
+    pub fn connection_waits(&self) -> Histogram<u64> {
+        let mut all = edgelab_link::lateness::new_histogram();
+        for (_, waits) in &self.connection_wait {
+            // invariant: auto-resizing histograms always add.
+            all.add(waits).expect("auto-resizing histograms always add");
+        }
+        all
     }
 
     fn count_error(&mut self, place: usize, kind: RequestErrorKind, count: u64) {
@@ -344,6 +371,15 @@ impl Recorder {
         for example in other.error_examples {
             if self.error_examples.len() < MAX_ERROR_EXAMPLES {
                 self.error_examples.push(example);
+            }
+        }
+        for (place, waits) in other.connection_wait {
+            match self.connection_wait.iter_mut().find(|(p, _)| *p == place) {
+                // invariant: auto-resizing histograms always add.
+                Some((_, into)) => into
+                    .add(&waits)
+                    .expect("auto-resizing histograms always add"),
+                None => self.connection_wait.push((place, waits)),
             }
         }
         if let Some(late) = other.send_lateness {

@@ -35,6 +35,10 @@ pub struct Recorded {
     pub errors: Vec<RecordedErrors>,
     /// Send lateness (ns), open loop.
     pub send_lateness: Option<String>,
+    /// Connection waits (ns) per place, open loop (only places where a request waited).
+    /// Absent in reports written before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connection_wait: Vec<RecordedWait>,
     /// Client link delivery lateness (ns) per path class.
     pub emulation: Vec<RecordedClass>,
     /// Delivery lateness (ns) of the links between the tiers, when the cache nodes measured
@@ -71,6 +75,15 @@ pub struct RecordedErrors {
     pub place: String,
     /// Count per kind (only kinds that occurred).
     pub by_kind: Vec<KindCount>,
+}
+
+/// One place's connection waits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordedWait {
+    /// Client place.
+    pub place: String,
+    /// How long each waiting request waited for a free connection, ns (encoded).
+    pub wait: String,
 }
 
 /// One path class's delivery lateness.
@@ -167,6 +180,14 @@ impl Recorded {
             groups,
             errors,
             send_lateness: recorder.send_lateness.as_ref().map(encode),
+            connection_wait: recorder
+                .connection_wait
+                .iter()
+                .map(|(place, waits)| RecordedWait {
+                    place: place_name(*place),
+                    wait: encode(waits),
+                })
+                .collect(),
             emulation,
             tier_links: None,
             origin,
@@ -226,6 +247,13 @@ pub fn measurements(report: &Report) -> Result<(Recorder, DeliveryErrors), Strin
         Some(text) => Some(decode(text).map_err(|e| format!("recorded.send_lateness: {e}"))?),
         None => None,
     };
+    for waits in &recorded.connection_wait {
+        let histogram = decode(&waits.wait)
+            .map_err(|e| format!("recorded.connection_wait.{}: {e}", waits.place))?;
+        recorder
+            .connection_wait
+            .push((place(&waits.place)?, histogram));
+    }
     let delivery = DeliveryErrors::new();
     for class in &recorded.emulation {
         let path_class = PathClass::ALL

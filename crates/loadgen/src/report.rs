@@ -68,6 +68,13 @@ pub struct Report {
     /// latency above.
     #[serde(default)]
     pub emulator_error: EmulatorError,
+    /// Open loop: the requests that found every connection of their place busy when they
+    /// were due, and how long each waited for one (intended send → a connection free). The
+    /// wait is in their latency (the target was slower than its connections could carry);
+    /// it is not the emulator's error and not in send lateness. Empty when none waited (and
+    /// in closed loop); `places[].connection_waits` has the count per place.
+    #[serde(default)]
+    pub connection_wait: LatenessStats,
     /// Which shards of the seeded schedule this report covers (`1/1`: the whole run).
     #[serde(default)]
     pub shards: ShardSet,
@@ -387,6 +394,10 @@ pub struct PlaceSummary {
     /// (`fraction` 0) to the slowest (`fraction` 1), at the quantiles in [`CDF_QUANTILES`].
     #[serde(default)]
     pub cdf: Vec<CdfPoint>,
+    /// Open loop: requests that waited for a free connection (see
+    /// [`Report::connection_wait`]).
+    #[serde(default)]
+    pub connection_waits: u64,
 }
 
 /// The quantiles a place's latency CDF is sampled at.
@@ -740,6 +751,9 @@ impl Report {
             errors,
             origin: input.origin.map(origin_load),
             emulator_error: EmulatorError::new(recorder.send_lateness.as_ref(), input.delivery),
+            connection_wait: LatenessStats::from(LatenessSummary::from_histogram(
+                &recorder.connection_waits(),
+            )),
             targets: input.targets,
             shards: input.shards,
             fingerprint: input.fingerprint,
@@ -853,6 +867,12 @@ fn place_summaries(recorder: &Recorder, targets: &[ReportTarget]) -> Vec<PlaceSu
             latency: LatencySummary::from_histogram(&total),
             ttfb: LatencySummary::from_histogram(&ttfb),
             cdf: cdf_of(&total),
+            connection_waits: recorder
+                .connection_wait
+                .iter()
+                .filter(|(p, _)| *p == index)
+                .map(|(_, waits)| waits.len())
+                .sum(),
         });
     }
     places
@@ -974,6 +994,9 @@ impl Report {
         );
         let _ = writeln!(out, "hit ratio: {}", percent(t.hit_ratio));
         out.push_str(&self.emulator_error.summary_lines());
+        if !self.settings.closed {
+            out.push_str(&self.connection_wait_line());
+        }
         let _ = writeln!(
             out,
             "\n{:<16} {:<6} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>7}",
@@ -1025,6 +1048,31 @@ impl Report {
             let _ = writeln!(out, "\nwarning: {warning}");
         }
         out
+    }
+
+    /// `connection wait: …`: how many requests found every connection of their place busy,
+    /// and for how long they waited.
+    fn connection_wait_line(&self) -> String {
+        let w = &self.connection_wait;
+        if w.count == 0 {
+            return "connection wait: none (every request found a free connection)\n".to_string();
+        }
+        let share = w.count as f64 / self.totals.scheduled.max(1) as f64 * 100.0;
+        let places: Vec<String> = self
+            .places
+            .iter()
+            .filter(|p| p.connection_waits > 0)
+            .map(|p| format!("{} {}", p.place, p.connection_waits))
+            .collect();
+        format!(
+            "connection wait: {} requests ({share:.2}%) found every connection of their place \
+             busy and waited p50/p99/max {:.3}/{:.3}/{:.3} ms (in their latency; {})\n",
+            w.count,
+            w.p50_ms,
+            w.p99_ms,
+            w.max_ms,
+            places.join(", ")
+        )
     }
 }
 

@@ -1,6 +1,7 @@
 //! The engine: a dispatcher releases requests at their intended times into a per-target
-//! queue; each target has `connections` workers, each owning one HTTP/1.1 connection (opened
-//! through the target's [`connector`]) and one [`Recorder`].
+//! [`Lane`], which hands each to an idle worker of that target (or queues it while all are
+//! busy); each target has `connections` workers, each owning one HTTP/1.1 connection (opened
+//! through the target's [`connector`]), and one [`Recorder`] its workers share.
 //! Latency runs from the intended send time to the end of the body, so time spent waiting for
 //! a free connection behind a stalled server is counted (open loop, no coordinated
 //! omission). A closed-loop run instead has each worker send its next request as soon as the
@@ -21,7 +22,6 @@ use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower_service::Service;
@@ -34,6 +34,7 @@ use edgelab_common::shutdown::Shutdown;
 use crate::catalog::CatalogObject;
 use crate::dispatch::{Job, dispatch};
 use crate::error::{LoadgenError, RequestErrorKind};
+use crate::lane::{Lane, Taken};
 use crate::origin_load::OriginCounters;
 pub use crate::plan::Plan;
 use crate::progress::{Live, Progress};
@@ -41,12 +42,14 @@ use crate::record::{
     CacheResult, Recorder, ResponseSample, Sample, Tier, pop_from_headers, tier_from_headers,
 };
 use crate::report::{OriginSecond, Report, ReportInput};
+use crate::sent::{SendStamp, Stamped};
 use crate::target::{Connector, Target, connector};
 use edgelab_link::DeliveryErrors;
 use edgelab_wire::Digest;
 
-/// Jobs a target's queue holds before the dispatcher waits (memory bound under overload;
-/// waiting does not change intended times, so latency stays honest).
+/// Requests a target's lane holds while all its connections are busy, before the dispatcher
+/// waits (memory bound under overload; waiting does not change intended times, so latency
+/// stays honest).
 const QUEUE_CAPACITY: usize = 65_536;
 /// Time limit of a `/metrics` scrape.
 const SCRAPE_LIMIT: Duration = Duration::from_secs(5);
@@ -120,16 +123,16 @@ pub async fn run(
     });
 
     // Workers.
-    let mut senders = Vec::new();
+    let mut lanes = Vec::new();
     let mut workers = Vec::new();
     let runtimes: Vec<Arc<TargetRuntime>> = runtimes.into_iter().map(Arc::new).collect();
     for (index, runtime) in runtimes.iter().cloned().enumerate() {
-        let queue = if settings.closed {
+        let lane = if settings.closed {
             None
         } else {
-            let (sender, receiver) = mpsc::channel::<Job>(QUEUE_CAPACITY);
-            senders.push(sender);
-            Some(Arc::new(tokio::sync::Mutex::new(receiver)))
+            let lane = Arc::new(Lane::new(QUEUE_CAPACITY));
+            lanes.push(lane.clone());
+            Some(lane)
         };
         let source = Arc::new(Mutex::new(StdRng::seed_from_u64(
             settings.seed.wrapping_add(0x100 + index as u64),
@@ -140,11 +143,11 @@ pub async fn run(
                 target: runtime.clone(),
                 tracker: shutdown.clone(),
             };
-            let queue = queue.clone();
+            let lane = lane.clone();
             let source = source.clone();
             workers.push(shutdown.spawn(async move {
-                match queue {
-                    Some(queue) => worker.open_loop(queue).await,
+                match lane {
+                    Some(lane) => worker.open_loop(lane).await,
                     None => worker.closed_loop(source).await,
                 }
             }));
@@ -168,10 +171,9 @@ pub async fn run(
     let (scheduled, sending_ends) = if settings.closed {
         (None, start + settings.duration)
     } else {
-        let scheduled = dispatch(plan, std::mem::take(&mut senders), start, &stop).await;
+        let scheduled = dispatch(plan, lanes, start, &stop).await;
         (Some(scheduled), Instant::now())
     };
-    drop(senders);
 
     // Drain: queued and in-flight requests get at most one request timeout.
     let drain_deadline =
@@ -310,10 +312,27 @@ struct Worker {
 }
 
 /// The worker's connection, opened lazily and reopened after a failure.
-type Connection = Option<http1::SendRequest<Empty<Bytes>>>;
+type Connection = Option<Open>;
+
+/// An open connection and the stamp of its writes.
+struct Open {
+    sender: http1::SendRequest<Empty<Bytes>>,
+    stamp: Arc<SendStamp>,
+}
+
+/// How an open-loop request reached its worker, for its send lateness and connection wait.
+#[derive(Clone, Copy, Debug)]
+struct Handover {
+    /// Since when the worker was free (it finished its previous request).
+    free_since: Instant,
+    /// When the worker took the request.
+    taken_at: Instant,
+    /// It waited in the backlog: every connection of its place was busy when it was due.
+    queued: bool,
+}
 
 impl Worker {
-    async fn open_loop(self, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+    async fn open_loop(self, lane: Arc<Lane>) {
         let mut connection: Connection = None;
         let mut recent = self.shared.live.local();
         // Since when this worker has been free to send: a request intended before that
@@ -321,21 +340,24 @@ impl Worker {
         // is free from the start of the run, even if a busy host starts it later.
         let mut free_since = self.shared.start;
         loop {
-            let job = {
-                let mut receiver = queue.lock().await;
-                tokio::select! {
-                    biased;
-                    _ = self.shared.stop.cancelled() => None,
-                    job = receiver.recv() => job,
-                }
+            let taken = tokio::select! {
+                biased;
+                _ = self.shared.stop.cancelled() => None,
+                taken = lane.take() => taken,
             };
-            let Some(job) = job else { break };
-            let late = send_lateness(job.intended, free_since, Instant::now());
+            let Some(Taken { job, queued }) = taken else {
+                break;
+            };
+            let handover = Handover {
+                free_since,
+                taken_at: Instant::now(),
+                queued,
+            };
             self.shared.live.started.fetch_add(1, Ordering::Relaxed);
             tokio::select! {
                 biased;
                 _ = self.shared.stop.cancelled() => break,
-                () = self.one(&mut connection, job, Some(late), &mut recent) => {}
+                () = self.one(&mut connection, job, Some(handover), &mut recent) => {}
             }
             free_since = Instant::now();
         }
@@ -382,19 +404,20 @@ impl Worker {
         recent.flush(&self.shared.live);
     }
 
-    /// Sends one request (sent `late`, in open loop) and records it.
+    /// Sends one request (handed over as `handover`, in open loop) and records it.
     async fn one(
         &self,
         connection: &mut Connection,
         job: Job,
-        late: Option<Duration>,
+        handover: Option<Handover>,
         recent: &mut crate::progress::LocalLive,
     ) {
         let object = &self.shared.plan.workload.objects()[job.object as usize];
         let timeout = self.shared.plan.settings.timeout;
+        let mut sent = Sent::default();
         let outcome = tokio::time::timeout_at(
             job.intended + timeout,
-            self.exchange(connection, object, job.intended),
+            self.exchange(connection, object, job.intended, &mut sent),
         )
         .await
         .unwrap_or_else(|_| {
@@ -436,27 +459,37 @@ impl Worker {
             .lock()
             .expect("recorder lock is not poisoned");
         recorder.record(sample);
-        if let Some(late) = late {
-            recorder.record_send_lateness(late);
+        if let Some(handover) = handover {
+            recorder.record_send_lateness(handover.lateness(job.intended, &sent));
+            if let Some(wait) = handover.connection_wait(job.intended) {
+                recorder.record_connection_wait(self.target.place, wait);
+            }
         }
     }
 
+    /// One exchange on `connection` (opened first if needed); notes in `sent` how long the
+    /// connect took and when the request's first byte was written.
     async fn exchange(
         &self,
         connection: &mut Connection,
         object: &CatalogObject,
         intended: Instant,
+        sent: &mut Sent,
     ) -> Outcome {
-        let sender = match connection {
-            Some(sender) if !sender.is_closed() => sender,
+        let open = match connection {
+            Some(open) if !open.sender.is_closed() => open,
             _ => {
                 *connection = None;
-                match self.connect().await {
-                    Ok(sender) => connection.insert(sender),
+                let connecting = Instant::now();
+                let opened = self.connect().await;
+                sent.connect = connecting.elapsed();
+                match opened {
+                    Ok(open) => connection.insert(open),
                     Err(outcome) => return outcome,
                 }
             }
         };
+        let sender = &mut open.sender;
         if let Err(error) = sender.ready().await {
             *connection = None;
             return Outcome::failed(
@@ -474,6 +507,8 @@ impl Worker {
         request
             .headers_mut()
             .insert(http::header::HOST, self.target.host.clone());
+        open.stamp.arm();
+        sent.stamp = Some(open.stamp.clone());
         let response = match sender.send_request(request).await {
             Ok(response) => response,
             Err(error) => {
@@ -540,7 +575,7 @@ impl Worker {
         }
     }
 
-    async fn connect(&self) -> Result<http1::SendRequest<Empty<Bytes>>, Outcome> {
+    async fn connect(&self) -> Result<Open, Outcome> {
         let mut connector = self.target.connector.clone();
         std::future::poll_fn(|cx| connector.poll_ready(cx))
             .await
@@ -559,6 +594,8 @@ impl Worker {
                     format!("{}: {error}", self.target.base),
                 )
             })?;
+        let stamp = SendStamp::new(self.shared.start);
+        let io = Stamped::new(io, stamp.clone());
         let (sender, connection) = http1::handshake(io).await.map_err(|error| {
             Outcome::failed(
                 RequestErrorKind::Connect,
@@ -572,15 +609,49 @@ impl Worker {
                 _ = stop.cancelled() => {}
             }
         });
-        Ok(sender)
+        Ok(Open { sender, stamp })
     }
 }
 
-/// How late a request was sent: from the later of its intended time and the moment its
-/// worker was free (a request that waited for a busy connection was held up by the target,
-/// not by the load generator) to the moment the worker took it.
-fn send_lateness(intended: Instant, free_since: Instant, sent: Instant) -> Duration {
-    sent.saturating_duration_since(intended.max(free_since))
+/// What the worker saw of one request's way out.
+#[derive(Clone, Debug, Default)]
+struct Sent {
+    /// Time spent opening a connection for it (the modelled connect cost; zero on a warm one).
+    connect: Duration,
+    /// The stamp of the connection it was sent on, armed just before (none if it failed
+    /// before that).
+    stamp: Option<Arc<SendStamp>>,
+}
+
+impl Sent {
+    /// When its first byte was handed to the socket, if it got that far.
+    fn written_at(&self) -> Option<Instant> {
+        self.stamp.as_ref().and_then(|stamp| stamp.written_at())
+    }
+}
+
+impl Handover {
+    /// How late the request was sent: from the later of its intended time and the moment its
+    /// worker was free (a request that waited for a busy connection was held up by the
+    /// target, not by the load generator) to the moment its first byte was written, less the
+    /// time spent opening a connection (modelled latency, not lateness). A request that
+    /// failed before anything was written counts up to the moment its worker took it.
+    fn lateness(&self, intended: Instant, sent: &Sent) -> Duration {
+        let from = intended.max(self.free_since);
+        match sent.written_at() {
+            Some(written) => written
+                .saturating_duration_since(from)
+                .saturating_sub(sent.connect),
+            None => self.taken_at.saturating_duration_since(from),
+        }
+    }
+
+    /// How long the request waited for a free connection, if it did: it was queued because
+    /// every connection of its place was busy, until this worker came free.
+    fn connection_wait(&self, intended: Instant) -> Option<Duration> {
+        let wait = self.free_since.saturating_duration_since(intended);
+        (self.queued && !wait.is_zero()).then_some(wait)
+    }
 }
 
 /// Decides whether a fully read response is wrong: status, length, digest.
@@ -731,17 +802,52 @@ async fn collect(
 mod tests {
     use super::*;
 
+    fn handover(free_since: Instant, taken_at: Instant, queued: bool) -> Handover {
+        Handover {
+            free_since,
+            taken_at,
+            queued,
+        }
+    }
+
     #[test]
-    fn send_lateness_runs_from_the_later_of_intended_and_free() {
+    fn send_lateness_runs_from_the_later_of_intended_and_free_to_the_first_byte_written() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
-        // Idle worker, request taken 2 ms after its intended time: 2 ms late.
-        assert_eq!(send_lateness(t0 + ms(10), t0, t0 + ms(12)), ms(2));
+        let sent_at = |at: Duration, connect: Duration| Sent {
+            connect,
+            stamp: Some(SendStamp::written(t0, t0 + at)),
+        };
+        let nothing = Sent::default();
+        // Idle worker, request taken 2 ms after its intended time and written at once: 2 ms.
+        let idle = handover(t0, t0 + ms(12), false);
+        assert_eq!(idle.lateness(t0 + ms(10), &sent_at(ms(12), ms(0))), ms(2));
+        // Written 3 ms after it was taken (the connection's task ran late): 5 ms.
+        assert_eq!(idle.lateness(t0 + ms(10), &sent_at(ms(15), ms(0))), ms(5));
+        // A fresh connection took 40 ms to open (modelled): that is not lateness.
+        assert_eq!(idle.lateness(t0 + ms(10), &sent_at(ms(53), ms(40))), ms(3));
         // Request queued behind a busy connection since 10 ms; the worker was free at 50 ms
-        // and took it at 51 ms: 1 ms late, the 40 ms wait is the target's.
-        assert_eq!(send_lateness(t0 + ms(10), t0 + ms(50), t0 + ms(51)), ms(1));
+        // and wrote it at 51 ms: 1 ms late, the 40 ms wait is the target's.
+        let busy = handover(t0 + ms(50), t0 + ms(50), true);
+        assert_eq!(busy.lateness(t0 + ms(10), &sent_at(ms(51), ms(0))), ms(1));
+        assert_eq!(busy.connection_wait(t0 + ms(10)), Some(ms(40)));
+        assert_eq!(
+            idle.connection_wait(t0 + ms(10)),
+            None,
+            "it found a free one"
+        );
+        // Failed before writing anything: counted up to when the worker took it.
+        assert_eq!(idle.lateness(t0 + ms(10), &nothing), ms(2));
         // On time (or a clock read before the deadline): never negative.
-        assert_eq!(send_lateness(t0 + ms(10), t0, t0 + ms(10)), Duration::ZERO);
-        assert_eq!(send_lateness(t0 + ms(10), t0, t0 + ms(9)), Duration::ZERO);
+        let early = handover(t0, t0 + ms(9), false);
+        assert_eq!(
+            early.lateness(t0 + ms(10), &sent_at(ms(10), ms(0))),
+            Duration::ZERO
+        );
+        assert_eq!(
+            early.lateness(t0 + ms(10), &sent_at(ms(9), ms(0))),
+            Duration::ZERO
+        );
+        assert_eq!(early.lateness(t0 + ms(10), &nothing), Duration::ZERO);
     }
 }

@@ -145,6 +145,22 @@ async fn a_stalled_server_shows_up_in_the_latency_of_requests_scheduled_during_t
         sent.p90_ms < 100.0,
         "waiting for a connection held by the stalled server is the server's, not send lateness: {sent:?}"
     );
+    // That wait is reported on its own: the requests due during the stall found both
+    // connections busy and waited up to the stall's length for one.
+    let waited = &report.connection_wait;
+    assert!(waited.count >= 50, "{waited:?}");
+    assert!(
+        waited.max_ms >= 300.0 && waited.max_ms <= 600.0,
+        "{waited:?}"
+    );
+    assert_eq!(report.places[0].connection_waits, waited.count);
+    assert!(
+        report
+            .summary()
+            .contains(&format!("connection wait: {} requests", waited.count)),
+        "{}",
+        report.summary()
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The load generator alone, open loop, at the scale of loadtest/bench-scale.sh: 5,005 client
+# connections (455 for each of 11 client places), Poisson arrivals, every connection paying a
+# fixed modelled round trip (`--rtt`, through edgelab-link), against nginx serving 1 KiB on
+# loopback (one worker, pinned to SERVER_CPU). The CDN is not in the process, so what this
+# measures is the load generator's own cost and timing.
+#
+# For every offered rate it prints the achieved rate, the send lateness p50/p99 (how late the
+# load generator itself sent: the report's `emulator_error.send_lateness`), the requests that
+# waited for a free connection (count and p99 wait), the client links' emulation error p99,
+# the process's CPU share and its CPU µs per request (user + sys over completed requests,
+# start-up included).
+#
+# usage: loadtest/bench-open-loop.sh                          (RATES="3000 6000 10000 15000")
+#        RATES="3000 10000" DURATION=10s RTT=20ms loadtest/bench-open-loop.sh
+#        NO_BUILD=1 (use the build there), EDGELAB_BIN=path (another binary), SERVER_CPU=1
+#        LOADGEN_CPUS=0 (pin the load generator, e.g. to one core; default: unpinned)
+# needs: nginx, curl, jq, /usr/bin/time, a release build (built here). Bounded: one run of
+# DURATION (plus the drain, at most RTT-bound) per rate.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RATES="${RATES:-3000 6000 10000 15000}"
+DURATION="${DURATION:-15s}"
+RTT="${RTT:-20ms}"
+SERVER_CPU="${SERVER_CPU:-1}"
+BIN="${EDGELAB_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/edgelab}"
+[ -n "${NO_BUILD:-}${EDGELAB_BIN:-}" ] || (cd "$ROOT" && cargo build --release --locked -q -p edgelab-cli >&2)
+NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+# 5,005 client connections and as many on nginx's side: more than the default 1,024.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+WORK="$(mktemp -d /tmp/edgelab-bench-open-loop.XXXXXX)"
+chmod 755 "$WORK"
+NGINX_PID=
+cleanup() {
+    if [ -n "$NGINX_PID" ]; then kill "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+mkdir -p "$WORK/www"
+head -c 1024 /dev/urandom >"$WORK/www/1k.bin"
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$PORT|g" -e 's|worker_connections 4096|worker_connections 16384|' \
+    "$ROOT/loadtest/bench-loadgen/nginx.conf.in" >"$WORK/nginx.conf"
+if [ "$(id -u)" = 0 ]; then sed -i '1i user root;' "$WORK/nginx.conf"; fi
+taskset -c "$SERVER_CPU" "$NGINX" -p "$WORK" -c "$WORK/nginx.conf" &
+NGINX_PID=$!
+URL="http://127.0.0.1:$PORT"
+for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "$URL/1k.bin" 2>/dev/null && break
+    sleep 0.1
+done
+echo "/1k.bin" >"$WORK/urls.txt"
+
+places=("New York" "Los Angeles" "Sao Paulo" "London" "Berlin" "Lagos" "Dubai" "Mumbai" "Singapore" "Tokyo" "Sydney")
+scenario() {
+    echo "duration = \"$DURATION\""
+    echo "connections = 455"
+    echo "timeout = \"20s\""
+    printf '[arrival]\nkind = "poisson"\nrate = %s\n' "$1"
+    for p in "${places[@]}"; do printf '[[population]]\nplace = "%s"\n' "$p"; done
+}
+pin=()
+[ -z "${LOADGEN_CPUS:-}" ] || pin=(taskset -c "$LOADGEN_CPUS")
+
+echo "# bench-open-loop $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# edgelab loadgen alone: 11 places x 455 connections, Poisson, --rtt $RTT, nginx 1 KiB on CPU $SERVER_CPU; $DURATION per rate"
+printf '%8s %8s %8s %8s %8s %9s %8s %6s %7s %6s\n' \
+    offered achieved send_p50 send_p99 waited wait_p99 emu_p99 cpu% cpu_us errors
+for rate in $RATES; do
+    scenario "$rate" >"$WORK/scenario.toml"
+    status=0
+    /usr/bin/time -f '%e %U %S' -o "$WORK/time" "${pin[@]}" "$BIN" loadgen --target "$URL" --urls "$WORK/urls.txt" \
+        --scenario "$WORK/scenario.toml" --rtt "$RTT" --json "$WORK/run.json" >"$WORK/stdout" 2>"$WORK/stderr" || status=$?
+    if [ "$status" != 0 ] || [ ! -f "$WORK/run.json" ]; then
+        printf '%8s  failed (exit %s): %s\n' "$rate" "$status" "$(tail -1 "$WORK/stderr")"
+        continue
+    fi
+    read -r achieved send50 send99 waited wait99 emu99 completed errors < <(jq -r '[.totals.rate_per_s,
+        .emulator_error.send_lateness.p50_ms, .emulator_error.send_lateness.p99_ms,
+        (.connection_wait.count // "-"), (.connection_wait.p99_ms // "-"),
+        .emulator_error.emulation.p99_ms, .totals.completed, .totals.errors] | @tsv' "$WORK/run.json")
+    read -r cpu_pct cpu_us < <(awk -v n="$completed" '{ printf "%.0f %.1f\n", ($2 + $3) / $1 * 100, ($2 + $3) * 1e6 / n }' "$WORK/time")
+    printf '%8s %8.0f %8.3f %8.3f %8s %9s %8.3f %6s %7s %6s\n' \
+        "$rate" "$achieved" "$send50" "$send99" "$waited" "$wait99" "$emu99" "$cpu_pct" "$cpu_us" "$errors"
+    rm -f "$WORK/run.json"
+done
