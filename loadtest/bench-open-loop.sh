@@ -15,6 +15,8 @@
 #        RATES="3000 10000" DURATION=10s RTT=20ms loadtest/bench-open-loop.sh
 #        NO_BUILD=1 (use the build there), EDGELAB_BIN=path (another binary), SERVER_CPU=1
 #        LOADGEN_CPUS=0 (pin the load generator, e.g. to one core; default: unpinned)
+#        NICE=-10 (run nginx and the load generator at this nice level: on a host shared with
+#        other work, a negative one (root) keeps the measured processes from being starved)
 # needs: nginx, curl, jq, /usr/bin/time, a release build (built here). Bounded: one run of
 # DURATION (plus the drain, at most RTT-bound) per rate.
 set -euo pipefail
@@ -44,7 +46,9 @@ PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); p
 sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$PORT|g" -e 's|worker_connections 4096|worker_connections 16384|' \
     "$ROOT/loadtest/bench-loadgen/nginx.conf.in" >"$WORK/nginx.conf"
 if [ "$(id -u)" = 0 ]; then sed -i '1i user root;' "$WORK/nginx.conf"; fi
-taskset -c "$SERVER_CPU" "$NGINX" -p "$WORK" -c "$WORK/nginx.conf" &
+prio=()
+[ -z "${NICE:-}" ] || prio=(nice -n "$NICE")
+"${prio[@]}" taskset -c "$SERVER_CPU" "$NGINX" -p "$WORK" -c "$WORK/nginx.conf" &
 NGINX_PID=$!
 URL="http://127.0.0.1:$PORT"
 for _ in $(seq 1 100); do
@@ -65,13 +69,13 @@ pin=()
 [ -z "${LOADGEN_CPUS:-}" ] || pin=(taskset -c "$LOADGEN_CPUS")
 
 echo "# bench-open-loop $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# edgelab loadgen alone: 11 places x 455 connections, Poisson, --rtt $RTT, nginx 1 KiB on CPU $SERVER_CPU; $DURATION per rate"
+echo "# edgelab loadgen alone: 11 places x 455 connections, Poisson, --rtt $RTT, nginx 1 KiB on CPU $SERVER_CPU; $DURATION per rate${NICE:+; nice $NICE}"
 printf '%8s %8s %8s %8s %8s %9s %8s %6s %7s %6s\n' \
     offered achieved send_p50 send_p99 waited wait_p99 emu_p99 cpu% cpu_us errors
 for rate in $RATES; do
     scenario "$rate" >"$WORK/scenario.toml"
     status=0
-    /usr/bin/time -f '%e %U %S' -o "$WORK/time" "${pin[@]}" "$BIN" loadgen --target "$URL" --urls "$WORK/urls.txt" \
+    /usr/bin/time -f '%e %U %S' -o "$WORK/time" "${prio[@]}" "${pin[@]}" "$BIN" loadgen --target "$URL" --urls "$WORK/urls.txt" \
         --scenario "$WORK/scenario.toml" --rtt "$RTT" --json "$WORK/run.json" >"$WORK/stdout" 2>"$WORK/stderr" || status=$?
     if [ "$status" != 0 ] || [ ! -f "$WORK/run.json" ]; then
         printf '%8s  failed (exit %s): %s\n' "$rate" "$status" "$(tail -1 "$WORK/stderr")"
