@@ -26,7 +26,8 @@ pub struct Args {
     /// Length of each phase (healthy, AZ down, Region down).
     #[arg(long, value_name = "DURATION", default_value = "8s", value_parser = humantime::parse_duration)]
     pub phase: Duration,
-    /// Requests per second of the background load (default: the topology's).
+    /// Requests per second of the background load (default: the topology's; the built-in
+    /// topology's is 300).
     #[arg(long, value_name = "N")]
     pub rate: Option<f64>,
 }

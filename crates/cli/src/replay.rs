@@ -44,7 +44,8 @@ pub struct Args {
     /// Cache capacities to replay, comma-separated (e.g. 64MiB,256MiB,1GiB). With --tiers,
     /// each names its tier, `TIER=SIZE` (the size of each cache of that tier); a tier named
     /// more than once makes a grid: every combination is replayed
-    /// (pop=64MiB,pop=256MiB,rec=1GiB,shield=4GiB is two points).
+    /// (pop=64MiB,pop=256MiB,rec=1GiB,shield=4GiB is two points). Default without --tiers:
+    /// 64MiB,256MiB,1GiB; with --tiers every tier needs one.
     #[arg(long, value_name = "SIZE", value_delimiter = ',', value_parser = clap::builder::ValueParser::new(str::parse::<CapacityItem>))]
     pub capacity: Vec<CapacityItem>,
     /// Simulate CloudFront's tiers: `pop`, `pop,rec`, `pop,shield` or `pop,rec,shield`.

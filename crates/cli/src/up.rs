@@ -76,7 +76,8 @@ pub struct DemoArgs {
     /// run and drill phase of the tour, default 8 s, at least 2 s).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
-    /// Requests per second over all client places (default: the topology's).
+    /// Requests per second over all client places (default: the topology's; the built-in
+    /// topology's is 300).
     #[arg(long, value_name = "N")]
     pub rate: Option<f64>,
     /// Also run through Global Accelerator.
