@@ -405,7 +405,7 @@ mod tests {
     fn object(body: &'static [u8]) -> CachedObject {
         CachedObject {
             primary: Arc::from("h/k"),
-            path_range: (1, 3),
+            path_len: 2,
             status: http::StatusCode::OK,
             headers: crate::store::StoredHeaders::default(),
             body: Bytes::from_static(body),
@@ -420,7 +420,7 @@ mod tests {
                 },
             ),
             upstream_hit_layer: None,
-            shared_headers: false,
+            shared_headers: crate::store::SharedHeaders::Neither,
         }
     }
 

@@ -9,28 +9,33 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use edgelab_common::names::header as names;
-use http::{HeaderMap, HeaderName, StatusCode, header};
+use http::{HeaderName, StatusCode};
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, Weighter};
 
 use crate::metrics::{EvictionCause, Metrics};
 use crate::policy::Lifetime;
 
+mod headers;
+
+use headers::{Block, Common};
+pub use headers::{KNOWN_NAMES, StoredHeaders};
+
 /// A complete stored response. Its layout is kept small (one is kept per cached object; the
 /// `entry_layout_stays_small` test holds it): times and lifetimes are a compact
-/// [`Lifespan`], and an object whose header block equals another's shares it
+/// [`Lifespan`], and the parts of its headers equal to another object's are shared
 /// ([`Store::share`]).
 #[derive(Debug)]
 pub struct CachedObject {
     /// Primary key (all variants of one resource share it); also the store key of a resource
     /// that does not vary, so the two share one allocation.
     pub primary: Arc<str>,
-    /// Where the request path lies in `primary` (for invalidation patterns).
-    pub path_range: (u32, u32),
+    /// The request path's length; it starts in `primary` right after the host (for
+    /// invalidation patterns).
+    pub path_len: u32,
     /// Status.
     pub status: StatusCode,
-    /// Stored response headers (end-to-end only), as one owned block.
+    /// Stored response headers (end-to-end only): the object's own block and a shared part.
     pub headers: StoredHeaders,
     /// The whole body.
     pub body: Bytes,
@@ -40,26 +45,60 @@ pub struct CachedObject {
     /// Layer that answered when this object was fetched (the upstream's hit layer, or none for
     /// the origin).
     pub upstream_hit_layer: Option<edgelab_wire::Tier>,
-    /// Whether `headers` is a block other objects share (set by [`Store::share`]; a shared
-    /// block is not weighed again per object).
-    pub shared_headers: bool,
+    /// Which parts of `headers` other objects share (set by [`Store::share`]; a shared part
+    /// is not weighed again per object).
+    pub shared_headers: SharedHeaders,
+}
+
+/// Which parts of an object's [`StoredHeaders`] are shared with other objects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SharedHeaders {
+    /// Both are the object's own (as made, before [`Store::share`]).
+    #[default]
+    Neither,
+    /// The object's own block equals another object's and is shared.
+    Own,
+    /// The common part is shared.
+    Common,
+    /// Both are shared.
+    Both,
+}
+
+impl SharedHeaders {
+    fn of(own: bool, common: bool) -> Self {
+        match (own, common) {
+            (false, false) => SharedHeaders::Neither,
+            (true, false) => SharedHeaders::Own,
+            (false, true) => SharedHeaders::Common,
+            (true, true) => SharedHeaders::Both,
+        }
+    }
+
+    /// Whether the object's own block is shared.
+    pub fn own(self) -> bool {
+        matches!(self, SharedHeaders::Own | SharedHeaders::Both)
+    }
+
+    /// Whether the common part is shared.
+    pub fn common(self) -> bool {
+        matches!(self, SharedHeaders::Common | SharedHeaders::Both)
+    }
 }
 
 impl CachedObject {
     /// The request path this object answers.
     pub fn path(&self) -> &str {
-        let (start, end) = self.path_range;
-        self.primary.get(start as usize..end as usize).unwrap_or("")
+        let start = path_start(&self.primary);
+        let end = start.saturating_add(self.path_len as usize);
+        self.primary.get(start..end).unwrap_or("")
     }
 
-    /// Where `path` lies in `primary`: right after the host (which never holds a `/`).
-    pub fn path_range(primary: &str, path: &str) -> (u32, u32) {
-        let start = primary.find('/').unwrap_or(primary.len());
+    /// The length of `path` as it lies in `primary` (right after the host), for
+    /// [`CachedObject::path_len`].
+    pub fn path_len(primary: &str, path: &str) -> u32 {
+        let start = path_start(primary);
         let end = (start + path.len()).min(primary.len());
-        (
-            u32::try_from(start).unwrap_or(0),
-            u32::try_from(end).unwrap_or(0),
-        )
+        u32::try_from(end - start).unwrap_or(0)
     }
 
     /// Current age: the age when stored plus the time resident here.
@@ -79,14 +118,26 @@ impl CachedObject {
         } else {
             key.len() + ARC_STR_BYTES
         };
-        let header_bytes = if self.shared_headers {
+        let shared = self.shared_headers;
+        let own_bytes = if shared.own() {
             0
         } else {
-            self.headers.len_bytes() + BLOCK_BYTES
+            self.headers.own().cost()
         };
+        let common_bytes = if shared.common() {
+            0
+        } else {
+            self.headers.common().block().cost() + COMMON_BYTES
+        };
+        let header_bytes = own_bytes + common_bytes;
         let total = self.body.len() + self.primary.len() + key_bytes + header_bytes + ENTRY_BYTES;
         u32::try_from(total).unwrap_or(u32::MAX)
     }
+}
+
+/// Where the path starts in a primary key: after the host, which never holds a `/`.
+fn path_start(primary: &str) -> usize {
+    primary.find('/').unwrap_or(primary.len())
 }
 
 /// What an entry costs beyond its body, its key's text and its header block, as measured:
@@ -97,8 +148,9 @@ impl CachedObject {
 /// the weigher counts it so the store's capacity follows the memory it takes.
 pub const ENTRY_BYTES: usize = 308;
 
-/// What a header block costs beyond its bytes: its allocation and share count.
-const BLOCK_BYTES: usize = 48;
+/// What a common part of headers costs beyond its block: its allocation and share count
+/// (its ready map, made only once it is shared, is not counted per object).
+const COMMON_BYTES: usize = 64;
 
 /// What a key of its own (a variant key) costs beyond its text: its allocation.
 const ARC_STR_BYTES: usize = 24;
@@ -173,222 +225,6 @@ impl Lifespan {
     }
 }
 
-/// Response headers kept as one `Bytes` block, in a compact binary form: per field a name
-/// (one byte indexing [`KNOWN_NAMES`], or the name itself for the rare other ones) and the
-/// value's length and bytes. A `HeaderMap` costs several hundred bytes per object (buckets,
-/// index, one allocation per value); the block is one allocation a fraction of that size,
-/// and the map a hit sends is built from it without parsing a name: values are slices of
-/// the block, names are clones of constants.
-#[derive(Debug, Clone, Default)]
-pub struct StoredHeaders(Bytes);
-
-/// Header names a stored response carries, in the form a hit clones them: each costs one
-/// byte per object. Any other name is stored as text and parsed on each hit.
-pub static KNOWN_NAMES: [HeaderName; 47] = [
-    header::ACCEPT_RANGES,
-    header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
-    header::ACCESS_CONTROL_ALLOW_HEADERS,
-    header::ACCESS_CONTROL_ALLOW_METHODS,
-    header::ACCESS_CONTROL_ALLOW_ORIGIN,
-    header::ACCESS_CONTROL_EXPOSE_HEADERS,
-    header::ACCESS_CONTROL_MAX_AGE,
-    header::AGE,
-    header::ALT_SVC,
-    header::CACHE_CONTROL,
-    header::CONTENT_DISPOSITION,
-    header::CONTENT_ENCODING,
-    header::CONTENT_LANGUAGE,
-    header::CONTENT_LENGTH,
-    header::CONTENT_LOCATION,
-    header::CONTENT_RANGE,
-    header::CONTENT_SECURITY_POLICY,
-    header::CONTENT_TYPE,
-    header::DATE,
-    header::ETAG,
-    header::EXPIRES,
-    header::LAST_MODIFIED,
-    header::LINK,
-    header::LOCATION,
-    header::PRAGMA,
-    header::REFERRER_POLICY,
-    header::RETRY_AFTER,
-    header::SERVER,
-    header::SET_COOKIE,
-    header::STRICT_TRANSPORT_SECURITY,
-    header::VARY,
-    header::VIA,
-    header::WARNING,
-    header::X_CONTENT_TYPE_OPTIONS,
-    header::X_FRAME_OPTIONS,
-    header::X_XSS_PROTECTION,
-    header::CONTENT_SECURITY_POLICY_REPORT_ONLY,
-    HeaderName::from_static("timing-allow-origin"),
-    header::TRANSFER_ENCODING,
-    header::WWW_AUTHENTICATE,
-    HeaderName::from_static(names::X_EDGELAB_DIGEST),
-    HeaderName::from_static(names::X_EDGELAB_CLASS),
-    HeaderName::from_static(names::X_EDGELAB_ORIGIN),
-    HeaderName::from_static(names::X_EDGELAB_TIER),
-    HeaderName::from_static(names::CACHE_STATUS),
-    HeaderName::from_static(names::SERVER_TIMING),
-    HeaderName::from_static("cdn-cache-control"),
-];
-
-/// The name byte of a field whose name follows as text.
-const OTHER_NAME: u8 = u8::MAX;
-
-/// One decoded field: the name (an index into [`KNOWN_NAMES`], or the text of another), and
-/// where its value lies in the block.
-struct Field<'a> {
-    known: Option<&'static HeaderName>,
-    text: &'a [u8],
-    value: std::ops::Range<usize>,
-}
-
-impl Field<'_> {
-    fn name(&self) -> Option<HeaderName> {
-        match self.known {
-            Some(name) => Some(name.clone()),
-            None => HeaderName::from_bytes(self.text).ok(),
-        }
-    }
-
-    fn is(&self, name: &HeaderName) -> bool {
-        match self.known {
-            Some(known) => known == name,
-            None => self.text == name.as_str().as_bytes(),
-        }
-    }
-}
-
-/// Appends `n` as LEB128 (seven bits a byte, low first).
-fn put_length(block: &mut Vec<u8>, mut n: usize) {
-    while n >= 0x80 {
-        block.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    block.push(n as u8);
-}
-
-/// Reads a LEB128 length at `*at`, moving past it; `None` when the block ends first.
-fn take_length(block: &[u8], at: &mut usize) -> Option<usize> {
-    let mut n = 0usize;
-    for shift in (0..usize::BITS).step_by(7) {
-        let byte = *block.get(*at)?;
-        *at += 1;
-        n |= usize::from(byte & 0x7f) << shift;
-        if byte < 0x80 {
-            return Some(n);
-        }
-    }
-    None
-}
-
-impl StoredHeaders {
-    /// Packs `map` (values are `HeaderValue`s, so every byte is already valid header text).
-    pub fn from_map(map: &HeaderMap) -> Self {
-        let size: usize = map
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + 4)
-            .sum();
-        let mut block = Vec::with_capacity(size + 2);
-        put_length(&mut block, map.len());
-        for (name, value) in map {
-            match KNOWN_NAMES.iter().position(|known| known == name) {
-                // Invariant: the table has fewer than 255 names.
-                Some(index) => block.push(u8::try_from(index).expect("small table")),
-                None => {
-                    block.push(OTHER_NAME);
-                    put_length(&mut block, name.as_str().len());
-                    block.extend_from_slice(name.as_str().as_bytes());
-                }
-            }
-            put_length(&mut block, value.len());
-            block.extend_from_slice(value.as_bytes());
-        }
-        // Exactly sized: the stored block wastes nothing.
-        block.shrink_to_fit();
-        Self(Bytes::from(block))
-    }
-
-    /// Number of fields.
-    pub fn len(&self) -> usize {
-        take_length(&self.0, &mut 0).unwrap_or(0)
-    }
-
-    /// Whether no field is stored.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn fields(&self) -> impl Iterator<Item = Field<'_>> + '_ {
-        let block = &self.0[..];
-        let mut at = 0;
-        let count = take_length(block, &mut at).unwrap_or(0);
-        (0..count).map_while(move |_| {
-            let tag = *block.get(at)?;
-            at += 1;
-            let (known, text) = if tag == OTHER_NAME {
-                let len = take_length(block, &mut at)?;
-                let text = block.get(at..at + len)?;
-                at += len;
-                (None, text)
-            } else {
-                (Some(KNOWN_NAMES.get(usize::from(tag))?), &[][..])
-            };
-            let len = take_length(block, &mut at)?;
-            let value = at..at + len;
-            at += len;
-            (at <= block.len()).then_some(Field { known, text, value })
-        })
-    }
-
-    /// The headers as a map with room for `extra` more fields without growing (values
-    /// share the block).
-    pub fn to_map_with_room(&self, extra: usize) -> HeaderMap {
-        let mut map = HeaderMap::with_capacity(self.len() + extra);
-        for field in self.fields() {
-            let value = http::HeaderValue::from_maybe_shared(self.0.slice(field.value.clone()));
-            if let (Some(name), Ok(value)) = (field.name(), value) {
-                map.append(name, value);
-            }
-        }
-        map
-    }
-
-    /// The headers as a map (values share the block).
-    pub fn to_map(&self) -> HeaderMap {
-        self.to_map_with_room(0)
-    }
-
-    /// The raw bytes of the first value of `name`.
-    fn value_bytes(&self, name: &HeaderName) -> Option<&[u8]> {
-        self.fields()
-            .find(|field| field.is(name))
-            .map(|field| &self.0[field.value])
-    }
-
-    /// The first value of `name`.
-    pub fn get(&self, name: &HeaderName) -> Option<http::HeaderValue> {
-        self.fields()
-            .find(|field| field.is(name))
-            .and_then(|field| http::HeaderValue::from_maybe_shared(self.0.slice(field.value)).ok())
-    }
-
-    /// The first value of `name` as text, borrowed from the block (`None` when absent or
-    /// not visible ASCII, as [`http::HeaderValue::to_str`]).
-    pub fn get_str(&self, name: &HeaderName) -> Option<&str> {
-        let bytes = self.value_bytes(name)?;
-        let visible = bytes.iter().all(|&b| b == b'\t' || (32..127).contains(&b));
-        visible.then(|| std::str::from_utf8(bytes).ok()).flatten()
-    }
-
-    /// Size of the block in bytes.
-    pub fn len_bytes(&self) -> usize {
-        self.0.len()
-    }
-}
-
 /// The byte weight of a stored object: body, headers, key and the fixed overhead of an
 /// entry (the object, the key's allocation, the cache's slot and index).
 #[derive(Clone, Copy)]
@@ -430,49 +266,74 @@ pub struct Store {
     vary: Arc<Cache<Arc<str>, Arc<Vec<HeaderName>>>>,
     /// Shared by every key that does not vary, so looking one up allocates nothing.
     no_vary: Arc<Vec<HeaderName>>,
-    /// Header blocks stored lately, for objects whose headers are the same bytes to share.
-    blocks: Arc<RecentBlocks>,
+    /// Own header blocks stored lately, for objects whose own fields are the same bytes.
+    own_blocks: Arc<Recent<Block>>,
+    /// Common header parts stored lately, for objects whose other fields are the same.
+    commons: Arc<Recent<Arc<Common>>>,
     max_object_bytes: u64,
     metrics: Metrics,
 }
 
-/// The header blocks of recently stored objects, one per slot a block's hash picks: an
-/// object whose block equals the one in its slot keeps that one instead of its own. Objects
-/// filled from one origin in the same second often carry identical headers (the same `Date`,
-/// type, length and `Cache-Control`), and the block is most of what such an object costs
-/// beyond its body. Bounded: a slot keeps the last block it saw.
-struct RecentBlocks {
-    slots: Vec<Mutex<Bytes>>,
+/// Header blocks (or common parts) of recently stored objects, one per slot a block's hash
+/// picks: an object whose block equals the one in its slot keeps that one instead of its
+/// own. Objects from one origin mostly carry the same other fields (type, `Cache-Control`,
+/// `Server`), and those filled in the same second often the same own ones too (`Date`, a
+/// length); the blocks are most of what a small object costs beyond its body. Bounded: a
+/// slot keeps the last block it saw.
+struct Recent<T> {
+    slots: Vec<Mutex<Option<T>>>,
 }
 
-/// Slots of [`RecentBlocks`].
+/// Slots of a [`Recent`].
 const BLOCK_SLOTS: usize = 256;
 
-/// Largest block [`RecentBlocks`] remembers, so the slots never keep more than 512 KiB of
-/// blocks alive after their objects left (an object's usual block is under 200 bytes).
+/// Largest block a [`Recent`] remembers, so the slots never keep more than 512 KiB of blocks
+/// alive after their objects left (an object's usual block is under 200 bytes), plus, for
+/// common parts, their ready maps (about 50 bytes a field and 4 a slot of their index).
 const MAX_SHARED_BLOCK: usize = 2048;
 
-impl RecentBlocks {
+/// What a [`Recent`] compares.
+trait Shareable: Clone {
+    fn block(&self) -> &Block;
+}
+
+impl Shareable for Block {
+    fn block(&self) -> &Block {
+        self
+    }
+}
+
+impl Shareable for Arc<Common> {
+    fn block(&self) -> &Block {
+        Common::block(self)
+    }
+}
+
+impl<T: Shareable> Recent<T> {
     fn new() -> Self {
         Self {
             slots: (0..BLOCK_SLOTS).map(|_| Mutex::default()).collect(),
         }
     }
 
-    /// The block equal to `block` stored lately (and true), or `block` itself, remembered.
-    fn share(&self, block: Bytes) -> (Bytes, bool) {
-        if block.len() > MAX_SHARED_BLOCK {
-            return (block, false);
+    /// The item whose block equals `item`'s stored lately (and true), or `item` itself,
+    /// remembered.
+    fn share(&self, item: T) -> (T, bool) {
+        let bytes = item.block().as_bytes();
+        if bytes.len() > MAX_SHARED_BLOCK {
+            return (item, false);
         }
-        let hash = xxhash_rust::xxh3::xxh3_64(&block);
+        let hash = xxhash_rust::xxh3::xxh3_64(bytes);
         let slot = &self.slots[(hash % BLOCK_SLOTS as u64) as usize];
         // A poisoned slot only held a block: take it over.
         let mut kept = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !kept.is_empty() && *kept == block {
+        if let Some(kept) = &*kept
+            && kept.block() == item.block()
+        {
             return (kept.clone(), true);
         }
-        *kept = block.clone();
-        (block, false)
+        *kept = Some(item.clone());
+        (item, false)
     }
 }
 
@@ -503,7 +364,8 @@ impl Store {
             objects: Arc::new(objects),
             vary: Arc::new(Cache::new(VARY_ENTRIES)),
             no_vary: Arc::default(),
-            blocks: Arc::new(RecentBlocks::new()),
+            own_blocks: Arc::new(Recent::new()),
+            commons: Arc::new(Recent::new()),
             max_object_bytes,
             metrics,
         }
@@ -526,12 +388,17 @@ impl Store {
         self.objects.get(variant)
     }
 
-    /// `object`, ready to store: its header block replaced by an equal one stored lately,
-    /// when there is one (see `RecentBlocks`).
+    /// `object`, ready to store: each part of its headers replaced by an equal one stored
+    /// lately, when there is one (see `Recent`). A common part found shared gets its ready
+    /// map, so hits on every object that shares it clone that map.
     pub fn share(&self, mut object: CachedObject) -> Arc<CachedObject> {
-        let (block, shared) = self.blocks.share(std::mem::take(&mut object.headers.0));
-        object.headers.0 = block;
-        object.shared_headers = shared;
+        let (own, own_shared) = self.own_blocks.share(object.headers.own().clone());
+        let (common, common_shared) = self.commons.share(object.headers.common().clone());
+        if common_shared {
+            common.make_ready();
+        }
+        object.headers = StoredHeaders::with_parts(own, common);
+        object.shared_headers = SharedHeaders::of(own_shared, common_shared);
         Arc::new(object)
     }
 
@@ -644,59 +511,16 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use http::{HeaderMap, header};
+
     use super::*;
     use crate::policy::Lifetime;
-
-    #[test]
-    fn stored_headers_round_trip_with_repeats_colons_long_values_and_unknown_names() {
-        let mut map = HeaderMap::new();
-        map.append("etag", "\"a:b\"".parse().unwrap());
-        map.append("set-cookie", "a=1".parse().unwrap());
-        map.append("set-cookie", "b=2".parse().unwrap());
-        map.append("x-empty", "".parse().unwrap());
-        map.append("x-long", "v".repeat(70_000).parse().unwrap());
-        map.append(
-            names::X_EDGELAB_DIGEST,
-            "xxh3=0123456789abcdef".parse().unwrap(),
-        );
-        let stored = StoredHeaders::from_map(&map);
-        assert_eq!(stored.to_map(), map);
-        assert_eq!(stored.len(), map.len());
-        assert_eq!(stored.get(&header::ETAG).unwrap(), "\"a:b\"");
-        assert_eq!(stored.get_str(&header::ETAG), Some("\"a:b\""));
-        assert_eq!(
-            stored.get_str(&HeaderName::from_static("x-empty")),
-            Some("")
-        );
-        assert!(stored.get(&header::AGE).is_none());
-        assert!(StoredHeaders::default().to_map().is_empty());
-        // Known names cost one byte each: the block is the values plus a few bytes a field.
-        let mut small = HeaderMap::new();
-        small.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
-        small.insert(header::CACHE_CONTROL, "max-age=60".parse().unwrap());
-        assert_eq!(
-            StoredHeaders::from_map(&small).len_bytes(),
-            1 + 2 * 2 + 10 + 10
-        );
-    }
-
-    #[test]
-    fn get_str_refuses_what_to_str_refuses() {
-        let mut map = HeaderMap::new();
-        map.insert(
-            header::ETAG,
-            http::HeaderValue::from_bytes(b"\"caf\xc3\xa9\"").unwrap(),
-        );
-        let stored = StoredHeaders::from_map(&map);
-        assert!(map.get(header::ETAG).unwrap().to_str().is_err());
-        assert_eq!(stored.get_str(&header::ETAG), None);
-    }
 
     fn object(primary: &str, body: usize) -> CachedObject {
         let forever = Duration::from_secs(3600);
         CachedObject {
             primary: Arc::from(primary),
-            path_range: CachedObject::path_range(primary, &primary[primary.find('/').unwrap()..]),
+            path_len: CachedObject::path_len(primary, &primary[primary.find('/').unwrap()..]),
             status: StatusCode::OK,
             headers: StoredHeaders::default(),
             body: Bytes::from(vec![b'x'; body]),
@@ -711,7 +535,7 @@ mod tests {
                 },
             ),
             upstream_hit_layer: None,
-            shared_headers: false,
+            shared_headers: SharedHeaders::Neither,
         }
     }
 
@@ -754,7 +578,8 @@ mod tests {
 
     #[test]
     fn entry_layout_stays_small() {
-        // 120 bytes, with the `Arc`'s counts 136: a 144-byte allocation (it was 208).
+        // 120 bytes, with the `Arc`'s counts 136: a 144-byte allocation (it was 208). The
+        // headers' two parts take 40 of them.
         assert!(std::mem::size_of::<CachedObject>() <= 120);
         assert_eq!(std::mem::size_of::<Lifespan>(), 24);
     }
@@ -795,7 +620,7 @@ mod tests {
     }
 
     #[test]
-    fn objects_with_the_same_headers_share_one_block_and_weigh_less() {
+    fn objects_share_the_parts_of_their_headers_that_are_equal_and_weigh_less() {
         let registry = prometheus::Registry::new();
         let store = Store::new(
             1 << 20,
@@ -812,19 +637,34 @@ mod tests {
             }
         };
         let a = store.share(with_headers("h/a", "\"1\""));
+        assert_eq!(a.shared_headers, SharedHeaders::Neither);
+        // Nothing shares a's common part yet: it has no ready map.
+        assert!(!a.headers.common().is_ready());
         let b = store.share(with_headers("h/b", "\"1\""));
         let c = store.share(with_headers("h/c", "\"2\""));
-        assert!(!a.shared_headers && b.shared_headers && !c.shared_headers);
-        assert_eq!(a.headers.0.as_ptr(), b.headers.0.as_ptr());
-        assert_ne!(a.headers.0.as_ptr(), c.headers.0.as_ptr());
-        assert_eq!(
-            b.headers.to_map(),
-            with_headers("h/b", "\"1\"").headers.to_map()
-        );
+        assert_eq!(b.shared_headers, SharedHeaders::Both);
+        // Another ETag: c's own block is its own, the Cache-Control is shared.
+        assert_eq!(c.shared_headers, SharedHeaders::Common);
+        let own_ptr = |o: &CachedObject| o.headers.own().as_bytes().as_ptr();
+        assert_eq!(own_ptr(&a), own_ptr(&b));
+        assert_ne!(own_ptr(&a), own_ptr(&c));
+        assert!(Arc::ptr_eq(a.headers.common(), c.headers.common()));
+        // Shared, the common part has its ready map, and every sharer's map comes from it.
+        assert!(a.headers.common().is_ready());
+        for (object, etag) in [(&a, "\"1\""), (&b, "\"1\""), (&c, "\"2\"")] {
+            let fresh = with_headers("h/x", etag).headers;
+            assert!(!fresh.common().is_ready());
+            assert_eq!(object.headers.to_map(), fresh.to_map());
+            assert_eq!(object.headers.to_map_with_room(12), fresh.to_map());
+        }
+        let own_cost = a.headers.own().cost() as u32;
+        let common_cost = (a.headers.common().block().cost() + COMMON_BYTES) as u32;
+        assert!(own_cost > 0 && common_cost > COMMON_BYTES as u32);
         assert_eq!(
             a.weight(&a.primary),
-            b.weight(&b.primary) + a.headers.len_bytes() as u32 + BLOCK_BYTES as u32
+            b.weight(&b.primary) + own_cost + common_cost
         );
+        assert_eq!(c.weight(&c.primary), b.weight(&b.primary) + own_cost);
         // A large block is its object's own.
         let big = |primary: &str| {
             let mut map = HeaderMap::new();
@@ -835,7 +675,7 @@ mod tests {
             }
         };
         store.share(big("h/d"));
-        assert!(!store.share(big("h/e")).shared_headers);
+        assert_eq!(store.share(big("h/e")).shared_headers, SharedHeaders::Own);
         // A key of its own (a variant) is weighed; the primary key's allocation is not twice.
         assert!(a.weight("h/a\u{1}accept-encoding=gzip") > a.weight(&a.primary));
     }

@@ -24,7 +24,7 @@ use crate::config::Tier;
 use crate::lock::{self, BodyEnd, LeaderGuard, LeaderReader, SharedHead};
 use crate::metrics::{Metrics, UpstreamResult};
 use crate::policy;
-use crate::store::{CachedObject, Lifespan, Store, StoredHeaders};
+use crate::store::{CachedObject, Lifespan, SharedHeaders, Store, StoredHeaders};
 use crate::upstream::{BodyError, Fetched, UpstreamBody, strip_hop_by_hop};
 
 impl Node {
@@ -174,7 +174,7 @@ impl Node {
         headers.remove(header::SET_COOKIE);
         let primary = exchange.key.primary.clone();
         Ok(ObjectTemplate {
-            path_range: CachedObject::path_range(&primary, parts.uri.path()),
+            path_len: CachedObject::path_len(&primary, parts.uri.path()),
             primary,
             status: head.status,
             headers,
@@ -227,7 +227,7 @@ fn needs_buffer(
 /// Everything of a stored object but its body.
 struct ObjectTemplate {
     primary: Arc<str>,
-    path_range: (u32, u32),
+    path_len: u32,
     status: StatusCode,
     headers: HeaderMap,
     lifespan: Lifespan,
@@ -249,13 +249,13 @@ impl ObjectTemplate {
     fn head_object(&self) -> CachedObject {
         CachedObject {
             primary: self.primary.clone(),
-            path_range: self.path_range,
+            path_len: self.path_len,
             status: self.status,
             headers: StoredHeaders::from_map(&self.headers),
             body: Bytes::new(),
             lifespan: self.lifespan,
             upstream_hit_layer: self.upstream_hit_layer,
-            shared_headers: false,
+            shared_headers: SharedHeaders::Neither,
         }
     }
 
@@ -281,13 +281,13 @@ impl ObjectTemplate {
         }
         let object = CachedObject {
             primary: self.primary,
-            path_range: self.path_range,
+            path_len: self.path_len,
             status: self.status,
             headers: StoredHeaders::from_map(&headers),
             body,
             lifespan: self.lifespan,
             upstream_hit_layer: self.upstream_hit_layer,
-            shared_headers: false,
+            shared_headers: SharedHeaders::Neither,
         };
         (object, compressed)
     }

@@ -14,7 +14,7 @@ use super::outcome::UpstreamInfo;
 use super::{Exchange, Node, OWN_HEADERS, Outcome, Refusal, Served};
 use crate::metrics::StaleCause;
 use crate::policy::{self, Lifetime};
-use crate::store::{CachedObject, Lifespan, StoredHeaders};
+use crate::store::{CachedObject, Lifespan, SharedHeaders, StoredHeaders};
 use crate::upstream::{Fetched, Route, UpstreamError};
 
 impl Node {
@@ -109,13 +109,13 @@ impl Node {
         });
         let refreshed = self.store.share(CachedObject {
             primary: object.primary.clone(),
-            path_range: object.path_range,
+            path_len: object.path_len,
             status: object.status,
             headers: StoredHeaders::from_map(&merged),
             body: object.body.clone(),
             lifespan: Lifespan::new(now, cache_policy.age(now), &lifetime),
             upstream_hit_layer: object.upstream_hit_layer,
-            shared_headers: false,
+            shared_headers: SharedHeaders::Neither,
         });
         let vary = policy::vary_names(&refreshed.headers.to_map());
         let variant = policy::variant_key(&exchange.key.primary, &vary, &parts.headers);
