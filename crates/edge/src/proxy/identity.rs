@@ -1,7 +1,8 @@
 //! Who a node is in its headers: the `X-Amz-Cf-Pop` value, `Via`, the RFC 9211 cache name,
 //! and the per-request `X-Amz-Cf-Id` generator.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
 use http::HeaderValue;
@@ -18,9 +19,26 @@ pub struct Identity {
     pub cache_name: String,
     /// `X-Amz-Cf-Pop` as a header value.
     pub(super) pop_value: HeaderValue,
+    /// The first [`ID_PREFIX`] characters of every request id of this node: its seed,
+    /// encoded once.
+    id_prefix: [u8; ID_PREFIX],
+    /// Mixes a thread's tag and count into an id's tail.
     seed: u64,
-    counter: AtomicU64,
 }
+
+/// Threads that made a request id so far (each takes the next tag).
+static THREADS: AtomicU32 = AtomicU32::new(0);
+
+thread_local! {
+    /// This thread's tag, unique in the process.
+    static THREAD_TAG: u32 = THREADS.fetch_add(1, Ordering::Relaxed);
+    /// Request ids this thread made (any node's).
+    static THREAD_IDS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// An odd constant (2^64 / φ): multiplying by it is a bijection of `u64`, so distinct counts
+/// stay distinct while the tail of consecutive ids looks unrelated.
+const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
 
 impl Identity {
     /// The identity of a node with `config`, distinguished by `salt` (e.g. its address).
@@ -32,6 +50,7 @@ impl Identity {
         let seed_text = format!("{pop_id}/{}/{salt}", config.tier.as_str());
         let seed = xxhash_rust::xxh3::xxh3_64(seed_text.as_bytes());
         let host = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(seed_text.as_bytes()));
+        let id_prefix = id_prefix(seed);
         // Invariant: hex digits and ASCII punctuation only.
         let via = HeaderValue::from_str(&format!("1.1 {host}.cloudfront.net (CloudFront)"))
             .expect("Via is ASCII");
@@ -45,35 +64,37 @@ impl Identity {
             pop_id,
             via,
             cache_name,
+            id_prefix,
             seed,
-            counter: AtomicU64::new(0),
         }
     }
 
-    /// A fresh request id: 56 URL-safe base64 characters, unique per node and request.
+    /// A fresh request id: 56 URL-safe base64 characters (CloudFront's form), unique per
+    /// node and request.
     pub fn next_id(&self) -> String {
         // Invariant: base64 is ASCII.
         self.next_id_value().to_str().expect("base64").to_string()
     }
 
     /// [`Identity::next_id`] as a header value, built in one allocation (this runs on every
-    /// request).
+    /// request): the node's prefix, then 16 characters of this thread's tag and count, each
+    /// mixed with the seed by a bijection, so no two of a node's ids are equal whichever
+    /// threads made them.
     pub fn next_id_value(&self) -> HeaderValue {
         use base64::Engine;
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let mut bytes = [0u8; 48];
-        for (part, chunk) in bytes.chunks_exact_mut(16).enumerate() {
-            let h =
-                xxhash_rust::xxh3::xxh3_128_with_seed(&n.to_le_bytes(), self.seed ^ part as u64);
-            chunk.copy_from_slice(&h.to_le_bytes());
-        }
-        // 42 bytes are exactly 56 characters, the first 56 of the 48 bytes' encoding.
+        let n = THREAD_IDS.with(|made| made.replace(made.get() + 1));
+        let tag = THREAD_TAG.with(|tag| *tag) ^ (self.seed >> 32) as u32;
+        let mut tail = [0u8; 12];
+        tail[..4].copy_from_slice(&tag.to_le_bytes());
+        tail[4..].copy_from_slice(&(n ^ self.seed).wrapping_mul(MIX).to_le_bytes());
         let mut text = [0u8; ID_LEN];
+        text[..ID_PREFIX].copy_from_slice(&self.id_prefix);
+        // 12 bytes are exactly 16 characters.
         let written = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode_slice(&bytes[..42], &mut text)
+            .encode_slice(tail, &mut text[ID_PREFIX..])
             .unwrap_or(0);
         // Invariant: URL-safe base64 is valid header text.
-        HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&text[..written]))
+        HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&text[..ID_PREFIX + written]))
             .expect("base64 is header text")
     }
 }
@@ -81,9 +102,32 @@ impl Identity {
 /// Characters of a request id.
 const ID_LEN: usize = 56;
 
+/// Characters of a request id that are the node's own (30 bytes of its seed).
+const ID_PREFIX: usize = 40;
+
+/// A node's id prefix: 30 bytes derived from `seed`, in URL-safe base64.
+fn id_prefix(seed: u64) -> [u8; ID_PREFIX] {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    for (part, chunk) in bytes.chunks_exact_mut(16).enumerate() {
+        let h = xxhash_rust::xxh3::xxh3_128_with_seed(&seed.to_le_bytes(), part as u64);
+        chunk.copy_from_slice(&h.to_le_bytes());
+    }
+    let mut text = [0u8; ID_PREFIX];
+    // 30 bytes are exactly 40 characters; invariant: the buffer fits them.
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode_slice(&bytes[..30], &mut text)
+        .expect("40 characters");
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn raw_other() -> crate::RawEdgeConfig {
+        toml::from_str("pop = \"NRT\"\n[upstream]\nprimary = \"http://127.0.0.1:1\"\n").unwrap()
+    }
 
     #[test]
     fn request_ids_are_56_url_safe_characters_and_unique() {
@@ -103,15 +147,29 @@ mod tests {
         unique.sort();
         unique.dedup();
         assert_eq!(unique.len(), ids.len());
-        // The same derivation as the whole 48 bytes' encoding, cut at 56.
-        use base64::Engine;
-        let mut bytes = Vec::new();
-        for part in 0..3u64 {
-            let h =
-                xxhash_rust::xxh3::xxh3_128_with_seed(&100u64.to_le_bytes(), identity.seed ^ part);
-            bytes.extend_from_slice(&h.to_le_bytes());
-        }
-        let full = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes);
-        assert_eq!(identity.next_id(), full[..ID_LEN]);
+        // Every id starts with the node's prefix; another node's differs.
+        assert!(
+            ids.iter()
+                .all(|id| id.as_bytes()[..ID_PREFIX] == identity.id_prefix)
+        );
+        let other = Identity::new(&crate::EdgeConfig::try_from(raw_other()).unwrap(), "salt");
+        assert_ne!(other.id_prefix, identity.id_prefix);
+        // Ids made on other threads are unique too.
+        let identity = std::sync::Arc::new(identity);
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let identity = identity.clone();
+                std::thread::spawn(move || (0..100).map(|_| identity.next_id()).collect::<Vec<_>>())
+            })
+            .collect();
+        let mut all: Vec<String> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .chain(ids)
+            .collect();
+        let made = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), made);
     }
 }
