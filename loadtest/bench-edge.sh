@@ -15,7 +15,9 @@
 #
 # Memory: a fresh edge is filled with OBJECTS distinct 1-byte objects (wrk, one request per
 # object), and its RSS growth is divided by the object count: what an object costs beyond its
-# body, allocator slack included (target <= 512 bytes).
+# body, allocator slack included (target <= 512 bytes). MEMORY_PATH=/tiny/ answers every object
+# with the same headers (those filled in one second share one header block); /tiny-own/ gives
+# each object an ETag of its own (nginx's \$request_id), as a real origin's files have.
 #
 # Everything lands in RESULTS (default target/bench-edge/<UTC stamp>/): results.md,
 # results.json (loadtest/bench-summary.py), runs.tsv and each run's wrk output. A busy machine
@@ -25,6 +27,7 @@
 # Usage: loadtest/bench-edge.sh        (installs nginx and wrk with apt-get if missing)
 # Env:   DURATION=10  REPS=3  CONNS="64 256"  SIZES="1k 16k 1m"  OBJECTS=1000000
 #        PHASES="hits memory"  TARGETS="edgelab nginx limit"  RESULTS=...  LIMIT_BIN=...
+#        MEMORY_PATH=/tiny/ (or /tiny-own/)
 #        PERF_ANCHORS=../shared/tools/perf-anchors  CARGO_TARGET_DIR=target
 #        SERVER_CPU=0  LOAD_CPU=1
 set -euo pipefail
@@ -35,6 +38,7 @@ REPS="${REPS:-3}"
 CONNS="${CONNS:-64 256}"
 SIZES="${SIZES:-1k 16k 1m}"
 OBJECTS="${OBJECTS:-1000000}"
+MEMORY_PATH="${MEMORY_PATH:-/tiny/}"
 PHASES="${PHASES:-hits memory}"
 TARGETS="${TARGETS:-edgelab nginx limit}"
 SERVER_CPU="${SERVER_CPU:-0}"
@@ -95,6 +99,11 @@ $(lib_nginx_http_common)
         root $WORK/www;
         add_header Cache-Control "max-age=3600";
         location /tiny/ { add_header Cache-Control "max-age=3600"; return 200 "x"; }
+        location /tiny-own/ {
+            add_header Cache-Control "max-age=3600";
+            add_header ETag "\"\$request_id\"";
+            return 200 "x";
+        }
     }
 }
 NGINX
@@ -230,11 +239,11 @@ run_memory() {
     start_edge $((OBJECTS * 4096 + (64 << 20)))
     local rss_before rss_after objects started ended
     rss_before=$(awk '/^VmRSS:/ { print $2 }' "/proc/$EDGE_PID/status")
-    cat >"$WORK/distinct.lua" <<'LUA'
+    cat >"$WORK/distinct.lua" <<LUA
 counter = 0
 request = function()
     counter = counter + 1
-    return wrk.format(nil, "/tiny/" .. counter)
+    return wrk.format(nil, "$MEMORY_PATH" .. counter)
 end
 LUA
     started=$(date +%s)
@@ -253,8 +262,9 @@ LUA
     sleep 1 # the store gauges are published every 200 ms
     objects=$(curl -fsS "http://$EDGE_ADMIN/metrics" | awk '/^edgelab_edge_cache_objects/ { print $2 }')
     rss_after=$(awk '/^VmRSS:/ { print $2 }' "/proc/$EDGE_PID/status")
-    awk -v b="$rss_before" -v a="$rss_after" -v n="$objects" -v s="$((ended - started))" 'BEGIN {
-        printf "{\"objects\": %d, \"rss_before_bytes\": %d, \"rss_after_bytes\": %d, ", n, b * 1024, a * 1024
+    awk -v p="$MEMORY_PATH" -v b="$rss_before" -v a="$rss_after" -v n="$objects" -v s="$((ended - started))" 'BEGIN {
+        printf "{\"path\": \"%s\", ", p
+        printf "\"objects\": %d, \"rss_before_bytes\": %d, \"rss_after_bytes\": %d, ", n, b * 1024, a * 1024
         printf "\"rss_delta_bytes\": %d, \"bytes_per_object\": %.1f, \"fill_seconds\": %d}\n",
             (a - b) * 1024, (n > 0 ? (a - b) * 1024 / n : 0), s }' >"$RESULTS/memory.json"
     kill "$EDGE_PID" 2>/dev/null || true

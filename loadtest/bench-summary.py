@@ -109,7 +109,8 @@ def markdown(result):
         lines.append("")
     memory = result.get("memory")
     if memory:
-        lines += [f"memory: {memory['objects']:,} objects of 1 byte cached, RSS "
+        lines += [f"memory: {memory['objects']:,} objects of 1 byte cached "
+                  f"({memory.get('path', '/tiny/')}), RSS "
                   f"+{memory['rss_delta_bytes'] / 2**20:.1f} MiB, "
                   f"**{memory['bytes_per_object']:.0f} bytes per object** beyond the body "
                   f"(target <= 512; fill {memory['fill_seconds']} s)", ""]
