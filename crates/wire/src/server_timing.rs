@@ -86,7 +86,7 @@ impl ServerTiming {
         self.separate();
         self.text.push_str(name);
         self.text.push_str(";desc=\"");
-        if desc.bytes().any(|b| b == b'"' || b == b'\\') {
+        if memchr::memchr2(b'"', b'\\', desc.as_bytes()).is_some() {
             for c in desc.chars() {
                 if c == '"' || c == '\\' {
                     self.text.push('\\');
@@ -106,8 +106,11 @@ impl ServerTiming {
         self.separate();
         self.text.push_str(name);
         self.text.push_str(";dur=");
-        // Writing to a String cannot fail.
-        let _ = write!(self.text, "{}", whole_millis(duration));
+        match u64::try_from(whole_millis(duration)) {
+            Ok(millis) => push_decimal(&mut self.text, millis),
+            // Writing to a String cannot fail.
+            Err(_) => drop(write!(self.text, "{}", whole_millis(duration))),
+        }
         self
     }
 
@@ -126,6 +129,25 @@ impl ServerTiming {
     /// The finished value.
     pub fn finish(self) -> String {
         self.text
+    }
+}
+
+/// Appends the decimal digits of `n` (what `{}` writes, without the formatting machinery:
+/// this runs on every response).
+fn push_decimal(text: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[at..] {
+        text.push(char::from(digit));
     }
 }
 
@@ -253,6 +275,19 @@ pub const CDN_PREFIX: &str = "cdn-";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_are_written_as_display_writes_them() {
+        for n in [0, 7, 10, 999, 1_000, 86_400_000, u64::MAX] {
+            let mut text = String::from("x");
+            push_decimal(&mut text, n);
+            assert_eq!(text, format!("x{n}"));
+        }
+        let far = Duration::from_secs(u64::MAX);
+        let mut timing = ServerTiming::new();
+        timing.dur("a", far);
+        assert_eq!(timing.as_str(), format!("a;dur={}", whole_millis(far)));
+    }
     use proptest::prelude::*;
 
     #[test]

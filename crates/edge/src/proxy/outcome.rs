@@ -149,6 +149,25 @@ impl Served {
         }
     }
 
+    /// Appends the RFC 9211 parameters (what `Display` writes); a fresh hit's without the
+    /// formatting machinery, as it is written on every hit.
+    fn write_params(self, text: &mut String) {
+        match self {
+            Served::Hit {
+                ttl,
+                collapsed: false,
+            } => {
+                text.push_str("hit; ttl=");
+                let mut digits = [0u8; 20];
+                for &digit in super::respond::digits_of(ttl, &mut digits) {
+                    text.push(char::from(digit));
+                }
+            }
+            // Writing to a String cannot fail.
+            other => drop(write!(text, "{other}")),
+        }
+    }
+
     fn is_own_hit(self) -> bool {
         matches!(
             self,
@@ -308,10 +327,10 @@ impl Node {
             own::X_EDGELAB_TIER.clone(),
             HeaderValue::from_static(self.config.tier.layer()),
         );
-        let name = &self.identity.cache_name;
         let entry = with_scratch(|text| {
-            // Writing to a String cannot fail.
-            let _ = write!(text, "{name}; {served}");
+            text.push_str(&self.identity.cache_name);
+            text.push_str("; ");
+            served.write_params(text);
             HeaderValue::from_str(text).ok()
         });
         if let Some(v) = entry {
@@ -420,6 +439,25 @@ mod tests {
             .to_string(),
             "hit; ttl=5; collapsed"
         );
+        for served in [
+            Served::Hit {
+                ttl: 0,
+                collapsed: false,
+            },
+            Served::Hit {
+                ttl: 31_536_000,
+                collapsed: false,
+            },
+            Served::Hit {
+                ttl: 5,
+                collapsed: true,
+            },
+            fetched(Ok(()), false),
+        ] {
+            let mut text = String::new();
+            served.write_params(&mut text);
+            assert_eq!(text, served.to_string());
+        }
         assert_eq!(
             Served::StaleWhileRevalidate { ttl: -4 }.to_string(),
             "hit; ttl=-4; detail=stale-while-revalidate"
