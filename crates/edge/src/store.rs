@@ -266,10 +266,8 @@ pub struct Store {
     vary: Arc<Cache<Arc<str>, Arc<Vec<HeaderName>>>>,
     /// Shared by every key that does not vary, so looking one up allocates nothing.
     no_vary: Arc<Vec<HeaderName>>,
-    /// Own header blocks stored lately, for objects whose own fields are the same bytes.
-    own_blocks: Arc<Recent<Block>>,
-    /// Common header parts stored lately, for objects whose other fields are the same.
-    commons: Arc<Recent<Arc<Common>>>,
+    /// Header parts stored lately, for objects whose fields are the same bytes to share.
+    recent: Arc<RecentHeaders>,
     max_object_bytes: u64,
     metrics: Metrics,
 }
@@ -284,12 +282,20 @@ struct Recent<T> {
     slots: Vec<Mutex<Option<T>>>,
 }
 
+/// The two parts of headers stored lately.
+struct RecentHeaders {
+    /// Own blocks, for objects whose own fields are the same bytes.
+    own: Recent<Block>,
+    /// Common parts, for objects whose other fields are the same.
+    common: Recent<Arc<Common>>,
+}
+
 /// Slots of a [`Recent`].
 const BLOCK_SLOTS: usize = 256;
 
 /// Largest block a [`Recent`] remembers, so the slots never keep more than 512 KiB of blocks
 /// alive after their objects left (an object's usual block is under 200 bytes), plus, for
-/// common parts, their ready maps (about 50 bytes a field and 4 a slot of their index).
+/// common parts, their ready maps (about 100 bytes a field and 4 a slot of their index).
 const MAX_SHARED_BLOCK: usize = 2048;
 
 /// What a [`Recent`] compares.
@@ -364,8 +370,10 @@ impl Store {
             objects: Arc::new(objects),
             vary: Arc::new(Cache::new(VARY_ENTRIES)),
             no_vary: Arc::default(),
-            own_blocks: Arc::new(Recent::new()),
-            commons: Arc::new(Recent::new()),
+            recent: Arc::new(RecentHeaders {
+                own: Recent::new(),
+                common: Recent::new(),
+            }),
             max_object_bytes,
             metrics,
         }
@@ -392,8 +400,8 @@ impl Store {
     /// lately, when there is one (see `Recent`). A common part found shared gets its ready
     /// map, so hits on every object that shares it clone that map.
     pub fn share(&self, mut object: CachedObject) -> Arc<CachedObject> {
-        let (own, own_shared) = self.own_blocks.share(object.headers.own().clone());
-        let (common, common_shared) = self.commons.share(object.headers.common().clone());
+        let (own, own_shared) = self.recent.own.share(object.headers.own().clone());
+        let (common, common_shared) = self.recent.common.share(object.headers.common().clone());
         if common_shared {
             common.make_ready();
         }
