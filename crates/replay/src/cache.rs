@@ -12,6 +12,9 @@
 //! (TinyLFU admission in front of a segmented LRU, weighted by size), the edge's store before it
 //! moved to `quick_cache`; moka applies admission and eviction in batches, so it is run to
 //! quiescence after each insert here to make the replay deterministic.
+//!
+//! The replay's engine (`crate::engine`) holds each cache as a [`Lane`]: LRU and FIFO as an
+//! [`IndexedList`] on dense object numbers (no hashing per cache), the others keyed by id.
 
 use std::str::FromStr;
 
@@ -253,8 +256,8 @@ impl ObjectIndex {
     }
 }
 
-/// LRU or FIFO keyed by object id: an [`ObjectIndex`] in front of an [`IndexedList`] (the
-/// caches of tiers, where each PoP sees its own objects).
+/// LRU or FIFO keyed by object id: an [`ObjectIndex`] in front of an [`IndexedList`], for a
+/// cache used alone ([`Eviction::build`]).
 #[derive(Debug)]
 pub struct ListCache {
     index: ObjectIndex,
@@ -292,79 +295,39 @@ impl Cache for ListCache {
     }
 }
 
-/// One cache of a [`CacheGrid`].
-enum Lane {
-    /// LRU or FIFO on the grid's dense object indices.
+/// One cache of the replay's engine: LRU or FIFO on the engine's dense object numbers, or
+/// another policy keyed by the object's id.
+pub(crate) enum Lane {
+    /// LRU or FIFO on dense object numbers.
     List(IndexedList),
     /// Another policy, keyed by object id.
     Keyed(Box<dyn Cache>),
 }
 
-/// Every cache of a one-tier grid (one per eviction and capacity) fed in one pass: one
-/// hash lookup per request names the object for all of them, then each LRU or FIFO cache is
-/// an array access; misses and missed bytes are counted per cache.
-pub struct CacheGrid {
-    objects: ObjectIndex,
-    lanes: Vec<Lane>,
-    misses: Vec<u64>,
-    byte_misses: Vec<u64>,
-}
-
-impl CacheGrid {
-    /// One cache per `(eviction, capacity)`, in that order; room for `objects` distinct ids
-    /// before the index grows.
-    pub fn new(caches: &[(Eviction, u64)], objects: usize) -> Self {
-        let lanes = caches
-            .iter()
-            .map(|&(eviction, capacity)| {
-                let list = |promote| {
-                    let mut list = IndexedList::new(capacity, promote);
-                    list.reserve(objects);
-                    Lane::List(list)
-                };
-                match eviction {
-                    Eviction::Lru => list(true),
-                    Eviction::Fifo => list(false),
-                    Eviction::TinyLfu | Eviction::ClockPro => Lane::Keyed(eviction.build(capacity)),
-                }
-            })
-            .collect();
-        CacheGrid {
-            objects: ObjectIndex::with_capacity(objects),
-            lanes,
-            misses: vec![0; caches.len()],
-            byte_misses: vec![0; caches.len()],
+impl Lane {
+    /// An empty cache of `capacity` bytes with `eviction`; an LRU or FIFO list has room for
+    /// `objects` objects before it grows.
+    pub(crate) fn new(eviction: Eviction, capacity: u64, objects: usize) -> Self {
+        let list = |promote| {
+            let mut list = IndexedList::new(capacity, promote);
+            list.reserve(objects);
+            Lane::List(list)
+        };
+        match eviction {
+            Eviction::Lru => list(true),
+            Eviction::Fifo => list(false),
+            Eviction::TinyLfu | Eviction::ClockPro => Lane::Keyed(eviction.build(capacity)),
         }
     }
 
-    /// Serves one request in every cache.
+    /// Looks up the object numbered `object` (id `id`) of `size` bytes, admitting it on a
+    /// miss as the policy does; true on a hit.
     #[inline]
-    pub fn request(&mut self, id: u64, size: u64) {
-        let object = self.objects.index(id);
-        let counts = self.misses.iter_mut().zip(self.byte_misses.iter_mut());
-        for (lane, (misses, byte_misses)) in self.lanes.iter_mut().zip(counts) {
-            let hit = match lane {
-                Lane::List(list) => list.get(object, size),
-                Lane::Keyed(cache) => cache.get(id, size),
-            };
-            if !hit {
-                *misses += 1;
-                *byte_misses += size;
-            }
+    pub(crate) fn get(&mut self, object: u32, id: u64, size: u64) -> bool {
+        match self {
+            Lane::List(list) => list.get(object, size),
+            Lane::Keyed(cache) => cache.get(id, size),
         }
-    }
-
-    /// Per cache, in the order given: (misses, bytes missed).
-    pub fn misses(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.misses
-            .iter()
-            .copied()
-            .zip(self.byte_misses.iter().copied())
-    }
-
-    /// Distinct objects requested so far.
-    pub fn objects(&self) -> usize {
-        self.objects.len()
     }
 }
 
@@ -447,10 +410,11 @@ impl Cache for ClockPro {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn misses_of(eviction: Eviction, capacity: u64, trace: &[(u64, u64)]) -> Vec<bool> {
+    /// Per request of `trace`, whether one cache of `eviction` and `capacity` missed it.
+    pub(crate) fn misses_of(eviction: Eviction, capacity: u64, trace: &[(u64, u64)]) -> Vec<bool> {
         let mut cache = eviction.build(capacity);
         trace
             .iter()
@@ -558,38 +522,6 @@ mod tests {
                 true
             })
             .collect()
-    }
-
-    #[test]
-    fn a_grid_gives_each_cache_what_it_gives_alone() {
-        let trace: Vec<(u64, u64)> = (0..3000u64)
-            .map(|i| ((i * 7919) % 97 + (i % 5) * 13, 1 + (i * 31) % 40))
-            .collect();
-        let caches: Vec<(Eviction, u64)> = Eviction::ALL
-            .into_iter()
-            .flat_map(|e| [50, 400, 1500].map(|c| (e, c)))
-            .collect();
-        let mut grid = CacheGrid::new(&caches, 0);
-        for &(id, size) in &trace {
-            grid.request(id, size);
-        }
-        for ((eviction, capacity), (misses, byte_misses)) in caches.iter().zip(grid.misses()) {
-            let alone = misses_of(*eviction, *capacity, &trace);
-            let want = alone.iter().filter(|m| **m).count() as u64;
-            let want_bytes: u64 = alone
-                .iter()
-                .zip(&trace)
-                .filter(|(m, _)| **m)
-                .map(|(_, r)| r.1)
-                .sum();
-            assert_eq!(
-                (misses, byte_misses),
-                (want, want_bytes),
-                "{eviction:?} {capacity}"
-            );
-        }
-        let distinct: std::collections::HashSet<u64> = trace.iter().map(|r| r.0).collect();
-        assert_eq!(grid.objects(), distinct.len());
     }
 
     proptest::proptest! {

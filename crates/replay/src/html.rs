@@ -111,7 +111,7 @@ pub fn curves(report: &Report) -> Vec<Curve> {
         for (at, t) in p.tiers.iter().enumerate() {
             let upstream = p.tiers[..at]
                 .iter()
-                .map(|u| (u.tier, u.capacity_bytes))
+                .map(|u| (u.tier.unwrap_or_default(), u.capacity_bytes))
                 .collect();
             let point = CurvePoint {
                 capacity_bytes: t.capacity_bytes,
@@ -119,7 +119,7 @@ pub fn curves(report: &Report) -> Vec<Curve> {
                 byte_miss_ratio: ratio(t.byte_misses, t.bytes),
             };
             let policy = p.policy.as_ref().map(|p| p.name.clone());
-            add((p.eviction, policy, Some(t.tier), upstream), point);
+            add((p.eviction, policy, t.tier, upstream), point);
         }
     }
     order
@@ -380,8 +380,7 @@ mod tests {
                     time: 10 * at as u64,
                     id,
                     size,
-                    pop: None,
-                    class: None,
+                    ..Request::default()
                 })
             })
             .collect();

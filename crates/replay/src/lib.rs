@@ -12,8 +12,12 @@
 //!   cache of a one-tier grid behind one object index.
 //! - [`policy`]: the running edge's cache policies (`edgelab_policy`) over the trace's time:
 //!   what each class of object the origin serves is stored for, expiry and revalidation.
-//! - [`sim`]: one pass over the trace feeding every eviction policy, capacity (and cache
-//!   policy) of the grid, and the report (JSON and terminal table).
+//! - `engine`: the one replay loop: each request read once, named by a dense object number
+//!   per cache key rule, routed to its PoP and REC, and served at every point of the grid
+//!   (eviction, cache policy, capacity per tier); LRU/FIFO lists and expiry tables indexed by
+//!   those numbers.
+//! - [`sim`]: the replays callers ask for (one tier or tiers, with or without cache
+//!   policies), all through the engine, and the report (JSON and terminal table).
 //! - [`tiers`]: CloudFront's tiers (PoPs → RECs → Origin Shield) over a trace, PoPs from
 //!   the log's edge locations, RECs from the planner of `edgelab_geo`, a capacity grid per
 //!   tier.
@@ -22,6 +26,7 @@
 //! - [`size`]: byte sizes as users write them (`128MiB`, `1GiB`).
 
 pub mod cache;
+mod engine;
 pub mod html;
 pub mod policy;
 pub mod sim;

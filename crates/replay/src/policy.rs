@@ -15,14 +15,11 @@
 
 use std::time::Duration;
 
-use edgelab_policy::{CachePolicyConfig, ErrorTtl, Freshness, Lifetime, PRESETS, Rules};
+use edgelab_policy::{CachePolicyConfig, ErrorTtl, Lifetime, PRESETS, Rules};
 use edgelab_wire::Class;
-use foldhash::HashMap;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
 
-use crate::cache::Cache;
-use crate::trace::Request;
 
 /// The replay treats every logged request as a 200 for its object, as the catalog origin
 /// answers it: no error status is ever decided.
@@ -45,7 +42,7 @@ const CLASSES: [Class; 5] = [
 ];
 
 /// Index of a request's class in the table (`CLASSES.len()`: no class).
-fn class_index(class: Option<Class>) -> usize {
+pub(crate) fn class_index(class: Option<Class>) -> usize {
     class.map_or(CLASSES.len(), |class| match class {
         Class::Static => 0,
         Class::Img => 1,
@@ -113,6 +110,11 @@ impl PolicyChoice {
     /// What a fill of an object of `class` stores.
     pub fn admission(&self, class: Option<Class>) -> Admission {
         self.admissions[class_index(class)]
+    }
+
+    /// What a fill of an object of the class at `index` ([`class_index`]) stores.
+    pub(crate) fn admission_at(&self, index: usize) -> Admission {
+        self.admissions[index]
     }
 
     /// How the choice is named in reports.
@@ -243,66 +245,6 @@ pub enum Lookup {
     Miss,
 }
 
-/// A cache under a policy: the eviction policy's cache plus, per stored object, when it was
-/// filled (or last revalidated) and its class. Without a policy it is the bare cache.
-pub struct PolicyCache {
-    cache: Box<dyn Cache>,
-    /// Object id → (fill time in ms, class index). Entries of evicted objects stay until the
-    /// object is filled again (bounded by the distinct objects).
-    filled: HashMap<u64, (u64, u8)>,
-}
-
-impl PolicyCache {
-    /// Wraps an empty cache.
-    pub fn new(cache: Box<dyn Cache>) -> Self {
-        PolicyCache {
-            cache,
-            filled: HashMap::default(),
-        }
-    }
-
-    /// Serves `request` at `now_ms` (the trace's time, scaled) under `choice`.
-    pub fn serve(
-        &mut self,
-        choice: Option<&PolicyChoice>,
-        request: &Request,
-        now_ms: u64,
-        no_headers: &HeaderMap,
-    ) -> Lookup {
-        let Some(choice) = choice else {
-            return if self.cache.get(request.id, request.size) {
-                Lookup::Hit
-            } else {
-                Lookup::Miss
-            };
-        };
-        let class = class_index(request.class);
-        if choice.admissions[class] == Admission::Pass {
-            return Lookup::Miss;
-        }
-        if !self.cache.get(request.id, request.size) {
-            // The class index is below 6.
-            self.filled.insert(request.id, (now_ms, class as u8));
-            return Lookup::Miss;
-        }
-        let Some(&(filled, stored_class)) = self.filled.get(&request.id) else {
-            return Lookup::Hit;
-        };
-        let Admission::Store(lifetime) = choice.admissions[usize::from(stored_class)] else {
-            return Lookup::Hit;
-        };
-        let age = Duration::from_millis(now_ms.saturating_sub(filled));
-        let rfc = choice.config.rfc;
-        match edgelab_policy::freshness(&lifetime, age, no_headers, rfc) {
-            Freshness::Fresh => Lookup::Hit,
-            Freshness::StaleWhileRevalidate | Freshness::Stale { .. } => {
-                self.filled.insert(request.id, (now_ms, class as u8));
-                Lookup::Refresh
-            }
-        }
-    }
-}
-
 /// The policies of a replay and the time scale their TTLs run on.
 #[derive(Debug, Clone)]
 pub struct PolicyGrid {
@@ -332,37 +274,6 @@ impl PolicyGrid {
     }
 }
 
-/// Requests, misses and refreshes of one cache (or tier) over a replay.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Counts {
-    pub(crate) requests: u64,
-    /// Requests it sent upstream (refreshes included).
-    pub(crate) misses: u64,
-    /// Of those, revalidations of an expired copy.
-    pub(crate) refreshes: u64,
-    pub(crate) bytes: u64,
-    /// Bytes of the full misses (a refresh carries no body).
-    pub(crate) byte_misses: u64,
-}
-
-impl Counts {
-    pub(crate) fn add(&mut self, size: u64, lookup: Lookup) {
-        self.requests += 1;
-        self.bytes += size;
-        match lookup {
-            Lookup::Hit => {}
-            Lookup::Refresh => {
-                self.misses += 1;
-                self.refreshes += 1;
-            }
-            Lookup::Miss => {
-                self.misses += 1;
-                self.byte_misses += size;
-            }
-        }
-    }
-}
-
 /// The trace's time in ms, divided by `speed` (as `loadgen --replay --speed` plays it).
 pub fn scaled_ms(time: u64, speed: f64) -> u64 {
     // Seconds of a trace times 1000 stay far below 2^53; the cast saturates.
@@ -370,11 +281,11 @@ pub fn scaled_ms(time: u64, speed: f64) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::cache::Eviction;
 
-    fn choice(preset: &str, ttls: [Option<u64>; 3]) -> PolicyChoice {
+    /// `preset` with the TTLs given (min, default, max in seconds) overriding its own.
+    pub(crate) fn choice(preset: &str, ttls: [Option<u64>; 3]) -> PolicyChoice {
         let mut config = CachePolicyConfig::preset(preset).unwrap();
         let [min, default, max] = ttls.map(|t| t.map(Duration::from_secs));
         config.set_ttls(min, default, max);
@@ -429,38 +340,5 @@ mod tests {
         assert!(error.contains("CachingOptimized"), "{error}");
         let error = policy_grid(&[], &[s(20)], &[], &[s(10)]).err().unwrap();
         assert!(error.contains("min_ttl"), "{error}");
-    }
-
-    #[test]
-    fn an_expired_object_is_refreshed_and_fresh_again_after() {
-        let short = choice("CachingOptimized", [Some(0), Some(2), Some(2)]);
-        let mut cache = PolicyCache::new(Eviction::Lru.build(100));
-        let none = HeaderMap::new();
-        let request = |class| Request {
-            time: 0,
-            id: 1,
-            size: 10,
-            pop: None,
-            class,
-        };
-        let img = request(Some(Class::Img));
-        let mut at = |ms| cache.serve(Some(&short), &img, ms, &none);
-        assert_eq!(
-            [at(0), at(1_999), at(2_000), at(3_000), at(4_500)],
-            [
-                Lookup::Miss,
-                Lookup::Hit,
-                Lookup::Refresh,
-                Lookup::Hit,
-                Lookup::Refresh
-            ]
-        );
-        let api = request(Some(Class::Api));
-        let mut other = PolicyCache::new(Eviction::Lru.build(100));
-        assert_eq!(other.serve(Some(&short), &api, 0, &none), Lookup::Miss);
-        assert_eq!(other.serve(Some(&short), &api, 1, &none), Lookup::Miss);
-        assert_eq!(other.serve(None, &api, 1, &none), Lookup::Miss);
-        assert_eq!(other.serve(None, &api, 1_000_000, &none), Lookup::Hit);
-        assert_eq!(scaled_ms(10, 4.0), 2_500);
     }
 }

@@ -1,24 +1,34 @@
-//! One pass over a trace feeding one cache per eviction policy and capacity (and cache
-//! policy), and the report it yields.
+//! The replays a caller asks for (one tier or tiers, with or without cache policies), all
+//! run by the one loop of [`crate::engine`], and the report they yield: one [`Outcome`] per
+//! cache configuration (and per tier with tiers).
 
 use serde::Serialize;
 
-use crate::cache::{CacheGrid, Eviction, ObjectIndex};
-use crate::policy::{Counts, PolicyCache, PolicyGrid, PolicyLabel, scaled_ms};
+use crate::cache::Eviction;
+use crate::engine::{self, Counts, PointSpec};
+use crate::policy::{PolicyChoice, PolicyGrid, PolicyLabel};
 use crate::size::format_size;
-use crate::tiers::{Router, TierCapacities, TieredReport, simulate_tiers};
+use crate::tiers::{Router, TierCapacities, TieredOutcome, TieredReport};
 use crate::trace::{Request, TraceError};
 
-/// What one cache of one capacity did over the whole trace.
+/// What one cache configuration did over the whole trace; with tiers, what one tier of a
+/// grid point did, summed over its caches.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
+    /// With tiers: `pop`, `rec` or `shield`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<&'static str>,
+    /// With tiers: the caches of this tier that served requests (PoPs, RECs; 1 for the
+    /// shield).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caches: Option<usize>,
     /// Eviction policy of this cache.
     pub eviction: &'static str,
-    /// Cache capacity in bytes.
+    /// Cache capacity in bytes (of each cache of the tier, with tiers).
     pub capacity_bytes: u64,
-    /// Requests replayed.
+    /// Requests replayed (that reached the tier, with tiers).
     pub requests: u64,
-    /// Requests that missed.
+    /// Requests that missed (the next tier's or the origin's requests).
     pub misses: u64,
     /// Bytes requested.
     pub bytes: u64,
@@ -34,6 +44,27 @@ pub struct Outcome {
     /// With a policy: which one (preset and TTLs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicyLabel>,
+}
+
+impl Outcome {
+    /// The outcome of a cache (or tier) of `capacity_bytes` at the point `spec` from its
+    /// counts.
+    pub(crate) fn new(spec: &PointSpec<'_>, capacity_bytes: u64, counts: &Counts) -> Self {
+        Outcome {
+            tier: None,
+            caches: None,
+            eviction: spec.eviction.as_str(),
+            capacity_bytes,
+            requests: counts.requests,
+            misses: counts.misses,
+            bytes: counts.bytes,
+            byte_misses: counts.byte_misses,
+            hit_ratio: 1.0 - ratio(counts.misses, counts.requests),
+            byte_hit_ratio: 1.0 - ratio(counts.byte_misses, counts.bytes),
+            refreshes: spec.policy.map(|_| counts.refreshes),
+            policy: spec.policy.map(PolicyChoice::label),
+        }
+    }
 }
 
 /// The result of a replay: one [`Outcome`] per eviction policy, cache policy and capacity,
@@ -84,8 +115,7 @@ fn eviction_names(evictions: &[Eviction]) -> String {
 }
 
 /// Replays `requests` through one cache per eviction policy and capacity (every pair), in
-/// one streaming pass; nothing expires. Every cache shares one object index
-/// ([`CacheGrid`]).
+/// one streaming pass; nothing expires. Every cache shares one object index.
 pub fn simulate_choices<I>(
     requests: I,
     evictions: &[Eviction],
@@ -94,54 +124,35 @@ pub fn simulate_choices<I>(
 where
     I: IntoIterator<Item = Result<Request, TraceError>>,
 {
-    let choices: Vec<(Eviction, u64)> = evictions
-        .iter()
-        .flat_map(|&eviction| capacities.iter().map(move |&c| (eviction, c)))
-        .collect();
-    let requests = requests.into_iter();
-    // Room up front for as many objects as half the requests the reader can still yield (a
-    // binary trace knows its length), at most 2^18 (4 MiB a cache); the tables grow past that.
-    let (least, most) = requests.size_hint();
-    let expected = most.unwrap_or(least) / 2;
-    let mut grid = CacheGrid::new(&choices, expected.min(1 << 18));
-    let (mut total, mut bytes) = (0u64, 0u64);
-    for request in requests {
-        let Request { id, size, .. } = request?;
-        total += 1;
-        bytes += size;
-        grid.request(id, size);
+    simulate_policies(requests, evictions, capacities, &PolicyGrid::none())
+}
+
+/// Every point of a grid, eviction varying slowest, then the cache policy, then `inner`
+/// (capacities, or tier grid points) fastest.
+fn points<'p, T>(
+    evictions: &[Eviction],
+    policies: &'p PolicyGrid,
+    inner: &[T],
+    capacities: impl Fn(&T) -> [u64; 3],
+) -> Vec<PointSpec<'p>> {
+    let mut points = Vec::new();
+    for &eviction in evictions {
+        for policy in policies.points() {
+            for item in inner {
+                points.push(PointSpec {
+                    eviction,
+                    policy,
+                    capacities: capacities(item),
+                });
+            }
+        }
     }
-    let results = choices
-        .iter()
-        .zip(grid.misses())
-        .map(
-            |(&(eviction, capacity_bytes), (misses, byte_misses))| Outcome {
-                eviction: eviction.as_str(),
-                capacity_bytes,
-                requests: total,
-                misses,
-                bytes,
-                byte_misses,
-                hit_ratio: 1.0 - ratio(misses, total),
-                byte_hit_ratio: 1.0 - ratio(byte_misses, bytes),
-                refreshes: None,
-                policy: None,
-            },
-        )
-        .collect();
-    Ok(Report {
-        eviction: eviction_names(evictions),
-        requests: total,
-        objects: grid.objects() as u64,
-        bytes,
-        results,
-        tiers: None,
-    })
+    points
 }
 
 /// Replays `requests` through one cache per eviction policy, cache policy of `policies` and
-/// capacity (eviction varying slowest, capacity fastest), streaming; objects expire by the
-/// trace's time. Without a cache policy this is [`simulate_choices`].
+/// capacity (eviction varying slowest, capacity fastest), in one streaming pass; with cache
+/// policies, objects expire by the trace's time.
 pub fn simulate_policies<I>(
     requests: I,
     evictions: &[Eviction],
@@ -151,57 +162,18 @@ pub fn simulate_policies<I>(
 where
     I: IntoIterator<Item = Result<Request, TraceError>>,
 {
-    if policies.choices.is_empty() {
-        return simulate_choices(requests, evictions, capacities);
-    }
-    let points: Vec<(Eviction, usize, u64)> = evictions
+    let specs = points(evictions, policies, capacities, |&c| [c, 0, 0]);
+    let run = engine::run(requests, &specs, None, policies.speed)?;
+    let results = specs
         .iter()
-        .flat_map(|&e| {
-            (0..policies.choices.len())
-                .flat_map(move |choice| capacities.iter().map(move |&c| (e, choice, c)))
-        })
-        .collect();
-    let mut caches: Vec<PolicyCache> = points
-        .iter()
-        .map(|&(eviction, _, capacity)| PolicyCache::new(eviction.build(capacity)))
-        .collect();
-    let mut counts = vec![Counts::default(); points.len()];
-    let no_headers = http::HeaderMap::new();
-    let (mut total, mut bytes) = (0u64, 0u64);
-    let mut objects = ObjectIndex::default();
-    for request in requests {
-        let request = request?;
-        total += 1;
-        bytes += request.size;
-        objects.index(request.id);
-        let now = scaled_ms(request.time, policies.speed);
-        for ((cache, count), &(_, choice, _)) in caches.iter_mut().zip(&mut counts).zip(&points) {
-            let choice = &policies.choices[choice];
-            let lookup = cache.serve(Some(choice), &request, now, &no_headers);
-            count.add(request.size, lookup);
-        }
-    }
-    let results = points
-        .iter()
-        .zip(counts)
-        .map(|(&(eviction, choice, capacity_bytes), c)| Outcome {
-            eviction: eviction.as_str(),
-            capacity_bytes,
-            requests: c.requests,
-            misses: c.misses,
-            bytes: c.bytes,
-            byte_misses: c.byte_misses,
-            hit_ratio: 1.0 - ratio(c.misses, c.requests),
-            byte_hit_ratio: 1.0 - ratio(c.byte_misses, c.bytes),
-            refreshes: Some(c.refreshes),
-            policy: Some(policies.choices[choice].label()),
-        })
+        .zip(&run.points)
+        .map(|(spec, counts)| Outcome::new(spec, spec.capacities[0], &counts.tiers[0]))
         .collect();
     Ok(Report {
         eviction: eviction_names(evictions),
-        requests: total,
-        objects: objects.len() as u64,
-        bytes,
+        requests: run.requests,
+        objects: run.objects,
+        bytes: run.bytes,
         results,
         tiers: None,
     })
@@ -227,21 +199,30 @@ where
 pub fn simulate_tiered_policies<I>(
     requests: I,
     evictions: &[Eviction],
-    router: Router,
+    mut router: Router,
     grid: Vec<TierCapacities>,
     policies: &PolicyGrid,
 ) -> Result<Report, TraceError>
 where
     I: IntoIterator<Item = Result<Request, TraceError>>,
 {
-    let run = simulate_tiers(requests, evictions, router, grid, policies)?;
+    let specs = points(evictions, policies, &grid, TierCapacities::per_tier);
+    let run = engine::run(requests, &specs, Some(&mut router), policies.speed)?;
+    let results = specs
+        .iter()
+        .zip(grid.iter().cycle())
+        .zip(&run.points)
+        .map(|((spec, capacities), counts)| {
+            TieredOutcome::new(router.tiers(), spec, capacities, counts, &run)
+        })
+        .collect();
     Ok(Report {
         eviction: eviction_names(evictions),
         requests: run.requests,
         objects: run.objects,
         bytes: run.bytes,
         results: Vec::new(),
-        tiers: Some(run.report),
+        tiers: Some(router.report(results)),
     })
 }
 
@@ -346,8 +327,7 @@ pub(crate) mod tests {
                     time: 0,
                     id,
                     size,
-                    pop: None,
-                    class: None,
+                    ..Request::default()
                 })
             })
             .collect()

@@ -15,12 +15,10 @@ use edgelab_geo::{CdnLayout, Coordinates, Failures, LatencyModel, Pop, Topology,
 use foldhash::HashMap;
 use serde::Serialize;
 
-use crate::cache::{Eviction, ObjectIndex};
-use crate::policy::{
-    Counts, Lookup, PolicyCache, PolicyChoice, PolicyGrid, PolicyLabel, scaled_ms,
-};
+use crate::engine::{PointCounts, PointSpec, Run};
+use crate::policy::{PolicyChoice, PolicyLabel};
+use crate::sim::{Outcome, ratio};
 use crate::size::{format_size, parse_size};
-use crate::trace::{Request, TraceError};
 
 /// A cache tier of the distribution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -130,6 +128,13 @@ impl FromStr for CapacityItem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TierCapacities(pub BTreeMap<&'static str, u64>);
 
+impl TierCapacities {
+    /// The capacities indexed by [`Tier`] (0 for a tier not given).
+    pub(crate) fn per_tier(&self) -> [u64; 3] {
+        Tier::ALL.map(|tier| self.0.get(tier.as_str()).copied().unwrap_or(0))
+    }
+}
+
 /// The grid of per-tier capacities: every combination of the sizes given for each tier,
 /// the PoP's varying slowest. Every item must name a tier of `tiers`, and every tier needs
 /// at least one size.
@@ -219,6 +224,21 @@ impl Router {
         self.shield.map(|s| s.code.as_str())
     }
 
+    /// The tiers routed through.
+    pub fn tiers(&self) -> TierSet {
+        self.tiers
+    }
+
+    /// The tiered report of a replay through this router, with its grid points' outcomes.
+    pub(crate) fn report(&self, results: Vec<TieredOutcome>) -> TieredReport {
+        TieredReport {
+            tiers: self.tiers.tiers().iter().map(|t| t.as_str()).collect(),
+            shield: self.shield().map(str::to_owned),
+            routes: self.routes(),
+            results,
+        }
+    }
+
     fn rec_slot(&mut self, name: String) -> usize {
         match self.rec_names.iter().position(|n| *n == name) {
             Some(at) => at,
@@ -290,111 +310,6 @@ pub struct Route {
     pub rec: Option<String>,
 }
 
-/// The caches of one grid point: one per PoP, one per REC, the shield, under one policy.
-struct Tiered<'p> {
-    eviction: Eviction,
-    capacities: TierCapacities,
-    policy: Option<&'p PolicyChoice>,
-    pops: Vec<PolicyCache>,
-    recs: Vec<PolicyCache>,
-    shield: Option<PolicyCache>,
-    counts: [Counts; 3],
-}
-
-impl<'p> Tiered<'p> {
-    fn new(
-        eviction: Eviction,
-        capacities: TierCapacities,
-        policy: Option<&'p PolicyChoice>,
-    ) -> Self {
-        let shield = capacities
-            .0
-            .get(Tier::Shield.as_str())
-            .map(|&c| PolicyCache::new(eviction.build(c)));
-        Tiered {
-            eviction,
-            capacities,
-            policy,
-            pops: Vec::new(),
-            recs: Vec::new(),
-            shield,
-            counts: [Counts::default(); 3],
-        }
-    }
-
-    fn cache(
-        eviction: Eviction,
-        caches: &mut Vec<PolicyCache>,
-        at: usize,
-        capacity: u64,
-    ) -> &mut PolicyCache {
-        while caches.len() <= at {
-            caches.push(PolicyCache::new(eviction.build(capacity)));
-        }
-        &mut caches[at]
-    }
-
-    /// Serves one request at `now` (ms); what the origin saw of it: nothing (`Hit`: some tier
-    /// had it fresh), a revalidation (`Refresh`) or a full fetch (`Miss`).
-    fn serve(
-        &mut self,
-        pop: usize,
-        rec: Option<usize>,
-        request: &Request,
-        now: u64,
-        none: &http::HeaderMap,
-    ) -> Lookup {
-        let capacity = |tier: Tier| self.capacities.0.get(tier.as_str()).copied().unwrap_or(0);
-        let (pop_capacity, rec_capacity) = (capacity(Tier::Pop), capacity(Tier::Rec));
-        let size = request.size;
-        let cache = Self::cache(self.eviction, &mut self.pops, pop, pop_capacity);
-        let mut last = cache.serve(self.policy, request, now, none);
-        self.counts[0].add(size, last);
-        if last == Lookup::Hit {
-            return last;
-        }
-        if let Some(rec) = rec {
-            let cache = Self::cache(self.eviction, &mut self.recs, rec, rec_capacity);
-            last = cache.serve(self.policy, request, now, none);
-            self.counts[1].add(size, last);
-            if last == Lookup::Hit {
-                return last;
-            }
-        }
-        if let Some(shield) = &mut self.shield {
-            last = shield.serve(self.policy, request, now, none);
-            self.counts[2].add(size, last);
-        }
-        last
-    }
-}
-
-/// What one tier did at one grid point, summed over its caches.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TierOutcome {
-    /// `pop`, `rec` or `shield`.
-    pub tier: &'static str,
-    /// Caches of this tier that served requests (PoPs, RECs; 1 for the shield).
-    pub caches: usize,
-    /// Capacity of each cache of this tier, in bytes.
-    pub capacity_bytes: u64,
-    /// Requests that reached this tier.
-    pub requests: u64,
-    /// Of those, the ones it missed.
-    pub misses: u64,
-    /// Bytes requested from this tier.
-    pub bytes: u64,
-    /// Bytes it missed.
-    pub byte_misses: u64,
-    /// `1 - misses / requests` at this tier.
-    pub hit_ratio: f64,
-    /// `1 - byte_misses / bytes` at this tier.
-    pub byte_hit_ratio: f64,
-    /// With a policy: the misses that revalidated an expired copy (no body moved).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refreshes: Option<u64>,
-}
-
 /// One grid point of a tiered replay.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TieredOutcome {
@@ -405,8 +320,8 @@ pub struct TieredOutcome {
     pub policy: Option<PolicyLabel>,
     /// Capacity per cache of each tier, in bytes.
     pub capacities: TierCapacities,
-    /// One entry per tier, viewer side first.
-    pub tiers: Vec<TierOutcome>,
+    /// One entry per tier, viewer side first (`tier` and `caches` set).
+    pub tiers: Vec<Outcome>,
     /// Requests that reached the origin (revalidations included).
     pub origin_requests: u64,
     /// Bytes the origin served (a revalidation carries none).
@@ -430,126 +345,39 @@ pub struct TieredReport {
     pub results: Vec<TieredOutcome>,
 }
 
-fn ratio(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        // Counts below 2^53 convert exactly.
-        part as f64 / whole as f64
-    }
-}
-
-/// Requests and bytes replayed, and the tiered report.
-pub struct TieredRun {
-    /// Requests replayed.
-    pub requests: u64,
-    /// Distinct objects requested.
-    pub objects: u64,
-    /// Bytes requested.
-    pub bytes: u64,
-    /// The report.
-    pub report: TieredReport,
-}
-
-/// Replays `requests` through the tiers of `router` at every point of `grid` with each of
-/// `evictions` under every policy of `policies` (eviction varying slowest, then the policy),
-/// streaming.
-pub fn simulate_tiers<I>(
-    requests: I,
-    evictions: &[Eviction],
-    mut router: Router,
-    grid: Vec<TierCapacities>,
-    policies: &PolicyGrid,
-) -> Result<TieredRun, TraceError>
-where
-    I: IntoIterator<Item = Result<Request, TraceError>>,
-{
-    let policy_points = &policies.points();
-    let grid = &grid;
-    let mut points: Vec<Tiered<'_>> = evictions
-        .iter()
-        .flat_map(|&eviction| {
-            policy_points.iter().flat_map(move |&policy| {
-                grid.iter()
-                    .map(move |c| Tiered::new(eviction, c.clone(), policy))
+impl TieredOutcome {
+    /// The outcome of the grid point `spec` (capacities `capacities`) over tiers `tiers`
+    /// from its counts, out of the run's requests and bytes.
+    pub(crate) fn new(
+        tiers: TierSet,
+        spec: &PointSpec<'_>,
+        capacities: &TierCapacities,
+        counts: &PointCounts,
+        run: &Run,
+    ) -> Self {
+        let tier_outcomes = tiers
+            .tiers()
+            .into_iter()
+            .map(|tier| {
+                let at = tier as usize;
+                Outcome {
+                    tier: Some(tier.as_str()),
+                    caches: Some(counts.caches[at]),
+                    ..Outcome::new(spec, spec.capacities[at], &counts.tiers[at])
+                }
             })
-        })
-        .collect();
-    let mut origin = vec![Counts::default(); points.len()];
-    let none = http::HeaderMap::new();
-    let (mut total, mut bytes) = (0u64, 0u64);
-    let mut objects = ObjectIndex::default();
-    for request in requests {
-        let request = request?;
-        total += 1;
-        bytes += request.size;
-        objects.index(request.id);
-        let now = scaled_ms(request.time, policies.speed);
-        let (pop, rec) = router.route(request.pop);
-        for (point, origin) in points.iter_mut().zip(origin.iter_mut()) {
-            let seen = point.serve(pop, rec, &request, now, &none);
-            origin.add(request.size, seen);
+            .collect();
+        let origin = counts.origin;
+        TieredOutcome {
+            eviction: spec.eviction.as_str(),
+            policy: spec.policy.map(PolicyChoice::label),
+            capacities: capacities.clone(),
+            tiers: tier_outcomes,
+            origin_requests: origin.misses,
+            origin_bytes: origin.byte_misses,
+            offload: 1.0 - ratio(origin.misses, run.requests),
+            byte_offload: 1.0 - ratio(origin.byte_misses, run.bytes),
         }
-    }
-    let tiers = router.tiers.tiers();
-    let results = points
-        .into_iter()
-        .zip(origin)
-        .map(|(point, origin)| outcome(&tiers, point, origin, total, bytes))
-        .collect();
-    let report = TieredReport {
-        tiers: tiers.iter().map(|t| t.as_str()).collect(),
-        shield: router.shield().map(str::to_owned),
-        routes: router.routes(),
-        results,
-    };
-    Ok(TieredRun {
-        requests: total,
-        objects: objects.len() as u64,
-        bytes,
-        report,
-    })
-}
-
-fn outcome(
-    tiers: &[Tier],
-    point: Tiered<'_>,
-    origin: Counts,
-    total: u64,
-    bytes: u64,
-) -> TieredOutcome {
-    let tier_outcomes = tiers
-        .iter()
-        .map(|&tier| {
-            let counts = point.counts[tier as usize];
-            let caches = match tier {
-                Tier::Pop => point.pops.len(),
-                Tier::Rec => point.recs.len(),
-                Tier::Shield => usize::from(point.shield.is_some()),
-            };
-            TierOutcome {
-                tier: tier.as_str(),
-                caches,
-                capacity_bytes: point.capacities.0.get(tier.as_str()).copied().unwrap_or(0),
-                requests: counts.requests,
-                misses: counts.misses,
-                bytes: counts.bytes,
-                byte_misses: counts.byte_misses,
-                hit_ratio: 1.0 - ratio(counts.misses, counts.requests),
-                byte_hit_ratio: 1.0 - ratio(counts.byte_misses, counts.bytes),
-                refreshes: point.policy.map(|_| counts.refreshes),
-            }
-        })
-        .collect();
-    TieredOutcome {
-        eviction: point.eviction.as_str(),
-        policy: point.policy.map(PolicyChoice::label),
-        capacities: point.capacities,
-        tiers: tier_outcomes,
-        origin_requests: origin.misses,
-        origin_bytes: origin.byte_misses,
-        offload: 1.0 - ratio(origin.misses, total),
-        byte_offload: 1.0 - ratio(origin.byte_misses, bytes),
     }
 }
 
@@ -587,9 +415,9 @@ impl TieredReport {
             for t in &point.tiers {
                 out.push_str(&format!(
                     "{:>8} {:>10} {:>7} {:>10} {:>10} {:>9.2}% {:>9.2}%",
-                    t.tier,
+                    t.tier.unwrap_or_default(),
                     format_size(t.capacity_bytes),
-                    t.caches,
+                    t.caches.unwrap_or_default(),
                     t.requests,
                     t.misses,
                     t.hit_ratio * 100.0,
@@ -618,6 +446,22 @@ impl TieredReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::Eviction;
+    use crate::policy::PolicyGrid;
+    use crate::trace::{Request, TraceError};
+
+    /// The tiered report of `trace` through `router` at `grid`.
+    fn tiered(
+        trace: impl IntoIterator<Item = Result<Request, TraceError>>,
+        router: Router,
+        grid: Vec<TierCapacities>,
+        policies: &PolicyGrid,
+    ) -> TieredReport {
+        crate::simulate_tiered_policies(trace, &[Eviction::Lru], router, grid, policies)
+            .unwrap()
+            .tiers
+            .expect("a tiered report")
+    }
 
     fn at(pop: Option<&str>, id: u64, size: u64) -> Result<Request, TraceError> {
         let pop = pop.map(|p| {
@@ -630,7 +474,7 @@ mod tests {
             id,
             size,
             pop,
-            class: None,
+            ..Request::default()
         })
     }
 
@@ -712,18 +556,17 @@ mod tests {
             ],
         )
         .unwrap();
-        let run =
-            simulate_tiers(trace, &[Eviction::Lru], router, grid, &PolicyGrid::none()).unwrap();
-        let point = &run.report.results[0];
+        let report = tiered(trace, router, grid, &PolicyGrid::none());
+        let point = &report.results[0];
         let misses: Vec<u64> = point.tiers.iter().map(|t| t.misses).collect();
         let requests: Vec<u64> = point.tiers.iter().map(|t| t.requests).collect();
-        assert_eq!(requests, [4, 3, 2], "{:?}", run.report.routes);
+        assert_eq!(requests, [4, 3, 2], "{:?}", report.routes);
         assert_eq!(misses, [3, 2, 1]);
         assert_eq!(point.origin_requests, 1);
         assert!((point.offload - 0.75).abs() < 1e-12);
-        assert_eq!(point.tiers[0].caches, 3);
-        assert_eq!(run.report.shield.as_deref(), Some("IAD"));
-        assert!(run.report.table().contains("offload 75.00%"));
+        assert_eq!(point.tiers[0].caches, Some(3));
+        assert_eq!(report.shield.as_deref(), Some("IAD"));
+        assert!(report.table().contains("offload 75.00%"));
     }
 
     #[test]
@@ -744,6 +587,7 @@ mod tests {
                 size: 100,
                 pop: Some(*b"FRA"),
                 class: Some(edgelab_wire::Class::Img),
+                query: None,
             })
         });
         let grid = capacity_grid(
@@ -751,8 +595,8 @@ mod tests {
             &["pop=1KiB", "rec=1KiB", "shield=1KiB"].map(|c| c.parse().unwrap()),
         )
         .unwrap();
-        let run = simulate_tiers(trace, &[Eviction::Lru], router, grid, &policies).unwrap();
-        let point = &run.report.results[0];
+        let report = tiered(trace, router, grid, &policies);
+        let point = &report.results[0];
         let refreshes: Vec<Option<u64>> = point.tiers.iter().map(|t| t.refreshes).collect();
         let misses: Vec<u64> = point.tiers.iter().map(|t| t.misses).collect();
         assert_eq!(refreshes, [Some(1), Some(1), Some(1)]);
@@ -760,7 +604,7 @@ mod tests {
         assert_eq!((point.origin_requests, point.origin_bytes), (2, 100));
         assert_eq!(point.tiers[0].byte_misses, 100, "a refresh moves no body");
         assert!(point.policy.is_some());
-        assert!(run.report.table().contains("refreshes"));
+        assert!(report.table().contains("refreshes"));
     }
 
     #[test]
@@ -769,19 +613,13 @@ mod tests {
         let trace = || items.iter().map(|&(id, size)| at(None, id, size));
         let tiers: TierSet = "pop".parse().unwrap();
         let grid = capacity_grid(tiers, &["pop=20B".parse().unwrap()]).unwrap();
-        let run = simulate_tiers(
-            trace(),
-            &[Eviction::Lru],
-            Router::new(tiers, virginia()),
-            grid,
-            &PolicyGrid::none(),
-        )
-        .unwrap();
+        let router = Router::new(tiers, virginia());
+        let report = tiered(trace(), router, grid, &PolicyGrid::none());
         let one = crate::simulate(trace(), Eviction::Lru, &[20]).unwrap();
-        assert_eq!(run.report.results[0].tiers[0].misses, one.results[0].misses);
-        assert_eq!(run.report.results[0].origin_requests, one.results[0].misses);
+        assert_eq!(report.results[0].tiers[0].misses, one.results[0].misses);
+        assert_eq!(report.results[0].origin_requests, one.results[0].misses);
         assert_eq!(
-            run.report.routes,
+            report.routes,
             [Route {
                 pop: UNPLACED.into(),
                 rec: None

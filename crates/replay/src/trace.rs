@@ -8,7 +8,7 @@ use std::io::BufRead;
 use std::str::FromStr;
 
 /// One request of a trace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
     /// Request time in seconds as the trace gives it (unused by the eviction policies).
     pub time: u64,
@@ -22,6 +22,25 @@ pub struct Request {
     /// For access logs: the class `origin --catalog-from-log` gives the object (by its path,
     /// else its logged content type), whose `Cache-Control` a policy decides on.
     pub class: Option<edgelab_wire::Class>,
+    /// For access logs: the query string without `?`, when logged (CloudFront
+    /// `cs-uri-query`, CLF's request line). `id` names the path alone; a cache policy whose
+    /// key includes query strings names the object by [`Request::key_id`].
+    pub query: Option<String>,
+}
+
+impl Request {
+    /// The id of the object under a cache key that keeps the query parameters `selection`
+    /// picks (`edgelab_policy::select_query`, the edge's rule): `id` when it picks none of
+    /// this request's, else the path's id combined with the parameters kept.
+    pub fn key_id(&self, selection: &edgelab_policy::Selection) -> u64 {
+        let kept = edgelab_policy::select_query(self.query.as_deref(), selection);
+        if kept.is_empty() {
+            self.id
+        } else {
+            use std::hash::BuildHasher;
+            foldhash::fast::FixedState::with_seed(0x0edc_e1ab).hash_one((self.id, kept))
+        }
+    }
 }
 
 /// The formats `edgelab replay` reads.
@@ -228,6 +247,7 @@ impl<R: BufRead> Requests<R> {
                     &record.path,
                     record.content_type.as_deref(),
                 )),
+                query: record.query,
             }));
         }
     }
@@ -349,6 +369,7 @@ pub fn decode_oracle(record: &[u8; ORACLE_GENERAL_RECORD]) -> Request {
         size: u64::from(u32_at(12)),
         pop: None,
         class: None,
+        query: None,
     }
 }
 
@@ -389,6 +410,7 @@ fn parse_csv(text: &str) -> Result<Request, String> {
         size,
         pop: None,
         class: None,
+        query: None,
     })
 }
 
@@ -419,8 +441,7 @@ mod tests {
                 time: 1,
                 id: 7,
                 size: 100,
-                pop: None,
-                class: None,
+                ..Request::default()
             }
         );
         assert_eq!(out[1].time, 2);
@@ -446,22 +467,19 @@ mod tests {
                 time: 3,
                 id: u64::MAX - 1,
                 size: 4096,
-                pop: None,
-                class: None,
+                ..Request::default()
             },
             Request {
                 time: 4,
                 id: 9,
                 size: 0,
-                pop: None,
-                class: None,
+                ..Request::default()
             },
             Request {
                 time: 5,
                 id: 9,
                 size: 1,
-                pop: None,
-                class: None,
+                ..Request::default()
             },
         ];
         let bytes: Vec<u8> = requests
@@ -470,7 +488,7 @@ mod tests {
             .collect();
         let mut reader = Requests::new(&bytes[..], TraceFormat::OracleGeneral);
         let out: Vec<Request> = reader.by_ref().map(Result::unwrap).collect();
-        assert_eq!(out, vec![requests[0], requests[2]]);
+        assert_eq!(out, vec![requests[0].clone(), requests[2].clone()]);
         assert_eq!(reader.skipped_zero_size, 1);
     }
 
@@ -518,8 +536,7 @@ garbage\n\
                 time: i,
                 id: i * 1_000_003,
                 size: i * 10,
-                pop: None,
-                class: None,
+                ..Request::default()
             })
             .collect();
         let bytes: Vec<u8> = requests
@@ -542,8 +559,7 @@ garbage\n\
             time: 1,
             id: 2,
             size: 3,
-            pop: None,
-            class: None,
+            ..Request::default()
         })
         .unwrap()
         .to_vec();
