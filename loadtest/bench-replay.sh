@@ -8,6 +8,11 @@
 #   the grid 128 MiB … 1 GiB in 128 MiB steps (8 caches): edgelab replays them in one pass,
 #   libCacheSim one process_trace per capacity; requests × caches per second.
 #
+#   tiers: --tiers pop,rec,shield at 2 grid points (PoP 128 MiB / 256 MiB, REC 1 GiB,
+#   shield 4 GiB); policies: --policy CachingOptimized,UseOriginCacheControlHeaders with
+#   --min-ttl 0s --default-ttl 10m,1h at 256 MiB and 1 GiB (8 caches). edgelab alone
+#   (libCacheSim has neither): requests × cache configurations per second.
+#
 # Prints the median and the spread (min–max) of each side, and edgelab / libCacheSim.
 #   loadtest/bench-replay.sh                       # builds target/release/edgelab if missing
 #   EDGELAB=path/to/edgelab RUNS=5 CPU=1 loadtest/bench-replay.sh
@@ -31,12 +36,15 @@ mib=$((1 << 20))
 one=$((1024 * mib))
 grid="$(seq -s, $((128 * mib)) $((128 * mib)) $((1024 * mib)))"
 
-# Requests × caches per second of one edgelab run over CAPACITIES.
+# Requests × caches per second of one edgelab run over CAPACITIES (then any other flags).
 edgelab_rate() {
-  "${pin[@]}" "$EDGELAB" replay "$TRACE" --format oracle-general --eviction lru --capacity "$1" \
+  "${pin[@]}" "$EDGELAB" replay "$TRACE" --format oracle-general --eviction lru --capacity "$@" \
     | sed -n 's/^replayed in \([0-9.]*\) ms: .* × \([0-9]*\) cache.*/\1 \2/p' \
     | awk -v requests="$requests" '{ printf "%.0f\n", requests * $2 / ($1 / 1000) }'
 }
+tiers=(pop=128MiB,pop=256MiB,rec=1GiB,shield=4GiB --tiers pop,rec,shield)
+policies=(256MiB,1GiB --policy CachingOptimized,UseOriginCacheControlHeaders --min-ttl 0s
+  --default-ttl 10m,1h)
 
 # The same for libCacheSim: one LRU per capacity, process_trace timed alone.
 libcachesim_rate() {
@@ -72,7 +80,9 @@ for run in $(seq "$RUNS"); do
   libcachesim_rate "$one" >>"$work/lcs-one"
   edgelab_rate "$grid" >>"$work/edgelab-grid"
   libcachesim_rate "$grid" >>"$work/lcs-grid"
-  echo "run $run/$RUNS: one $(tail -1 "$work/edgelab-one") vs $(tail -1 "$work/lcs-one"), grid $(tail -1 "$work/edgelab-grid") vs $(tail -1 "$work/lcs-grid")" >&2
+  edgelab_rate "${tiers[@]}" >>"$work/edgelab-tiers"
+  edgelab_rate "${policies[@]}" >>"$work/edgelab-policies"
+  echo "run $run/$RUNS: one $(tail -1 "$work/edgelab-one") vs $(tail -1 "$work/lcs-one"), grid $(tail -1 "$work/edgelab-grid") vs $(tail -1 "$work/lcs-grid"), tiers $(tail -1 "$work/edgelab-tiers"), policies $(tail -1 "$work/edgelab-policies")" >&2
 done
 echo "LRU on $(basename "$TRACE") ($requests requests), median of $RUNS interleaved runs (min–max), CPU $CPU"
 for what in one grid; do
@@ -84,3 +94,7 @@ for what in one grid; do
   echo "  libCacheSim  $(summary <"$work/lcs-$what")"
   echo "  edgelab / libCacheSim ${ratio}x"
 done
+echo "tiers (pop,rec,shield, 2 grid points), requests × configurations/s:"
+echo "  edgelab      $(summary <"$work/edgelab-tiers")"
+echo "policies (2 presets × 2 DefaultTTLs × 2 capacities), requests × configurations/s:"
+echo "  edgelab      $(summary <"$work/edgelab-policies")"

@@ -354,7 +354,12 @@ where
         total += 1;
         bytes += request.size;
         let tiers = router.as_deref_mut().map(|r| r.route(request.pop));
-        for ((rule, route), _) in rules.iter_mut().zip(&mut routes).zip(&used).filter(|u| *u.1) {
+        for ((rule, route), _) in rules
+            .iter_mut()
+            .zip(&mut routes)
+            .zip(&used)
+            .filter(|u| *u.1)
+        {
             *route = rule.route(&request, tiers);
         }
         let now = scaled_ms(request.time, speed);

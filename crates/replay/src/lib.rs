@@ -29,6 +29,8 @@ pub mod cache;
 mod engine;
 pub mod html;
 pub mod policy;
+#[cfg(test)]
+mod reference;
 pub mod sim;
 pub mod size;
 pub mod tiers;

@@ -20,7 +20,6 @@ use edgelab_wire::Class;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
 
-
 /// The replay treats every logged request as a 200 for its object, as the catalog origin
 /// answers it: no error status is ever decided.
 #[derive(Debug)]
