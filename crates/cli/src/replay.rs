@@ -10,7 +10,7 @@ use edgelab_common::config::EXIT_CONFIG;
 use edgelab_replay::trace::{Request, Requests, TraceError};
 use edgelab_replay::{
     CapacityItem, Eviction, PolicyGrid, Report, Router, TierSet, TraceFormat, capacity_grid,
-    policy_grid, simulate_policies, simulate_tiered_policies,
+    parse_query_strings, policy_grid, simulate_policies, simulate_tiered_policies,
 };
 
 use crate::output;
@@ -27,7 +27,8 @@ use crate::output;
   edgelab replay config/examples/cloudfront-access.log --tiers pop,rec,shield --capacity pop=64KiB,pop=1MiB,rec=1MiB,shield=10MiB
   edgelab replay config/examples/cloudfront-access.log --policy CachingOptimized,UseOriginCacheControlHeaders --capacity 1MiB
   edgelab replay config/examples/cloudfront-access.log --max-ttl 1m,1h,1d --default-ttl 1m --min-ttl 0s --capacity 1MiB
-  edgelab replay config/examples/cloudfront-access.log --policy CachingOptimized --speed 10   # as loadgen --replay --speed 10 plays it")]
+  edgelab replay config/examples/cloudfront-access.log --policy CachingOptimized --speed 10   # as loadgen --replay --speed 10 plays it
+  edgelab replay config/examples/cloudfront-access.log --policy CachingOptimized,rfc9111 --query-strings v --capacity 1MiB   # ?v=1, ?v=2: two objects")]
 pub struct Args {
     /// The trace to replay.
     #[arg(value_name = "TRACE")]
@@ -82,6 +83,12 @@ pub struct Args {
     /// MaxTTL values, as --min-ttl.
     #[arg(long, value_name = "DURATION", value_delimiter = ',', value_parser = humantime::parse_duration)]
     pub max_ttl: Vec<std::time::Duration>,
+    /// The query strings in every policy's cache key, as `cache_policy.query_strings` in an
+    /// edge config: `all`, `none`, or the names kept (`v,lang`). Requests of a log that differ
+    /// in them are different objects. Without it each preset keys on its own (rfc9111: all;
+    /// the others: none). Without --policy, CachingOptimized's key is changed.
+    #[arg(long, value_name = "all|none|NAMES", value_parser = clap::builder::ValueParser::new(parse_query_strings))]
+    pub query_strings: Option<edgelab_replay::Selection>,
     /// Divide the trace's times by this before comparing them with TTLs, as `loadgen
     /// --replay --speed` sends a log (1: as logged).
     #[arg(long, value_name = "X", default_value_t = 1.0)]
@@ -156,12 +163,21 @@ fn policies(args: &Args) -> Result<PolicyGrid, String> {
     if !(args.speed.is_finite() && args.speed > 0.0) {
         return Err(format!("--speed {} must be a positive number", args.speed));
     }
-    let choices = policy_grid(
+    let mut choices = policy_grid(
         &args.policy,
         &args.min_ttl,
         &args.default_ttl,
         &args.max_ttl,
     )?;
+    if let Some(selection) = &args.query_strings {
+        if choices.is_empty() {
+            choices = policy_grid(&["CachingOptimized".to_owned()], &[], &[], &[])?;
+        }
+        choices = choices
+            .into_iter()
+            .map(|choice| choice.keyed_on(selection.clone()))
+            .collect();
+    }
     Ok(PolicyGrid {
         choices,
         speed: args.speed,

@@ -37,7 +37,9 @@ pub mod tiers;
 pub mod trace;
 
 pub use cache::Eviction;
-pub use policy::{PolicyChoice, PolicyGrid, policy_grid};
+/// The query strings (or headers, cookies) a cache key keeps, as `edgelab_policy` selects them.
+pub use edgelab_policy::Selection;
+pub use policy::{PolicyChoice, PolicyGrid, parse_query_strings, policy_grid};
 pub use sim::{
     Outcome, Report, simulate, simulate_choices, simulate_policies, simulate_tiered,
     simulate_tiered_policies,

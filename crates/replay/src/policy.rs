@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use edgelab_policy::{CachePolicyConfig, ErrorTtl, Lifetime, PRESETS, Rules};
+use edgelab_policy::{CachePolicyConfig, ErrorTtl, Lifetime, PRESETS, Rules, Selection};
 use edgelab_wire::Class;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Serialize;
@@ -120,16 +120,49 @@ impl PolicyChoice {
     pub fn label(&self) -> PolicyLabel {
         label_of(&self.config)
     }
+
+    /// This policy with a cache key keeping the query strings `selection` picks instead of
+    /// its own (as `cache_policy.query_strings` in an edge config): requests that differ in
+    /// those parameters are different objects.
+    pub fn keyed_on(mut self, selection: Selection) -> Self {
+        self.config.query_strings = selection;
+        self
+    }
+}
+
+/// Reads a `--query-strings` value: `all`, `none`, or the names kept, comma-separated.
+pub fn parse_query_strings(text: &str) -> Result<Selection, String> {
+    let names: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect();
+    match names.as_slice() {
+        [] => Err("query strings: all, none, or the names kept (v,lang)".to_owned()),
+        [one] if one == "all" => Ok(Selection::All),
+        [one] if one == "none" => Ok(Selection::None),
+        _ => Ok(Selection::Only(names)),
+    }
+}
+
+/// A selection as a label shows it: `all`, `none` or the names.
+fn selection_name(selection: &Selection) -> String {
+    match selection {
+        Selection::All => "all".to_owned(),
+        Selection::None => "none".to_owned(),
+        Selection::Only(names) => names.join(","),
+    }
 }
 
 /// How a policy is named in reports.
 fn label_of(c: &CachePolicyConfig) -> PolicyLabel {
     let seconds = |d: Duration| (d != Duration::MAX).then_some(d.as_secs_f64());
     let preset = CachePolicyConfig::preset(&c.name);
-    let overridden = preset.is_none_or(|p| {
+    let overridden = preset.as_ref().is_none_or(|p| {
         (p.min_ttl, p.default_ttl, p.max_ttl, p.rfc) != (c.min_ttl, c.default_ttl, c.max_ttl, c.rfc)
     });
-    let name = if overridden {
+    let mut name = if overridden {
         format!(
             "{} {}/{}/{}",
             c.name,
@@ -140,6 +173,9 @@ fn label_of(c: &CachePolicyConfig) -> PolicyLabel {
     } else {
         c.name.clone()
     };
+    if preset.is_none_or(|p| p.query_strings != c.query_strings) {
+        name.push_str(&format!(" query={}", selection_name(&c.query_strings)));
+    }
     PolicyLabel {
         name,
         preset: c.name.clone(),
@@ -339,5 +375,18 @@ pub(crate) mod tests {
         assert!(error.contains("CachingOptimized"), "{error}");
         let error = policy_grid(&[], &[s(20)], &[], &[s(10)]).err().unwrap();
         assert!(error.contains("min_ttl"), "{error}");
+    }
+
+    #[test]
+    fn query_strings_parse_and_name_the_policy_when_they_differ_from_the_preset() {
+        assert_eq!(parse_query_strings("all"), Ok(Selection::All));
+        assert_eq!(parse_query_strings("none"), Ok(Selection::None));
+        let only = parse_query_strings("v, lang").unwrap();
+        assert_eq!(only, Selection::Only(vec!["v".into(), "lang".into()]));
+        assert!(parse_query_strings(" ,").is_err());
+        let keyed = choice("CachingOptimized", [None; 3]).keyed_on(only);
+        assert_eq!(keyed.label().name, "CachingOptimized query=v,lang");
+        let rfc = choice("rfc9111", [None; 3]).keyed_on(Selection::All);
+        assert_eq!(rfc.label().name, "rfc9111", "the preset's own");
     }
 }

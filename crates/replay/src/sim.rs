@@ -359,6 +359,49 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn query_strings_in_the_key_split_objects_and_caching_optimized_keeps_them_one() {
+        use crate::policy::tests::choice;
+        use edgelab_policy::Selection;
+        let queries = [
+            Some("v=1"),
+            Some("v=2"),
+            Some("v=1"),
+            Some("v=2"),
+            Some("x=1"),
+            None,
+        ];
+        let trace: Vec<Result<Request, TraceError>> = queries
+            .iter()
+            .enumerate()
+            .map(|(at, query)| {
+                Ok(Request {
+                    time: at as u64,
+                    id: 7,
+                    size: 10,
+                    class: Some(edgelab_wire::Class::Img),
+                    query: query.map(str::to_owned),
+                    ..Request::default()
+                })
+            })
+            .collect();
+        let optimized = || choice("CachingOptimized", [None; 3]);
+        let only_v = Selection::Only(vec!["v".into()]);
+        let policies = PolicyGrid {
+            choices: vec![
+                optimized(),
+                optimized().keyed_on(only_v),
+                optimized().keyed_on(Selection::All),
+            ],
+            speed: 1.0,
+        };
+        let report = simulate_policies(trace, &[Eviction::Lru], &[1000], &policies).unwrap();
+        let misses: Vec<u64> = report.results.iter().map(|o| o.misses).collect();
+        // Keyed on v: v=1, v=2 and the path alone (x=1 is not kept; the last request hits it).
+        assert_eq!(misses, [1, 3, 4]);
+        assert_eq!(report.objects, 1, "distinct paths");
+    }
+
+    #[test]
     fn trace_error_stops_the_replay() {
         let mut items = trace(&[(1, 1)]);
         items.push(Err(TraceError::Truncated { offset: 24 }));

@@ -503,8 +503,12 @@ garbage\n\
         let mut reader = Requests::new(&log[..], TraceFormat::Clf);
         let out: Vec<Request> = reader.by_ref().map(Result::unwrap).collect();
         assert_eq!(out.len(), 2);
-        assert_eq!(out[0].id, out[1].id, "the query is not part of the object");
+        assert_eq!(out[0].id, out[1].id, "the id names the path");
         assert_eq!(out[0].id, hash_id("/a.css"));
+        assert_eq!(out[0].query.as_deref(), Some("v=1"));
+        let all = edgelab_policy::Selection::All;
+        assert_ne!(out[0].key_id(&all), out[1].key_id(&all), "v=1 and v=2");
+        assert_eq!(out[0].key_id(&edgelab_policy::Selection::None), out[0].id);
         assert_eq!((out[0].size, out[0].time), (512, 1_796_119_200));
         assert_eq!(reader.skipped_methods, 1);
         assert_eq!(reader.skipped_zero_size, 1, "the 304");

@@ -373,3 +373,53 @@ fn replay_policies_and_ttls_are_grid_points_named_in_the_json() {
         assert!(!out.stderr.is_empty(), "{bad:?}");
     }
 }
+
+#[test]
+fn replay_splits_objects_by_the_query_strings_of_the_policy_key() {
+    // `?v=1` and `?v=2` of one image, each twice: one object under CachingOptimized (no
+    // query string in its key), two under rfc9111 (all of them) or a key keeping `v`.
+    let lines: String = ["v=1", "v=2", "v=1", "v=2"]
+        .iter()
+        .enumerate()
+        .map(|(at, query)| {
+            format!(
+                "10.0.0.1 - - [01/Dec/2026:10:00:0{at} +0000] \"GET /img/a.jpg?{query} HTTP/1.1\" 200 1000\n"
+            )
+        })
+        .collect();
+    let log = tempfile_path::write(&lines);
+    let log = log.0.to_str().expect("utf-8 path");
+    let misses = |extra: &[&str]| -> Vec<(String, u64)> {
+        let mut args = vec!["replay", log, "--format", "clf", "--capacity", "1MiB"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--json", "-"]);
+        let out = run(&args, LIMIT);
+        let json: Value = serde_json::from_str(&crate::support::succeeded(&out)).expect("JSON");
+        json["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| {
+                let name = r["policy"]["name"].as_str().unwrap_or_default().to_owned();
+                (name, r["misses"].as_u64().expect("misses"))
+            })
+            .collect()
+    };
+    let presets = misses(&["--policy", "CachingOptimized,rfc9111"]);
+    assert_eq!(
+        presets,
+        [("CachingOptimized".into(), 1), ("rfc9111".into(), 2)]
+    );
+    let keyed = misses(&["--query-strings", "v"]);
+    assert_eq!(keyed, [("CachingOptimized query=v".into(), 2)]);
+    let other = misses(&["--query-strings", "lang,x"]);
+    assert_eq!(other, [("CachingOptimized query=lang,x".into(), 1)]);
+    let plain = misses(&[]);
+    assert_eq!(
+        plain,
+        [(String::new(), 1)],
+        "without a policy the path is the object"
+    );
+    let bad = run(&["replay", log, "--query-strings", ","], LIMIT);
+    assert_eq!(bad.status.code(), Some(64));
+}
