@@ -157,7 +157,7 @@ impl IndexedList {
     /// Looks up the object `object` (its dense index) of `size` bytes; on a miss inserts it
     /// (evicting from the tail until it fits) unless it is larger than the whole cache.
     /// Returns true on a hit; a hit keeps the stored size.
-    #[inline]
+    #[inline(always)]
     pub fn get(&mut self, object: u32, size: u64) -> bool {
         let at = object as usize;
         if at >= self.links.len() {
@@ -322,7 +322,7 @@ impl Lane {
 
     /// Looks up the object numbered `object` (id `id`) of `size` bytes, admitting it on a
     /// miss as the policy does; true on a hit.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get(&mut self, object: u32, id: u64, size: u64) -> bool {
         match self {
             Lane::List(list) => list.get(object, size),

@@ -38,6 +38,13 @@ impl Counts {
     pub(crate) fn add(&mut self, size: u64, lookup: Lookup) {
         self.requests += 1;
         self.bytes += size;
+        self.add_upstream(size, lookup);
+    }
+
+    /// Counts what `lookup` sent upstream, not the request itself (a cache that sees every
+    /// request gets those counts at the end).
+    #[inline(always)]
+    fn add_upstream(&mut self, size: u64, lookup: Lookup) {
         match lookup {
             Lookup::Hit => {}
             Lookup::Refresh => {
@@ -121,7 +128,7 @@ impl Slot {
     /// Serves `ask` under `policy` (none: nothing expires, everything is stored). A class the
     /// policy does not store passes by without touching the cache; an expired copy is
     /// revalidated (a refresh) and fresh again from `now`.
-    #[inline]
+    #[inline(always)]
     fn serve(&mut self, policy: Option<&PolicyChoice>, ask: Ask, headers: &HeaderMap) -> Lookup {
         let Some(policy) = policy else {
             return match self.lane.get(ask.object, ask.id, ask.size) {
@@ -223,6 +230,45 @@ impl KeyRule {
     }
 }
 
+/// The one cache of a point without tiers, kept apart from the point so that the caches of
+/// a one-tier grid lie side by side: what each request touches is the cache and its counts.
+struct Lone<'p> {
+    slot: Slot,
+    policy: Option<&'p PolicyChoice>,
+    rule: usize,
+    /// What it sent upstream (its requests and bytes are every request's).
+    upstream: Counts,
+}
+
+impl Lone<'_> {
+    #[inline(always)]
+    fn serve(&mut self, route: &Route, size: u64, class: usize, now: u64, h: &HeaderMap) {
+        let ask = Ask {
+            object: route.object,
+            id: route.id,
+            size,
+            class,
+            now,
+        };
+        let last = self.slot.serve(self.policy, ask, h);
+        self.upstream.add_upstream(size, last);
+    }
+
+    /// The counts of a point whose one cache this is, over `requests` of `bytes`.
+    fn finish(self, requests: u64, bytes: u64) -> PointCounts {
+        let counts = Counts {
+            requests,
+            bytes,
+            ..self.upstream
+        };
+        PointCounts {
+            tiers: [counts, Counts::default(), Counts::default()],
+            caches: [1, 0, 0],
+            origin: counts,
+        }
+    }
+}
+
 /// The caches of one point: one per PoP (one in all without tiers), per REC, the shield.
 struct Point<'p> {
     spec: PointSpec<'p>,
@@ -235,12 +281,11 @@ struct Point<'p> {
 }
 
 impl<'p> Point<'p> {
-    fn new(spec: PointSpec<'p>, rule: usize, shield: bool, objects: usize) -> Self {
+    fn new(spec: PointSpec<'p>, rule: usize, shield: bool) -> Self {
         let capacity = |tier: Tier| spec.capacities[tier as usize];
         Point {
             shield: shield.then(|| Slot::new(spec.eviction, capacity(Tier::Shield), 0)),
-            // Without tiers the one cache is made now, with room for the expected objects.
-            pops: vec![Slot::new(spec.eviction, capacity(Tier::Pop), objects)],
+            pops: Vec::new(),
             recs: Vec::new(),
             rule,
             spec,
@@ -339,13 +384,23 @@ where
                     rules.len() - 1
                 }
             };
-            let room = if router.is_some() { 0 } else { expected };
-            Point::new(spec, rule, shield, room)
+            Point::new(spec, rule, shield)
         })
         .collect();
-    let mut used = vec![false; rules.len()];
-    used[0] = true;
-    points.iter().for_each(|p| used[p.rule] = true);
+    // Without tiers each point is its one cache, with room for the expected objects.
+    let mut lones: Vec<Lone<'_>> = match router {
+        Some(_) => Vec::new(),
+        None => points
+            .iter()
+            .map(|point| Lone {
+                slot: Slot::new(point.spec.eviction, point.spec.capacities[0], expected),
+                policy: point.spec.policy,
+                rule: point.rule,
+                upstream: Counts::default(),
+            })
+            .collect(),
+    };
+    let timed = specs.iter().any(|spec| spec.policy.is_some());
     let headers = HeaderMap::new();
     let mut routes = vec![Route::default(); rules.len()];
     let (mut total, mut bytes) = (0u64, 0u64);
@@ -354,25 +409,36 @@ where
         total += 1;
         bytes += request.size;
         let tiers = router.as_deref_mut().map(|r| r.route(request.pop));
-        for ((rule, route), _) in rules
-            .iter_mut()
-            .zip(&mut routes)
-            .zip(&used)
-            .filter(|u| *u.1)
-        {
+        // Every rule is some point's, but the first (the path), which counts the objects.
+        for (rule, route) in rules.iter_mut().zip(&mut routes) {
             *route = rule.route(&request, tiers);
         }
-        let now = scaled_ms(request.time, speed);
-        let class = class_index(request.class);
-        for point in &mut points {
-            point.serve(&routes[point.rule], request.size, class, now, &headers);
+        // Time and class only matter to a cache policy.
+        let (now, class) = match timed {
+            true => (scaled_ms(request.time, speed), class_index(request.class)),
+            false => (0, 0),
+        };
+        if tiers.is_none() {
+            for lone in &mut lones {
+                lone.serve(&routes[lone.rule], request.size, class, now, &headers);
+            }
+        } else {
+            for point in &mut points {
+                point.serve(&routes[point.rule], request.size, class, now, &headers);
+            }
         }
     }
+    let points: Vec<PointCounts> = if router.is_none() {
+        let lones = lones.into_iter();
+        lones.map(|lone| lone.finish(total, bytes)).collect()
+    } else {
+        points.into_iter().map(Point::finish).collect()
+    };
     Ok(Run {
         requests: total,
         bytes,
         objects: rules[0].objects.len() as u64,
-        points: points.into_iter().map(Point::finish).collect(),
+        points,
     })
 }
 
