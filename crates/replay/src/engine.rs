@@ -410,15 +410,23 @@ where
         bytes += request.size;
         let tiers = router.as_deref_mut().map(|r| r.route(request.pop));
         // Every rule is some point's, but the first (the path), which counts the objects.
-        for (rule, route) in rules.iter_mut().zip(&mut routes) {
-            *route = rule.route(&request, tiers);
+        if let [only] = rules.as_mut_slice() {
+            routes[0] = only.route(&request, tiers);
+        } else {
+            for (rule, route) in rules.iter_mut().zip(&mut routes) {
+                *route = rule.route(&request, tiers);
+            }
         }
         // Time and class only matter to a cache policy.
         let (now, class) = match timed {
             true => (scaled_ms(request.time, speed), class_index(request.class)),
             false => (0, 0),
         };
-        if tiers.is_none() {
+        if let (None, [route]) = (tiers, routes.as_slice()) {
+            for lone in &mut lones {
+                lone.serve(route, request.size, class, now, &headers);
+            }
+        } else if tiers.is_none() {
             for lone in &mut lones {
                 lone.serve(&routes[lone.rule], request.size, class, now, &headers);
             }
