@@ -17,11 +17,14 @@
 #   miss          loadgen → PoP → REC → shield → origin    (every tier misses, zero RTT)
 #   miss+rtt      the same, each backbone hop RTT          (+ a delay line per upstream hop)
 #
+# Then, per cache tier of each scenario, the upstream connections it opened during the run
+# against the upstream requests it sent (from its /metrics): the pool reuses its connections.
+#
 # usage: loadtest/bench-hops.sh
 #   RATE=2000 DURATION=10s CONNECTIONS=256 RTT=20ms SIZE=8192 OBJECTS=20000 loadtest/bench-hops.sh
 #   SCENARIOS="direct hit" loadtest/bench-hops.sh
 #   EDGELAB_BIN=/tmp/edgelab-before loadtest/bench-hops.sh   (another binary, not built here)
-# needs: a release build (built here), jq, /usr/bin/time. Bounded: per scenario one warm-up
+# needs: a release build (built here), jq, curl, /usr/bin/time. Bounded: per scenario one warm-up
 # (hit only) and one run of DURATION, nodes killed at exit.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,6 +61,15 @@ TOML
 
 # CPU seconds (user + system) of a running process, in clock ticks.
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# pool ADMIN: "connections requests", the sums of a cache node's upstream connections opened
+# and upstream requests so far (from its /metrics).
+pool() {
+    curl -fsS "http://$1/metrics" | awk '
+        /^edgelab_edge_upstream_connections_opened_total/ { c += $NF }
+        /^edgelab_edge_upstream_requests_total/ { r += $NF }
+        END { printf "%d %d\n", c, r }'
+}
 
 # edge_config NAME TIER UPSTREAM CAPACITY RTT: a cache node's config file.
 edge_config() {
@@ -112,7 +124,7 @@ run_scenario() {
         *) echo "unknown scenario $name" >&2; return 1 ;;
     esac
     lib_start_node "$BIN" - origin --config "$WORK/origin.toml"
-    local pids=("$NODE_PID") head="http://$NODE_TRAFFIC" tier
+    local pids=("$NODE_PID") head="http://$NODE_TRAFFIC" tier admins=()
     chain=(origin)
     for tier in "${tiers[@]}"; do
         # A miss chain holds 1 % of the catalog per tier (uniform popularity below).
@@ -121,6 +133,7 @@ run_scenario() {
         edge_config "$name-$tier" "$tier" "$head" "$capacity" "$rtt"
         lib_start_node "$BIN" - edge --config "$WORK/$name-$tier.toml"
         pids+=("$NODE_PID")
+        admins+=("$NODE_ADMIN")
         head="http://$NODE_TRAFFIC"
         chain+=("$tier")
     done
@@ -128,11 +141,19 @@ run_scenario() {
         # Warm-up: the same seed sends the same requests, so the measured run only hits.
         loadgen "$name-warm" "$head" --scenario "$WORK/scenario.toml" >/dev/null
     fi
-    local before=() after=() pid
+    local before=() after=() pid pool_before=() admin
+    for admin in "${admins[@]}"; do pool_before+=("$(pool "$admin")"); done
     for pid in "${pids[@]}"; do before+=("$(ticks "$pid")"); done
     local requests cpu
     read -r requests cpu < <(loadgen "$name" "$head" --scenario "$WORK/scenario.toml" "${client[@]}")
     for pid in "${pids[@]}"; do after+=("$(ticks "$pid")"); done
+    local c0 r0 c1 r1
+    for i in "${!admins[@]}"; do
+        read -r c0 r0 <<<"${pool_before[$i]}"
+        read -r c1 r1 < <(pool "${admins[$i]}")
+        POOL_ROWS+=("$(printf '%-11s %-7s %12s %18s' "$name" "${chain[$((i + 1))]}" \
+            "$((c1 - c0))" "$((r1 - r0))")")
+    done
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     local hit rate
     hit="$(jq '(.totals.hit_ratio // 0) * 100' "$WORK/$name.json")"
@@ -156,6 +177,7 @@ printf 'duration = "%s"\nconnections = %s\n[arrival]\nkind = "poisson"\nrate = %
     "$DURATION" "$CONNECTIONS" "$RATE" >"$WORK/scenario.toml"
 FIXED="$(fixed_cost)"
 declare -A ROW_LOADGEN=() ROW_TIER=()
+POOL_ROWS=()
 echo "# bench-hops $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# open loop $RATE req/s for $DURATION, $CONNECTIONS connections, $OBJECTS objects of $SIZE B (uniform), RTT $RTT"
 echo "# CPU µs per request, per process (load generator: less its one-request run, ${FIXED}s)"
@@ -176,3 +198,13 @@ printf '%-44s %s\n' "REC miss" "${ROW_TIER[miss-rec]:--}"
 printf '%-44s %s\n' "shield miss" "${ROW_TIER[miss-shield]:--}"
 printf '%-44s %s\n' "backbone delay line (PoP miss +rtt - PoP miss)" \
     "$(diff_of "${ROW_TIER[miss+rtt-edge]:-}" "${ROW_TIER[miss-edge]:-}")"
+
+# The upstream pool: connections a tier opened during the measured run against the upstream
+# requests it sent (keep-alive reuse: about one connection per concurrent request at the
+# start, then none while the rate holds).
+if [ "${#POOL_ROWS[@]}" -gt 0 ]; then
+    echo
+    echo "# upstream pool during the measured run"
+    printf '%-11s %-7s %12s %18s\n' scenario tier connections upstream_requests
+    printf '%s\n' "${POOL_ROWS[@]}"
+fi

@@ -14,6 +14,8 @@
 # usage: loadtest/bench-scale.sh [RATE] [DURATION]       (one rate; defaults 1500 req/s, 20s)
 #        RATES="2000 5000 8000 10000 12000" DURATION=15s loadtest/bench-scale.sh   (a sweep)
 #        CLOSED=1 loadtest/bench-scale.sh                (closed loop: every client back-to-back)
+#        WORKERS=N (`compare --workers N`: the nodes on N single-thread runtimes; 0 = on the
+#        command's runtime; unset = compare's default),
 #        MAX_ERROR=5 (ms, the bound), TOPOLOGY=config/global.toml, NO_BUILD=1 (use the build there),
 #        EDGELAB_BIN=path (another binary, e.g. a saved build to compare with)
 # needs: a release build (built here), jq, /usr/bin/time. Bounded: two runs of DURATION plus
@@ -43,7 +45,7 @@ scenario() {
 }
 
 echo "# bench-scale $(date -u +%Y-%m-%dT%H:%M:%SZ) $TOPOLOGY on $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# one process: every node and the load generator; $DURATION per run; bound: p99 ≤ $MAX_ERROR ms"
+echo "# one process: every node and the load generator (workers: ${WORKERS:-default}); $DURATION per run; bound: p99 ≤ $MAX_ERROR ms"
 printf '%8s %8s %7s %7s %8s %7s %9s %6s %7s %6s %5s\n' \
     offered achieved emu_p50 emu_p99 tier_p99 send_p99 direct_p99 cpu% cpu_us hit% held
 best=0
@@ -53,7 +55,8 @@ for rate in $RATES; do
     scenario "$rate" >"$out/scenario.toml"
     status=0
     /usr/bin/time -f '%e %U %S' -o "$out/time" "$BIN" compare --topology "$TOPOLOGY" \
-        --scenario "$out/scenario.toml" --out "$out/report" >"$out/stdout" 2>"$out/stderr" || status=$?
+        --scenario "$out/scenario.toml" --out "$out/report" ${WORKERS:+--workers "$WORKERS"} \
+        >"$out/stdout" 2>"$out/stderr" || status=$?
     if [ "$status" != 0 ] || [ ! -f "$out/report/edge.json" ]; then
         printf '%8s  failed (exit %s): %s\n' "$rate" "$status" "$(tail -1 "$out/stderr")"
         continue

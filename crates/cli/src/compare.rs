@@ -79,6 +79,11 @@ pub struct Args {
     /// shards' comparison.json files with `edgelab report merge`.
     #[arg(long, value_name = "I/N", env = env::SHARD, value_parser = crate::loadgen::shard_parser())]
     pub shard: Option<Shard>,
+    /// Threads the nodes started here run on, each with its own single-thread runtime and a
+    /// share of the nodes (0: the nodes share the command's runtime with the load
+    /// generator; default: see `edgelab up --help`). Ignored with `--attach` and `--peers`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=256))]
+    pub workers: Option<u16>,
     /// `--replay LOG [--speed X] [--place P] [--strict]`: every phase sends the log's
     /// requests (direct: each place to the origin; edge: to its PoP).
     #[command(flatten)]
@@ -150,6 +155,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(loaded) => loaded,
         Err(errors) => return Ok(output::config_errors(&errors)),
     };
+    let lab = lab.with_workers(crate::up::workers(args.workers));
     let shutdown = Shutdown::new();
     let code = match lab.start(reach, shutdown.clone()).await {
         Ok(mut running) => {

@@ -53,6 +53,12 @@ pub struct UpArgs {
     /// How the single node finds its peers: `dns` (`http://<node>:<port>`).
     #[arg(long, value_name = "MODE", requires = "node")]
     pub peers: Option<String>,
+    /// Threads the nodes run on, each with its own single-thread runtime and a share of the
+    /// nodes (node i on thread i mod N), so a node's connections, timers and upstream links
+    /// stay on one thread; 0 runs every node on one multi-thread runtime (default: see
+    /// below). Ignored with `--node`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=256))]
+    pub workers: Option<u16>,
     /// Traffic port of the peers with `--peers dns`.
     #[arg(long, value_name = "PORT", default_value_t = 8080)]
     pub peer_port: u16,
@@ -91,6 +97,16 @@ pub struct DemoArgs {
     /// Region failure, each measured and summed up in a sentence (report: DIR/tour.html).
     #[arg(long, conflicts_with_all = ["ga", "max_error"])]
     pub tour: bool,
+}
+
+/// `--workers` of `up` and `compare`: as given, else [`default_workers`].
+pub fn workers(flag: Option<u16>) -> usize {
+    flag.map_or_else(default_workers, usize::from)
+}
+
+/// The default `--workers`.
+fn default_workers() -> usize {
+    0
 }
 
 /// Length of each run of the tour unless `--duration` says otherwise.
@@ -139,7 +155,13 @@ pub async fn run_up(args: UpArgs) -> anyhow::Result<ExitCode> {
     };
     let shutdown = Shutdown::new();
     let stop = shutdown::signal();
-    let cluster = match Cluster::start(topology, binding, shutdown.clone()).await {
+    let runtimes = match workers(args.workers) {
+        0 => None,
+        _ if single => None,
+        n => Some(edgelab_cluster::NodeRuntimes::start(n, &shutdown)?),
+    };
+    let started = Cluster::start_on(topology, binding, shutdown.clone(), runtimes.as_ref());
+    let cluster = match started.await {
         Ok(cluster) => Arc::new(cluster),
         Err(edgelab_cluster::ClusterError::Config(errors)) => {
             return Ok(output::config_errors(&errors));

@@ -30,6 +30,7 @@ use tokio::net::TcpListener;
 
 use crate::live::{self, FaultTargets, LiveNode, LiveStatus, NodeCounters, Sampler};
 use crate::topology::{NodePlan, Topology};
+use crate::workers::NodeRuntimes;
 use edgelab_wire::Layer;
 
 /// Where nodes listen and how they find each other.
@@ -153,11 +154,24 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts the nodes of `topology` per `binding`. Every node is tracked by `shutdown`.
+    /// Starts the nodes of `topology` per `binding`, all on the current runtime. Every node
+    /// is tracked by `shutdown`.
     pub async fn start(
         topology: Topology,
         binding: Binding,
         shutdown: Shutdown,
+    ) -> Result<Cluster, ClusterError> {
+        Cluster::start_on(topology, binding, shutdown, None).await
+    }
+
+    /// [`Cluster::start`], each node on its runtime of `runtimes` when given (node `i` in
+    /// start order on runtime `i mod N`: its listeners, connections and upstream links live
+    /// there), else on the current runtime.
+    pub async fn start_on(
+        topology: Topology,
+        binding: Binding,
+        shutdown: Shutdown,
+        runtimes: Option<&NodeRuntimes>,
     ) -> Result<Cluster, ClusterError> {
         let topology = Arc::new(topology);
         let only = match &binding {
@@ -173,108 +187,33 @@ impl Cluster {
             .origins()
             .any(|o| only.as_ref().is_none_or(|name| name == &o.name));
         let catalog = if wants_origin {
-            let settings = topology.origin.clone();
-            let catalog =
-                tokio::task::spawn_blocking(move || edgelab_origin::Catalog::build(&settings))
-                    .await
-                    .map_err(|error| ClusterError::Origin {
-                        node: "catalog".into(),
-                        message: error.to_string(),
-                    })?
-                    .map_err(|error| ClusterError::Origin {
-                        node: "catalog".into(),
-                        message: error.to_string(),
-                    })?;
-            Some(Arc::new(catalog))
+            Some(build_catalog(&topology).await?)
         } else {
             None
         };
-
+        let starting = Starting {
+            topology: &topology,
+            binding: &binding,
+            catalog: catalog.as_ref(),
+            shutdown: &shutdown,
+        };
         let mut nodes: Vec<NodeInfo> = Vec::new();
         let mut running = Vec::new();
-        for plan in &topology.nodes {
-            if only.as_ref().is_some_and(|name| name != &plan.name) {
-                continue;
-            }
-            let (traffic, admin) = match &binding {
-                Binding::Loopback => (
-                    bind(
-                        &plan.name,
-                        "traffic",
-                        "127.0.0.1:0".parse().expect("literal"),
-                    )
-                    .await?,
-                    bind(&plan.name, "admin", "127.0.0.1:0".parse().expect("literal")).await?,
-                ),
-                Binding::Single { listen, admin, .. } => (
-                    bind(&plan.name, "traffic", *listen).await?,
-                    bind(&plan.name, "admin", *admin).await?,
-                ),
-            };
-            let url_of = |name: &str| -> String {
-                match &binding {
-                    Binding::Loopback => nodes
-                        .iter()
-                        .find(|n| n.name == name)
-                        .map(|n| n.traffic.clone())
-                        .unwrap_or_default(),
-                    Binding::Single {
-                        peer_traffic_port, ..
-                    } => format!("http://{name}:{peer_traffic_port}"),
-                }
-            };
-            let registry = prometheus::Registry::new();
-            let handle = match plan.tier {
-                Layer::Origin => {
-                    let mut settings = topology.origin.clone();
-                    settings.az = plan.place.clone();
-                    let catalog = catalog
-                        .clone()
-                        .expect("the catalog is built when an origin runs");
-                    let handle = edgelab_origin::start_with_catalog(
-                        settings,
-                        catalog,
-                        traffic,
-                        admin,
-                        registry.clone(),
-                        shutdown.clone(),
-                    )
-                    .map_err(|error| ClusterError::Origin {
-                        node: plan.name.clone(),
-                        message: error.to_string(),
-                    })?;
-                    Running::Origin(handle)
-                }
-                _ => {
-                    let peers = invalidation_peers(&topology, plan, &binding, &nodes);
-                    let mut config = topology.edge_config(plan, &url_of, peers)?;
-                    if let Binding::Single { admin_token, .. } = &binding {
-                        config.admin_token.clone_from(admin_token);
-                    }
-                    let handle = edgelab_edge::start(
-                        config,
-                        traffic,
-                        admin,
-                        registry.clone(),
-                        shutdown.clone(),
-                    )
-                    .map_err(|error| ClusterError::Edge {
-                        node: plan.name.clone(),
-                        message: error.to_string(),
-                    })?;
-                    Running::Edge(handle)
-                }
-            };
-            let (traffic_addr, admin_addr) = match &handle {
+        let plans = topology
+            .nodes
+            .iter()
+            .filter(|plan| only.as_ref().is_none_or(|name| name == &plan.name));
+        for (index, plan) in plans.enumerate() {
+            // Listeners bind and tasks spawn on the node's runtime (nothing awaits meanwhile).
+            let entered = runtimes.map(|r| r.for_node(index).enter());
+            let node = starting.node(plan, &nodes)?;
+            drop(entered);
+            let (traffic_addr, admin_addr) = match &node.handle {
                 Running::Origin(h) => (h.traffic_addr(), h.admin_addr()),
                 Running::Edge(h) => (h.traffic_addr(), h.admin_addr()),
             };
             nodes.push(info(plan, traffic_addr, admin_addr));
-            running.push(RunningNode {
-                name: plan.name.clone(),
-                handle,
-                registry,
-            });
+            running.push(node);
         }
         Ok(Cluster {
             topology,
@@ -549,6 +488,102 @@ impl Cluster {
     }
 }
 
+/// The origin catalog every origin replica serves (built off the runtime's threads).
+async fn build_catalog(topology: &Topology) -> Result<Arc<edgelab_origin::Catalog>, ClusterError> {
+    let settings = topology.origin.clone();
+    let problem = |message: String| ClusterError::Origin {
+        node: "catalog".into(),
+        message,
+    };
+    let catalog = tokio::task::spawn_blocking(move || edgelab_origin::Catalog::build(&settings))
+        .await
+        .map_err(|error| problem(error.to_string()))?
+        .map_err(|error| problem(error.to_string()))?;
+    Ok(Arc::new(catalog))
+}
+
+/// What starting one node needs besides its plan.
+struct Starting<'a> {
+    topology: &'a Arc<Topology>,
+    binding: &'a Binding,
+    catalog: Option<&'a Arc<edgelab_origin::Catalog>>,
+    shutdown: &'a Shutdown,
+}
+
+impl Starting<'_> {
+    /// Binds `plan`'s listeners and starts it on the current runtime; `started` are the
+    /// nodes already running (its upstreams, in loopback mode).
+    fn node(&self, plan: &NodePlan, started: &[NodeInfo]) -> Result<RunningNode, ClusterError> {
+        let (binding, topology, shutdown) = (self.binding, self.topology, self.shutdown);
+        let loopback: SocketAddr = "127.0.0.1:0".parse().expect("literal");
+        let (traffic, admin) = match binding {
+            Binding::Loopback => (
+                bind(&plan.name, "traffic", loopback)?,
+                bind(&plan.name, "admin", loopback)?,
+            ),
+            Binding::Single { listen, admin, .. } => (
+                bind(&plan.name, "traffic", *listen)?,
+                bind(&plan.name, "admin", *admin)?,
+            ),
+        };
+        let url_of = |name: &str| -> String {
+            match binding {
+                Binding::Loopback => started
+                    .iter()
+                    .find(|n| n.name == name)
+                    .map(|n| n.traffic.clone())
+                    .unwrap_or_default(),
+                Binding::Single {
+                    peer_traffic_port, ..
+                } => format!("http://{name}:{peer_traffic_port}"),
+            }
+        };
+        let registry = prometheus::Registry::new();
+        let handle = match plan.tier {
+            Layer::Origin => {
+                let mut settings = topology.origin.clone();
+                settings.az = plan.place.clone();
+                let catalog = self
+                    .catalog
+                    .cloned()
+                    .expect("the catalog is built when an origin runs");
+                let handle = edgelab_origin::start_with_catalog(
+                    settings,
+                    catalog,
+                    traffic,
+                    admin,
+                    registry.clone(),
+                    shutdown.clone(),
+                )
+                .map_err(|error| ClusterError::Origin {
+                    node: plan.name.clone(),
+                    message: error.to_string(),
+                })?;
+                Running::Origin(handle)
+            }
+            _ => {
+                let peers = invalidation_peers(topology, plan, binding, started);
+                let mut config = topology.edge_config(plan, &url_of, peers)?;
+                if let Binding::Single { admin_token, .. } = binding {
+                    config.admin_token.clone_from(admin_token);
+                }
+                let handle =
+                    edgelab_edge::start(config, traffic, admin, registry.clone(), shutdown.clone())
+                        .map_err(|error| ClusterError::Edge {
+                            node: plan.name.clone(),
+                            message: error.to_string(),
+                        })?;
+                Running::Edge(handle)
+            }
+        };
+        Ok(RunningNode {
+            name: plan.name.clone(),
+            handle,
+            registry,
+        })
+    }
+}
+
 fn info(plan: &NodePlan, traffic: SocketAddr, admin: SocketAddr) -> NodeInfo {
     NodeInfo {
         name: plan.name.clone(),
@@ -590,9 +625,13 @@ fn invalidation_peers(
     }
 }
 
-async fn bind(node: &str, what: &str, addr: SocketAddr) -> Result<TcpListener, ClusterError> {
-    TcpListener::bind(addr)
-        .await
+/// Binds `addr` (as `TcpListener::bind` does) and registers it with the current runtime.
+fn bind(node: &str, what: &str, addr: SocketAddr) -> Result<TcpListener, ClusterError> {
+    edgelab_common::serve::bind_listeners(addr, 1)
+        .and_then(|mut sockets| {
+            // invariant: one socket was asked for and bound.
+            TcpListener::from_std(sockets.pop().expect("one socket"))
+        })
         .map_err(|source| ClusterError::Bind {
             what: format!("{what} listener of {node} on {addr}"),
             source,

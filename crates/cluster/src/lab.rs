@@ -32,6 +32,7 @@ use edgelab_loadgen::{
 use crate::cluster::{Binding, Cluster, ClusterError};
 use crate::targets::{self, Addresses, Dns};
 use crate::topology::{Topology, check_places};
+use crate::workers::NodeRuntimes;
 
 /// How long catalog discovery may take.
 const CATALOG_LIMIT: Duration = Duration::from_secs(30);
@@ -81,6 +82,8 @@ impl LabError {
 pub struct Lab {
     topology: Topology,
     settings: Settings,
+    /// Single-thread runtimes to spread nodes started here over (0: the current runtime).
+    workers: usize,
 }
 
 /// Where the nodes of a lab are.
@@ -148,7 +151,19 @@ impl Lab {
                 "a comparison needs client places ([[load.population]] in the topology or [[population]] in the scenario)",
             ));
         }
-        Ok(Lab { topology, settings })
+        Ok(Lab {
+            topology,
+            settings,
+            workers: 0,
+        })
+    }
+
+    /// Nodes started here ([`Reach::Loopback`]) run spread over `workers` single-thread
+    /// runtimes on their own threads ([`NodeRuntimes`]); 0 (the default) runs them on the
+    /// current runtime.
+    pub fn with_workers(mut self, workers: usize) -> Lab {
+        self.workers = workers;
+        self
     }
 
     /// The topology.
@@ -165,8 +180,19 @@ impl Lab {
     pub async fn start(self, reach: Reach, shutdown: Shutdown) -> Result<RunningLab, LabError> {
         let (nodes, origin_metrics) = match reach {
             Reach::Loopback => {
+                let runtimes = match self.workers {
+                    0 => None,
+                    n => Some(NodeRuntimes::start(n, &shutdown).map_err(|source| {
+                        ClusterError::Bind {
+                            what: format!("{n} node runtimes"),
+                            source,
+                        }
+                    })?),
+                };
+                let topology = self.topology.clone();
                 let cluster =
-                    Cluster::start(self.topology.clone(), Binding::Loopback, shutdown).await?;
+                    Cluster::start_on(topology, Binding::Loopback, shutdown, runtimes.as_ref())
+                        .await?;
                 let metrics = cluster.origin_metrics();
                 (Nodes::Cluster(Arc::new(cluster)), metrics)
             }

@@ -7,6 +7,8 @@
 //! - [`cluster`]: starts the planned nodes (all in this process on loopback, or one node for
 //!   a container), wires each cache node's upstream through `edgelab-link`, and fails or
 //!   restores nodes at runtime.
+//! - [`workers`]: single-thread runtimes the nodes of a loopback cluster can be spread over
+//!   (`--workers N`).
 //! - [`targets`]: turns client places into load-generator targets for the `direct`, `edge`
 //!   and `ga` paths, following routing (the planner in `edgelab_geo::planner`) and node
 //!   health.
@@ -30,8 +32,10 @@ pub mod route;
 pub mod targets;
 pub mod topology;
 pub mod tour;
+pub mod workers;
 
 pub use cluster::{Binding, Cluster, ClusterError, NodeInfo};
 pub use edgelab_wire::Layer;
 pub use lab::{Lab, LabError, Reach, RunOpts, RunningLab};
 pub use topology::{NodePlan, Topology};
+pub use workers::NodeRuntimes;

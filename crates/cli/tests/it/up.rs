@@ -370,3 +370,39 @@ fn demo_tour_runs_every_chapter_and_sums_each_up_in_a_sentence() {
     }
     let _ = std::fs::remove_dir_all(out);
 }
+
+#[test]
+fn compare_with_the_nodes_on_worker_threads_states_the_error_of_every_hop() {
+    let out = std::env::temp_dir().join(format!("edgelab-compare-workers-{}", std::process::id()));
+    let output = run(
+        &[
+            "compare",
+            "--topology",
+            &repo("config/minimal.toml"),
+            "--duration",
+            "1s",
+            "--rate",
+            "50",
+            "--workers",
+            "2",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        Duration::from_secs(120),
+    );
+    let stdout = succeeded(&output);
+    assert!(
+        stdout.contains("edge emulation error p50/p99/max: ")
+            && stdout.contains("edge tier links error p50/p99/max: "),
+        "the client links' and the tier links' error: {stdout}"
+    );
+    assert!(
+        !stdout.contains("direct tier links"),
+        "a direct run crosses no tier: {stdout}"
+    );
+    let edge: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("edge.json")).expect("written"))
+            .expect("JSON");
+    assert!(edge["emulator_error"]["tier_links"]["count"].as_u64() > Some(0));
+    let _ = std::fs::remove_dir_all(out);
+}

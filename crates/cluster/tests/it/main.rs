@@ -274,6 +274,33 @@ async fn a_run_through_the_edges_reports_the_error_of_the_links_between_tiers() 
     assert!(shutdown.drain(Duration::from_secs(5)).await);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lab_spread_over_node_runtimes_serves_measures_and_drains() {
+    use edgelab_cluster::{Lab, Reach, RunOpts};
+    let topology = Topology::parse(TWO_AZ_WITH_LOAD, "test").expect("valid topology");
+    let lab = Lab::new(topology, None, Default::default())
+        .expect("valid workload")
+        .with_workers(2);
+    let shutdown = Shutdown::new();
+    let mut running = lab
+        .start(Reach::Loopback, shutdown.clone())
+        .await
+        .expect("cluster starts on the node runtimes");
+    for mode in [Mode::Direct, Mode::Edge] {
+        let report = running
+            .run(mode, RunOpts::default(), Shutdown::new())
+            .await
+            .expect("the run completes");
+        assert!(report.totals.responses > 0, "{mode:?}: {:?}", report.totals);
+        assert_eq!(report.totals.errors, 0, "{mode:?}: {:?}", report.errors);
+        if mode == Mode::Edge {
+            assert!(report.emulator_error.tier_links.count > 0);
+        }
+    }
+    // Every node's tasks run on the node threads and end with the drain.
+    assert!(shutdown.drain(Duration::from_secs(5)).await);
+}
+
 #[tokio::test]
 async fn a_single_cache_node_requires_the_admin_token_it_is_given() {
     let topology = Topology::parse(TWO_AZ, "test").expect("valid topology");
