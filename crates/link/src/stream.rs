@@ -28,6 +28,13 @@ const MAX_BUFFERED_BYTES: usize = 6 * 1024 * 1024;
 /// Size of one read from the socket.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// A read goes into what is left of the read buffer while at least this much is. Each queued
+/// chunk keeps the buffer it was cut from alive until it is delivered, an RTT later, so
+/// growing the buffer to a full [`READ_CHUNK`] before every read would allocate a fresh one
+/// per read (a response head or a small body is one read); this way one allocation serves
+/// the reads of several small exchanges.
+const MIN_READ: usize = 4 * 1024;
+
 /// A TCP stream that imposes a [`HopModel`] on what it reads (see the crate docs).
 #[derive(Debug)]
 pub struct LinkStream {
@@ -179,7 +186,9 @@ impl DelayLine {
     /// waker registered unless the buffer is full or the socket is done.
     fn pump(&mut self, inner: &mut TcpStream, cx: &mut Context<'_>) {
         while self.eof.is_none() && self.error.is_none() && self.buffered < MAX_BUFFERED_BYTES {
-            self.read_buf.reserve(READ_CHUNK);
+            if self.read_buf.capacity() - self.read_buf.len() < MIN_READ {
+                self.read_buf.reserve(READ_CHUNK);
+            }
             match tokio_util::io::poll_read_buf(Pin::new(&mut *inner), cx, &mut self.read_buf) {
                 Poll::Pending => return,
                 Poll::Ready(Err(error)) => self.error = Some(error),
@@ -319,5 +328,51 @@ impl AsyncWrite for LinkStream {
 impl Connection for LinkStream {
     fn connected(&self) -> Connected {
         self.inner.connected()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// Waits for bytes on the socket, then lets the delay line read them into its queue.
+    async fn pump_once(stream: &mut LinkStream) {
+        stream.inner.readable().await.unwrap();
+        let LinkStream { inner, line } = stream;
+        let line = line.as_mut().expect("a delay line");
+        std::future::poll_fn(|cx| {
+            line.pump(inner, cx);
+            Poll::Ready(())
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn small_reads_share_one_read_buffer() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        let (mut server, _) = accepted.unwrap();
+        let hop = HopModel::fixed(Duration::from_secs(60));
+        let mut stream = LinkStream::new(client.unwrap(), hop, 1);
+        for (round, text) in [&b"first response"[..], b"second"].into_iter().enumerate() {
+            server.write_all(text).await.unwrap();
+            while stream.line.as_ref().unwrap().queue.len() == round {
+                pump_once(&mut stream).await;
+            }
+        }
+        let queue = &stream.line.as_ref().unwrap().queue;
+        assert_eq!(queue.len(), 2, "both held for the RTT");
+        let (first, second) = (&queue[0].data, &queue[1].data);
+        assert_eq!(
+            (&first[..], &second[..]),
+            (&b"first response"[..], &b"second"[..])
+        );
+        assert_eq!(
+            second.as_ptr(),
+            first.as_ptr().wrapping_add(first.len()),
+            "the second read went into the rest of the first buffer, not a new one"
+        );
     }
 }
