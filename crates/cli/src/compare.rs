@@ -80,8 +80,8 @@ pub struct Args {
     #[arg(long, value_name = "I/N", env = env::SHARD, value_parser = crate::loadgen::shard_parser())]
     pub shard: Option<Shard>,
     /// Threads the nodes started here run on, each with its own single-thread runtime and a
-    /// share of the nodes (0: the nodes share the command's runtime with the load
-    /// generator; default: see `edgelab up --help`). Ignored with `--attach` and `--peers`.
+    /// share of the nodes; 0 (the default) runs them on the command's runtime with the load
+    /// generator (see `edgelab up --help`). Ignored with `--attach` and `--peers`.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=256))]
     pub workers: Option<u16>,
     /// `--replay LOG [--speed X] [--place P] [--strict]`: every phase sends the log's

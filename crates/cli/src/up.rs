@@ -55,8 +55,9 @@ pub struct UpArgs {
     pub peers: Option<String>,
     /// Threads the nodes run on, each with its own single-thread runtime and a share of the
     /// nodes (node i on thread i mod N), so a node's connections, timers and upstream links
-    /// stay on one thread; 0 runs every node on one multi-thread runtime (default: see
-    /// below). Ignored with `--node`.
+    /// stay on one thread; 0 (the default) runs every node on the command's multi-thread
+    /// runtime. Measured in docs/latency-model.md ("Where the nodes run"). Ignored with
+    /// `--node`.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=256))]
     pub workers: Option<u16>,
     /// Traffic port of the peers with `--peers dns`.
@@ -104,7 +105,9 @@ pub fn workers(flag: Option<u16>) -> usize {
     flag.map_or_else(default_workers, usize::from)
 }
 
-/// The default `--workers`.
+/// The default `--workers`: every node on the command's runtime. On the busy two-core host
+/// spreading them over 1 or 2 node threads cost the same CPU time per request within the
+/// noise (docs/latency-model.md, "Where the nodes run"), so nothing moved by default.
 fn default_workers() -> usize {
     0
 }
