@@ -115,6 +115,22 @@ impl Scale {
         }
     }
 
+    /// The time axis of a run that lasted `run_s` seconds: from 0 to exactly the run's end
+    /// (so the plot does not look longer than the run), ticked at round values inside it
+    /// (1, 2 or 5 × 10ⁿ apart; the end itself is not ticked unless it is round). Every chart
+    /// drawn against a run's time uses it.
+    pub fn run_time(run_s: f64) -> Scale {
+        let max = if run_s.is_finite() && run_s > 0.0 {
+            run_s
+        } else {
+            1.0
+        };
+        Scale::Linear {
+            max,
+            step: nice_step(max),
+        }
+    }
+
     /// A logarithmic axis over whole decades covering `min..=max`.
     pub fn log_over(min: f64, max: f64) -> Scale {
         let min = min.max(0.001);
@@ -148,12 +164,13 @@ impl Scale {
         }
     }
 
-    /// The labelled ticks: every step of a linear axis; 1, 2, 5 per decade of a log axis
+    /// The labelled ticks: every step of a linear axis up to its end; 1, 2, 5 per decade of a log axis
     /// (only the decades when there are more than three).
     pub fn ticks(self) -> Vec<f64> {
         match self {
             Scale::Linear { max, step } => {
-                let steps = (max / step).round() as u32;
+                // Ticks at or below the end only (with room for float error in max / step).
+                let steps = (max / step + 1e-9).floor() as u32;
                 (0..=steps).map(|i| step * f64::from(i)).collect()
             }
             Scale::Log { min, max } => {
@@ -491,6 +508,22 @@ mod tests {
         assert_eq!(ticks(0.0), vec![0.0, 1.0]);
         assert_eq!(format_value(10.0), "10");
         assert_eq!(format_value(2.5), "2.5");
+    }
+
+    #[test]
+    fn a_run_time_axis_ends_where_the_run_does() {
+        let axis = Scale::run_time(12.4);
+        assert!(matches!(axis, Scale::Linear { max, .. } if max == 12.4));
+        assert_eq!(axis.ticks(), vec![0.0, 5.0, 10.0]);
+        assert_eq!(axis.fraction(12.4), 1.0);
+        assert_eq!(axis.fraction(6.2), 0.5);
+        assert_eq!(Scale::run_time(4.0).ticks(), vec![0.0, 1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(
+            Scale::run_time(0.0).ticks().last(),
+            Some(&1.0),
+            "an empty run: 0 to 1 s"
+        );
+        assert_eq!(Scale::run_time(0.3).ticks().len(), 4, "0, 0.1, 0.2, 0.3");
     }
 
     #[test]

@@ -466,6 +466,10 @@ pub struct GroupSummary {
 pub struct TimelinePoint {
     /// Second since the start (completions in [second, second + 1)).
     pub second: u64,
+    /// How long this interval is, seconds: 1 but for the run's last, which ends with the
+    /// run (0.4 for a run of 12.4 s). A rate over the interval is its count divided by this.
+    #[serde(default = "full_second")]
+    pub interval_s: f64,
     /// Responses.
     pub responses: u64,
     /// CDN hits.
@@ -479,6 +483,10 @@ pub struct TimelinePoint {
     /// Responses per serving layer in this second (layers that served any).
     #[serde(default)]
     pub served: Vec<TierCount>,
+}
+
+fn full_second() -> f64 {
+    1.0
 }
 
 /// Responses one layer served.
@@ -747,7 +755,7 @@ impl Report {
             places: place_summaries(recorder, targets),
             tiers: overall.tiers,
             groups: overall.groups,
-            timeline: timeline(recorder),
+            timeline: timeline(recorder, elapsed_s),
             errors,
             origin: input.origin.map(origin_load),
             emulator_error: EmulatorError::new(recorder.send_lateness.as_ref(), input.delivery),
@@ -911,14 +919,16 @@ fn error_summary(recorder: &Recorder, place_name: &dyn Fn(usize) -> String) -> E
     errors
 }
 
-/// One point per second of the run, from the recorder's per-second counts.
-fn timeline(recorder: &Recorder) -> Vec<TimelinePoint> {
+/// One point per second of the run, from the recorder's per-second counts; the last
+/// interval is as long as what is left of the run's `elapsed_s`.
+fn timeline(recorder: &Recorder, elapsed_s: f64) -> Vec<TimelinePoint> {
     recorder
         .timeline
         .iter()
         .enumerate()
         .map(|(second, counts)| TimelinePoint {
             second: second as u64,
+            interval_s: interval_s(second as f64, elapsed_s),
             responses: counts.responses,
             hits: counts.hits,
             misses: counts.misses,
@@ -932,6 +942,13 @@ fn timeline(recorder: &Recorder) -> Vec<TimelinePoint> {
                 .collect(),
         })
         .collect()
+}
+
+/// The length of the interval of the timeline that starts at `second` in a run of
+/// `elapsed_s`: a whole second, or what is left of the run (never 0, so a rate stays finite:
+/// completions recorded at the very end of a run fall in an interval of a millisecond).
+fn interval_s(second: f64, elapsed_s: f64) -> f64 {
+    (elapsed_s - second).clamp(0.001, 1.0)
 }
 
 /// What the origin served: the counters' differences.
@@ -1176,6 +1193,62 @@ pub(crate) mod tests {
             }),
             error: None,
         }
+    }
+
+    /// A run of 12.4 s at a steady 100 responses a second, a tenth of them served by the
+    /// origin, the rest at the PoP.
+    fn steady_run_of_12_4_s() -> Report {
+        let (plan, targets) = plan_and_targets(&["London"], Mode::Edge);
+        let mut recorder = Recorder::new();
+        for ms in (5..12_400).step_by(10) {
+            let (cache, tier) = if ms % 100 == 5 {
+                (CacheResult::Miss, Tier::Origin)
+            } else {
+                (CacheResult::Hit, Tier::Edge)
+            };
+            recorder.record(sample(0, cache, tier, ms));
+        }
+        Report::build(ReportInput {
+            label: "edge",
+            plan: &plan,
+            targets: &targets,
+            recorder: &recorder,
+            delivery: &DeliveryErrors::new(),
+            scheduled: 1240,
+            elapsed: Duration::from_millis(12_400),
+            interrupted: false,
+            origin_metrics: &[],
+            origin_before: None,
+            origin_after: None,
+            origin_timeline: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_partial_last_second_is_as_long_as_what_is_left_of_the_run() {
+        let report = steady_run_of_12_4_s();
+        assert_eq!(report.timeline.len(), 13);
+        let last = &report.timeline[12];
+        assert_eq!((last.second, last.responses), (12, 40));
+        assert!((last.interval_s - 0.4).abs() < 1e-9, "{}", last.interval_s);
+        // The rate over every interval, the last too, is the run's 100/s: no dip at the end.
+        for point in &report.timeline {
+            let rate = point.responses as f64 / point.interval_s;
+            assert!(
+                (rate - 100.0).abs() < 1e-6,
+                "second {}: {rate}/s",
+                point.second
+            );
+        }
+        assert!(report.timeline[..12].iter().all(|p| p.interval_s == 1.0));
+        // Older reports carry no interval_s: their seconds read as whole.
+        let mut json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        json["timeline"][12]
+            .as_object_mut()
+            .unwrap()
+            .remove("interval_s");
+        let old: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(old.timeline[12].interval_s, 1.0);
     }
 
     #[test]

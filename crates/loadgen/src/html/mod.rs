@@ -258,21 +258,40 @@ fn percentile_chart(runs: &[&Report], places: &[String]) -> String {
     )
 }
 
-/// The share of responses each tier served, per second of `run` (%).
+/// The seconds of `run`'s timeline the tier chart draws: the whole ones. A last interval
+/// shorter than a second holds only the last responses to arrive (the slowest), so its
+/// shares swing; it is left out (and the caption says so) unless nothing else is left.
+fn whole_seconds(run: &Report) -> (Vec<&crate::report::TimelinePoint>, Option<f64>) {
+    let (whole, partial): (Vec<_>, Vec<_>) = run
+        .timeline
+        .iter()
+        .filter(|p| p.responses > 0)
+        .partition(|p| p.interval_s >= 1.0 && (p.second + 1) as f64 <= run.elapsed_s + 1e-6);
+    match partial.last() {
+        Some(last) if !whole.is_empty() => {
+            let left_out = (run.elapsed_s - last.second as f64).clamp(0.0, 1.0);
+            (whole, Some(left_out))
+        }
+        _ => (whole.into_iter().chain(partial).collect(), None),
+    }
+}
+
+/// The share of responses each tier served, per second of `run` (%), each point drawn at
+/// the end of its second, over the run's time axis.
 fn tier_chart(run: &Report) -> String {
+    let (seconds, left_out) = whole_seconds(run);
     let mut lines = Vec::new();
     for tier in [Tier::Edge, Tier::Rec, Tier::Shield, Tier::Origin] {
-        let points: Vec<(f64, f64)> = run
-            .timeline
+        let points: Vec<(f64, f64)> = seconds
             .iter()
-            .filter(|p| p.responses > 0)
             .map(|p| {
                 let served = p
                     .served
                     .iter()
                     .find(|t| t.tier == tier)
                     .map_or(0, |t| t.responses);
-                (p.second as f64, served as f64 * 100.0 / p.responses as f64)
+                let end = p.second as f64 + p.interval_s;
+                (end, served as f64 * 100.0 / p.responses as f64)
             })
             .collect();
         if points.iter().any(|p| p.1 > 0.0) {
@@ -297,17 +316,27 @@ fn tier_chart(run: &Report) -> String {
     let axes = Axes {
         chart: &chart,
         title: &title,
-        x: Scale::linear_to(run.timeline.len() as f64),
-        x_label: "second of the run",
+        x: Scale::run_time(run.elapsed_s),
+        x_label: "seconds since the start (each point: the second ending there)",
         x_format: svg::format_value,
         y: Scale::linear_to(100.0),
         y_unit: "%",
         y_format: svg::format_value,
     };
-    svg::line_chart(&axes, &lines)
+    let mut out = svg::line_chart(&axes, &lines);
+    if let Some(left_out) = left_out {
+        let _ = write!(
+            out,
+            "<p class=\"caption\">The run's last {left_out:.1} s, shorter than a second, is \
+left out: it holds only the last responses to arrive, the slowest, and its shares would swing.</p>"
+        );
+    }
+    out
 }
 
-/// Origin requests or bytes per second of each run, the timeline's values as they are.
+/// Origin requests or bytes per second of each run, the timeline's values as they are (each
+/// a count since the scrape a second before, drawn at its scrape; the run's last part, after
+/// the last scrape, is not in it), over the longest run's time axis.
 fn origin_chart(runs: &[&Report], bytes: bool) -> String {
     let lines: Vec<Line> = runs
         .iter()
@@ -334,7 +363,8 @@ fn origin_chart(runs: &[&Report], bytes: bool) -> String {
         return String::new();
     }
     let all = || lines.iter().flat_map(|l| l.points.iter());
-    let x_max = all().map(|p| p.0).fold(1.0, f64::max);
+    let run_s = runs.iter().map(|r| r.elapsed_s).fold(0.0, f64::max);
+    let x_max = all().map(|p| p.0).fold(run_s, f64::max);
     let y_max = all().map(|p| p.1).fold(0.0, f64::max);
     let (chart, title) = if bytes {
         ("origin-bytes", "Origin response bytes per second")
@@ -344,8 +374,8 @@ fn origin_chart(runs: &[&Report], bytes: bool) -> String {
     let axes = Axes {
         chart,
         title,
-        x: Scale::linear_to(x_max),
-        x_label: "second of the run",
+        x: Scale::run_time(x_max),
+        x_label: "seconds since the start (each point: the second ending there)",
         x_format: svg::format_value,
         y: Scale::linear_to(y_max),
         y_unit: if bytes { "/s" } else { "" },

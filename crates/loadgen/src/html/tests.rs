@@ -76,7 +76,8 @@ fn tiers_over_time_are_shares_of_each_seconds_responses() {
     let comparison = fixture();
     let html = super::comparison(&comparison);
     let (seconds, pop) = series(&html, "tiers-edge", "served at the PoP").expect("PoP line");
-    assert_eq!(seconds, vec![0.0, 1.0, 2.0, 3.0]);
+    // Each second drawn at its end: the fixture's run lasted 4.0 s, every second whole.
+    assert_eq!(seconds, vec![1.0, 2.0, 3.0, 4.0]);
     assert_eq!(pop, vec![40.0, 190.0 / 3.0, 80.0, 265.0 / 3.0]);
     let (_, rec) = series(&html, "tiers-edge", "served at a REC").expect("REC line");
     assert_eq!(rec[0], 40.0 / 3.0);
@@ -85,6 +86,76 @@ fn tiers_over_time_are_shares_of_each_seconds_responses() {
         !html.contains("data-chart=\"tiers-direct\""),
         "direct has no tiers"
     );
+}
+
+/// The labels of the `x` ticks of the chart `chart`.
+fn x_ticks(html: &str, chart: &str) -> Vec<String> {
+    let start = html
+        .find(&format!("data-chart=\"{chart}\""))
+        .expect("the chart");
+    let svg = &html[start..start + html[start..].find("</svg>").expect("its end")];
+    svg.split("<text class=\"x-tick\"")
+        .skip(1)
+        .map(|t| t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()].to_string())
+        .collect()
+}
+
+/// The fixture's edge run stretched to 12.4 s: its first second repeated, then a last 0.4 s
+/// of 120 responses all served by the origin (the slowest arrive last), which drawn as a
+/// share would drop the PoP's line to 0.
+fn run_of_12_4_s() -> Report {
+    let mut run = fixture().edge;
+    let whole = run.timeline[0].clone();
+    run.timeline = (0..13)
+        .map(|second| crate::report::TimelinePoint {
+            second,
+            ..whole.clone()
+        })
+        .collect();
+    let last = &mut run.timeline[12];
+    last.interval_s = 0.4;
+    last.responses = 120;
+    last.served = vec![crate::report::TierCount {
+        tier: Tier::Origin,
+        responses: 120,
+    }];
+    run.elapsed_s = 12.4;
+    if let Some(origin) = &mut run.origin {
+        let steady = origin.timeline[0].clone();
+        origin.timeline = (1..=12)
+            .map(|second| crate::report::OriginSecond {
+                second,
+                ..steady.clone()
+            })
+            .collect();
+    }
+    run
+}
+
+#[test]
+fn time_axes_end_where_the_run_does_and_a_partial_last_second_does_not_dip() {
+    let run = run_of_12_4_s();
+    let html = single(&run);
+    for chart in ["tiers-edge", "origin-requests", "origin-bytes"] {
+        assert_eq!(
+            x_ticks(&html, chart),
+            ["0", "5", "10"],
+            "{chart}: no tick past 12.4 s"
+        );
+    }
+    // The axis ends at 12.4 s: the point of second 12 (its end) sits 12/12.4 of the way.
+    let plot = |x: f64| 64.0 + (760.0 - 64.0 - 16.0) * x / 12.4;
+    assert!(
+        html.contains(&format!("{:.1},", plot(12.0))),
+        "12 s at {:.1}",
+        plot(12.0)
+    );
+    let (seconds, pop) = series(&html, "tiers-edge", "served at the PoP").expect("PoP line");
+    assert_eq!(seconds, (1..=12).map(f64::from).collect::<Vec<_>>());
+    assert!(pop.iter().all(|&share| share == pop[0]), "no dip: {pop:?}");
+    assert!(html.contains("The run's last 0.4 s, shorter than a second, is left out"));
+    // A run of whole seconds leaves nothing out and says nothing about it.
+    assert!(!single(&fixture().edge).contains("class=\"caption\""));
 }
 
 #[test]
