@@ -51,7 +51,8 @@ pub mod header_name {
 
 /// Environment variables read by edgelab.
 pub mod env {
-    /// Tracing filter, `tracing_subscriber::EnvFilter` syntax (default: `warn`).
+    /// Tracing filter: `LEVEL` and `TARGET=LEVEL` directives, comma-separated, as in
+    /// `RUST_LOG` without span or field filters (default: `warn`; see [`crate::telemetry`]).
     pub const LOG: &str = "EDGELAB_LOG";
     /// Admin token required by state-changing admin endpoints when set.
     pub const ADMIN_TOKEN: &str = "EDGELAB_ADMIN_TOKEN";

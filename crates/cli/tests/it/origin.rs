@@ -245,6 +245,67 @@ fn admin_token_from_the_environment_guards_the_outage_switch() {
     assert!(node.terminate().success());
 }
 
+/// Runs `edgelab origin` on loopback with `EDGELAB_LOG` set to `log` (unset when `None`),
+/// stops it with SIGTERM and returns what it wrote to standard error.
+fn origin_stderr_with_log(log: Option<&str>) -> String {
+    use std::io::Read;
+    let mut command = crate::support::edgelab();
+    command.args([
+        "origin",
+        "--objects",
+        "5",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+    ]);
+    if let Some(log) = log {
+        command.env("EDGELAB_LOG", log);
+    }
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn edgelab");
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let (traffic, admin) = crate::support::parse_listening(&first).expect("listening line");
+    let mut stderr = child.stderr.take().unwrap();
+    let node = Node {
+        child,
+        traffic,
+        admin,
+    };
+    assert!(node.terminate().success());
+    let mut text = String::new();
+    stderr.read_to_string(&mut text).expect("read stderr");
+    text
+}
+
+#[test]
+fn edgelab_log_directives_choose_what_is_logged() {
+    for log in [
+        Some("info"),
+        Some("edgelab_origin=info"),
+        Some("warn,edgelab_origin=debug"),
+    ] {
+        let text = origin_stderr_with_log(log);
+        assert!(text.contains("origin started"), "{log:?}: {text}");
+    }
+    for log in [
+        None,
+        Some("edgelab_edge=debug"),
+        Some("edgelab_origin=warn"),
+    ] {
+        let text = origin_stderr_with_log(log);
+        assert!(!text.contains("origin started"), "{log:?}: {text}");
+    }
+}
+
 #[test]
 fn a_local_zone_is_a_valid_placement() {
     for az in ["us-west-2-lax-1a", "usw2-lax1-az1"] {
