@@ -2,9 +2,12 @@
 //! connections (workers).
 //!
 //! A worker with nothing to do puts a fresh one-shot slot at the back of the lane's idle list
-//! and waits on it; the dispatcher hands each request to the worker at the front (the one idle
-//! longest, so a place's requests go round its connections as a shared queue would), which
-//! wakes exactly that worker, once. Only when every connection of the place is busy does a
+//! and waits on it; the dispatcher hands each request to the worker at the back (the one that
+//! came free last, whose connection is warm), which wakes exactly that worker, once. So a
+//! place opens connections as its requests in flight need them, up to its `connections`:
+//! handing requests round every connection in turn (as one queue shared by the workers did)
+//! opened all of them in the first seconds of a run, thousands of connects at once, and the
+//! listeners' accept queues overflowed (SYNs dropped and sent again a second later). Only when every connection of the place is busy does a
 //! request go into the lane's backlog, and the next worker to come free takes it from there
 //! without waiting: that request waited for a connection, and says so ([`Taken::queued`]).
 //!
@@ -40,7 +43,7 @@ pub(crate) struct Lane {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Slots of idle workers, longest idle first.
+    /// Slots of idle workers, in the order they came free (the last one is used first).
     idle: VecDeque<oneshot::Sender<Job>>,
     /// Requests that found every worker busy, oldest first.
     backlog: VecDeque<Job>,
@@ -83,7 +86,7 @@ impl Lane {
         self.state.lock().expect("the lane lock is not poisoned")
     }
 
-    /// Hands `job` to the longest-idle worker, or queues it when every worker is busy. With
+    /// Hands `job` to the worker that came free last, or queues it when every worker is busy. With
     /// a full backlog it blocks the calling thread until there is room (or `stop`). Called
     /// by the dispatcher thread, never on the runtime.
     pub(crate) fn offer(&self, job: Job, stop: &CancellationToken) -> Offered {
@@ -93,7 +96,7 @@ impl Lane {
             if state.closed || stop.is_cancelled() {
                 return Offered::Stopped;
             }
-            while let Some(slot) = state.idle.pop_front() {
+            while let Some(slot) = state.idle.pop_back() {
                 // A worker that stopped waiting (the run is ending) dropped its receiver:
                 // the request comes back and goes to the next one.
                 match slot.send(job) {
@@ -182,7 +185,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_request_goes_to_the_longest_idle_worker_and_wakes_only_it() {
+    async fn a_request_goes_to_the_worker_that_came_free_last_and_wakes_only_it() {
         let lane = Arc::new(Lane::new(8));
         let stop = CancellationToken::new();
         let mut workers = Vec::new();
@@ -194,10 +197,13 @@ mod tests {
         assert_eq!(lane.idle(), 3);
         assert_eq!(lane.offer(job(7), &stop), Offered::Handed);
         settle().await;
-        assert!(workers[0].is_finished(), "the first idle worker got it");
-        assert!(!workers[1].is_finished() && !workers[2].is_finished());
+        assert!(
+            workers[2].is_finished(),
+            "the last worker to come free got it"
+        );
+        assert!(!workers[0].is_finished() && !workers[1].is_finished());
         assert_eq!(lane.idle(), 2);
-        let taken = workers.remove(0).await.unwrap().unwrap();
+        let taken = workers.pop().unwrap().await.unwrap().unwrap();
         assert_eq!(taken.job.object, 7);
         assert!(!taken.queued, "an idle worker was there: no wait");
         lane.close();
@@ -229,12 +235,13 @@ mod tests {
     async fn a_worker_that_stopped_waiting_does_not_lose_the_request() {
         let lane = Arc::new(Lane::new(8));
         let stop = CancellationToken::new();
-        let gone = {
+        let waiting = {
             let lane = lane.clone();
             tokio::spawn(async move { lane.take().await })
         };
         settle().await;
-        let waiting = {
+        // The last to come free, so the first to be offered a request: it is gone by then.
+        let gone = {
             let lane = lane.clone();
             tokio::spawn(async move { lane.take().await })
         };
