@@ -43,7 +43,7 @@ trap cleanup EXIT
 mkdir -p "$WORK/www"
 head -c 1024 /dev/urandom >"$WORK/www/1k.bin"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$PORT|g" -e 's|worker_connections 4096|worker_connections 16384|' \
+sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$PORT|g" -e 's|worker_connections 4096|worker_connections 16384|' -e 's|listen 127.0.0.1:\([0-9]*\);|listen 127.0.0.1:\1 backlog=4096;|' \
     "$ROOT/loadtest/bench-loadgen/nginx.conf.in" >"$WORK/nginx.conf"
 if [ "$(id -u)" = 0 ]; then sed -i '1i user root;' "$WORK/nginx.conf"; fi
 prio=()
