@@ -482,7 +482,12 @@ impl Worker {
                 *connection = None;
                 let connecting = Instant::now();
                 let opened = self.connect().await;
-                sent.connect = connecting.elapsed();
+                // A modelled hop's connect round trips are latency (their lateness is in the
+                // emulation error); a plain loopback connect models nothing, so its time
+                // stays in send lateness.
+                if !self.target.connector.hop().is_zero() {
+                    sent.connect = connecting.elapsed();
+                }
                 match opened {
                     Ok(open) => connection.insert(open),
                     Err(outcome) => return outcome,
@@ -616,7 +621,8 @@ impl Worker {
 /// What the worker saw of one request's way out.
 #[derive(Clone, Debug, Default)]
 struct Sent {
-    /// Time spent opening a connection for it (the modelled connect cost; zero on a warm one).
+    /// Time spent opening a connection for it over a modelled hop (its connect cost; zero on
+    /// a warm connection or a plain one).
     connect: Duration,
     /// The stamp of the connection it was sent on, armed just before (none if it failed
     /// before that).
