@@ -1,5 +1,5 @@
 //! The engine: a dispatcher releases requests at their intended times into a per-target
-//! [`Lane`], which hands each to an idle worker of that target (or queues it while all are
+//! `Lane` (`lane.rs`), which hands each to an idle worker of that target (or queues it while all are
 //! busy); each target has `connections` workers, each owning one HTTP/1.1 connection (opened
 //! through the target's [`connector`]), and one [`Recorder`] its workers share.
 //! Latency runs from the intended send time to the end of the body, so time spent waiting for

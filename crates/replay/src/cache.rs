@@ -13,7 +13,7 @@
 //! moved to `quick_cache`; moka applies admission and eviction in batches, so it is run to
 //! quiescence after each insert here to make the replay deterministic.
 //!
-//! The replay's engine (`crate::engine`) holds each cache as a [`Lane`]: LRU and FIFO as an
+//! The replay's engine (`crate::engine`) holds each cache as a `Lane`: LRU and FIFO as an
 //! [`IndexedList`] on dense object numbers (no hashing per cache), the others keyed by id.
 
 use std::str::FromStr;

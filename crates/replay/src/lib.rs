@@ -8,8 +8,8 @@
 //!   CloudFront and CLF access logs through `edgelab_accesslog`) and
 //!   a streaming reader.
 //! - [`cache`]: the eviction policies (`lru`, `fifo`, `tinylfu`, `clock-pro`) behind one [`cache::Cache`]
-//!   trait, with libCacheSim's conventions for LRU and FIFO, and [`cache::CacheGrid`], every
-//!   cache of a one-tier grid behind one object index.
+//!   trait, with libCacheSim's conventions for LRU and FIFO, and the lists the one loop
+//!   (`engine`) keeps LRU and FIFO caches in, on dense object numbers.
 //! - [`policy`]: the running edge's cache policies (`edgelab_policy`) over the trace's time:
 //!   what each class of object the origin serves is stored for, expiry and revalidation.
 //! - `engine`: the one replay loop: each request read once, named by a dense object number

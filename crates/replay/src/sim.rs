@@ -1,5 +1,5 @@
 //! The replays a caller asks for (one tier or tiers, with or without cache policies), all
-//! run by the one loop of [`crate::engine`], and the report they yield: one [`Outcome`] per
+//! run by the one loop of `engine`, and the report they yield: one [`Outcome`] per
 //! cache configuration (and per tier with tiers).
 
 use serde::Serialize;

@@ -299,7 +299,7 @@ impl Common {
 }
 
 impl StoredHeaders {
-    /// Splits and packs `map`: the fields named in [`OWN_NAMES`] into the object's own
+    /// Splits and packs `map`: the fields named in `OWN_NAMES` into the object's own
     /// block, the rest into a common part of its own (`Store::share` may swap it for an
     /// equal one).
     pub fn from_map(map: &HeaderMap) -> Self {
