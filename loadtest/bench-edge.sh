@@ -28,7 +28,7 @@
 # Env:   DURATION=10  REPS=3  CONNS="64 256"  SIZES="1k 16k 1m"  OBJECTS=1000000
 #        PHASES="hits memory"  TARGETS="edgelab nginx limit"  RESULTS=...  LIMIT_BIN=...
 #        MEMORY_PATH=/tiny/ (or /tiny-own/)
-#        PERF_ANCHORS=../shared/tools/perf-anchors  CARGO_TARGET_DIR=target
+#        PERF_ANCHORS=../shared/tools/perf-anchors  CARGO_TARGET_DIR=target  NO_BUILD=1  EDGELAB_BIN=path
 #        SERVER_CPU=0  LOAD_CPU=1
 set -euo pipefail
 
@@ -44,7 +44,6 @@ TARGETS="${TARGETS:-edgelab nginx limit}"
 SERVER_CPU="${SERVER_CPU:-0}"
 LOAD_CPU="${LOAD_CPU:-1}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="$TARGET/release/edgelab"
 PERF_ANCHORS="${PERF_ANCHORS:-$ROOT/../shared/tools/perf-anchors}"
 LIMIT_BIN="${LIMIT_BIN:-/tmp/perf-anchors/limit/target/release/limit}"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
@@ -54,9 +53,7 @@ HZ="$(getconf CLK_TCK)"
 # shellcheck source=lib.sh
 source "$ROOT/loadtest/lib.sh"
 lib_install "nginx wrk curl python3" nginx wrk curl python3
-
-echo "building edgelab (release) into $TARGET" >&2
-(cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release --locked -q -p edgelab-cli)
+lib_release_bin
 
 if [[ " $TARGETS " == *" limit "* ]] && ! [ -x "$LIMIT_BIN" ]; then
     if [ -d "$PERF_ANCHORS/limit" ]; then

@@ -39,8 +39,7 @@ RTT="${RTT:-20ms}"
 SIZE="${SIZE:-8192}"
 OBJECTS="${OBJECTS:-20000}"
 SCENARIOS="${SCENARIOS:-direct direct+rtt hit miss miss+rtt}"
-BIN="${EDGELAB_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/edgelab}"
-[ -n "${NO_BUILD:-}${EDGELAB_BIN:-}" ] || cargo build --release --locked -q -p edgelab-cli >&2
+lib_release_bin
 lib_workdir hops
 TCK="$(getconf CLK_TCK)"
 

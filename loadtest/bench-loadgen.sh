@@ -19,7 +19,7 @@
 #        PARTS="max latency memory" (which of the three to run)
 #        OHA=/path/to/oha (default: oha on PATH, else $OHA_ROOT/bin/oha; OHA_INSTALL=1 runs
 #        `cargo install oha --locked --root $OHA_ROOT`, OHA_ROOT=/tmp/edgelab-oha)
-#        CARGO_TARGET_DIR=target
+#        CARGO_TARGET_DIR=target  NO_BUILD=1 (use the build there)  EDGELAB_BIN=path (another binary)
 # Bounded: every run has a fixed duration and a `timeout`; the whole script takes about
 # 4 × ROUNDS × DURATION + MEM_SECONDS + build time.
 set -euo pipefail
@@ -34,17 +34,11 @@ SERVER_CPU="${SERVER_CPU:-1}"
 LOAD_CPU="${LOAD_CPU:-0}"
 PARTS="${PARTS:-max latency memory}"
 part() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="$TARGET/release/edgelab"
 OHA_ROOT="${OHA_ROOT:-/tmp/edgelab-oha}"
 
-need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
-if ! need nginx || ! need wrk || ! need curl; then
-    echo "installing nginx, wrk, curl (apt-get)" >&2
-    apt-get install -y nginx wrk curl >/dev/null 2>&1 \
-        || { apt-get update >/dev/null && apt-get install -y nginx wrk curl >/dev/null; }
-fi
-NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+# shellcheck source=lib.sh
+source "$ROOT/loadtest/lib.sh"
+lib_install "nginx wrk curl" nginx wrk curl
 
 OHA="${OHA:-$(command -v oha || true)}"
 if [ -z "$OHA" ] && [ -x "$OHA_ROOT/bin/oha" ]; then OHA="$OHA_ROOT/bin/oha"; fi
@@ -53,33 +47,11 @@ if [ -z "$OHA" ] && [ "${OHA_INSTALL:-0}" = 1 ]; then
     cargo install oha --locked --root "$OHA_ROOT" >&2 && OHA="$OHA_ROOT/bin/oha"
 fi
 
-echo "building edgelab (release) into $TARGET" >&2
-(cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release --locked -q -p edgelab-cli)
-
-WORK="$(mktemp -d /tmp/edgelab-bench-loadgen.XXXXXX)"
-chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+lib_release_bin
+lib_workdir bench-loadgen
 
 # --- nginx with one 1 KiB file ---------------------------------------------------------------
-mkdir -p "$WORK/www"
-head -c 1024 /dev/urandom >"$WORK/www/1k.bin"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 18081)"
-sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$PORT|g" "$ROOT/loadtest/bench-loadgen/nginx.conf.in" >"$WORK/nginx.conf"
-if [ "$(id -u)" = 0 ]; then sed -i '1i user root;' "$WORK/nginx.conf"; fi
-taskset -c "$SERVER_CPU" "$NGINX" -p "$WORK" -c "$WORK/nginx.conf" &
-PIDS+=("$!")
-URL="http://127.0.0.1:$PORT"
-for _ in $(seq 1 100); do
-    curl -fsS -o /dev/null "$URL/1k.bin" 2>/dev/null && break
-    sleep 0.1
-done
-echo "/1k.bin" >"$WORK/urls.txt"
+lib_start_static_nginx "$SERVER_CPU"
 
 # Runs edgelab loadgen pinned to LOAD_CPU with ARGS; writes $WORK/$1.json and $WORK/$1.time
 # ("user sys" CPU seconds).

@@ -21,49 +21,28 @@
 # DURATION (plus the drain, at most RTT-bound) per rate.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib.sh
+source "$ROOT/loadtest/lib.sh"
 RATES="${RATES:-3000 6000 10000 15000}"
 DURATION="${DURATION:-15s}"
 RTT="${RTT:-20ms}"
 SERVER_CPU="${SERVER_CPU:-1}"
-BIN="${EDGELAB_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/edgelab}"
-[ -n "${NO_BUILD:-}${EDGELAB_BIN:-}" ] || (cd "$ROOT" && cargo build --release --locked -q -p edgelab-cli >&2)
-NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
-# 5,005 client connections and as many on nginx's side: more than the default 1,024.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-WORK="$(mktemp -d /tmp/edgelab-bench-open-loop.XXXXXX)"
-chmod 755 "$WORK"
-NGINX_PID=
-cleanup() {
-    if [ -n "$NGINX_PID" ]; then kill "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-mkdir -p "$WORK/www"
-head -c 1024 /dev/urandom >"$WORK/www/1k.bin"
-PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-sed -e "s|@WORK@|$WORK|g" -e "s|@PORT@|$PORT|g" -e 's|worker_connections 4096|worker_connections 16384|' -e 's|listen 127.0.0.1:\([0-9]*\);|listen 127.0.0.1:\1 backlog=4096;|' \
-    "$ROOT/loadtest/bench-loadgen/nginx.conf.in" >"$WORK/nginx.conf"
-if [ "$(id -u)" = 0 ]; then sed -i '1i user root;' "$WORK/nginx.conf"; fi
+lib_release_bin
+# 5,005 client connections and as many on nginx's side.
+lib_many_files
+lib_workdir bench-open-loop
+# nginx (at NICE, through lib_pinned) with room for every connection in its accept queue.
+lib_start_static_nginx "$SERVER_CPU" 's|worker_connections 4096|worker_connections 16384|' \
+    's|listen 127.0.0.1:\([0-9]*\);|listen 127.0.0.1:\1 backlog=4096;|'
 prio=()
 [ -z "${NICE:-}" ] || prio=(nice -n "$NICE")
-"${prio[@]}" taskset -c "$SERVER_CPU" "$NGINX" -p "$WORK" -c "$WORK/nginx.conf" &
-NGINX_PID=$!
-URL="http://127.0.0.1:$PORT"
-for _ in $(seq 1 100); do
-    curl -fsS -o /dev/null "$URL/1k.bin" 2>/dev/null && break
-    sleep 0.1
-done
-echo "/1k.bin" >"$WORK/urls.txt"
 
-places=("New York" "Los Angeles" "Sao Paulo" "London" "Berlin" "Lagos" "Dubai" "Mumbai" "Singapore" "Tokyo" "Sydney")
 scenario() {
     echo "duration = \"$DURATION\""
     echo "connections = 455"
     echo "timeout = \"20s\""
     printf '[arrival]\nkind = "poisson"\nrate = %s\n' "$1"
-    for p in "${places[@]}"; do printf '[[population]]\nplace = "%s"\n' "$p"; done
+    lib_populations
 }
 pin=()
 [ -z "${LOADGEN_CPUS:-}" ] || pin=(taskset -c "$LOADGEN_CPUS")

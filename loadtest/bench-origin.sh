@@ -8,6 +8,7 @@
 #
 # Usage: loadtest/bench-origin.sh            (installs nginx and wrk with apt-get if missing)
 # Env:   DURATION=10  CONNECTIONS=64  CARGO_TARGET_DIR=target  SERVER_CPU=0  LOAD_CPU=1
+#        NO_BUILD=1 (use the build there)  EDGELAB_BIN=path (another binary)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,16 +16,13 @@ DURATION="${DURATION:-10}"
 CONNECTIONS="${CONNECTIONS:-64}"
 SERVER_CPU="${SERVER_CPU:-0}"
 LOAD_CPU="${LOAD_CPU:-1}"
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="$TARGET/release/edgelab"
 
 # shellcheck source=lib.sh
 source "$ROOT/loadtest/lib.sh"
 lib_install "nginx wrk curl python3" nginx wrk curl python3
 NGINX="$(lib_nginx)"
 
-echo "building edgelab (release) into $TARGET" >&2
-(cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release --locked -q -p edgelab-cli)
+lib_release_bin
 
 lib_workdir bench-origin
 

@@ -22,17 +22,18 @@
 # start-up per rate.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+# shellcheck source=lib.sh
+source loadtest/lib.sh
 RATES="${RATES:-${1:-1500}}"
 DURATION="${DURATION:-${2:-20s}}"
 MAX_ERROR="${MAX_ERROR:-5}"
 TOPOLOGY="${TOPOLOGY:-config/global.toml}"
-BIN="${EDGELAB_BIN:-${CARGO_TARGET_DIR:-target}/release/edgelab}"
-[ -n "${NO_BUILD:-}${EDGELAB_BIN:-}" ] || cargo build --release --locked -q -p edgelab-cli >&2
+lib_release_bin
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-# 5,005 client connections plus every node's: more descriptors than the default 1,024.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-places=("New York" "Los Angeles" "Sao Paulo" "London" "Berlin" "Lagos" "Dubai" "Mumbai" "Singapore" "Tokyo" "Sydney")
+# 5,005 client connections plus every node's.
+lib_many_files
 
 scenario() {
     echo "duration = \"$DURATION\""
@@ -41,7 +42,7 @@ scenario() {
     if [[ "${CLOSED:-0}" == 1 ]]; then echo "closed = true"; else
         printf '[arrival]\nkind = "poisson"\nrate = %s\n' "$1"; fi
     printf '[workload]\nzipf_s = 0.9\n'
-    for p in "${places[@]}"; do printf '[[population]]\nplace = "%s"\n' "$p"; done
+    lib_populations
 }
 
 echo "# bench-scale $(date -u +%Y-%m-%dT%H:%M:%SZ) $TOPOLOGY on $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -84,7 +85,7 @@ echo "# last rate, edge run: hits at the client's PoP against the modelled clien
 grep -E '^(origin|edge run)' "$last/stdout" || true
 grep -E 'Maximum resident' "$last/time" | sed 's/^\s*/process: /' || true
 printf '%-12s %-9s %9s %9s %9s %9s\n' place pop model_ms p50_ms p99_ms p50_err
-for p in "${places[@]}"; do
+for p in "${LIB_PLACES[@]}"; do
     row="$(jq -r --arg p "$p" '[.groups[] | select(.place == $p and .cache == "hit" and .tier == "edge")] | max_by(.responses) | "\(.pop) \(.ttfb.p50_ms) \(.ttfb.p99_ms)"' "$last/report/edge.json")"
     read -r pop p50 p99 <<<"$row"
     [ "$pop" != null ] || continue

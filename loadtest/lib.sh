@@ -25,7 +25,6 @@ lib_install() {
 # The nginx binary (Debian keeps it in /usr/sbin).
 lib_nginx() { command -v nginx || echo /usr/sbin/nginx; }
 
-# Makes WORK (a fresh directory) and a trap that stops every pid in PIDS and removes WORK.
 # The edgelab binary a probe runs: its argument when given, else a debug build of this tree
 # (built here). Sets BIN; needs ROOT.
 lib_debug_bin() {
@@ -36,6 +35,30 @@ lib_debug_bin() {
     fi
 }
 
+# The release binary a benchmark runs: EDGELAB_BIN when set (not built), else this tree's
+# release build, built here unless NO_BUILD is set. Sets BIN; needs ROOT.
+lib_release_bin() {
+    BIN="${EDGELAB_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/edgelab}"
+    [ -n "${NO_BUILD:-}${EDGELAB_BIN:-}" ] && return 0
+    echo "building edgelab (release) into $(dirname "$(dirname "$BIN")")" >&2
+    (cd "$ROOT" && cargo build --release --locked -q -p edgelab-cli)
+}
+
+# As many open files as the hard limit allows (thousands of client connections need more
+# descriptors than the default 1,024).
+lib_many_files() { ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; }
+
+# The eleven client places of the scale benchmarks (bench-scale.sh, bench-open-loop.sh).
+LIB_PLACES=("New York" "Los Angeles" "Sao Paulo" "London" "Berlin" "Lagos" "Dubai" "Mumbai" "Singapore" "Tokyo" "Sydney")
+
+# The `[[population]]` tables of a scenario file, one for each of LIB_PLACES.
+lib_populations() {
+    local place
+    for place in "${LIB_PLACES[@]}"; do printf '[[population]]\nplace = "%s"\n' "$place"; done
+}
+
+# Makes WORK (a fresh directory, /tmp/edgelab-$1.*) and a trap that stops every pid in PIDS
+# and removes WORK.
 lib_workdir() {
     WORK="$(mktemp -d "/tmp/edgelab-$1.XXXXXX")"
     chmod 755 "$WORK"
@@ -68,13 +91,17 @@ lib_wait_http() {
 }
 
 # Runs (execs: call it in the background or in a subshell) a command pinned to CPU $1 when
-# taskset is there and $1 is not "-", killed after TIMEOUT seconds when that is set.
+# taskset is there and $1 is not "-", at nice level NICE when that is set, killed after
+# TIMEOUT seconds when that is set.
 lib_pinned() {
     local cpu="$1"
     shift
     local cmd=("$@")
     if [ "$cpu" != "-" ] && command -v taskset >/dev/null 2>&1; then
         cmd=(taskset -c "$cpu" "${cmd[@]}")
+    fi
+    if [ -n "${NICE:-}" ]; then
+        cmd=(nice -n "$NICE" "${cmd[@]}")
     fi
     if [ -n "${TIMEOUT:-}" ]; then
         cmd=(timeout "$TIMEOUT" "${cmd[@]}")
@@ -147,6 +174,26 @@ lib_start_nginx() {
     lib_pinned "$1" "$(lib_nginx)" -p "$WORK" -c "$2" &
     NGINX_PID=$!
     PIDS+=("$NGINX_PID")
+}
+
+# Starts nginx on CPU $1 serving one 1 KiB file, /1k.bin, from $WORK/www
+# (loadtest/bench-loadgen/nginx.conf.in; each further argument is one more sed expression
+# applied to that config) and waits until it answers; sets NGINX_PID, URL
+# (http://127.0.0.1:PORT) and writes $WORK/urls.txt (the one path).
+lib_start_static_nginx() {
+    local cpu="$1" port edit
+    shift
+    mkdir -p "$WORK/www"
+    head -c 1024 /dev/urandom >"$WORK/www/1k.bin"
+    port="$(lib_free_port)"
+    local edits=(-e "s|@WORK@|$WORK|g" -e "s|@PORT@|$port|g")
+    for edit in "$@"; do edits+=(-e "$edit"); done
+    sed "${edits[@]}" "$ROOT/loadtest/bench-loadgen/nginx.conf.in" >"$WORK/nginx.conf"
+    if [ "$(id -u)" = 0 ]; then sed -i '1i user root;' "$WORK/nginx.conf"; fi
+    lib_start_nginx "$cpu" "$WORK/nginx.conf"
+    URL="http://127.0.0.1:$port"
+    lib_wait_http "$URL/1k.bin"
+    echo "/1k.bin" >"$WORK/urls.txt"
 }
 
 # wrk with one thread on CPU $1 against URL $2 with $3 connections for $4 seconds;
