@@ -257,84 +257,36 @@ struct Knob {
     set: fn(&mut LatencyModel, f64),
 }
 
+/// The [`Knob`] for the model's field `TABLE.FIELD`, searched over `MIN..=MAX` from a first
+/// step of `STEP`: its name is the field's path, so the two cannot disagree.
+macro_rules! knob {
+    ($table:ident . $field:ident, $min:expr, $max:expr, $step:expr) => {
+        Knob {
+            name: concat!(stringify!($table), ".", stringify!($field)),
+            min: $min,
+            max: $max,
+            step: $step,
+            get: |m| m.$table.$field,
+            set: |m, v| m.$table.$field = v,
+        }
+    };
+}
+
 fn knobs(class: PathClass) -> Vec<Knob> {
     match class {
         PathClass::Backbone => vec![
-            Knob {
-                name: "backbone.inflation",
-                min: 1.0,
-                max: 3.0,
-                step: 0.1,
-                get: |m| m.backbone.inflation,
-                set: |m, v| m.backbone.inflation = v,
-            },
-            Knob {
-                name: "graph.submarine_inflation",
-                min: 1.0,
-                max: 3.0,
-                step: 0.1,
-                get: |m| m.graph.submarine_inflation,
-                set: |m, v| m.graph.submarine_inflation = v,
-            },
-            Knob {
-                name: "graph.hub_ms",
-                min: 0.0,
-                max: 10.0,
-                step: 0.5,
-                get: |m| m.graph.hub_ms,
-                set: |m, v| m.graph.hub_ms = v,
-            },
-            Knob {
-                name: "graph.entry_ms",
-                min: 0.0,
-                max: 30.0,
-                step: 1.0,
-                get: |m| m.graph.entry_ms,
-                set: |m, v| m.graph.entry_ms = v,
-            },
+            knob!(backbone.inflation, 1.0, 3.0, 0.1),
+            knob!(graph.submarine_inflation, 1.0, 3.0, 0.1),
+            knob!(graph.hub_ms, 0.0, 10.0, 0.5),
+            knob!(graph.entry_ms, 0.0, 30.0, 1.0),
         ],
         PathClass::Internet => vec![
-            Knob {
-                name: "internet.inflation",
-                min: 1.0,
-                max: 4.0,
-                step: 0.1,
-                get: |m| m.internet.inflation,
-                set: |m, v| m.internet.inflation = v,
-            },
-            Knob {
-                name: "graph.internet_detour_ms",
-                min: 0.0,
-                max: 100.0,
-                step: 2.0,
-                get: |m| m.graph.internet_detour_ms,
-                set: |m, v| m.graph.internet_detour_ms = v,
-            },
-            Knob {
-                name: "graph.internet_detour_km",
-                min: 50.0,
-                max: 20_000.0,
-                step: 200.0,
-                get: |m| m.graph.internet_detour_km,
-                set: |m, v| m.graph.internet_detour_km = v,
-            },
-            Knob {
-                name: "internet.fixed_ms",
-                min: 0.0,
-                max: 50.0,
-                step: 1.0,
-                get: |m| m.internet.fixed_ms,
-                set: |m, v| m.internet.fixed_ms = v,
-            },
+            knob!(internet.inflation, 1.0, 4.0, 0.1),
+            knob!(graph.internet_detour_ms, 0.0, 100.0, 2.0),
+            knob!(graph.internet_detour_km, 50.0, 20_000.0, 200.0),
+            knob!(internet.fixed_ms, 0.0, 50.0, 1.0),
         ],
-        PathClass::LastMile => vec![Knob {
-            name: "last_mile.fixed_ms",
-            min: 0.0,
-            max: 200.0,
-            step: 1.0,
-            get: |m| m.last_mile.fixed_ms,
-            set: |m, v| m.last_mile.fixed_ms = v,
-        }],
+        PathClass::LastMile => vec![knob!(last_mile.fixed_ms, 0.0, 200.0, 1.0)],
     }
 }
 

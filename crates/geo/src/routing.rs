@@ -287,6 +287,18 @@ mod tests {
         Topology::embedded().resolve(name).unwrap().coordinates()
     }
 
+    /// The Global Accelerator route from `place` under the default model.
+    fn ga_from(
+        place: &str,
+        candidates: &[&'static Pop],
+        groups: &[EndpointGroup],
+        failures: &Failures,
+        rng: &mut SmallRng,
+    ) -> GaRoute<'static> {
+        let model = LatencyModel::default();
+        ga_route(city(place), candidates, groups, failures, &model, rng).expect("a route")
+    }
+
     fn group(region: &str, dial: f64, endpoints: &[(&str, u32, bool)]) -> EndpointGroup {
         let r = Topology::embedded().region(region).unwrap();
         EndpointGroup {
@@ -343,7 +355,6 @@ mod tests {
 
     #[test]
     fn ga_enters_nearest_and_picks_the_nearest_group() {
-        let model = LatencyModel::default();
         let candidates = pops(&["FRA", "IAD", "NRT"]);
         let groups = vec![
             group("us-east-1", 1.0, &[("a", 1, true)]),
@@ -351,15 +362,7 @@ mod tests {
             group("ap-northeast-1", 1.0, &[("c", 1, true)]),
         ];
         let mut rng = SmallRng::seed_from_u64(1);
-        let route = ga_route(
-            city("Berlin"),
-            &candidates,
-            &groups,
-            &Failures::none(),
-            &model,
-            &mut rng,
-        )
-        .unwrap();
+        let route = ga_from("Berlin", &candidates, &groups, &Failures::none(), &mut rng);
         assert_eq!(route.entry.code, "FRA");
         assert_eq!(groups[route.group].region, "eu-central-1");
         assert!(!route.failed_open);
@@ -369,7 +372,6 @@ mod tests {
 
     #[test]
     fn ga_fails_over_on_region_failure_then_fails_open() {
-        let model = LatencyModel::default();
         let candidates = pops(&["FRA"]);
         let groups = vec![
             group("eu-central-1", 1.0, &[("a", 1, true)]),
@@ -378,34 +380,17 @@ mod tests {
         let mut rng = SmallRng::seed_from_u64(1);
         let mut failures = Failures::none();
         failures.regions.insert("eu-central-1".into());
-        let route = ga_route(
-            city("Frankfurt"),
-            &candidates,
-            &groups,
-            &failures,
-            &model,
-            &mut rng,
-        )
-        .unwrap();
+        let route = ga_from("Frankfurt", &candidates, &groups, &failures, &mut rng);
         assert_eq!(groups[route.group].region, "eu-west-1");
         assert_eq!(route.failovers, 1);
         failures.regions.insert("eu-west-1".into());
-        let route = ga_route(
-            city("Frankfurt"),
-            &candidates,
-            &groups,
-            &failures,
-            &model,
-            &mut rng,
-        )
-        .unwrap();
+        let route = ga_from("Frankfurt", &candidates, &groups, &failures, &mut rng);
         assert!(route.failed_open);
         assert_eq!(groups[route.group].region, "eu-central-1");
     }
 
     #[test]
     fn ga_failover_reaches_at_most_three_groups_past_the_nearest() {
-        let model = LatencyModel::default();
         let candidates = pops(&["FRA"]);
         let groups = vec![
             group("eu-central-1", 1.0, &[("a", 1, false)]),
@@ -415,36 +400,31 @@ mod tests {
             group("ap-southeast-2", 1.0, &[("far", 1, true)]),
         ];
         let mut rng = SmallRng::seed_from_u64(1);
-        let route = ga_route(
-            city("Frankfurt"),
+        let route = ga_from(
+            "Frankfurt",
             &candidates,
             &groups,
             &Failures::none(),
-            &model,
             &mut rng,
-        )
-        .unwrap();
+        );
         // The fifth group is healthy but beyond three failovers: GA fails open at the nearest.
         assert!(route.failed_open);
         assert_eq!(groups[route.group].region, "eu-central-1");
         let mut groups = groups;
         groups[3].endpoints[0].healthy = true;
-        let route = ga_route(
-            city("Frankfurt"),
+        let route = ga_from(
+            "Frankfurt",
             &candidates,
             &groups,
             &Failures::none(),
-            &model,
             &mut rng,
-        )
-        .unwrap();
+        );
         assert!(!route.failed_open);
         assert_eq!(route.failovers, 3);
     }
 
     #[test]
     fn ga_az_failure_moves_traffic_to_the_other_endpoints() {
-        let model = LatencyModel::default();
         let candidates = pops(&["FRA"]);
         let groups = vec![group(
             "eu-central-1",
@@ -457,22 +437,13 @@ mod tests {
             .insert(groups[0].endpoints[0].az.clone().unwrap());
         let mut rng = SmallRng::seed_from_u64(9);
         for _ in 0..50 {
-            let route = ga_route(
-                city("Berlin"),
-                &candidates,
-                &groups,
-                &failures,
-                &model,
-                &mut rng,
-            )
-            .unwrap();
+            let route = ga_from("Berlin", &candidates, &groups, &failures, &mut rng);
             assert_eq!(route.endpoint, 1);
         }
     }
 
     #[test]
     fn ga_dial_and_weights_split_traffic() {
-        let model = LatencyModel::default();
         let candidates = pops(&["FRA"]);
         let groups = vec![
             group("eu-central-1", 0.25, &[("a", 3, true), ("b", 1, true)]),
@@ -481,15 +452,13 @@ mod tests {
         let mut rng = SmallRng::seed_from_u64(42);
         let mut counts = [0usize; 3];
         for _ in 0..4000 {
-            let r = ga_route(
-                city("Frankfurt"),
+            let r = ga_from(
+                "Frankfurt",
                 &candidates,
                 &groups,
                 &Failures::none(),
-                &model,
                 &mut rng,
-            )
-            .unwrap();
+            );
             counts[if r.group == 0 { r.endpoint } else { 2 }] += 1;
         }
         // 25 % stays in Frankfurt (split 3:1), 75 % spills to Ireland.

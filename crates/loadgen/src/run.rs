@@ -581,32 +581,24 @@ impl Worker {
     }
 
     async fn connect(&self) -> Result<Open, Outcome> {
-        let mut connector = self.target.connector.clone();
-        std::future::poll_fn(|cx| connector.poll_ready(cx))
-            .await
-            .map_err(|error| {
-                Outcome::failed(
-                    RequestErrorKind::Connect,
-                    format!("{}: {error}", self.target.base),
-                )
-            })?;
-        let io = connector
-            .call(self.target.base.clone())
-            .await
-            .map_err(|error| {
-                Outcome::failed(
-                    RequestErrorKind::Connect,
-                    format!("{}: {error}", self.target.base),
-                )
-            })?;
-        let stamp = SendStamp::new(self.shared.start);
-        let io = Stamped::new(io, stamp.clone());
-        let (sender, connection) = http1::handshake(io).await.map_err(|error| {
+        // Every step's failure is a connect error naming the target.
+        let failed = |error: &dyn std::fmt::Display| {
             Outcome::failed(
                 RequestErrorKind::Connect,
                 format!("{}: {error}", self.target.base),
             )
-        })?;
+        };
+        let mut connector = self.target.connector.clone();
+        std::future::poll_fn(|cx| connector.poll_ready(cx))
+            .await
+            .map_err(|error| failed(&error))?;
+        let io = connector
+            .call(self.target.base.clone())
+            .await
+            .map_err(|error| failed(&error))?;
+        let stamp = SendStamp::new(self.shared.start);
+        let io = Stamped::new(io, stamp.clone());
+        let (sender, connection) = http1::handshake(io).await.map_err(|error| failed(&error))?;
         let stop = self.shared.stop.clone();
         self.tracker.spawn(async move {
             tokio::select! {

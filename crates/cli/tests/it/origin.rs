@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use crate::support::{Node, exited, http_get, http_request, run, temp_dir};
+use crate::support::{
+    Node, edgelab, exited, http_get, http_request, loopback_args, repo, run, temp_dir, temp_file,
+};
 
 fn start() -> Node {
     Node::loopback(
@@ -18,6 +20,11 @@ fn start() -> Node {
             "euw2-az1",
         ],
     )
+}
+
+/// `edgelab origin --objects N` on free loopback ports (the smallest node these tests need).
+fn small(objects: &str) -> Node {
+    Node::loopback("origin", &["--objects", objects])
 }
 
 fn header_of<'a>(head: &'a str, name: &str) -> &'a str {
@@ -100,10 +107,9 @@ fn origin_serves_conditionals_ranges_head_metrics_and_stops_on_sigterm() {
 
 #[test]
 fn bad_config_exits_64_listing_every_problem_before_binding() {
-    let dir = temp_dir("origin-bad");
-    let file = dir.join("origin.toml");
-    std::fs::write(
-        &file,
+    let (dir, file) = temp_file(
+        "origin-bad",
+        "origin.toml",
         r#"
 name = "has space"
 pool_bytes = 1
@@ -113,18 +119,9 @@ share = -2.0
 error_rate = 3.0
 error_status = 99
 "#,
-    )
-    .unwrap();
+    );
     let output = run(
-        &[
-            "origin",
-            "--config",
-            file.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-        ],
+        &loopback_args("origin", &["--config", &file]),
         Duration::from_secs(20),
     );
     exited(&output, 64);
@@ -169,17 +166,11 @@ error_status = 99
         "objects = 1000\n[classes.video]\nshare = 1.0\nsize = { distribution = \"fixed\", bytes = 1073741824 }\n",
     )
     .unwrap();
-    let output = run(
-        &["origin", "--config", file.to_str().unwrap()],
-        Duration::from_secs(20),
-    );
+    let output = run(&["origin", "--config", &file], Duration::from_secs(20));
     assert!(exited(&output, 64).contains("objects: the catalog's bodies"));
 
     std::fs::write(&file, "colour = \"blue\"\n").unwrap();
-    let output = run(
-        &["origin", "--config", file.to_str().unwrap()],
-        Duration::from_secs(20),
-    );
+    let output = run(&["origin", "--config", &file], Duration::from_secs(20));
     assert!(exited(&output, 64).contains("colour"));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -187,15 +178,7 @@ error_status = 99
 #[test]
 fn sigterm_right_after_the_listening_line_is_a_graceful_stop() {
     for _ in 0..3 {
-        let node = Node::start(&[
-            "origin",
-            "--objects",
-            "5",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-        ]);
+        let node = small("5");
         let status = node.terminate();
         assert!(status.success(), "{status:?}");
     }
@@ -203,32 +186,11 @@ fn sigterm_right_after_the_listening_line_is_a_graceful_stop() {
 
 #[test]
 fn admin_token_from_the_environment_guards_the_outage_switch() {
-    let mut child = crate::support::edgelab()
-        .args([
-            "origin",
-            "--objects",
-            "5",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-        ])
-        .env("EDGELAB_ADMIN_TOKEN", "env-token")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn edgelab");
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
-    let (traffic, admin) = crate::support::parse_listening(&first).expect("listening line");
-    let node = Node {
-        child,
-        traffic,
-        admin,
-    };
+    let node = Node::spawn(
+        edgelab()
+            .args(loopback_args("origin", &["--objects", "5"]))
+            .env("EDGELAB_ADMIN_TOKEN", "env-token"),
+    );
     assert_eq!(http_request(node.admin, "POST", "/outage", &[]).0, 401);
     assert_eq!(http_get(node.traffic, "/echo/", &[]).0, 200);
     assert_eq!(
@@ -249,37 +211,15 @@ fn admin_token_from_the_environment_guards_the_outage_switch() {
 /// stops it with SIGTERM and returns what it wrote to standard error.
 fn origin_stderr_with_log(log: Option<&str>) -> String {
     use std::io::Read;
-    let mut command = crate::support::edgelab();
-    command.args([
-        "origin",
-        "--objects",
-        "5",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-    ]);
+    let mut command = edgelab();
+    command
+        .args(loopback_args("origin", &["--objects", "5"]))
+        .stderr(std::process::Stdio::piped());
     if let Some(log) = log {
         command.env("EDGELAB_LOG", log);
     }
-    let mut child = command
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn edgelab");
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
-    let (traffic, admin) = crate::support::parse_listening(&first).expect("listening line");
-    let mut stderr = child.stderr.take().unwrap();
-    let node = Node {
-        child,
-        traffic,
-        admin,
-    };
+    let mut node = Node::spawn(&mut command);
+    let mut stderr = node.child.stderr.take().expect("stderr is piped");
     assert!(node.terminate().success());
     let mut text = String::new();
     stderr.read_to_string(&mut text).expect("read stderr");
@@ -309,19 +249,10 @@ fn edgelab_log_directives_choose_what_is_logged() {
 #[test]
 fn a_local_zone_is_a_valid_placement() {
     for az in ["us-west-2-lax-1a", "usw2-lax1-az1"] {
-        let node = Node::start(&[
+        let node = Node::loopback(
             "origin",
-            "--region",
-            "us-west-2",
-            "--az",
-            az,
-            "--objects",
-            "5",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-        ]);
+            &["--region", "us-west-2", "--az", az, "--objects", "5"],
+        );
         let (status, head, _) = http_get(node.traffic, "/echo/", &[]);
         assert_eq!(status, 200);
         assert_eq!(
@@ -347,15 +278,7 @@ fn export_writes_every_body_at_its_path() {
     );
     assert!(output.status.success(), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("exported 20 objects"));
-    let node = Node::start(&[
-        "origin",
-        "--objects",
-        "20",
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "127.0.0.1:0",
-    ]);
+    let node = small("20");
     let (_, _, body) = http_get(node.traffic, "/.well-known/edgelab/catalog", &[]);
     let catalog: serde_json::Value = serde_json::from_slice(&body).unwrap();
     for entry in catalog["objects"].as_array().unwrap() {
@@ -369,12 +292,8 @@ fn export_writes_every_body_at_its_path() {
 
 #[test]
 fn catalog_from_log_serves_each_logged_path_at_its_logged_size() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let log = root.join("config/examples/cloudfront-access.log");
-    let node = Node::loopback(
-        "origin",
-        &["--catalog-from-log", log.to_str().expect("utf-8 path")],
-    );
+    let log = repo("config/examples/cloudfront-access.log");
+    let node = Node::loopback("origin", &["--catalog-from-log", &log]);
     let (status, _, body) = http_get(node.traffic, "/.well-known/edgelab/catalog", &[]);
     assert_eq!(status, 200);
     let catalog: serde_json::Value = serde_json::from_slice(&body).expect("catalog JSON");
@@ -399,16 +318,7 @@ fn catalog_from_log_serves_each_logged_path_at_its_logged_size() {
     let _ = node.terminate();
 
     let strict = run(
-        &[
-            "origin",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-            "--strict",
-            "--catalog-from-log",
-            log.to_str().unwrap(),
-        ],
+        &loopback_args("origin", &["--strict", "--catalog-from-log", &log]),
         Duration::from_secs(30),
     );
     assert_eq!(

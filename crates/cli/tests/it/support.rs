@@ -57,10 +57,15 @@ pub struct Node {
 impl Node {
     /// Starts `edgelab ARGS` and waits for its `listening traffic=.. admin=..` line.
     pub fn start(args: &[&str]) -> Node {
-        let mut child = edgelab()
-            .args(args)
+        Node::spawn(edgelab().args(args).stderr(Stdio::inherit()))
+    }
+
+    /// Starts `command` (an [`edgelab`] command with its arguments, environment and standard
+    /// error as the test wants them) with standard output piped, and waits for its
+    /// `listening` line.
+    pub fn spawn(command: &mut Command) -> Node {
+        let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn edgelab");
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -68,8 +73,12 @@ impl Node {
         BufReader::new(stdout)
             .read_line(&mut first)
             .expect("read the listening line");
-        let (traffic, admin) = parse_listening(&first)
-            .unwrap_or_else(|| panic!("unexpected first line from edgelab {args:?}: {first:?}"));
+        let (traffic, admin) = parse_listening(&first).unwrap_or_else(|| {
+            panic!(
+                "unexpected first line from {:?}: {first:?}",
+                command.get_args().collect::<Vec<_>>()
+            )
+        });
         Node {
             child,
             traffic,
@@ -80,9 +89,7 @@ impl Node {
     /// Starts `edgelab COMMAND --listen 127.0.0.1:0 --admin 127.0.0.1:0 ARGS` (a server
     /// subcommand on free loopback ports) and waits for its `listening` line.
     pub fn loopback(command: &str, args: &[&str]) -> Node {
-        let mut all = vec![command, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"];
-        all.extend_from_slice(args);
-        Node::start(&all)
+        Node::start(&loopback_args(command, args))
     }
 
     /// Sends SIGTERM and waits for the exit status (at most 10 s).
@@ -109,6 +116,14 @@ impl Drop for Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `COMMAND --listen 127.0.0.1:0 --admin 127.0.0.1:0 ARGS`: a server subcommand's arguments
+/// on free loopback ports.
+pub fn loopback_args<'a>(command: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec![command, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    all
 }
 
 /// Parses `listening traffic=ADDR admin=ADDR`.
@@ -181,6 +196,16 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
     ));
     std::fs::create_dir_all(&dir).expect("create the test directory");
     dir
+}
+
+/// A fresh [`temp_dir`] named `name` holding one file, `file`, with `contents`: the
+/// directory (to remove at the end) and the file's path as text.
+pub fn temp_file(name: &str, file: &str, contents: &str) -> (std::path::PathBuf, String) {
+    let dir = temp_dir(name);
+    let path = dir.join(file);
+    std::fs::write(&path, contents).expect("write the test file");
+    let path = path.to_str().expect("a UTF-8 temporary path").to_owned();
+    (dir, path)
 }
 
 /// The path of `relative` in the repository (shipped configs, examples, data).

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::{
-    edgelab, exited, http_get, json_stdout, read_json, repo, run, succeeded, temp_dir,
+    edgelab, exited, http_get, json_stdout, read_json, repo, run, succeeded, temp_dir, temp_file,
 };
 
 fn addr(url: &str) -> SocketAddr {
@@ -63,17 +63,12 @@ fn up_drill_and_deploy_take_the_topology_as_compare_does_with_topology() {
 
 #[test]
 fn up_with_a_bad_topology_lists_every_problem_and_exits_64() {
-    let dir = temp_dir("bad-topology");
-    let file = dir.join("bad.toml");
-    std::fs::write(
-        &file,
+    let (dir, file) = temp_file(
+        "bad-topology",
+        "bad.toml",
         "pops = [\"FRA\", \"QQQ\"]\n[origin]\nregion = \"eu-west-9\"\n[shield]\nrec = \"XYZ\"\n",
-    )
-    .expect("write");
-    let output = run(
-        &["up", file.to_str().expect("utf-8")],
-        Duration::from_secs(30),
     );
+    let output = run(&["up", &file], Duration::from_secs(30));
     let stderr = exited(&output, 64);
     for field in ["pops[1]", "origin.region", "shield.rec"] {
         assert!(stderr.contains(field), "{field} missing from:\n{stderr}");
@@ -85,18 +80,13 @@ fn up_with_a_bad_topology_lists_every_problem_and_exits_64() {
 /// origins were already running, so `up --list` accepted a broken `[edge]` section.
 #[test]
 fn up_list_rejects_a_broken_edge_section_with_its_field_paths() {
-    let dir = temp_dir("bad-edge");
-    let file = dir.join("bad-edge.toml");
-    std::fs::write(
-        &file,
+    let (dir, file) = temp_file(
+        "bad-edge",
+        "bad-edge.toml",
         "pops = [\"FRA\"]\n[edge]\nconnection_attempts = 7\nrec_capacity_bytes = 0\n\
          [edge.default_behavior.cache_policy]\npreset = \"Fastest\"\n",
-    )
-    .expect("write");
-    let output = run(
-        &["up", file.to_str().expect("utf-8"), "--list"],
-        Duration::from_secs(30),
     );
+    let output = run(&["up", &file, "--list"], Duration::from_secs(30));
     exited(&output, 64);
     assert!(
         output.stdout.is_empty(),
@@ -201,7 +191,7 @@ fn compare_minimal(duration: &str, rate: &str, out: &Path, flags: &[&str]) -> Ou
 
 #[test]
 fn compare_prints_the_side_by_side_table_and_writes_the_reports() {
-    let out = std::env::temp_dir().join(format!("edgelab-compare-{}", std::process::id()));
+    let out = temp_dir("compare");
     let output = compare_minimal("2s", "100", &out, &[]);
     let stdout = succeeded(&output);
     assert!(
@@ -238,7 +228,7 @@ fn compare_prints_the_side_by_side_table_and_writes_the_reports() {
 
 #[test]
 fn compare_with_max_error_exits_3_when_exceeded() {
-    let out = std::env::temp_dir().join(format!("edgelab-compare-max-{}", std::process::id()));
+    let out = temp_dir("compare-max");
     let output = compare_minimal("1s", "50", &out, &["--max-error", "0"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
@@ -308,7 +298,7 @@ fn loadgen_with_a_topology_routes_every_place_to_its_pop() {
 
 #[test]
 fn demo_tour_runs_every_chapter_and_sums_each_up_in_a_sentence() {
-    let out = std::env::temp_dir().join(format!("edgelab-tour-{}", std::process::id()));
+    let out = temp_dir("tour");
     let output = run(
         &[
             "demo",
@@ -373,23 +363,8 @@ fn demo_tour_runs_every_chapter_and_sums_each_up_in_a_sentence() {
 
 #[test]
 fn compare_with_the_nodes_on_worker_threads_states_the_error_of_every_hop() {
-    let out = std::env::temp_dir().join(format!("edgelab-compare-workers-{}", std::process::id()));
-    let output = run(
-        &[
-            "compare",
-            "--topology",
-            &repo("config/minimal.toml"),
-            "--duration",
-            "1s",
-            "--rate",
-            "50",
-            "--workers",
-            "2",
-            "--out",
-            out.to_str().expect("utf-8"),
-        ],
-        Duration::from_secs(120),
-    );
+    let out = temp_dir("compare-workers");
+    let output = compare_minimal("1s", "50", &out, &["--workers", "2"]);
     let stdout = succeeded(&output);
     assert!(
         stdout.contains("edge emulation error p50/p99/max: ")
@@ -400,9 +375,7 @@ fn compare_with_the_nodes_on_worker_threads_states_the_error_of_every_hop() {
         !stdout.contains("direct tier links"),
         "a direct run crosses no tier: {stdout}"
     );
-    let edge: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("edge.json")).expect("written"))
-            .expect("JSON");
+    let edge: Value = read_json(out.join("edge.json"));
     assert!(edge["emulator_error"]["tier_links"]["count"].as_u64() > Some(0));
     let _ = std::fs::remove_dir_all(out);
 }
