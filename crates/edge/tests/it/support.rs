@@ -51,6 +51,12 @@ impl OriginState {
         self.gate.send_replace(true);
     }
 
+    /// Closes the gate again: answers and bodies that reach it from now on wait for the next
+    /// [`OriginState::open_gate`].
+    pub fn close_gate(&self) {
+        self.gate.send_replace(false);
+    }
+
     async fn gate_opened(&self) {
         let _ = self.gate.subscribe().wait_for(|open| *open).await;
     }

@@ -1,6 +1,7 @@
-//! Accuracy under the real clock through hyper's client, with bounds loose enough for a busy
-//! machine: never faster than the model, p50 within +20 ms. The tight targets live in
-//! `loadtest/bench-link.sh`.
+//! Accuracy under the real clock through hyper's client, with bounds that hold on a busy
+//! machine: never faster than the model, and on average no slower than the same requests
+//! without it plus the model and the lateness the link measured (+20 ms). The tight targets
+//! live in `loadtest/bench-link.sh`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use edgelab_common::body::{Body, full};
 use edgelab_common::serve::{Handler, ServeOptions, serve};
 use edgelab_common::shutdown::Shutdown;
-use edgelab_link::{HopModel, LinkConnector};
+use edgelab_link::{DeliveryErrors, HopModel, LinkConnector, PathClass};
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -51,45 +52,69 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+type TestClient = Client<LinkConnector, http_body_util::Empty<bytes::Bytes>>;
+
+/// How long one GET of `uri` took through `client`, body included.
+async fn timed(client: &TestClient, uri: &http::Uri) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let response = client.get(uri.clone()).await?;
+    response.into_body().collect().await?;
+    Ok(started.elapsed())
+}
+
+fn mean(times: &[Duration]) -> Duration {
+    times.iter().sum::<Duration>() / times.len() as u32
+}
+
+/// Each modelled request is measured beside the same request on a plain connection to the
+/// same server (sent by the same task, one after the other), and the link records how late
+/// its own deliveries came: a busy host slows both clients alike and shows in that lateness,
+/// so the upper bounds hold there too (fixed bounds over the wall clock did not: a p50 of
+/// 72–180 ms against the model's 50 under a load average of 20), while a link that charged
+/// less than the model or more than the model plus what it measured still fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hyper_requests_pay_the_model_on_real_sockets() -> anyhow::Result<()> {
     let (addr, shutdown) = start().await;
     let rtt = Duration::from_millis(40);
-    let connector = LinkConnector::new(HopModel::fixed(rtt), 7);
-    let client: Client<LinkConnector, http_body_util::Empty<bytes::Bytes>> =
-        Client::builder(TokioExecutor::new()).build(connector.clone());
+    let errors = DeliveryErrors::new();
+    let connector =
+        LinkConnector::new(HopModel::fixed(rtt), 7).recording(errors.clone(), PathClass::Internet);
+    let client: TestClient = Client::builder(TokioExecutor::new()).build(connector.clone());
+    let plain: TestClient = Client::builder(TokioExecutor::new()).build(LinkConnector::plain());
 
-    // A new connection: connect (1 RTT) + the exchange (1 RTT).
-    let started = Instant::now();
-    let response = client.get(format!("http://{addr}/").parse()?).await?;
-    response.into_body().collect().await?;
-    let first = started.elapsed();
+    // A new connection: connect (1 RTT) + the exchange (1 RTT), each late by at most the
+    // latest lateness the link counted.
+    let uri: http::Uri = format!("http://{addr}/").parse()?;
+    let plain_first = timed(&plain, &uri).await?;
+    let first = timed(&client, &uri).await?;
+    let late = errors.summary(PathClass::Internet).max;
     assert!(first >= 2 * rtt, "first request took {first:?}");
     assert!(
-        first <= 2 * rtt + Duration::from_millis(200),
-        "first request took {first:?}"
+        first <= 2 * rtt + plain_first + 2 * late + Duration::from_millis(200),
+        "first request took {first:?} (plain {plain_first:?}, link lateness up to {late:?})"
     );
 
     // Warm, concurrent requests with server think time: each costs RTT + think.
     let think = Duration::from_millis(10);
+    let before = errors.histogram(PathClass::Internet);
     let mut tasks = Vec::new();
     for _ in 0..20 {
-        let client = client.clone();
+        let (client, plain) = (client.clone(), plain.clone());
         let uri: http::Uri = format!("http://{addr}/?think=10").parse()?;
         tasks.push(tokio::spawn(async move {
-            let mut times = Vec::new();
+            let (mut modelled, mut direct) = (Vec::new(), Vec::new());
             for _ in 0..10 {
-                let started = Instant::now();
-                let response = client.get(uri.clone()).await?;
-                response.into_body().collect().await?;
-                times.push(started.elapsed());
+                modelled.push(timed(&client, &uri).await?);
+                direct.push(timed(&plain, &uri).await?);
             }
-            anyhow::Ok(times)
+            anyhow::Ok((modelled, direct))
         }));
     }
-    let mut times = Vec::new();
+    let (mut times, mut direct) = (Vec::new(), Vec::new());
     for task in tasks {
-        times.extend(task.await??);
+        let (modelled, plain) = task.await??;
+        times.extend(modelled);
+        direct.extend(plain);
     }
     times.sort();
     let floor = rtt + think;
@@ -98,10 +123,16 @@ async fn hyper_requests_pay_the_model_on_real_sockets() -> anyhow::Result<()> {
         "fastest {:?} beat the model {floor:?}",
         times[0]
     );
-    let p50 = percentile(&times, 0.5);
+    // The link's lateness over the warm requests, per request (every delivery of it counted).
+    let after = errors.histogram(PathClass::Internet);
+    let late_ns = after.mean() * after.len() as f64 - before.mean() * before.len() as f64;
+    let late = Duration::from_nanos((late_ns.max(0.0) / times.len() as f64) as u64);
+    let (modelled_mean, plain_mean) = (mean(&times), mean(&direct));
     assert!(
-        p50 <= floor + Duration::from_millis(20),
-        "p50 {p50:?} vs model {floor:?}"
+        modelled_mean <= plain_mean + rtt + late + Duration::from_millis(20),
+        "mean {modelled_mean:?} vs plain {plain_mean:?} + RTT {rtt:?} + link lateness {late:?} \
+         (p50 {:?}, model {floor:?})",
+        percentile(&times, 0.5)
     );
     // hyper may start a spare connection when a request races a connection's return to the
     // pool; still, keep-alive means far fewer connections than the 201 requests.
