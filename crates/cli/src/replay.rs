@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use edgelab_common::config::EXIT_CONFIG;
-use edgelab_replay::trace::{Request, Requests, TraceError};
+use edgelab_replay::trace::{Requests, Trace, TraceError};
 use edgelab_replay::{
     CapacityItem, Eviction, PolicyGrid, Report, Router, TierSet, TraceFormat, capacity_grid,
     parse_query_strings, policy_grid, simulate_policies, simulate_tiered_policies,
@@ -210,7 +210,7 @@ fn plan(args: &Args) -> Result<Plan, String> {
 
 fn run_plan(
     plan: Plan,
-    requests: impl Iterator<Item = Result<Request, TraceError>>,
+    requests: impl Trace,
     evictions: &[Eviction],
 ) -> Result<Report, TraceError> {
     match plan {

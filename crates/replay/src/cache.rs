@@ -235,7 +235,7 @@ impl ObjectIndex {
     }
 
     /// The dense index of `id`, a new one the first time it is seen.
-    #[inline]
+    #[inline(always)]
     pub fn index(&mut self, id: u64) -> u32 {
         let next = self.ids.len();
         // Over 4 billion distinct objects would not fit this machine's memory anyway.

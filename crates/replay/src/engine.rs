@@ -18,7 +18,7 @@ use http::HeaderMap;
 use crate::cache::{Eviction, Lane, ObjectIndex};
 use crate::policy::{Admission, Lookup, PolicyChoice, class_index, scaled_ms};
 use crate::tiers::{Router, Tier};
-use crate::trace::{Request, TraceError};
+use crate::trace::{Request, Trace, TraceError};
 
 /// Requests, misses and refreshes of one cache (or tier) over a replay.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -198,12 +198,17 @@ impl KeyRule {
         }
     }
 
-    /// Names `request` (routed to `pop` and `rec` with tiers).
-    #[inline]
-    fn route(&mut self, request: &Request, tiers: Option<(usize, Option<usize>)>) -> Route {
+    /// Names `request`, whose query string is `query` (routed to `pop` and `rec` with tiers).
+    #[inline(always)]
+    fn route(
+        &mut self,
+        request: &Request,
+        query: Option<&str>,
+        tiers: Option<(usize, Option<usize>)>,
+    ) -> Route {
         let id = match self.selection {
             Selection::None => request.id,
-            _ => request.key_id(&self.selection),
+            _ => request.key_id(query, &self.selection),
         };
         let object = self.objects.index(id);
         let Some((pop, rec)) = tiers else {
@@ -241,6 +246,15 @@ struct Lone<'p> {
 }
 
 impl Lone<'_> {
+    /// Serves the object numbered `object` (id `id`) without a cache policy.
+    #[inline(always)]
+    fn serve_plain(&mut self, object: u32, id: u64, size: u64) {
+        if !self.slot.lane.get(object, id, size) {
+            self.upstream.misses += 1;
+            self.upstream.byte_misses += size;
+        }
+    }
+
     #[inline(always)]
     fn serve(&mut self, route: &Route, size: u64, class: usize, now: u64, h: &HeaderMap) {
         let ask = Ask {
@@ -351,19 +365,36 @@ impl<'p> Point<'p> {
     }
 }
 
+/// libCacheSim's model: no tiers, no policy, the path names the object. A request is one
+/// lookup of its number in `objects` and one list access per cache of `lones`. Returns the
+/// requests and bytes replayed.
+fn plain<T: Trace>(
+    requests: T,
+    objects: &mut ObjectIndex,
+    lones: &mut [Lone<'_>],
+) -> Result<(u64, u64), TraceError> {
+    let (mut total, mut bytes) = (0u64, 0u64);
+    for request in requests {
+        let request = request?;
+        total += 1;
+        bytes += request.size;
+        let object = objects.index(request.id);
+        for lone in lones.iter_mut() {
+            lone.serve_plain(object, request.id, request.size);
+        }
+    }
+    Ok((total, bytes))
+}
+
 /// Replays `requests` through every point of `specs`: one cache per point without `router`,
 /// else the tiers `router` routes through. Cache policies expire objects on the trace's time
 /// divided by `speed`.
-pub(crate) fn run<I>(
-    requests: I,
+pub(crate) fn run<T: Trace>(
+    mut requests: T,
     specs: &[PointSpec<'_>],
     mut router: Option<&mut Router>,
     speed: f64,
-) -> Result<Run, TraceError>
-where
-    I: IntoIterator<Item = Result<Request, TraceError>>,
-{
-    let requests = requests.into_iter();
+) -> Result<Run, TraceError> {
     // Without tiers, room up front for as many objects as half the requests the reader can
     // still yield (a binary trace knows its length), at most 2^18 (4 MiB a cache); the tables
     // grow past that. With tiers each PoP's tables grow with what it sees.
@@ -401,20 +432,31 @@ where
             .collect(),
     };
     let timed = specs.iter().any(|spec| spec.policy.is_some());
+    let (mut total, mut bytes) = (0u64, 0u64);
+    if router.is_none() && !timed {
+        let objects = &mut rules[0].objects;
+        let (total, bytes) = plain(requests, objects, &mut lones)?;
+        return Ok(Run {
+            requests: total,
+            bytes,
+            objects: objects.len() as u64,
+            points: lones.into_iter().map(|l| l.finish(total, bytes)).collect(),
+        });
+    }
     let headers = HeaderMap::new();
     let mut routes = vec![Route::default(); rules.len()];
-    let (mut total, mut bytes) = (0u64, 0u64);
-    for request in requests {
+    while let Some(request) = requests.next() {
         let request = request?;
         total += 1;
         bytes += request.size;
         let tiers = router.as_deref_mut().map(|r| r.route(request.pop));
         // Every rule is some point's, but the first (the path), which counts the objects.
         if let [only] = rules.as_mut_slice() {
-            routes[0] = only.route(&request, tiers);
+            routes[0] = only.route(&request, None, tiers);
         } else {
+            let query = requests.query();
             for (rule, route) in rules.iter_mut().zip(&mut routes) {
-                *route = rule.route(&request, tiers);
+                *route = rule.route(&request, query, tiers);
             }
         }
         // Time and class only matter to a cache policy.

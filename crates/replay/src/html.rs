@@ -385,7 +385,7 @@ mod tests {
             })
             .collect();
         let report = crate::simulate_policies(
-            timed,
+            crate::trace::Plain(timed.into_iter()),
             &[Eviction::Lru, Eviction::Fifo],
             &[20, 400],
             &policies,

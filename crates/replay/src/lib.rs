@@ -45,4 +45,4 @@ pub use sim::{
     simulate_tiered_policies,
 };
 pub use tiers::{CapacityItem, Router, Tier, TierSet, capacity_grid};
-pub use trace::{Request, TraceError, TraceFormat};
+pub use trace::{Plain, Queried, Request, Trace, TraceError, TraceFormat};

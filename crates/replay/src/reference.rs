@@ -87,10 +87,10 @@ pub(crate) struct Point<'p> {
     pub(crate) capacities: [u64; 3],
 }
 
-/// Replays `trace` at `point`: each request to the PoP and REC `route` names, then the
-/// shield; per tier and at the origin what was seen.
+/// Replays `trace` (requests with their query strings) at `point`: each request to the PoP
+/// and REC `route` names, then the shield; per tier and at the origin what was seen.
 pub(crate) fn replay(
-    trace: &[Request],
+    trace: &[(Request, Option<String>)],
     point: &Point<'_>,
     speed: f64,
     route: &mut dyn FnMut(&Request) -> (usize, Option<usize>),
@@ -100,9 +100,9 @@ pub(crate) fn replay(
     let mut recs: HashMap<usize, PolicyCache> = HashMap::default();
     let mut shield = (point.capacities[2] > 0).then(|| cache(point.capacities[2]));
     let mut seen = [[0; 4]; 4];
-    for request in trace {
+    for (request, query) in trace {
         let id = match point.policy {
-            Some(policy) => request.key_id(&policy.config.query_strings),
+            Some(policy) => request.key_id(query.as_deref(), &policy.config.query_strings),
             None => request.id,
         };
         let now = scaled_ms(request.time, speed);
@@ -140,7 +140,7 @@ mod tests {
     /// A generated trace: popularity skewed over 400 objects, sizes that sometimes differ
     /// from the stored one, times 0 to 3 s apart, six PoPs (one not an edge location), every
     /// class and three query strings.
-    fn generated(requests: usize) -> Vec<Request> {
+    fn generated(requests: usize) -> Vec<(Request, Option<String>)> {
         let mut state = 0x2545_f491_4f6c_dd1d_u64;
         let mut next = move |bound: u64| {
             state ^= state << 13;
@@ -158,14 +158,14 @@ mod tests {
                 let spread = next(400) + 1;
                 let id = next(spread);
                 let size = 100 + (id * 37) % 900 + if next(10) == 0 { next(500) } else { 0 };
-                Request {
+                let request = Request {
                     time,
                     id,
                     size,
                     pop: Some(pops[next(6) as usize]),
                     class: (id % 5 < 4).then(|| classes[(id % 4) as usize]),
-                    query: queries[next(3) as usize].map(str::to_owned),
-                }
+                };
+                (request, queries[next(3) as usize].map(str::to_owned))
             })
             .collect()
     }
@@ -214,7 +214,7 @@ mod tests {
         for policies in [PolicyGrid::none(), policies()] {
             let router = Router::new(tiers, origin.coordinates());
             let report = crate::simulate_tiered_policies(
-                trace.iter().cloned().map(Ok),
+                trace.iter().cloned().collect::<crate::trace::Queried>(),
                 &Eviction::ALL,
                 router,
                 grid.clone(),
@@ -254,7 +254,7 @@ mod tests {
         let capacities = [2_000, 20_000, 200_000];
         for policies in [PolicyGrid::none(), policies()] {
             let report = crate::simulate_policies(
-                trace.iter().cloned().map(Ok),
+                trace.iter().cloned().collect::<crate::trace::Queried>(),
                 &Eviction::ALL,
                 &capacities,
                 &policies,
@@ -278,7 +278,7 @@ mod tests {
         }
         // The trace exercises what is compared: revalidations under the short TTLs.
         let report = crate::simulate_policies(
-            trace.iter().cloned().map(Ok),
+            trace.iter().cloned().collect::<crate::trace::Queried>(),
             &[Eviction::Lru],
             &[1 << 30],
             &policies(),

@@ -9,7 +9,7 @@ use crate::engine::{self, Counts, PointSpec};
 use crate::policy::{PolicyChoice, PolicyGrid, PolicyLabel};
 use crate::size::format_size;
 use crate::tiers::{Router, TierCapacities, TieredOutcome, TieredReport};
-use crate::trace::{Request, TraceError};
+use crate::trace::{Plain, Request, Trace, TraceError};
 
 /// What one cache configuration did over the whole trace; with tiers, what one tier of a
 /// grid point did, summed over its caches.
@@ -124,6 +124,7 @@ pub fn simulate_choices<I>(
 where
     I: IntoIterator<Item = Result<Request, TraceError>>,
 {
+    let requests = Plain(requests.into_iter());
     simulate_policies(requests, evictions, capacities, &PolicyGrid::none())
 }
 
@@ -152,7 +153,8 @@ fn points<'p, T>(
 
 /// Replays `requests` through one cache per eviction policy, cache policy of `policies` and
 /// capacity (eviction varying slowest, capacity fastest), in one streaming pass; with cache
-/// policies, objects expire by the trace's time.
+/// policies, objects expire by the trace's time, and a cache key that keeps query strings
+/// reads them from `requests`.
 pub fn simulate_policies<I>(
     requests: I,
     evictions: &[Eviction],
@@ -160,10 +162,10 @@ pub fn simulate_policies<I>(
     policies: &PolicyGrid,
 ) -> Result<Report, TraceError>
 where
-    I: IntoIterator<Item = Result<Request, TraceError>>,
+    I: IntoIterator<IntoIter: Trace>,
 {
     let specs = points(evictions, policies, capacities, |&c| [c, 0, 0]);
-    let run = engine::run(requests, &specs, None, policies.speed)?;
+    let run = engine::run(requests.into_iter(), &specs, None, policies.speed)?;
     let results = specs
         .iter()
         .zip(&run.points)
@@ -191,6 +193,7 @@ pub fn simulate_tiered<I>(
 where
     I: IntoIterator<Item = Result<Request, TraceError>>,
 {
+    let requests = Plain(requests.into_iter());
     simulate_tiered_policies(requests, evictions, router, grid, &PolicyGrid::none())
 }
 
@@ -204,10 +207,15 @@ pub fn simulate_tiered_policies<I>(
     policies: &PolicyGrid,
 ) -> Result<Report, TraceError>
 where
-    I: IntoIterator<Item = Result<Request, TraceError>>,
+    I: IntoIterator<IntoIter: Trace>,
 {
     let specs = points(evictions, policies, &grid, TierCapacities::per_tier);
-    let run = engine::run(requests, &specs, Some(&mut router), policies.speed)?;
+    let run = engine::run(
+        requests.into_iter(),
+        &specs,
+        Some(&mut router),
+        policies.speed,
+    )?;
     let results = specs
         .iter()
         .zip(grid.iter().cycle())
@@ -370,18 +378,18 @@ pub(crate) mod tests {
             Some("x=1"),
             None,
         ];
-        let trace: Vec<Result<Request, TraceError>> = queries
+        let trace: crate::trace::Queried = queries
             .iter()
             .enumerate()
             .map(|(at, query)| {
-                Ok(Request {
+                let request = Request {
                     time: at as u64,
                     id: 7,
                     size: 10,
                     class: Some(edgelab_wire::Class::Img),
-                    query: query.map(str::to_owned),
                     ..Request::default()
-                })
+                };
+                (request, query.map(str::to_owned))
             })
             .collect();
         let optimized = || choice("CachingOptimized", [None; 3]);

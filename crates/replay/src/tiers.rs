@@ -457,6 +457,7 @@ mod tests {
         grid: Vec<TierCapacities>,
         policies: &PolicyGrid,
     ) -> TieredReport {
+        let trace = crate::trace::Plain(trace.into_iter());
         crate::simulate_tiered_policies(trace, &[Eviction::Lru], router, grid, policies)
             .unwrap()
             .tiers
@@ -587,7 +588,6 @@ mod tests {
                 size: 100,
                 pop: Some(*b"FRA"),
                 class: Some(edgelab_wire::Class::Img),
-                query: None,
             })
         });
         let grid = capacity_grid(

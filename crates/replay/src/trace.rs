@@ -7,12 +7,14 @@
 use std::io::BufRead;
 use std::str::FromStr;
 
-/// One request of a trace.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One request of a trace: a small `Copy` record. The logged query string, which only a
+/// cache key that keeps query strings needs, is not in it: a [`Trace`] gives the query of
+/// the request it yielded last ([`Trace::query`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Request {
     /// Request time in seconds as the trace gives it (unused by the eviction policies).
     pub time: u64,
-    /// Object id.
+    /// Object id (for access logs: of the path, without the query string).
     pub id: u64,
     /// Object size in bytes.
     pub size: u64,
@@ -22,24 +24,92 @@ pub struct Request {
     /// For access logs: the class `origin --catalog-from-log` gives the object (by its path,
     /// else its logged content type), whose `Cache-Control` a policy decides on.
     pub class: Option<edgelab_wire::Class>,
-    /// For access logs: the query string without `?`, when logged (CloudFront
-    /// `cs-uri-query`, CLF's request line). `id` names the path alone; a cache policy whose
-    /// key includes query strings names the object by [`Request::key_id`].
-    pub query: Option<String>,
 }
 
 impl Request {
     /// The id of the object under a cache key that keeps the query parameters `selection`
-    /// picks (`edgelab_policy::select_query`, the edge's rule): `id` when it picks none of
-    /// this request's, else the path's id combined with the parameters kept.
-    pub fn key_id(&self, selection: &edgelab_policy::Selection) -> u64 {
-        let kept = edgelab_policy::select_query(self.query.as_deref(), selection);
+    /// picks (`edgelab_policy::select_query`, the edge's rule) of `query`, this request's
+    /// logged query string without `?`: `id` when it picks none, else the path's id combined
+    /// with the parameters kept.
+    pub fn key_id(&self, query: Option<&str>, selection: &edgelab_policy::Selection) -> u64 {
+        let kept = edgelab_policy::select_query(query, selection);
         if kept.is_empty() {
             self.id
         } else {
             use std::hash::BuildHasher;
             foldhash::fast::FixedState::with_seed(0x0edc_e1ab).hash_one((self.id, kept))
         }
+    }
+}
+
+/// Requests in trace order, and the query string of each as it is yielded: what a replay
+/// under cache policies reads. [`Requests`] reads one from a file; [`Plain`] makes one
+/// without query strings of any iterator of requests; [`Queried`] is one in memory with them.
+pub trait Trace: Iterator<Item = Result<Request, TraceError>> {
+    /// The logged query string (without `?`) of the request [`Iterator::next`] yielded last,
+    /// if it had one.
+    fn query(&self) -> Option<&str>;
+}
+
+impl<T: Trace + ?Sized> Trace for &mut T {
+    fn query(&self) -> Option<&str> {
+        (**self).query()
+    }
+}
+
+/// The requests of an iterator as a [`Trace`] without query strings.
+#[derive(Debug, Clone)]
+pub struct Plain<I>(pub I);
+
+impl<I: Iterator<Item = Result<Request, TraceError>>> Iterator for Plain<I> {
+    type Item = Result<Request, TraceError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl<I: Iterator<Item = Result<Request, TraceError>>> Trace for Plain<I> {
+    fn query(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// A trace in memory whose requests carry query strings (generated traces, tests).
+#[derive(Debug, Default)]
+pub struct Queried {
+    requests: std::vec::IntoIter<(Request, Option<String>)>,
+    last: Option<String>,
+}
+
+impl FromIterator<(Request, Option<String>)> for Queried {
+    fn from_iter<I: IntoIterator<Item = (Request, Option<String>)>>(requests: I) -> Self {
+        let requests: Vec<_> = requests.into_iter().collect();
+        Queried {
+            requests: requests.into_iter(),
+            last: None,
+        }
+    }
+}
+
+impl Iterator for Queried {
+    type Item = Result<Request, TraceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (request, query) = self.requests.next()?;
+        self.last = query;
+        Some(Ok(request))
+    }
+}
+
+impl Trace for Queried {
+    fn query(&self) -> Option<&str> {
+        self.last.as_deref()
     }
 }
 
@@ -171,6 +241,8 @@ pub struct Requests<R> {
     pub skipped_methods: u64,
     /// The input's length in bytes, when known ([`Requests::with_length`]).
     length: Option<u64>,
+    /// The query string of the log record yielded last ([`Trace::query`]).
+    query: Option<String>,
 }
 
 impl<R: BufRead> Requests<R> {
@@ -198,6 +270,7 @@ impl<R: BufRead> Requests<R> {
             skipped_zero_size: 0,
             skipped_methods: 0,
             length: None,
+            query: None,
         }
     }
 
@@ -237,7 +310,7 @@ impl<R: BufRead> Requests<R> {
                 self.skipped_methods += 1;
                 continue;
             }
-            return Some(Ok(Request {
+            let request = Request {
                 // Logs before 1970 do not exist; times only order requests.
                 time: u64::try_from(record.time_ms / 1_000).unwrap_or(0),
                 id: hash_id(&record.path),
@@ -247,8 +320,9 @@ impl<R: BufRead> Requests<R> {
                     &record.path,
                     record.content_type.as_deref(),
                 )),
-                query: record.query,
-            }));
+            };
+            self.query = record.query;
+            return Some(Ok(request));
         }
     }
 
@@ -331,6 +405,7 @@ impl<R: BufRead> Iterator for Requests<R> {
         (0, records)
     }
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let next = match self.format {
@@ -343,6 +418,12 @@ impl<R: BufRead> Iterator for Requests<R> {
                 other => return other,
             }
         }
+    }
+}
+
+impl<R: BufRead> Trace for Requests<R> {
+    fn query(&self) -> Option<&str> {
+        self.query.as_deref()
     }
 }
 
@@ -369,7 +450,6 @@ pub fn decode_oracle(record: &[u8; ORACLE_GENERAL_RECORD]) -> Request {
         size: u64::from(u32_at(12)),
         pop: None,
         class: None,
-        query: None,
     }
 }
 
@@ -410,7 +490,6 @@ fn parse_csv(text: &str) -> Result<Request, String> {
         size,
         pop: None,
         class: None,
-        query: None,
     })
 }
 
@@ -447,6 +526,13 @@ mod tests {
         assert_eq!(out[1].time, 2);
         assert_eq!(out[1].id, hash_id("/a.jpg"));
         assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn the_record_stays_small_and_copy() {
+        fn copy<T: Copy>() {}
+        copy::<Request>();
+        assert_eq!(std::mem::size_of::<Request>(), 32);
     }
 
     #[test]
@@ -488,7 +574,7 @@ mod tests {
             .collect();
         let mut reader = Requests::new(&bytes[..], TraceFormat::OracleGeneral);
         let out: Vec<Request> = reader.by_ref().map(Result::unwrap).collect();
-        assert_eq!(out, vec![requests[0].clone(), requests[2].clone()]);
+        assert_eq!(out, vec![requests[0], requests[2]]);
         assert_eq!(reader.skipped_zero_size, 1);
     }
 
@@ -501,14 +587,30 @@ garbage\n\
 10.0.0.2 - - [01/Dec/2026:10:00:02 +0000] \"GET /a.css HTTP/1.1\" 304 -\n\
 10.0.0.2 - - [01/Dec/2026:10:00:03 +0000] \"HEAD /a.css?v=2 HTTP/1.1\" 200 512\n";
         let mut reader = Requests::new(&log[..], TraceFormat::Clf);
-        let out: Vec<Request> = reader.by_ref().map(Result::unwrap).collect();
+        let mut out = Vec::new();
+        while let Some(request) = reader.next() {
+            out.push((request.unwrap(), reader.query().map(str::to_owned)));
+        }
         assert_eq!(out.len(), 2);
-        assert_eq!(out[0].id, out[1].id, "the id names the path");
-        assert_eq!(out[0].id, hash_id("/a.css"));
-        assert_eq!(out[0].query.as_deref(), Some("v=1"));
+        let [(first, first_query), (second, second_query)] = &out[..] else {
+            unreachable!("two requests");
+        };
+        assert_eq!(first.id, second.id, "the id names the path");
+        assert_eq!(first.id, hash_id("/a.css"));
+        // The skipped 304 (no query) between them does not change what follows.
+        assert_eq!(
+            (first_query.as_deref(), second_query.as_deref()),
+            (Some("v=1"), Some("v=2"))
+        );
         let all = edgelab_policy::Selection::All;
-        assert_ne!(out[0].key_id(&all), out[1].key_id(&all), "v=1 and v=2");
-        assert_eq!(out[0].key_id(&edgelab_policy::Selection::None), out[0].id);
+        assert_ne!(
+            first.key_id(first_query.as_deref(), &all),
+            second.key_id(second_query.as_deref(), &all),
+            "v=1 and v=2"
+        );
+        let none = edgelab_policy::Selection::None;
+        assert_eq!(first.key_id(first_query.as_deref(), &none), first.id);
+        let out: Vec<Request> = out.into_iter().map(|(request, _)| request).collect();
         assert_eq!((out[0].size, out[0].time), (512, 1_796_119_200));
         assert_eq!(reader.skipped_methods, 1);
         assert_eq!(reader.skipped_zero_size, 1, "the 304");
