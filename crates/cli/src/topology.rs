@@ -138,13 +138,16 @@ pub enum Command {
         /// and `[link]` table, exactly as `edgelab compare` and `edgelab up` plan them.
         #[arg(long, value_name = "FILE", conflicts_with_all = ["origin", "pops", "shield", "ga_regions", "config"])]
         topology: Option<std::path::PathBuf>,
+        /// Only the `[link]` table of this topology file, with the PoPs and origin given here
+        /// (the earlier spelling of the other commands' `--topology`; hidden, as `--topology`
+        /// covers it: that file's `[link]` table is the model of its route).
+        #[arg(long, value_name = "FILE", hide = true)]
+        config: Option<std::path::PathBuf>,
         /// Also draw the path on a world map into this self-contained SVG file: the client,
         /// every stop with its kind's marker, each hop labelled with its modelled RTT (and the
         /// direct path to the origin, unless `--ga`).
         #[arg(long, value_name = "FILE")]
         svg: Option<std::path::PathBuf>,
-        #[command(flatten)]
-        model: ModelArgs,
     },
 }
 
@@ -152,15 +155,16 @@ pub enum Command {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ModelArgs {
     /// A topology file whose `[link]` table overrides the model's defaults (other tables are
-    /// ignored here).
-    #[arg(long, value_name = "FILE")]
-    config: Option<std::path::PathBuf>,
+    /// ignored here). `--topology`, as `up`, `compare` and `loadgen` name a topology file;
+    /// `--config` is accepted too (its earlier name).
+    #[arg(long = "topology", alias = "config", value_name = "FILE")]
+    topology: Option<std::path::PathBuf>,
 }
 
 impl ModelArgs {
     /// The default model, or the one in the file's `[link]` table (every problem reported).
     fn load(&self) -> Result<LatencyModel, Problems> {
-        let Some(path) = &self.config else {
+        let Some(path) = &self.topology else {
             return Ok(LatencyModel::default());
         };
         let shown = path.display();
@@ -296,9 +300,9 @@ pub fn run(command: Command) -> ExitCode {
             seed,
             topology: file,
             svg,
-            model,
+            config,
         } => {
-            let model = match model.load() {
+            let model = match (ModelArgs { topology: config }).load() {
                 Ok(model) => model,
                 Err(problems) => return usage(problems),
             };

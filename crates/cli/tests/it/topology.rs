@@ -185,10 +185,33 @@ fn a_topology_files_link_table_overrides_the_model_and_bad_values_exit_64() {
         "rtt",
         "us-east-1",
         "eu-west-1",
-        "--config",
+        "--topology",
         good.to_str().unwrap(),
     ]));
     assert!(custom > default * 1.4, "{custom} vs {default}");
+    // `--config`, the flag's earlier name, still reads the same table.
+    let earlier = rtt_ms(&stdout(&[
+        "topology",
+        "rtt",
+        "us-east-1",
+        "eu-west-1",
+        "--config",
+        good.to_str().unwrap(),
+    ]));
+    assert_eq!(earlier, custom);
+    // `route` takes the file as `--topology` alone; `--config` is hidden there but still
+    // reads the `[link]` table over the PoPs and origin given on the command line.
+    let help = stdout(&["topology", "route", "--help"]);
+    assert!(
+        help.contains("--topology <FILE>") && !help.contains("--config"),
+        "{help}"
+    );
+    let good_path = good.to_str().unwrap();
+    let plain = stdout(&["topology", "route", "--client", "London"]);
+    let link_only = stdout(&[
+        "topology", "route", "--client", "London", "--config", good_path,
+    ]);
+    assert_ne!(link_only, plain, "the file's [link] table changes the RTTs");
 
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "[link.backbone]\ninflation = 0.5\nloss = 2.0\n").unwrap();
