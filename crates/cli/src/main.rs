@@ -12,7 +12,10 @@ use clap::{Parser, Subcommand};
 /// mimalloc instead of the system's allocator: a cache hit allocates a few small, short-lived
 /// blocks (header values, the request id, the response head) that its thread-local free lists
 /// serve in a fraction of glibc's instructions (docs/request-lifecycle.md, "Instructions per
-/// hit").
+/// hit"). Built with `no_thp`: it does not advise its heap onto transparent huge pages, where
+/// the first touch of each 2 MiB page stalls the faulting thread for the kernel's compaction
+/// (17 ms per page measured on a loaded two-core VM, a few hundred of them in a whole-CDN run:
+/// docs/latency-model.md, "What each hop costs").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use edgelab_common::config::{ConfigErrors, load_toml};
 use edgelab_common::names::env;
+use edgelab_common::serve::bind_listeners;
 use edgelab_common::shutdown::{Shutdown, signal};
 use edgelab_origin::catalog::CatalogError;
 use edgelab_origin::{Catalog, OriginConfig, OriginSettings};
@@ -183,8 +184,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let traffic = tokio::net::TcpListener::bind(args.listen)
-        .await
+    // A longer accept queue than tokio's bind gives: a load generator's thousands of
+    // connects arrive at once.
+    let traffic = bind_listeners(args.listen, 1)
+        .and_then(|mut sockets| {
+            // invariant: one socket was asked for and bound.
+            tokio::net::TcpListener::from_std(sockets.pop().expect("one socket"))
+        })
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let admin = tokio::net::TcpListener::bind(args.admin)
         .await

@@ -78,6 +78,7 @@ impl LinkConnector {
         let n = self.opened.fetch_add(1, Ordering::Relaxed);
         let seed = connection_seed(self.seed, n);
         let (host, port) = target(&uri)?;
+        let started = tokio::time::Instant::now();
         let tcp = TcpStream::connect((host.as_str(), port))
             .await
             .map_err(|source| LinkError::Connect {
@@ -86,7 +87,7 @@ impl LinkConnector {
             })?;
         // Nagle would add its own delay to small writes; the model charges latency itself.
         let _ = tcp.set_nodelay(true);
-        Ok(LinkStream::opened(tcp, self.hop, seed, self.probe.clone()).await)
+        Ok(LinkStream::opened(tcp, self.hop, seed, self.probe.clone(), started).await)
     }
 }
 

@@ -3,7 +3,9 @@
 //! The side that opens a connection wraps it, so neither server needs to know where its peer
 //! is (SPEC §2). A wrapped connection
 //! - costs one RTT to open, two when the hop is marked TLS ([`LinkConnector`],
-//!   [`LinkStream::connect`]);
+//!   [`LinkStream::connect`]), counted from the start of the real connect: the loopback
+//!   handshake happens inside the modelled one, and if it takes longer (a dropped SYN is
+//!   retried a second later) the excess is recorded as delivery lateness;
 //! - delays everything it reads by the hop's RTT, as a delay line: bytes that really arrived
 //!   at `t` are handed to the reader at `t + RTT`, in order, so server think-time and
 //!   streamed bodies keep their real shape. One RTT sample (base + seeded jitter, + one RTO

@@ -327,3 +327,36 @@ fn catalog_from_log_serves_each_logged_path_at_its_logged_size() {
         "a truncated line under --strict"
     );
 }
+
+/// The heap is not advised onto transparent huge pages: with `defrag` at `madvise` (the
+/// kernel's default) the first touch of each 2 MiB page of an advised mapping waits for the
+/// kernel to compact memory, a stall of milliseconds in the thread that faulted
+/// (docs/latency-model.md). mimalloc advises its arenas unless built with `no_thp`.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_heap_is_not_advised_onto_transparent_huge_pages() {
+    let node = start();
+    // Something allocated and served first.
+    let (status, _, _) = http_get(node.traffic, "/.well-known/edgelab/catalog", &[]);
+    assert_eq!(status, 200);
+    let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", node.child.id()))
+        .expect("read the node's memory map");
+    let mut mapping = "";
+    let mut advised = Vec::new();
+    for line in smaps.lines() {
+        // A mapping's header starts with its address range; its fields follow as `Name: …`.
+        let first = line.split_whitespace().next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            mapping = line;
+        }
+        if let Some(flags) = line.strip_prefix("VmFlags:")
+            && flags.split_whitespace().any(|flag| flag == "hg")
+        {
+            advised.push(mapping.to_string());
+        }
+    }
+    assert!(
+        advised.is_empty(),
+        "mappings advised onto huge pages (MADV_HUGEPAGE): {advised:?}"
+    );
+}
