@@ -25,12 +25,14 @@ use crate::lane::{Lane, Offered};
 use crate::plan::Plan;
 
 /// One queued request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Job {
     /// When it is meant to leave.
     pub(crate) intended: Instant,
     /// Index of the object in the plan's workload.
     pub(crate) object: u32,
+    /// The query string sent after the object's path (a replayed request's, as logged).
+    pub(crate) query: Option<Box<str>>,
 }
 
 /// Releases every open-loop request of `plan` at its intended time (from `start`) into its
@@ -75,6 +77,7 @@ fn release(
         let job = Job {
             intended: Instant::from_std(intended),
             object: request.object as u32,
+            query: request.query,
         };
         if lanes[request.place].offer(job, stop) == Offered::Stopped {
             break;

@@ -63,7 +63,7 @@ pub(crate) enum Offered {
 }
 
 /// A request a worker took from its lane.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Taken {
     /// The request.
     pub(crate) job: Job,
@@ -174,6 +174,7 @@ mod tests {
         Job {
             intended: Instant::now(),
             object,
+            query: None,
         }
     }
 

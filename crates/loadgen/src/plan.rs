@@ -94,7 +94,7 @@ impl Plan {
 }
 
 /// One open-loop request of a plan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedRequest {
     /// Its position in the whole run's schedule (from 0), whatever the shard.
     pub index: u64,
@@ -104,6 +104,9 @@ pub struct PlannedRequest {
     pub place: usize,
     /// The object: an index into the plan's [`Workload::objects`].
     pub object: usize,
+    /// A replayed request's logged query string (without `?`), sent after the object's
+    /// path; `None` for drawn requests and when the catalog path already carries it.
+    pub query: Option<Box<str>>,
 }
 
 /// The iterator of [`Plan::requests`].
@@ -160,6 +163,7 @@ impl Iterator for PlannedRequests<'_> {
                     offset,
                     place,
                     object,
+                    query: None,
                 });
             }
         }

@@ -142,7 +142,8 @@ impl ReplayLog {
     }
 }
 
-/// The requests of a replay, read from the log as the run goes.
+/// The requests of a replay, read from the log as the run goes: each the catalog object of
+/// its logged path and query, else of its path with the logged query string sent after it.
 pub(crate) struct Cursor {
     log: ReplayLog,
     records: Records<Box<dyn BufRead + Send>>,
@@ -201,19 +202,27 @@ impl Cursor {
     /// The next request to send (index, offset from the first logged time, place, object).
     pub(crate) fn next_request(&mut self) -> Option<PlannedRequest> {
         loop {
-            let Ok(record) = self.records.next()? else {
+            let Ok(mut record) = self.records.next()? else {
                 continue;
             };
             if !sendable(&record.method) {
                 continue;
             }
-            let Some(&object) = self
-                .objects
-                .get(&record.target())
-                .or_else(|| self.objects.get(&record.path))
-            else {
-                self.unknown_paths += 1;
-                continue;
+            // The catalog object named with the query (it is then in the path sent), else
+            // the path's, and the logged query is sent after it.
+            let named = record
+                .query
+                .as_ref()
+                .and_then(|_| self.objects.get(&record.target()));
+            let (object, query) = match named {
+                Some(&object) => (object, None),
+                None => match self.objects.get(&record.path) {
+                    Some(&object) => (object, record.query.take().map(String::into_boxed_str)),
+                    None => {
+                        self.unknown_paths += 1;
+                        continue;
+                    }
+                },
             };
             let place = match (&self.log.place, record.edge_code()) {
                 (None, Some(code)) => self.places.get(&code.to_ascii_uppercase()).copied(),
@@ -228,6 +237,7 @@ impl Cursor {
                 offset: Duration::from_secs_f64(ms / 1_000.0 / self.log.speed),
                 place: place.unwrap_or(0),
                 object,
+                query,
             });
         }
     }
@@ -279,6 +289,43 @@ mod tests {
             log.span() < Duration::from_secs(10),
             "about a minute of log at 10x"
         );
+    }
+
+    #[test]
+    fn a_logged_query_string_goes_after_the_path_unless_the_catalog_names_it() {
+        let dir = std::env::temp_dir().join(format!("edgelab-cursor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("queries.log");
+        let line = |second: u32, target: &str| {
+            format!(
+                "10.0.0.1 - - [01/Dec/2026:10:00:{second:02} +0000] \"GET {target} HTTP/1.1\" 200 10\n"
+            )
+        };
+        let log = [
+            line(0, "/a.css?v=2&lang=en"),
+            line(1, "/b.js?v=1"),
+            line(2, "/a.css"),
+            line(3, "/b.js?v=2"),
+            line(4, "/missing?x=1"),
+        ];
+        std::fs::write(&path, log.concat()).unwrap();
+        let log = ReplayLog::scan(path, None, 1.0, None, false).expect("scans");
+        let objects = catalog(&["/a.css", "/b.js?v=1", "/b.js"]);
+        let mut cursor = Cursor::open(&log, &objects, &log.places()).expect("opens");
+        let sent: Vec<(usize, Option<Box<str>>)> = std::iter::from_fn(|| cursor.next_request())
+            .map(|request| (request.object, request.query))
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                (0, Some("v=2&lang=en".into())),
+                (1, None),
+                (0, None),
+                (2, Some("v=2".into())),
+            ]
+        );
+        assert_eq!(cursor.unknown_paths, 1);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

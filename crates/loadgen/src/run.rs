@@ -393,6 +393,7 @@ impl Worker {
             let job = Job {
                 intended: Instant::now(),
                 object,
+                query: None,
             };
             tokio::select! {
                 biased;
@@ -417,7 +418,13 @@ impl Worker {
         let mut sent = Sent::default();
         let outcome = tokio::time::timeout_at(
             job.intended + timeout,
-            self.exchange(connection, object, job.intended, &mut sent),
+            self.exchange(
+                connection,
+                object,
+                job.query.as_deref(),
+                job.intended,
+                &mut sent,
+            ),
         )
         .await
         .unwrap_or_else(|_| {
@@ -467,12 +474,14 @@ impl Worker {
         }
     }
 
-    /// One exchange on `connection` (opened first if needed); notes in `sent` how long the
-    /// connect took and when the request's first byte was written.
+    /// One exchange on `connection` (opened first if needed) for `object`, with `query` after
+    /// its path; notes in `sent` how long the connect took and when the request's first byte
+    /// was written.
     async fn exchange(
         &self,
         connection: &mut Connection,
         object: &CatalogObject,
+        query: Option<&str>,
         intended: Instant,
         sent: &mut Sent,
     ) -> Outcome {
@@ -502,7 +511,10 @@ impl Worker {
                 format!("connection not ready: {error}"),
             );
         }
-        let path = format!("{}{}", self.target.path_prefix, object.path);
+        let path = match query {
+            Some(query) => format!("{}{}?{query}", self.target.path_prefix, object.path),
+            None => format!("{}{}", self.target.path_prefix, object.path),
+        };
         let mut request = match Request::get(path.as_str()).body(Empty::new()) {
             Ok(request) => request,
             Err(error) => {

@@ -1,6 +1,7 @@
 //! A replay and a live run of the same log agree: `edgelab replay` offline against
 //! `origin --catalog-from-log` + `edge` + `loadgen --replay` on loopback, under
-//! CachingOptimized and under short TTLs (where expiry decides), hit ratios within a point.
+//! CachingOptimized, under rfc9111 (whose key keeps the logged query strings) and under short
+//! TTLs (where expiry decides), hit ratios within a point.
 //!
 //! The log is written so the live clock's imprecision cannot tip a request: at `--speed 2`
 //! every repeat comes at most 1 s (real) after the copy was filled or refreshed, or at least
@@ -15,10 +16,14 @@ use serde_json::Value;
 
 use crate::support::{Node, json_stdout, read_json, run, succeeded, temp_dir};
 
-/// Log seconds at which each object is requested (CLF, one request a line).
-const TIMELINE: [(&str, u64, &[u64]); 6] = [
-    ("/img/a.jpg", 20_000, &[0, 2, 10, 12, 20, 22]),
-    ("/static/app.js", 5_000, &[0, 1, 9, 10, 18, 19]),
+/// Log seconds at which each object is requested (CLF, one request a line), by the target
+/// logged: two of the paths are asked with two query strings each, one object under a key
+/// without query strings, two under one that keeps them.
+const TIMELINE: [(&str, u64, &[u64]); 8] = [
+    ("/img/a.jpg?w=800", 20_000, &[0, 2, 10, 20]),
+    ("/img/a.jpg?w=400", 20_000, &[12, 22]),
+    ("/static/app.js?v=1", 5_000, &[0, 1, 9, 10]),
+    ("/static/app.js?v=2", 5_000, &[18, 19]),
     ("/img/b.jpg", 30_000, &[4, 6, 14, 15, 24, 25]),
     ("/api/cart", 300, &[0, 4, 8, 12, 16, 20]),
     ("/index.html", 2_000, &[0, 1, 11, 12]),
@@ -28,9 +33,11 @@ const TIMELINE: [(&str, u64, &[u64]); 6] = [
 /// The log's time compression, offline and live alike.
 const SPEED: &str = "2";
 
-/// The two policies, as flags both `edgelab replay` and `edgelab edge` take.
-const POLICIES: [(&str, &[&str]); 2] = [
+/// The policies, as flags both `edgelab replay` and `edgelab edge` take: two whose keys
+/// leave query strings out, and rfc9111, whose key keeps them all.
+const POLICIES: [(&str, &[&str]); 3] = [
     ("CachingOptimized", &["--policy", "CachingOptimized"]),
+    ("rfc9111", &["--policy", "rfc9111"]),
     (
         "short TTLs",
         &[
@@ -48,10 +55,10 @@ const POLICIES: [(&str, &[&str]); 2] = [
 
 fn write_log(dir: &std::path::Path) -> String {
     let mut lines: Vec<(u64, String)> = Vec::new();
-    for (path, size, times) in TIMELINE {
+    for (target, size, times) in TIMELINE {
         for &t in times {
             let line = format!(
-                "10.0.0.1 - - [01/Dec/2026:10:00:{t:02} +0000] \"GET {path} HTTP/1.1\" 200 {size}"
+                "10.0.0.1 - - [01/Dec/2026:10:00:{t:02} +0000] \"GET {target} HTTP/1.1\" 200 {size}"
             );
             lines.push((t, line));
         }
@@ -139,7 +146,7 @@ fn live(log: &str, origin: &str, flags: &[&str], name: &str) -> (f64, f64) {
 }
 
 #[test]
-fn a_replay_and_a_live_run_of_one_log_agree_under_caching_optimized_and_short_ttls() {
+fn a_replay_and_a_live_run_of_one_log_agree_under_caching_optimized_rfc9111_and_short_ttls() {
     let dir = temp_dir("agreement");
     let log = write_log(&dir);
     let origin_node = Node::loopback("origin", &["--catalog-from-log", &log]);
@@ -176,9 +183,13 @@ fn a_replay_and_a_live_run_of_one_log_agree_under_caching_optimized_and_short_tt
     // Expiry decides under the short TTLs: their hit ratio is well below CachingOptimized's.
     let fresh = |policy: &[&str]| offline(&log, policy).0;
     assert!(
-        fresh(POLICIES[1].1) + 0.2 < fresh(POLICIES[0].1),
+        fresh(POLICIES[2].1) + 0.2 < fresh(POLICIES[0].1),
         "{seen:?}"
     );
+    // The query strings decide under rfc9111: keyed without them, two misses (of 35) fewer,
+    // so a live run sending the paths alone would not agree.
+    let unkeyed = fresh(&["--policy", "rfc9111", "--query-strings", "none"]);
+    assert!(fresh(POLICIES[1].1) + 0.05 < unkeyed, "{seen:?}");
     let _ = origin_node.terminate();
     let _ = std::fs::remove_dir_all(&dir);
 }
