@@ -7,21 +7,30 @@
 # server executes per request does not depend on the load: callgrind counts it exactly. Each
 # server runs under callgrind pinned to SERVER_CPU (so edgelab's default --threads is 1, as in
 # the pinned benchmark); after a warm-up the counters are zeroed, wrk (one thread, LOAD_CPU)
-# runs DURATION seconds, the counters are dumped and divided by the requests wrk completed.
-# Kernel work (the TCP path, sendfile) is not counted: bench-edge.sh's CPU share covers it.
+# sends a fixed number of requests, the counters are dumped and divided by the requests the
+# server answered. Kernel work (the TCP path, sendfile) is not counted: bench-edge.sh's CPU
+# share covers it.
+#
+# A fixed count, not a fixed time: what a cell counts also holds the set-up of its connections
+# and the runtime's timers, so dividing by however many requests a slowed-down server answered
+# in DURATION seconds (2,700 to 19,000 on a busy host) moved a cell by hundreds of instructions
+# between runs of one binary. wrk stops at its REQUESTS-th response (a Lua `response()`); each
+# of its other connections then has one request in flight, which the server answers before
+# the dump, so every cell divides by REQUESTS + connections - 1.
 #
 # Results: RESULTS (default target/bench-instructions/<UTC stamp>/) holds results.tsv
 # (target, size, connections, requests, instructions per request), each run's wrk output
 # and the callgrind profile (`callgrind_annotate FILE`) of every cell.
 #
 # Usage: loadtest/bench-instructions.sh   (installs nginx, wrk, valgrind with apt-get if missing)
-# Env:   DURATION=10  CONNS="64 256"  SIZES="1k 16k"  TARGETS="edgelab nginx limit"
-#        EDGELAB_BIN=target/release/edgelab (built when missing)  LIMIT_BIN=...  RESULTS=...
-#        SERVER_CPU=0  LOAD_CPU=1
+# Env:   REQUESTS=20000  CONNS="64 256"  SIZES="1k 16k"  TARGETS="edgelab nginx limit"
+#        DURATION=600 (longest a cell may take)  EDGELAB_BIN=target/release/edgelab (built
+#        when missing)  LIMIT_BIN=...  RESULTS=...  SERVER_CPU=0  LOAD_CPU=1
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DURATION="${DURATION:-10}"
+REQUESTS="${REQUESTS:-20000}"
+DURATION="${DURATION:-600}"
 CONNS="${CONNS:-64 256}"
 SIZES="${SIZES:-1k 16k}"
 TARGETS="${TARGETS:-edgelab nginx limit}"
@@ -44,6 +53,20 @@ if [[ " $TARGETS " == *" limit "* ]] && ! [ -x "$LIMIT_BIN" ]; then
 fi
 lib_workdir bench-instructions
 mkdir -p "$RESULTS" "$WORK/www" "$WORK/cache"
+# Stops wrk's thread at its REQUESTS-th response, then wrk itself: it sleeps out its duration
+# unless interrupted, and os.execute's system() ignores SIGINT until the shell returns, so the
+# signal comes from a child that outlives it ($PPID is wrk).
+cat >"$WORK/count.lua" <<'LUA'
+local limit = tonumber(os.getenv("REQUESTS"))
+local seen = 0
+function response(status, headers, body)
+    seen = seen + 1
+    if seen == limit then
+        wrk.thread:stop()
+        os.execute("(sleep 0.2; kill -INT $PPID) &")
+    end
+end
+LUA
 for size in $SIZES; do
     case $size in 1k) n=1024 ;; 16k) n=16384 ;; 1m) n=1048576 ;; *) echo "size $size?" >&2; exit 64 ;; esac
     head -c "$n" /dev/urandom >"$WORK/www/$size"
@@ -92,6 +115,17 @@ start_counted() {
     return 1
 }
 
+# Returns once process $1's CPU time (user + system ticks) has not moved for 0.5 s.
+wait_idle() {
+    local last=-1 now _
+    for _ in $(seq 1 100); do
+        now="$(awk '{ print $14 + $15 }' "/proc/$1/stat")"
+        [ "$now" = "$last" ] && return 0
+        last="$now"
+        sleep 0.5
+    done
+}
+
 printf 'target\tsize\tconns\trequests\tinstructions_per_request\n' >"$RESULTS/results.tsv"
 for t in $TARGETS; do
     start_counted "$t"
@@ -104,8 +138,17 @@ for t in $TARGETS; do
         for c in $CONNS; do
             out="$RESULTS/$t-$size-c$c"
             callgrind_control -z "$SERVER_PID" >/dev/null 2>&1
-            (TIMEOUT=$((DURATION + 30)) lib_pinned "$LOAD_CPU" wrk -t1 -c"$c" -d"${DURATION}s" \
-                "$SERVER_URL/$size" >"$out.wrk")
+            (TIMEOUT=$((DURATION + 30)) REQUESTS="$REQUESTS" lib_pinned "$LOAD_CPU" wrk -t1 \
+                -c"$c" -d"${DURATION}s" -s "$WORK/count.lua" "$SERVER_URL/$size" >"$out.wrk")
+            completed="$(awk '/requests in/ { print $1 }' "$out.wrk")"
+            if [ "$completed" -lt "$REQUESTS" ]; then
+                echo "$t $size c$c: wrk stopped after $completed of $REQUESTS requests" >&2
+                exit 1
+            fi
+            # The requests still in flight when wrk stopped: the server answers them (and sees
+            # the connections close) within moments; the dump waits until its CPU time stands
+            # still for half a second.
+            wait_idle "$SERVER_PID"
             callgrind_control -d "$SERVER_PID" >/dev/null 2>&1
             # The dump is complete once its last line (totals) is written.
             for _ in $(seq 1 100); do
@@ -114,7 +157,7 @@ for t in $TARGETS; do
                 sleep 0.1
             done
             cp "$dump" "$out.callgrind"
-            requests="$(awk '/requests in/ { print $1 }' "$out.wrk")"
+            requests=$((REQUESTS + c - 1))
             awk -v t="$t" -v s="$size" -v c="$c" -v r="$requests" \
                 '/^summary:/ { printf "%s\t%s\t%s\t%d\t%.0f\n", t, s, c, r, $2 / r }' \
                 "$out.callgrind" | tee -a "$RESULTS/results.tsv"
