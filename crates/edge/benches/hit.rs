@@ -216,3 +216,36 @@ fn range_hit(bencher: Bencher) {
         .with_inputs(|| request(&range))
         .bench_local_values(|request| fixture.serve(request));
 }
+
+/// A fresh hit for a browser's request head (a dozen fields, not wrk's one): what the node
+/// reads of the viewer's head (the request id and tier marker, conditionals and ranges, the
+/// key's `Accept-Encoding`) costs per field.
+#[divan::bench]
+fn fresh_hit_browser_head(bencher: Bencher) {
+    let fixture = Fixture::new(1024);
+    let head = [
+        (
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        ),
+        (
+            "accept",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        ),
+        ("accept-language", "en-GB,en;q=0.5"),
+        ("accept-encoding", "gzip, deflate, br, zstd"),
+        ("referer", "https://www.example.com/index.html"),
+        ("connection", "keep-alive"),
+        ("cookie", "session=0123456789abcdef; theme=dark"),
+        ("upgrade-insecure-requests", "1"),
+        ("sec-fetch-dest", "document"),
+        ("sec-fetch-mode", "navigate"),
+        ("sec-fetch-site", "same-origin"),
+        ("priority", "u=0, i"),
+    ];
+    let answer = fixture.serve(request(&head));
+    assert_eq!(answer.status(), StatusCode::OK);
+    bencher
+        .with_inputs(|| request(&head))
+        .bench_local_values(|request| fixture.serve(request));
+}

@@ -5,7 +5,6 @@
 //! Grammar: `metric *( ";" param )` separated by commas, `param = name "=" (token |
 //! quoted-string)`; the parameters used are `desc` and `dur` (milliseconds).
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::tier::Tier;
@@ -106,11 +105,8 @@ impl ServerTiming {
         self.separate();
         self.text.push_str(name);
         self.text.push_str(";dur=");
-        match u64::try_from(whole_millis(duration)) {
-            Ok(millis) => push_decimal(&mut self.text, millis),
-            // Writing to a String cannot fail.
-            Err(_) => drop(write!(self.text, "{}", whole_millis(duration))),
-        }
+        self.text
+            .push_str(itoa::Buffer::new().format(whole_millis(duration)));
         self
     }
 
@@ -129,25 +125,6 @@ impl ServerTiming {
     /// The finished value.
     pub fn finish(self) -> String {
         self.text
-    }
-}
-
-/// Appends the decimal digits of `n` (what `{}` writes, without the formatting machinery:
-/// this runs on every response).
-fn push_decimal(text: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    for &digit in &digits[at..] {
-        text.push(char::from(digit));
     }
 }
 
@@ -277,11 +254,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decimals_are_written_as_display_writes_them() {
-        for n in [0, 7, 10, 999, 1_000, 86_400_000, u64::MAX] {
-            let mut text = String::from("x");
-            push_decimal(&mut text, n);
-            assert_eq!(text, format!("x{n}"));
+    fn durations_are_written_as_display_writes_them() {
+        for millis in [0, 7, 10, 999, 1_000, 86_400_000] {
+            let mut timing = ServerTiming::new();
+            timing.dur("a", Duration::from_millis(millis));
+            assert_eq!(timing.as_str(), format!("a;dur={millis}"));
         }
         let far = Duration::from_secs(u64::MAX);
         let mut timing = ServerTiming::new();

@@ -5,6 +5,8 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
+use edgelab_wire::ServerTiming;
+use edgelab_wire::server_timing::metric;
 use http::HeaderValue;
 
 use crate::config::EdgeConfig;
@@ -19,6 +21,10 @@ pub struct Identity {
     pub cache_name: String,
     /// `X-Amz-Cf-Pop` as a header value.
     pub(super) pop_value: HeaderValue,
+    /// The `Server-Timing` member `cdn-pop;desc="<pop_id>"`, written (and escaped) once.
+    pub(super) pop_timing: String,
+    /// The `Server-Timing` member `cdn-hit-layer;desc="<this tier's layer>"`, written once.
+    pub(super) hit_layer_timing: String,
     /// The first [`ID_PREFIX`] characters of every request id of this node: its seed,
     /// encoded once.
     id_prefix: [u8; ID_PREFIX],
@@ -59,8 +65,17 @@ impl Identity {
         // text falls back to a placeholder rather than failing.
         let pop_value =
             HeaderValue::from_str(&pop_id).unwrap_or(HeaderValue::from_static("LOC50-P1"));
+        let member = |name: &str, desc: &str| {
+            let mut timing = ServerTiming::new();
+            timing.desc(name, desc);
+            timing.finish()
+        };
+        let pop_timing = member(metric::POP, &pop_id);
+        let hit_layer_timing = member(metric::HIT_LAYER, config.tier.layer());
         Self {
             pop_value,
+            pop_timing,
+            hit_layer_timing,
             pop_id,
             via,
             cache_name,

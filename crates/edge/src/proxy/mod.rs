@@ -172,6 +172,23 @@ struct Waits<'a> {
     page_request: Option<Parts>,
 }
 
+impl Waits<'_> {
+    /// Sets the request id on the heads that may go upstream (the cache path's exchange, a
+    /// pass, a custom error page's request).
+    fn set_request_id(&mut self, rid: &HeaderValue) {
+        let parts = match &mut self.next {
+            Next::Cache(Looked::Stored(exchange, _) | Looked::Missing(exchange)) => {
+                Some(&mut exchange.parts)
+            }
+            Next::Cache(Looked::Fresh(_)) => None,
+            Next::Pass(parts, _) => Some(parts),
+        };
+        for parts in parts.into_iter().chain(self.page_request.as_mut()) {
+            parts.headers.insert(own::X_AMZ_CF_ID.clone(), rid.clone());
+        }
+    }
+}
+
 /// The next phase of an admitted request.
 enum Next<'a> {
     /// The cache path, after the lookup.
@@ -211,7 +228,8 @@ impl Node {
         );
         let outcome = match span.in_scope(|| self.admit(parts)) {
             Admitted::Answered(outcome) => outcome,
-            Admitted::Waits(waits) => {
+            Admitted::Waits(mut waits) => {
+                waits.set_request_id(&rid);
                 Box::pin(self.proceed(*waits, incoming).instrument(span.clone())).await
             }
         };
@@ -228,17 +246,32 @@ impl Node {
     }
 
     /// The request's `X-Amz-Cf-Id`: a lower tier's id is kept so one viewer request has one
-    /// id on every tier; a viewer's own is replaced. It is set on `parts` for the upstream.
+    /// id on every tier; a viewer's own is dropped and replaced. The tier marker goes too. The
+    /// id is set on the request only when it goes on ([`Waits::set_request_id`]): a fresh hit
+    /// forwards nothing.
     fn request_id(&self, parts: &mut Parts) -> HeaderValue {
+        // Most requests carry neither field: one pass over their names says so without
+        // hashing a name (a removal hashes it even when the field is absent).
+        let marked = parts
+            .headers
+            .keys()
+            .any(|name| *name == own::X_EDGELAB_TIER || *name == own::X_AMZ_CF_ID);
+        if !marked {
+            return self.identity.next_id_value();
+        }
         let from_tier = parts.headers.remove(&own::X_EDGELAB_TIER).is_some();
         let kept = from_tier
             .then(|| parts.headers.get(&own::X_AMZ_CF_ID))
             .flatten()
             .filter(|id| id.to_str().is_ok())
             .cloned();
-        let rid = kept.unwrap_or_else(|| self.identity.next_id_value());
-        parts.headers.insert(own::X_AMZ_CF_ID.clone(), rid.clone());
-        rid
+        match kept {
+            Some(rid) => rid,
+            None => {
+                parts.headers.remove(&own::X_AMZ_CF_ID);
+                self.identity.next_id_value()
+            }
+        }
     }
 
     /// Admission: head and URL limits, then the behaviour decides cache or pass; a cacheable

@@ -158,10 +158,7 @@ impl Served {
                 collapsed: false,
             } => {
                 text.push_str("hit; ttl=");
-                let mut digits = [0u8; 20];
-                for &digit in super::respond::digits_of(ttl, &mut digits) {
-                    text.push(char::from(digit));
-                }
+                text.push_str(itoa::Buffer::new().format(ttl));
             }
             // Writing to a String cannot fail.
             other => drop(write!(text, "{other}")),
@@ -396,13 +393,18 @@ impl Node {
         if let Some(fbl) = upstream.first_byte {
             timing.dur(metric::UPSTREAM_FBL, fbl);
         }
+        // The node's own members are written once, in `Identity`.
         timing
             .flag(server_timing::cache_metric(shown))
-            .desc(metric::POP, &self.identity.pop_id)
+            .member(&self.identity.pop_timing)
             .desc(metric::RID, rid);
-        if let Some(layer) = hit_layer {
-            timing.desc(metric::HIT_LAYER, layer.layer());
-        }
+        match hit_layer {
+            Some(layer) if layer == self.config.tier => {
+                timing.member(&self.identity.hit_layer_timing)
+            }
+            Some(layer) => timing.desc(metric::HIT_LAYER, layer.layer()),
+            None => &mut timing,
+        };
         timing.dur(metric::DOWNSTREAM_FBL, elapsed);
         if let Some(origin) = &upstream.origin_timing {
             timing.member(origin);

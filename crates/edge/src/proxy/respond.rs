@@ -116,34 +116,18 @@ pub(super) fn respond_streaming(
     with_head(object.status, headers, body)
 }
 
-/// The decimal digits of `n`, written at the end of `digits`.
-pub(super) fn digits_of(n: u64, digits: &mut [u8; 20]) -> &[u8] {
-    let mut at = digits.len();
-    let mut rest = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    &digits[at..]
-}
-
 /// `n` as a header value in one allocation of its exact size (`HeaderValue::from(u64)`
 /// takes two: a 20-byte buffer, then the shared header a partly filled buffer needs).
 fn decimal(n: u64) -> HeaderValue {
-    let mut digits = [0u8; 20];
     // Invariant: ASCII digits are valid header text.
-    HeaderValue::from_bytes(digits_of(n, &mut digits)).expect("digits are header text")
+    HeaderValue::from_str(itoa::Buffer::new().format(n)).expect("digits are header text")
 }
 
 /// Sets `Content-Length` to `length`, keeping the stored value when it already says so (the
 /// usual case: no number is rendered on a hit).
 fn set_content_length(headers: &mut HeaderMap, length: usize) {
-    let mut digits = [0u8; 20];
-    let digits = digits_of(length as u64, &mut digits);
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(length).as_bytes();
     let mut stored = headers.get_all(header::CONTENT_LENGTH).iter();
     let agrees = stored.next().is_some_and(|v| v.as_bytes() == digits);
     if !(agrees && stored.next().is_none()) {

@@ -228,3 +228,49 @@ async fn the_origin_sees_cloudfronts_user_agent_and_the_viewer_host_only_when_fo
     assert_eq!((host(2), agent(2)), (own.clone(), "probe/1".into()));
     assert_eq!((host(3), agent(3)), (own, "Amazon CloudFront".into()));
 }
+
+#[tokio::test]
+async fn a_viewers_request_id_is_replaced_upstream_and_a_lower_tiers_is_kept() {
+    let origin = TestOrigin::start("o").await;
+    let tier_id = "T".repeat(56);
+    let mut answers = Vec::new();
+    // A pass, then a miss on the cache path, each from a viewer and from a lower tier.
+    for preset in ["CachingDisabled", "CachingOptimized"] {
+        let edge = Node::single(&origin.url(), preset).await;
+        let viewer = get(
+            &format!("{}/v-{preset}", edge.url()),
+            &[("x-amz-cf-id", "chosen-by-the-viewer")],
+        )
+        .await;
+        let lower = get(
+            &format!("{}/t-{preset}", edge.url()),
+            &[("x-edgelab-tier", "EDGE"), ("x-amz-cf-id", &tier_id)],
+        )
+        .await;
+        answers.push((viewer, false));
+        answers.push((lower, true));
+        if preset == "CachingOptimized" {
+            // A fresh hit forwards nothing and answers with an id of its own.
+            let hit = get(&format!("{}/t-{preset}", edge.url()), &[]).await;
+            assert_eq!(hit.h("x-cache"), "Hit from cloudfront");
+            assert_eq!(hit.h("x-amz-cf-id").len(), 56);
+            assert_ne!(hit.h("x-amz-cf-id"), tier_id);
+        }
+    }
+    let seen = seen(&origin);
+    assert_eq!(seen.len(), answers.len());
+    for (headers, (answer, from_tier)) in seen.iter().zip(&answers) {
+        let sent: Vec<_> = headers.get_all("x-amz-cf-id").iter().collect();
+        assert_eq!(sent.len(), 1, "one id upstream");
+        assert_eq!(sent[0].to_str().unwrap(), answer.h("x-amz-cf-id"));
+        if *from_tier {
+            assert_eq!(answer.h("x-amz-cf-id"), tier_id);
+        } else {
+            assert_eq!(answer.h("x-amz-cf-id").len(), 56);
+        }
+        assert!(
+            headers.get("x-edgelab-tier").is_some(),
+            "the node's own marker"
+        );
+    }
+}
