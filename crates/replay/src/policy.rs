@@ -182,6 +182,7 @@ fn label_of(c: &CachePolicyConfig) -> PolicyLabel {
         min_ttl: seconds(c.min_ttl),
         default_ttl: seconds(c.default_ttl),
         max_ttl: seconds(c.max_ttl),
+        query_strings: KeyQueryStrings::of(&c.query_strings),
     }
 }
 
@@ -207,6 +208,29 @@ pub struct PolicyLabel {
     pub default_ttl: Option<f64>,
     /// MaxTTL in seconds (`null`: unbounded, `rfc9111`).
     pub max_ttl: Option<f64>,
+    /// The query strings its cache key keeps.
+    pub query_strings: KeyQueryStrings,
+}
+
+/// The query strings a cache key keeps, as the JSON report shows them: `"all"`, `"none"`, or
+/// the names kept (`["v", "lang"]`, as given).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum KeyQueryStrings {
+    /// `all` or `none`.
+    Word(&'static str),
+    /// The names kept.
+    Names(Vec<String>),
+}
+
+impl KeyQueryStrings {
+    fn of(selection: &Selection) -> Self {
+        match selection {
+            Selection::All => KeyQueryStrings::Word("all"),
+            Selection::None => KeyQueryStrings::Word("none"),
+            Selection::Only(names) => KeyQueryStrings::Names(names.clone()),
+        }
+    }
 }
 
 /// The policies of the grid: every combination of the presets and the TTLs given (the

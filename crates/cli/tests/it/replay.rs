@@ -414,6 +414,22 @@ fn replay_splits_objects_by_the_query_strings_of_the_policy_key() {
     assert_eq!(keyed, [("CachingOptimized query=v".into(), 2)]);
     let other = misses(&["--query-strings", "lang,x"]);
     assert_eq!(other, [("CachingOptimized query=lang,x".into(), 1)]);
+    // The JSON names each key's query strings.
+    let keys = |extra: &[&str]| -> Vec<Value> {
+        let mut args = vec!["replay", log, "--format", "clf", "--capacity", "1MiB"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--json", "-"]);
+        let json: Value =
+            serde_json::from_str(&crate::support::succeeded(&run(&args, LIMIT))).expect("JSON");
+        let results = json["results"].as_array().expect("results").iter();
+        results
+            .map(|r| r["policy"]["query_strings"].clone())
+            .collect()
+    };
+    let named = keys(&["--policy", "CachingOptimized,rfc9111"]);
+    assert_eq!(named, [Value::from("none"), Value::from("all")]);
+    let names = keys(&["--query-strings", "v,lang"]);
+    assert_eq!(names, [serde_json::json!(["v", "lang"])]);
     let plain = misses(&[]);
     assert_eq!(
         plain,
