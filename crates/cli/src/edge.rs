@@ -78,6 +78,10 @@ pub struct Args {
     /// (default: the CPUs this process may run on, as `taskset` or a cgroup limit them).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
+    /// Serve every request through hyper, without the lane that answers fresh HTTP/1.1 hits
+    /// itself (`listener.lane = false`; for comparing the two paths or debugging).
+    #[arg(long)]
+    pub no_lane: bool,
 }
 
 /// The default `--threads`: the CPUs the process may use.
@@ -117,6 +121,9 @@ fn build_config(args: &Args) -> Result<EdgeConfig, ConfigErrors> {
     }
     if let Some(pop) = &args.pop {
         raw.pop = Some(pop.clone());
+    }
+    if args.no_lane {
+        raw.listener.lane = Some(false);
     }
     if raw.admin_token.is_none()
         && let Ok(token) = std::env::var(edgelab_common::names::env::ADMIN_TOKEN)

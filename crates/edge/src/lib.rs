@@ -269,6 +269,7 @@ fn listener_options(
     let listeners = ListenerFamilies::register(registry)?;
     let mut traffic = ServeOptions {
         limits: config.listener,
+        lane: config.listener.lane,
         metrics: listeners.listener("traffic"),
         ..ServeOptions::default()
     };

@@ -36,6 +36,11 @@ pub struct RawListenerLimits {
         skip_serializing_if = "Option::is_none"
     )]
     pub idle_timeout: Option<Duration>,
+    /// Whether HTTP/1.1 requests a node answers at once (fresh hits) are served by the lane
+    /// instead of hyper (default true; `docs/request-lifecycle.md`, "The lane"). Off: every
+    /// connection is hyper's, for comparing or debugging.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lane: Option<bool>,
 }
 
 /// Validated listener bounds.
@@ -49,6 +54,8 @@ pub struct ListenerLimits {
     pub header_read_timeout: Duration,
     /// See [`RawListenerLimits::idle_timeout`].
     pub idle_timeout: Duration,
+    /// See [`RawListenerLimits::lane`].
+    pub lane: bool,
 }
 
 impl Default for ListenerLimits {
@@ -63,6 +70,7 @@ impl Default for ListenerLimits {
             // Longer than the idle timeout of edgelab's own client pools (60 s), so the client
             // side closes first and never sends into a connection the server is closing.
             idle_timeout: Duration::from_secs(65),
+            lane: true,
         }
     }
 }
@@ -101,6 +109,7 @@ impl TryFrom<&RawListenerLimits> for ListenerLimits {
                 defaults.header_read_timeout,
             ),
             idle_timeout: timeout("idle_timeout", raw.idle_timeout, defaults.idle_timeout),
+            lane: raw.lane.unwrap_or(defaults.lane),
         };
         errors.into_result(limits)
     }

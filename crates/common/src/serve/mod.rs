@@ -25,7 +25,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -36,6 +36,7 @@ use crate::shutdown::Shutdown;
 
 mod bind;
 pub mod head;
+pub mod lane;
 mod limits;
 mod metrics;
 mod watch;
@@ -53,6 +54,21 @@ pub trait Handler: Send + Sync + 'static {
         request: Request<Incoming>,
         peer: SocketAddr,
     ) -> impl Future<Output = Response<Body>> + Send;
+
+    /// Whether [`Handler::answer_now`] answers some requests: only then do connections start
+    /// in the lane (see [`ServeOptions::lane`]).
+    fn answers_now(&self) -> bool {
+        false
+    }
+
+    /// Answers a request without a body at once, without waiting for anything, or declines
+    /// (`None`, the default). A declined request is served by [`Handler::handle`] afterwards,
+    /// from the same bytes, so declining must leave no trace a second try would see twice.
+    /// The answer must be the one [`Handler::handle`] would give.
+    fn answer_now(&self, request: Request<()>, peer: SocketAddr) -> Option<Response<Body>> {
+        let _ = (request, peer);
+        None
+    }
 }
 
 /// Limits and timeouts of a listener.
@@ -75,6 +91,10 @@ pub struct ServeOptions {
     /// served by its own thread, hold at most [`ListenerLimits::max_connections`] together.
     /// `None`: each listener has a cap of its own.
     pub connection_slots: Option<Arc<Semaphore>>,
+    /// Serve the HTTP/1.1 requests the handler [answers at once](Handler::answer_now)
+    /// without hyper (the [`lane`] module; on by default, [`ListenerLimits::lane`] in a
+    /// config). Off: every connection is hyper's.
+    pub lane: bool,
 }
 
 /// Smallest and largest pause after a failed accept; it doubles per consecutive failure.
@@ -89,6 +109,7 @@ impl Default for ServeOptions {
             drain_deadline: Duration::from_secs(10),
             metrics: ListenerMetrics::unregistered(),
             connection_slots: None,
+            lane: true,
         }
     }
 }
@@ -130,6 +151,57 @@ fn connection_builder(options: &ServeOptions) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .max_header_list_size(options.max_head_bytes as u32);
     builder
+}
+
+/// One accepted connection, before it is served: what hyper (or the lane, then hyper) needs.
+struct Connection<H> {
+    handler: Arc<H>,
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+    max_head_bytes: usize,
+    builder: auto::Builder<TokioExecutor>,
+    /// Holds the drain open until the connection ends.
+    watcher: Watcher,
+}
+
+impl<H: Handler> Connection<H> {
+    /// Serves the connection with hyper until it closes or the drain ends it.
+    async fn hyper<S>(self, io: S)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            handler,
+            peer,
+            activity,
+            max_head_bytes,
+            builder,
+            watcher,
+        } = self;
+        let interim_queue = InterimQueue::default();
+        let service_interim = interim_queue.clone();
+        let service = service_fn(move |request: Request<Incoming>| {
+            let handler = handler.clone();
+            let in_flight = activity.begin();
+            let refused = head::check(&request, max_head_bytes);
+            // Interim responses reach HTTP/1.1 clients only (crate::interim).
+            let interim =
+                (request.version() == http::Version::HTTP_11).then(|| service_interim.request());
+            async move {
+                let response = match refused {
+                    Some(problem) => problem.response(),
+                    None => interim::serving(interim, handler.handle(request, peer)).await,
+                };
+                drop(in_flight);
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let io = TokioIo::new(InterimIo::new(io, interim_queue));
+        let connection = builder.serve_connection_with_upgrades(io, service);
+        if let Err(error) = watcher.watch(connection).await {
+            tracing::debug!(%peer, error = %error, "connection ended with an error");
+        }
+    }
 }
 
 async fn accept_loop<H: Handler>(
@@ -189,37 +261,22 @@ async fn accept_loop<H: Handler>(
         let _ = stream.set_nodelay(true);
         metrics.accepted.inc();
         let activity = Arc::new(Activity::default());
-        let handler = handler.clone();
-        let service_activity = activity.clone();
-        let max_head_bytes = options.max_head_bytes;
-        let interim_queue = InterimQueue::default();
-        let service_interim = interim_queue.clone();
-        let service = service_fn(move |request: Request<Incoming>| {
-            let handler = handler.clone();
-            let in_flight = service_activity.begin();
-            let refused = head::check(&request, max_head_bytes);
-            // Interim responses reach HTTP/1.1 clients only (crate::interim).
-            let interim =
-                (request.version() == http::Version::HTTP_11).then(|| service_interim.request());
-            async move {
-                let response = match refused {
-                    Some(problem) => problem.response(),
-                    None => interim::serving(interim, handler.handle(request, peer)).await,
-                };
-                drop(in_flight);
-                Ok::<_, Infallible>(response)
-            }
-        });
-        let watched = Watched::new(stream, activity, timeouts, metrics.clone());
-        let io = TokioIo::new(InterimIo::new(watched, interim_queue));
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
+        let watched = Watched::new(stream, activity.clone(), timeouts, metrics.clone());
+        let connection = Connection {
+            handler: handler.clone(),
+            peer,
+            activity,
+            max_head_bytes: options.max_head_bytes,
+            builder: builder.clone(),
+            watcher: graceful.watcher(),
+        };
         let open = metrics.open.clone();
+        let stop = (options.lane && handler.answers_now()).then(|| shutdown.token().clone());
         shutdown.tracker().spawn(async move {
             open.inc();
-            let connection = builder.serve_connection_with_upgrades(io, service);
-            if let Err(error) = watcher.watch(connection).await {
-                tracing::debug!(%peer, error = %error, "connection ended with an error");
+            match stop {
+                Some(stop) => lane::serve(connection, watched, stop).await,
+                None => connection.hyper(watched).await,
             }
             open.dec();
             drop(slot);

@@ -18,12 +18,44 @@ use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// Answers with the request's target; at once (the lane) for targets of an even length, so
+/// both the lane's answers and its hand-overs to hyper are fuzzed.
 struct Echo;
+
+fn echo(uri: &http::Uri) -> Response<Body> {
+    Response::new(body::full(uri.to_string()))
+}
 
 impl Handler for Echo {
     async fn handle(&self, request: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
-        Response::new(body::full(request.uri().to_string()))
+        echo(request.uri())
     }
+
+    fn answers_now(&self) -> bool {
+        true
+    }
+
+    fn answer_now(&self, request: Request<()>, _peer: SocketAddr) -> Option<Response<Body>> {
+        (request.uri().path().len() % 2 == 0).then(|| echo(request.uri()))
+    }
+}
+
+/// `answer` with each `date:` field's value blanked (the two listeners may answer in
+/// different seconds).
+fn without_dates(answer: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(answer.len());
+    let mut rest = answer;
+    while let Some(at) = rest.windows(8).position(|w| w == b"\r\ndate: ") {
+        out.extend_from_slice(&rest[..at + 8]);
+        rest = &rest[at + 8..];
+        let end = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .unwrap_or(rest.len());
+        rest = &rest[end..];
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 fn method() -> impl Strategy<Value = String> {
@@ -122,20 +154,40 @@ proptest! {
         ..ProptestConfig::default()
     })]
 
+    /// Every head, sent to a listener with the lane and to one without it: both answer (or
+    /// close) the same way, byte for byte but the `date`, and both keep serving.
     #[test]
     fn every_generated_head_gets_an_answer_or_a_close(heads in prop::collection::vec(head(), 1..4)) {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
-            let listener = loopback().await;
-            let addr = listener.local_addr().unwrap();
             let shutdown = Shutdown::new();
-            serve(listener, Arc::new(Echo), ServeOptions::default(), shutdown.clone());
-            for bytes in &heads {
-                let answer = exchange(addr, bytes).await.map_err(TestCaseError::fail)?;
-                prop_assert!(well_formed(bytes, &answer), "odd answer {:?}", String::from_utf8_lossy(&answer[..answer.len().min(80)]));
+            let mut addrs = Vec::new();
+            for lane in [true, false] {
+                let listener = loopback().await;
+                addrs.push(listener.local_addr().unwrap());
+                let options = ServeOptions { lane, ..ServeOptions::default() };
+                serve(listener, Arc::new(Echo), options, shutdown.clone());
             }
-            let answer = exchange(addr, b"GET /still HTTP/1.1\r\nHost: a\r\n\r\n").await.map_err(TestCaseError::fail)?;
-            prop_assert!(answer.starts_with(b"HTTP/1.1 200"), "the listener stopped answering");
+            for bytes in &heads {
+                let answer = exchange(addrs[0], bytes).await.map_err(TestCaseError::fail)?;
+                prop_assert!(well_formed(bytes, &answer), "odd answer {:?}", String::from_utf8_lossy(&answer[..answer.len().min(80)]));
+                let hyper = exchange(addrs[1], bytes).await.map_err(TestCaseError::fail)?;
+                if !bytes.starts_with(b"PRI * HTTP/2.0") {
+                    let (lane, hyper) = (without_dates(&answer), without_dates(&hyper));
+                    prop_assert_eq!(
+                        String::from_utf8_lossy(&lane),
+                        String::from_utf8_lossy(&hyper),
+                        "the lane and hyper answered differently"
+                    );
+                }
+            }
+            for addr in addrs {
+                for target in ["/still", "/stil"] {
+                    let request = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
+                    let answer = exchange(addr, request.as_bytes()).await.map_err(TestCaseError::fail)?;
+                    prop_assert!(answer.starts_with(b"HTTP/1.1 200"), "the listener stopped answering");
+                }
+            }
             shutdown.trigger();
             Ok(())
         })?;

@@ -15,7 +15,8 @@ use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Answers `/slow` after 400 ms (longer than every timeout under test), anything else at once.
+/// Answers `/slow` after 400 ms (longer than every timeout under test), anything else at once
+/// (through the lane, which hands `/slow` to hyper).
 struct Answer;
 
 impl Handler for Answer {
@@ -24,6 +25,14 @@ impl Handler for Answer {
             tokio::time::sleep(Duration::from_millis(400)).await;
         }
         Response::new(body::full("ok"))
+    }
+
+    fn answers_now(&self) -> bool {
+        true
+    }
+
+    fn answer_now(&self, request: Request<()>, _peer: SocketAddr) -> Option<Response<Body>> {
+        (request.uri().path() != "/slow").then(|| Response::new(body::full("ok")))
     }
 }
 
@@ -43,6 +52,7 @@ impl Listener {
                 first_byte_timeout: Duration::from_secs(30),
                 header_read_timeout: Duration::from_secs(30),
                 idle_timeout: Duration::from_secs(30),
+                lane: true,
             },
             metrics: families.listener("traffic"),
             ..ServeOptions::default()
@@ -261,4 +271,53 @@ async fn a_head_over_the_limit_gets_431_even_when_hyper_would_buffer_it() {
         "{}",
         &answer[..answer.len().min(80)]
     );
+}
+
+#[tokio::test]
+async fn a_drain_closes_an_idle_lane_connection_and_lets_the_listener_finish() {
+    let listener = Listener::start(|o| o.drain_deadline = Duration::from_secs(5)).await;
+    let mut stream = TcpStream::connect(listener.addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(one_response(&mut stream).await.starts_with("HTTP/1.1 200"));
+    listener.shutdown.trigger();
+    assert!(closed_by_peer(&mut stream).await.is_empty());
+    listener.shutdown.tracker().close();
+    tokio::time::timeout(Duration::from_secs(5), listener.shutdown.tracker().wait())
+        .await
+        .expect("the accept loop and the connection end well before the deadline");
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order_across_a_hand_over() {
+    let listener = Listener::start(|_| {}).await;
+    // The lane answers the first, hyper the slow one and everything after it.
+    let answer = edgelab_testkit::raw(
+        listener.addr,
+        b"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /slow HTTP/1.1\r\nHost: a\r\n\r\n\
+          HEAD /b HTTP/1.1\r\nHost: a\r\n\r\nGET /c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(answer.matches("HTTP/1.1 200 OK\r\n").count(), 4, "{answer}");
+    assert_eq!(
+        answer.matches("\r\n\r\nok").count(),
+        3,
+        "HEAD has no body: {answer}"
+    );
+    assert!(answer.contains("connection: close\r\n"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_lane_connection_closes_after_an_answer_to_connection_close() {
+    let listener = Listener::start(|_| {}).await;
+    let mut stream = TcpStream::connect(listener.addr).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = String::from_utf8(closed_by_peer(&mut stream).await).unwrap();
+    assert_eq!(answer.matches("HTTP/1.1 200").count(), 1, "{answer}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
 }

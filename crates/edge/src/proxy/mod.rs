@@ -201,6 +201,14 @@ impl edgelab_common::serve::Handler for Node {
     async fn handle(&self, request: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
         self.serve(request).await
     }
+
+    fn answers_now(&self) -> bool {
+        true
+    }
+
+    fn answer_now(&self, request: Request<()>, _peer: SocketAddr) -> Option<Response<Body>> {
+        self.serve_now(request)
+    }
 }
 
 impl Node {
@@ -234,6 +242,30 @@ impl Node {
             }
         };
         span.in_scope(|| self.finish(outcome, &rid, started))
+    }
+
+    /// Serves a request without a body if admission answers it without waiting (a fresh hit,
+    /// or the node's own refusal of the head): the same response [`Node::serve`] gives, with
+    /// the same headers, metrics and span. `None` for every request that would wait (a miss,
+    /// a stale copy, a pass, a custom error page): nothing is counted then, and [`Node::serve`]
+    /// serves it from the start (the lookup runs again; a request id is skipped).
+    pub fn serve_now(&self, request: Request<()>) -> Option<Response<Body>> {
+        let started = Instant::now();
+        let (mut parts, ()) = request.into_parts();
+        let rid = self.request_id(&mut parts);
+        let span = tracing::debug_span!(
+            "request",
+            pop = %self.identity.pop_id,
+            tier = %self.config.tier.as_str(),
+            request_id = %rid.to_str().unwrap_or_default(),
+            cache_status = tracing::field::Empty,
+        );
+        match span.in_scope(|| self.admit(parts)) {
+            Admitted::Answered(outcome) => {
+                Some(span.in_scope(|| self.finish(outcome, &rid, started)))
+            }
+            Admitted::Waits(_) => None,
+        }
     }
 
     /// The storability rules for `behavior`: its cache policy and the distribution's error

@@ -1,0 +1,835 @@
+//! The lane: HTTP/1.1 requests a handler can answer at once, served without hyper.
+//!
+//! A connection starts here when [`ServeOptions::lane`](super::ServeOptions::lane) is on and
+//! the handler [answers at once](super::Handler::answers_now). The lane reads the socket
+//! itself, parses each request head with `httparse` (the parser hyper uses) and, for a request
+//! it can take, asks [`Handler::answer_now`](super::Handler::answer_now) for the response,
+//! encodes it as hyper's HTTP/1.1 server would (status line, the fields in the map's order,
+//! `content-length`, `connection: close`, `date`; no body after a HEAD) and writes the
+//! answers of every request read so far in one vectored write, the bodies as their own
+//! slices. Then it goes on with the next request of the connection: keep-alive and pipelined
+//! requests in order.
+//!
+//! The lane takes a GET or HEAD request of HTTP/1.1 without a body (`Content-Length: 0` at
+//! most, no `Transfer-Encoding`), without `Expect` or `Upgrade`, with at most
+//! [`MAX_FIELDS`] fields, that the head checks ([`super::head::check`]) let through. For
+//! anything else (another method or version, the h2c preface, a head hyper would refuse, a
+//! request the handler declines) the connection goes to hyper for the rest of its life,
+//! with the bytes the lane read replayed first ([`Replayed`]): hyper parses that request
+//! again and serves it, and every later one, exactly as when the lane is off.
+//!
+//! What stays the accept loop's on both paths: the connection cap and counts, the first-byte,
+//! header-read and idle timeouts (the lane reads through the same `Watched` socket and marks
+//! each request in flight), and the graceful drain (the lane holds the connection's drain
+//! watcher: on shutdown it closes an idle connection, and an answer it writes after the
+//! shutdown carries `connection: close`, as hyper's do).
+
+use std::cell::RefCell;
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{
+    HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, header,
+};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio_util::sync::CancellationToken;
+
+use super::{Connection, Handler};
+use crate::body::Body;
+
+/// Most header fields of a request the lane takes; a request with more goes to hyper (which
+/// allows [`ServeOptions::max_headers`](super::ServeOptions::max_headers)).
+pub const MAX_FIELDS: usize = 64;
+
+/// Bytes the read buffer asks for at a time (hyper's first read buffer is as large).
+const READ_CHUNK: usize = 8 * 1024;
+
+/// Most answers gathered before they are written, so a long pipeline is written as it goes.
+const MAX_BATCH: usize = 32;
+
+/// Where a field's name and value lie in the head: `(name start, name end, value start,
+/// value end)`.
+type FieldAt = (u32, u32, u32, u32);
+
+/// What the parser made of the start of the read buffer.
+enum Parsed {
+    /// A whole request head of `len` bytes the lane may take.
+    Head {
+        len: usize,
+        head_method: bool,
+        target: (usize, usize),
+        fields: usize,
+    },
+    /// Not a whole head yet.
+    Partial,
+    /// Something the lane does not take: hyper's.
+    Other,
+}
+
+/// What became of one request.
+enum Step {
+    /// Answered; the connection goes on.
+    Answered,
+    /// Answered; the connection closes after it (`Connection: close`, drain).
+    Last,
+    /// hyper's, from the start of the read buffer (the buffer holds the request again).
+    HandOver,
+    /// The answer failed after it began (a body error): the connection is closed.
+    Abort,
+}
+
+/// The answers waiting to be written: their heads in one buffer, bodies as their own slices.
+#[derive(Default)]
+struct Out {
+    text: Vec<u8>,
+    parts: Vec<Part>,
+    answers: usize,
+}
+
+enum Part {
+    /// A range of `Out::text`.
+    Text(usize, usize),
+    /// A body chunk.
+    Body(Bytes),
+}
+
+impl Out {
+    fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Marks `text[start..]` as the next part (joined to a text part just before it).
+    fn close_text(&mut self, start: usize) {
+        let end = self.text.len();
+        if end == start {
+            return;
+        }
+        if let Some(Part::Text(_, last_end)) = self.parts.last_mut()
+            && *last_end == start
+        {
+            *last_end = end;
+            return;
+        }
+        self.parts.push(Part::Text(start, end));
+    }
+
+    fn body(&mut self, bytes: Bytes) {
+        if !bytes.is_empty() {
+            self.parts.push(Part::Body(bytes));
+        }
+    }
+
+    fn truncate(&mut self, text: usize, parts: usize) {
+        self.text.truncate(text);
+        self.parts.truncate(parts);
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.parts.clear();
+        self.answers = 0;
+    }
+
+    fn bytes<'a>(&'a self, part: &'a Part) -> &'a [u8] {
+        match part {
+            Part::Text(start, end) => &self.text[*start..*end],
+            Part::Body(bytes) => bytes,
+        }
+    }
+
+    /// Writes every part, in as few vectored writes as the socket takes.
+    async fn write_to<W: AsyncWrite + Unpin>(&mut self, io: &mut W) -> io::Result<()> {
+        const SLICES: usize = 16;
+        let (mut part, mut offset) = (0, 0);
+        while part < self.parts.len() {
+            let mut slices = [IoSlice::new(&[]); SLICES];
+            let mut count = 0;
+            for (i, p) in self.parts[part..].iter().take(SLICES).enumerate() {
+                let bytes = self.bytes(p);
+                slices[i] = IoSlice::new(if i == 0 { &bytes[offset..] } else { bytes });
+                count += 1;
+            }
+            let mut written = io.write_vectored(&slices[..count]).await?;
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            while written > 0 && part < self.parts.len() {
+                let rest = self.bytes(&self.parts[part]).len() - offset;
+                if written >= rest {
+                    written -= rest;
+                    part += 1;
+                    offset = 0;
+                } else {
+                    offset += written;
+                    written = 0;
+                }
+            }
+        }
+        self.clear();
+        Ok(())
+    }
+}
+
+/// A connection's lane state, kept for its whole life (the field positions are parsed into
+/// it without being cleared per request).
+struct Lane {
+    buf: BytesMut,
+    out: Out,
+    fields: [FieldAt; MAX_FIELDS],
+    /// The last answer's field map, cleared: the next request's fields go into it (hyper
+    /// recycles its maps the same way).
+    spare: Option<HeaderMap>,
+}
+
+/// Serves `io` through the lane until it closes, or hands it to hyper.
+pub(super) async fn serve<H: Handler, S>(
+    connection: Connection<H>,
+    mut io: S,
+    stop: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut lane = Lane {
+        buf: BytesMut::with_capacity(READ_CHUNK),
+        out: Out::default(),
+        fields: [(0, 0, 0, 0); MAX_FIELDS],
+        spare: None,
+    };
+    let stopped = stop.clone().cancelled_owned();
+    tokio::pin!(stopped);
+    loop {
+        // `None`: the buffer needs more bytes.
+        let mut step = None;
+        let mut full = false;
+        while !lane.buf.is_empty() {
+            if lane.out.answers == MAX_BATCH {
+                full = true;
+                break;
+            }
+            match lane.next(&connection, stop.is_cancelled()).await {
+                Some(Step::Answered) => {}
+                other => {
+                    step = other;
+                    break;
+                }
+            }
+        }
+        if !lane.out.is_empty() && lane.out.write_to(&mut io).await.is_err() {
+            return;
+        }
+        lane.out.answers = 0;
+        match step {
+            Some(Step::Last) => {
+                let _ = io.shutdown().await;
+                return;
+            }
+            Some(Step::Abort) => return,
+            Some(Step::HandOver) => {
+                let prefix = lane.buf.freeze();
+                return connection.hyper(Replayed::new(prefix, io)).await;
+            }
+            Some(Step::Answered) | None => {}
+        }
+        if full {
+            // Written; the rest of the buffer comes before the next read.
+            continue;
+        }
+        if lane.buf.len() >= connection.max_head_bytes {
+            // A partial head larger than hyper's buffer: hyper's to refuse (431).
+            let prefix = lane.buf.freeze();
+            return connection.hyper(Replayed::new(prefix, io)).await;
+        }
+        if lane.buf.capacity() - lane.buf.len() < READ_CHUNK / 8 {
+            lane.buf.reserve(READ_CHUNK);
+        }
+        let read = tokio::select! {
+            biased;
+            read = io.read_buf(&mut lane.buf) => read,
+            // Draining: an idle connection (or one with part of a head) closes, as hyper's.
+            () = &mut stopped => return,
+        };
+        match read {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+impl Lane {
+    /// Takes the request at the start of the buffer: answers it into `out`, or says why not.
+    async fn next<H: Handler>(
+        &mut self,
+        connection: &Connection<H>,
+        draining: bool,
+    ) -> Option<Step> {
+        let (len, head_method, target, fields) = match parse(&self.buf, &mut self.fields) {
+            Parsed::Head {
+                len,
+                head_method,
+                target,
+                fields,
+            } => (len, head_method, target, fields),
+            Parsed::Partial => return None,
+            Parsed::Other => return Some(Step::HandOver),
+        };
+        if len > connection.max_head_bytes {
+            return Some(Step::HandOver);
+        }
+        let head = self.buf.split_to(len).freeze();
+        let Some((request, close)) = self.request(&head, head_method, target, fields) else {
+            return Some(self.put_back(head));
+        };
+        if super::head::check(&request, connection.max_head_bytes).is_some() {
+            return Some(self.put_back(head));
+        }
+        let in_flight = connection.activity.begin();
+        let Some(response) = connection.handler.answer_now(request, connection.peer) else {
+            return Some(self.put_back(head));
+        };
+        let keep_alive = !close && !draining;
+        let step = self.encode(response, head_method, keep_alive).await;
+        drop(in_flight);
+        self.out.answers += 1;
+        Some(step)
+    }
+
+    /// Puts a taken head back in front of the buffer (for hyper): a copy, on the rare path.
+    fn put_back(&mut self, head: Bytes) -> Step {
+        let mut whole = BytesMut::with_capacity(head.len() + self.buf.len());
+        whole.extend_from_slice(&head);
+        whole.extend_from_slice(&self.buf);
+        self.buf = whole;
+        Step::HandOver
+    }
+
+    /// The request of a parsed head, and whether it asks to close, or `None` when the lane
+    /// does not take it.
+    fn request(
+        &mut self,
+        head: &Bytes,
+        head_method: bool,
+        target: (usize, usize),
+        fields: usize,
+    ) -> Option<(Request<()>, bool)> {
+        let uri = Uri::from_maybe_shared(head.slice(target.0..target.1)).ok()?;
+        let mut headers = self.spare.take().unwrap_or_default();
+        headers.reserve(fields);
+        let mut close = false;
+        let mut length_seen = false;
+        for &(name_start, name_end, value_start, value_end) in &self.fields[..fields] {
+            let name =
+                HeaderName::from_bytes(&head[name_start as usize..name_end as usize]).ok()?;
+            let value = HeaderValue::from_maybe_shared(
+                head.slice(value_start as usize..value_end as usize),
+            )
+            .ok()?;
+            match name {
+                header::CONTENT_LENGTH => {
+                    // No body, said once: hyper would drop a repeated value.
+                    if length_seen || value.as_bytes() != b"0" {
+                        return None;
+                    }
+                    length_seen = true;
+                }
+                header::TRANSFER_ENCODING | header::EXPECT | header::UPGRADE => return None,
+                header::CONNECTION => close |= has_token(&value, "close"),
+                _ => {}
+            }
+            headers.append(name, value);
+        }
+        let mut request = Request::new(());
+        *request.method_mut() = if head_method {
+            Method::HEAD
+        } else {
+            Method::GET
+        };
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        Some((request, close))
+    }
+
+    /// Encodes `response` after the answers already in `out`, as hyper's HTTP/1.1 server
+    /// encodes it (`hyper::proto::h1::role::Server::encode`, for the bodies a handler gives).
+    async fn encode(
+        &mut self,
+        response: Response<Body>,
+        head_method: bool,
+        keep_alive: bool,
+    ) -> Step {
+        let (parts, mut body) = response.into_parts();
+        let length = if body.is_end_stream() {
+            Length::None
+        } else {
+            match body.size_hint().exact() {
+                Some(n) => Length::Known(n),
+                None => Length::Unknown,
+            }
+        };
+        let (text_mark, parts_mark) = (self.out.text.len(), self.out.parts.len());
+        let Some(head) = encode_head(
+            &mut self.out.text,
+            parts.status,
+            &parts.headers,
+            length,
+            head_method,
+            keep_alive,
+        ) else {
+            self.out.truncate(text_mark, parts_mark);
+            return Step::Abort;
+        };
+        self.out.close_text(text_mark);
+        let mut headers = parts.headers;
+        headers.clear();
+        self.spare = Some(headers);
+        if head.chunked {
+            let mut chunks = Vec::new();
+            while let Some(frame) = body.frame().await {
+                match frame {
+                    Ok(frame) => chunks.extend(frame.into_data().ok()),
+                    Err(_) => {
+                        self.out.truncate(text_mark, parts_mark);
+                        return Step::Abort;
+                    }
+                }
+            }
+            let total: usize = chunks.iter().map(Bytes::len).sum();
+            let start = self.out.text.len();
+            if total > 0 {
+                self.out
+                    .text
+                    .extend_from_slice(format!("{total:x}\r\n").as_bytes());
+                self.out.close_text(start);
+                for chunk in chunks {
+                    self.out.body(chunk);
+                }
+                let start = self.out.text.len();
+                self.out.text.extend_from_slice(b"\r\n0\r\n\r\n");
+                self.out.close_text(start);
+            } else {
+                self.out.text.extend_from_slice(b"0\r\n\r\n");
+                self.out.close_text(start);
+            }
+        } else if head.body && length != Length::None {
+            while let Some(frame) = body.frame().await {
+                match frame {
+                    Ok(frame) => {
+                        if let Ok(data) = frame.into_data() {
+                            self.out.body(data);
+                        }
+                    }
+                    Err(_) => {
+                        self.out.truncate(text_mark, parts_mark);
+                        return Step::Abort;
+                    }
+                }
+            }
+        }
+        if head.last {
+            Step::Last
+        } else {
+            Step::Answered
+        }
+    }
+}
+
+/// Parses the head at the start of `buf`, its fields' positions into `fields`.
+fn parse(buf: &[u8], fields: &mut [FieldAt; MAX_FIELDS]) -> Parsed {
+    let mut slots = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_FIELDS];
+    let mut request = httparse::Request::new(&mut []);
+    let len = match request.parse_with_uninit_headers(buf, &mut slots) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        // Too many fields, a bad token, HTTP/2's preface: hyper's to answer.
+        Err(_) => return Parsed::Other,
+    };
+    if request.version != Some(1) {
+        return Parsed::Other;
+    }
+    let head_method = match request.method {
+        Some("GET") => false,
+        Some("HEAD") => true,
+        _ => return Parsed::Other,
+    };
+    // Where each part lies in `buf` (httparse hands out slices of it); an empty part may
+    // point anywhere and is placed at 0.
+    let base = buf.as_ptr() as usize;
+    let at = |part: &[u8]| -> Option<(u32, u32)> {
+        if part.is_empty() {
+            return Some((0, 0));
+        }
+        let start = (part.as_ptr() as usize).checked_sub(base)?;
+        let end = start + part.len();
+        (end <= buf.len()).then_some((start as u32, end as u32))
+    };
+    let Some(target) = request.path.and_then(|path| at(path.as_bytes())) else {
+        return Parsed::Other;
+    };
+    let target = (target.0 as usize, target.1 as usize);
+    for (slot, field) in fields.iter_mut().zip(request.headers.iter()) {
+        let (Some(name), Some(value)) = (at(field.name.as_bytes()), at(field.value)) else {
+            return Parsed::Other;
+        };
+        *slot = (name.0, name.1, value.0, value.1);
+    }
+    Parsed::Head {
+        len,
+        head_method,
+        target,
+        fields: request.headers.len(),
+    }
+}
+
+/// Whether a comma-separated field value lists `token` (any case), as hyper reads
+/// `Connection`.
+fn has_token(value: &HeaderValue, token: &str) -> bool {
+    value
+        .as_bytes()
+        .split(|&b| b == b',')
+        .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// What hyper knows of a body before it is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Length {
+    /// Already at its end (`is_end_stream`).
+    None,
+    /// An exact size.
+    Known(u64),
+    /// Unknown.
+    Unknown,
+}
+
+/// How the encoded head frames what follows.
+#[derive(Debug, PartialEq, Eq)]
+struct Framing {
+    /// The body is sent (not after HEAD, 204 or 304).
+    body: bool,
+    /// The body is sent chunked.
+    chunked: bool,
+    /// The connection closes after this answer.
+    last: bool,
+}
+
+/// Writes the status line and fields of a response into `dst`, with hyper's rules: the
+/// fields in the map's order (lower case), one `content-length` (the map's, or the body's
+/// size appended), `connection` values joined on one line (`close` added when the
+/// connection is not kept), `date` at the end unless the map has one. `None` where hyper
+/// refuses the response (a `content-length` and `transfer-encoding` together, lengths that
+/// disagree on a body of unknown size): it sends nothing and closes.
+fn encode_head(
+    dst: &mut Vec<u8>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    length: Length,
+    head_method: bool,
+    keep_alive: bool,
+) -> Option<Framing> {
+    if status == StatusCode::OK {
+        dst.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    } else {
+        dst.extend_from_slice(b"HTTP/1.1 ");
+        dst.extend_from_slice(status.as_str().as_bytes());
+        dst.push(b' ');
+        dst.extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
+        dst.extend_from_slice(b"\r\n");
+    }
+    if status.is_informational() {
+        // hyper refuses to send a 1xx as the final answer.
+        return None;
+    }
+    let no_content = matches!(status, StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED);
+    let can_chunk = !head_method && !no_content;
+    let mut last = !keep_alive;
+    let mut wrote_len = false;
+    let mut wrote_date = false;
+    let mut chunked = false;
+    let mut connection_seen = false;
+    let mut trailer_seen = false;
+    let mut unknown_len: Option<u64> = None;
+    let mut fields = headers.iter().peekable();
+    while let Some((name, value)) = fields.next() {
+        let group_end = fields.peek().is_none_or(|(next, _)| *next != name);
+        match *name {
+            header::CONTENT_LENGTH => {
+                if chunked {
+                    return None;
+                }
+                match length {
+                    Length::Known(_) => {
+                        // The first value only; the body's own size frames it.
+                        if !wrote_len {
+                            line(dst, name, value);
+                            wrote_len = true;
+                        }
+                    }
+                    Length::Unknown => {
+                        let parsed = content_length(value)?;
+                        match unknown_len {
+                            Some(previous) if previous != parsed => return None,
+                            Some(_) => {}
+                            None => {
+                                line(dst, name, value);
+                                unknown_len = Some(parsed);
+                                wrote_len = true;
+                            }
+                        }
+                    }
+                    Length::None if head_method => {
+                        if wrote_len {
+                            // hyper takes a second length after HEAD as a mistake.
+                            return None;
+                        }
+                        line(dst, name, value);
+                        wrote_len = true;
+                    }
+                    Length::None => {}
+                }
+            }
+            header::TRANSFER_ENCODING => {
+                if wrote_len && !chunked {
+                    return None;
+                }
+                if !can_chunk {
+                    continue;
+                }
+                wrote_len = true;
+                if chunked {
+                    dst.extend_from_slice(b", ");
+                } else {
+                    dst.extend_from_slice(b"transfer-encoding: ");
+                }
+                dst.extend_from_slice(value.as_bytes());
+                chunked = true;
+                if group_end {
+                    if !is_chunked(value) {
+                        dst.extend_from_slice(b", chunked");
+                    }
+                    dst.extend_from_slice(b"\r\n");
+                }
+            }
+            header::CONNECTION => {
+                let close = has_token(value, "close");
+                last |= close;
+                if connection_seen {
+                    dst.extend_from_slice(b", ");
+                } else {
+                    dst.extend_from_slice(b"connection: ");
+                }
+                dst.extend_from_slice(value.as_bytes());
+                connection_seen = true;
+                if group_end {
+                    // hyper appends `close` to a kept map's values when it will not keep
+                    // the connection (a request's `Connection: close`, a drain).
+                    let closes = headers
+                        .get_all(header::CONNECTION)
+                        .iter()
+                        .any(|v| has_token(v, "close"));
+                    if !keep_alive && !closes {
+                        dst.extend_from_slice(b", close");
+                    }
+                    dst.extend_from_slice(b"\r\n");
+                }
+            }
+            header::TRAILER => {
+                if !can_chunk {
+                    continue;
+                }
+                // The field is sent, joined on one line; trailer fields themselves never are
+                // (a handler's answers at once have none).
+                if trailer_seen {
+                    dst.extend_from_slice(b", ");
+                } else {
+                    dst.extend_from_slice(b"trailer: ");
+                }
+                dst.extend_from_slice(value.as_bytes());
+                trailer_seen = true;
+                if group_end {
+                    dst.extend_from_slice(b"\r\n");
+                }
+            }
+            header::DATE => {
+                wrote_date = true;
+                line(dst, name, value);
+            }
+            _ => line(dst, name, value),
+        }
+    }
+    if !keep_alive && !connection_seen {
+        dst.extend_from_slice(b"connection: close\r\n");
+    }
+    if !wrote_len {
+        match length {
+            Length::Unknown => {
+                if can_chunk {
+                    dst.extend_from_slice(b"transfer-encoding: chunked\r\n");
+                    chunked = true;
+                }
+            }
+            Length::None | Length::Known(0) => {
+                if !no_content && !head_method {
+                    dst.extend_from_slice(b"content-length: 0\r\n");
+                }
+            }
+            Length::Known(len) => {
+                if !no_content {
+                    dst.extend_from_slice(b"content-length: ");
+                    let mut digits = itoa_buffer();
+                    dst.extend_from_slice(decimal(len, &mut digits));
+                    dst.extend_from_slice(b"\r\n");
+                }
+            }
+        }
+    }
+    let body = can_chunk;
+    if !wrote_date {
+        dst.extend_from_slice(b"date: ");
+        with_date(|date| dst.extend_from_slice(date));
+        dst.extend_from_slice(b"\r\n");
+    }
+    dst.extend_from_slice(b"\r\n");
+    Some(Framing {
+        body,
+        chunked: chunked && body,
+        last,
+    })
+}
+
+fn line(dst: &mut Vec<u8>, name: &HeaderName, value: &HeaderValue) {
+    dst.extend_from_slice(name.as_str().as_bytes());
+    dst.extend_from_slice(b": ");
+    dst.extend_from_slice(value.as_bytes());
+    dst.extend_from_slice(b"\r\n");
+}
+
+/// A `Content-Length` value as hyper reads it: digits, or equal comma-separated digits.
+fn content_length(value: &HeaderValue) -> Option<u64> {
+    let mut length = None;
+    for item in value.as_bytes().split(|&b| b == b',') {
+        let item = item.trim_ascii();
+        if item.is_empty() || !item.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let n: u64 = std::str::from_utf8(item).ok()?.parse().ok()?;
+        if length.is_some_and(|l| l != n) {
+            return None;
+        }
+        length = Some(n);
+    }
+    length
+}
+
+/// Whether the last `Transfer-Encoding` coding is `chunked`.
+fn is_chunked(value: &HeaderValue) -> bool {
+    value
+        .as_bytes()
+        .rsplit(|&b| b == b',')
+        .next()
+        .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+}
+
+fn itoa_buffer() -> [u8; 20] {
+    [0; 20]
+}
+
+/// The decimal digits of `n`, written at the end of `digits`.
+fn decimal(n: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    &digits[at..]
+}
+
+/// Length of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+const DATE_LEN: usize = 29;
+
+thread_local! {
+    /// This second's `Date` value, formatted once per second per thread (as hyper does).
+    static DATE: RefCell<(u64, [u8; DATE_LEN])> = const { RefCell::new((u64::MAX, [0; DATE_LEN])) };
+}
+
+fn with_date<T>(use_date: impl FnOnce(&[u8]) -> T) -> T {
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    DATE.with_borrow_mut(|(cached, text)| {
+        if *cached != second {
+            let formatted = httpdate::fmt_http_date(now);
+            if formatted.len() == DATE_LEN {
+                text.copy_from_slice(formatted.as_bytes());
+                *cached = second;
+            }
+        }
+        use_date(text)
+    })
+}
+
+/// A connection whose first reads return bytes already read from it: how the lane hands a
+/// connection to hyper. (tokio's `AsyncReadExt::chain` replays too, but gives no writer.)
+pub(super) struct Replayed<S> {
+    prefix: Bytes,
+    inner: S,
+}
+
+impl<S> Replayed<S> {
+    pub(super) fn new(prefix: Bytes, inner: S) -> Self {
+        Self { prefix, inner }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Replayed<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.prefix.is_empty() {
+            return Pin::new(&mut self.inner).poll_read(cx, buf);
+        }
+        let n = self.prefix.len().min(buf.remaining());
+        buf.put_slice(&self.prefix[..n]);
+        self.prefix.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Replayed<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
