@@ -133,6 +133,10 @@ pub mod metric {
     /// Connections closed by a listener timeout, by `listener`, `kind`
     /// (`first_byte`, `header_read`, `idle`).
     pub const LISTENER_TIMEOUTS_TOTAL: &str = "edgelab_listener_timeouts_total";
+    /// Requests the lane answered without hyper, by `listener`.
+    pub const LISTENER_LANE_ANSWERS_TOTAL: &str = "edgelab_listener_lane_answers_total";
+    /// Connections the lane handed to hyper for the rest of their life, by `listener`.
+    pub const LISTENER_LANE_HANDOVERS_TOTAL: &str = "edgelab_listener_lane_handovers_total";
     /// How late the emulated links of a node delivered against their schedule (summary), by
     /// `pop`, `tier`, `class`.
     pub const LINK_DELIVERY_LATENESS_SECONDS: &str = "edgelab_link_delivery_lateness_seconds";

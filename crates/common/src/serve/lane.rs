@@ -231,6 +231,7 @@ pub(super) async fn serve<H: Handler, S>(
             }
             Some(Step::Abort) => return,
             Some(Step::HandOver) => {
+                connection.lane_handovers.inc();
                 let prefix = lane.buf.freeze();
                 return connection.hyper(Replayed::new(prefix, io)).await;
             }
@@ -242,6 +243,7 @@ pub(super) async fn serve<H: Handler, S>(
         }
         if lane.buf.len() >= connection.max_head_bytes {
             // A partial head larger than hyper's buffer: hyper's to refuse (431).
+            connection.lane_handovers.inc();
             let prefix = lane.buf.freeze();
             return connection.hyper(Replayed::new(prefix, io)).await;
         }
@@ -295,6 +297,7 @@ impl Lane {
         let keep_alive = !close && !draining;
         let step = self.encode(response, head_method, keep_alive).await;
         drop(in_flight);
+        connection.lane_answers.inc();
         self.out.answers += 1;
         Some(step)
     }

@@ -1,5 +1,6 @@
 //! What a listener counts when one of its bounds bites: open and accepted connections,
-//! waits at the connection cap, timeouts by kind, accept errors. Registered in the caller's
+//! waits at the connection cap, timeouts by kind, accept errors; and what its lane answered
+//! and handed to hyper. Registered in the caller's
 //! registry with a `listener` label (`traffic` or `admin`).
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
@@ -42,6 +43,8 @@ pub struct ListenerFamilies {
     limit_waits: IntCounterVec,
     accept_errors: IntCounterVec,
     timeouts: IntCounterVec,
+    lane_answers: IntCounterVec,
+    lane_handovers: IntCounterVec,
 }
 
 impl ListenerFamilies {
@@ -76,12 +79,22 @@ impl ListenerFamilies {
                 ),
                 &["listener", "kind"],
             )?,
+            lane_answers: by_listener(
+                metric::LISTENER_LANE_ANSWERS_TOTAL,
+                "Requests the lane answered without hyper.",
+            )?,
+            lane_handovers: by_listener(
+                metric::LISTENER_LANE_HANDOVERS_TOTAL,
+                "Connections the lane handed to hyper for the rest of their life.",
+            )?,
         };
         registry.register(Box::new(families.open.clone()))?;
         registry.register(Box::new(families.accepted.clone()))?;
         registry.register(Box::new(families.limit_waits.clone()))?;
         registry.register(Box::new(families.accept_errors.clone()))?;
         registry.register(Box::new(families.timeouts.clone()))?;
+        registry.register(Box::new(families.lane_answers.clone()))?;
+        registry.register(Box::new(families.lane_handovers.clone()))?;
         Ok(families)
     }
 
@@ -95,6 +108,8 @@ impl ListenerFamilies {
             accept_errors: self.accept_errors.with_label_values(&[listener]),
             timeouts: TimeoutKind::ALL
                 .map(|kind| self.timeouts.with_label_values(&[listener, kind.as_str()])),
+            lane_answers: self.lane_answers.with_label_values(&[listener]),
+            lane_handovers: self.lane_handovers.with_label_values(&[listener]),
         }
     }
 }
@@ -107,6 +122,8 @@ pub struct ListenerMetrics {
     pub(super) limit_waits: IntCounter,
     pub(super) accept_errors: IntCounter,
     timeouts: [IntCounter; 3],
+    pub(super) lane_answers: IntCounter,
+    pub(super) lane_handovers: IntCounter,
 }
 
 impl ListenerMetrics {

@@ -162,6 +162,9 @@ struct Connection<H> {
     builder: auto::Builder<TokioExecutor>,
     /// Holds the drain open until the connection ends.
     watcher: Watcher,
+    /// The lane's counters.
+    lane_answers: prometheus::IntCounter,
+    lane_handovers: prometheus::IntCounter,
 }
 
 impl<H: Handler> Connection<H> {
@@ -177,6 +180,7 @@ impl<H: Handler> Connection<H> {
             max_head_bytes,
             builder,
             watcher,
+            ..
         } = self;
         let interim_queue = InterimQueue::default();
         let service_interim = interim_queue.clone();
@@ -269,6 +273,8 @@ async fn accept_loop<H: Handler>(
             max_head_bytes: options.max_head_bytes,
             builder: builder.clone(),
             watcher: graceful.watcher(),
+            lane_answers: metrics.lane_answers.clone(),
+            lane_handovers: metrics.lane_handovers.clone(),
         };
         let open = metrics.open.clone();
         let stop = (options.lane && handler.answers_now()).then(|| shutdown.token().clone());

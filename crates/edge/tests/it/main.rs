@@ -6,6 +6,7 @@ mod errors;
 mod faults;
 mod forwarding;
 mod interim;
+mod lane;
 mod representation;
 mod smuggling;
 mod spans;

@@ -1,0 +1,419 @@
+//! The lane against hyper: the same requests, over real sockets, to a node that answers fresh
+//! hits in the lane and to one with the lane off (`[listener] lane = false`), both in front of
+//! one origin. Every answer must agree field by field: the same status, the same fields in
+//! the same order, the same values but for those that differ by nature (request id, timings,
+//! `Date`, `Age`), which must have the same shape; the same bodies; and the same request
+//! counts in `/metrics`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::support::{Node, SCRIPTED_QUERY, TestOrigin};
+
+/// One parsed answer: status, fields in order, body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Answer {
+    status: u16,
+    fields: Vec<(String, String)>,
+    /// As text (the test origin's bodies are).
+    body: String,
+}
+
+/// Reads answers to `heads` (the requests' methods say which have bodies) until the server
+/// closes or `expected` answers came; at most 5 s.
+async fn answers(addr: SocketAddr, bytes: &[u8], methods: &[&str]) -> (Vec<Answer>, bool) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    let mut closed = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while out.len() < methods.len() {
+        if let Some((answer, used)) = parse_answer(&buf, methods[out.len()] == "HEAD") {
+            out.push(answer);
+            buf.drain(..used);
+            continue;
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            Err(_) => panic!("no answer within 5 s; {} answers so far", out.len()),
+        }
+    }
+    if !closed {
+        // Closed by the server right after its last answer?
+        let mut chunk = [0u8; 64];
+        closed = matches!(
+            tokio::time::timeout(Duration::from_millis(300), stream.read(&mut chunk)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        );
+    }
+    (out, closed)
+}
+
+/// One answer at the start of `buf` and its length, once it is all there.
+fn parse_answer(buf: &[u8], head_request: bool) -> Option<(Answer, usize)> {
+    let mut fields = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut fields);
+    let len = match response.parse(buf).expect("a well-formed answer") {
+        httparse::Status::Complete(len) => len,
+        httparse::Status::Partial => return None,
+    };
+    let status = response.code.unwrap();
+    let fields: Vec<(String, String)> = response
+        .headers
+        .iter()
+        .map(|f| {
+            (
+                f.name.to_string(),
+                String::from_utf8_lossy(f.value).into_owned(),
+            )
+        })
+        .collect();
+    let length = fields
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .map_or(0, |(_, v)| v.parse::<usize>().unwrap());
+    assert!(
+        !fields.iter().any(|(n, _)| n == "transfer-encoding"),
+        "no chunked answers expected here"
+    );
+    let body_len = if head_request || status == 304 || status == 204 {
+        0
+    } else {
+        length
+    };
+    if buf.len() < len + body_len {
+        return None;
+    }
+    let body = String::from_utf8_lossy(&buf[len..len + body_len]).into_owned();
+    Some((
+        Answer {
+            status,
+            fields,
+            body,
+        },
+        len + body_len,
+    ))
+}
+
+/// A value with what differs by nature between two answers masked: numbers (ages, TTLs,
+/// timings, dates) and long tokens (request ids, node ids).
+fn shape(name: &str, value: &str) -> String {
+    match name {
+        "date" | "age" | "server-timing" | "cache-status" | "x-amz-cf-id" | "via"
+        | "x-amz-cf-pop" => {
+            let value = if matches!(name, "x-amz-cf-id" | "server-timing" | "via") {
+                mask_ids(value)
+            } else {
+                value.to_string()
+            };
+            // Every run of digits (a number of any length) becomes one `0`.
+            let mut digits = String::new();
+            for c in value.chars() {
+                if !c.is_ascii_digit() {
+                    digits.push(c);
+                } else if !digits.ends_with('0') {
+                    digits.push('0');
+                }
+            }
+            digits
+        }
+        _ => value.to_string(),
+    }
+}
+
+/// Replaces every run of 20 or more id characters with `ID`.
+fn mask_ids(text: &str) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            run.push(c);
+        } else {
+            if run.len() >= 20 {
+                out.push_str("ID");
+            } else {
+                out.push_str(&run);
+            }
+            run.clear();
+            out.push(c);
+        }
+    }
+    out.pop();
+    out
+}
+
+fn shaped(answer: &Answer) -> Answer {
+    Answer {
+        status: answer.status,
+        fields: answer
+            .fields
+            .iter()
+            .map(|(n, v)| (n.clone(), shape(n, v)))
+            .collect(),
+        body: answer.body.clone(),
+    }
+}
+
+struct Pair {
+    origin: TestOrigin,
+    lane: Node,
+    hyper: Node,
+}
+
+impl Pair {
+    async fn start() -> Pair {
+        let origin = TestOrigin::start("o").await;
+        let config = |lane: bool| {
+            format!(
+                "pop = \"FRA\"\n[upstream]\nprimary = \"{}\"\n[listener]\nlane = {lane}\n\
+                 [default_behavior]\ncache_policy = {{ preset = \"CachingOptimized\" }}\n{SCRIPTED_QUERY}\n",
+                origin.url()
+            )
+        };
+        let lane = Node::start(&config(true)).await;
+        let hyper = Node::start(&config(false)).await;
+        Pair {
+            origin,
+            lane,
+            hyper,
+        }
+    }
+
+    /// Sends `bytes` to both nodes; their answers, shaped, must agree.
+    async fn same(&self, what: &str, bytes: &[u8], methods: &[&str]) -> Vec<Answer> {
+        let (lane, lane_closed) = answers(self.lane.handle.traffic_addr(), bytes, methods).await;
+        let (hyper, hyper_closed) = answers(self.hyper.handle.traffic_addr(), bytes, methods).await;
+        assert_eq!(lane.len(), methods.len(), "{what}: lane answers {lane:#?}");
+        assert_eq!(
+            hyper.len(),
+            methods.len(),
+            "{what}: hyper answers {hyper:#?}"
+        );
+        for (i, (l, h)) in lane.iter().zip(&hyper).enumerate() {
+            assert_eq!(shaped(l), shaped(h), "{what}: answer {i} differs");
+        }
+        assert_eq!(lane_closed, hyper_closed, "{what}: closing differs");
+        lane
+    }
+}
+
+fn field<'a>(answer: &'a Answer, name: &str) -> Option<&'a str> {
+    answer
+        .fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+const OBJ: &str = "/lane/a?cc=max-age%3D600&etag=v1&size=1500";
+const OBJ2: &str = "/lane/b?cc=max-age%3D600&size=10";
+const EMPTY: &str = "/lane/empty?cc=max-age%3D600&size=0";
+
+#[tokio::test]
+async fn the_lane_answers_as_hyper_does_field_by_field() {
+    let pair = Pair::start().await;
+    let get_of = |path: &str, extra: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: example.com\r\n{extra}\r\n").into_bytes()
+    };
+    // Warm both caches (each first request is a miss: hyper's on both nodes).
+    for path in [OBJ, OBJ2, EMPTY] {
+        let miss = pair
+            .same("a first request", &get_of(path, ""), &["GET"])
+            .await;
+        assert_eq!(field(&miss[0], "x-cache"), Some("Miss from cloudfront"));
+    }
+    let hit = pair.same("hit", &get_of(OBJ, ""), &["GET"]).await;
+    assert_eq!(field(&hit[0], "x-cache"), Some("Hit from cloudfront"));
+    assert_eq!(hit[0].body.len(), 1500);
+    for name in [
+        "via",
+        "x-amz-cf-pop",
+        "x-amz-cf-id",
+        "age",
+        "server-timing",
+        "cache-status",
+        "date",
+        "etag",
+        "content-length",
+    ] {
+        assert!(field(&hit[0], name).is_some(), "{name} in {hit:#?}");
+    }
+    let head = format!("HEAD {OBJ} HTTP/1.1\r\nHost: example.com\r\n\r\n").into_bytes();
+    let answered = pair.same("HEAD", &head, &["HEAD"]).await;
+    assert!(answered[0].body.is_empty());
+    assert_eq!(field(&answered[0], "content-length"), Some("1500"));
+    pair.same("empty object", &get_of(EMPTY, ""), &["GET"])
+        .await;
+    pair.same(
+        "empty object, HEAD",
+        format!("HEAD {EMPTY} HTTP/1.1\r\nHost: example.com\r\n\r\n").as_bytes(),
+        &["HEAD"],
+    )
+    .await;
+
+    // Pipelined, in order, on one connection, ending with a close.
+    let mut pipeline = get_of(OBJ, "");
+    pipeline.extend_from_slice(&head);
+    pipeline.extend_from_slice(&get_of(OBJ2, ""));
+    pipeline.extend_from_slice(&get_of(OBJ, "Connection: close\r\n"));
+    let answered = pair
+        .same("pipelined", &pipeline, &["GET", "HEAD", "GET", "GET"])
+        .await;
+    assert!(answered[2].body.starts_with("/lane/b|"), "{answered:#?}");
+    assert_eq!(field(&answered[3], "connection"), Some("close"));
+
+    // Keep-alive: one after the other on one connection.
+    for node in [&pair.lane, &pair.hyper] {
+        let mut stream = TcpStream::connect(node.handle.traffic_addr())
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            stream.write_all(&get_of(OBJ2, "")).await.unwrap();
+            let mut buf = Vec::new();
+            let answer = loop {
+                if let Some((answer, _)) = parse_answer(&buf, false) {
+                    break answer;
+                }
+                let mut chunk = [0u8; 4096];
+                let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert!(n > 0, "kept open");
+                buf.extend_from_slice(&chunk[..n]);
+            };
+            assert_eq!(field(&answer, "x-cache"), Some("Hit from cloudfront"));
+        }
+    }
+
+    // Odd but valid heads.
+    let odd: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "lower-case names, extra whitespace",
+            format!("GET {OBJ} HTTP/1.1\r\nhost:    example.com   \r\naccept:*/*\r\n\r\n")
+                .into_bytes(),
+        ),
+        (
+            "absolute form",
+            format!("GET http://example.com{OBJ} HTTP/1.1\r\nHost: example.com\r\n\r\n")
+                .into_bytes(),
+        ),
+        (
+            "keep-alive and a zero length",
+            get_of(OBJ, "Connection: keep-alive\r\nContent-Length: 0\r\n"),
+        ),
+        (
+            "a matching validator",
+            get_of(OBJ, "If-None-Match: \"v1\"\r\n"),
+        ),
+        ("a range", get_of(OBJ, "Range: bytes=10-19\r\n")),
+        ("two ranges", get_of(OBJ, "Range: bytes=0-1,5-9\r\n")),
+        (
+            "an unsatisfiable range",
+            get_of(OBJ, "Range: bytes=9000-\r\n"),
+        ),
+        (
+            "repeated fields",
+            get_of(
+                OBJ,
+                "Accept: a\r\nAccept: b\r\nX-Thing: 1\r\nX-Thing: 2\r\n",
+            ),
+        ),
+        (
+            "a bare LF line end",
+            format!("GET {OBJ} HTTP/1.1\nHost: example.com\n\n").into_bytes(),
+        ),
+        (
+            "an empty Host",
+            format!("GET {OBJ} HTTP/1.1\r\nHost:\r\n\r\n").into_bytes(),
+        ),
+        (
+            "a target over the URL limit (the node's 414)",
+            get_of(&format!("/lane/{}", "u".repeat(9_000)), ""),
+        ),
+    ];
+    for (what, bytes) in &odd {
+        pair.same(what, bytes, &["GET"]).await;
+    }
+
+    // What the lane hands to hyper, alone or after answers of its own.
+    let handed: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
+        ("a miss", get_of("/lane/miss?cc=max-age%3D60", ""), vec!["GET"]),
+        ("no-cache (revalidated)", get_of(OBJ, "Cache-Control: no-cache\r\n"), vec!["GET"]),
+        (
+            "HTTP/1.0",
+            format!("GET {OBJ} HTTP/1.0\r\nHost: example.com\r\n\r\n").into_bytes(),
+            vec!["GET"],
+        ),
+        ("no Host (400)", format!("GET {OBJ} HTTP/1.1\r\n\r\n").into_bytes(), vec!["GET"]),
+        (
+            "a body",
+            format!(
+                "POST /lane/post?cc=no-store HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\n\r\nabc"
+            )
+            .into_bytes(),
+            vec!["POST"],
+        ),
+        ("Expect", get_of(OBJ, "Expect: 100-continue\r\n"), vec!["GET"]),
+        (
+            "a hit, a miss, a hit",
+            [
+                get_of(OBJ, ""),
+                get_of("/lane/miss2?cc=max-age%3D60", ""),
+                get_of(OBJ2, ""),
+            ]
+            .concat(),
+            vec!["GET", "GET", "GET"],
+        ),
+        (
+            "a hit, then a malformed head",
+            [get_of(OBJ, ""), b"GET /x HTTP/1.1\r\nHost: a\r\nBad Field: x\r\n\r\n".to_vec()]
+                .concat(),
+            vec!["GET", "GET"],
+        ),
+    ];
+    for (what, bytes, methods) in &handed {
+        pair.same(what, bytes, methods).await;
+    }
+
+    // Both nodes counted the same requests: the lane's declines count nothing.
+    for status in ["hit", "miss", "error", "pass", "refresh_hit", "stale"] {
+        let series = format!("edgelab_edge_requests_total{{cache_status=\"{status}\"");
+        assert_eq!(
+            pair.lane.metric(&series).await,
+            pair.hyper.metric(&series).await,
+            "{status} requests"
+        );
+    }
+    let hits = pair
+        .lane
+        .metric("edgelab_edge_requests_total{cache_status=\"hit\"")
+        .await;
+    assert!(hits > 20.0, "{hits} hits");
+    // The lane answered the hits (and the node's own 414) itself and handed over the rest.
+    let answered = lane(&pair.lane, "answers").await;
+    assert!(
+        answered >= hits - 4.0,
+        "{answered} answered by the lane of {hits} hits"
+    );
+    assert!(lane(&pair.lane, "handovers").await >= handed.len() as f64);
+    assert_eq!(lane(&pair.hyper, "answers").await, 0.0);
+    assert_eq!(lane(&pair.hyper, "handovers").await, 0.0);
+    // The origin saw each miss once per node.
+    assert_eq!(pair.origin.state.count("/lane/miss"), 2);
+}
+
+/// A lane counter of `node`'s traffic listener (`answers`, `handovers`).
+async fn lane(node: &Node, name: &str) -> f64 {
+    let series = format!("edgelab_listener_lane_{name}_total{{listener=\"traffic\"}}");
+    edgelab_testkit::metric_value(&node.metrics().await, &series)
+}
