@@ -391,33 +391,31 @@ impl Lane {
         headers.clear();
         self.spare = Some(headers);
         if head.chunked {
-            let mut chunks = Vec::new();
+            // One chunk per data frame, as hyper writes them (empty frames are skipped).
             while let Some(frame) = body.frame().await {
-                match frame {
-                    Ok(frame) => chunks.extend(frame.into_data().ok()),
-                    Err(_) => {
-                        self.out.truncate(text_mark, parts_mark);
-                        return Step::Abort;
-                    }
-                }
-            }
-            let total: usize = chunks.iter().map(Bytes::len).sum();
-            let start = self.out.text.len();
-            if total > 0 {
-                self.out
-                    .text
-                    .extend_from_slice(format!("{total:x}\r\n").as_bytes());
-                self.out.close_text(start);
-                for chunk in chunks {
-                    self.out.body(chunk);
+                let Ok(frame) = frame else {
+                    self.out.truncate(text_mark, parts_mark);
+                    return Step::Abort;
+                };
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                if data.is_empty() {
+                    continue;
                 }
                 let start = self.out.text.len();
-                self.out.text.extend_from_slice(b"\r\n0\r\n\r\n");
+                self.out
+                    .text
+                    .extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
                 self.out.close_text(start);
-            } else {
-                self.out.text.extend_from_slice(b"0\r\n\r\n");
+                self.out.body(data);
+                let start = self.out.text.len();
+                self.out.text.extend_from_slice(b"\r\n");
                 self.out.close_text(start);
             }
+            let start = self.out.text.len();
+            self.out.text.extend_from_slice(b"0\r\n\r\n");
+            self.out.close_text(start);
         } else if head.body && length != Length::None {
             while let Some(frame) = body.frame().await {
                 match frame {
@@ -553,11 +551,15 @@ fn encode_head(
     let mut wrote_date = false;
     let mut chunked = false;
     let mut connection_seen = false;
-    let mut trailer_seen = false;
     let mut unknown_len: Option<u64> = None;
-    let mut fields = headers.iter().peekable();
-    while let Some((name, value)) = fields.next() {
-        let group_end = fields.peek().is_none_or(|(next, _)| *next != name);
+    // Room for the usual head at once (each field then copies without growing).
+    dst.reserve(64 + headers.len() * 40);
+    // The fields joined on one line (`connection`, `transfer-encoding`, `trailer`) are
+    // written whole at their first value; `previous` skips the rest of them.
+    let mut previous: Option<&HeaderName> = None;
+    for (name, value) in headers {
+        let again = previous == Some(name);
+        previous = Some(name);
         match *name {
             header::CONTENT_LENGTH => {
                 if chunked {
@@ -574,7 +576,7 @@ fn encode_head(
                     Length::Unknown => {
                         let parsed = content_length(value)?;
                         match unknown_len {
-                            Some(previous) if previous != parsed => return None,
+                            Some(earlier) if earlier != parsed => return None,
                             Some(_) => {}
                             None => {
                                 line(dst, name, value);
@@ -594,68 +596,43 @@ fn encode_head(
                     Length::None => {}
                 }
             }
-            header::TRANSFER_ENCODING => {
-                if wrote_len && !chunked {
+            header::TRANSFER_ENCODING if !again => {
+                if wrote_len {
                     return None;
                 }
                 if !can_chunk {
                     continue;
                 }
+                let values = joined(dst, name, headers);
+                if !values.last().is_some_and(|v| is_chunked(v)) {
+                    dst.extend_from_slice(b", chunked");
+                }
+                dst.extend_from_slice(b"\r\n");
                 wrote_len = true;
-                if chunked {
-                    dst.extend_from_slice(b", ");
-                } else {
-                    dst.extend_from_slice(b"transfer-encoding: ");
-                }
-                dst.extend_from_slice(value.as_bytes());
                 chunked = true;
-                if group_end {
-                    if !is_chunked(value) {
-                        dst.extend_from_slice(b", chunked");
-                    }
-                    dst.extend_from_slice(b"\r\n");
-                }
             }
-            header::CONNECTION => {
-                let close = has_token(value, "close");
-                last |= close;
-                if connection_seen {
-                    dst.extend_from_slice(b", ");
-                } else {
-                    dst.extend_from_slice(b"connection: ");
+            header::CONNECTION if !again => {
+                let values = joined(dst, name, headers);
+                let closes = values.iter().any(|v| has_token(v, "close"));
+                // hyper appends `close` to the map's values when it will not keep the
+                // connection (a request's `Connection: close`, a drain).
+                if !keep_alive && !closes {
+                    dst.extend_from_slice(b", close");
                 }
-                dst.extend_from_slice(value.as_bytes());
+                dst.extend_from_slice(b"\r\n");
+                last |= closes;
                 connection_seen = true;
-                if group_end {
-                    // hyper appends `close` to a kept map's values when it will not keep
-                    // the connection (a request's `Connection: close`, a drain).
-                    let closes = headers
-                        .get_all(header::CONNECTION)
-                        .iter()
-                        .any(|v| has_token(v, "close"));
-                    if !keep_alive && !closes {
-                        dst.extend_from_slice(b", close");
-                    }
-                    dst.extend_from_slice(b"\r\n");
-                }
             }
-            header::TRAILER => {
+            header::TRAILER if !again => {
                 if !can_chunk {
                     continue;
                 }
-                // The field is sent, joined on one line; trailer fields themselves never are
-                // (a handler's answers at once have none).
-                if trailer_seen {
-                    dst.extend_from_slice(b", ");
-                } else {
-                    dst.extend_from_slice(b"trailer: ");
-                }
-                dst.extend_from_slice(value.as_bytes());
-                trailer_seen = true;
-                if group_end {
-                    dst.extend_from_slice(b"\r\n");
-                }
+                // The field is sent; trailer fields themselves never are (a handler's
+                // answers at once have none).
+                joined(dst, name, headers);
+                dst.extend_from_slice(b"\r\n");
             }
+            header::TRANSFER_ENCODING | header::CONNECTION | header::TRAILER => {}
             header::DATE => {
                 wrote_date = true;
                 line(dst, name, value);
@@ -703,6 +680,25 @@ fn encode_head(
     })
 }
 
+/// Writes `name: v1, v2, ...` (without the line end) from every value of `name`; returns them.
+fn joined<'a>(
+    dst: &mut Vec<u8>,
+    name: &HeaderName,
+    headers: &'a HeaderMap,
+) -> Vec<&'a HeaderValue> {
+    let values: Vec<&HeaderValue> = headers.get_all(name).iter().collect();
+    dst.extend_from_slice(name.as_str().as_bytes());
+    dst.extend_from_slice(b": ");
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            dst.extend_from_slice(b", ");
+        }
+        dst.extend_from_slice(value.as_bytes());
+    }
+    values
+}
+
+#[inline]
 fn line(dst: &mut Vec<u8>, name: &HeaderName, value: &HeaderValue) {
     dst.extend_from_slice(name.as_str().as_bytes());
     dst.extend_from_slice(b": ");

@@ -36,7 +36,12 @@ impl Handler for Echo {
     }
 
     fn answer_now(&self, request: Request<()>, _peer: SocketAddr) -> Option<Response<Body>> {
-        (request.uri().path().len() % 2 == 0).then(|| echo(request.uri()))
+        request
+            .uri()
+            .path()
+            .len()
+            .is_multiple_of(2)
+            .then(|| echo(request.uri()))
     }
 }
 

@@ -321,3 +321,142 @@ async fn a_lane_connection_closes_after_an_answer_to_connection_close() {
     assert_eq!(answer.matches("HTTP/1.1 200").count(), 1, "{answer}");
     assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
 }
+
+/// Answers shaped by the path, at once or through hyper alike: the encodings hyper applies
+/// to what a handler returns (lengths, HEAD, 204/304, `connection`, `date`, streamed bodies).
+struct Odd;
+
+fn odd(path: &str) -> Response<Body> {
+    use http::{HeaderValue, StatusCode, header};
+    use http_body_util::{BodyExt, StreamBody};
+    let mut response = Response::new(body::full("0123456789"));
+    let headers = response.headers_mut();
+    let value = HeaderValue::from_static;
+    match path {
+        "/304" => {
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            *response.body_mut() = body::empty();
+            response.headers_mut().insert(header::ETAG, value("\"x\""));
+        }
+        "/204-with-length" => {
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            *response.body_mut() = body::empty();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, value("0"));
+        }
+        "/empty" => *response.body_mut() = body::empty(),
+        "/empty-with-length" => {
+            *response.body_mut() = body::empty();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, value("10"));
+        }
+        "/length" => {
+            headers.insert(header::CONTENT_LENGTH, value("10"));
+            headers.append(header::CONTENT_LENGTH, value("10"));
+        }
+        "/connection" => {
+            headers.insert(header::CONNECTION, value("x-a"));
+            headers.append(header::CONNECTION, value("x-b"));
+        }
+        "/close" => {
+            headers.insert(header::CONNECTION, value("close"));
+        }
+        "/date" => {
+            headers.insert(header::DATE, value("Sun, 06 Nov 1994 08:49:37 GMT"));
+        }
+        "/stream" | "/stream-with-length" => {
+            if path == "/stream-with-length" {
+                headers.insert(header::CONTENT_LENGTH, value("6"));
+            }
+            let frames = futures_util::stream::iter(["abc", "def"].map(|s| {
+                Ok::<_, edgelab_common::body::BoxError>(http_body::Frame::data(
+                    bytes::Bytes::from_static(s.as_bytes()),
+                ))
+            }));
+            *response.body_mut() = StreamBody::new(frames).boxed();
+        }
+        "/status" => *response.status_mut() = StatusCode::from_u16(599).unwrap(),
+        "/teapot" => *response.status_mut() = StatusCode::IM_A_TEAPOT,
+        _ => {
+            headers.insert("x-one", value("1"));
+            headers.append("x-one", value("2"));
+            headers.insert(header::VARY, value("a"));
+        }
+    }
+    response
+}
+
+impl Handler for Odd {
+    async fn handle(&self, request: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
+        odd(request.uri().path())
+    }
+
+    fn answers_now(&self) -> bool {
+        true
+    }
+
+    fn answer_now(&self, request: Request<()>, _peer: SocketAddr) -> Option<Response<Body>> {
+        Some(odd(request.uri().path()))
+    }
+}
+
+/// `answer` with its `date:` values blanked unless they are the handler's own.
+fn blank_dates(answer: &str) -> String {
+    answer
+        .split("\r\n")
+        .map(|line| {
+            if line.starts_with("date: ") && !line.contains("1994") {
+                "date: -"
+            } else {
+                line
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+#[tokio::test]
+async fn the_lane_encodes_every_kind_of_answer_as_hyper_does() {
+    let shutdown = Shutdown::new();
+    let mut addrs = Vec::new();
+    for lane in [true, false] {
+        let listener = loopback().await;
+        addrs.push(listener.local_addr().unwrap());
+        let options = ServeOptions {
+            lane,
+            ..ServeOptions::default()
+        };
+        serve(listener, Arc::new(Odd), options, shutdown.clone());
+    }
+    let paths = [
+        "/",
+        "/304",
+        "/204-with-length",
+        "/empty",
+        "/empty-with-length",
+        "/length",
+        "/connection",
+        "/close",
+        "/date",
+        "/stream",
+        "/stream-with-length",
+        "/status",
+        "/teapot",
+    ];
+    for path in paths {
+        for method in ["GET", "HEAD"] {
+            for close in ["", "Connection: close\r\n"] {
+                let request = format!(
+                    "{method} {path} HTTP/1.1\r\nHost: a\r\n{close}\r\n{method} / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                );
+                let lane = edgelab_testkit::raw(addrs[0], request.as_bytes()).await;
+                let hyper = edgelab_testkit::raw(addrs[1], request.as_bytes()).await;
+                assert!(hyper.starts_with("HTTP/1.1 "), "{request:?}: {hyper}");
+                assert_eq!(blank_dates(&lane), blank_dates(&hyper), "{request:?}");
+            }
+        }
+    }
+    shutdown.trigger();
+}

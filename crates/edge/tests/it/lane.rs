@@ -357,10 +357,8 @@ async fn the_lane_answers_as_hyper_does_field_by_field() {
         ("no Host (400)", format!("GET {OBJ} HTTP/1.1\r\n\r\n").into_bytes(), vec!["GET"]),
         (
             "a body",
-            format!(
-                "POST /lane/post?cc=no-store HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\n\r\nabc"
-            )
-            .into_bytes(),
+            b"POST /lane/post?cc=no-store HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\n\r\nabc"
+                .to_vec(),
             vec!["POST"],
         ),
         ("Expect", get_of(OBJ, "Expect: 100-continue\r\n"), vec!["GET"]),
