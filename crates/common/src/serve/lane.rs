@@ -1,9 +1,9 @@
 //! The lane: HTTP/1.1 requests a handler can answer at once, served without hyper.
 //!
 //! A connection starts here when [`ServeOptions::lane`](super::ServeOptions::lane) is on and
-//! the handler [answers at once](super::Handler::answers_now). The lane reads the socket
+//! the handler [answers at once](Handler::answers_now). The lane reads the socket
 //! itself, parses each request head with `httparse` (the parser hyper uses) and, for a request
-//! it can take, asks [`Handler::answer_now`](super::Handler::answer_now) for the response,
+//! it can take, asks [`Handler::answer_now`] for the response,
 //! encodes it as hyper's HTTP/1.1 server would (status line, the fields in the map's order,
 //! `content-length`, `connection: close`, `date`; no body after a HEAD) and writes the
 //! answers of every request read so far in one vectored write, the bodies as their own
@@ -15,7 +15,7 @@
 //! [`MAX_FIELDS`] fields, that the head checks ([`super::head::check`]) let through. For
 //! anything else (another method or version, the h2c preface, a head hyper would refuse, a
 //! request the handler declines) the connection goes to hyper for the rest of its life,
-//! with the bytes the lane read replayed first ([`Replayed`]): hyper parses that request
+//! with the bytes the lane read replayed first: hyper parses that request
 //! again and serves it, and every later one, exactly as when the lane is off.
 //!
 //! What stays the accept loop's on both paths: the connection cap and counts, the first-byte,
@@ -830,5 +830,136 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Replayed<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that takes at most `step` bytes per call, vectored or not.
+    struct Trickle {
+        got: Vec<u8>,
+        step: usize,
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let n = data.len().min(self.step);
+            self.got.extend_from_slice(&data[..n]);
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn short_writes_resume_where_they_stopped() {
+        let mut out = Out::default();
+        let mut expected = Vec::new();
+        for i in 0..40 {
+            let start = out.text.len();
+            let head = format!("head {i}\r\n");
+            out.text.extend_from_slice(head.as_bytes());
+            out.close_text(start);
+            let body = Bytes::from(format!("body {i};"));
+            expected.extend_from_slice(head.as_bytes());
+            expected.extend_from_slice(&body);
+            out.body(body);
+            out.body(Bytes::new());
+        }
+        for step in [1, 3, 7, 1000] {
+            let mut copy = Out {
+                text: out.text.clone(),
+                parts: out
+                    .parts
+                    .iter()
+                    .map(|p| match p {
+                        Part::Text(a, b) => Part::Text(*a, *b),
+                        Part::Body(b) => Part::Body(b.clone()),
+                    })
+                    .collect(),
+                answers: 0,
+            };
+            let mut writer = Trickle {
+                got: Vec::new(),
+                step,
+            };
+            copy.write_to(&mut writer).await.unwrap();
+            assert_eq!(writer.got, expected, "{step} bytes a write");
+            assert!(copy.is_empty());
+        }
+    }
+
+    #[test]
+    fn adjacent_text_parts_are_one_slice() {
+        let mut out = Out::default();
+        out.text.extend_from_slice(b"ab");
+        out.close_text(0);
+        out.text.extend_from_slice(b"cd");
+        out.close_text(2);
+        out.close_text(4);
+        assert!(matches!(out.parts[..], [Part::Text(0, 4)]));
+    }
+
+    #[tokio::test]
+    async fn a_replayed_connection_reads_its_prefix_first() {
+        let inner: &[u8] = b" world";
+        let mut replayed = Replayed::new(Bytes::from_static(b"hello"), inner);
+        let mut small = [0u8; 3];
+        assert_eq!(replayed.read(&mut small).await.unwrap(), 3);
+        assert_eq!(&small, b"hel");
+        let mut rest = Vec::new();
+        replayed.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"lo world");
+    }
+
+    #[test]
+    fn field_values_are_read_as_hyper_reads_them() {
+        let v = HeaderValue::from_static;
+        assert!(has_token(&v("keep-alive, Close"), "close"));
+        assert!(!has_token(&v("closed"), "close"));
+        assert_eq!(content_length(&v("12")), Some(12));
+        assert_eq!(content_length(&v("12, 12")), Some(12));
+        assert_eq!(content_length(&v("12, 13")), None);
+        assert_eq!(content_length(&v("+12")), None);
+        assert!(is_chunked(&v("gzip, chunked")));
+        assert!(!is_chunked(&v("chunked, gzip")));
+        let mut digits = [0u8; 20];
+        assert_eq!(decimal(0, &mut digits), b"0");
+        assert_eq!(
+            decimal(u64::MAX, &mut digits),
+            u64::MAX.to_string().as_bytes()
+        );
+    }
+
+    #[test]
+    fn heads_the_lane_does_not_take_are_hyper_s() {
+        let mut fields = [(0, 0, 0, 0); MAX_FIELDS];
+        let mut parse_of = |bytes: &[u8]| match parse(bytes, &mut fields) {
+            Parsed::Head { len, .. } => format!("head {len}"),
+            Parsed::Partial => "partial".to_owned(),
+            Parsed::Other => "other".to_owned(),
+        };
+        assert_eq!(parse_of(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), "head 27");
+        assert_eq!(parse_of(b"GET / HTTP/1.1\r\nHost: a\r\n"), "partial");
+        assert_eq!(parse_of(b"GET / HTTP/1.0\r\n\r\n"), "other");
+        assert_eq!(parse_of(b"POST / HTTP/1.1\r\nHost: a\r\n\r\n"), "other");
+        assert_eq!(parse_of(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), "other");
+        let many: String = (0..=MAX_FIELDS).map(|i| format!("x-{i}: v\r\n")).collect();
+        assert_eq!(
+            parse_of(format!("GET / HTTP/1.1\r\n{many}\r\n").as_bytes()),
+            "other"
+        );
     }
 }
