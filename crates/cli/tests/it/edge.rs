@@ -188,3 +188,31 @@ fn zero_threads_is_bad_usage() {
     exited(&output, 64);
     assert!(output.stdout.is_empty(), "nothing bound, nothing printed");
 }
+
+#[test]
+fn hits_go_through_the_lane_unless_no_lane_is_given() {
+    let origin = tiny_origin();
+    let upstream = format!("http://{origin}");
+    for (flags, lane_answers) in [(&[][..], 2), (&["--no-lane"][..], 0)] {
+        let mut args = vec!["--upstream", upstream.as_str(), "--threads", "1"];
+        args.extend_from_slice(flags);
+        let node = Node::loopback("edge", &args);
+        for _ in 0..3 {
+            let (status, _, body) = http_get(node.traffic, "/lane", &[]);
+            assert_eq!(status, 200);
+            assert_eq!(body, b"hello from origin");
+        }
+        let (_, _, metrics) = http_get(node.admin, "/metrics", &[]);
+        let metrics = String::from_utf8_lossy(&metrics);
+        let series =
+            format!("edgelab_listener_lane_answers_total{{listener=\"traffic\"}} {lane_answers}\n");
+        assert!(metrics.contains(&series), "{flags:?}: {metrics}");
+        assert!(
+            metrics.contains(
+                "edgelab_edge_requests_total{cache_status=\"hit\",pop=\"LOC\",tier=\"edge\"} 2"
+            ),
+            "{flags:?}: {metrics}"
+        );
+        assert!(node.terminate().success());
+    }
+}
