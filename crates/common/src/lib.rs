@@ -7,7 +7,8 @@
 //!   exit code (64) a binary uses for them.
 //! - [`telemetry`]: tracing initialisation from `EDGELAB_LOG` (quiet by default).
 //! - [`shutdown`]: one shutdown story: a cancellation token, a task tracker, signals.
-//! - [`serve`]: the HTTP/1.1 + h2c accept loop with header limits and graceful drain.
+//! - [`serve`]: the HTTP/1.1 + h2c accept loop with header limits and graceful drain, and
+//!   its lane for the HTTP/1.1 answers a handler gives at once (`serve::lane`).
 //! - [`interim`]: 1xx interim responses relayed to HTTP/1.1 clients by the accept loop.
 //! - [`admin`]: the admin listener (`/metrics`, `/healthz`, `/readyz`) with room for a
 //!   server's own routes, and the admin-token check.

@@ -13,6 +13,11 @@
 //! mini-redis style, and the kernel's backlog holds the rest), a first-byte, a header-read and
 //! an idle keep-alive timeout per connection (the `watch` module), and a growing back-off after accept
 //! errors. Each bound counts in [`ListenerMetrics`] when it bites.
+//!
+//! A handler that [answers some requests at once](Handler::answer_now) gets the [`lane`]:
+//! its connections start there, HTTP/1.1 heads parsed and those answers written without
+//! hyper, and go to hyper (with the bytes read so far) at the first request the lane does not
+//! take. [`ServeOptions::lane`] turns it off.
 
 use std::convert::Infallible;
 use std::future::Future;
