@@ -227,13 +227,7 @@ impl Node {
         let started = Instant::now();
         let (mut parts, incoming) = request.into_parts();
         let rid = self.request_id(&mut parts);
-        let span = tracing::debug_span!(
-            "request",
-            pop = %self.identity.pop_id,
-            tier = %self.config.tier.as_str(),
-            request_id = %rid.to_str().unwrap_or_default(),
-            cache_status = tracing::field::Empty,
-        );
+        let span = self.request_span(&rid);
         let outcome = match span.in_scope(|| self.admit(parts)) {
             Admitted::Answered(outcome) => outcome,
             Admitted::Waits(mut waits) => {
@@ -253,19 +247,24 @@ impl Node {
         let started = Instant::now();
         let (mut parts, ()) = request.into_parts();
         let rid = self.request_id(&mut parts);
-        let span = tracing::debug_span!(
-            "request",
-            pop = %self.identity.pop_id,
-            tier = %self.config.tier.as_str(),
-            request_id = %rid.to_str().unwrap_or_default(),
-            cache_status = tracing::field::Empty,
-        );
+        let span = self.request_span(&rid);
         match span.in_scope(|| self.admit(parts)) {
             Admitted::Answered(outcome) => {
                 Some(span.in_scope(|| self.finish(outcome, &rid, started)))
             }
             Admitted::Waits(_) => None,
         }
+    }
+
+    /// The span of one viewer request, on both ways in ([`Node::serve`], [`Node::serve_now`]).
+    fn request_span(&self, rid: &HeaderValue) -> tracing::Span {
+        tracing::debug_span!(
+            "request",
+            pop = %self.identity.pop_id,
+            tier = %self.config.tier.as_str(),
+            request_id = %rid.to_str().unwrap_or_default(),
+            cache_status = tracing::field::Empty,
+        )
     }
 
     /// The storability rules for `behavior`: its cache policy and the distribution's error
