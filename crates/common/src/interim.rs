@@ -250,6 +250,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for InterimIo<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_io::Trickle;
     use http::HeaderValue;
     use tokio::io::AsyncWriteExt;
 
@@ -315,32 +316,6 @@ mod tests {
             !request.send(StatusCode::EARLY_HINTS, &big),
             "over the bound"
         );
-    }
-
-    /// A writer that takes at most `step` bytes per call.
-    struct Trickle {
-        got: Vec<u8>,
-        step: usize,
-    }
-
-    impl AsyncWrite for Trickle {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-            data: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            let n = data.len().min(self.step);
-            self.got.extend_from_slice(&data[..n]);
-            Poll::Ready(Ok(n))
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
     }
 
     #[tokio::test]

@@ -23,4 +23,6 @@ pub mod names;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(test)]
+mod test_io;
 pub mod text;

@@ -836,32 +836,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Replayed<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A writer that takes at most `step` bytes per call, vectored or not.
-    struct Trickle {
-        got: Vec<u8>,
-        step: usize,
-    }
-
-    impl AsyncWrite for Trickle {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-            data: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            let n = data.len().min(self.step);
-            self.got.extend_from_slice(&data[..n]);
-            Poll::Ready(Ok(n))
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
+    use crate::test_io::Trickle;
 
     #[tokio::test]
     async fn short_writes_resume_where_they_stopped() {
