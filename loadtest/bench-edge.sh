@@ -24,7 +24,17 @@
 # makes the hit numbers meaningless (the load average is recorded next to them); the memory
 # figure does not depend on it.
 #
+# Next to req/s, each cell gives the server's CPU microseconds per request (its CPU ticks over
+# the requests wrk completed: median and min-max of the repetitions), wrk's own CPU share, and
+# the ratio of edgelab to nginx and to the limit on that measure too. A cell where wrk used
+# >= 95 % of its core is marked load-generator bound: its req/s is wrk's ceiling, not the
+# server's, and only CPU per request ranks the servers there (docs/request-lifecycle.md).
+#
 # Usage: loadtest/bench-edge.sh        (installs nginx and wrk with apt-get if missing)
+#        loadtest/bench-edge.sh summarise DIR
+#            the same summary of a results folder: this script's, or perf-anchors' run.sh
+#            bench folder (/tmp/perf-anchors/results/<stamp>/: runs.csv, pinned wrk runs),
+#            written as DIR/results.md and DIR/results.json
 # Env:   DURATION=10  REPS=3  CONNS="64 256"  SIZES="1k 16k 1m"  OBJECTS=1000000
 #        PHASES="hits memory"  TARGETS="edgelab nginx limit"  RESULTS=...  LIMIT_BIN=...
 #        MEMORY_PATH=/tiny/ (or /tiny-own/)
@@ -33,6 +43,10 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ "${1:-}" = summarise ]; then
+    [ -d "${2:-}" ] || { echo "usage: $0 summarise RESULTS_DIR" >&2; exit 64; }
+    exec python3 "$ROOT/loadtest/bench-summary.py" "$2"
+fi
 DURATION="${DURATION:-10}"
 REPS="${REPS:-3}"
 CONNS="${CONNS:-64 256}"
@@ -170,27 +184,34 @@ warm_targets() {
     done
 }
 
-# One measured run: wrk on LOAD_CPU, the target's CPU ticks around it; appends to runs.tsv.
+# One measured run: wrk on LOAD_CPU, the target's CPU ticks around it and wrk's own CPU time
+# (bash's `times` in the subshell that waited for it); appends to runs.tsv.
 measure() {
-    local t="$1" size="$2" c="$3" rep="$4" out t0 t1 w0 w1
+    local t="$1" size="$2" c="$3" rep="$4" out t0 t1 w0 w1 load_cpu
     out="$RESULTS/raw/$t-$size-c$c-r$rep.txt"
     t0=$(ticks "${PID_OF[$t]}")
     w0=$(date +%s.%N)
-    (TIMEOUT=$((DURATION + 30)) lib_pinned "$LOAD_CPU" wrk -t1 -c"$c" -d"${DURATION}s" --latency \
-        "$(url_of "$t" "$size")" >"$out")
+    load_cpu=$( (
+        (TIMEOUT=$((DURATION + 30)) lib_pinned "$LOAD_CPU" wrk -t1 -c"$c" -d"${DURATION}s" \
+            --latency "$(url_of "$t" "$size")" >"$out")
+        times
+    ) | awk 'NR == 2 { # children: "0m1.23s 0m4.56s", user and system
+            split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
     w1=$(date +%s.%N)
     t1=$(ticks "${PID_OF[$t]}")
     awk -v t="$t" -v s="$size" -v c="$c" -v r="$rep" -v cpu="$(((t1 - t0)))" -v hz="$HZ" \
-        -v wall="$(awk -v a="$w0" -v b="$w1" 'BEGIN { print b - a }')" '
+        -v wall="$(awk -v a="$w0" -v b="$w1" 'BEGIN { print b - a }')" -v lg="$load_cpu" '
         function ms(v) {
             if (v ~ /us$/) { sub(/us/, "", v); return v / 1000 }
             if (v ~ /ms$/) { sub(/ms/, "", v); return v + 0 }
             if (v ~ /s$/) { sub(/s/, "", v); return v * 1000 }
             return "nan" }
         /^Requests\/sec:/ { rps = $2 }
+        / requests in / { requests = $1 }
         $1 == "50%" { p50 = ms($2) }
         $1 == "99%" { p99 = ms($2) }
-        END { printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\n", t, s, c, r, rps, p50, p99, cpu / hz, wall }' \
+        END { printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%d\t%.2f\n",
+            t, s, c, r, rps, p50, p99, cpu / hz, wall, requests, lg }' \
         "$out" >>"$RESULTS/runs.tsv"
 }
 
@@ -211,7 +232,8 @@ run_hits() {
         wait_http "${URL[limit]}/1k"
     fi
     warm_targets
-    printf 'target\tsize\tconns\trep\treq_s\tp50_ms\tp99_ms\tserver_cpu_s\twall_s\n' >"$RESULTS/runs.tsv"
+    printf 'target\tsize\tconns\trep\treq_s\tp50_ms\tp99_ms\tserver_cpu_s\twall_s\trequests\tload_cpu_s\n' \
+        >"$RESULTS/runs.tsv"
     local rep size c i n order
     read -r -a order <<<"$TARGETS"
     n=${#order[@]}
