@@ -20,24 +20,20 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=lib.sh
 source loadtest/lib.sh
-EDGELAB="${EDGELAB:-target/release/edgelab}"
-TRACE="${TRACE:-crates/replay/tests/data/cloudPhysicsIO.oracleGeneral.bin}"
-RUNS="${RUNS:-3}"
+lib_replay_bench
 ROWS="${ROWS:-read one grid tiers policies}"
 OUT="${OUT:-target/bench-replay-instructions/$(date -u +%Y%m%dT%H%M%SZ)}"
-[[ -x "$EDGELAB" ]] || cargo build --locked --release -q -p edgelab-cli
 lib_install valgrind valgrind
 mkdir -p "$OUT"
 
-mib=$((1 << 20))
-grid="$(seq -s, $((128 * mib)) $((128 * mib)) $((1024 * mib)))"
+# The --capacity value and further flags of a row (sets FLAGS).
 flags() {
   case "$1" in
-    read) echo "--capacity 1" ;;
-    one) echo "--capacity $((1024 * mib))" ;;
-    grid) echo "--capacity $grid" ;;
-    tiers) echo "--capacity pop=128MiB,pop=256MiB,rec=1GiB,shield=4GiB --tiers pop,rec,shield" ;;
-    policies) echo "--capacity 256MiB,1GiB --policy CachingOptimized,UseOriginCacheControlHeaders --min-ttl 0s --default-ttl 10m,1h" ;;
+    read) FLAGS=(1) ;;
+    one) FLAGS=("$REPLAY_ONE") ;;
+    grid) FLAGS=("$REPLAY_GRID") ;;
+    tiers) FLAGS=("${REPLAY_TIERS[@]}") ;;
+    policies) FLAGS=("${REPLAY_POLICIES[@]}") ;;
     *) echo "unknown row $1" >&2; exit 64 ;;
   esac
 }
@@ -45,15 +41,15 @@ flags() {
 echo "instructions of edgelab replay ($EDGELAB) on $(basename "$TRACE"), median of $RUNS (min–max)"
 for row in $ROWS; do
   counts=()
+  flags "$row"
   for run in $(seq "$RUNS"); do
-    # shellcheck disable=SC2046 # the flags are a word list
     valgrind --tool=callgrind --callgrind-out-file="$OUT/$row.$run.callgrind" \
-      "$EDGELAB" replay "$TRACE" --format oracle-general --eviction lru $(flags "$row") \
+      "$EDGELAB" replay "$TRACE" --format oracle-general --eviction lru --capacity "${FLAGS[@]}" \
       --json "$OUT/$row.$run.json" >/dev/null 2>"$OUT/$row.$run.log"
     counts+=("$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$OUT/$row.$run.log")")
   done
-  printf '%s\n' "${counts[@]}" | sort -n | awk -v row="$row" '{ v[NR] = $1 } END {
-    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-    printf "%-9s %7.1f M  (%.1f–%.1f)\n", row, m / 1e6, v[1] / 1e6, v[NR] / 1e6 }'
+  read -r m lo hi <<<"$(lib_median "${counts[@]}")"
+  awk -v row="$row" -v m="$m" -v lo="$lo" -v hi="$hi" \
+    'BEGIN { printf "%-9s %7.1f M  (%.1f–%.1f)\n", row, m / 1e6, lo / 1e6, hi / 1e6 }'
 done
 echo "profiles and JSON reports in $OUT (callgrind_annotate $OUT/grid.1.callgrind)"

@@ -20,11 +20,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=lib.sh
 source loadtest/lib.sh
-EDGELAB="${EDGELAB:-target/release/edgelab}"
-TRACE="${TRACE:-crates/replay/tests/data/cloudPhysicsIO.oracleGeneral.bin}"
-RUNS="${RUNS:-3}"
+lib_replay_bench
 CPU="${CPU:-0}"
-[[ -x "$EDGELAB" ]] || cargo build --locked --release -q -p edgelab-cli
 lib_install "python3 python3-venv python3-pip" python3
 venv=target/replay-venv
 [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
@@ -32,19 +29,12 @@ venv=target/replay-venv
 pin=()
 command -v taskset >/dev/null && pin=(taskset -c "$CPU")
 
-mib=$((1 << 20))
-one=$((1024 * mib))
-grid="$(seq -s, $((128 * mib)) $((128 * mib)) $((1024 * mib)))"
-
 # Requests × caches per second of one edgelab run over CAPACITIES (then any other flags).
 edgelab_rate() {
   "${pin[@]}" "$EDGELAB" replay "$TRACE" --format oracle-general --eviction lru --capacity "$@" \
     | sed -n 's/^replayed in \([0-9.]*\) ms: .* × \([0-9]*\) cache.*/\1 \2/p' \
     | awk -v requests="$requests" '{ printf "%.0f\n", requests * $2 / ($1 / 1000) }'
 }
-tiers=(pop=128MiB,pop=256MiB,rec=1GiB,shield=4GiB --tiers pop,rec,shield)
-policies=(256MiB,1GiB --policy CachingOptimized,UseOriginCacheControlHeaders --min-ttl 0s
-  --default-ttl 10m,1h)
 
 # The same for libCacheSim: one LRU per capacity, process_trace timed alone.
 libcachesim_rate() {
@@ -63,38 +53,43 @@ print(round(requests * len(caps) / spent))
 EOF
 }
 
-# "median (min–max)" of the numbers on standard input, in millions.
+# "median min max" of the numbers in file $1, one a line (lib_median).
+stats() { local v; mapfile -t v <"$1"; lib_median "${v[@]}"; }
+
+# "median (min–max)" of the numbers in file $1, in millions.
 summary() {
-  sort -n | awk '{ v[NR] = $1 } END {
-    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-    printf "%.2f M/s (%.2f–%.2f)\n", m / 1e6, v[1] / 1e6, v[NR] / 1e6 }'
+  local m lo hi
+  read -r m lo hi <<<"$(stats "$1")"
+  awk -v m="$m" -v lo="$lo" -v hi="$hi" \
+    'BEGIN { printf "%.2f M/s (%.2f–%.2f)\n", m / 1e6, lo / 1e6, hi / 1e6 }'
 }
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# The median of the numbers in file $1.
+median() { local m _; read -r m _ <<<"$(stats "$1")"; echo "$m"; }
 
 requests="$("$EDGELAB" replay "$TRACE" --format oracle-general --capacity 1MiB --json - | sed -n 's/^  "requests": \([0-9]*\),/\1/p' | head -1)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 for run in $(seq "$RUNS"); do
-  edgelab_rate "$one" >>"$work/edgelab-one"
-  libcachesim_rate "$one" >>"$work/lcs-one"
-  edgelab_rate "$grid" >>"$work/edgelab-grid"
-  libcachesim_rate "$grid" >>"$work/lcs-grid"
-  edgelab_rate "${tiers[@]}" >>"$work/edgelab-tiers"
-  edgelab_rate "${policies[@]}" >>"$work/edgelab-policies"
+  edgelab_rate "$REPLAY_ONE" >>"$work/edgelab-one"
+  libcachesim_rate "$REPLAY_ONE" >>"$work/lcs-one"
+  edgelab_rate "$REPLAY_GRID" >>"$work/edgelab-grid"
+  libcachesim_rate "$REPLAY_GRID" >>"$work/lcs-grid"
+  edgelab_rate "${REPLAY_TIERS[@]}" >>"$work/edgelab-tiers"
+  edgelab_rate "${REPLAY_POLICIES[@]}" >>"$work/edgelab-policies"
   echo "run $run/$RUNS: one $(tail -1 "$work/edgelab-one") vs $(tail -1 "$work/lcs-one"), grid $(tail -1 "$work/edgelab-grid") vs $(tail -1 "$work/lcs-grid"), tiers $(tail -1 "$work/edgelab-tiers"), policies $(tail -1 "$work/edgelab-policies")" >&2
 done
 echo "LRU on $(basename "$TRACE") ($requests requests), median of $RUNS interleaved runs (min–max), CPU $CPU"
 for what in one grid; do
   label="1 capacity (1 GiB), requests/s"
   [[ "$what" == grid ]] && label="8 capacities (128 MiB … 1 GiB), requests × caches/s"
-  ratio="$(awk -v a="$(median <"$work/edgelab-$what")" -v b="$(median <"$work/lcs-$what")" 'BEGIN { printf "%.2f", a / b }')"
+  ratio="$(awk -v a="$(median "$work/edgelab-$what")" -v b="$(median "$work/lcs-$what")" 'BEGIN { printf "%.2f", a / b }')"
   echo "$label:"
-  echo "  edgelab      $(summary <"$work/edgelab-$what")"
-  echo "  libCacheSim  $(summary <"$work/lcs-$what")"
+  echo "  edgelab      $(summary "$work/edgelab-$what")"
+  echo "  libCacheSim  $(summary "$work/lcs-$what")"
   echo "  edgelab / libCacheSim ${ratio}x"
 done
 echo "tiers (pop,rec,shield, 2 grid points), requests × configurations/s:"
-echo "  edgelab      $(summary <"$work/edgelab-tiers")"
+echo "  edgelab      $(summary "$work/edgelab-tiers")"
 echo "policies (2 presets × 2 DefaultTTLs × 2 capacities), requests × configurations/s:"
-echo "  edgelab      $(summary <"$work/edgelab-policies")"
+echo "  edgelab      $(summary "$work/edgelab-policies")"

@@ -219,3 +219,23 @@ lib_median() {
         m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
         printf "%.2f %.2f %.2f\n", m, v[1], v[NR] }'
 }
+
+# The set-up loadtest/bench-replay.sh and loadtest/bench-replay-instructions.sh share (run from
+# the repository root): EDGELAB (default target/release/edgelab, built here when missing),
+# TRACE (default the cloudPhysics trace of crates/replay/tests/data), RUNS (default 3), and the
+# cache configurations both measure, as `--capacity` values and the flags after them:
+# REPLAY_ONE (1 GiB), REPLAY_GRID (128 MiB … 1 GiB in 128 MiB steps, 8 caches), and the
+# arrays REPLAY_TIERS (--tiers pop,rec,shield at 2 grid points: PoP 128 MiB / 256 MiB, REC
+# 1 GiB, shield 4 GiB) and REPLAY_POLICIES (2 presets × 2 DefaultTTLs × 2 capacities).
+lib_replay_bench() {
+    EDGELAB="${EDGELAB:-target/release/edgelab}"
+    TRACE="${TRACE:-crates/replay/tests/data/cloudPhysicsIO.oracleGeneral.bin}"
+    RUNS="${RUNS:-3}"
+    [[ -x "$EDGELAB" ]] || cargo build --locked --release -q -p edgelab-cli
+    local mib=$((1 << 20))
+    REPLAY_ONE=$((1024 * mib))
+    REPLAY_GRID="$(seq -s, $((128 * mib)) $((128 * mib)) $((1024 * mib)))"
+    REPLAY_TIERS=(pop=128MiB,pop=256MiB,rec=1GiB,shield=4GiB --tiers pop,rec,shield)
+    REPLAY_POLICIES=(256MiB,1GiB --policy CachingOptimized,UseOriginCacheControlHeaders
+        --min-ttl 0s --default-ttl 10m,1h)
+}
