@@ -13,7 +13,8 @@
 //! - [`replay`]: an access log's requests at their logged times ([`replay::ReplayLog`]).
 //! - [`mod@run`]: the engine ([`run()`], [`RunOptions`]); `dispatch` paces the open-loop
 //!   schedule on a thread of its own, `lane` hands each request to an idle connection of its
-//!   place, `sent` stamps when a request's first byte was written.
+//!   place, `client` sends each request and reads its response on the worker's task (a lean
+//!   HTTP/1.1 client), `sent` stamps when a request's first byte was written.
 //! - [`record`]: per-worker HDR histograms by place × X-Cache × PoP × tier, merged at the end.
 //! - [`recorded`]: those histograms and counters carried losslessly in the report.
 //! - [`progress`]: live counters, the progress line, the HdrHistogram interval log.
@@ -43,6 +44,7 @@
 //! ```
 
 pub mod catalog;
+mod client;
 pub mod compare;
 mod dispatch;
 pub mod error;

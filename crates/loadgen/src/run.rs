@@ -1,7 +1,8 @@
 //! The engine: a dispatcher releases requests at their intended times into a per-target
 //! `Lane` (`lane.rs`), which hands each to an idle worker of that target (or queues it while all are
 //! busy); each target has `connections` workers, each owning one HTTP/1.1 connection (opened
-//! through the target's [`connector`]), and one [`Recorder`] its workers share.
+//! through the target's [`connector`] and driven by the worker's own task, `client.rs`), and
+//! one [`Recorder`] its workers share.
 //! Latency runs from the intended send time to the end of the body, so time spent waiting for
 //! a free connection behind a stalled server is counted (open loop, no coordinated
 //! omission). A closed-loop run instead has each worker send its next request as soon as the
@@ -16,15 +17,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use http::{HeaderValue, Request, Uri};
-use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http1;
+use http::{HeaderValue, Uri};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tower_service::Service;
 use xxhash_rust::xxh3::Xxh3;
 
 use edgelab_common::config::ConfigErrors;
@@ -32,6 +29,7 @@ use edgelab_common::names::header;
 use edgelab_common::shutdown::Shutdown;
 
 use crate::catalog::CatalogObject;
+use crate::client::{ClientError, Http1};
 use crate::dispatch::{Job, dispatch};
 use crate::error::{LoadgenError, RequestErrorKind};
 use crate::lane::{Lane, Taken};
@@ -42,9 +40,9 @@ use crate::record::{
     CacheResult, Recorder, ResponseSample, Sample, Tier, pop_from_headers, tier_from_headers,
 };
 use crate::report::{OriginSecond, Report, ReportInput};
-use crate::sent::{SendStamp, Stamped};
+use crate::sent::SendStamp;
 use crate::target::{Connector, Target, connector};
-use edgelab_link::DeliveryErrors;
+use edgelab_link::{DeliveryErrors, LinkStream};
 use edgelab_wire::Digest;
 
 /// Requests a target's lane holds while all its connections are busy, before the dispatcher
@@ -141,7 +139,6 @@ pub async fn run(
             let worker = Worker {
                 shared: shared.clone(),
                 target: runtime.clone(),
-                tracker: shutdown.clone(),
             };
             let lane = lane.clone();
             let source = source.clone();
@@ -308,7 +305,6 @@ fn check_targets(
 struct Worker {
     shared: Arc<Shared>,
     target: Arc<TargetRuntime>,
-    tracker: Shutdown,
 }
 
 /// The worker's connection, opened lazily and reopened after a failure.
@@ -316,7 +312,7 @@ type Connection = Option<Open>;
 
 /// An open connection and the stamp of its writes.
 struct Open {
-    sender: http1::SendRequest<Empty<Bytes>>,
+    client: Http1<LinkStream>,
     stamp: Arc<SendStamp>,
 }
 
@@ -485,8 +481,11 @@ impl Worker {
         intended: Instant,
         sent: &mut Sent,
     ) -> Outcome {
+        let reusable = connection
+            .as_mut()
+            .is_some_and(|open| open.client.is_reusable());
         let open = match connection {
-            Some(open) if !open.sender.is_closed() => open,
+            Some(open) if reusable => open,
             _ => {
                 *connection = None;
                 let connecting = Instant::now();
@@ -503,38 +502,24 @@ impl Worker {
                 }
             }
         };
-        let sender = &mut open.sender;
-        if let Err(error) = sender.ready().await {
-            *connection = None;
-            return Outcome::failed(
-                RequestErrorKind::Request,
-                format!("connection not ready: {error}"),
-            );
-        }
         let path = match query {
             Some(query) => format!("{}{}?{query}", self.target.path_prefix, object.path),
             None => format!("{}{}", self.target.path_prefix, object.path),
         };
-        let mut request = match Request::get(path.as_str()).body(Empty::new()) {
-            Ok(request) => request,
-            Err(error) => {
-                return Outcome::failed(RequestErrorKind::Request, format!("{path}: {error}"));
-            }
-        };
-        request
-            .headers_mut()
-            .insert(http::header::HOST, self.target.host.clone());
+        // The request target must be a valid URI path (a replayed log's query may not be).
+        if let Err(error) = Uri::try_from(path.as_str()) {
+            return Outcome::failed(RequestErrorKind::Request, format!("{path}: {error}"));
+        }
         open.stamp.arm();
         sent.stamp = Some(open.stamp.clone());
-        let response = match sender.send_request(request).await {
-            Ok(response) => response,
+        let parts = match open.client.get(&path, &self.target.host, &open.stamp).await {
+            Ok(head) => head,
             Err(error) => {
                 *connection = None;
                 return Outcome::failed(RequestErrorKind::Request, format!("{path}: {error}"));
             }
         };
         let ttfb = intended.elapsed();
-        let (parts, mut body) = response.into_parts();
         let cache = CacheResult::from_headers(&parts.headers);
         let tier = tier_from_headers(&parts.headers, cache);
         let pop = pop_from_headers(&parts.headers).to_string();
@@ -547,28 +532,28 @@ impl Worker {
             .map(Digest::value);
         let verify = parts.status == http::StatusCode::OK && announced.is_some();
         let mut hasher = verify.then(Xxh3::new);
-        let mut bytes = 0u64;
-        let mut error = None;
-        while let Some(frame) = body.frame().await {
-            match frame {
-                Ok(frame) => {
-                    if let Some(data) = frame.data_ref() {
-                        bytes += data.len() as u64;
-                        if let Some(hasher) = &mut hasher {
-                            hasher.update(data);
-                        }
-                    }
+        let read = open
+            .client
+            .body(&parts, |data| {
+                if let Some(hasher) = &mut hasher {
+                    hasher.update(data);
                 }
-                Err(failure) => {
-                    *connection = None;
-                    error = Some((
-                        RequestErrorKind::Body,
-                        format!("{path}: body failed after {bytes} bytes: {failure}"),
-                    ));
-                    break;
-                }
+            })
+            .await;
+        let (bytes, mut error) = match read {
+            Ok(bytes) => (bytes, None),
+            Err(failure) => {
+                *connection = None;
+                let bytes = match &failure {
+                    ClientError::Body { bytes, .. } => *bytes,
+                    ClientError::Head(_) => 0,
+                };
+                (
+                    bytes,
+                    Some((RequestErrorKind::Body, format!("{path}: {failure}"))),
+                )
             }
-        }
+        };
         if error.is_none() {
             error = judge(
                 &path,
@@ -593,32 +578,21 @@ impl Worker {
     }
 
     async fn connect(&self) -> Result<Open, Outcome> {
-        // Every step's failure is a connect error naming the target.
-        let failed = |error: &dyn std::fmt::Display| {
-            Outcome::failed(
-                RequestErrorKind::Connect,
-                format!("{}: {error}", self.target.base),
-            )
-        };
-        let mut connector = self.target.connector.clone();
-        std::future::poll_fn(|cx| connector.poll_ready(cx))
+        let stream = self
+            .target
+            .connector
+            .connect(self.target.base.clone())
             .await
-            .map_err(|error| failed(&error))?;
-        let io = connector
-            .call(self.target.base.clone())
-            .await
-            .map_err(|error| failed(&error))?;
-        let stamp = SendStamp::new(self.shared.start);
-        let io = Stamped::new(io, stamp.clone());
-        let (sender, connection) = http1::handshake(io).await.map_err(|error| failed(&error))?;
-        let stop = self.shared.stop.clone();
-        self.tracker.spawn(async move {
-            tokio::select! {
-                _ = connection => {}
-                _ = stop.cancelled() => {}
-            }
-        });
-        Ok(Open { sender, stamp })
+            .map_err(|error| {
+                Outcome::failed(
+                    RequestErrorKind::Connect,
+                    format!("{}: {error}", self.target.base),
+                )
+            })?;
+        Ok(Open {
+            client: Http1::new(stream),
+            stamp: SendStamp::new(self.shared.start),
+        })
     }
 }
 

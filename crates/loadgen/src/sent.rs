@@ -1,16 +1,11 @@
-//! When a request really left: [`Stamped`] wraps a connection's I/O and notes the moment of
-//! the first write after its [`SendStamp`] was armed, i.e. when the request's first byte was
-//! handed to the socket. hyper writes from the connection's own task, so this moment comes
-//! after the worker's hand-over to that task; send lateness runs to it, not to the moment the
-//! worker picked the request up.
+//! When a request really left: a [`SendStamp`] notes the moment of the first write after it
+//! was armed, i.e. when the request's first byte was handed to the socket (the client,
+//! `client.rs`, stamps it as its write returns). Send lateness runs to it, not to the moment
+//! the worker picked the request up.
 
-use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 
-use hyper::rt::{Read, ReadBufCursor, Write};
 use tokio::time::Instant;
 
 /// The moment of the first write since [`SendStamp::arm`], shared by a worker and its
@@ -53,7 +48,8 @@ impl SendStamp {
         stamp
     }
 
-    fn wrote(&self) {
+    /// Notes a write now; only the first since [`SendStamp::arm`] counts.
+    pub(crate) fn wrote(&self) {
         if self.first_write.load(Ordering::Relaxed) == 0 {
             let nanos = Instant::now()
                 .saturating_duration_since(self.base)
@@ -64,68 +60,6 @@ impl SendStamp {
                 self.first_write
                     .compare_exchange(0, stamp, Ordering::AcqRel, Ordering::Relaxed);
         }
-    }
-}
-
-/// A connection's I/O that stamps its first write (see the module docs).
-#[derive(Debug)]
-pub(crate) struct Stamped<T> {
-    inner: T,
-    stamp: Arc<SendStamp>,
-}
-
-impl<T> Stamped<T> {
-    /// Wraps `inner`, stamping writes into `stamp`.
-    pub(crate) fn new(inner: T, stamp: Arc<SendStamp>) -> Stamped<T> {
-        Stamped { inner, stamp }
-    }
-}
-
-impl<T: Read + Unpin> Read for Stamped<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<T: Write + Unpin> Write for Stamped<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.stamp.wrote();
-        }
-        polled
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.stamp.wrote();
-        }
-        polled
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
