@@ -20,11 +20,17 @@
 # Then, per cache tier of each scenario, the upstream connections it opened during the run
 # against the upstream requests it sent (from its /metrics): the pool reuses its connections.
 #
+# With INSTRUCTIONS=N (e.g. 2000), last, the load generator's user-space instructions per
+# request, counted by valgrind's callgrind (exact, and unmoved by the host's load, unlike CPU
+# time): `edgelab loadgen --target` against an origin at 400 req/s over 16 connections, N
+# requests less a one-request run (start-up and catalog), plain and over a delay line of RTT.
+#
 # usage: loadtest/bench-hops.sh
 #   RATE=2000 DURATION=10s CONNECTIONS=256 RTT=20ms SIZE=8192 OBJECTS=20000 loadtest/bench-hops.sh
 #   SCENARIOS="direct hit" loadtest/bench-hops.sh
 #   EDGELAB_BIN=/tmp/edgelab-before loadtest/bench-hops.sh   (another binary, not built here)
-# needs: a release build (built here), jq, curl, /usr/bin/time. Bounded: per scenario one warm-up
+#   INSTRUCTIONS=2000 SCENARIOS= loadtest/bench-hops.sh   (only the load generator's instructions)
+# needs: a release build (built here), jq, curl, /usr/bin/time (valgrind for INSTRUCTIONS). Bounded: per scenario one warm-up
 # (hit only) and one run of DURATION, nodes killed at exit.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,7 +44,7 @@ CONNECTIONS="${CONNECTIONS:-256}"
 RTT="${RTT:-20ms}"
 SIZE="${SIZE:-8192}"
 OBJECTS="${OBJECTS:-20000}"
-SCENARIOS="${SCENARIOS:-direct direct+rtt hit miss miss+rtt}"
+SCENARIOS="${SCENARIOS-direct direct+rtt hit miss miss+rtt}"
 lib_release_bin
 lib_workdir hops
 TCK="$(getconf CLK_TCK)"
@@ -206,4 +212,30 @@ if [ "${#POOL_ROWS[@]}" -gt 0 ]; then
     echo "# upstream pool during the measured run"
     printf '%-11s %-7s %12s %18s\n' scenario tier connections upstream_requests
     printf '%s\n' "${POOL_ROWS[@]}"
+fi
+
+# The load generator's instructions per request (callgrind), plain and over a delay line.
+if [ -n "${INSTRUCTIONS:-}" ]; then
+    command -v valgrind >/dev/null || { echo "INSTRUCTIONS needs valgrind" >&2; exit 1; }
+    lib_start_node "$BIN" - origin --config "$WORK/origin.toml"
+    # counted N ARGS...: instructions of one loadgen run of N requests.
+    counted() {
+        local n="$1"
+        shift
+        valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.$n.out" "$BIN" loadgen \
+            --target "http://$NODE_TRAFFIC" --rate 400 --requests "$n" --connections 16 --seed 7 \
+            --json "$WORK/callgrind.json" "$@" >/dev/null 2>"$WORK/callgrind.err" \
+            || { cat "$WORK/callgrind.err" >&2; return 1; }
+        [ "$(jq .totals.errors "$WORK/callgrind.json")" = 0 ] || echo "warning: errors in the counted run" >&2
+        sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$WORK/callgrind.err"
+    }
+    echo
+    echo "# load generator, user-space instructions per request (callgrind, $INSTRUCTIONS requests less one)"
+    for client in "plain" "rtt $RTT"; do
+        args=()
+        [ "$client" = plain ] || args=(--rtt "$RTT")
+        one="$(counted 1 "${args[@]}")"
+        many="$(counted "$INSTRUCTIONS" "${args[@]}")"
+        printf '%-44s %s\n' "loadgen ($client)" "$(( (many - one) / (INSTRUCTIONS - 1) ))"
+    done
 fi
