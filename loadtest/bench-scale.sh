@@ -47,6 +47,9 @@ scenario() {
 
 echo "# bench-scale $(date -u +%Y-%m-%dT%H:%M:%SZ) $TOPOLOGY on $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# one process: every node and the load generator (workers: ${WORKERS:-default}); $DURATION per run; bound: p99 ≤ $MAX_ERROR ms"
+# Every connection inside the process holds two descriptors (5,005 client connections, the
+# pools between the tiers): under ~40,000 an overloaded run can fail accepts with EMFILE.
+echo "# open files limit $(ulimit -n)$([ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 40000 ] && echo ' (low: a run that falls behind grows its pools and can fail accepts with "Too many open files")')"
 printf '%8s %8s %7s %7s %8s %7s %9s %6s %7s %6s %5s\n' \
     offered achieved emu_p50 emu_p99 tier_p99 send_p99 direct_p99 cpu% cpu_us hit% held
 best=0
