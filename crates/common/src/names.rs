@@ -137,6 +137,8 @@ pub mod metric {
     pub const LISTENER_LANE_ANSWERS_TOTAL: &str = "edgelab_listener_lane_answers_total";
     /// Connections the lane handed to hyper for the rest of their life, by `listener`.
     pub const LISTENER_LANE_HANDOVERS_TOTAL: &str = "edgelab_listener_lane_handovers_total";
+    /// Lane answers whose head the handler wrote as HTTP/1.1 text itself (no response map).
+    pub const LISTENER_LANE_WRITTEN_TOTAL: &str = "edgelab_listener_lane_written_total";
     /// How late the emulated links of a node delivered against their schedule (summary), by
     /// `pop`, `tier`, `class`.
     pub const LINK_DELIVERY_LATENESS_SECONDS: &str = "edgelab_link_delivery_lateness_seconds";

@@ -17,6 +17,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use divan::Bencher;
 use edgelab_common::body::{self, Body};
+use edgelab_common::serve::lane::{Answer, WireHead};
 use edgelab_common::serve::{Handler, ServeOptions, serve};
 use edgelab_common::shutdown::Shutdown;
 use edgelab_edge::proxy::Node;
@@ -248,4 +249,33 @@ fn fresh_hit_browser_head(bencher: Bencher) {
     bencher
         .with_inputs(|| request(&head))
         .bench_local_values(|request| fixture.serve(request));
+}
+
+/// A fresh hit as the lane answers it (`Node::write_now`): the whole head written as
+/// HTTP/1.1 text into a buffer the connection reuses, no `HeaderMap`; compare with
+/// [`fresh_hit`], which builds the response's map (the lane then encoded that map).
+#[divan::bench]
+fn fresh_hit_written(bencher: Bencher) {
+    let fixture = Fixture::new(1024);
+    let lane_request = || {
+        // Invariant: a fixed, valid request.
+        Request::get(PATH)
+            .header(header::HOST, "127.0.0.1:8084")
+            .body(())
+            .expect("request")
+    };
+    let mut text = Vec::with_capacity(4096);
+    let mut head = WireHead::new(&mut text);
+    let answer = fixture.node().write_now(lane_request(), &mut head);
+    assert!(
+        matches!(answer, Some(Answer::Written(_))),
+        "not written as text"
+    );
+    bencher
+        .with_inputs(lane_request)
+        .bench_local_values(|request| {
+            text.clear();
+            let mut head = WireHead::new(&mut text);
+            fixture.node().write_now(request, &mut head)
+        });
 }

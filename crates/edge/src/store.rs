@@ -19,7 +19,7 @@ use crate::policy::Lifetime;
 mod headers;
 
 use headers::{Block, Common};
-pub use headers::{KNOWN_NAMES, StoredHeaders};
+pub use headers::{CommonLines, KNOWN_NAMES, OwnField, StoredHeaders};
 
 /// A complete stored response. Its layout is kept small (one is kept per cached object; the
 /// `entry_layout_stays_small` test holds it): times and lifetimes are a compact
@@ -149,8 +149,9 @@ fn path_start(primary: &str) -> usize {
 pub const ENTRY_BYTES: usize = 308;
 
 /// What a common part of headers costs beyond its block: its allocation and share count
-/// (its ready map, made only once it is shared, is not counted per object).
-const COMMON_BYTES: usize = 64;
+/// (its ready map, made only once it is shared, and its lines, made at its first hit or
+/// when shared, are not counted per object).
+const COMMON_BYTES: usize = 80;
 
 /// What a key of its own (a variant key) costs beyond its text: its allocation.
 const ARC_STR_BYTES: usize = 24;

@@ -53,6 +53,144 @@ const READ_CHUNK: usize = 8 * 1024;
 /// Most answers gathered before they are written, so a long pipeline is written as it goes.
 const MAX_BATCH: usize = 32;
 
+/// What [`Handler::write_now`] answers.
+pub enum Answer {
+    /// A response, for the lane to encode as hyper's HTTP/1.1 server would.
+    Response(Response<Body>),
+    /// A response whose head the handler wrote into the [`WireHead`] it was given; the body
+    /// that follows it (not sent after a HEAD request).
+    Written(Bytes),
+}
+
+/// The head of an answer a handler writes itself as HTTP/1.1 text, straight into the
+/// connection's reused output buffer (see [`Handler::write_now`]): a status line, then field
+/// lines in the order hyper would write the response's map, which the lane ends as hyper
+/// would (`connection: close` when the connection is not kept, `date` unless written, the
+/// blank line).
+///
+/// What is written is trusted, not parsed again: names in lower case (a [`HeaderName`]'s
+/// text), values valid field text (a [`HeaderValue`]'s bytes), exactly one
+/// `content-length` ([`WireHead::content_length`]), at most one `date`
+/// ([`WireHead::date`]), no `connection`, `transfer-encoding` or `trailer`, and a
+/// non-empty body after a GET: the answers hyper frames by that length alone. Anything
+/// else is answered as an [`Answer::Response`]; a head written then is dropped.
+pub struct WireHead<'a> {
+    text: &'a mut Vec<u8>,
+    start: usize,
+    began: bool,
+    length: bool,
+    date: bool,
+    /// The request's field map, handed back to be reused by the next request.
+    spare: Option<HeaderMap>,
+}
+
+/// What a handler declared of the head it wrote.
+struct Written {
+    began: bool,
+    length: bool,
+    date: bool,
+}
+
+impl<'a> WireHead<'a> {
+    /// A head written at the end of `text`.
+    pub fn new(text: &'a mut Vec<u8>) -> Self {
+        let start = text.len();
+        Self {
+            text,
+            start,
+            began: false,
+            length: false,
+            date: false,
+            spare: None,
+        }
+    }
+
+    /// Starts (or starts again) with the status line, as hyper writes it. `false`, and
+    /// nothing written, for a status hyper frames apart (1xx, 204, 304): answer those as an
+    /// [`Answer::Response`].
+    pub fn status(&mut self, status: StatusCode) -> bool {
+        self.text.truncate(self.start);
+        (self.began, self.length, self.date) = (false, false, false);
+        if status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            return false;
+        }
+        if status == StatusCode::OK {
+            self.text.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+        } else {
+            self.text.extend_from_slice(b"HTTP/1.1 ");
+            self.text.extend_from_slice(status.as_str().as_bytes());
+            self.text.push(b' ');
+            self.text
+                .extend_from_slice(status.canonical_reason().unwrap_or("<none>").as_bytes());
+            self.text.extend_from_slice(b"\r\n");
+        }
+        self.began = true;
+        true
+    }
+
+    /// Appends `name: value` (see the type's rules).
+    pub fn field(&mut self, name: &str, value: &[u8]) {
+        self.field_parts(name, &[value]);
+    }
+
+    /// Appends `name: ` and the value written in `parts`, one after the other.
+    pub fn field_parts(&mut self, name: &str, parts: &[&[u8]]) {
+        debug_assert!(
+            !framing(name),
+            "{name} is hyper's framing: answer with a Response"
+        );
+        self.put(name, parts);
+    }
+
+    fn put(&mut self, name: &str, parts: &[&[u8]]) {
+        debug_assert!(self.began, "the status line comes first");
+        let text = &mut *self.text;
+        text.extend_from_slice(name.as_bytes());
+        text.extend_from_slice(b": ");
+        for part in parts {
+            text.extend_from_slice(part);
+        }
+        text.extend_from_slice(b"\r\n");
+    }
+
+    /// Appends fields already encoded as `name: value\r\n` lines, under the type's rules.
+    pub fn lines(&mut self, lines: &[u8]) {
+        debug_assert!(self.began, "the status line comes first");
+        self.text.extend_from_slice(lines);
+    }
+
+    /// Appends the `content-length` of the body (its digits as the response's map would
+    /// hold them: hyper writes the map's value as it is).
+    pub fn content_length(&mut self, value: &[u8]) {
+        debug_assert!(!self.length, "one content-length");
+        self.put("content-length", &[value]);
+        self.length = true;
+    }
+
+    /// Appends the `date` field (else the lane writes this second's, as hyper does).
+    pub fn date(&mut self, value: &[u8]) {
+        self.put("date", &[value]);
+        self.date = true;
+    }
+
+    /// Hands the request's field map back, to be reused by the connection's next request.
+    pub fn give_back(&mut self, headers: HeaderMap) {
+        self.spare = Some(headers);
+    }
+}
+
+/// Whether hyper's encoder reads `name` to frame the answer (so a [`WireHead`] may not
+/// carry it as a plain field).
+fn framing(name: &str) -> bool {
+    matches!(
+        name,
+        "content-length" | "date" | "connection" | "transfer-encoding" | "trailer"
+    )
+}
+
 /// Where a field's name and value lie in the head: `(name start, name end, value start,
 /// value end)`.
 type FieldAt = (u32, u32, u32, u32);
@@ -291,15 +429,85 @@ impl Lane {
             return Some(self.put_back(head));
         }
         let in_flight = connection.activity.begin();
-        let Some(response) = connection.handler.answer_now(request, connection.peer) else {
-            return Some(self.put_back(head));
-        };
+        let mark = self.out.text.len();
+        let mut wire = WireHead::new(&mut self.out.text);
+        let answer = connection
+            .handler
+            .write_now(request, connection.peer, &mut wire);
+        let WireHead {
+            began,
+            length,
+            date,
+            spare,
+            ..
+        } = wire;
+        if let Some(mut spare) = spare {
+            spare.clear();
+            self.spare = Some(spare);
+        }
         let keep_alive = !close && !draining;
-        let step = self.encode(response, head_method, keep_alive).await;
+        let step = match answer {
+            None => {
+                self.out.text.truncate(mark);
+                return Some(self.put_back(head));
+            }
+            Some(Answer::Response(response)) => {
+                self.out.text.truncate(mark);
+                self.encode(response, head_method, keep_alive).await
+            }
+            Some(Answer::Written(body)) => {
+                connection.lane_written.inc();
+                let written = Written {
+                    began,
+                    length,
+                    date,
+                };
+                self.written(mark, written, body, head_method, keep_alive)
+            }
+        };
         drop(in_flight);
         connection.lane_answers.inc();
         self.out.answers += 1;
         Some(step)
+    }
+
+    /// Ends a head the handler wrote itself (from `mark` in the text) as hyper ends one:
+    /// `connection: close` when the connection is not kept, `date` unless written, the blank
+    /// line; then the body unless the request was HEAD.
+    fn written(
+        &mut self,
+        mark: usize,
+        head: Written,
+        body: Bytes,
+        head_method: bool,
+        keep_alive: bool,
+    ) -> Step {
+        // The handler's side of the contract (`WireHead`): a status line, one
+        // `content-length`, a body hyper would frame by that length.
+        if !head.began || !head.length || (body.is_empty() && !head_method) {
+            debug_assert!(false, "a written head breaks WireHead's rules");
+            self.out.text.truncate(mark);
+            return Step::Abort;
+        }
+        let text = &mut self.out.text;
+        if !keep_alive {
+            text.extend_from_slice(b"connection: close\r\n");
+        }
+        if !head.date {
+            text.extend_from_slice(b"date: ");
+            with_date(|date| text.extend_from_slice(date));
+            text.extend_from_slice(b"\r\n");
+        }
+        text.extend_from_slice(b"\r\n");
+        self.out.close_text(mark);
+        if !head_method {
+            self.out.body(body);
+        }
+        if keep_alive {
+            Step::Answered
+        } else {
+            Step::Last
+        }
     }
 
     /// Puts a taken head back in front of the buffer (for hyper): a copy, on the rare path.

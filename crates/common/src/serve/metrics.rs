@@ -45,6 +45,7 @@ pub struct ListenerFamilies {
     timeouts: IntCounterVec,
     lane_answers: IntCounterVec,
     lane_handovers: IntCounterVec,
+    lane_written: IntCounterVec,
 }
 
 impl ListenerFamilies {
@@ -87,6 +88,10 @@ impl ListenerFamilies {
                 metric::LISTENER_LANE_HANDOVERS_TOTAL,
                 "Connections the lane handed to hyper for the rest of their life.",
             )?,
+            lane_written: by_listener(
+                metric::LISTENER_LANE_WRITTEN_TOTAL,
+                "Lane answers whose head the handler wrote as HTTP/1.1 text itself.",
+            )?,
         };
         registry.register(Box::new(families.open.clone()))?;
         registry.register(Box::new(families.accepted.clone()))?;
@@ -95,6 +100,7 @@ impl ListenerFamilies {
         registry.register(Box::new(families.timeouts.clone()))?;
         registry.register(Box::new(families.lane_answers.clone()))?;
         registry.register(Box::new(families.lane_handovers.clone()))?;
+        registry.register(Box::new(families.lane_written.clone()))?;
         Ok(families)
     }
 
@@ -110,6 +116,7 @@ impl ListenerFamilies {
                 .map(|kind| self.timeouts.with_label_values(&[listener, kind.as_str()])),
             lane_answers: self.lane_answers.with_label_values(&[listener]),
             lane_handovers: self.lane_handovers.with_label_values(&[listener]),
+            lane_written: self.lane_written.with_label_values(&[listener]),
         }
     }
 }
@@ -124,6 +131,7 @@ pub struct ListenerMetrics {
     timeouts: [IntCounter; 3],
     pub(super) lane_answers: IntCounter,
     pub(super) lane_handovers: IntCounter,
+    pub(super) lane_written: IntCounter,
 }
 
 impl ListenerMetrics {

@@ -74,6 +74,21 @@ pub trait Handler: Send + Sync + 'static {
         let _ = (request, peer);
         None
     }
+
+    /// [`Handler::answer_now`] for the lane, which may also take the answer's head written
+    /// as HTTP/1.1 text into `head` ([`lane::Answer::Written`], under [`lane::WireHead`]'s
+    /// rules), so a handler that keeps its answers in the form they are sent builds no
+    /// response map at all. The bytes must be those hyper would send for
+    /// [`Handler::handle`]'s answer. By default, [`Handler::answer_now`]'s response.
+    fn write_now(
+        &self,
+        request: Request<()>,
+        peer: SocketAddr,
+        head: &mut lane::WireHead<'_>,
+    ) -> Option<lane::Answer> {
+        let _ = head;
+        self.answer_now(request, peer).map(lane::Answer::Response)
+    }
 }
 
 /// Limits and timeouts of a listener.
@@ -170,6 +185,7 @@ struct Connection<H> {
     /// The lane's counters.
     lane_answers: prometheus::IntCounter,
     lane_handovers: prometheus::IntCounter,
+    lane_written: prometheus::IntCounter,
 }
 
 impl<H: Handler> Connection<H> {
@@ -280,6 +296,7 @@ async fn accept_loop<H: Handler>(
             watcher: graceful.watcher(),
             lane_answers: metrics.lane_answers.clone(),
             lane_handovers: metrics.lane_handovers.clone(),
+            lane_written: metrics.lane_written.clone(),
         };
         let open = metrics.open.clone();
         let stop = (options.lane && handler.answers_now()).then(|| shutdown.token().clone());

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edgelab_common::body::{self, Body};
+use edgelab_common::serve::lane::{Answer, WireHead};
 use edgelab_common::serve::{Handler, ServeOptions, serve};
 use edgelab_common::shutdown::Shutdown;
 use edgelab_testkit::loopback;
@@ -19,11 +20,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Answers with the request's target; at once (the lane) for targets of an even length, so
-/// both the lane's answers and its hand-overs to hyper are fuzzed.
+/// both the lane's answers and its hand-overs to hyper are fuzzed, and of those, for a target
+/// of a length divisible by four, with the head written as text (`WireHead`), so the lane's
+/// ending of a written head is fuzzed against hyper's encoding too.
 struct Echo;
 
 fn echo(uri: &http::Uri) -> Response<Body> {
-    Response::new(body::full(uri.to_string()))
+    let text = uri.to_string();
+    let mut response = Response::new(body::full(text.clone()));
+    response
+        .headers_mut()
+        .insert("x-target-length", http::HeaderValue::from(uri.path().len()));
+    response
 }
 
 impl Handler for Echo {
@@ -42,6 +50,24 @@ impl Handler for Echo {
             .len()
             .is_multiple_of(2)
             .then(|| echo(request.uri()))
+    }
+
+    fn write_now(
+        &self,
+        request: Request<()>,
+        peer: SocketAddr,
+        head: &mut WireHead<'_>,
+    ) -> Option<Answer> {
+        let length = request.uri().path().len();
+        if !length.is_multiple_of(4) {
+            return self.answer_now(request, peer).map(Answer::Response);
+        }
+        // The same fields as `echo`'s map, in its order, then the length hyper adds.
+        let text = request.uri().to_string();
+        assert!(head.status(http::StatusCode::OK));
+        head.field("x-target-length", length.to_string().as_bytes());
+        head.content_length(text.len().to_string().as_bytes());
+        Some(Answer::Written(bytes::Bytes::from(text)))
     }
 }
 
@@ -186,12 +212,17 @@ proptest! {
                     );
                 }
             }
-            for addr in addrs {
-                for target in ["/still", "/stil"] {
-                    let request = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
-                    let answer = exchange(addr, request.as_bytes()).await.map_err(TestCaseError::fail)?;
+            // Both still serve, and alike: a written head (`/sti`), a response the lane
+            // encodes (`/still`), one hyper's (`/stil`).
+            for target in ["/still", "/stil", "/sti"] {
+                let request = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
+                let mut both = Vec::new();
+                for addr in &addrs {
+                    let answer = exchange(*addr, request.as_bytes()).await.map_err(TestCaseError::fail)?;
                     prop_assert!(answer.starts_with(b"HTTP/1.1 200"), "the listener stopped answering");
+                    both.push(String::from_utf8_lossy(&without_dates(&answer)).into_owned());
                 }
+                prop_assert_eq!(&both[0], &both[1], "the lane and hyper answered {} differently", target);
             }
             shutdown.trigger();
             Ok(())

@@ -25,6 +25,10 @@ pub struct Identity {
     pub(super) pop_timing: String,
     /// The `Server-Timing` member `cdn-hit-layer;desc="<this tier's layer>"`, written once.
     pub(super) hit_layer_timing: String,
+    /// Whether the node's own values (cache name, `Server-Timing` members) are valid header
+    /// text, so a hit's head may be written without checking them (`proxy::lines`); a map
+    /// checks each value and leaves out one that is not.
+    pub(super) lines_ok: bool,
     /// The first [`ID_PREFIX`] characters of every request id of this node: its seed,
     /// encoded once.
     id_prefix: [u8; ID_PREFIX],
@@ -72,7 +76,11 @@ impl Identity {
         };
         let pop_timing = member(metric::POP, &pop_id);
         let hit_layer_timing = member(metric::HIT_LAYER, config.tier.layer());
+        let lines_ok = [&cache_name, &pop_timing, &hit_layer_timing]
+            .iter()
+            .all(|text| HeaderValue::from_str(text).is_ok());
         Self {
+            lines_ok,
             pop_value,
             pop_timing,
             hit_layer_timing,

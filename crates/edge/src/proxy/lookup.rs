@@ -16,15 +16,38 @@ use crate::store::CachedObject;
 
 /// What the lookup found.
 pub(super) enum Looked<'a> {
-    /// A fresh stored copy, answered.
-    Fresh(Outcome),
+    /// A fresh stored copy, to answer (through a map, or written straight as text by the
+    /// lane's [`Node::write_fresh`]).
+    Fresh(Fresh),
     /// A stored copy that is not fresh: served stale or revalidated.
     Stored(Exchange<'a>, Arc<CachedObject>),
     /// Nothing stored for the request.
     Missing(Exchange<'a>),
 }
 
+/// A fresh hit found by the lookup, before its answer is made.
+pub(super) struct Fresh {
+    /// The viewer's request head.
+    pub(super) parts: Parts,
+    /// The stored object.
+    pub(super) object: Arc<CachedObject>,
+    /// Its age at the lookup.
+    pub(super) age: Duration,
+}
+
+impl Fresh {
+    /// How it is served.
+    pub(super) fn served(&self) -> Served {
+        hit(&self.object, self.age, false)
+    }
+}
+
 impl Node {
+    /// The answer to a fresh hit, as a response with its map.
+    pub(super) fn answer_fresh(&self, fresh: &Fresh) -> Outcome {
+        self.answer_stored(&fresh.parts, &fresh.object, fresh.served())
+    }
+
     /// The cache path of a GET or HEAD.
     pub(super) async fn cacheable(&self, parts: Parts, behavior: &Behavior) -> Outcome {
         self.after_lookup(self.look_up(parts, behavior)).await
@@ -41,7 +64,11 @@ impl Node {
         if let Some(object) = &stored
             && let (age, Freshness::Fresh) = self.freshness_for(&parts, behavior, object)
         {
-            return Looked::Fresh(self.answer_stored(&parts, object, hit(object, age, false)));
+            return Looked::Fresh(Fresh {
+                parts,
+                object: object.clone(),
+                age,
+            });
         }
         let reason = if vary.is_empty() {
             ForwardReason::UriMiss
@@ -69,7 +96,7 @@ impl Node {
     /// What follows the lookup: a stored copy served or revalidated, or a miss.
     pub(super) async fn after_lookup(&self, looked: Looked<'_>) -> Outcome {
         match looked {
-            Looked::Fresh(outcome) => outcome,
+            Looked::Fresh(fresh) => self.answer_fresh(&fresh),
             Looked::Stored(exchange, object) => self.serve_stored(exchange, object).await,
             Looked::Missing(exchange) => self.miss(exchange).await,
         }

@@ -29,6 +29,7 @@
 //! - `respond`: RFC 9110 conditional, range and HEAD answers from a stored object.
 //! - `error_page`: CloudFront's custom error pages, fetched through the same phases.
 //! - `outcome`: how a request was served, rendered into headers and metrics.
+//! - `lines`: a fresh hit's head written straight as HTTP/1.1 text for the lane.
 
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -39,6 +40,7 @@ use bytes::Bytes;
 use edgelab_common::body::{Body, BoxError};
 use edgelab_common::names::header as names;
 use edgelab_common::names::header_name as own;
+use edgelab_common::serve::lane::{Answer, WireHead};
 use edgelab_common::shutdown::Shutdown;
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
@@ -58,13 +60,14 @@ mod error_page;
 mod fill;
 mod forward;
 mod identity;
+mod lines;
 mod lookup;
 mod outcome;
 mod respond;
 mod revalidate;
 
 pub use identity::Identity;
-use lookup::Looked;
+use lookup::{Fresh, Looked};
 pub(crate) use outcome::{ForwardReason, Outcome, Refusal, Served};
 pub use respond::respond_from_object;
 
@@ -158,8 +161,10 @@ pub(crate) struct Exchange<'a> {
 // allocation, so only the waiting side is boxed.
 #[allow(clippy::large_enum_variant)]
 enum Admitted<'a> {
-    /// Answered: a refusal or a fresh hit.
+    /// Answered: a refusal.
     Answered(Outcome),
+    /// A fresh hit, to answer.
+    Fresh(Fresh),
     /// The phases that may wait come next (boxed: only requests that wait pay for it).
     Waits(Box<Waits<'a>>),
 }
@@ -209,6 +214,15 @@ impl edgelab_common::serve::Handler for Node {
     fn answer_now(&self, request: Request<()>, _peer: SocketAddr) -> Option<Response<Body>> {
         self.serve_now(request)
     }
+
+    fn write_now(
+        &self,
+        request: Request<()>,
+        _peer: SocketAddr,
+        head: &mut WireHead<'_>,
+    ) -> Option<Answer> {
+        self.write_now(request, head)
+    }
 }
 
 impl Node {
@@ -230,6 +244,7 @@ impl Node {
         let span = self.request_span(&rid);
         let outcome = match span.in_scope(|| self.admit(parts)) {
             Admitted::Answered(outcome) => outcome,
+            Admitted::Fresh(fresh) => span.in_scope(|| self.answer_fresh(&fresh)),
             Admitted::Waits(mut waits) => {
                 waits.set_request_id(&rid);
                 Box::pin(self.proceed(*waits, incoming).instrument(span.clone())).await
@@ -248,12 +263,42 @@ impl Node {
         let (mut parts, ()) = request.into_parts();
         let rid = self.request_id(&mut parts);
         let span = self.request_span(&rid);
-        match span.in_scope(|| self.admit(parts)) {
-            Admitted::Answered(outcome) => {
-                Some(span.in_scope(|| self.finish(outcome, &rid, started)))
+        let outcome = match span.in_scope(|| self.admit(parts)) {
+            Admitted::Answered(outcome) => outcome,
+            Admitted::Fresh(fresh) => span.in_scope(|| self.answer_fresh(&fresh)),
+            Admitted::Waits(_) => return None,
+        };
+        Some(span.in_scope(|| self.finish(outcome, &rid, started)))
+    }
+
+    /// [`Node::serve_now`] for the lane: a fresh hit that needs no map (no conditional or
+    /// `Range`, a stored head whose lines are usable, see `proxy/lines.rs`) is written
+    /// into `head` as HTTP/1.1 text, with the same bytes, metrics and span; every other
+    /// answer is [`Node::serve_now`]'s response.
+    pub fn write_now(&self, request: Request<()>, head: &mut WireHead<'_>) -> Option<Answer> {
+        let started = Instant::now();
+        let (mut parts, ()) = request.into_parts();
+        let rid = self.request_id(&mut parts);
+        let span = self.request_span(&rid);
+        let outcome = match span.in_scope(|| self.admit(parts)) {
+            Admitted::Answered(outcome) => outcome,
+            Admitted::Fresh(fresh) => {
+                let _entered = span.enter();
+                if self.write_fresh(&fresh, &rid, started, head) {
+                    let body = if fresh.parts.method == Method::HEAD {
+                        Bytes::new()
+                    } else {
+                        fresh.object.body.clone()
+                    };
+                    head.give_back(fresh.parts.headers);
+                    return Some(Answer::Written(body));
+                }
+                self.answer_fresh(&fresh)
             }
-            Admitted::Waits(_) => None,
-        }
+            Admitted::Waits(_) => return None,
+        };
+        let response = span.in_scope(|| self.finish(outcome, &rid, started));
+        Some(Answer::Response(response))
     }
 
     /// The span of one viewer request, on both ways in ([`Node::serve`], [`Node::serve_now`]).
@@ -338,15 +383,20 @@ impl Node {
             (cacheable_method && self.config.error_responses.has_pages()).then(|| parts.clone());
         let next = if cacheable_method && !behavior.cache_policy.disabled() {
             match self.look_up(parts, behavior) {
-                Looked::Fresh(outcome)
-                    if page_request.is_none()
-                        || self
-                            .config
-                            .error_responses
-                            .page(outcome.response.status())
-                            .is_none() =>
-                {
-                    return Admitted::Answered(outcome);
+                Looked::Fresh(fresh) if page_request.is_none() => return Admitted::Fresh(fresh),
+                Looked::Fresh(fresh) => {
+                    // The answer's own status (a 304, a 416) picks the page, if any.
+                    let outcome = self.answer_fresh(&fresh);
+                    if self
+                        .config
+                        .error_responses
+                        .page(outcome.response.status())
+                        .is_none()
+                    {
+                        return Admitted::Answered(outcome);
+                    }
+                    // Answered again after the lookup: only a hit whose answer has a page.
+                    Next::Cache(Looked::Fresh(fresh))
                 }
                 looked => Next::Cache(looked),
             }

@@ -151,7 +151,7 @@ impl Served {
 
     /// Appends the RFC 9211 parameters (what `Display` writes); a fresh hit's without the
     /// formatting machinery, as it is written on every hit.
-    fn write_params(self, text: &mut String) {
+    pub(super) fn write_params(self, text: &mut String) {
         match self {
             Served::Hit {
                 ttl,
@@ -282,7 +282,7 @@ thread_local! {
 }
 
 /// Runs `write` on the thread's cleared scratch text (`write` must not call this again).
-fn with_scratch<T>(write: impl FnOnce(&mut String) -> T) -> T {
+pub(super) fn with_scratch<T>(write: impl FnOnce(&mut String) -> T) -> T {
     SCRATCH.with_borrow_mut(|text| {
         text.clear();
         write(text)
@@ -343,10 +343,16 @@ impl Node {
         if let Some(v) = timing {
             headers.insert(own::SERVER_TIMING.clone(), v);
         }
+        self.count(status, elapsed, response.status());
+        response
+    }
+
+    /// Counts a request answered with `http_status` after `elapsed` and records its cache
+    /// status in the request's span.
+    pub(super) fn count(&self, status: CacheStatus, elapsed: Duration, http_status: StatusCode) {
         self.metrics.request(status, elapsed);
         tracing::Span::current().record("cache_status", tracing::field::display(status.as_str()));
-        tracing::debug!(http_status = response.status().as_u16(), "request served");
-        response
+        tracing::debug!(http_status = http_status.as_u16(), "request served");
     }
 
     /// What `X-Cache` shows and the layer that hit: an upstream tier's hit shows through this
@@ -371,7 +377,7 @@ impl Node {
     }
 
     /// The `Server-Timing` value, written into `buffer` (this runs on every hit).
-    fn server_timing(
+    pub(super) fn server_timing(
         &self,
         buffer: String,
         shown: XCache,

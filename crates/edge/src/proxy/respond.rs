@@ -97,7 +97,7 @@ pub fn respond_from_object(
 
 /// Whether `name` is a request field [`respond_from_object`] looks at: a cache validator it
 /// answers, `If-Range` or `Range`.
-fn is_conditional_or_range(name: &HeaderName) -> bool {
+pub(super) fn is_conditional_or_range(name: &HeaderName) -> bool {
     *name == header::IF_NONE_MATCH
         || *name == header::IF_MODIFIED_SINCE
         || *name == header::IF_RANGE

@@ -41,6 +41,94 @@ pub(crate) struct Common {
     /// a second object shares this part (`Store::share`), so an object whose other fields
     /// are unique costs no map.
     ready: OnceLock<Box<HeaderMap>>,
+    /// The fields as HTTP/1.1 lines, made once, the first time a hit is written from them
+    /// (or when the part is first shared).
+    lines: OnceLock<Box<CommonLines>>,
+}
+
+/// A common part's fields encoded once as the lines hyper writes for them (`name:
+/// value\r\n` per value, in the map's order), for a fresh hit's head written without a map.
+#[derive(Debug)]
+pub struct CommonLines {
+    /// The lines.
+    pub text: Box<[u8]>,
+    /// Where the node's own `Via` goes (after the stored `Via` values, as appending it to
+    /// the map puts it), when the part has one.
+    pub via_end: Option<usize>,
+    /// Whether a hit may be written from these lines: false when the part holds a field
+    /// the node sets itself or hyper frames by (then hits go through a map, which handles
+    /// every case).
+    pub usable: bool,
+}
+
+/// Names a common part may not hold for its lines to be usable: hyper's framing fields and
+/// the ones a node sets itself on a hit (stripped before storing, so only an odd origin's
+/// stored head could have them). `Age`, `Content-Length` and `Date` are own names.
+static NOT_IN_WIRE: [&str; 12] = [
+    "age",
+    "content-length",
+    "date",
+    "connection",
+    "transfer-encoding",
+    "trailer",
+    names::X_CACHE,
+    names::X_AMZ_CF_POP,
+    names::X_AMZ_CF_ID,
+    names::X_EDGELAB_TIER,
+    names::CACHE_STATUS,
+    names::SERVER_TIMING,
+];
+
+impl CommonLines {
+    /// The lines of `block`, with the same fields [`Block::append_to`] puts in a map (a name
+    /// or value that is not valid header text is left out there, so here too).
+    fn of(block: &Block) -> Self {
+        let mut text = Vec::with_capacity(block.as_bytes().len() + 4 * block.len());
+        let mut via_end = None;
+        let mut usable = true;
+        let mut seen: Vec<HeaderName> = Vec::new();
+        for field in block.fields() {
+            let value = HeaderValue::from_maybe_shared(block.0.slice(field.value.clone()));
+            let (Some(name), Ok(value)) = (field.name(), value) else {
+                continue;
+            };
+            // A map groups a name's values at its first: so must the lines (a block packed
+            // from a map always does).
+            if seen.last() != Some(&name) {
+                if seen.contains(&name) {
+                    usable = false;
+                }
+                seen.push(name.clone());
+            }
+            if NOT_IN_WIRE.contains(&name.as_str()) {
+                usable = false;
+            }
+            text.extend_from_slice(name.as_str().as_bytes());
+            text.extend_from_slice(b": ");
+            text.extend_from_slice(value.as_bytes());
+            text.extend_from_slice(b"\r\n");
+            if name == header::VIA {
+                via_end = Some(text.len());
+            }
+        }
+        Self {
+            text: text.into_boxed_slice(),
+            via_end,
+            usable,
+        }
+    }
+}
+
+/// One of an object's own fields, for a head written without a map.
+pub enum OwnField<'a> {
+    /// `Age` (a hit replaces the first and drops the rest, as the map's insert does).
+    Age,
+    /// `Content-Length`, its value.
+    ContentLength(&'a [u8]),
+    /// `Date`, its value.
+    Date(&'a [u8]),
+    /// Any other own field: name and value.
+    Other(&'static str, &'a [u8]),
 }
 
 /// Fields a response adds to a ready map's: the object's own (`Date`, `Content-Length`, the
@@ -289,6 +377,13 @@ impl Common {
             // four bytes a field, not a whole entry.
             Box::new(map.clone())
         });
+        self.lines();
+    }
+
+    /// The lines of these fields, made once.
+    pub(crate) fn lines(&self) -> &CommonLines {
+        self.lines
+            .get_or_init(|| Box::new(CommonLines::of(&self.block)))
     }
 
     /// Whether the ready map is made.
@@ -310,6 +405,7 @@ impl StoredHeaders {
             common: Arc::new(Common {
                 block: Block::pack(&common),
                 ready: OnceLock::new(),
+                lines: OnceLock::new(),
             }),
         }
     }
@@ -353,6 +449,27 @@ impl StoredHeaders {
         };
         self.own.append_to(&mut map);
         map
+    }
+
+    /// The object's own fields, in order, for a head written without a map; `None` for a
+    /// field whose name is not an own name (a block made by [`StoredHeaders::from_map`]
+    /// never has one). Values need no check: a block is only packed from `HeaderValue`s.
+    pub fn own_fields(&self) -> impl Iterator<Item = Option<OwnField<'_>>> + '_ {
+        self.own.fields().map(|field| {
+            let known = field.known?;
+            let value = &self.own.0[field.value];
+            Some(match *known {
+                header::AGE => OwnField::Age,
+                header::CONTENT_LENGTH => OwnField::ContentLength(value),
+                header::DATE => OwnField::Date(value),
+                _ => OwnField::Other(known.as_str(), value),
+            })
+        })
+    }
+
+    /// The common part's fields as lines (made once per part).
+    pub fn common_lines(&self) -> &CommonLines {
+        self.common.lines()
     }
 
     /// The headers as a map (values share the blocks).

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::support::{Node, SCRIPTED_QUERY, TestOrigin};
+use super::support::{Node, SCRIPTED_QUERY, TestOrigin, get};
 
 /// One parsed answer: status, fields in order, body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,18 +169,18 @@ struct Pair {
     hyper: Node,
 }
 
+/// The config of an edge in front of `upstream` with the lane on or off.
+fn edge_config(upstream: &str, lane: bool) -> String {
+    format!(
+        "pop = \"FRA\"\n[upstream]\nprimary = \"{upstream}\"\n[listener]\nlane = {lane}\n\
+         [default_behavior]\ncache_policy = {{ preset = \"CachingOptimized\" }}\n{SCRIPTED_QUERY}\n"
+    )
+}
+
 impl Pair {
     async fn start() -> Pair {
         let origin = TestOrigin::start("o").await;
-        let config = |lane: bool| {
-            format!(
-                "pop = \"FRA\"\n[upstream]\nprimary = \"{}\"\n[listener]\nlane = {lane}\n\
-                 [default_behavior]\ncache_policy = {{ preset = \"CachingOptimized\" }}\n{SCRIPTED_QUERY}\n",
-                origin.url()
-            )
-        };
-        let lane = Node::start(&config(true)).await;
-        let hyper = Node::start(&config(false)).await;
+        let (lane, hyper) = Pair::nodes(&origin.url()).await;
         Pair {
             origin,
             lane,
@@ -188,22 +188,41 @@ impl Pair {
         }
     }
 
+    /// A node with the lane and one without, both in front of `upstream`.
+    async fn nodes(upstream: &str) -> (Node, Node) {
+        let lane = Node::start(&edge_config(upstream, true)).await;
+        let hyper = Node::start(&edge_config(upstream, false)).await;
+        (lane, hyper)
+    }
+
     /// Sends `bytes` to both nodes; their answers, shaped, must agree.
     async fn same(&self, what: &str, bytes: &[u8], methods: &[&str]) -> Vec<Answer> {
-        let (lane, lane_closed) = answers(self.lane.handle.traffic_addr(), bytes, methods).await;
-        let (hyper, hyper_closed) = answers(self.hyper.handle.traffic_addr(), bytes, methods).await;
-        assert_eq!(lane.len(), methods.len(), "{what}: lane answers {lane:#?}");
-        assert_eq!(
-            hyper.len(),
-            methods.len(),
-            "{what}: hyper answers {hyper:#?}"
-        );
-        for (i, (l, h)) in lane.iter().zip(&hyper).enumerate() {
-            assert_eq!(shaped(l), shaped(h), "{what}: answer {i} differs");
-        }
-        assert_eq!(lane_closed, hyper_closed, "{what}: closing differs");
-        lane
+        same(&self.lane, &self.hyper, what, bytes, methods).await
     }
+}
+
+/// Sends `bytes` to the node with the lane and the one without; their answers, shaped, must
+/// agree.
+async fn same(
+    lane: &Node,
+    hyper: &Node,
+    what: &str,
+    bytes: &[u8],
+    methods: &[&str],
+) -> Vec<Answer> {
+    let (lane, lane_closed) = answers(lane.handle.traffic_addr(), bytes, methods).await;
+    let (hyper, hyper_closed) = answers(hyper.handle.traffic_addr(), bytes, methods).await;
+    assert_eq!(lane.len(), methods.len(), "{what}: lane answers {lane:#?}");
+    assert_eq!(
+        hyper.len(),
+        methods.len(),
+        "{what}: hyper answers {hyper:#?}"
+    );
+    for (i, (l, h)) in lane.iter().zip(&hyper).enumerate() {
+        assert_eq!(shaped(l), shaped(h), "{what}: answer {i} differs");
+    }
+    assert_eq!(lane_closed, hyper_closed, "{what}: closing differs");
+    lane
 }
 
 fn field<'a>(answer: &'a Answer, name: &str) -> Option<&'a str> {
@@ -414,4 +433,208 @@ async fn the_lane_answers_as_hyper_does_field_by_field() {
 async fn lane(node: &Node, name: &str) -> f64 {
     let series = format!("edgelab_listener_lane_{name}_total{{listener=\"traffic\"}}");
     edgelab_testkit::metric_value(&node.metrics().await, &series)
+}
+
+/// What an origin of raw answers sends for a path: each head is sent as it is (with a
+/// five-byte body unless it says otherwise), so stored heads can be odd in ways a real
+/// origin's are: repeated and interleaved names, a stored `Via` and `Age`, fields the node
+/// sets itself, no `Date`, an error status, chunked framing, an empty body.
+fn raw_answer(path: &str) -> &'static [u8] {
+    match path {
+        "/odd/dups" => b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\nX-A: 1\r\nX-B: 2\r\n\
+            X-A: 3\r\nVia: 1.1 upstream-a\r\nVia: 1.1 upstream-b\r\nAge: 5\r\nAge: 6\r\n\
+            Link: </a>; rel=preload\r\nX-Weird_Name: v\r\nContent-Length: 5\r\n\r\nhello",
+        "/odd/cookie" => b"HTTP/1.1 200 OK\r\nCache-Control: public, max-age=600\r\n\
+            Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 5\r\n\r\nhello",
+        "/odd/own" => b"HTTP/1.1 200 OK\r\nDate: Tue, 01 Dec 2026 16:00:00 GMT\r\n\
+            Cache-Control: max-age=600\r\nETag: \"e1\"\r\nLast-Modified: Tue, 01 Dec 2026 15:00:00 GMT\r\n\
+            Vary: Accept-Encoding\r\nX-Amz-Request-Id: TX1\r\nContent-Type: text/plain\r\n\
+            Content-Length: 5\r\n\r\nhello",
+        "/odd/node-fields" => b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\n\
+            X-Cache: Miss from somewhere\r\nServer-Timing: app;dur=1\r\n\
+            Cache-Status: origin; fwd=uri-miss\r\nContent-Length: 5\r\n\r\nhello",
+        "/odd/not-found" => b"HTTP/1.1 404 Not Found\r\nCache-Control: max-age=600\r\n\
+            Content-Length: 5\r\n\r\nnope!",
+        "/odd/chunked" => b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\n\
+            Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        "/odd/empty" => b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\n\
+            Content-Length: 0\r\n\r\n",
+        _ => b"HTTP/1.1 404 Not Found\r\nCache-Control: no-store\r\nContent-Length: 0\r\n\r\n",
+    }
+}
+
+const RAW_PATHS: [&str; 7] = [
+    "/odd/dups",
+    "/odd/cookie",
+    "/odd/own",
+    "/odd/node-fields",
+    "/odd/not-found",
+    "/odd/chunked",
+    "/odd/empty",
+];
+
+/// An origin that answers every request on a connection with [`raw_answer`] for its path.
+async fn raw_origin() -> SocketAddr {
+    let listener = edgelab_testkit::loopback().await;
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                        buf.drain(..end + 4);
+                        let path = head.split(' ').nth(1).unwrap_or("/");
+                        if stream.write_all(raw_answer(path)).await.is_err() {
+                            return;
+                        }
+                    }
+                    let mut chunk = [0u8; 4096];
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_hit_written_without_a_map_is_what_hyper_sends_for_odd_stored_heads() {
+    let origin = raw_origin().await;
+    let (lane, hyper) = Pair::nodes(&format!("http://{origin}")).await;
+    let get_of = |method: &str, path: &str, extra: &str| {
+        format!("{method} {path} HTTP/1.1\r\nHost: example.com\r\n{extra}\r\n").into_bytes()
+    };
+    // Warm both (a miss may be chunked: not compared here).
+    for path in RAW_PATHS {
+        for node in [&lane, &hyper] {
+            let got = get(&format!("{}{path}", node.url()), &[("host", "example.com")]).await;
+            assert!(!got.h("x-cache").starts_with("Hit"), "{path}");
+        }
+    }
+    let written_before = lane_of(&lane, "written").await;
+    for path in RAW_PATHS {
+        let hit = same(&lane, &hyper, path, &get_of("GET", path, ""), &["GET"]).await;
+        assert!(
+            field(&hit[0], "cache-status").unwrap().contains("hit"),
+            "{path}"
+        );
+        same(&lane, &hyper, path, &get_of("HEAD", path, ""), &["HEAD"]).await;
+        let closing = get_of("GET", path, "Connection: close\r\n");
+        same(&lane, &hyper, path, &closing, &["GET"]).await;
+        let conditional = get_of("GET", path, "If-None-Match: \"e1\"\r\n");
+        same(&lane, &hyper, path, &conditional, &["GET"]).await;
+        let range = get_of("GET", path, "Range: bytes=1-2\r\n");
+        same(&lane, &hyper, path, &range, &["GET"]).await;
+    }
+    let dups = same(
+        &lane,
+        &hyper,
+        "dups",
+        &get_of("GET", "/odd/dups", ""),
+        &["GET"],
+    )
+    .await;
+    let names: Vec<&str> = dups[0].fields.iter().map(|(n, _)| n.as_str()).collect();
+    // The node's Via after the stored ones, one Age in the first stored one's place, the
+    // stored cookie gone.
+    assert_eq!(
+        names[..9],
+        [
+            "cache-control",
+            "x-a",
+            "x-a",
+            "x-b",
+            "via",
+            "via",
+            "via",
+            "link",
+            "x-weird_name"
+        ],
+        "{dups:#?}"
+    );
+    assert_eq!(dups[0].fields.iter().filter(|(n, _)| n == "age").count(), 1);
+    let cookie = same(
+        &lane,
+        &hyper,
+        "cookie",
+        &get_of("GET", "/odd/cookie", ""),
+        &["GET"],
+    )
+    .await;
+    assert!(field(&cookie[0], "set-cookie").is_none(), "{cookie:#?}");
+    // Written without a map: every GET and HEAD hit on the objects whose stored head allows
+    // it (dups, cookie, own, not-found, node-fields, whose node fields were stripped before
+    // storing: GET, HEAD and a closing GET each, and one more of dups and of cookie); none of
+    // the others (chunked: stored without a length; empty), nor a conditional or a range.
+    let written = lane_of(&lane, "written").await - written_before;
+    assert_eq!(written, 17.0, "hits written without a map");
+    assert_eq!(lane_of(&hyper, "written").await, 0.0);
+    for status in ["hit", "miss", "error"] {
+        let series = format!("edgelab_edge_requests_total{{cache_status=\"{status}\"");
+        assert_eq!(
+            lane.metric(&series).await,
+            hyper.metric(&series).await,
+            "{status} requests"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_hit_written_without_a_map_agrees_behind_a_tier_and_after_a_revalidation() {
+    let origin = TestOrigin::start("o").await;
+    let rec = Node::start(&format!(
+        "pop = \"FRA\"\ntier = \"rec\"\n[upstream]\nprimary = \"{}\"\n\
+         [default_behavior]\n{SCRIPTED_QUERY}\n",
+        origin.url()
+    ))
+    .await;
+    let (lane, hyper) = Pair::nodes(&rec.url()).await;
+    let get_of =
+        |path: &str| format!("GET {path} HTTP/1.1\r\nHost: example.com\r\n\r\n").into_bytes();
+    let path = "/tiered?cc=max-age%3D60&etag=t1&size=300";
+    // In the REC first (through a third edge), so both edges' misses are its hits.
+    let warm = Node::start(&edge_config(&rec.url(), false)).await;
+    get(&format!("{}{path}", warm.url()), &[("host", "example.com")]).await;
+    let miss = same(&lane, &hyper, "miss", &get_of(path), &["GET"]).await;
+    assert!(field(&miss[0], "via").is_some());
+    // The REC's Via and Age are stored: the edge's Via goes after the stored one, its Age in
+    // the stored one's place.
+    let before = lane_of(&lane, "written").await;
+    let hit = same(&lane, &hyper, "hit behind a REC", &get_of(path), &["GET"]).await;
+    assert_eq!(field(&hit[0], "x-cache"), Some("Hit from cloudfront"));
+    assert_eq!(hit[0].fields.iter().filter(|(n, _)| n == "via").count(), 2);
+    assert_eq!(lane_of(&lane, "written").await, before + 1.0);
+    // Stale on both edges (the REC's copy too): revalidated with a 304, then hits on the
+    // refreshed entry, whose stored head was rebuilt.
+    for node in [&rec, &lane, &hyper] {
+        node.handle.clock().advance(Duration::from_secs(61));
+    }
+    // The REC revalidates its copy once, for the first edge: through the third edge.
+    get(&format!("{}{path}", warm.url()), &[("host", "example.com")]).await;
+    let refreshed = same(&lane, &hyper, "refresh", &get_of(path), &["GET"]).await;
+    assert_eq!(
+        field(&refreshed[0], "x-cache"),
+        Some("RefreshHit from cloudfront")
+    );
+    let before = lane_of(&lane, "written").await;
+    let hit = same(
+        &lane,
+        &hyper,
+        "hit after the refresh",
+        &get_of(path),
+        &["GET"],
+    )
+    .await;
+    assert_eq!(field(&hit[0], "x-cache"), Some("Hit from cloudfront"));
+    assert_eq!(lane_of(&lane, "written").await, before + 1.0);
+}
+
+/// A lane counter of `node`'s traffic listener (`answers`, `handovers`, `written`).
+async fn lane_of(node: &Node, name: &str) -> f64 {
+    lane(node, name).await
 }

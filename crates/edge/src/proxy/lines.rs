@@ -1,0 +1,111 @@
+//! A fresh hit's head written straight as HTTP/1.1 text for the lane (`WireHead`), with no
+//! `HeaderMap`: the stored object's common fields as the lines made once per shared part
+//! (`store::CommonLines`), its own few fields from their block, then the node's fields. The
+//! bytes are those hyper writes for the map `respond_from_object` and `Node::finish` build
+//! (the same fields in the same order: the map's, with `Age` in place of a stored one and
+//! the node's `Via` after a stored `Via`); every case this does not write (a conditional or
+//! `Range` request, a stored head without exactly one `Content-Length` equal to the body's
+//! size, an empty body, 1xx / 204 / 304, a stored field the node sets itself) goes through
+//! the map. The lane differential test and the head fuzz hold the two together.
+
+use std::time::Instant;
+
+use edgelab_common::names::header as names;
+use edgelab_common::serve::lane::WireHead;
+use edgelab_wire::XCache;
+use http::{HeaderValue, header};
+
+use super::Node;
+use super::lookup::Fresh;
+use super::outcome::{UpstreamInfo, with_scratch};
+use super::respond::is_conditional_or_range;
+use crate::metrics::CacheStatus;
+use crate::store::OwnField;
+
+impl Node {
+    /// Writes the head of `fresh`'s answer into `head`, counts the request (as
+    /// `Node::finish` does) and says true; false, with nothing counted, when the answer
+    /// needs a map (see the module's text), which the caller then builds.
+    pub(super) fn write_fresh(
+        &self,
+        fresh: &Fresh,
+        rid: &HeaderValue,
+        started: Instant,
+        head: &mut WireHead<'_>,
+    ) -> bool {
+        let object = &*fresh.object;
+        if !self.identity.lines_ok
+            || object.body.is_empty()
+            || fresh.parts.headers.keys().any(is_conditional_or_range)
+        {
+            return false;
+        }
+        let common = object.headers.common_lines();
+        if !common.usable || !head.status(object.status) {
+            return false;
+        }
+        let via = self.identity.via.as_bytes();
+        match common.via_end {
+            Some(end) => {
+                head.lines(&common.text[..end]);
+                head.field(header::VIA.as_str(), via);
+                head.lines(&common.text[end..]);
+            }
+            None => head.lines(&common.text),
+        }
+        let mut age_digits = itoa::Buffer::new();
+        let age = age_digits.format(fresh.age.as_secs()).as_bytes();
+        let mut length_digits = itoa::Buffer::new();
+        let length = length_digits.format(object.body.len()).as_bytes();
+        let (mut age_written, mut lengths) = (false, 0);
+        for field in object.headers.own_fields() {
+            match field {
+                // The map's insert replaces the first stored `Age` and drops the others.
+                Some(OwnField::Age) if !age_written => {
+                    head.field(header::AGE.as_str(), age);
+                    age_written = true;
+                }
+                Some(OwnField::Age) => {}
+                // The map keeps a stored length only when it is the one right value.
+                Some(OwnField::ContentLength(value)) if value == length && lengths == 0 => {
+                    head.content_length(value);
+                    lengths += 1;
+                }
+                Some(OwnField::Date(value)) => head.date(value),
+                Some(OwnField::Other(name, value)) => head.field(name, value),
+                Some(OwnField::ContentLength(_)) | None => return false,
+            }
+        }
+        if lengths != 1 {
+            return false;
+        }
+        if !age_written {
+            head.field(header::AGE.as_str(), age);
+        }
+        head.field(names::X_CACHE, XCache::Hit.as_str().as_bytes());
+        if common.via_end.is_none() {
+            head.field(header::VIA.as_str(), via);
+        }
+        head.field(names::X_AMZ_CF_POP, self.identity.pop_value.as_bytes());
+        head.field(names::X_AMZ_CF_ID, rid.as_bytes());
+        head.field(names::X_EDGELAB_TIER, self.config.tier.layer().as_bytes());
+        let served = fresh.served();
+        with_scratch(|text| {
+            text.push_str(&self.identity.cache_name);
+            text.push_str("; ");
+            served.write_params(text);
+            head.field(names::CACHE_STATUS, text.as_bytes());
+        });
+        let elapsed = started.elapsed();
+        let rid = rid.to_str().unwrap_or_default();
+        with_scratch(|text| {
+            let buffer = std::mem::take(text);
+            let tier = Some(self.config.tier);
+            let upstream = UpstreamInfo::default();
+            *text = self.server_timing(buffer, XCache::Hit, tier, &upstream, rid, elapsed);
+            head.field(names::SERVER_TIMING, text.as_bytes());
+        });
+        self.count(CacheStatus::Hit, elapsed, object.status);
+        true
+    }
+}
