@@ -156,7 +156,8 @@ impl<'a> WireHead<'a> {
         text.extend_from_slice(b"\r\n");
     }
 
-    /// Appends fields already encoded as `name: value\r\n` lines, under the type's rules.
+    /// Appends fields already encoded as `name: value\r\n` lines, under the type's rules (or
+    /// a piece of them: what a handler appends must be whole lines once it answers).
     pub fn lines(&mut self, lines: &[u8]) {
         debug_assert!(self.began, "the status line comes first");
         self.text.extend_from_slice(lines);

@@ -5,8 +5,9 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
-use edgelab_wire::ServerTiming;
+use edgelab_common::names::header as names;
 use edgelab_wire::server_timing::metric;
+use edgelab_wire::{ServerTiming, XCache};
 use http::HeaderValue;
 
 use crate::config::EdgeConfig;
@@ -29,6 +30,13 @@ pub struct Identity {
     /// text, so a hit's head may be written without checking them (`proxy::lines`); a map
     /// checks each value and leaves out one that is not.
     pub(super) lines_ok: bool,
+    /// A fresh hit's node fields up to its request id, as lines: `x-cache`, `via`,
+    /// `x-amz-cf-pop`, then `x-amz-cf-id: ` (the id follows); the second without `via`, for
+    /// an object whose stored `Via` took the node's (`proxy::lines`).
+    pub(super) hit_lines: [Box<[u8]>; 2],
+    /// What follows a fresh hit's request id: its line's end, `x-edgelab-tier`, then
+    /// `cache-status: <cache name>; ` (the parameters follow).
+    pub(super) hit_lines_after_id: Box<[u8]>,
     /// The first [`ID_PREFIX`] characters of every request id of this node: its seed,
     /// encoded once.
     id_prefix: [u8; ID_PREFIX],
@@ -79,7 +87,37 @@ impl Identity {
         let lines_ok = [&cache_name, &pop_timing, &hit_layer_timing]
             .iter()
             .all(|text| HeaderValue::from_str(text).is_ok());
+        let line = |text: &mut String, name: &str, value: &str| {
+            text.push_str(name);
+            text.push_str(": ");
+            text.push_str(value);
+            text.push_str("\r\n");
+        };
+        let hit_lines = [true, false].map(|with_via| {
+            let mut text = String::new();
+            line(&mut text, names::X_CACHE, XCache::Hit.as_str());
+            if with_via {
+                // Invariant: made from a `&str` above.
+                line(&mut text, "via", via.to_str().expect("Via is text"));
+            }
+            line(
+                &mut text,
+                names::X_AMZ_CF_POP,
+                pop_value.to_str().unwrap_or_default(),
+            );
+            text.push_str(names::X_AMZ_CF_ID);
+            text.push_str(": ");
+            text.into_bytes().into_boxed_slice()
+        });
+        let mut after_id = String::from("\r\n");
+        line(&mut after_id, names::X_EDGELAB_TIER, config.tier.layer());
+        after_id.push_str(names::CACHE_STATUS);
+        after_id.push_str(": ");
+        after_id.push_str(&cache_name);
+        after_id.push_str("; ");
         Self {
+            hit_lines,
+            hit_lines_after_id: after_id.into_bytes().into_boxed_slice(),
             lines_ok,
             pop_value,
             pop_timing,

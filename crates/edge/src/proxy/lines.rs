@@ -82,20 +82,19 @@ impl Node {
         if !age_written {
             head.field(header::AGE.as_str(), age);
         }
-        head.field(names::X_CACHE, XCache::Hit.as_str().as_bytes());
-        if common.via_end.is_none() {
-            head.field(header::VIA.as_str(), via);
-        }
-        head.field(names::X_AMZ_CF_POP, self.identity.pop_value.as_bytes());
-        head.field(names::X_AMZ_CF_ID, rid.as_bytes());
-        head.field(names::X_EDGELAB_TIER, self.config.tier.layer().as_bytes());
+        // `x-cache`, `via` (unless written in its place), `x-amz-cf-pop`, `x-amz-cf-id`,
+        // `x-edgelab-tier` and `cache-status`, the node's constant text written once
+        // (`Identity`) around the request id and the parameters.
+        let identity = &self.identity;
+        head.lines(&identity.hit_lines[usize::from(common.via_end.is_some())]);
+        head.lines(rid.as_bytes());
+        head.lines(&identity.hit_lines_after_id);
         let served = fresh.served();
         with_scratch(|text| {
-            text.push_str(&self.identity.cache_name);
-            text.push_str("; ");
             served.write_params(text);
-            head.field(names::CACHE_STATUS, text.as_bytes());
+            head.lines(text.as_bytes());
         });
+        head.lines(b"\r\n");
         let elapsed = started.elapsed();
         let rid = rid.to_str().unwrap_or_default();
         with_scratch(|text| {
