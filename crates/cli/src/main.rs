@@ -126,10 +126,13 @@ fn main() -> ExitCode {
         Command::Report(command) => return finish(report::run(command)),
         command => command,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Err(error) = tune_runtime(&mut builder, |name| std::env::var(name).ok()) {
+        output::error(&error);
+        return ExitCode::from(64);
+    }
+    let runtime = match builder.build() {
         Ok(runtime) => runtime,
         Err(error) => {
             output::error(&format!("cannot start the async runtime: {error}"));
@@ -157,10 +160,78 @@ fn main() -> ExitCode {
     finish(result)
 }
 
+/// Applies the runtime tuning variables (`EDGELAB_RUNTIME_*`, see
+/// [`edgelab_common::names::env`]) found by `var` to `builder`; an error names the variable.
+fn tune_runtime(
+    builder: &mut tokio::runtime::Builder,
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<(), String> {
+    use edgelab_common::names::env;
+    if let Some(ticks) = tick_count(
+        env::RUNTIME_EVENT_INTERVAL,
+        var(env::RUNTIME_EVENT_INTERVAL),
+    )? {
+        builder.event_interval(ticks);
+    }
+    if let Some(ticks) = tick_count(
+        env::RUNTIME_GLOBAL_QUEUE_INTERVAL,
+        var(env::RUNTIME_GLOBAL_QUEUE_INTERVAL),
+    )? {
+        builder.global_queue_interval(ticks);
+    }
+    Ok(())
+}
+
+/// A tuning variable's value: unset, or an integer ≥ 1 (tokio panics on a zero
+/// `global_queue_interval`).
+fn tick_count(name: &str, value: Option<String>) -> Result<Option<u32>, String> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    match value.trim().parse::<u32>() {
+        Ok(ticks) if ticks >= 1 => Ok(Some(ticks)),
+        _ => Err(format!(
+            "{name}={value:?}: expected an integer of at least 1"
+        )),
+    }
+}
+
 /// The exit code of a command's result; an error is printed first.
 fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     result.unwrap_or_else(|error| {
         output::error(&format!("{error:#}"));
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_tuning_takes_positive_tick_counts_and_names_a_bad_variable() {
+        assert_eq!(tick_count("V", None), Ok(None));
+        assert_eq!(tick_count("V", Some("31".into())), Ok(Some(31)));
+        assert_eq!(tick_count("V", Some(" 7 ".into())), Ok(Some(7)));
+        for bad in ["0", "-1", "x", "", "4294967296"] {
+            let error = tick_count("V", Some(bad.into())).unwrap_err();
+            assert!(error.starts_with("V="), "{error}");
+        }
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        let set = |name: &str| {
+            (name == edgelab_common::names::env::RUNTIME_GLOBAL_QUEUE_INTERVAL)
+                .then(|| "0".to_string())
+        };
+        let error = tune_runtime(&mut builder, set).unwrap_err();
+        assert!(
+            error.contains("EDGELAB_RUNTIME_GLOBAL_QUEUE_INTERVAL"),
+            "{error}"
+        );
+        let fine = |name: &str| (name.starts_with("EDGELAB_RUNTIME_")).then(|| "13".to_string());
+        tune_runtime(&mut builder, fine).unwrap();
+        builder
+            .enable_all()
+            .build()
+            .expect("a tuned runtime starts");
+    }
 }

@@ -60,6 +60,13 @@ pub mod env {
     /// orchestrators that template environment variables but not commands (Docker Swarm's
     /// `{{.Task.Slot}}`).
     pub const SHARD: &str = "EDGELAB_SHARD";
+    /// Tuning of the command's multi-thread runtime (`origin`, `loadgen`, `compare`, `up`,
+    /// `demo`, `drill`): tokio's `event_interval`, scheduler ticks between polls of the I/O
+    /// and timer driver (an integer ≥ 1; tokio's default, 61, when unset). For benchmarking.
+    pub const RUNTIME_EVENT_INTERVAL: &str = "EDGELAB_RUNTIME_EVENT_INTERVAL";
+    /// tokio's `global_queue_interval` for the same runtime: scheduler ticks between checks
+    /// of the shared queue (an integer ≥ 1; tokio's own choice when unset). For benchmarking.
+    pub const RUNTIME_GLOBAL_QUEUE_INTERVAL: &str = "EDGELAB_RUNTIME_GLOBAL_QUEUE_INTERVAL";
 }
 
 /// Well-known paths.

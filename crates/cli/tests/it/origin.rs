@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use crate::support::{
-    Node, edgelab, exited, http_get, http_request, loopback_args, repo, run, temp_dir, temp_file,
+    Node, edgelab, exited, http_get, http_request, loopback_args, repo, run, run_env, temp_dir,
+    temp_file,
 };
 
 fn start() -> Node {
@@ -359,4 +360,28 @@ fn the_heap_is_not_advised_onto_transparent_huge_pages() {
         advised.is_empty(),
         "mappings advised onto huge pages (MADV_HUGEPAGE): {advised:?}"
     );
+}
+
+#[test]
+fn runtime_tuning_variables_are_applied_and_a_bad_one_is_a_usage_error() {
+    let node = Node::spawn(
+        edgelab()
+            .args(loopback_args("origin", &["--objects", "5"]))
+            .env("EDGELAB_RUNTIME_EVENT_INTERVAL", "7")
+            .env("EDGELAB_RUNTIME_GLOBAL_QUEUE_INTERVAL", "13"),
+    );
+    assert_eq!(http_get(node.traffic, "/echo/", &[]).0, 200);
+    assert!(node.terminate().success());
+    let output = run_env(
+        &loopback_args("origin", &["--objects", "5"]),
+        &[("EDGELAB_RUNTIME_GLOBAL_QUEUE_INTERVAL", "0")],
+        Duration::from_secs(30),
+    );
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("EDGELAB_RUNTIME_GLOBAL_QUEUE_INTERVAL=\"0\""),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "nothing was bound or printed");
 }
