@@ -121,6 +121,44 @@ impl LogRecord {
     }
 }
 
+/// `query` as a URI query can hold it (RFC 3986 §3.4): every byte a query may not carry
+/// (space, `"`, `#`, `<`, `>`, `[`, `\\`, `]`, `^`, `` ` ``, `{`, `|`, `}`, controls and each
+/// byte of a non-ASCII character) percent-encoded, a `%` that does not start an escape written
+/// `%25`, and what is already percent-encoded (`%41`) kept as it is; borrowed when nothing
+/// needs encoding. Logs do not always encode their queries (CloudFront's `cs-uri-query` is a
+/// tab-separated field and may carry a space), and a request built from the raw text would
+/// not be a URI.
+///
+/// Written out rather than taken from `percent-encoding`: its sets encode a byte or keep it
+/// whatever follows, and keeping `%41` while encoding a lone `%` needs the next two bytes.
+pub fn encode_query(query: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = query.as_bytes();
+    let escape_at = |i: usize| {
+        bytes[i] == b'%'
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
+    };
+    let kept = |i: usize| {
+        let b = bytes[i];
+        b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?".contains(&b) || escape_at(i)
+    };
+    if (0..bytes.len()).all(kept) {
+        return std::borrow::Cow::Borrowed(query);
+    }
+    let mut out = String::with_capacity(query.len() + 16);
+    for (i, &b) in bytes.iter().enumerate() {
+        if kept(i) {
+            out.push(char::from(b));
+        } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// A line that could not be read as a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Malformed {
@@ -281,6 +319,22 @@ pub fn malformed_report<R>(records: &Records<R>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_query_is_encoded_where_a_uri_cannot_hold_it_and_escapes_are_kept() {
+        assert!(matches!(
+            encode_query("v=2&lang=en%20GB"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            encode_query("q=a b|c^d&city=Zürich&k=%41&pct=50%&x=%4"),
+            "q=a%20b%7Cc%5Ed&city=Z%C3%BCrich&k=%41&pct=50%25&x=%254"
+        );
+        assert_eq!(
+            encode_query("a=\"<>\\`{}[]#\t"),
+            "a=%22%3C%3E%5C%60%7B%7D%5B%5D%23%09"
+        );
+    }
 
     const CLOUDFRONT: &str = "#Version: 1.0\n\
 #Fields: date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields c-port time-to-first-byte x-edge-detailed-result-type sc-content-type sc-content-len sc-range-start sc-range-end\n\

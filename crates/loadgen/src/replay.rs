@@ -142,6 +142,15 @@ impl ReplayLog {
     }
 }
 
+/// A logged query as the request sends it: what a URI cannot hold percent-encoded, what is
+/// already encoded kept ([`edgelab_accesslog::encode_query`]).
+fn uri_query(query: String) -> Box<str> {
+    match edgelab_accesslog::encode_query(&query) {
+        std::borrow::Cow::Borrowed(_) => query.into_boxed_str(),
+        std::borrow::Cow::Owned(encoded) => encoded.into_boxed_str(),
+    }
+}
+
 /// The requests of a replay, read from the log as the run goes: each the catalog object of
 /// its logged path and query, else of its path with the logged query string sent after it.
 pub(crate) struct Cursor {
@@ -217,7 +226,7 @@ impl Cursor {
             let (object, query) = match named {
                 Some(&object) => (object, None),
                 None => match self.objects.get(&record.path) {
-                    Some(&object) => (object, record.query.take().map(String::into_boxed_str)),
+                    Some(&object) => (object, record.query.take().map(uri_query)),
                     None => {
                         self.unknown_paths += 1;
                         continue;
@@ -325,6 +334,38 @@ mod tests {
             ]
         );
         assert_eq!(cursor.unknown_paths, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_logged_query_a_uri_cannot_hold_is_sent_percent_encoded() {
+        let dir = std::env::temp_dir().join(format!("edgelab-cursor-enc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("queries.log");
+        // CloudFront's cs-uri-query is a tab-separated field: a space, `|`, `^` and non-ASCII
+        // text fit in it unencoded.
+        let log = "#Version: 1.0\n\
+#Fields: date time x-edge-location sc-bytes c-ip cs-method cs-uri-stem sc-status cs-uri-query\n\
+2026-12-01\t10:00:00\tFRA56-P1\t100\t192.0.2.1\tGET\t/a.css\t200\tq=a b|c^d&city=Zürich&k=%41\n\
+2026-12-01\t10:00:01\tFRA56-P1\t100\t192.0.2.1\tGET\t/a.css\t200\tv=2&n=%E2%82%AC\n";
+        std::fs::write(&path, log).unwrap();
+        let log = ReplayLog::scan(path, None, 1.0, None, true).expect("scans");
+        let objects = catalog(&["/a.css"]);
+        let mut cursor = Cursor::open(&log, &objects, &log.places()).expect("opens");
+        let queries: Vec<Box<str>> = std::iter::from_fn(|| cursor.next_request())
+            .filter_map(|request| request.query)
+            .collect();
+        assert_eq!(
+            queries,
+            [
+                "q=a%20b%7Cc%5Ed&city=Z%C3%BCrich&k=%41".into(),
+                "v=2&n=%E2%82%AC".into(),
+            ] as [Box<str>; 2]
+        );
+        for query in &queries {
+            let uri: http::Uri = format!("/a.css?{query}").parse().expect("a URI");
+            assert_eq!(uri.query(), Some(&**query));
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -313,6 +313,37 @@ fn replay_sends_every_logged_get_through_an_edge_in_front_of_a_catalog_from_the_
     let _ = origin.terminate();
 }
 
+/// Logged queries a URI cannot hold as they are (a space, `|`, `^`, non-ASCII text) and one
+/// already percent-encoded: every request reaches the origin, none fails on its URI.
+#[test]
+fn replay_sends_logged_queries_a_uri_cannot_hold_percent_encoded() {
+    let dir = temp_dir("replay-encoded");
+    let log = dir.join("queries.log");
+    std::fs::write(
+        &log,
+        "#Version: 1.0
+#Fields: date time x-edge-location sc-bytes c-ip cs-method cs-uri-stem sc-status cs-uri-query sc-content-len
+2026-12-01\t10:00:00\tFRA56-P1\t1300\t192.0.2.1\tGET\t/static/a.css\t200\tq=a b|c^d\t1000
+2026-12-01\t10:00:00\tFRA56-P1\t1300\t192.0.2.2\tGET\t/static/a.css\t200\tcity=Zürich&k=%41\t1000
+2026-12-01\t10:00:01\tFRA56-P1\t1300\t192.0.2.3\tGET\t/static/a.css\t200\tpct=50%\t1000
+",
+    )
+    .unwrap();
+    let log = log.to_str().unwrap();
+    let origin = Node::loopback("origin", &["--catalog-from-log", log]);
+    let json = dir.join("run.json");
+    let out = loadgen_against(&origin, &json, &["--replay", log, "--speed", "20"]);
+    succeeded(&out);
+    let report: Value = read_json(&json);
+    let totals = &report["totals"];
+    assert_eq!(totals["scheduled"], 3, "{totals}");
+    assert_eq!(totals["completed"], 3, "{totals}");
+    assert_eq!(totals["errors"], 0, "{totals}");
+    assert_eq!(totals["bytes"], 3000, "{totals}");
+    let _ = origin.terminate();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A CloudFront log with requests at FRA, NRT and CDG (Paris, which config/minimal.toml has no
 /// PoP for: its clients go to the nearest, FRA), a POST and a truncated line.
 const TWO_POP_LOG: &str = "#Version: 1.0
