@@ -3,9 +3,13 @@
 //!
 //! Three equal phases: healthy, primary AZ down, Region down. A probe asks one PoP for an
 //! uncacheable object every [`PROBE_EVERY`], so every probe reaches the origin group: its
-//! answers show when the failover happened and which replica served. The [`DrillReport`]
-//! has availability and hit ratio per phase, the failover time and how much of the Region
-//! outage the caches covered.
+//! answers show when the failover happened and which replica served. Probes are sent on
+//! their schedule whether or not the earlier ones were answered (a slow answer on a busy
+//! host does not hold the next probe back, so a short phase still has its probes). The
+//! faults are timed where they are switched, so a fault switched late by a busy host is not
+//! counted against the origin group. The [`DrillReport`] has availability and hit ratio per
+//! phase, the failover time (from the fault to the first answer from another replica) and how
+//! much of the Region outage the caches covered.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,9 +67,11 @@ pub struct PhaseStats {
 pub struct Failover {
     /// The replica that answered first after the primary failed.
     pub replica: String,
-    /// Time from the AZ fault to that answer.
+    /// Time from the AZ fault to that answer's arrival: at least the wait for the next
+    /// probe (up to [`PROBE_EVERY`]) plus the probe's own round trip through the PoP to the
+    /// other replica; on a busy host, also the host's lateness.
     pub after: Duration,
-    /// Probes that failed before it.
+    /// Probes sent after the fault that failed before it.
     pub failed_before: usize,
 }
 
@@ -80,13 +86,28 @@ pub struct DrillReport {
     pub failover: Option<Failover>,
     /// Load responses during the Region outage: (served, total).
     pub region_outage: (u64, u64),
+    /// The largest p99 of the run's own error (send lateness, client links, tier links), ms:
+    /// how late the host ran the emulation while the drill measured.
+    pub late_p99_ms: f64,
+    /// The p99 above which the run's report warns that the host distorted it (ms).
+    pub warn_above_ms: f64,
 }
 
 /// One probe answer.
 struct Probe {
+    /// When it was sent, from the drill's start.
     at: Duration,
+    /// When its answer (or its failure) came, from the drill's start.
+    answered: Duration,
     ok: bool,
     replica: String,
+}
+
+/// When the faults were switched, from the drill's start.
+#[derive(Debug, Clone, Copy)]
+struct Faults {
+    az: Duration,
+    region: Duration,
 }
 
 impl Drill {
@@ -139,8 +160,13 @@ impl Drill {
             tokio::spawn(async move {
                 tokio::time::sleep_until(start + phase).await;
                 let _ = cluster.fail(&az);
+                let az = start.elapsed();
                 tokio::time::sleep_until(start + phase * 2).await;
                 let _ = cluster.fail(&region);
+                Faults {
+                    az,
+                    region: start.elapsed(),
+                }
             })
         };
         let probe = tokio::spawn(probe_loop(self.probe_url.clone(), start, phase * 3));
@@ -150,25 +176,46 @@ impl Drill {
             ..RunOpts::default()
         };
         let report = running.run(Mode::Edge, opts, stop).await;
-        let _ = faults.await;
+        // The task only sleeps and switches two flags; if it could not finish, the faults
+        // count from when they were due.
+        let faults = faults.await.unwrap_or(Faults {
+            az: phase,
+            region: phase * 2,
+        });
         let probes = probe.await.unwrap_or_default();
         let _ = self.cluster.restore(&self.region);
-        let timeline = report?.timeline;
+        let report = report?;
+        let own = &report.emulator_error;
+        let late_p99_ms = [&own.send_lateness, &own.emulation, &own.tier_links]
+            .iter()
+            .map(|stats| stats.p99_ms)
+            .fold(0.0, f64::max);
+        let warn_above_ms = own.warn_above_ms;
+        let timeline = report.timeline;
         Ok(DrillReport {
+            late_p99_ms,
+            warn_above_ms,
             az: self.primary.place.clone(),
-            phases: self.phases(&timeline, &probes),
-            failover: self.failover(&probes),
+            phases: self.phases(&timeline, &probes, faults),
+            failover: failover(&self.primary.place, &probes, faults),
             region_outage: served(timeline.iter().filter(|p| p.second >= phase.as_secs() * 2)),
         })
     }
 
-    fn phases(&self, timeline: &[TimelinePoint], probes: &[Probe]) -> Vec<PhaseStats> {
+    fn phases(
+        &self,
+        timeline: &[TimelinePoint],
+        probes: &[Probe],
+        faults: Faults,
+    ) -> Vec<PhaseStats> {
         let names = [
             "healthy".to_string(),
             format!("{} down", self.primary.place),
             format!("{} down", self.region),
         ];
         let phase = self.phase;
+        // Probes by when they were sent against when the faults were switched.
+        let bounds = [Duration::ZERO, faults.az, faults.region, Duration::MAX];
         names
             .into_iter()
             .enumerate()
@@ -179,7 +226,7 @@ impl Drill {
                     .filter(|p| p.second >= from && p.second < to);
                 let hits = points.clone().map(|p| p.hits).sum();
                 let (served, responses) = served(points);
-                let window = |p: &&Probe| p.at >= phase * i as u32 && p.at < phase * (i as u32 + 1);
+                let window = |p: &&Probe| p.at >= bounds[i] && p.at < bounds[i + 1];
                 PhaseStats {
                     name,
                     responses,
@@ -191,23 +238,24 @@ impl Drill {
             })
             .collect()
     }
+}
 
-    /// From the AZ fault to the first probe answered by another replica.
-    fn failover(&self, probes: &[Probe]) -> Option<Failover> {
-        let phase = self.phase;
-        let after_fault: Vec<&Probe> = probes
-            .iter()
-            .filter(|p| p.at >= phase && p.at < phase * 2)
-            .collect();
-        let first = after_fault
-            .iter()
-            .position(|p| p.ok && p.replica != self.primary.place)?;
-        Some(Failover {
-            replica: after_fault[first].replica.clone(),
-            after: after_fault[first].at - phase,
-            failed_before: after_fault[..first].iter().filter(|p| !p.ok).count(),
-        })
-    }
+/// From the AZ fault to the first answer from a replica other than `primary`, among the
+/// probes sent while only the AZ was down.
+fn failover(primary: &str, probes: &[Probe], faults: Faults) -> Option<Failover> {
+    let mut after_fault: Vec<&Probe> = probes
+        .iter()
+        .filter(|p| p.at >= faults.az && p.at < faults.region)
+        .collect();
+    after_fault.sort_by_key(|p| p.answered);
+    let first = after_fault
+        .iter()
+        .position(|p| p.ok && p.replica != primary)?;
+    Some(Failover {
+        replica: after_fault[first].replica.clone(),
+        after: after_fault[first].answered.saturating_sub(faults.az),
+        failed_before: after_fault[..first].iter().filter(|p| !p.ok).count(),
+    })
 }
 
 /// (served, total) responses of `points`.
@@ -220,36 +268,104 @@ fn served<'a>(points: impl Iterator<Item = &'a TimelinePoint>) -> (u64, u64) {
     })
 }
 
-/// Asks `url` every [`PROBE_EVERY`] until `length` has passed since `start`.
+/// How long a probe waits for its answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Asks `url` every [`PROBE_EVERY`] until `length` has passed since `start`, each probe in
+/// its own task so that a slow answer does not delay the next probe (at most
+/// `PROBE_TIMEOUT / PROBE_EVERY`, 100, in flight); returns them in the order sent.
 async fn probe_loop(url: String, start: Instant, length: Duration) -> Vec<Probe> {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Empty<Bytes>>();
     let Ok(uri) = url.parse::<http::Uri>() else {
         return Vec::new();
     };
-    let mut probes = Vec::new();
+    let mut in_flight = tokio::task::JoinSet::new();
     let mut tick = tokio::time::interval(PROBE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     while start.elapsed() < length {
         tick.tick().await;
-        let at = start.elapsed();
-        let answer = tokio::time::timeout(Duration::from_secs(5), client.get(uri.clone())).await;
-        let (ok, replica) = match answer {
-            Ok(Ok(response)) => {
-                let ok = response.status().is_success();
-                let replica = response
-                    .headers()
-                    .get(header::X_EDGELAB_ORIGIN)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.split('/').nth(1))
-                    .unwrap_or("")
-                    .to_string();
-                let _ = response.into_body().collect().await;
-                (ok, replica)
+        let (client, uri) = (client.clone(), uri.clone());
+        in_flight.spawn(async move {
+            let at = start.elapsed();
+            let (ok, replica) = match tokio::time::timeout(PROBE_TIMEOUT, client.get(uri)).await {
+                Ok(Ok(response)) => {
+                    let ok = response.status().is_success();
+                    let replica = response
+                        .headers()
+                        .get(header::X_EDGELAB_ORIGIN)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.split('/').nth(1))
+                        .unwrap_or("")
+                        .to_string();
+                    let _ = response.into_body().collect().await;
+                    (ok, replica)
+                }
+                _ => (false, String::new()),
+            };
+            Probe {
+                at,
+                answered: start.elapsed(),
+                ok,
+                replica,
             }
-            _ => (false, String::new()),
-        };
-        probes.push(Probe { at, ok, replica });
+        });
     }
+    let mut probes: Vec<Probe> = in_flight.join_all().await;
+    probes.sort_by_key(|p| p.at);
     probes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn probe(at: u64, answered: u64, ok: bool, replica: &str) -> Probe {
+        Probe {
+            at: ms(at),
+            answered: ms(answered),
+            ok,
+            replica: replica.to_string(),
+        }
+    }
+
+    const FAULTS: Faults = Faults {
+        az: Duration::from_millis(2_000),
+        region: Duration::from_millis(4_000),
+    };
+
+    #[test]
+    fn the_failover_is_timed_from_the_fault_to_the_first_answer_from_another_replica() {
+        let probes = [
+            probe(1_950, 1_960, true, "use1-az1"),
+            // Sent just after the fault and slow (a busy host): answered after later probes.
+            probe(2_010, 3_300, false, ""),
+            probe(2_060, 2_300, false, ""),
+            probe(2_110, 2_450, true, "use1-az2"),
+            probe(2_160, 2_400, true, "use1-az2"),
+            probe(4_010, 4_020, false, ""),
+        ];
+        let failover = failover("use1-az1", &probes, FAULTS).expect("az2 answered");
+        assert_eq!(failover.replica, "use1-az2");
+        assert_eq!(
+            failover.after,
+            ms(400),
+            "the earliest answer, not the earliest send"
+        );
+        assert_eq!(failover.failed_before, 1);
+    }
+
+    #[test]
+    fn answers_from_the_failed_replica_or_after_the_region_fault_are_no_failover() {
+        let probes = [
+            probe(2_010, 2_020, true, "use1-az1"),
+            probe(3_990, 4_500, false, ""),
+            probe(4_010, 4_020, true, "use1-az2"),
+        ];
+        assert_eq!(failover("use1-az1", &probes, FAULTS), None);
+    }
 }

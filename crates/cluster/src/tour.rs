@@ -374,9 +374,11 @@ fn az_sentence(d: &DrillReport) -> String {
         || "no other replica answered".to_string(),
         |f| {
             format!(
-                "the origin group failed over to {} in {:.0} ms",
+                "the origin group failed over to {}, whose first answer came {:.0} ms after the \
+                 fault (probing every {} ms),",
                 f.replica,
-                f.after.as_secs_f64() * 1e3
+                f.after.as_secs_f64() * 1e3,
+                crate::drill::PROBE_EVERY.as_millis()
             )
         },
     );
@@ -385,9 +387,18 @@ fn az_sentence(d: &DrillReport) -> String {
     } else {
         format!("{lost} requests failed")
     };
+    let host = if d.late_p99_ms > d.warn_above_ms {
+        format!(
+            " The host ran the emulation late (p99 {:.0} ms, over {:.0} ms): these times and \
+             losses are partly the host's.",
+            d.late_p99_ms, d.warn_above_ms
+        )
+    } else {
+        String::new()
+    };
     format!(
         "When {} failed, {failover} and {losses}: {} of {} requests served, {} of {} \
-         uncacheable probes answered.",
+         uncacheable probes answered.{host}",
         d.az, phase.served, phase.responses, phase.probes_ok, phase.probes
     )
 }
@@ -534,6 +545,8 @@ mod tests {
             ],
             failover,
             region_outage: (90, 120),
+            late_p99_ms: 1.5,
+            warn_above_ms: 5.0,
         }
     }
 
@@ -547,14 +560,28 @@ mod tests {
         let clean = drill(phase("use1-az1 down", 110, 110, (40, 40)), failover.clone());
         assert_eq!(
             az_sentence(&clean),
-            "When use1-az1 failed, the origin group failed over to use1-az2 in 12 ms and nothing \
-             was lost: 110 of 110 requests served, 40 of 40 uncacheable probes answered."
+            "When use1-az1 failed, the origin group failed over to use1-az2, whose first answer \
+             came 12 ms after the fault (probing every 50 ms), and nothing was lost: 110 of 110 \
+             requests served, 40 of 40 uncacheable probes answered."
         );
         let lossy = drill(phase("use1-az1 down", 110, 107, (38, 40)), None);
         let sentence = az_sentence(&lossy);
         assert!(
             sentence.contains("no other replica answered and 3 requests failed"),
             "{sentence}"
+        );
+        assert!(!sentence.contains("host"), "{sentence}");
+        let busy = DrillReport {
+            late_p99_ms: 120.4,
+            ..lossy
+        };
+        assert!(
+            az_sentence(&busy).ends_with(
+                "The host ran the emulation late (p99 120 ms, over 5 ms): these times and losses \
+                 are partly the host's."
+            ),
+            "{}",
+            az_sentence(&busy)
         );
     }
 
