@@ -15,7 +15,8 @@
 #
 # Memory: a fresh edge is filled with OBJECTS distinct 1-byte objects (wrk, one request per
 # object), and its RSS growth is divided by the object count: what an object costs beyond its
-# body, allocator slack included (target <= 512 bytes). MEMORY_PATH=/tiny/ answers every object
+# body, allocator slack included (target <= 512 bytes). Then every object is requested once
+# more (a hit each) and the RSS read again: an object's cost once it has been served. MEMORY_PATH=/tiny/ answers every object
 # with the same headers (those filled in one second share one header block); /tiny-own/ gives
 # each object an ETag of its own (nginx's \$request_id), as a real origin's files have.
 #
@@ -253,6 +254,11 @@ run_hits() {
 }
 
 # --- memory per cached object ----------------------------------------------------------------
+# Hits this node has answered from its cache, all labels summed.
+hit_count() {
+    curl -fsS "http://$EDGE_ADMIN/metrics" |
+        awk '/^edgelab_edge_requests_total\{/ && /cache_status="hit"/ { n += $2 } END { printf "%d\n", n }'
+}
 run_memory() {
     # A store large enough that nothing is evicted.
     start_edge $((OBJECTS * 4096 + (64 << 20)))
@@ -281,11 +287,39 @@ LUA
     sleep 1 # the store gauges are published every 200 ms
     objects=$(curl -fsS "http://$EDGE_ADMIN/metrics" | awk '/^edgelab_edge_cache_objects/ { print $2 }')
     rss_after=$(awk '/^VmRSS:/ { print $2 }' "/proc/$EDGE_PID/status")
-    awk -v p="$MEMORY_PATH" -v b="$rss_before" -v a="$rss_after" -v n="$objects" -v s="$((ended - started))" 'BEGIN {
+    # Then one hit on every object, the same paths again from the first: what an object costs
+    # once it has been served from the cache (a hit may keep state an object filled and never
+    # hit does not, e.g. its header lines encoded for the lane), stopped once the node counted
+    # that many hits.
+    local hits_before hits rss_hit
+    hits_before=$(hit_count)
+    # Paths wrap at the stored count, so the pass never asks for an object the fill did not store.
+    cat >"$WORK/again.lua" <<LUA
+counter = 0
+request = function()
+    counter = counter % $objects + 1
+    return wrk.format(nil, "$MEMORY_PATH" .. counter)
+end
+LUA
+    timeout 1800 taskset -c "$LOAD_CPU" wrk -t1 -c64 -d1800s -s "$WORK/again.lua" \
+        "http://$EDGE_TRAFFIC" >"$RESULTS/raw/memory-hit.txt" &
+    filler=$!
+    while kill -0 "$filler" 2>/dev/null; do
+        hits=$(hit_count)
+        [ $((hits - hits_before)) -ge "$objects" ] && kill "$filler" 2>/dev/null
+        sleep 1
+    done
+    wait "$filler" 2>/dev/null || true
+    hits=$(( $(hit_count) - hits_before ))
+    rss_hit=$(awk '/^VmRSS:/ { print $2 }' "/proc/$EDGE_PID/status")
+    awk -v p="$MEMORY_PATH" -v b="$rss_before" -v a="$rss_after" -v n="$objects" -v s="$((ended - started))" \
+        -v h="$hits" -v r="$rss_hit" 'BEGIN {
         printf "{\"path\": \"%s\", ", p
         printf "\"objects\": %d, \"rss_before_bytes\": %d, \"rss_after_bytes\": %d, ", n, b * 1024, a * 1024
-        printf "\"rss_delta_bytes\": %d, \"bytes_per_object\": %.1f, \"fill_seconds\": %d}\n",
-            (a - b) * 1024, (n > 0 ? (a - b) * 1024 / n : 0), s }' >"$RESULTS/memory.json"
+        printf "\"rss_delta_bytes\": %d, \"bytes_per_object\": %.1f, \"fill_seconds\": %d",
+            (a - b) * 1024, (n > 0 ? (a - b) * 1024 / n : 0), s
+        printf ", \"hits\": %d, \"rss_after_hits_bytes\": %d, \"bytes_per_object_after_hits\": %.1f}\n",
+            h, r * 1024, (n > 0 ? (r - b) * 1024 / n : 0) }' >"$RESULTS/memory.json"
     kill "$EDGE_PID" 2>/dev/null || true
     wait "$EDGE_PID" 2>/dev/null || true
 }

@@ -233,7 +233,10 @@ def markdown(result):
                   f"({memory.get('path', '/tiny/')}), RSS "
                   f"+{memory['rss_delta_bytes'] / 2**20:.1f} MiB, "
                   f"**{memory['bytes_per_object']:.0f} bytes per object** beyond the body "
-                  f"(target <= 512; fill {memory['fill_seconds']} s)", ""]
+                  f"(target <= 512; fill {memory['fill_seconds']} s)"
+                  + (f"; after one hit on each ({memory['hits']:,} hits): "
+                     f"**{memory['bytes_per_object_after_hits']:.0f} bytes per object**"
+                     if "bytes_per_object_after_hits" in memory else ""), ""]
     return "\n".join(lines)
 
 
