@@ -428,6 +428,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         origin_metrics: resolved.origin_metrics,
         progress: std::io::stderr().is_terminal(),
         hdr_log: args.hdr_log.clone(),
+        ..RunOptions::default()
     };
     let nodes = Shutdown::new();
     let stop = edgelab_common::shutdown::OnSignal::install();

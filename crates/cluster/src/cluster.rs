@@ -351,6 +351,18 @@ impl Cluster {
         all
     }
 
+    /// Every running cache node's upstream links' delivery errors (the links between the
+    /// tiers), where a run attaches its time series.
+    pub fn tier_links(&self) -> Vec<edgelab_link::DeliveryErrors> {
+        self.running
+            .iter()
+            .filter_map(|node| match &node.handle {
+                Running::Edge(handle) => Some(handle.node().metrics.delivery_errors().clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// What the fault switches can name: the AZs and Regions holding an origin replica, and
     /// the PoPs, each once in plan order.
     pub fn fault_targets(&self) -> FaultTargets {

@@ -371,6 +371,7 @@ impl RunningLab {
             origin_metrics,
             progress: opts.progress,
             hdr_log: opts.hdr_log,
+            tier_links: self.cluster().map(|c| c.tier_links()).unwrap_or_default(),
         };
         let tiers_before = self.cluster().map(|c| c.tier_link_lateness());
         let mut report = edgelab_loadgen::run(&plan, &targets, &options, stop).await?;

@@ -11,12 +11,18 @@
 //! Recording is one uncontended lock and one histogram increment per delivery (one per
 //! response head and per body chunk, not per byte). Values are nanoseconds in an HDR
 //! histogram (3 significant digits), clamped to [`MAX_LATENESS`].
+//!
+//! Over time: a [`TimedLateness`] attached to a [`DeliveryErrors`] (or fed directly) also bins
+//! every value by when it happened into a [`LatenessSeries`], one coarser histogram per
+//! interval of a run, so a report can show *when* the emulator was late (a cold start, a
+//! burst) and not only how late over the whole run.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use edgelab_geo::PathClass;
 use hdrhistogram::Histogram;
+use tokio::time::Instant;
 
 /// Longest lateness recorded; anything later is counted as this (one minute).
 pub const MAX_LATENESS: Duration = Duration::from_secs(60);
@@ -74,7 +80,14 @@ impl LatenessSummary {
 /// Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct DeliveryErrors {
-    classes: Arc<[Mutex<Option<Histogram<u64>>>; 3]>,
+    classes: Arc<[Mutex<Slot>; 3]>,
+}
+
+/// One class's histogram, and the series its deliveries also go to while one is attached.
+#[derive(Debug, Default)]
+struct Slot {
+    histogram: Option<Histogram<u64>>,
+    series: Option<TimedLateness>,
 }
 
 fn index(class: PathClass) -> usize {
@@ -91,13 +104,35 @@ impl DeliveryErrors {
         DeliveryErrors::default()
     }
 
-    /// Counts one delivery of `class` that reached its reader `late` after its scheduled time.
+    /// Counts one delivery of `class` that reached its reader `late` after its scheduled time
+    /// (now, for an attached series: [`DeliveryErrors::record_at`]).
     pub fn record(&self, class: PathClass, late: Duration) {
+        self.record_at(class, late, Instant::now());
+    }
+
+    /// Counts one delivery of `class` that reached its reader `late` after its scheduled
+    /// time, at `now` (the interval of an attached [`TimedLateness`] it falls in).
+    pub fn record_at(&self, class: PathClass, late: Duration, now: Instant) {
         // invariant: nothing panics while the lock is held, so it is never poisoned.
         let mut slot = self.classes[index(class)]
             .lock()
             .expect("delivery histogram lock is not poisoned");
-        record(slot.get_or_insert_with(new_histogram), late);
+        record(slot.histogram.get_or_insert_with(new_histogram), late);
+        if let Some(series) = &slot.series {
+            series.record(now, late);
+        }
+    }
+
+    /// From now on every delivery of every class also goes into `series` (`None`: no longer
+    /// into any). Clones share the attachment. Several sets of delivery errors may feed one
+    /// series (every cache node's upstream links into a run's tier-link series).
+    pub fn attach(&self, series: Option<&TimedLateness>) {
+        for slot in self.classes.iter() {
+            // invariant: nothing panics while the lock is held, so it is never poisoned.
+            slot.lock()
+                .expect("delivery histogram lock is not poisoned")
+                .series = series.cloned();
+        }
     }
 
     /// Adds every delivery counted in `histogram` (nanoseconds) to `class`: how the
@@ -108,7 +143,8 @@ impl DeliveryErrors {
             .lock()
             .expect("delivery histogram lock is not poisoned");
         // invariant: auto-resizing histograms always add.
-        slot.get_or_insert_with(new_histogram)
+        slot.histogram
+            .get_or_insert_with(new_histogram)
             .add(histogram)
             .expect("auto-resizing histograms always add");
     }
@@ -119,7 +155,7 @@ impl DeliveryErrors {
         let slot = self.classes[index(class)]
             .lock()
             .expect("delivery histogram lock is not poisoned");
-        slot.clone().unwrap_or_else(new_histogram)
+        slot.histogram.clone().unwrap_or_else(new_histogram)
     }
 
     /// The summary of `class`.
@@ -136,6 +172,162 @@ impl DeliveryErrors {
                 .expect("auto-resizing histograms always add");
         }
         all
+    }
+}
+
+/// Significant digits of each interval's histogram in a [`LatenessSeries`] (1 % value
+/// resolution: enough for a p99 per second, at a tenth of the memory of the run-wide 3).
+pub const SERIES_SIGFIG: u8 = 2;
+
+/// Most intervals a [`LatenessSeries`] keeps; past it the interval doubles (neighbouring
+/// intervals are added up), so a long run costs at most this many histograms (a few KiB each).
+pub const MAX_INTERVALS: usize = 512;
+
+/// The interval a [`LatenessSeries`] starts with.
+pub const SERIES_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Lateness binned by when it happened: one histogram (µs, [`SERIES_SIGFIG`]) per interval
+/// from the series' start, the interval doubling whenever the run outgrows
+/// [`MAX_INTERVALS`]. Pure: the time of each value is given, as an offset from the start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LatenessSeries {
+    interval: Duration,
+    bins: Vec<Histogram<u32>>,
+}
+
+impl Default for LatenessSeries {
+    fn default() -> LatenessSeries {
+        LatenessSeries::new()
+    }
+}
+
+fn new_bin() -> Histogram<u32> {
+    // invariant: 2 significant digits is within hdrhistogram's 0..=5 range.
+    Histogram::new(SERIES_SIGFIG).expect("2 significant digits is a valid precision")
+}
+
+impl LatenessSeries {
+    /// An empty series of [`SERIES_INTERVAL`]s.
+    pub fn new() -> LatenessSeries {
+        LatenessSeries {
+            interval: SERIES_INTERVAL,
+            bins: Vec::new(),
+        }
+    }
+
+    /// How long each interval is.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// One histogram (µs) per interval, from the start; intervals after the last value are
+    /// absent, those before it with nothing in them are empty.
+    pub fn bins(&self) -> &[Histogram<u32>] {
+        &self.bins
+    }
+
+    /// Values recorded, every interval together.
+    pub fn count(&self) -> u64 {
+        self.bins.iter().map(Histogram::len).sum()
+    }
+
+    /// Records `late`, which happened `at` after the start of the series.
+    pub fn record(&mut self, at: Duration, late: Duration) {
+        let index = self.index_of(at);
+        let micros = (late.min(MAX_LATENESS).as_micros() as u64).max(1);
+        let bin = &mut self.bins[index];
+        if bin.record(micros).is_err() {
+            bin.saturating_record(micros);
+        }
+    }
+
+    /// The interval `at` falls in, coarsening and growing the series to hold it.
+    fn index_of(&mut self, at: Duration) -> usize {
+        let mut index = (at.as_nanos() / self.interval.as_nanos()) as usize;
+        while index >= MAX_INTERVALS {
+            self.coarsen();
+            index /= 2;
+        }
+        if self.bins.len() <= index {
+            self.bins.resize_with(index + 1, new_bin);
+        }
+        index
+    }
+
+    /// Doubles the interval, adding up neighbouring intervals.
+    fn coarsen(&mut self) {
+        let bins = std::mem::take(&mut self.bins);
+        let mut pairs = bins.into_iter();
+        while let Some(mut first) = pairs.next() {
+            if let Some(second) = pairs.next() {
+                // invariant: auto-resizing histograms always add.
+                first
+                    .add(second)
+                    .expect("auto-resizing histograms always add");
+            }
+            self.bins.push(first);
+        }
+        self.interval *= 2;
+    }
+
+    /// Coarsens the series until its interval is at least `interval` (a multiple of
+    /// [`SERIES_INTERVAL`] by doubling, as every series' is), so that two series line up.
+    pub fn coarsen_to(&mut self, interval: Duration) {
+        while self.interval < interval {
+            self.coarsen();
+        }
+    }
+
+    /// Adds `other` (a series with the same start) interval by interval.
+    pub fn add(&mut self, other: &LatenessSeries) {
+        let mut other = other.clone();
+        other.coarsen_to(self.interval);
+        self.coarsen_to(other.interval);
+        if self.bins.len() < other.bins.len() {
+            self.bins.resize_with(other.bins.len(), new_bin);
+        }
+        for (into, from) in self.bins.iter_mut().zip(&other.bins) {
+            // invariant: auto-resizing histograms always add.
+            into.add(from).expect("auto-resizing histograms always add");
+        }
+    }
+}
+
+/// A [`LatenessSeries`] that starts at an instant and is fed from many places at once
+/// (every connection of a run, through [`DeliveryErrors::attach`]). Cheap to clone; clones
+/// share the series.
+#[derive(Clone, Debug)]
+pub struct TimedLateness {
+    start: Instant,
+    series: Arc<Mutex<LatenessSeries>>,
+}
+
+impl TimedLateness {
+    /// An empty series starting at `start`.
+    pub fn new(start: Instant) -> TimedLateness {
+        TimedLateness {
+            start,
+            series: Arc::default(),
+        }
+    }
+
+    /// Records `late`, which happened at `now` (at the start if `now` is before it).
+    pub fn record(&self, now: Instant, late: Duration) {
+        let at = now.saturating_duration_since(self.start);
+        // invariant: nothing panics while the lock is held, so it is never poisoned.
+        self.series
+            .lock()
+            .expect("lateness series lock is not poisoned")
+            .record(at, late);
+    }
+
+    /// A copy of the series so far.
+    pub fn snapshot(&self) -> LatenessSeries {
+        // invariant: nothing panics while the lock is held, so it is never poisoned.
+        self.series
+            .lock()
+            .expect("lateness series lock is not poisoned")
+            .clone()
     }
 }
 
@@ -191,5 +383,90 @@ mod tests {
         assert_eq!(errors.summary(PathClass::Internet).count, 1);
         assert_eq!(errors.summary(PathClass::LastMile).count, 0);
         assert_eq!(errors.all().len(), 3);
+    }
+
+    #[test]
+    fn values_fall_in_the_interval_of_when_they_happened() {
+        let mut series = LatenessSeries::new();
+        let ms = Duration::from_millis;
+        series.record(ms(0), ms(1));
+        series.record(ms(999), ms(2));
+        series.record(ms(1000), ms(30));
+        series.record(ms(3500), ms(4));
+        assert_eq!(series.interval(), Duration::from_secs(1));
+        let counts: Vec<u64> = series.bins().iter().map(Histogram::len).collect();
+        assert_eq!(counts, [2, 1, 0, 1]);
+        assert_eq!(series.count(), 4);
+        // µs, within the 1 % of two significant digits.
+        let p99 = series.bins()[1].value_at_quantile(0.99);
+        assert!((29_700..=30_300).contains(&p99), "{p99}");
+        let max = series.bins()[0].max();
+        assert!((1_980..=2_020).contains(&max), "{max}");
+    }
+
+    #[test]
+    fn a_long_series_doubles_its_interval_and_keeps_every_value() {
+        let mut series = LatenessSeries::new();
+        let seconds = MAX_INTERVALS as u64 * 3;
+        for second in 0..seconds {
+            series.record(
+                Duration::from_secs(second),
+                Duration::from_micros(second + 1),
+            );
+        }
+        assert_eq!(series.interval(), Duration::from_secs(4));
+        assert!(series.bins().len() <= MAX_INTERVALS);
+        assert_eq!(series.count(), seconds);
+        assert!(series.bins().iter().all(|bin| bin.len() == 4));
+        // The first interval of four seconds holds the values of seconds 0-3.
+        assert_eq!(series.bins()[0].max(), 4);
+    }
+
+    #[test]
+    fn series_of_different_intervals_add_up_at_the_coarser() {
+        let mut fine = LatenessSeries::new();
+        let mut coarse = LatenessSeries::new();
+        fine.record(Duration::from_millis(2500), Duration::from_millis(1));
+        for second in 0..MAX_INTERVALS as u64 + 1 {
+            coarse.record(Duration::from_secs(second), Duration::from_millis(1));
+        }
+        assert_eq!(coarse.interval(), Duration::from_secs(2));
+        fine.add(&coarse);
+        assert_eq!(fine.interval(), Duration::from_secs(2));
+        assert_eq!(fine.count(), MAX_INTERVALS as u64 + 2);
+        // Second 2.5 is in the second interval of two seconds, with seconds 2 and 3.
+        assert_eq!(fine.bins()[1].len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attached_series_get_every_class_from_every_clone_until_detached() {
+        let start = Instant::now();
+        let series = TimedLateness::new(start);
+        let errors = DeliveryErrors::new();
+        let other = DeliveryErrors::new();
+        errors.record_at(PathClass::Backbone, Duration::from_millis(1), start);
+        errors.attach(Some(&series));
+        other.attach(Some(&series));
+        let clone = errors.clone();
+        clone.record_at(PathClass::Backbone, Duration::from_millis(2), start);
+        errors.record_at(
+            PathClass::Internet,
+            Duration::from_millis(3),
+            start + Duration::from_millis(1500),
+        );
+        other.record_at(
+            PathClass::LastMile,
+            Duration::from_millis(4),
+            start + Duration::from_millis(1600),
+        );
+        errors.attach(None);
+        errors.record_at(PathClass::Backbone, Duration::from_millis(5), start);
+        let snapshot = series.snapshot();
+        let counts: Vec<u64> = snapshot.bins().iter().map(Histogram::len).collect();
+        assert_eq!(counts, [1, 2]);
+        assert_eq!(errors.all().len(), 4);
+        // Before the start counts in the first interval.
+        series.record(start - Duration::from_secs(1), Duration::ZERO);
+        assert_eq!(series.snapshot().bins()[0].len(), 2);
     }
 }

@@ -49,5 +49,5 @@ pub mod stream;
 pub use connector::{LinkConnector, LinkIo};
 pub use edgelab_geo::{HopModel, PathClass};
 pub use error::LinkError;
-pub use lateness::{DeliveryErrors, LatenessSummary};
+pub use lateness::{DeliveryErrors, LatenessSeries, LatenessSummary, TimedLateness};
 pub use stream::LinkStream;

@@ -186,7 +186,7 @@ impl DelayLine {
         if let Some(probe) = &self.probe {
             probe
                 .errors
-                .record(probe.class, now.saturating_duration_since(due));
+                .record_at(probe.class, now.saturating_duration_since(due), now);
         }
     }
 

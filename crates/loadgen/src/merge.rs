@@ -21,7 +21,7 @@ use crate::compare::Comparison;
 use crate::origin_load::OriginCounters;
 use crate::record::Recorder;
 use crate::recorded::{RecordedOrigin, measurements, tier_links};
-use crate::report::{Measurements, OriginLoad, OriginRecord, OriginSecond, Report};
+use crate::report::{ErrorSeries, Measurements, OriginLoad, OriginRecord, OriginSecond, Report};
 use crate::shard::ShardSet;
 
 /// How strict a merge is.
@@ -124,6 +124,8 @@ pub fn merge(reports: &[Report], options: MergeOptions) -> Result<Report, MergeE
         fingerprint: first.fingerprint.clone(),
         recorder: &recorder,
         delivery: &delivery,
+        // The series is not carried in `Recorded`: a merged report has none.
+        series: &ErrorSeries::default(),
         scheduled: reports.iter().map(|r| r.totals.scheduled).sum(),
         elapsed: Duration::from_secs_f64(elapsed_s.max(0.0)),
         interrupted: reports.iter().any(|r| r.interrupted),
@@ -462,7 +464,8 @@ mod tests {
         let mut scheduled = 0;
         for i in (0..2_000).filter(|&i| keep(i)) {
             recorder.record(sample(i));
-            recorder.record_send_lateness(Duration::from_micros(i % 50));
+            recorder
+                .record_send_lateness(Duration::from_micros(i % 50), Duration::from_millis(i * 9));
             if i % 7 == 3 {
                 recorder.record_connection_wait((i % 2) as usize, Duration::from_micros(i % 900));
             }
@@ -479,6 +482,7 @@ mod tests {
             fingerprint: Some(Fingerprint::of(&plan, &targets)),
             recorder: &recorder,
             delivery: &delivery,
+            series: &ErrorSeries::default(),
             scheduled: scheduled + 1,
             elapsed: Duration::from_secs(18),
             interrupted: false,
@@ -512,7 +516,12 @@ mod tests {
         assert_eq!(merged.errors.total, whole.errors.total);
         assert_eq!(merged.errors.by_kind, whole.errors.by_kind);
         assert_eq!(merged.errors.by_place, whole.errors.by_place);
-        assert_eq!(merged.emulator_error, whole.emulator_error);
+        // A merged report carries no series (it is not in `Recorded`); all else is equal.
+        assert!(!whole.emulator_error.series.is_empty());
+        let mut whole_error = whole.emulator_error.clone();
+        whole_error.series.clear();
+        whole_error.late_in_part = None;
+        assert_eq!(merged.emulator_error, whole_error);
         assert_eq!(
             merged.emulator_error.tier_links.count, 2_000,
             "the tier links' lateness adds up too"

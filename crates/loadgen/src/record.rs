@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use edgelab_link::LatenessSeries;
 use hdrhistogram::Histogram;
 use http::HeaderMap;
 
@@ -221,6 +222,8 @@ pub struct Recorder {
     /// Send lateness (open loop): how long after it could have left each request left, in
     /// nanoseconds (`edgelab_link::lateness`); `None` until the first one.
     pub send_lateness: Option<Histogram<u64>>,
+    /// Send lateness by when each request was sent (from the start of the run).
+    pub send_series: LatenessSeries,
     /// Connection waits (open loop) per place: how long each request that found every
     /// connection of its place busy waited for one, in nanoseconds. Only places where a
     /// request waited have an entry.
@@ -263,12 +266,14 @@ impl Recorder {
     }
 
     /// Records how late one request was sent (see `run`: actual send − the later of its
-    /// intended time and the moment a connection was free for it).
-    pub fn record_send_lateness(&mut self, late: Duration) {
+    /// intended time and the moment a connection was free for it), `at` after the start of
+    /// the run.
+    pub fn record_send_lateness(&mut self, late: Duration, at: Duration) {
         let histogram = self
             .send_lateness
             .get_or_insert_with(edgelab_link::lateness::new_histogram);
         edgelab_link::lateness::record(histogram, late);
+        self.send_series.record(at, late);
     }
 
     /// Records that a request of `place` waited `wait` for a free connection.
@@ -382,6 +387,7 @@ impl Recorder {
                 None => self.connection_wait.push((place, waits)),
             }
         }
+        self.send_series.add(&other.send_series);
         if let Some(late) = other.send_lateness {
             match &mut self.send_lateness {
                 // invariant: auto-resizing histograms always add.

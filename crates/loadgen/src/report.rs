@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use edgelab_link::{DeliveryErrors, LatenessSummary, PathClass};
+use edgelab_link::{DeliveryErrors, LatenessSeries, LatenessSummary, PathClass};
 use hdrhistogram::Histogram;
 use http::Uri;
 use serde::{Deserialize, Serialize};
@@ -157,6 +157,154 @@ pub struct EmulatorError {
     pub warn_above_ms: f64,
     /// The warning, in words, when a p99 is above `warn_above_ms`.
     pub warning: Option<String>,
+    /// The same error over time: one point per interval of the run (a second, or a power
+    /// of two seconds in long runs), each with the achieved rate and the p50/p99 of the
+    /// client links, the tier links and send lateness in it. Values are binned by when they
+    /// happened: a delivery when it reached its reader, a send when the request was due.
+    /// Empty when nothing was measured over time (closed loop `--target` runs, merged shards).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<ErrorPoint>,
+    /// The intervals of [`series`](EmulatorError::series) where a p99 was above
+    /// `warn_above_ms`, in words, when some but not all were (the emulator was late only in
+    /// part of the run: a cold start, a burst).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_in_part: Option<String>,
+}
+
+/// The emulator's error in one interval of a run ([`EmulatorError::series`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorPoint {
+    /// Start of the interval, seconds from the start of the run.
+    pub start_s: f64,
+    /// Length of the interval, seconds (the last one ends with the run).
+    pub interval_s: f64,
+    /// Responses completed in the interval, per second.
+    pub rate_per_s: f64,
+    /// Emulation error of the client links (every path class).
+    pub client_links: PointStats,
+    /// Emulation error of the links between the tiers.
+    pub tier_links: PointStats,
+    /// Send lateness (open loop).
+    pub send_lateness: PointStats,
+}
+
+/// Percentiles of the values of one interval, milliseconds (1 % resolution).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PointStats {
+    /// Values in the interval.
+    pub count: u64,
+    /// Median (0 when empty).
+    pub p50_ms: f64,
+    /// 99th percentile (0 when empty).
+    pub p99_ms: f64,
+    /// Largest (0 when empty).
+    pub max_ms: f64,
+}
+
+impl PointStats {
+    fn of(bin: Option<&Histogram<u32>>) -> PointStats {
+        match bin {
+            Some(bin) if !bin.is_empty() => {
+                let ms = |us: u64| us as f64 / 1000.0;
+                PointStats {
+                    count: bin.len(),
+                    p50_ms: ms(bin.value_at_quantile(0.5)),
+                    p99_ms: ms(bin.value_at_quantile(0.99)),
+                    max_ms: ms(bin.max()),
+                }
+            }
+            _ => PointStats::default(),
+        }
+    }
+}
+
+/// The time series of a run's emulator error, as recorded: the client links' and the tier
+/// links' (send lateness is in the [`Recorder`]).
+#[derive(Clone, Debug, Default)]
+pub struct ErrorSeries {
+    /// Delivery lateness of the client links, by when each delivery reached its reader.
+    pub client_links: LatenessSeries,
+    /// Delivery lateness of the cache nodes' upstream links during the run.
+    pub tier_links: LatenessSeries,
+}
+
+/// The points of [`EmulatorError::series`]: the three series coarsened to one interval, with
+/// the responses the recorder counted per second of completion in each interval (pure).
+pub fn error_points(
+    series: &ErrorSeries,
+    send: &LatenessSeries,
+    timeline: &[crate::record::SecondCounts],
+    elapsed_s: f64,
+) -> Vec<ErrorPoint> {
+    if series.client_links.count() + series.tier_links.count() + send.count() == 0 {
+        return Vec::new();
+    }
+    let interval = series
+        .client_links
+        .interval()
+        .max(series.tier_links.interval())
+        .max(send.interval());
+    let mut parts = [
+        series.client_links.clone(),
+        series.tier_links.clone(),
+        send.clone(),
+    ];
+    for part in &mut parts {
+        part.coarsen_to(interval);
+    }
+    let width = interval.as_secs().max(1) as usize;
+    let seconds = timeline.len().div_ceil(width);
+    let points = parts
+        .iter()
+        .map(|p| p.bins().len())
+        .max()
+        .unwrap_or(0)
+        .max(seconds);
+    (0..points)
+        .map(|index| {
+            let start_s = (index * width) as f64;
+            let interval_s = (elapsed_s - start_s).clamp(0.001, width as f64);
+            let responses: u64 = timeline
+                .iter()
+                .skip(index * width)
+                .take(width)
+                .map(|c| c.responses)
+                .sum();
+            let [client, tier, send] = &parts;
+            ErrorPoint {
+                start_s,
+                interval_s,
+                rate_per_s: responses as f64 / interval_s,
+                client_links: PointStats::of(client.bins().get(index)),
+                tier_links: PointStats::of(tier.bins().get(index)),
+                send_lateness: PointStats::of(send.bins().get(index)),
+            }
+        })
+        .collect()
+}
+
+/// Ranges of consecutive points, `0–3, 7` (in whole seconds, inclusive).
+fn ranges(points: &[&ErrorPoint]) -> String {
+    let mut spans: Vec<(f64, f64)> = Vec::new();
+    for point in points {
+        let end = point.start_s + point.interval_s.ceil().max(1.0);
+        match spans.last_mut() {
+            Some(last) if last.1 >= point.start_s => last.1 = end,
+            _ => spans.push((point.start_s, end)),
+        }
+    }
+    spans
+        .iter()
+        .map(|&(from, to)| {
+            let last = to - 1.0;
+            if last <= from {
+                format!("{from:.0}")
+            } else {
+                format!("{from:.0}\u{2013}{last:.0}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl EmulatorError {
@@ -181,9 +329,57 @@ impl EmulatorError {
             tier_links: LatenessStats::default(),
             warn_above_ms: SATURATION_WARNING_MS,
             warning: None,
+            series: Vec::new(),
+            late_in_part: None,
         };
         section.warning = section.saturation_warning();
         section
+    }
+
+    /// Sets the series (see [`error_points`]) and says where it broke the bound.
+    pub fn set_series(&mut self, series: Vec<ErrorPoint>, elapsed_s: f64) {
+        self.series = series;
+        self.late_in_part = self.late_in_part(elapsed_s);
+    }
+
+    /// The intervals of the series where a p99 was over the bound, when some but not all
+    /// of those with measurements were.
+    fn late_in_part(&self, elapsed_s: f64) -> Option<String> {
+        let bound = self.warn_above_ms;
+        let measured: Vec<&ErrorPoint> = self
+            .series
+            .iter()
+            .filter(|p| p.client_links.count + p.tier_links.count + p.send_lateness.count > 0)
+            .collect();
+        let late = |p: &ErrorPoint| {
+            [&p.client_links, &p.tier_links, &p.send_lateness]
+                .iter()
+                .any(|s| s.p99_ms > bound)
+        };
+        let over: Vec<&ErrorPoint> = measured.iter().copied().filter(|p| late(p)).collect();
+        if over.is_empty() || over.len() == measured.len() {
+            return None;
+        }
+        let mut hops = Vec::new();
+        for (name, stats) in [
+            (
+                "client links",
+                (|p: &ErrorPoint| p.client_links.p99_ms) as fn(&ErrorPoint) -> f64,
+            ),
+            ("tier links", |p: &ErrorPoint| p.tier_links.p99_ms),
+            ("send lateness", |p: &ErrorPoint| p.send_lateness.p99_ms),
+        ] {
+            if over.iter().any(|p| stats(p) > bound) {
+                hops.push(name);
+            }
+        }
+        Some(format!(
+            "emulator error p99 > {bound} ms in seconds {} of {:.0} ({}): results from those \
+             seconds are the emulator's",
+            ranges(&over),
+            elapsed_s.ceil(),
+            hops.join(", ")
+        ))
     }
 
     /// The largest of the p99s (send lateness, client links, tier links), ms.
@@ -576,6 +772,8 @@ pub struct ReportInput<'a> {
     pub recorder: &'a Recorder,
     /// The client links' delivery errors.
     pub delivery: &'a DeliveryErrors,
+    /// The emulator's error over time (the send lateness series is in `recorder`).
+    pub series: &'a ErrorSeries,
     /// Requests scheduled.
     pub scheduled: u64,
     /// Run wall time.
@@ -612,6 +810,9 @@ pub struct Measurements<'a> {
     pub recorder: &'a Recorder,
     /// The client links' delivery errors.
     pub delivery: &'a DeliveryErrors,
+    /// The emulator's error over time (empty for merged shards: not carried in
+    /// [`Recorded`]).
+    pub series: &'a ErrorSeries,
     /// Requests scheduled.
     pub scheduled: u64,
     /// Run wall time.
@@ -699,6 +900,7 @@ impl Report {
             fingerprint: Some(Fingerprint::of(input.plan, input.targets)),
             recorder: input.recorder,
             delivery: input.delivery,
+            series: input.series,
             scheduled: input.scheduled,
             elapsed: input.elapsed,
             interrupted: input.interrupted,
@@ -742,6 +944,17 @@ impl Report {
                 after: o.after,
             }),
         );
+        let mut emulator_error =
+            EmulatorError::new(recorder.send_lateness.as_ref(), input.delivery);
+        emulator_error.set_series(
+            error_points(
+                input.series,
+                &recorder.send_series,
+                &recorder.timeline,
+                elapsed_s,
+            ),
+            elapsed_s,
+        );
         Report {
             version: REPORT_VERSION,
             label: input.label,
@@ -758,7 +971,7 @@ impl Report {
             timeline: timeline(recorder, elapsed_s),
             errors,
             origin: input.origin.map(origin_load),
-            emulator_error: EmulatorError::new(recorder.send_lateness.as_ref(), input.delivery),
+            emulator_error,
             connection_wait: LatenessStats::from(LatenessSummary::from_histogram(
                 &recorder.connection_waits(),
             )),
@@ -1125,6 +1338,9 @@ impl EmulatorError {
                 t.p50_ms, t.p99_ms, t.max_ms, t.count
             );
         }
+        if let Some(part) = &self.late_in_part {
+            let _ = writeln!(lines, "{part}");
+        }
         lines
     }
 }
@@ -1214,6 +1430,7 @@ pub(crate) mod tests {
             targets: &targets,
             recorder: &recorder,
             delivery: &DeliveryErrors::new(),
+            series: &ErrorSeries::default(),
             scheduled: 1240,
             elapsed: Duration::from_millis(12_400),
             interrupted: false,
@@ -1275,6 +1492,7 @@ pub(crate) mod tests {
             targets: &targets,
             recorder: &recorder,
             delivery: &DeliveryErrors::new(),
+            series: &ErrorSeries::default(),
             scheduled: 12,
             elapsed: Duration::from_secs(2),
             interrupted: false,
@@ -1319,7 +1537,10 @@ pub(crate) mod tests {
         let mut recorder = Recorder::new();
         let delivery = DeliveryErrors::new();
         for i in 0..100u64 {
-            recorder.record_send_lateness(Duration::from_micros(10 * (i + 1)));
+            recorder.record_send_lateness(
+                Duration::from_micros(10 * (i + 1)),
+                Duration::from_millis(i),
+            );
             delivery.record(PathClass::Internet, Duration::from_micros(i));
         }
         let calm = EmulatorError::new(recorder.send_lateness.as_ref(), &delivery);
@@ -1362,6 +1583,7 @@ pub(crate) mod tests {
             targets: &targets,
             recorder: &recorder,
             delivery: &DeliveryErrors::new(),
+            series: &ErrorSeries::default(),
             scheduled: 0,
             elapsed: Duration::from_secs(1),
             interrupted: false,
@@ -1397,5 +1619,137 @@ pub(crate) mod tests {
         assert!(none.summary_lines().contains("- (no emulated links)"));
         assert!(none.summary_lines().contains("- (closed loop"));
         assert_eq!(none.worst_p99_ms(), 0.0);
+    }
+
+    fn counts(responses: &[u64]) -> Vec<crate::record::SecondCounts> {
+        responses
+            .iter()
+            .map(|&responses| crate::record::SecondCounts {
+                responses,
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn error_points_bin_each_series_with_the_rate_of_its_interval() {
+        let ms = Duration::from_millis;
+        let mut series = ErrorSeries::default();
+        // Client links: 20 ms late in second 0, 1 ms in seconds 1 and 2.
+        for i in 0..100 {
+            series.client_links.record(ms(i * 9), ms(20));
+            series.client_links.record(ms(1000 + i * 9), ms(1));
+            series.client_links.record(ms(2000 + i * 4), ms(1));
+        }
+        series.tier_links.record(ms(1500), ms(7));
+        let mut send = LatenessSeries::new();
+        send.record(ms(2100), ms(3));
+        let points = error_points(&series, &send, &counts(&[10, 20, 30]), 2.5);
+        assert_eq!(points.len(), 3);
+        assert_eq!(
+            points.iter().map(|p| p.start_s).collect::<Vec<_>>(),
+            [0.0, 1.0, 2.0]
+        );
+        assert_eq!(points[2].interval_s, 0.5);
+        assert_eq!(
+            points.iter().map(|p| p.rate_per_s).collect::<Vec<_>>(),
+            [10.0, 20.0, 60.0]
+        );
+        let close = |got: f64, want: f64| (got - want).abs() <= want / 50.0;
+        assert!(close(points[0].client_links.p99_ms, 20.0), "{points:?}");
+        assert!(close(points[1].client_links.p50_ms, 1.0), "{points:?}");
+        assert_eq!(points[0].tier_links, PointStats::default());
+        assert_eq!(points[1].tier_links.count, 1);
+        assert!(close(points[2].send_lateness.max_ms, 3.0));
+        assert_eq!(points[0].send_lateness.count, 0);
+
+        // The responses of seconds after the last measurement still get a point.
+        let points = error_points(&series, &send, &counts(&[1, 1, 1, 1, 1]), 4.2);
+        assert_eq!(points.len(), 5);
+        assert_eq!(points[4].client_links.count, 0);
+        // Nothing measured over time: no series.
+        let empty = error_points(
+            &ErrorSeries::default(),
+            &LatenessSeries::new(),
+            &counts(&[5]),
+            1.0,
+        );
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn error_points_of_a_coarsened_series_line_up_at_its_interval() {
+        let mut series = ErrorSeries::default();
+        let seconds = edgelab_link::lateness::MAX_INTERVALS as u64 + 10;
+        for second in 0..seconds {
+            series
+                .tier_links
+                .record(Duration::from_secs(second), Duration::from_millis(1));
+        }
+        let mut send = LatenessSeries::new();
+        send.record(Duration::from_secs(3), Duration::from_millis(2));
+        let timeline = counts(&vec![1; seconds as usize]);
+        let points = error_points(&series, &send, &timeline, seconds as f64);
+        assert_eq!(points[1].start_s, 2.0);
+        assert_eq!(points[1].interval_s, 2.0);
+        assert_eq!(points[1].rate_per_s, 1.0);
+        assert_eq!(points[1].tier_links.count, 2);
+        assert_eq!(points[1].send_lateness.count, 1);
+        let tier: u64 = points.iter().map(|p| p.tier_links.count).sum();
+        assert_eq!(tier, seconds);
+    }
+
+    fn point(start_s: f64, client: f64, tier: f64, send: f64) -> ErrorPoint {
+        let stats = |p99_ms: f64| PointStats {
+            count: 10,
+            p50_ms: p99_ms / 2.0,
+            p99_ms,
+            max_ms: p99_ms,
+        };
+        ErrorPoint {
+            start_s,
+            interval_s: 1.0,
+            rate_per_s: 10.0,
+            client_links: stats(client),
+            tier_links: stats(tier),
+            send_lateness: stats(send),
+        }
+    }
+
+    #[test]
+    fn a_bound_broken_in_part_of_the_run_is_named_by_its_seconds() {
+        let mut own = EmulatorError::new(None, &DeliveryErrors::new());
+        let mut series: Vec<ErrorPoint> = (0..15).map(|s| point(s as f64, 1.0, 2.0, 0.5)).collect();
+        for second in [0, 1, 2, 3] {
+            series[second].tier_links.p99_ms = 400.0;
+        }
+        series[1].client_links.p99_ms = 9.0;
+        series[7].send_lateness.p99_ms = 6.0;
+        own.set_series(series.clone(), 14.3);
+        let part = own.late_in_part.clone().unwrap();
+        assert_eq!(
+            part,
+            "emulator error p99 > 5 ms in seconds 0\u{2013}3, 7 of 15 (client links, tier links, \
+             send lateness): results from those seconds are the emulator's"
+        );
+        assert!(own.summary_lines().contains(&part));
+
+        // Within the bound throughout, or over it throughout: nothing to single out.
+        let held: Vec<ErrorPoint> = (0..5).map(|s| point(s as f64, 1.0, 2.0, 0.5)).collect();
+        own.set_series(held, 5.0);
+        assert_eq!(own.late_in_part, None);
+        let late: Vec<ErrorPoint> = (0..5).map(|s| point(s as f64, 9.0, 2.0, 0.5)).collect();
+        own.set_series(late, 5.0);
+        assert_eq!(own.late_in_part, None);
+        // Intervals without measurements do not count either way.
+        let mut gaps = series;
+        gaps.truncate(3);
+        gaps[0] = ErrorPoint {
+            start_s: 0.0,
+            interval_s: 1.0,
+            ..ErrorPoint::default()
+        };
+        own.set_series(gaps, 3.0);
+        assert_eq!(own.late_in_part, None);
     }
 }

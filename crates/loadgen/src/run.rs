@@ -39,10 +39,10 @@ use crate::progress::{Live, Progress};
 use crate::record::{
     CacheResult, Recorder, ResponseSample, Sample, Tier, pop_from_headers, tier_from_headers,
 };
-use crate::report::{OriginSecond, Report, ReportInput};
+use crate::report::{ErrorSeries, OriginSecond, Report, ReportInput};
 use crate::sent::SendStamp;
 use crate::target::{Connector, Target, connector};
-use edgelab_link::{DeliveryErrors, LinkStream};
+use edgelab_link::{DeliveryErrors, LinkStream, TimedLateness};
 use edgelab_wire::Digest;
 
 /// Requests a target's lane holds while all its connections are busy, before the dispatcher
@@ -63,6 +63,12 @@ pub struct RunOptions {
     pub progress: bool,
     /// Write an HdrHistogram interval log (total latency, µs, one interval per second) here.
     pub hdr_log: Option<PathBuf>,
+    /// The delivery errors of the cache nodes' upstream links (the links between the
+    /// tiers), when they run in this process: during the run their deliveries are also
+    /// binned over time into the report's series ([`EmulatorError::series`](
+    /// crate::report::EmulatorError::series)). Their run-wide figures are the caller's
+    /// (`Report::set_tier_links`).
+    pub tier_links: Vec<DeliveryErrors>,
 }
 
 /// What every worker shares.
@@ -112,6 +118,14 @@ pub async fn run(
     let live = Arc::new(Live::default());
     let start = Instant::now();
     let started_at = SystemTime::now();
+    // The emulator's error over time, from the start of the run: every client link's
+    // deliveries, and the tier links' while the run lasts.
+    let client_series = TimedLateness::new(start);
+    delivery.attach(Some(&client_series));
+    let tier_series = TimedLateness::new(start);
+    for links in &options.tier_links {
+        links.attach(Some(&tier_series));
+    }
     let shared = Arc::new(Shared {
         plan: plan.clone(),
         start,
@@ -208,6 +222,14 @@ pub async fn run(
     }
     stop.cancel();
     let elapsed = start.elapsed();
+    for links in &options.tier_links {
+        links.attach(None);
+    }
+    delivery.attach(None);
+    let series = ErrorSeries {
+        client_links: client_series.snapshot(),
+        tier_links: tier_series.snapshot(),
+    };
     collector_done.cancel();
     let (origin_timeline, hdr_error) = collector.await.unwrap_or_default();
     if let Some(error) = hdr_error {
@@ -226,6 +248,7 @@ pub async fn run(
         targets,
         recorder: &recorder,
         delivery: &delivery,
+        series: &series,
         scheduled,
         elapsed,
         interrupted,
@@ -463,7 +486,12 @@ impl Worker {
             .expect("recorder lock is not poisoned");
         recorder.record(sample);
         if let Some(handover) = handover {
-            recorder.record_send_lateness(handover.lateness(job.intended, &sent));
+            recorder.record_send_lateness(
+                handover.lateness(job.intended, &sent),
+                handover
+                    .due(job.intended)
+                    .saturating_duration_since(self.shared.start),
+            );
             if let Some(wait) = handover.connection_wait(job.intended) {
                 recorder.record_connection_wait(self.target.place, wait);
             }
@@ -621,13 +649,20 @@ impl Handover {
     /// time spent opening a connection (modelled latency, not lateness). A request that
     /// failed before anything was written counts up to the moment its worker took it.
     fn lateness(&self, intended: Instant, sent: &Sent) -> Duration {
-        let from = intended.max(self.free_since);
+        let from = self.due(intended);
         match sent.written_at() {
             Some(written) => written
                 .saturating_duration_since(from)
                 .saturating_sub(sent.connect),
             None => self.taken_at.saturating_duration_since(from),
         }
+    }
+
+    /// When the request could have left: its intended time, or when its worker came free if
+    /// that was later (where its send lateness counts from, and the interval of the report's
+    /// series it falls in).
+    fn due(&self, intended: Instant) -> Instant {
+        intended.max(self.free_since)
     }
 
     /// How long the request waited for a free connection, if it did: it was queued because

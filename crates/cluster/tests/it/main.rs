@@ -263,6 +263,20 @@ async fn a_run_through_the_edges_reports_the_error_of_the_links_between_tiers() 
             .summary_lines()
             .contains("tier links error")
     );
+    // The tier links' series holds the run's deliveries, by when they came (the run-wide
+    // figure is the difference of two readings around the run, the series is fed from its
+    // start to its end: equal when nothing crossed a tier in between).
+    let series = &cold.emulator_error.series;
+    let in_series: u64 = series.iter().map(|p| p.tier_links.count).sum();
+    assert_eq!(in_series, tiers.count, "{series:#?}");
+    assert!(series.iter().any(|p| p.tier_links.p99_ms > 0.0));
+    assert!(
+        direct
+            .emulator_error
+            .series
+            .iter()
+            .all(|p| p.tier_links.count == 0)
+    );
     // A second run counts its own deliveries, not every one since the nodes started.
     let warm = run(Mode::Edge).await;
     let since_start = cluster.tier_link_lateness().len();

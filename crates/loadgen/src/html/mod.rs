@@ -97,8 +97,83 @@ fn emulator_panel(runs: &[&Report]) -> String {
                 escape(warning)
             );
         }
+        if let Some(part) = &report.emulator_error.late_in_part {
+            let _ = write!(
+                out,
+                "<p style=\"border-left:4px solid #e67e22;padding-left:8px\"><b>{}: {}</b></p>",
+                escape(&report.label),
+                escape(part)
+            );
+        }
+    }
+    for report in runs {
+        out.push_str(&error_chart(report));
     }
     out
+}
+
+/// One run's emulator error over time: the p99 of each interval for the client links, the
+/// tier links and send lateness (intervals without values left out), on a log scale, with
+/// the bound the report warns above as a dashed line. Empty without a series.
+fn error_chart(report: &Report) -> String {
+    let own = &report.emulator_error;
+    if own.series.is_empty() {
+        return String::new();
+    }
+    type Pick = fn(&crate::report::ErrorPoint) -> &crate::report::PointStats;
+    let parts: [(&str, &'static str, Pick); 3] = [
+        ("client links p99", "#2a7ab0", |p| &p.client_links),
+        ("tier links p99", "#8e44ad", |p| &p.tier_links),
+        ("send lateness p99", "#e67e22", |p| &p.send_lateness),
+    ];
+    let mut lines: Vec<Line> = parts
+        .iter()
+        .map(|(name, color, pick)| Line {
+            name: name.to_string(),
+            color,
+            dash: None,
+            points: own
+                .series
+                .iter()
+                .filter(|p| pick(p).count > 0)
+                .map(|p| (p.start_s + p.interval_s / 2.0, pick(p).p99_ms.max(0.001)))
+                .collect(),
+            markers: own.series.len() <= 60,
+        })
+        .filter(|line| !line.points.is_empty())
+        .collect();
+    let run_s = own
+        .series
+        .iter()
+        .map(|p| p.start_s + p.interval_s)
+        .fold(report.elapsed_s, f64::max);
+    lines.push(Line {
+        name: format!("bound {} ms", own.warn_above_ms),
+        color: "#c0392b",
+        dash: Some("7 4"),
+        points: vec![(0.0, own.warn_above_ms), (run_s, own.warn_above_ms)],
+        markers: false,
+    });
+    let values = || lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
+    let min = values().fold(f64::INFINITY, f64::min);
+    let max = values().fold(0.0, f64::max);
+    let chart = format!("emulator-error-{}", report.label);
+    let title = format!(
+        "{}: emulator error p99 per {} s (log scale)",
+        report.label,
+        own.series.first().map_or(1.0, |p| p.interval_s.max(1.0))
+    );
+    let axes = Axes {
+        chart: &chart,
+        title: &title,
+        x: Scale::run_time(run_s),
+        x_label: "seconds since the start (each point: the middle of its interval)",
+        x_format: svg::format_value,
+        y: Scale::log_over(min, max),
+        y_unit: " ms",
+        y_format: svg::format_value,
+    };
+    svg::line_chart(&axes, &lines)
 }
 
 fn triple(report: &Report, place: &str) -> String {

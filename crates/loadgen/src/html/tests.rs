@@ -240,3 +240,53 @@ fn the_map_shows_every_place_and_path_of_the_runs() {
     bare.map = None;
     assert!(!single(&bare).contains("data-chart=\"map\""));
 }
+
+#[test]
+fn the_emulator_error_over_time_is_drawn_per_run_with_its_bound() {
+    let runs: serde_json::Value =
+        serde_json::from_str(include_str!("../../tests/data/runs.json")).expect("fixture parses");
+    let direct: Report = serde_json::from_value(runs["direct"].clone()).expect("direct");
+    let mut edge: Report = serde_json::from_value(runs["edge"].clone()).expect("edge");
+    let stats = |count: u64, p99_ms: f64| match count {
+        0 => crate::report::PointStats::default(),
+        count => crate::report::PointStats {
+            count,
+            p50_ms: p99_ms / 2.0,
+            p99_ms,
+            max_ms: p99_ms,
+        },
+    };
+    let points: Vec<crate::report::ErrorPoint> = (0..4)
+        .map(|second| crate::report::ErrorPoint {
+            start_s: second as f64,
+            interval_s: 1.0,
+            rate_per_s: 100.0,
+            client_links: stats(10, 1.0 + second as f64),
+            tier_links: stats(
+                if second == 2 { 0 } else { 5 },
+                300.0 / (1.0 + second as f64),
+            ),
+            send_lateness: stats(10, 0.5),
+        })
+        .collect();
+    edge.emulator_error.warn_above_ms = 5.0;
+    edge.emulator_error.set_series(points, 4.0);
+    let html = super::comparison(&Comparison::new(&direct, &edge, None));
+    let (x, y) = series(&html, "emulator-error-edge", "tier links p99").expect("tier line");
+    // The interval without tier-link deliveries is left out.
+    assert_eq!(x, [0.5, 1.5, 3.5]);
+    assert_eq!(y, [300.0, 150.0, 75.0]);
+    let (_, client) = series(&html, "emulator-error-edge", "client links p99").unwrap();
+    assert_eq!(client, [1.0, 2.0, 3.0, 4.0]);
+    let (_, bound) = series(&html, "emulator-error-edge", "bound 5 ms").unwrap();
+    assert_eq!(bound, [5.0, 5.0]);
+    assert!(
+        html.contains(&escape(
+            edge.emulator_error
+                .late_in_part
+                .as_deref()
+                .expect("the tier links broke the bound in part of the run")
+        ))
+    );
+    assert!(!html.contains("data-chart=\"emulator-error-direct\""));
+}

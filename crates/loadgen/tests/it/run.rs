@@ -194,6 +194,76 @@ async fn a_blocked_runtime_shows_up_as_send_lateness_with_a_warning() {
     assert!(report.summary().contains("warning: the host was saturated"));
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn the_emulator_error_over_time_adds_up_to_the_totals_and_shows_a_stall() {
+    // 200 req/s for 2.5 s over an emulated 1 ms path. Once the 250th request has reached the
+    // server the runtime's only thread is blocked for 60 ms: the requests due meanwhile
+    // leave up to 60 ms late, and the series puts that in one interval, not over the run.
+    let server = start(Behaviour::default()).await;
+    let requests = server.requests.clone();
+    tokio::spawn(async move {
+        edgelab_testkit::eventually("the run's 250th request", || {
+            let requests = requests.clone();
+            async move { requests.load(std::sync::atomic::Ordering::SeqCst) >= 250 }
+        })
+        .await;
+        std::thread::sleep(Duration::from_millis(60));
+    });
+    let catalog = Catalog::discover(&server.url(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let targets = vec![Target {
+        hop: edgelab_loadgen::Hop::fixed(Duration::from_millis(1)),
+        ..server.target(Mode::Direct)
+    }];
+    let plan = Plan::new(settings(200.0, 500, 4), &catalog, &["local".to_string()]).unwrap();
+    let report = edgelab_loadgen::run(&plan, &targets, &RunOptions::default(), Shutdown::new())
+        .await
+        .unwrap();
+    assert_eq!(report.totals.completed, 500);
+    let own = &report.emulator_error;
+    let series = &own.series;
+    assert!(series.len() >= 3, "{series:#?}");
+    assert!(
+        series
+            .iter()
+            .all(|p| p.interval_s > 0.0 && p.interval_s <= 1.0)
+    );
+    for (index, point) in series.iter().enumerate() {
+        assert_eq!(point.start_s, index as f64);
+    }
+    let sum = |count: fn(&edgelab_loadgen::report::ErrorPoint) -> u64| -> u64 {
+        series.iter().map(count).sum()
+    };
+    assert_eq!(sum(|p| p.send_lateness.count), own.send_lateness.count);
+    assert_eq!(sum(|p| p.send_lateness.count), 500);
+    assert_eq!(sum(|p| p.client_links.count), own.emulation.count);
+    assert!(own.emulation.count >= 500, "{own:?}");
+    assert_eq!(sum(|p| p.tier_links.count), 0);
+    let responses: f64 = series.iter().map(|p| p.rate_per_s * p.interval_s).sum();
+    assert!(
+        (responses - report.totals.responses as f64).abs() < 0.5,
+        "{responses} {:?}",
+        report.totals
+    );
+    // Every point's p99 is at most its max, and the stall is in one of them.
+    assert!(
+        series
+            .iter()
+            .all(|p| p.send_lateness.p99_ms <= p.send_lateness.max_ms)
+    );
+    let stalled = series
+        .iter()
+        .filter(|p| p.send_lateness.max_ms >= 40.0)
+        .count();
+    assert!(stalled >= 1, "{series:#?}");
+    let worst = series
+        .iter()
+        .map(|p| p.send_lateness.max_ms)
+        .fold(0.0, f64::max);
+    assert!((worst - own.send_lateness.max_ms).abs() <= own.send_lateness.max_ms / 50.0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_returns_a_partial_report() {
     let server = start(Behaviour::default()).await;
