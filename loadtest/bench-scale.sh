@@ -8,7 +8,9 @@
 # emulator's own (the report's `emulator_error`: emulation error of the client links p50/p99,
 # of the links between the tiers p99, and send lateness p99), the direct run's worst p99, the
 # process's CPU share and CPU µs per request (both runs, start-up included), the hit ratio,
-# and whether both runs held the bound (every p99 ≤ MAX_ERROR ms). Then the highest rate held. Per place, for the
+# and whether both runs held the bound (every p99 ≤ MAX_ERROR ms). Under each rate, the time view
+# of the report (`emulator_error.series`): which seconds broke the bound, and the edge run's
+# achieved rate and p99s per second. Then the highest rate held. Per place, for the
 # last rate: the latency of hits at the client's PoP against the modelled client→PoP RTT.
 #
 # usage: loadtest/bench-scale.sh [RATE] [DURATION]       (one rate; defaults 1500 req/s, 20s)
@@ -78,6 +80,14 @@ for rate in $RATES; do
     [ "$held" = yes ] && [ "$(echo "$rate > $best" | bc -l)" = 1 ] && best="$rate"
     printf '%8s %8.0f %7.2f %7.2f %8.2f %7.2f %9.2f %6s %7s %6.1f %5s\n' \
         "$rate" "$achieved" "$emu50" "$emu99" "$tier99" "$send99" "$direct99" "$cpu_pct" "$cpu_us" "$hit" "$held"
+    # The time view (emulator_error.series): where in the run the bound broke, and each
+    # second's achieved rate and p99s, so a cold start or a burst is told from a steady lag.
+    for run in direct edge; do
+        part="$(jq -r '.emulator_error.late_in_part // empty' "$out/report/$run.json")"
+        [ -z "$part" ] || printf '%8s %s: %s\n' '' "$run" "$part"
+    done
+    printf '%8s edge per second (req/s client/tier/send p99 ms): %s\n' '' "$(jq -r '[.emulator_error.series[]? |
+        "\(.start_s | floor): \(.rate_per_s | floor) \(.client_links.p99_ms | floor)/\(.tier_links.p99_ms | floor)/\(.send_lateness.p99_ms | floor)"] | join(", ")' "$edge")"
     last="$out"
 done
 echo "highest rate held (emulation error p99 of client and tier links and send lateness p99 ≤ $MAX_ERROR ms in both runs): $best req/s"

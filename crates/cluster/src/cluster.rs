@@ -134,7 +134,8 @@ pub struct NodeInfo {
 
 enum Running {
     Origin(OriginHandle),
-    Edge(EdgeHandle),
+    /// Boxed: an edge node's handle (its config and clients) is several times an origin's.
+    Edge(Box<EdgeHandle>),
 }
 
 /// A node started here, with the registry its metrics are in.
@@ -585,7 +586,7 @@ impl Starting<'_> {
                             node: plan.name.clone(),
                             message: error.to_string(),
                         })?;
-                Running::Edge(handle)
+                Running::Edge(Box::new(handle))
             }
         };
         Ok(RunningNode {

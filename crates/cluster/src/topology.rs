@@ -154,6 +154,9 @@ pub struct RawEdgeDefaults {
     /// Origin response timeout. Default 30 s (CloudFront).
     #[serde(default, with = "humantime_serde")]
     pub response_timeout: Option<Duration>,
+    /// Most connects a cache node has in flight to one upstream at a time. Default 16 (the
+    /// edge node's).
+    pub max_connecting: Option<usize>,
     /// CloudFront custom error responses of the distribution (`[[edge.custom_error_responses]]`:
     /// `error_code`, `error_caching_min_ttl`, `response_page_path`, `response_code`), as in
     /// `edgelab edge --config`.
@@ -357,6 +360,7 @@ fn cache_settings(
                 connection_attempts: raw.connection_attempts,
                 connection_timeout: Some(raw.connection_timeout.unwrap_or(CONNECTION_TIMEOUT)),
                 response_timeout: raw.response_timeout,
+                max_connecting: raw.max_connecting,
                 ..RawUpstream::default()
             },
             ..RawEdgeConfig::default()

@@ -100,6 +100,8 @@ pub mod metric {
     /// Upstream connections an edge node opened, by `pop`, `tier`, `upstream`.
     pub const EDGE_UPSTREAM_CONNECTIONS_OPENED_TOTAL: &str =
         "edgelab_edge_upstream_connections_opened_total";
+    /// Upstream connects that waited for a connect slot (the `[upstream] max_connecting` cap).
+    pub const EDGE_UPSTREAM_CONNECT_WAITS_TOTAL: &str = "edgelab_edge_upstream_connect_waits_total";
     /// Requests that waited on another request's upstream fetch, by `pop`, `tier`.
     pub const EDGE_COLLAPSED_REQUESTS_TOTAL: &str = "edgelab_edge_collapsed_requests_total";
     /// Collapsed requests answered from the leader's fill while it was still running

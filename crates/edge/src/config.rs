@@ -29,6 +29,8 @@ pub mod defaults {
     pub const CONNECTION_ATTEMPTS: u32 = 3;
     /// Time allowed per connection attempt (CloudFront: 10 s).
     pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Connects in flight to one upstream at a time (`[upstream] max_connecting`).
+    pub const MAX_CONNECTING: usize = 16;
     /// Time allowed for the upstream response head (CloudFront: 30 s).
     pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
     /// Primary statuses that make a GET/HEAD fail over to the secondary.
@@ -171,6 +173,12 @@ pub struct RawUpstream {
     /// Time allowed per connection attempt (default 10 s).
     #[serde(default, with = "humantime_serde")]
     pub connection_timeout: Option<Duration>,
+    /// Most connects the node has in flight to one upstream at a time (default 16); further
+    /// requests wait for a connection to come free or for a connect slot, and a connect whose
+    /// request was served meanwhile (by a connection that came free) is not made. Bounds the
+    /// connections a burst of misses opens: the pool would otherwise start one connect per
+    /// waiting request and keep every connection that completes.
+    pub max_connecting: Option<usize>,
     /// Time allowed for the upstream response head, and then between two packets of its
     /// body (CloudFront's origin response timeout; default 30 s).
     #[serde(default, with = "humantime_serde")]
@@ -282,6 +290,8 @@ pub struct Upstream {
     pub connection_attempts: u32,
     /// Per-attempt connect timeout.
     pub connection_timeout: Duration,
+    /// Most connects in flight to one upstream at a time.
+    pub max_connecting: usize,
     /// Response timeout: for the head, then between body packets.
     pub response_timeout: Duration,
     /// Latency model of the upstream hop (`None`: plain TCP).
@@ -579,6 +589,10 @@ impl TryFrom<RawEdgeConfig> for EdgeConfig {
         if connection_timeout.is_zero() {
             errors.push("upstream.connection_timeout", "must be positive");
         }
+        let max_connecting = up.max_connecting.unwrap_or(defaults::MAX_CONNECTING);
+        if max_connecting == 0 {
+            errors.push("upstream.max_connecting", "must be at least 1");
+        }
         if response_timeout.is_zero() {
             errors.push("upstream.response_timeout", "must be positive");
         }
@@ -647,6 +661,7 @@ impl TryFrom<RawEdgeConfig> for EdgeConfig {
                 failover_status_codes,
                 connection_attempts,
                 connection_timeout,
+                max_connecting,
                 response_timeout,
                 hop: up
                     .rtt
@@ -748,6 +763,7 @@ mod tests {
             [upstream]
             primary = "ftp://x"
             connection_attempts = 7
+            max_connecting = 0
             [[behaviors]]
             cache_policy = { preset = "Fast", min_ttl = "10s", max_ttl = "1s" }
         "#;
@@ -758,6 +774,7 @@ mod tests {
             "tier:",
             "upstream.primary:",
             "upstream.connection_attempts:",
+            "upstream.max_connecting:",
             "behaviors[0].path_pattern:",
             "behaviors[0].cache_policy.preset:",
             "behaviors[0].cache_policy.min_ttl:",

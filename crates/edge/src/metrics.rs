@@ -133,22 +133,31 @@ impl UpstreamRole {
 /// connections, so at steady state these stay flat. Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct UpstreamConnections {
-    /// The authority (`host:port`) of each configured upstream, with its counter.
-    by_authority: Arc<[(String, IntCounter)]>,
+    /// The authority (`host:port`) of each configured upstream, with its counters of
+    /// connections opened and of connects that waited for a free connect slot.
+    by_authority: Arc<[(String, IntCounter, IntCounter)]>,
 }
 
 impl UpstreamConnections {
+    fn of(&self, uri: &http::Uri) -> Option<&(String, IntCounter, IntCounter)> {
+        let authority = uri.authority()?;
+        self.by_authority
+            .iter()
+            .find(|(known, _, _)| known == authority.as_str())
+    }
+
     /// Counts one connection opened to `uri`'s authority (nothing for an unknown one).
     pub fn opened(&self, uri: &http::Uri) {
-        let Some(authority) = uri.authority() else {
-            return;
-        };
-        if let Some((_, counter)) = self
-            .by_authority
-            .iter()
-            .find(|(known, _)| known == authority.as_str())
-        {
-            counter.inc();
+        if let Some((_, opened, _)) = self.of(uri) {
+            opened.inc();
+        }
+    }
+
+    /// Counts one connect to `uri`'s authority that waited because the node already had
+    /// as many connects to it in flight as it allows (nothing for an unknown one).
+    pub fn waited(&self, uri: &http::Uri) {
+        if let Some((_, _, waited)) = self.of(uri) {
+            waited.inc();
         }
     }
 }
@@ -265,6 +274,7 @@ pub struct Metrics {
     upstream_vec: IntCounterVec,
     upstream: Arc<[OnceLock<IntCounter>; UPSTREAM_RESULTS]>,
     upstream_connections_vec: IntCounterVec,
+    upstream_connect_waits_vec: IntCounterVec,
     stale_on_error_vec: IntCounterVec,
     stale_on_error: Arc<[OnceLock<IntCounter>; STALE_CAUSES]>,
     collapsed: IntCounter,
@@ -342,6 +352,13 @@ impl Metrics {
             ),
             &["pop", "tier", "upstream"],
         )?;
+        let upstream_connect_waits = IntCounterVec::new(
+            Opts::new(
+                metric::EDGE_UPSTREAM_CONNECT_WAITS_TOTAL,
+                "Upstream connects that waited for one of the upstream's connect slots, by upstream.",
+            ),
+            &["pop", "tier", "upstream"],
+        )?;
         let collapsed = IntCounterVec::new(
             Opts::new(
                 metric::EDGE_COLLAPSED_REQUESTS_TOTAL,
@@ -392,6 +409,7 @@ impl Metrics {
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(upstream.clone()))?;
         registry.register(Box::new(upstream_connections.clone()))?;
+        registry.register(Box::new(upstream_connect_waits.clone()))?;
         registry.register(Box::new(collapsed.clone()))?;
         registry.register(Box::new(collapsed_from_fill.clone()))?;
         registry.register(Box::new(stale_on_error.clone()))?;
@@ -423,6 +441,7 @@ impl Metrics {
             upstream_vec: upstream,
             upstream: Arc::default(),
             upstream_connections_vec: upstream_connections,
+            upstream_connect_waits_vec: upstream_connect_waits,
             stale_on_error_vec: stale_on_error,
             stale_on_error: Arc::default(),
             collapsed: collapsed.with_label_values(&[pop, tier]),
@@ -477,6 +496,7 @@ impl Metrics {
                 Some((
                     authority,
                     self.upstream_connections_vec.with_label_values(&labels),
+                    self.upstream_connect_waits_vec.with_label_values(&labels),
                 ))
             })
             .collect();

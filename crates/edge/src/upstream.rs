@@ -6,6 +6,8 @@
 //! reaches the viewer. Interim responses (102, 103) go on to the viewer ([`interim`]).
 
 use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use edgelab_common::body::{self, Body};
@@ -31,20 +33,74 @@ pub type Connector = TimedConnector<LinkConnector>;
 
 tokio::task_local! {
     static CONNECT_TIME: Cell<Option<Duration>>;
+    /// Whether the request of this task still waits for a connection (cleared when its
+    /// response head arrived or it gave up), for a connect started on its behalf.
+    static WANTED: Arc<AtomicBool>;
 }
 
 /// Wraps a connector to bound each connect by the connection timeout, record how long it
-/// took in the requesting task and count the connections opened per upstream.
+/// took in the requesting task, count the connections opened per upstream, and cap the
+/// connects in flight per upstream ([`ConnectSlots`]).
 #[derive(Clone, Debug)]
 pub struct TimedConnector<C> {
     inner: C,
     timeout: Duration,
     opened: UpstreamConnections,
+    slots: ConnectSlots,
+}
+
+/// At most `max_connecting` connects in flight to each configured upstream.
+///
+/// The pool (hyper-util's legacy client) starts a connect for every request that finds no
+/// idle connection, races it against a connection coming free, and when the free connection
+/// wins lets the connect finish in the background and keeps the new connection: a burst of
+/// misses (the cold start of a run) opens about one connection per request in the burst,
+/// each costing a handshake, two tasks and their buffers, up to the process's file limit.
+/// hyper-util has no setting for it, so the connector bounds it: a connect waits for one of
+/// its upstream's slots, and once it has one it is skipped if its request no longer waits
+/// (served by a connection that came free meanwhile).
+#[derive(Clone, Debug, Default)]
+pub struct ConnectSlots {
+    by_authority: Arc<[(String, Arc<tokio::sync::Semaphore>)]>,
+}
+
+impl ConnectSlots {
+    /// `max_connecting` slots for each of `upstreams`.
+    pub fn new(upstreams: &[&Uri], max_connecting: usize) -> ConnectSlots {
+        let by_authority = upstreams
+            .iter()
+            .filter_map(|uri| {
+                let authority = uri.authority()?.as_str().to_string();
+                Some((
+                    authority,
+                    Arc::new(tokio::sync::Semaphore::new(max_connecting)),
+                ))
+            })
+            .collect();
+        ConnectSlots { by_authority }
+    }
+
+    fn of(&self, uri: &Uri) -> Option<Arc<tokio::sync::Semaphore>> {
+        let authority = uri.authority()?;
+        self.by_authority
+            .iter()
+            .find(|(known, _)| known == authority.as_str())
+            .map(|(_, slots)| slots.clone())
+    }
+}
+
+/// Clears the request's [`WANTED`] flag when it is dropped (the attempt ended either way).
+struct Served(Arc<AtomicBool>);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
 
 impl<C> tower_service::Service<Uri> for TimedConnector<C>
 where
-    C: tower_service::Service<Uri> + Send,
+    C: tower_service::Service<Uri> + Clone + Send + 'static,
     C::Future: Send + 'static,
     C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
@@ -65,10 +121,35 @@ where
         let started = Instant::now();
         let timeout = self.timeout;
         let opened = self.opened.clone();
-        let future = self.inner.call(uri.clone());
+        let slots = self.slots.of(&uri);
+        let wanted = WANTED.try_with(Arc::clone).ok();
+        let mut inner = self.inner.clone();
         Box::pin(async move {
-            let result = match tokio::time::timeout(timeout, future).await {
-                Ok(result) => result.map_err(Into::into),
+            let connect = async {
+                let _slot = match slots {
+                    Some(slots) => {
+                        let slot = match slots.clone().try_acquire_owned() {
+                            Ok(slot) => slot,
+                            Err(_) => {
+                                opened.waited(&uri);
+                                // invariant: the semaphore is never closed.
+                                slots
+                                    .acquire_owned()
+                                    .await
+                                    .expect("connect slots are never closed")
+                            }
+                        };
+                        if wanted.is_some_and(|w| !w.load(Ordering::Relaxed)) {
+                            return Err("connect not needed: its request was served".into());
+                        }
+                        Some(slot)
+                    }
+                    None => None,
+                };
+                inner.call(uri.clone()).await.map_err(Into::into)
+            };
+            let result = match tokio::time::timeout(timeout, connect).await {
+                Ok(result) => result,
                 Err(_) => Err(format!("connect timed out after {timeout:?}").into()),
             };
             if result.is_ok() {
@@ -223,6 +304,10 @@ impl UpstreamClient {
                 inner: link,
                 timeout: config.connection_timeout,
                 opened: metrics.upstream_connections(&upstreams),
+                slots: ConnectSlots::new(
+                    &upstreams.iter().map(|(_, uri)| *uri).collect::<Vec<_>>(),
+                    config.max_connecting,
+                ),
             });
         Self {
             client,
@@ -350,10 +435,16 @@ impl UpstreamClient {
         let started = Instant::now();
         let timeout = self.config.response_timeout;
         let client = self.client.clone();
-        let fut = CONNECT_TIME.scope(Cell::new(None), async move {
-            let result = client.request(request).await;
-            (result, CONNECT_TIME.with(Cell::get))
-        });
+        let wanted = Arc::new(AtomicBool::new(true));
+        let served = Served(wanted.clone());
+        let fut = CONNECT_TIME.scope(
+            Cell::new(None),
+            WANTED.scope(wanted, async move {
+                let _served = served;
+                let result = client.request(request).await;
+                (result, CONNECT_TIME.with(Cell::get))
+            }),
+        );
         match tokio::time::timeout(timeout, fut).await {
             Err(_) => Err(UpstreamError::Timeout(timeout)),
             Ok((Ok(response), connect)) => {

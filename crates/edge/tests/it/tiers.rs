@@ -333,3 +333,58 @@ async fn the_upstream_pool_reuses_its_connections_and_counts_each_upstream() {
     assert_eq!(edge.metric(&opened("edge", "primary")).await, 1.0);
     assert_eq!(edge.metric(&opened("edge", "next_tier")).await, to_rec);
 }
+
+/// The connections a node opens for `misses` concurrent misses (distinct keys) to an origin
+/// 40 ms away, with at most `max_connecting` connects in flight; and how many connects
+/// waited for a slot.
+async fn burst_of_misses(max_connecting: usize, misses: usize) -> (f64, f64) {
+    let origin = TestOrigin::start("o").await;
+    let edge = Node::start(&format!(
+        "pop = \"FRA\"\n[upstream]\nprimary = \"{}\"\nrtt = \"40ms\"\nmax_connecting = {max_connecting}\n",
+        origin.url()
+    ))
+    .await;
+    let mut burst = tokio::task::JoinSet::new();
+    for i in 0..misses {
+        let url = format!("{}/burst-{i}?cc=max-age%3D600", edge.url());
+        burst.spawn(async move { get(&url, &[]).await });
+    }
+    while let Some(got) = burst.join_next().await {
+        let got = got.expect("the request task completes");
+        assert_eq!(got.status, 200);
+        assert_eq!(got.h("x-cache"), "Miss from cloudfront");
+    }
+    let labels = "{pop=\"FRA\",tier=\"edge\",upstream=\"primary\"}";
+    let text = edge.metrics().await;
+    (
+        metric_value(
+            &text,
+            &format!("edgelab_edge_upstream_connections_opened_total{labels}"),
+        ),
+        metric_value(
+            &text,
+            &format!("edgelab_edge_upstream_connect_waits_total{labels}"),
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_misses_opens_connections_a_few_at_a_time() {
+    let misses = 24;
+    // Without a cap that bites, every request of the burst opens its own connection (none
+    // comes free before its connect, 40 ms, is done).
+    let (uncapped, waits) = burst_of_misses(64, misses).await;
+    assert_eq!(waits, 0.0);
+    assert!(
+        uncapped >= 20.0,
+        "{uncapped} connections for {misses} misses"
+    );
+    // Two at a time: requests are served by connections that come free, and a connect whose
+    // request was served meanwhile is not made.
+    let (capped, waits) = burst_of_misses(2, misses).await;
+    assert!(waits >= 1.0, "{waits}");
+    assert!(
+        capped < uncapped && capped >= 2.0,
+        "{capped} connections with a cap of 2, {uncapped} without"
+    );
+}
