@@ -118,38 +118,38 @@ where
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let started = Instant::now();
         let timeout = self.timeout;
         let opened = self.opened.clone();
         let slots = self.slots.of(&uri);
         let wanted = WANTED.try_with(Arc::clone).ok();
         let mut inner = self.inner.clone();
         Box::pin(async move {
-            let connect = async {
-                let _slot = match slots {
-                    Some(slots) => {
-                        let slot = match slots.clone().try_acquire_owned() {
-                            Ok(slot) => slot,
-                            Err(_) => {
-                                opened.waited(&uri);
-                                // invariant: the semaphore is never closed.
-                                slots
-                                    .acquire_owned()
-                                    .await
-                                    .expect("connect slots are never closed")
-                            }
-                        };
-                        if wanted.is_some_and(|w| !w.load(Ordering::Relaxed)) {
-                            return Err("connect not needed: its request was served".into());
+            // The wait for a slot is the node's own queue, not the upstream's connect: it is
+            // not bounded by the connection timeout (the request's response timeout bounds
+            // it), or a busy node would fail requests its upstream never saw.
+            let _slot = match slots {
+                Some(slots) => {
+                    let slot = match slots.clone().try_acquire_owned() {
+                        Ok(slot) => slot,
+                        Err(_) => {
+                            opened.waited(&uri);
+                            // invariant: the semaphore is never closed.
+                            slots
+                                .acquire_owned()
+                                .await
+                                .expect("connect slots are never closed")
                         }
-                        Some(slot)
+                    };
+                    if wanted.is_some_and(|w| !w.load(Ordering::Relaxed)) {
+                        return Err("connect not needed: its request was served".into());
                     }
-                    None => None,
-                };
-                inner.call(uri.clone()).await.map_err(Into::into)
+                    Some(slot)
+                }
+                None => None,
             };
-            let result = match tokio::time::timeout(timeout, connect).await {
-                Ok(result) => result,
+            let started = Instant::now();
+            let result = match tokio::time::timeout(timeout, inner.call(uri.clone())).await {
+                Ok(result) => result.map_err(Into::into),
                 Err(_) => Err(format!("connect timed out after {timeout:?}").into()),
             };
             if result.is_ok() {
