@@ -26,6 +26,7 @@ use crate::output;
 #[command(after_help = "Examples:
   edgelab compare                                  # built-in default topology, its workload
   edgelab compare --topology config/global.toml --duration 20s --ga
+  edgelab compare --topology config/global.toml --rate 5000 --warm   # the edge run on warm caches
   edgelab compare --topology config/minimal.toml --scenario loadtest/scenarios/zipf-web.toml
   edgelab compare --attach http://127.0.0.1:7070   # against a running `edgelab up` (the control URL it printed)
   edgelab compare --topology /etc/edgelab/topology.toml --peers dns   # inside docker compose
@@ -55,6 +56,12 @@ pub struct Args {
     /// Also run through Global Accelerator (entry PoP, then backbone to the origin).
     #[arg(long)]
     pub ga: bool,
+    /// First a warm-up run through the edges from cold caches (the same load, another seed of
+    /// the workload), reported apart as `edge-cold` (`edge-cold.json`, its own lines in the
+    /// table); the edge run then measures warm caches, as `edgelab demo` does. Without it the
+    /// edge run starts from empty caches and its figures include the fill.
+    #[arg(long)]
+    pub warm: bool,
     /// Directory for comparison.json, report.html and each run's JSON.
     #[arg(long, value_name = "DIR", default_value = "edgelab-report")]
     pub out: PathBuf,
@@ -164,7 +171,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             let phases = Phases {
                 ga: args.ga,
-                warm: false,
+                warm: args.warm,
             };
             compare(&mut running, phases, &args.out_dir(), args.max_error).await
         }

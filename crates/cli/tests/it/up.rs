@@ -227,6 +227,39 @@ fn compare_prints_the_side_by_side_table_and_writes_the_reports() {
 }
 
 #[test]
+fn compare_warm_runs_a_cold_warm_up_first_and_reports_it_apart() {
+    let out = temp_dir("compare-warm");
+    let output = compare_minimal("1s", "100", &out, &["--warm"]);
+    let stdout = succeeded(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("edge-cold (warm-up through the edges, reported apart)")
+            || stdout.contains("edge-cold (warm-up through the edges, reported apart)"),
+        "the warm-up is announced: {stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains("edge-cold run (warm-up, cold caches) served: "),
+        "{stdout}"
+    );
+    let cold: Value = read_json(out.join("edge-cold.json"));
+    let edge: Value = read_json(out.join("edge.json"));
+    let hits = |report: &Value| report["totals"]["hit_ratio"].as_f64().expect("number");
+    assert!(
+        cold["totals"]["completed"].as_f64().expect("number") > 0.0,
+        "the warm-up ran"
+    );
+    assert!(
+        hits(&edge) > hits(&cold),
+        "the edge run found the caches the warm-up filled: hit ratio {} warm vs {} cold",
+        hits(&edge),
+        hits(&cold)
+    );
+    let comparison: Value = read_json(out.join("comparison.json"));
+    assert_eq!(comparison["cold"]["label"], "edge-cold", "{comparison}");
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
 fn compare_with_max_error_exits_3_when_exceeded() {
     let out = temp_dir("compare-max");
     let output = compare_minimal("1s", "50", &out, &["--max-error", "0"]);
