@@ -259,16 +259,7 @@ impl Node {
     /// a stale copy, a pass, a custom error page): nothing is counted then, and [`Node::serve`]
     /// serves it from the start (the lookup runs again; a request id is skipped).
     pub fn serve_now(&self, request: Request<()>) -> Option<Response<Body>> {
-        let started = Instant::now();
-        let (mut parts, ()) = request.into_parts();
-        let rid = self.request_id(&mut parts);
-        let span = self.request_span(&rid);
-        let outcome = match span.in_scope(|| self.admit(parts)) {
-            Admitted::Answered(outcome) => outcome,
-            Admitted::Fresh(fresh) => span.in_scope(|| self.answer_fresh(&fresh)),
-            Admitted::Waits(_) => return None,
-        };
-        Some(span.in_scope(|| self.finish(outcome, &rid, started)))
+        self.at_once(request, |_, _, _| None, |response| response)
     }
 
     /// [`Node::serve_now`] for the lane: a fresh hit that needs no map (no conditional or
@@ -276,29 +267,51 @@ impl Node {
     /// into `head` as HTTP/1.1 text, with the same bytes, metrics and span; every other
     /// answer is [`Node::serve_now`]'s response.
     pub fn write_now(&self, request: Request<()>, head: &mut WireHead<'_>) -> Option<Answer> {
+        self.at_once(
+            request,
+            |fresh, rid, started| {
+                if !self.write_fresh(fresh, rid, started, head) {
+                    return None;
+                }
+                let body = if fresh.parts.method == Method::HEAD {
+                    Bytes::new()
+                } else {
+                    fresh.object.body.clone()
+                };
+                head.give_back(std::mem::take(&mut fresh.parts.headers));
+                Some(Answer::Written(body))
+            },
+            Answer::Response,
+        )
+    }
+
+    /// The one way of [`Node::serve_now`] and [`Node::write_now`]: request id, span,
+    /// admission; `written` may answer a fresh hit itself (inside the span), else the
+    /// response `finish` makes is handed to `response`. `None` when the request would wait.
+    fn at_once<T>(
+        &self,
+        request: Request<()>,
+        written: impl FnOnce(&mut Fresh, &HeaderValue, Instant) -> Option<T>,
+        response: impl FnOnce(Response<Body>) -> T,
+    ) -> Option<T> {
         let started = Instant::now();
         let (mut parts, ()) = request.into_parts();
         let rid = self.request_id(&mut parts);
         let span = self.request_span(&rid);
         let outcome = match span.in_scope(|| self.admit(parts)) {
             Admitted::Answered(outcome) => outcome,
-            Admitted::Fresh(fresh) => {
+            Admitted::Fresh(mut fresh) => {
                 let _entered = span.enter();
-                if self.write_fresh(&fresh, &rid, started, head) {
-                    let body = if fresh.parts.method == Method::HEAD {
-                        Bytes::new()
-                    } else {
-                        fresh.object.body.clone()
-                    };
-                    head.give_back(fresh.parts.headers);
-                    return Some(Answer::Written(body));
+                if let Some(answer) = written(&mut fresh, &rid, started) {
+                    return Some(answer);
                 }
                 self.answer_fresh(&fresh)
             }
             Admitted::Waits(_) => return None,
         };
-        let response = span.in_scope(|| self.finish(outcome, &rid, started));
-        Some(Answer::Response(response))
+        Some(response(
+            span.in_scope(|| self.finish(outcome, &rid, started)),
+        ))
     }
 
     /// The span of one viewer request, on both ways in ([`Node::serve`], [`Node::serve_now`]).
