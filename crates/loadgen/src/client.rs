@@ -371,17 +371,11 @@ fn framing(status: StatusCode, headers: &HeaderMap) -> Option<Framing> {
     }
     let mut length = None;
     for value in headers.get_all(CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|b| *b == b',') {
-            let part = part.trim_ascii();
-            if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
-                return None;
-            }
-            let n: u64 = std::str::from_utf8(part).ok()?.parse().ok()?;
-            if length.is_some_and(|l| l != n) {
-                return None;
-            }
-            length = Some(n);
+        let n = edgelab_common::serve::lane::content_length(value)?;
+        if length.is_some_and(|l| l != n) {
+            return None;
         }
+        length = Some(n);
     }
     Some(match length {
         Some(0) => Framing::Empty,

@@ -915,8 +915,9 @@ fn line(dst: &mut Vec<u8>, name: &HeaderName, value: &HeaderValue) {
     dst.extend_from_slice(b"\r\n");
 }
 
-/// A `Content-Length` value as hyper reads it: digits, or equal comma-separated digits.
-fn content_length(value: &HeaderValue) -> Option<u64> {
+/// A `Content-Length` value as hyper reads it: digits, or equal comma-separated digits
+/// (RFC 9110 §8.6); `None` for anything else. Also the load generator's client's reading.
+pub fn content_length(value: &HeaderValue) -> Option<u64> {
     let mut length = None;
     for item in value.as_bytes().split(|&b| b == b',') {
         let item = item.trim_ascii();
