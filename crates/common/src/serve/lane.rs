@@ -148,12 +148,20 @@ impl<'a> WireHead<'a> {
     fn put(&mut self, name: &str, parts: &[&[u8]]) {
         debug_assert!(self.began, "the status line comes first");
         let text = &mut *self.text;
+        // The whole line at once: one capacity check, at most one growth.
+        text.reserve(name.len() + 4 + parts.iter().map(|part| part.len()).sum::<usize>());
         text.extend_from_slice(name.as_bytes());
         text.extend_from_slice(b": ");
         for part in parts {
             text.extend_from_slice(part);
         }
         text.extend_from_slice(b"\r\n");
+    }
+
+    /// Makes room for `additional` more bytes of head at once, so the fields that follow do
+    /// not grow the buffer one by one (a handler that knows the head's size says it once).
+    pub fn reserve(&mut self, additional: usize) {
+        self.text.reserve(additional);
     }
 
     /// Appends fields already encoded as `name: value\r\n` lines, under the type's rules (or

@@ -22,6 +22,11 @@ use super::respond::is_conditional_or_range;
 use crate::metrics::CacheStatus;
 use crate::store::OwnField;
 
+/// Room for the fields a hit writes beyond its stored and constant text: `age` and its
+/// digits, the `Cache-Status` parameters, `server-timing` with the request id and times
+/// (about 150 bytes in practice; more only grows the buffer once more, field by field).
+const PER_HIT_FIELDS: usize = 256;
+
 impl Node {
     /// Writes the head of `fresh`'s answer into `head`, counts the request (as
     /// `Node::finish` does) and says true; false, with nothing counted, when the answer
@@ -45,6 +50,19 @@ impl Node {
             return false;
         }
         let via = self.identity.via.as_bytes();
+        // The head's size, reserved once: the stored and constant text, the request id, and
+        // a bound for the few short fields written per hit (Via, Age, the Cache-Status
+        // parameters, Server-Timing).
+        let identity = &self.identity;
+        head.reserve(
+            common.text.len()
+                + object.headers.own_lines_bound()
+                + identity.hit_lines[usize::from(common.via_end.is_some())].len()
+                + rid.len()
+                + identity.hit_lines_after_id.len()
+                + via.len()
+                + PER_HIT_FIELDS,
+        );
         match common.via_end {
             Some(end) => {
                 head.lines(&common.text[..end]);
@@ -85,7 +103,6 @@ impl Node {
         // `x-cache`, `via` (unless written in its place), `x-amz-cf-pop`, `x-amz-cf-id`,
         // `x-edgelab-tier` and `cache-status`, the node's constant text written once
         // (`Identity`) around the request id and the parameters.
-        let identity = &self.identity;
         head.lines(&identity.hit_lines[usize::from(common.via_end.is_some())]);
         head.lines(rid.as_bytes());
         head.lines(&identity.hit_lines_after_id);

@@ -212,6 +212,10 @@ static OWN_NAMES: [HeaderName; 12] = [
     HeaderName::from_static(X_AMZ_VERSION_ID),
 ];
 
+/// What a listed own name adds at most when a field is written as a line: the longest
+/// name in [`OWN_NAMES`] (16 bytes), `: ` and CRLF, rounded up.
+const OWN_LINE_EXTRA: usize = 24;
+
 /// The name byte of a field whose name follows as text.
 const OTHER_NAME: u8 = u8::MAX;
 
@@ -467,6 +471,13 @@ impl StoredHeaders {
         })
     }
 
+    /// At least the size of the own fields written as `name: value\r\n` lines (to reserve
+    /// a written head once): the block holds the values and the names of unlisted fields,
+    /// a listed name costs one byte there and at most 24 as a line (its longest is 16 bytes).
+    pub fn own_lines_bound(&self) -> usize {
+        self.own.0.len() + self.own.len() * OWN_LINE_EXTRA
+    }
+
     /// The common part's fields as lines (made once per part).
     pub fn common_lines(&self) -> &CommonLines {
         self.common.lines()
@@ -502,6 +513,36 @@ impl StoredHeaders {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_lines_bound_covers_the_own_fields_written_as_lines() {
+        assert!(
+            OWN_NAMES
+                .iter()
+                .all(|n| n.as_str().len() + 4 <= OWN_LINE_EXTRA)
+        );
+        let mut map = HeaderMap::new();
+        for name in &OWN_NAMES {
+            map.append(name.clone(), "v".parse().unwrap());
+        }
+        map.append("cache-control", "max-age=60".parse().unwrap());
+        let stored = StoredHeaders::from_map(&map);
+        let lines: usize = stored
+            .own_fields()
+            .map(|field| {
+                let (name, value) = match field.unwrap() {
+                    OwnField::Age => ("age", &b"v"[..]),
+                    OwnField::ContentLength(value) => ("content-length", value),
+                    OwnField::Date(value) => ("date", value),
+                    OwnField::Other(name, value) => (name, value),
+                };
+                name.len() + 2 + value.len() + 2
+            })
+            .sum();
+        assert!(lines > 0);
+        assert!(stored.own_lines_bound() >= lines, "{lines}");
+        assert_eq!(StoredHeaders::default().own_lines_bound(), 0);
+    }
 
     #[test]
     fn stored_headers_round_trip_with_repeats_colons_long_values_and_unknown_names() {
