@@ -30,6 +30,8 @@
 #   SCENARIOS="direct hit" loadtest/bench-hops.sh
 #   EDGELAB_BIN=/tmp/edgelab-before loadtest/bench-hops.sh   (another binary, not built here)
 #   INSTRUCTIONS=2000 SCENARIOS= loadtest/bench-hops.sh   (only the load generator's instructions)
+#   PERF= loadtest/bench-hops.sh   (without perf stat's lg_cs column: the load generator's
+#                                   context switches per request; on by default with perf)
 # needs: a release build (built here), jq, curl, /usr/bin/time (valgrind for INSTRUCTIONS). Bounded: per scenario one warm-up
 # (hit only) and one run of DURATION, nodes killed at exit.
 set -euo pipefail
@@ -45,6 +47,8 @@ RTT="${RTT:-20ms}"
 SIZE="${SIZE:-8192}"
 OBJECTS="${OBJECTS:-20000}"
 SCENARIOS="${SCENARIOS-direct direct+rtt hit miss miss+rtt}"
+# The load generator's context switches per request (perf stat) when perf is installed.
+PERF="${PERF-$(command -v perf || true)}"
 lib_release_bin
 lib_workdir hops
 TCK="$(getconf CLK_TCK)"
@@ -94,12 +98,16 @@ TOML
 loadgen() {
     local name="$1" target="$2"
     shift 2
-    /usr/bin/time -f '%U %S' -o "$WORK/$name.time" "$BIN" loadgen --target "$target" \
+    local perf=()
+    [ -n "$PERF" ] && perf=(perf stat -x, -e task-clock,context-switches -o "$WORK/$name.perf")
+    /usr/bin/time -f '%U %S' -o "$WORK/$name.time" "${perf[@]}" "$BIN" loadgen --target "$target" \
         --rate "$RATE" --duration "$DURATION" --connections "$CONNECTIONS" --seed 7 \
         --json "$WORK/$name.json" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" \
         || { echo "loadgen $name failed:" >&2; cat "$WORK/$name.err" >&2; return 1; }
-    printf '%s %s\n' "$(jq .totals.completed "$WORK/$name.json")" \
-        "$(awk '{ print $1 + $2 }' "$WORK/$name.time")"
+    local switches=-
+    [ -n "$PERF" ] && switches="$(awk -F, '$3 == "context-switches" { print $1 }' "$WORK/$name.perf")"
+    printf '%s %s %s\n' "$(jq .totals.completed "$WORK/$name.json")" \
+        "$(awk '{ print $1 + $2 }' "$WORK/$name.time")" "$switches"
 }
 
 # The load generator's fixed cost (start-up, catalog, plan, report): a one-request run.
@@ -149,8 +157,8 @@ run_scenario() {
     local before=() after=() pid pool_before=() admin
     for admin in "${admins[@]}"; do pool_before+=("$(pool "$admin")"); done
     for pid in "${pids[@]}"; do before+=("$(ticks "$pid")"); done
-    local requests cpu
-    read -r requests cpu < <(loadgen "$name" "$head" --scenario "$WORK/scenario.toml" "${client[@]}")
+    local requests cpu switches
+    read -r requests cpu switches < <(loadgen "$name" "$head" --scenario "$WORK/scenario.toml" "${client[@]}")
     for pid in "${pids[@]}"; do after+=("$(ticks "$pid")"); done
     local c0 r0 c1 r1
     for i in "${!admins[@]}"; do
@@ -172,8 +180,11 @@ run_scenario() {
             'BEGIN { printf "%.1f", (a - b) / t * 1e6 / n }')"
         by_tier[${chain[$i]}]="$us"
     done
-    printf '%-11s %8.0f %6.1f %9s %8s %8s %8s %8s\n' "$name" "$rate" "$hit" "${cells[0]}" \
-        "${by_tier[edge]:--}" "${by_tier[rec]:--}" "${by_tier[shield]:--}" "${by_tier[origin]:--}"
+    local per_switch=-
+    [ "$switches" = - ] || per_switch="$(awk -v s="$switches" -v n="$requests" 'BEGIN { printf "%.2f", s / n }')"
+    printf '%-11s %8.0f %6.1f %9s %8s %8s %8s %8s %9s\n' "$name" "$rate" "$hit" "${cells[0]}" \
+        "${by_tier[edge]:--}" "${by_tier[rec]:--}" "${by_tier[shield]:--}" "${by_tier[origin]:--}" \
+        "$per_switch"
     ROW_LOADGEN[$name]="${cells[0]}"
     for tier in origin shield rec edge; do ROW_TIER[$name-$tier]="${by_tier[$tier]:-}"; done
 }
@@ -186,7 +197,8 @@ POOL_ROWS=()
 echo "# bench-hops $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# open loop $RATE req/s for $DURATION, $CONNECTIONS connections, $OBJECTS objects of $SIZE B (uniform), RTT $RTT"
 echo "# CPU µs per request, per process (load generator: less its one-request run, ${FIXED}s)"
-printf '%-11s %8s %6s %9s %8s %8s %8s %8s\n' scenario req/s hit% loadgen pop rec shield origin
+[ -n "$PERF" ] && echo "# lg_cs: the load generator's context switches per request (perf stat, whole run)"
+printf '%-11s %8s %6s %9s %8s %8s %8s %8s %9s\n' scenario req/s hit% loadgen pop rec shield origin lg_cs
 for scenario in $SCENARIOS; do run_scenario "$scenario"; done
 
 # What each hop costs, from the differences between scenarios.

@@ -23,8 +23,14 @@
 #        command's runtime; unset = compare's default),
 #        MAX_ERROR=5 (ms, the bound), TOPOLOGY=config/global.toml, NO_BUILD=1 (use the build there),
 #        EDGELAB_BIN=path (another binary, e.g. a saved build to compare with)
+#        REPS=N (default 1): each rate N times; VARIANTS="default VAR=V[,VAR2=V2] ...": each rep
+#        runs every variant in turn (interleaved), a variant being environment assignments for
+#        that compare ("default": none). With REPS > 1 or VARIANTS, each run gets a row, then per
+#        rate and variant the median [min–max] of every p99 column and of CPU µs per request,
+#        and "held" when the medians held (each p99's median ≤ MAX_ERROR; not every run).
+#          REPS=3 VARIANTS="default EDGELAB_RUNTIME_GLOBAL_QUEUE_INTERVAL=16" RATES=8000 loadtest/bench-scale.sh
 # needs: a release build (built here), jq, /usr/bin/time. Bounded: two runs of DURATION plus
-# start-up per rate.
+# start-up per rate, per rep and variant.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$PWD"
@@ -55,38 +61,43 @@ echo "# one process: every node and the load generator (workers: ${WORKERS:-defa
 # Every connection inside the process holds two descriptors (5,005 client connections, the
 # pools between the tiers): under ~40,000 an overloaded run can fail accepts with EMFILE.
 echo "# open files limit $(ulimit -n)$([ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 40000 ] && echo ' (low: a run that falls behind grows its pools and can fail accepts with "Too many open files")')"
-printf '%8s %8s %7s %7s %8s %7s %9s %6s %7s %6s %5s\n' \
-    offered achieved emu_p50 emu_p99 tier_p99 send_p99 direct_p99 cpu% cpu_us hit% held
-best=0
-for rate in $RATES; do
-    out="$work/$rate"
+REPS="${REPS:-1}"
+VARIANTS="${VARIANTS:-}"
+many=""
+{ [ "$REPS" -gt 1 ] || [ -n "$VARIANTS" ]; } && many=1
+
+# compare RATE OUT [VAR=V ...]: one `edgelab compare` at RATE into OUT with the environment
+# assignments given; sets the figures of its row (achieved emu50 emu99 tier99 send99 direct99
+# cpu_pct cpu_us hit held) and returns 1 (after printing why) when it failed.
+compare() {
+    local rate="$1" out="$2" status=0
+    shift 2
     mkdir -p "$out"
     scenario "$rate" >"$out/scenario.toml"
-    status=0
-    /usr/bin/time -f '%e %U %S' -o "$out/time" "$BIN" compare --topology "$TOPOLOGY" \
+    env "$@" /usr/bin/time -f '%e %U %S' -o "$out/time" "$BIN" compare --topology "$TOPOLOGY" \
         --scenario "$out/scenario.toml" --out "$out/report" ${WORKERS:+--workers "$WORKERS"} ${WARM:+--warm} \
         >"$out/stdout" 2>"$out/stderr" || status=$?
     if [ "$status" != 0 ] || [ ! -f "$out/report/edge.json" ]; then
         printf '%8s  failed (exit %s): %s\n' "$rate" "$status" "$(tail -1 "$out/stderr")"
-        continue
+        return 1
     fi
-    edge="$out/report/edge.json"
-    direct="$out/report/direct.json"
+    local edge="$out/report/edge.json" direct="$out/report/direct.json" cold="$out/report/edge-cold.json"
     read -r achieved emu50 emu99 tier99 send99 hit < <(jq -r '[.totals.rate_per_s, .emulator_error.emulation.p50_ms,
         .emulator_error.emulation.p99_ms, (.emulator_error.tier_links.p99_ms // 0),
         .emulator_error.send_lateness.p99_ms, .totals.hit_ratio * 100] | @tsv' "$edge")
     direct99="$(jq -r '[.emulator_error.emulation.p99_ms, .emulator_error.send_lateness.p99_ms] | max' "$direct")"
-    cold="$out/report/edge-cold.json"
-    runs=("$edge" "$direct")
+    local runs=("$edge" "$direct") requests
     [ -f "$cold" ] && runs+=("$cold")
     # CPU per request over every run of the compare (the warm-up's requests too).
     requests="$(jq -s 'map(.totals.completed) | add' "${runs[@]}")"
     read -r cpu_pct cpu_us < <(awk -v n="$requests" '{ printf "%.0f %.1f\n", ($2 + $3) / $1 * 100, ($2 + $3) * 1e6 / n }' "$out/time")
     held="$(awk -v a="$emu99" -v b="$send99" -v c="$direct99" -v t="$tier99" -v m="$MAX_ERROR" \
         'BEGIN { print (a <= m && b <= m && c <= m && t <= m) ? "yes" : "no" }')"
-    [ "$held" = yes ] && [ "$(echo "$rate > $best" | bc -l)" = 1 ] && best="$rate"
-    printf '%8s %8.0f %7.2f %7.2f %8.2f %7.2f %9.2f %6s %7s %6.1f %5s\n' \
-        "$rate" "$achieved" "$emu50" "$emu99" "$tier99" "$send99" "$direct99" "$cpu_pct" "$cpu_us" "$hit" "$held"
+}
+
+# details OUT: the warm-up's line and the time view of one compare.
+details() {
+    local out="$1" cold="$1/report/edge-cold.json" run part
     if [ -f "$cold" ]; then
         printf '%8s edge-cold (warm-up, not in "held"): %s\n' '' "$(jq -r '"achieved \(.totals.rate_per_s | floor) req/s, client p50/p99 \(.emulator_error.emulation.p50_ms)/\(.emulator_error.emulation.p99_ms) ms, tier p99 \(.emulator_error.tier_links.p99_ms // 0) ms, send p99 \(.emulator_error.send_lateness.p99_ms) ms, hits \(.totals.hit_ratio * 100 | floor) %"' "$cold")"
     fi
@@ -96,11 +107,86 @@ for rate in $RATES; do
         part="$(jq -r '.emulator_error.late_in_part // empty' "$out/report/$run.json")"
         [ -z "$part" ] || printf '%8s %s: %s\n' '' "$run" "$part"
     done
+    [ -n "$many" ] && return 0
     printf '%8s edge per second (req/s client/tier/send p99 ms): %s\n' '' "$(jq -r '[.emulator_error.series[]? |
-        "\(.start_s | floor): \(.rate_per_s | floor) \(.client_links.p99_ms | floor)/\(.tier_links.p99_ms | floor)/\(.send_lateness.p99_ms | floor)"] | join(", ")' "$edge")"
-    last="$out"
-done
-echo "highest rate held (emulation error p99 of client and tier links and send lateness p99 ≤ $MAX_ERROR ms in both runs${WARM:+, the edge run on warm caches}): $best req/s"
+        "\(.start_s | floor): \(.rate_per_s | floor) \(.client_links.p99_ms | floor)/\(.tier_links.p99_ms | floor)/\(.send_lateness.p99_ms | floor)"] | join(", ")' "$out/report/edge.json")"
+}
+
+row_format='%8s %8.0f %7.2f %7.2f %8.2f %7.2f %9.2f %6s %7s %6.1f %5s'
+best=0
+if [ -z "$many" ]; then
+    printf '%8s %8s %7s %7s %8s %7s %9s %6s %7s %6s %5s\n' \
+        offered achieved emu_p50 emu_p99 tier_p99 send_p99 direct_p99 cpu% cpu_us hit% held
+    for rate in $RATES; do
+        out="$work/$rate"
+        compare "$rate" "$out" || continue
+        [ "$held" = yes ] && [ "$(echo "$rate > $best" | bc -l)" = 1 ] && best="$rate"
+        # shellcheck disable=SC2059
+        printf "$row_format\n" \
+            "$rate" "$achieved" "$emu50" "$emu99" "$tier99" "$send99" "$direct99" "$cpu_pct" "$cpu_us" "$hit" "$held"
+        details "$out"
+        last="$out"
+    done
+else
+    read -r -a variants <<<"${VARIANTS:-default}"
+    echo "# $REPS rep(s) per rate; variants in turn within each rep: ${variants[*]}"
+    printf '%-40s %4s %8s %8s %7s %7s %8s %7s %9s %6s %7s %6s %5s\n' \
+        variant rep offered achieved emu_p50 emu_p99 tier_p99 send_p99 direct_p99 cpu% cpu_us hit% held
+    rows="$work/rows.tsv"
+    : >"$rows"
+    for rate in $RATES; do
+        for rep in $(seq 1 "$REPS"); do
+            for variant in "${variants[@]}"; do
+                assignments=()
+                [ "$variant" = default ] || IFS=, read -r -a assignments <<<"$variant"
+                out="$work/$rate/$rep/$(echo "$variant" | tr -c 'A-Za-z0-9_=.\n-' _)"
+                compare "$rate" "$out" "${assignments[@]}" || continue
+                # shellcheck disable=SC2059
+                printf "%-40s %4s $row_format\n" "$variant" "$rep" \
+                    "$rate" "$achieved" "$emu50" "$emu99" "$tier99" "$send99" "$direct99" "$cpu_pct" "$cpu_us" "$hit" "$held"
+                details "$out"
+                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rate" "$variant" "$emu99" "$tier99" "$send99" \
+                    "$direct99" "$cpu_us" "$held" >>"$rows"
+                last="$out"
+            done
+        done
+    done
+    echo
+    echo "# per rate and variant over its reps: median [min–max]; held = every p99's median ≤ $MAX_ERROR ms (runs held: of the reps)"
+    printf '%8s %-40s %4s %20s %20s %20s %20s %20s %5s %9s\n' \
+        offered variant runs emu_p99 tier_p99 send_p99 direct_p99 cpu_us held runs_held
+    for rate in $RATES; do
+        for variant in "${variants[@]}"; do
+            line="$(awk -F'\t' -v r="$rate" -v v="$variant" -v m="$MAX_ERROR" '
+                function sort(a, n,   i, j, t) {
+                    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+                }
+                function median(a, n) { return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+                $1 == r && $2 == v {
+                    n++
+                    for (c = 3; c <= 7; c++) col[c, n] = $c + 0
+                    if ($8 == "yes") ok++
+                }
+                END {
+                    if (n == 0) { print "-"; exit }
+                    held = "yes"
+                    out = sprintf("%4d", n)
+                    for (c = 3; c <= 7; c++) {
+                        for (i = 1; i <= n; i++) a[i] = col[c, i]
+                        sort(a, n)
+                        med = median(a, n)
+                        if (c <= 6 && med > m) held = "no"
+                        out = out sprintf(" %20s", sprintf(c == 7 ? "%.1f [%.1f–%.1f]" : "%.2f [%.2f–%.2f]", med, a[1], a[n]))
+                    }
+                    printf "%s %5s %9s\n", out, held, sprintf("%d/%d", ok, n)
+                }' "$rows")"
+            [ "$line" = - ] && continue
+            printf '%8s %-40s %s\n' "$rate" "$variant" "$line"
+            [[ "$line" == *" yes "* ]] && [ "$(echo "$rate > $best" | bc -l)" = 1 ] && best="$rate"
+        done
+    done
+fi
+echo "highest rate held (emulation error p99 of client and tier links and send lateness p99 ≤ $MAX_ERROR ms in both runs${many:+, medians over the reps, any variant}${WARM:+, the edge run on warm caches}): $best req/s"
 [ -n "${last:-}" ] || exit 1
 
 echo

@@ -3,17 +3,29 @@
 //! releases it at its intended send time into its target's [`Lane`], which hands it to an
 //! idle connection of that place (or queues it when all are busy).
 //!
-//! It runs on a thread of its own, off the async runtime, because tokio's timer ticks every
-//! millisecond and fires on the tick after a deadline: requests released by it leave up to
-//! ~1 ms late, in 1 ms batches, and that lateness is part of every latency (p50 ≈ 1.0 ms on
-//! loopback where a precise tool measures 0.3 ms). The thread sleeps with the kernel's
-//! high-resolution timer instead ([`Pacer`]): `nanosleep` to the intended time, with this
-//! thread's timer slack lowered from Linux's default 50 µs to 1 µs, so it wakes within a few
-//! microseconds of it. It never spins, so it costs nothing between requests at low rates and
-//! leaves the core to the workers at high ones (a yield loop inside the runtime was tried
-//! first and starved the workers on one core; see `docs/loadgen.md`).
+//! It is a task on the runtime, next to the workers it hands requests to, and it waits for
+//! each intended time on a [`Pacer`]: on Linux a `timerfd` armed to the next intended time
+//! and registered with the runtime's reactor. The kernel's high-resolution timer fires at
+//! that time (a timerfd has no timer slack), the runtime thread parked in `epoll_wait` wakes
+//! on it, releases every request due by then, and the worker each request goes to runs next
+//! on that same thread. tokio's own timer is not used for this: it ticks every millisecond
+//! and fires on the tick after a deadline, so requests left up to ~1 ms late in 1 ms
+//! batches, and that lateness was part of every latency (p50 ≈ 1.0 ms on loopback where a
+//! precise tool measures 0.3 ms).
 //!
-//! The thread uses the real clock: a run under `tokio::time::pause` would not see its jumps.
+//! Before it, the dispatcher was a thread of its own sleeping with `nanosleep` to each
+//! intended time: every request then cost that thread's wake-up, and the hand-over to a worker
+//! task woke a runtime thread from another thread (a futex or eventfd write and a context
+//! switch), a tenth of a whole-CDN run's CPU time. On the runtime the hand-over is a push onto
+//! the waking thread's own queue. The price: when every runtime thread is busy, the timer's
+//! wake-up waits for the next time a thread polls the reactor, as every socket's does; the
+//! worker's send had to wait for a runtime thread in the old design as well, and send
+//! lateness (intended time → first byte written, `run.rs`) measures either way. The figures
+//! before and after are in `docs/loadgen.md`. A yield loop inside the runtime was tried
+//! first, long ago, and starved the workers on one core; this never spins.
+//!
+//! The pacer uses the real clock: a run under `tokio::time::pause` would not see its jumps
+//! (on other systems than Linux it falls back to tokio's timer, millisecond-grained).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,8 +47,12 @@ pub(crate) struct Job {
     pub(crate) query: Option<Box<str>>,
 }
 
+/// Requests released one after the other without waiting (all due at once, after a stall)
+/// before the dispatcher lets the runtime run other tasks.
+const RELEASE_BURST: u32 = 64;
+
 /// Releases every open-loop request of `plan` at its intended time (from `start`) into its
-/// target's lane, on a blocking thread, then closes the lanes; returns how many were
+/// target's lane, on a task of the runtime, then closes the lanes; returns how many were
 /// scheduled. Stops early when `stop` is cancelled.
 pub(crate) async fn dispatch(
     plan: &Plan,
@@ -46,125 +62,193 @@ pub(crate) async fn dispatch(
 ) -> u64 {
     let plan = plan.clone();
     let stop = stop.clone();
-    let start = start.into_std();
-    tokio::task::spawn_blocking(move || {
-        let scheduled = release(&plan, &lanes, start, &stop);
+    // A task of its own, so that it runs on a worker thread of the runtime (where the
+    // workers it wakes are queued on that thread) and not on a thread blocked in the caller's
+    // `block_on`.
+    tokio::spawn(async move {
+        let scheduled = release(&plan, &lanes, start, &stop).await;
         for lane in &lanes {
             lane.close();
         }
         scheduled
     })
     .await
-    // invariant: `release` does not panic (sampling and handing over are infallible).
-    .expect("the dispatcher thread does not panic")
+    // invariant: `release` does not panic (sampling and handing over are infallible), and
+    // the task is not aborted (the run awaits it).
+    .expect("the dispatcher task does not panic")
 }
 
-/// The dispatcher loop (blocking): the plan's requests (its shard's, when sharded) at their
-/// intended times.
-fn release(
+/// The dispatcher loop: the plan's requests (its shard's, when sharded) at their intended
+/// times.
+async fn release(
     plan: &Plan,
     lanes: &[Arc<Lane>],
-    start: std::time::Instant,
+    start: Instant,
     stop: &CancellationToken,
 ) -> u64 {
-    let pacer = Pacer::new();
+    let mut pacer = Pacer::new();
     let mut scheduled = 0;
+    let mut burst = 0;
     for request in plan.requests() {
         let intended = start + request.offset;
-        if !pacer.wait_until(intended, stop) {
+        if Instant::now() < intended {
+            burst = 0;
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                () = pacer.sleep_until(intended) => {}
+            }
+        } else if stop.is_cancelled() {
             break;
+        } else {
+            burst += 1;
+            if burst >= RELEASE_BURST {
+                burst = 0;
+                tokio::task::yield_now().await;
+            }
         }
-        let job = Job {
-            intended: Instant::from_std(intended),
+        let lane = &lanes[request.place];
+        let mut job = Job {
+            intended,
             object: request.object as u32,
             query: request.query,
         };
-        if lanes[request.place].offer(job, stop) == Offered::Stopped {
-            break;
+        loop {
+            match lane.offer(job) {
+                Ok(Offered::Stopped) => return scheduled,
+                Ok(Offered::Handed | Offered::Queued) => break,
+                Err(full) => {
+                    // Every connection busy and the backlog full: wait for room. Intended
+                    // times do not move, so the wait shows in latency.
+                    job = full;
+                    tokio::select! {
+                        biased;
+                        _ = stop.cancelled() => return scheduled,
+                        () = lane.room() => {}
+                    }
+                }
+            }
         }
         scheduled += 1;
     }
     scheduled
 }
 
-/// Sleeps a thread until an instant with the kernel's high-resolution timer.
-///
-/// Lowers the calling thread's timer slack (how much later than asked Linux may wake it, to
-/// batch wake-ups; 50 µs by default) to 1 µs while it lives, and restores it on drop.
-struct Pacer {
+/// Waits for an instant with the kernel's high-resolution timer, on the runtime (see the
+/// module docs): a `timerfd` registered with the reactor, re-armed for each wait.
+#[derive(Debug)]
+pub(crate) struct Pacer {
     #[cfg(target_os = "linux")]
-    previous_slack: Option<u64>,
+    timer: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
 }
 
-/// Longest single sleep, so a cancelled run is noticed promptly.
-const MAX_NAP: Duration = Duration::from_millis(20);
-
 impl Pacer {
-    fn new() -> Pacer {
+    /// A pacer; on Linux with its own timerfd (tokio's timer if none can be made, with a
+    /// warning). Must be called inside the runtime.
+    pub(crate) fn new() -> Pacer {
         #[cfg(target_os = "linux")]
         {
-            let previous_slack = rustix::thread::current_timer_slack().ok();
-            if rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1_000)).is_err() {
-                tracing::debug!("could not lower the dispatcher's timer slack");
+            use rustix::time::{TimerfdClockId, TimerfdFlags, timerfd_create};
+            let timer = timerfd_create(
+                TimerfdClockId::Monotonic,
+                TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+            )
+            .map_err(std::io::Error::from)
+            .and_then(|fd| {
+                // tokio deprecates the safe constructors because an arbitrary `T` may let its
+                // fd be closed while still registered; an `OwnedFd` owned by the `AsyncFd` is
+                // closed only when the `AsyncFd` drops it, after deregistering it.
+                #[allow(deprecated)]
+                tokio::io::unix::AsyncFd::with_interest(fd, tokio::io::Interest::READABLE)
+            });
+            match timer {
+                Ok(timer) => Pacer { timer: Some(timer) },
+                Err(error) => {
+                    tracing::warn!(
+                        %error,
+                        "no timerfd for the dispatcher: requests are released on tokio's \
+                         millisecond timer and leave up to a millisecond late"
+                    );
+                    Pacer { timer: None }
+                }
             }
-            Pacer { previous_slack }
         }
         #[cfg(not(target_os = "linux"))]
         Pacer {}
     }
 
-    /// Sleeps until `deadline`; `false` if `stop` was cancelled first.
-    fn wait_until(&self, deadline: std::time::Instant, stop: &CancellationToken) -> bool {
-        loop {
-            if stop.is_cancelled() {
-                return false;
+    /// Waits until `deadline` (returns at once if it has passed); never wakes before it.
+    pub(crate) async fn sleep_until(&mut self, deadline: Instant) {
+        #[cfg(target_os = "linux")]
+        if let Some(timer) = &self.timer {
+            loop {
+                let now = Instant::now();
+                if now >= deadline {
+                    return;
+                }
+                if arm(timer.get_ref(), deadline - now).is_err() {
+                    break;
+                }
+                match timer.readable().await {
+                    Ok(mut ready) => {
+                        let mut expirations = [0u8; 8];
+                        // Read (or find unreadable) and clear the readiness either way: the
+                        // timer is one-shot, so it becomes readable again only once re-armed
+                        // and expired, which the reactor reports anew.
+                        let _ = rustix::io::read(timer.get_ref(), &mut expirations);
+                        ready.clear_ready();
+                    }
+                    Err(_) => break,
+                }
             }
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                return true;
-            }
-            std::thread::sleep((deadline - now).min(MAX_NAP));
         }
+        // No timerfd, or it failed: tokio's timer (at the next millisecond tick after the
+        // deadline).
+        tokio::time::sleep_until(deadline).await;
     }
 }
 
+/// Arms `timer` to expire once, `after` from now (at least a nanosecond: zero disarms it).
 #[cfg(target_os = "linux")]
-impl Drop for Pacer {
-    fn drop(&mut self) {
-        // The thread returns to tokio's blocking pool: give it back its slack.
-        if let Some(slack) = self.previous_slack {
-            let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(slack));
-        }
-    }
+fn arm(timer: &std::os::fd::OwnedFd, after: Duration) -> rustix::io::Result<()> {
+    use rustix::time::{Itimerspec, TimerfdTimerFlags, Timespec, timerfd_settime};
+    let after = after.max(Duration::from_nanos(1));
+    let value = Timespec {
+        tv_sec: after.as_secs().try_into().unwrap_or(i64::MAX),
+        tv_nsec: after.subsec_nanos().into(),
+    };
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    timerfd_settime(
+        timer,
+        TimerfdTimerFlags::empty(),
+        &Itimerspec {
+            it_interval: zero,
+            it_value: value,
+        },
+    )
+    .map(|_| ())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_pacer_never_wakes_early_and_stops_when_cancelled() {
-        let pacer = Pacer::new();
-        let stop = CancellationToken::new();
-        let deadline = std::time::Instant::now() + Duration::from_millis(2);
-        assert!(pacer.wait_until(deadline, &stop));
-        assert!(std::time::Instant::now() >= deadline);
-        stop.cancel();
-        let far = std::time::Instant::now() + Duration::from_secs(3600);
-        assert!(
-            !pacer.wait_until(far, &stop),
-            "a cancelled run does not wait"
-        );
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn the_pacer_lowers_the_timer_slack_and_restores_it() {
-        let before = rustix::thread::current_timer_slack().unwrap();
-        {
-            let _pacer = Pacer::new();
-            assert_eq!(rustix::thread::current_timer_slack().unwrap(), 1_000);
+    #[tokio::test]
+    async fn the_pacer_never_wakes_early() {
+        let mut pacer = Pacer::new();
+        #[cfg(target_os = "linux")]
+        assert!(pacer.timer.is_some(), "the timerfd was made");
+        for micros in [1, 150, 2_000, 150, 0] {
+            let deadline = Instant::now() + Duration::from_micros(micros);
+            pacer.sleep_until(deadline).await;
+            assert!(Instant::now() >= deadline, "woke before {micros} µs");
         }
-        assert_eq!(rustix::thread::current_timer_slack().unwrap(), before);
+        // A deadline in the past returns at once.
+        pacer
+            .sleep_until(Instant::now() - Duration::from_millis(5))
+            .await;
     }
 }

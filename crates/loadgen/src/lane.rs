@@ -12,32 +12,28 @@
 //! without waiting: that request waited for a connection, and says so ([`Taken::queued`]).
 //!
 //! The lane's state sits under one short `std` lock (a push or a pop; nothing is awaited
-//! under it), taken by the dispatcher thread and by workers on the runtime. It replaces one
+//! under it), taken by the dispatcher and by the workers, all tasks on the runtime. It replaces one
 //! queue shared through an async mutex, where every request passed the lock from one waiting
 //! worker to the next: each hand-over needed the next worker to be scheduled first, so on a
 //! busy runtime requests sat in the queue while connections were idle.
 //!
-//! The backlog is bounded; when it is full the dispatcher waits for room ([`Lane::offer`]),
-//! which does not change any request's intended time, so latency stays honest.
+//! The backlog is bounded; when it is full the dispatcher waits for room ([`Lane::offer`],
+//! [`Lane::room`]), which does not change any request's intended time, so latency stays
+//! honest.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard};
 
-use tokio::sync::oneshot;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::{Notify, oneshot};
 
 use crate::dispatch::Job;
-
-/// Longest the dispatcher waits for room at once, so a cancelled run is noticed promptly.
-const ROOM_NAP: Duration = Duration::from_millis(20);
 
 /// One place's idle workers and the requests waiting for one (see the module docs).
 #[derive(Debug)]
 pub(crate) struct Lane {
     state: Mutex<State>,
-    /// Signalled when a worker takes a request out of a full backlog.
-    room: Condvar,
+    /// Notified when a worker takes a request out of a full backlog.
+    room: Notify,
     capacity: usize,
 }
 
@@ -58,7 +54,7 @@ pub(crate) enum Offered {
     Handed,
     /// Every worker was busy: queued in the backlog.
     Queued,
-    /// The run stopped (or the lane closed) first; the request was not sent.
+    /// The lane was closed: the request was not sent.
     Stopped,
 }
 
@@ -76,7 +72,7 @@ impl Lane {
     pub(crate) fn new(capacity: usize) -> Lane {
         Lane {
             state: Mutex::new(State::default()),
-            room: Condvar::new(),
+            room: Notify::new(),
             capacity: capacity.max(1),
         }
     }
@@ -86,34 +82,34 @@ impl Lane {
         self.state.lock().expect("the lane lock is not poisoned")
     }
 
-    /// Hands `job` to the worker that came free last, or queues it when every worker is busy. With
-    /// a full backlog it blocks the calling thread until there is room (or `stop`). Called
-    /// by the dispatcher thread, never on the runtime.
-    pub(crate) fn offer(&self, job: Job, stop: &CancellationToken) -> Offered {
+    /// Hands `job` to the worker that came free last, or queues it when every worker is
+    /// busy; gives it back (`Err`) when the backlog is full: the caller waits for
+    /// [`Lane::room`] and offers it again. Never waits.
+    pub(crate) fn offer(&self, job: Job) -> Result<Offered, Job> {
         let mut job = job;
         let mut state = self.lock();
-        loop {
-            if state.closed || stop.is_cancelled() {
-                return Offered::Stopped;
-            }
-            while let Some(slot) = state.idle.pop_back() {
-                // A worker that stopped waiting (the run is ending) dropped its receiver:
-                // the request comes back and goes to the next one.
-                match slot.send(job) {
-                    Ok(()) => return Offered::Handed,
-                    Err(back) => job = back,
-                }
-            }
-            if state.backlog.len() < self.capacity {
-                state.backlog.push_back(job);
-                return Offered::Queued;
-            }
-            state = match self.room.wait_timeout(state, ROOM_NAP) {
-                Ok((state, _)) => state,
-                // invariant: see `lock`.
-                Err(_) => unreachable!("the lane lock is not poisoned"),
-            };
+        if state.closed {
+            return Ok(Offered::Stopped);
         }
+        while let Some(slot) = state.idle.pop_back() {
+            // A worker that stopped waiting (the run is ending) dropped its receiver: the
+            // request comes back and goes to the next one.
+            match slot.send(job) {
+                Ok(()) => return Ok(Offered::Handed),
+                Err(back) => job = back,
+            }
+        }
+        if state.backlog.len() < self.capacity {
+            state.backlog.push_back(job);
+            return Ok(Offered::Queued);
+        }
+        Err(job)
+    }
+
+    /// Returns once a worker took a request out of a full backlog since the last return (at
+    /// once if one did since): the dispatcher's wait after [`Lane::offer`] gave a request back.
+    pub(crate) async fn room(&self) {
+        self.room.notified().await;
     }
 
     /// Ends the lane: idle workers wake with nothing, busy ones drain the backlog and stop.
@@ -121,8 +117,6 @@ impl Lane {
         let mut state = self.lock();
         state.closed = true;
         state.idle.clear();
-        drop(state);
-        self.room.notify_all();
     }
 
     /// The next request for a worker: the oldest queued one, else the next one released to
@@ -188,7 +182,6 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_request_goes_to_the_worker_that_came_free_last_and_wakes_only_it() {
         let lane = Arc::new(Lane::new(8));
-        let stop = CancellationToken::new();
         let mut workers = Vec::new();
         for _ in 0..3 {
             let lane = lane.clone();
@@ -196,7 +189,7 @@ mod tests {
             settle().await;
         }
         assert_eq!(lane.idle(), 3);
-        assert_eq!(lane.offer(job(7), &stop), Offered::Handed);
+        assert_eq!(lane.offer(job(7)), Ok(Offered::Handed));
         settle().await;
         assert!(
             workers[2].is_finished(),
@@ -216,9 +209,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn with_every_worker_busy_requests_queue_in_order_and_say_they_waited() {
         let lane = Lane::new(8);
-        let stop = CancellationToken::new();
-        assert_eq!(lane.offer(job(1), &stop), Offered::Queued);
-        assert_eq!(lane.offer(job(2), &stop), Offered::Queued);
+        assert_eq!(lane.offer(job(1)), Ok(Offered::Queued));
+        assert_eq!(lane.offer(job(2)), Ok(Offered::Queued));
         assert_eq!(lane.queued(), 2);
         let first = lane.take().await.unwrap();
         assert_eq!((first.job.object, first.queued), (1, true));
@@ -235,7 +227,6 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_worker_that_stopped_waiting_does_not_lose_the_request() {
         let lane = Arc::new(Lane::new(8));
-        let stop = CancellationToken::new();
         let waiting = {
             let lane = lane.clone();
             tokio::spawn(async move { lane.take().await })
@@ -249,36 +240,38 @@ mod tests {
         settle().await;
         gone.abort();
         settle().await;
-        assert_eq!(lane.offer(job(5), &stop), Offered::Handed);
+        assert_eq!(lane.offer(job(5)), Ok(Offered::Handed));
         let taken = waiting.await.unwrap().unwrap();
         assert_eq!(taken.job.object, 5, "the next idle worker got it");
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_full_backlog_holds_the_dispatcher_until_a_worker_makes_room_or_the_run_stops() {
+    async fn a_full_backlog_gives_the_request_back_until_a_worker_makes_room() {
         let lane = Arc::new(Lane::new(1));
-        let stop = CancellationToken::new();
-        assert_eq!(lane.offer(job(1), &stop), Offered::Queued);
+        assert_eq!(lane.offer(job(1)), Ok(Offered::Queued));
+        let back = lane.offer(job(2)).expect_err("the backlog is full");
+        assert_eq!(back.object, 2, "the same request comes back");
         let dispatcher = {
-            let (lane, stop) = (lane.clone(), stop.clone());
-            std::thread::spawn(move || lane.offer(job(2), &stop))
+            let lane = lane.clone();
+            tokio::spawn(async move {
+                lane.room().await;
+                lane.offer(back)
+            })
         };
-        // The dispatcher thread cannot queue until the backlog has room; this take makes it.
+        settle().await;
+        assert!(
+            !dispatcher.is_finished(),
+            "no room yet: the dispatcher waits"
+        );
         let first = lane.take().await.unwrap();
         assert_eq!(first.job.object, 1);
-        assert_eq!(dispatcher.join().unwrap(), Offered::Queued);
+        assert_eq!(dispatcher.await.unwrap(), Ok(Offered::Queued));
         assert_eq!(lane.take().await.unwrap().job.object, 2);
-
-        assert_eq!(lane.offer(job(3), &stop), Offered::Queued);
-        let blocked = {
-            let (lane, stop) = (lane.clone(), stop.clone());
-            std::thread::spawn(move || lane.offer(job(4), &stop))
-        };
-        stop.cancel();
+        lane.close();
         assert_eq!(
-            blocked.join().unwrap(),
-            Offered::Stopped,
-            "a stopped run frees the dispatcher"
+            lane.offer(job(3)),
+            Ok(Offered::Stopped),
+            "a closed lane takes nothing"
         );
     }
 }

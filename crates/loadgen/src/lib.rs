@@ -12,7 +12,7 @@
 //! - [`plan`]: the validated, seeded workload of a run ([`Plan`]).
 //! - [`replay`]: an access log's requests at their logged times ([`replay::ReplayLog`]).
 //! - [`mod@run`]: the engine ([`run()`], [`RunOptions`]); `dispatch` paces the open-loop
-//!   schedule on a thread of its own, `lane` hands each request to an idle connection of its
+//!   schedule on the runtime (a timerfd per wait, on Linux), `lane` hands each request to an idle connection of its
 //!   place, `client` sends each request and reads its response on the worker's task (a lean
 //!   HTTP/1.1 client), `sent` stamps when a request's first byte was written.
 //! - [`record`]: per-worker HDR histograms by place × X-Cache × PoP × tier, merged at the end.

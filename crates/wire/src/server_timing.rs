@@ -151,26 +151,45 @@ pub struct Metric<'a> {
     pub dur: Option<f64>,
 }
 
-/// Splits `text` at `separator`s outside quoted strings.
-fn split_outside_quotes(text: &str, separator: u8) -> impl Iterator<Item = &str> {
-    let mut start = 0;
-    let mut quoted = false;
-    let mut escaped = false;
-    let mut pieces = Vec::new();
-    for (i, b) in text.bytes().enumerate() {
-        match b {
-            _ if escaped => escaped = false,
-            b'\\' if quoted => escaped = true,
-            b'"' => quoted = !quoted,
-            _ if b == separator && !quoted => {
-                pieces.push(&text[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
+/// Splits `text` at `separator`s outside quoted strings (lazily, without allocating: the
+/// load generator reads every response's `Server-Timing` this way).
+fn split_outside_quotes(text: &str, separator: u8) -> SplitOutsideQuotes<'_> {
+    SplitOutsideQuotes {
+        rest: Some(text),
+        separator,
     }
-    pieces.push(&text[start..]);
-    pieces.into_iter()
+}
+
+/// The pieces of [`split_outside_quotes`]: every piece between separators, the last one
+/// too (one empty piece for an empty text).
+struct SplitOutsideQuotes<'a> {
+    /// What is left to split; `None` once the last piece was given.
+    rest: Option<&'a str>,
+    separator: u8,
+}
+
+impl<'a> Iterator for SplitOutsideQuotes<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let text = self.rest?;
+        let mut quoted = false;
+        let mut escaped = false;
+        for (i, b) in text.bytes().enumerate() {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' if quoted => escaped = true,
+                b'"' => quoted = !quoted,
+                _ if b == self.separator && !quoted => {
+                    self.rest = Some(&text[i + 1..]);
+                    return Some(&text[..i]);
+                }
+                _ => {}
+            }
+        }
+        self.rest = None;
+        Some(text)
+    }
 }
 
 /// Parses one `Server-Timing` value into its metrics; empty members are skipped and a
@@ -208,7 +227,32 @@ pub fn parse(value: &str) -> impl Iterator<Item = Metric<'_>> {
 
 /// The `desc` of the first metric called `name` in one value.
 pub fn desc_of<'a>(value: &'a str, name: &str) -> Option<&'a str> {
-    parse(value).find(|m| m.name == name).and_then(|m| m.desc)
+    // As `parse(value).find(|m| m.name == name).and_then(|m| m.desc)`, without reading the
+    // parameters (a `dur` to parse) of the metrics before it.
+    split_outside_quotes(value, b',')
+        .find_map(|member| {
+            let mut parts = split_outside_quotes(member, b';');
+            let found = parts.next()?.trim();
+            if found.is_empty() || found != name {
+                return None;
+            }
+            let mut desc = None;
+            for parameter in parts {
+                let Some((key, raw)) = parameter.split_once('=') else {
+                    continue;
+                };
+                if key.trim().eq_ignore_ascii_case("desc") {
+                    let raw = raw.trim();
+                    desc = Some(
+                        raw.strip_prefix('"')
+                            .and_then(|r| r.strip_suffix('"'))
+                            .unwrap_or(raw),
+                    );
+                }
+            }
+            Some(desc)
+        })
+        .flatten()
 }
 
 /// The `cdn-hit-layer` description in one value, as written.
@@ -252,6 +296,37 @@ pub const CDN_PREFIX: &str = "cdn-";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn desc_of_reads_what_parse_reads() {
+        let values = [
+            "",
+            ",",
+            "cdn-hit-layer;desc=REC",
+            "cdn-upstream-dns;dur=0, cdn-hit-layer;desc=\"Origin Shield\"",
+            "cdn-hit-layer, cdn-hit-layer;desc=EDGE",
+            "cdn-hit-layer;desc=EDGE;desc=REC",
+            "cdn-hit-layer ; DESC = \"a,b;c\" , x;desc=y",
+            "a;desc=\"q\\\"uote,d\";dur=1, cdn-hit-layer;desc=REC",
+            ";desc=x, cdn-hit-layer;desc",
+            "CDN-HIT-LAYER;desc=EDGE",
+            "cdn-hit-layer;desc=\"unterminated, cdn-hit-layer;desc=EDGE",
+        ];
+        for value in values {
+            for name in [metric::HIT_LAYER, "a", "x", ""] {
+                assert_eq!(
+                    desc_of(value, name),
+                    parse(value).find(|m| m.name == name).and_then(|m| m.desc),
+                    "{value:?} {name:?}"
+                );
+            }
+        }
+        assert_eq!(
+            split_outside_quotes("a,\"b,c\",", b',').collect::<Vec<_>>(),
+            ["a", "\"b,c\"", ""]
+        );
+        assert_eq!(split_outside_quotes("", b',').collect::<Vec<_>>(), [""]);
+    }
 
     #[test]
     fn durations_are_written_as_display_writes_them() {
