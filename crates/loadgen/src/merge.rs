@@ -21,7 +21,9 @@ use crate::compare::Comparison;
 use crate::origin_load::OriginCounters;
 use crate::record::Recorder;
 use crate::recorded::{RecordedOrigin, measurements, tier_links};
-use crate::report::{ErrorSeries, Measurements, OriginLoad, OriginRecord, OriginSecond, Report};
+use crate::report::{
+    ErrorPoint, ErrorSeries, Measurements, OriginLoad, OriginRecord, OriginSecond, Report,
+};
 use crate::shard::ShardSet;
 
 /// How strict a merge is.
@@ -124,7 +126,8 @@ pub fn merge(reports: &[Report], options: MergeOptions) -> Result<Report, MergeE
         fingerprint: first.fingerprint.clone(),
         recorder: &recorder,
         delivery: &delivery,
-        // The series is not carried in `Recorded`: a merged report has none.
+        // The series' histograms are not carried in `Recorded`: the shards' points are
+        // merged below instead.
         series: &ErrorSeries::default(),
         scheduled: reports.iter().map(|r| r.totals.scheduled).sum(),
         elapsed: Duration::from_secs_f64(elapsed_s.max(0.0)),
@@ -136,7 +139,42 @@ pub fn merge(reports: &[Report], options: MergeOptions) -> Result<Report, MergeE
     if !tiers.is_empty() {
         merged.set_tier_links(&tiers);
     }
+    merged
+        .emulator_error
+        .set_series(merged_points(reports), elapsed_s.max(0.0));
     Ok(merged)
+}
+
+/// The shards' error series as one: per interval (by its start), counts and rates summed,
+/// each percentile the highest of the shards' (an upper bound of the whole run's: if no
+/// shard has more than 1 % of its values above its p99, the run has no more than 1 % above
+/// the highest), max exact. An interval some shard measured with another length (a longer
+/// shard's coarser bins) is left out rather than mixed.
+fn merged_points(reports: &[Report]) -> Vec<ErrorPoint> {
+    let mut points: Vec<ErrorPoint> = Vec::new();
+    let mut mixed: Vec<f64> = Vec::new();
+    for point in reports.iter().flat_map(|r| &r.emulator_error.series) {
+        match points.iter_mut().find(|p| p.start_s == point.start_s) {
+            Some(into) if into.interval_s == point.interval_s => {
+                into.rate_per_s += point.rate_per_s;
+                for (into, from) in [
+                    (&mut into.client_links, &point.client_links),
+                    (&mut into.tier_links, &point.tier_links),
+                    (&mut into.send_lateness, &point.send_lateness),
+                ] {
+                    into.count += from.count;
+                    into.p50_ms = into.p50_ms.max(from.p50_ms);
+                    into.p99_ms = into.p99_ms.max(from.p99_ms);
+                    into.max_ms = into.max_ms.max(from.max_ms);
+                }
+            }
+            Some(_) => mixed.push(point.start_s),
+            None => points.push(point.clone()),
+        }
+    }
+    points.retain(|p| !mixed.contains(&p.start_s));
+    points.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
+    points
 }
 
 /// The comparison of the whole run from the comparisons of its shards: each run (direct,
@@ -516,12 +554,30 @@ mod tests {
         assert_eq!(merged.errors.total, whole.errors.total);
         assert_eq!(merged.errors.by_kind, whole.errors.by_kind);
         assert_eq!(merged.errors.by_place, whole.errors.by_place);
-        // A merged report carries no series (it is not in `Recorded`); all else is equal.
-        assert!(!whole.emulator_error.series.is_empty());
+        // The merged series is the shards' points merged (counts and rates add up to the
+        // whole run's, percentiles at most the highest shard's); all else is equal.
+        let series = &whole.emulator_error.series;
+        assert!(!series.is_empty());
+        let merged_series = &merged.emulator_error.series;
+        assert_eq!(merged_series.len(), series.len());
+        for (merged, whole) in merged_series.iter().zip(series) {
+            assert_eq!(merged.start_s, whole.start_s);
+            assert_eq!(merged.interval_s, whole.interval_s);
+            assert!(
+                (merged.rate_per_s - whole.rate_per_s).abs() < 1e-6,
+                "{merged:?}"
+            );
+            assert_eq!(merged.send_lateness.count, whole.send_lateness.count);
+            assert_eq!(merged.send_lateness.max_ms, whole.send_lateness.max_ms);
+            assert!(merged.send_lateness.p99_ms >= whole.send_lateness.p99_ms);
+        }
         let mut whole_error = whole.emulator_error.clone();
-        whole_error.series.clear();
-        whole_error.late_in_part = None;
-        assert_eq!(merged.emulator_error, whole_error);
+        let mut merged_error = merged.emulator_error.clone();
+        for error in [&mut whole_error, &mut merged_error] {
+            error.series.clear();
+            error.late_in_part = None;
+        }
+        assert_eq!(merged_error, whole_error);
         assert_eq!(
             merged.emulator_error.tier_links.count, 2_000,
             "the tier links' lateness adds up too"

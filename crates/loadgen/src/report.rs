@@ -161,7 +161,8 @@ pub struct EmulatorError {
     /// of two seconds in long runs), each with the achieved rate and the p50/p99 of the
     /// client links, the tier links and send lateness in it. Values are binned by when they
     /// happened: a delivery when it reached its reader, a send when the request was due.
-    /// Empty when nothing was measured over time (closed loop `--target` runs, merged shards).
+    /// Empty when nothing was measured over time (closed loop `--target` runs). Merged shards
+    /// merge their points (counts and rates summed, each percentile the shards' highest).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<ErrorPoint>,
     /// The intervals of [`series`](EmulatorError::series) where a p99 was above
