@@ -71,7 +71,9 @@ impl Node {
         let served = served(Ok(()));
         let buffered = needs_buffer(&exchange.parts, &head.headers, &template, content_length);
         let guard = exchange.guard.take().unwrap_or_else(LeaderGuard::detached);
-        let read = self.start_fill(&exchange, template, &head.headers, incoming, guard);
+        let read = self
+            .start_fill(&exchange, template, &head.headers, incoming, guard)
+            .await;
         let response = if buffered {
             match lock::completed(read).await {
                 BodyEnd::Complete { object, .. } => with_cookies_of(
@@ -100,7 +102,13 @@ impl Node {
     /// Publishes the head into the flight `guard` leads and spawns the fill task; returns the
     /// leader's reader of the flight. Every storable fill runs as its own tracked task, so
     /// the leader's viewer reads it like any waiter and leaving does not cut the others.
-    fn start_fill(
+    ///
+    /// The fill is polled once here before it is spawned: the body's first chunks (often the
+    /// whole body) are usually in hyper's channel already, so they are in the flight before
+    /// the viewer's head is written and go out with it in one write, rather than the head
+    /// alone now and the body once the fill task has run (a second write and a second wake-up
+    /// of the next hop down). A body that is all there is stored before the head is sent.
+    async fn start_fill(
         &self,
         exchange: &Exchange<'_>,
         template: ObjectTemplate,
@@ -130,8 +138,13 @@ impl Node {
             max: self.store.max_object_bytes(),
             metrics: self.metrics.clone(),
         };
-        self.shutdown
-            .spawn(fill.run(incoming, guard).in_current_span());
+        let mut run = Box::pin(fill.run(incoming, guard).in_current_span());
+        let done =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(run.as_mut().poll(cx).is_ready()))
+                .await;
+        if !done {
+            self.shutdown.spawn(run);
+        }
         read
     }
 
