@@ -10,6 +10,7 @@ use edgelab_common::admin::{Admin, AdminRoutes, Readiness, authorize};
 use edgelab_common::body::{self, Body};
 use edgelab_common::config::ConfigErrors;
 use edgelab_common::names::{header as names, path};
+use edgelab_common::serve::lane::{Answer, WireHead};
 use edgelab_common::serve::{Handler, ListenerFamilies, ServeOptions, serve};
 use edgelab_common::shutdown::Shutdown;
 use http::header::{self, HeaderName};
@@ -23,7 +24,7 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::body::{ObjectBody, Segment};
-use crate::catalog::{Catalog, CatalogError, Object, Source};
+use crate::catalog::{Catalog, CatalogError, MAX_FRAME, Object, Source};
 use crate::config::{Faults, FaultsConfig, OriginConfig, OriginSettings};
 use crate::metrics::{FaultKind, OriginMetrics};
 use edgelab_wire::conditional::{self, Conditions, Precondition, Validators};
@@ -235,6 +236,7 @@ pub fn start_with_catalog(
     let options = ServeOptions {
         drain_deadline: settings.drain_deadline,
         limits: settings.listener,
+        lane: settings.listener.lane,
         metrics: listeners.listener("traffic"),
         ..ServeOptions::default()
     };
@@ -291,18 +293,129 @@ struct Traffic {
 impl Handler for Traffic {
     async fn handle(&self, request: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
         let started = Instant::now();
-        let mut response = self.respond(request).await;
-        let state = &self.state;
-        response
-            .headers_mut()
-            .insert(names::X_EDGELAB_ORIGIN, state.placement.clone());
-        state.metrics.request(response.status());
-        state
-            .metrics
-            .duration
-            .observe(started.elapsed().as_secs_f64());
-        response
+        let response = self.respond(request).await;
+        self.finish(response, started)
     }
+
+    fn answers_now(&self) -> bool {
+        true
+    }
+
+    /// The lane's answers: with quiet faults, a GET or HEAD of a pool object (and the
+    /// outage's 503) is answered at once, as [`Handler::handle`] answers it. A plain one (no
+    /// precondition, no `Range`, a body of one pool frame) is written as HTTP/1.1 text
+    /// without a map ([`Traffic::write_plain`]); the rest (and the catalog) build their
+    /// response as `handle` does. Injected delays, errors, resets, slow bodies, files and
+    /// `/echo/` go to `handle` (the connection to hyper).
+    fn write_now(
+        &self,
+        request: Request<()>,
+        _peer: SocketAddr,
+        head: &mut WireHead<'_>,
+    ) -> Option<Answer> {
+        let started = Instant::now();
+        let state = &self.state;
+        let faults = state.faults();
+        if faults.outage {
+            state.metrics.fault(FaultKind::Outage);
+            let response = body::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "origin outage (fault injection)",
+            );
+            return Some(Answer::Response(self.finish(response, started)));
+        }
+        if !faults.is_quiet() {
+            return None;
+        }
+        let path = request.uri().path();
+        if path == path::WELL_KNOWN_CATALOG {
+            let response = catalog_response(&state.catalog, request.method());
+            return Some(Answer::Response(self.finish(response, started)));
+        }
+        if is_echo(path) {
+            return None;
+        }
+        let Some(object) = state.catalog.find(path) else {
+            let response = body::text(StatusCode::NOT_FOUND, format!("no object at {path}"));
+            return Some(Answer::Response(self.finish(response, started)));
+        };
+        let Source::Pool { offset } = object.source else {
+            return None;
+        };
+        let is_head = request.method() == Method::HEAD;
+        if plain(request.headers(), is_head)
+            && (is_head || (1..=MAX_FRAME as u64).contains(&object.size))
+        {
+            let body = self.write_plain(&object, offset, is_head, head);
+            head.give_back(request.into_parts().0.headers);
+            state.metrics.request(StatusCode::OK);
+            state
+                .metrics
+                .duration
+                .observe(started.elapsed().as_secs_f64());
+            return Some(Answer::Written(body));
+        }
+        let response = match self.check(request.method(), request.headers(), &object) {
+            Ok(plan) => self.finish_object(plan, &object, None, &faults, false),
+            Err(response) => response,
+        };
+        Some(Answer::Response(self.finish(response, started)))
+    }
+}
+
+/// Whether a request's fields leave a GET or HEAD of an object a plain 200 of the whole
+/// body: no precondition and (for a GET) no `Range`. Any such field, whatever its value,
+/// sends the request through the map.
+fn plain(headers: &HeaderMap, is_head: bool) -> bool {
+    [
+        header::IF_MATCH,
+        header::IF_NONE_MATCH,
+        header::IF_MODIFIED_SINCE,
+        header::IF_UNMODIFIED_SINCE,
+    ]
+    .iter()
+    .all(|name| !headers.contains_key(name))
+        && (is_head || !headers.contains_key(header::RANGE))
+}
+
+fn is_echo(path: &str) -> bool {
+    path.strip_prefix(path::ORIGIN_ECHO)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Lower-case hex of `n`, 16 digits (as `{:016x}` writes it).
+fn hex16(n: u64) -> [u8; 16] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = DIGITS[((n >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    out
+}
+
+/// Decimal digits of `n`.
+fn decimal(n: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &digits[at..];
+        }
+    }
+}
+
+/// `Last-Modified` of `seconds` since the epoch as IMF-fixdate (29 bytes, as
+/// `httpdate::fmt_http_date` writes it), without allocating.
+fn http_date(seconds: u64, out: &mut [u8; 29]) -> &[u8] {
+    use std::io::Write as _;
+    let date = httpdate::HttpDate::from(std::time::UNIX_EPOCH + Duration::from_secs(seconds));
+    let mut cursor = std::io::Cursor::new(&mut out[..]);
+    write!(cursor, "{date}").expect("an IMF-fixdate is 29 bytes");
+    let len = cursor.position() as usize;
+    &out[..len]
 }
 
 /// What the faults decided for one request.
@@ -327,10 +440,7 @@ impl Traffic {
         if path == path::WELL_KNOWN_CATALOG {
             return catalog_response(&state.catalog, request.method());
         }
-        let is_echo = path
-            .strip_prefix(path::ORIGIN_ECHO)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
-        let object = if is_echo {
+        let object = if is_echo(path) {
             None
         } else {
             match state.catalog.find(path) {
@@ -366,6 +476,63 @@ impl Traffic {
         }
     }
 
+    /// Adds the replica's placement to an answer and counts it.
+    fn finish(&self, mut response: Response<Body>, started: Instant) -> Response<Body> {
+        let state = &self.state;
+        response
+            .headers_mut()
+            .insert(names::X_EDGELAB_ORIGIN, state.placement.clone());
+        state.metrics.request(response.status());
+        state
+            .metrics
+            .duration
+            .observe(started.elapsed().as_secs_f64());
+        response
+    }
+
+    /// The head of a plain 200 of a pool object, written in the order [`Traffic::handle`]'s
+    /// map has it ([`object_headers`], then `content-type`, `content-length` and the
+    /// placement), and its body: one pool frame (empty after HEAD).
+    fn write_plain(
+        &self,
+        object: &Object,
+        offset: u64,
+        is_head: bool,
+        head: &mut WireHead<'_>,
+    ) -> Bytes {
+        let written = head.status(StatusCode::OK);
+        debug_assert!(written, "a 200 is written");
+        let digest = hex16(object.digest);
+        let mut date = [0u8; 29];
+        let mut digits = [0u8; 20];
+        head.field(
+            header::CACHE_CONTROL.as_str(),
+            object.cache_control.as_bytes(),
+        );
+        head.field_parts(header::ETAG.as_str(), &[b"\"", &digest, b"\""]);
+        head.field(
+            header::LAST_MODIFIED.as_str(),
+            http_date(object.modified, &mut date),
+        );
+        head.field_parts(names::X_EDGELAB_DIGEST, &[b"xxh3=", &digest]);
+        head.field(names::X_EDGELAB_CLASS, object.class.as_str().as_bytes());
+        head.field(header::ACCEPT_RANGES.as_str(), b"bytes");
+        head.field(
+            header::CONTENT_TYPE.as_str(),
+            object.content_type.as_bytes(),
+        );
+        head.content_length(decimal(object.size, &mut digits));
+        head.field(names::X_EDGELAB_ORIGIN, self.state.placement.as_bytes());
+        if is_head {
+            return Bytes::new();
+        }
+        self.state.metrics.response_bytes.inc_by(object.size);
+        self.state
+            .catalog
+            .pool()
+            .frame(offset, object.size as usize)
+    }
+
     async fn object(
         &self,
         request: Request<Incoming>,
@@ -373,7 +540,33 @@ impl Traffic {
         faults: &Faults,
         reset: bool,
     ) -> Response<Body> {
-        let method = request.method();
+        let plan = match self.check(request.method(), request.headers(), &object) {
+            Ok(plan) => plan,
+            Err(response) => return response,
+        };
+        let file = match &object.source {
+            Source::File(path) if !plan.is_head => match tokio::fs::read(path).await {
+                Ok(bytes) => Some(Bytes::from(bytes)),
+                Err(error) => {
+                    return body::text(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("cannot read the file: {error}"),
+                    );
+                }
+            },
+            _ => None,
+        };
+        self.finish_object(plan, &object, file, faults, reset)
+    }
+
+    /// What comes before the body is read: the method, the preconditions and `Range`; an
+    /// answer already, or the plan of one.
+    fn check(
+        &self,
+        method: &Method,
+        request_headers: &HeaderMap,
+        object: &Object,
+    ) -> Result<Plan, Response<Body>> {
         if method != Method::GET && method != Method::HEAD {
             let mut response = body::text(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -382,30 +575,38 @@ impl Traffic {
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-            return response;
+            return Err(response);
         }
         let is_head = method == Method::HEAD;
         let etag = object.etag();
         let modified = object.modified_time();
-        let mut headers = object_headers(&object, &etag, modified);
+        let headers = object_headers(object, &etag, modified);
         let validators = Validators {
             etag: Some(&etag),
             last_modified: Some(modified),
         };
-        let conditions = Conditions::from_headers(request.headers());
+        let conditions = Conditions::from_headers(request_headers);
         match conditional::evaluate(method, &conditions, &validators) {
             Precondition::NotModified => {
-                return with_headers(StatusCode::NOT_MODIFIED, headers, body::empty());
+                return Err(with_headers(
+                    StatusCode::NOT_MODIFIED,
+                    headers,
+                    body::empty(),
+                ));
             }
             Precondition::Failed => {
                 let message = "the representation does not meet the request's preconditions";
-                return with_validators(StatusCode::PRECONDITION_FAILED, message, &headers);
+                return Err(with_validators(
+                    StatusCode::PRECONDITION_FAILED,
+                    message,
+                    &headers,
+                ));
             }
             Precondition::Proceed => {}
         }
         let mut ranges = RangeRequest::Ignore;
         if !is_head
-            && let Some(value) = request.headers().get(header::RANGE)
+            && let Some(value) = request_headers.get(header::RANGE)
             && let Ok(value) = value.to_str()
             && conditional::if_range_holds(&conditions, &validators)
         {
@@ -419,22 +620,31 @@ impl Traffic {
                 header::CONTENT_RANGE,
                 header_value(&range::unsatisfied_range(object.size)),
             );
-            return response;
+            return Err(response);
         }
-        let file = match &object.source {
-            Source::File(path) if !is_head => match tokio::fs::read(path).await {
-                Ok(bytes) => Some(Bytes::from(bytes)),
-                Err(error) => {
-                    return body::text(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        format!("cannot read the file: {error}"),
-                    );
-                }
-            },
-            _ => None,
-        };
+        Ok(Plan {
+            headers,
+            ranges,
+            is_head,
+        })
+    }
+
+    /// The answer of a checked request, its body from the pool or `file`.
+    fn finish_object(
+        &self,
+        plan: Plan,
+        object: &Object,
+        file: Option<Bytes>,
+        faults: &Faults,
+        reset: bool,
+    ) -> Response<Body> {
+        let Plan {
+            mut headers,
+            ranges,
+            is_head,
+        } = plan;
         let pieces = Pieces {
-            object: &object,
+            object,
             pool: self.state.catalog.pool(),
             file,
         };
@@ -455,6 +665,13 @@ impl Traffic {
         }
         with_headers(status, headers, body.boxed())
     }
+}
+
+/// A request that passed [`Traffic::check`]: the object's fields so far, the ranges to send.
+struct Plan {
+    headers: HeaderMap,
+    ranges: RangeRequest,
+    is_head: bool,
 }
 
 /// The headers every answer about `object` carries.

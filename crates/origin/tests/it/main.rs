@@ -3,5 +3,6 @@
 
 mod admin;
 mod catalog;
+mod lane;
 mod objects;
 mod support;
