@@ -242,13 +242,22 @@ impl DelayLine {
         loop {
             self.pump(inner, cx);
             let now = Instant::now();
-            if let Some(front) = self.queue.front_mut() {
-                if front.release > now {
-                    front.waited = true;
-                    let release = front.release;
-                    ready!(self.wait_until(release, cx));
-                    continue;
-                }
+            if let Some(front) = self.queue.front_mut()
+                && front.release > now
+            {
+                front.waited = true;
+                let release = front.release;
+                ready!(self.wait_until(release, cx));
+                continue;
+            }
+            // Every chunk already due goes out in this read, as far as the reader's buffer
+            // goes: one poll (and one wake-up of the reader) for what arrived together.
+            // (The front, if any, is due: a reader with no room gets an empty read, as before.)
+            let delivered = !self.queue.is_empty();
+            while buf.remaining() > 0
+                && let Some(front) = self.queue.front_mut()
+                && front.release <= now
+            {
                 let waited_for = std::mem::take(&mut front.waited).then_some(front.release);
                 let n = buf.remaining().min(front.data.len());
                 buf.put_slice(&front.data[..n]);
@@ -260,6 +269,8 @@ impl DelayLine {
                 if let Some(due) = waited_for {
                     self.delivered(due, now);
                 }
+            }
+            if delivered {
                 return Poll::Ready(Ok(()));
             }
             if let Some(error) = self.error.take() {
@@ -398,6 +409,37 @@ mod tests {
             0,
             "the second connect was on time"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn chunks_already_due_go_out_in_one_read() {
+        use tokio::io::AsyncReadExt;
+        let (client, mut server) = pair().await;
+        let hop = HopModel::fixed(Duration::from_millis(10));
+        let mut stream = LinkStream::new(client, hop, 1);
+        for (round, text) in [&b"first"[..], b"second"].into_iter().enumerate() {
+            server.write_all(text).await.unwrap();
+            while stream.line.as_ref().unwrap().queue.len() == round {
+                pump_once(&mut stream).await;
+            }
+        }
+        let started = Instant::now();
+        let mut buf = [0u8; 64];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"firstsecond", "both due at once: one read");
+        assert_eq!(
+            Instant::now(),
+            started + Duration::from_millis(10),
+            "after the RTT"
+        );
+        assert_eq!(stream.queued_bytes(), 0);
+        // A reader with less room takes what fits; the rest is the next read's.
+        server.write_all(b"third").await.unwrap();
+        let mut small = [0u8; 2];
+        let n = stream.read(&mut small).await.unwrap();
+        assert_eq!(&small[..n], b"th");
+        let n = stream.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"ird");
     }
 
     #[tokio::test]
