@@ -71,7 +71,8 @@ async fn drill(lab: Lab, phase: Duration, shutdown: Shutdown) -> Result<DrillRep
     drill.run(&mut running, progress, shutdown.child()).await
 }
 
-/// The phase table, the failover and the Region outage lines.
+/// The phase table, the failover and the Region outage lines, then the late-host note when
+/// the host ran the drill late.
 fn render(report: &DrillReport) -> String {
     let mut out = String::from(
         "phase                 requests  served   availability  hit ratio   probe ok\n",
@@ -105,6 +106,10 @@ fn render(report: &DrillReport) -> String {
         "Region outage: the caches served {} of requests with every origin replica down (stale-if-error and fresh hits)\n",
         ratio(served, total)
     ));
+    if let Some(note) = report.late_host_note() {
+        out.push_str(&note);
+        out.push('\n');
+    }
     out
 }
 
@@ -113,5 +118,33 @@ fn ratio(part: u64, whole: u64) -> String {
         "-".to_string()
     } else {
         format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_ends_with_the_late_host_note_only_when_the_host_was_late() {
+        let report = |late_p99_ms| DrillReport {
+            az: "use1-az1".into(),
+            phases: Vec::new(),
+            failover: None,
+            region_outage: (9, 10),
+            late_p99_ms,
+            warn_above_ms: 5.0,
+        };
+        let quiet = render(&report(1.5));
+        assert!(!quiet.contains("host ran"), "{quiet}");
+        assert!(quiet.ends_with("fresh hits)\n"), "{quiet}");
+        let late = render(&report(120.4));
+        assert!(
+            late.ends_with(
+                "The host ran the emulation late (p99 120 ms, over 5 ms): these times and losses \
+                 are partly the host's.\n"
+            ),
+            "{late}"
+        );
     }
 }

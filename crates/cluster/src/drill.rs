@@ -93,6 +93,21 @@ pub struct DrillReport {
     pub warn_above_ms: f64,
 }
 
+impl DrillReport {
+    /// The sentence saying the host ran the emulation late, when the drill's own error had a
+    /// p99 over [`DrillReport::warn_above_ms`]: its times and losses are then partly the
+    /// host's. `None` on a host that kept up.
+    pub fn late_host_note(&self) -> Option<String> {
+        (self.late_p99_ms > self.warn_above_ms).then(|| {
+            format!(
+                "The host ran the emulation late (p99 {:.0} ms, over {:.0} ms): these times and \
+                 losses are partly the host's.",
+                self.late_p99_ms, self.warn_above_ms
+            )
+        })
+    }
+}
+
 /// One probe answer.
 struct Probe {
     /// When it was sent, from the drill's start.
@@ -337,6 +352,27 @@ mod tests {
         az: Duration::from_millis(2_000),
         region: Duration::from_millis(4_000),
     };
+
+    #[test]
+    fn the_late_host_note_appears_only_when_the_drill_ran_late() {
+        let report = |late_p99_ms| DrillReport {
+            az: "use1-az1".into(),
+            phases: Vec::new(),
+            failover: None,
+            region_outage: (0, 0),
+            late_p99_ms,
+            warn_above_ms: 5.0,
+        };
+        assert_eq!(report(1.5).late_host_note(), None);
+        assert_eq!(report(5.0).late_host_note(), None);
+        assert_eq!(
+            report(120.4).late_host_note().as_deref(),
+            Some(
+                "The host ran the emulation late (p99 120 ms, over 5 ms): these times and losses \
+                 are partly the host's."
+            )
+        );
+    }
 
     #[test]
     fn the_failover_is_timed_from_the_fault_to_the_first_answer_from_another_replica() {

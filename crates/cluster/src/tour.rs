@@ -387,15 +387,9 @@ fn az_sentence(d: &DrillReport) -> String {
     } else {
         format!("{lost} requests failed")
     };
-    let host = if d.late_p99_ms > d.warn_above_ms {
-        format!(
-            " The host ran the emulation late (p99 {:.0} ms, over {:.0} ms): these times and \
-             losses are partly the host's.",
-            d.late_p99_ms, d.warn_above_ms
-        )
-    } else {
-        String::new()
-    };
+    let host = d
+        .late_host_note()
+        .map_or_else(String::new, |note| format!(" {note}"));
     format!(
         "When {} failed, {failover} and {losses}: {} of {} requests served, {} of {} \
          uncacheable probes answered.{host}",
