@@ -10,7 +10,7 @@ use edgelab_common::admin::{Admin, AdminRoutes, Readiness, authorize};
 use edgelab_common::body::{self, Body};
 use edgelab_common::config::ConfigErrors;
 use edgelab_common::names::{header as names, path};
-use edgelab_common::serve::lane::{Answer, WireHead};
+use edgelab_common::serve::lane::{Answer, WireHead, decimal};
 use edgelab_common::serve::{Handler, ListenerFamilies, ServeOptions, serve};
 use edgelab_common::shutdown::Shutdown;
 use http::header::{self, HeaderName};
@@ -316,28 +316,15 @@ impl Handler for Traffic {
         let started = Instant::now();
         let state = &self.state;
         let faults = state.faults();
-        if faults.outage {
-            state.metrics.fault(FaultKind::Outage);
-            let response = body::text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "origin outage (fault injection)",
-            );
-            return Some(Answer::Response(self.finish(response, started)));
-        }
-        if !faults.is_quiet() {
+        if !faults.outage && !faults.is_quiet() {
             return None;
         }
-        let path = request.uri().path();
-        if path == path::WELL_KNOWN_CATALOG {
-            let response = catalog_response(&state.catalog, request.method());
-            return Some(Answer::Response(self.finish(response, started)));
-        }
-        if is_echo(path) {
-            return None;
-        }
-        let Some(object) = state.catalog.find(path) else {
-            let response = body::text(StatusCode::NOT_FOUND, format!("no object at {path}"));
-            return Some(Answer::Response(self.finish(response, started)));
+        let object = match self.route(&faults, request.method(), request.uri().path()) {
+            Route::Answer(response) => {
+                return Some(Answer::Response(self.finish(response, started)));
+            }
+            Route::Echo => return None,
+            Route::Object(object) => object,
         };
         let Source::Pool { offset } = object.source else {
             return None;
@@ -393,20 +380,6 @@ fn hex16(n: u64) -> [u8; 16] {
     out
 }
 
-/// Decimal digits of `n`.
-fn decimal(n: u64, digits: &mut [u8; 20]) -> &[u8] {
-    let mut at = digits.len();
-    let mut n = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &digits[at..];
-        }
-    }
-}
-
 /// `Last-Modified` of `seconds` since the epoch as IMF-fixdate (29 bytes, as
 /// `httpdate::fmt_http_date` writes it), without allocating.
 fn http_date(seconds: u64, out: &mut [u8; 29]) -> &[u8] {
@@ -416,6 +389,16 @@ fn http_date(seconds: u64, out: &mut [u8; 29]) -> &[u8] {
     write!(cursor, "{date}").expect("an IMF-fixdate is 29 bytes");
     let len = cursor.position() as usize;
     &out[..len]
+}
+
+/// Where [`Traffic::route`] sends a request.
+enum Route {
+    /// Answered as it is (the outage's 503, the catalog, a 404).
+    Answer(Response<Body>),
+    /// `/echo/`: answered from the request's own body, by hyper.
+    Echo,
+    /// An object of the catalog.
+    Object(Object),
 }
 
 /// What the faults decided for one request.
@@ -429,26 +412,10 @@ impl Traffic {
     async fn respond(&self, request: Request<Incoming>) -> Response<Body> {
         let state = &self.state;
         let faults = state.faults();
-        if faults.outage {
-            state.metrics.fault(FaultKind::Outage);
-            return body::text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "origin outage (fault injection)",
-            );
-        }
-        let path = request.uri().path();
-        if path == path::WELL_KNOWN_CATALOG {
-            return catalog_response(&state.catalog, request.method());
-        }
-        let object = if is_echo(path) {
-            None
-        } else {
-            match state.catalog.find(path) {
-                Some(object) => Some(object),
-                None => {
-                    return body::text(StatusCode::NOT_FOUND, format!("no object at {path}"));
-                }
-            }
+        let object = match self.route(&faults, request.method(), request.uri().path()) {
+            Route::Answer(response) => return response,
+            Route::Echo => None,
+            Route::Object(object) => Some(object),
         };
         let draw = if faults.is_quiet() {
             Draw {
@@ -473,6 +440,33 @@ impl Traffic {
         match object {
             None => echo(request).await,
             Some(object) => self.object(request, object, &faults, draw.reset).await,
+        }
+    }
+
+    /// Where a request goes before any fault but the outage is drawn, as both
+    /// [`Traffic::respond`] and the lane's [`Traffic::write_now`] decide it: the outage's 503,
+    /// the catalog and a 404 are answered as they are; `/echo/` and objects go on.
+    fn route(&self, faults: &Faults, method: &Method, path: &str) -> Route {
+        let state = &self.state;
+        if faults.outage {
+            state.metrics.fault(FaultKind::Outage);
+            return Route::Answer(body::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "origin outage (fault injection)",
+            ));
+        }
+        if path == path::WELL_KNOWN_CATALOG {
+            return Route::Answer(catalog_response(&state.catalog, method));
+        }
+        if is_echo(path) {
+            return Route::Echo;
+        }
+        match state.catalog.find(path) {
+            Some(object) => Route::Object(object),
+            None => Route::Answer(body::text(
+                StatusCode::NOT_FOUND,
+                format!("no object at {path}"),
+            )),
         }
     }
 

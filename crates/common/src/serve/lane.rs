@@ -954,8 +954,9 @@ fn itoa_buffer() -> [u8; 20] {
     [0; 20]
 }
 
-/// The decimal digits of `n`, written at the end of `digits`.
-fn decimal(n: u64, digits: &mut [u8; 20]) -> &[u8] {
+/// The decimal digits of `n`, written at the end of `digits` (no allocation; the origin's
+/// written answers use it too).
+pub fn decimal(n: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut at = digits.len();
     let mut rest = n;
     loop {
