@@ -164,6 +164,21 @@ impl LinkStream {
         stream
     }
 
+    /// Takes the next chunk the delay line has released, whole and without a copy: the
+    /// bytes of one socket read (or what an earlier [`AsyncRead`] read left of it), as a
+    /// slice of the line's read buffer. An empty chunk is the end of the stream; a socket
+    /// error comes once the queue is drained, as through [`AsyncRead`]. Each chunk's delivery
+    /// lateness is recorded exactly as a read would record it. Chunks already due come out
+    /// one per call without waiting.
+    ///
+    /// `None` for a stream without a delay line (a zero hop): it has no chunks, read it
+    /// through [`AsyncRead`]. A reader mixing both sees the same bytes in order. Holding a
+    /// chunk keeps the read buffer it was cut from allocated, so drop it once consumed.
+    pub fn poll_next_chunk(&mut self, cx: &mut Context<'_>) -> Option<Poll<io::Result<Bytes>>> {
+        let line = self.line.as_mut()?;
+        Some(line.poll_chunk(&mut self.inner, cx))
+    }
+
     /// The hop this stream imposes.
     pub fn hop(&self) -> HopModel {
         self.line.as_ref().map_or(HopModel::ZERO, |l| l.hop)
@@ -231,6 +246,42 @@ impl DelayLine {
             self.timer.as_mut().reset(deadline);
         }
         self.timer.as_mut().poll(cx)
+    }
+
+    /// The front chunk once due (see [`LinkStream::poll_next_chunk`]).
+    fn poll_chunk(
+        &mut self,
+        inner: &mut TcpStream,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Bytes>> {
+        loop {
+            self.pump(inner, cx);
+            let now = Instant::now();
+            if let Some(front) = self.queue.front_mut() {
+                if front.release > now {
+                    front.waited = true;
+                    let release = front.release;
+                    ready!(self.wait_until(release, cx));
+                    continue;
+                }
+                // invariant: the queue has a front (matched just above).
+                let chunk = self.queue.pop_front().expect("a front chunk");
+                self.buffered -= chunk.data.len();
+                if chunk.waited {
+                    self.delivered(chunk.release, now);
+                }
+                return Poll::Ready(Ok(chunk.data));
+            }
+            if let Some(error) = self.error.take() {
+                return Poll::Ready(Err(error));
+            }
+            if let Some(eof) = self.eof {
+                ready!(self.wait_until(eof, cx));
+                return Poll::Ready(Ok(Bytes::new()));
+            }
+            // Nothing queued: the socket's waker is registered by `pump`.
+            return Poll::Pending;
+        }
     }
 
     fn poll_read(
@@ -440,6 +491,113 @@ mod tests {
         assert_eq!(&small[..n], b"th");
         let n = stream.read(&mut buf).await.unwrap();
         assert_eq!(&buf[..n], b"ird");
+    }
+
+    /// One take from `stream`, through a chunk or through a 64-byte read.
+    fn poll_take(
+        stream: &mut LinkStream,
+        chunks: bool,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Vec<u8>>> {
+        if chunks {
+            let polled = stream.poll_next_chunk(cx).expect("a delay line");
+            return polled.map_ok(|chunk| chunk.to_vec());
+        }
+        let mut space = [0u8; 64];
+        let mut buf = ReadBuf::new(&mut space);
+        ready!(Pin::new(stream).poll_read(cx, &mut buf))?;
+        Poll::Ready(Ok(buf.filled().to_vec()))
+    }
+
+    /// Everything `stream` hands over without waiting (each take separately).
+    fn take_due(stream: &mut LinkStream, chunks: bool) -> Vec<Vec<u8>> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut takes = Vec::new();
+        while let Poll::Ready(taken) = poll_take(stream, chunks, &mut cx) {
+            let taken = taken.unwrap();
+            let end = taken.is_empty();
+            takes.push(taken);
+            if end {
+                break;
+            }
+        }
+        takes
+    }
+
+    /// The same bytes from the server, read through `AsyncRead` or taken as chunks: what the
+    /// reader got (per take) and the delivery lateness recorded.
+    async fn delivered_through(chunks: bool) -> (Vec<Vec<u8>>, Vec<(u64, u64)>) {
+        let (client, mut server) = pair().await;
+        let errors = DeliveryErrors::new();
+        let hop = HopModel::fixed(Duration::from_millis(10));
+        let mut stream = LinkStream::new(client, hop, 1)
+            .with_delivery_errors(errors.clone(), PathClass::Internet);
+        let mut takes = Vec::new();
+        for (late_ms, texts) in [(4, vec![&b"first"[..]]), (0, vec![b"second", b"third"])] {
+            for text in texts {
+                let queued = stream.line.as_ref().unwrap().queue.len();
+                server.write_all(text).await.unwrap();
+                while stream.line.as_ref().unwrap().queue.len() == queued {
+                    pump_once(&mut stream).await;
+                }
+            }
+            // The reader asks before the release (so it waited for it), then is woken
+            // `late_ms` after it.
+            assert!(take_due(&mut stream, chunks).is_empty(), "nothing due yet");
+            tokio::time::advance(Duration::from_millis(10 + late_ms)).await;
+            takes.extend(take_due(&mut stream, chunks));
+        }
+        drop(server);
+        pump_once(&mut stream).await;
+        tokio::time::advance(Duration::from_millis(10)).await;
+        takes.extend(take_due(&mut stream, chunks));
+        let histogram = errors.histogram(PathClass::Internet);
+        let recorded = histogram
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect();
+        (takes, recorded)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn chunks_hand_over_the_same_bytes_and_lateness_as_reads() {
+        let (read, read_late) = delivered_through(false).await;
+        let (taken, taken_late) = delivered_through(true).await;
+        assert_eq!(
+            read,
+            [&b"first"[..], b"secondthird", b""],
+            "due chunks share a read; the end is an empty read"
+        );
+        assert_eq!(
+            taken,
+            [&b"first"[..], b"second", b"third", b""],
+            "one chunk per take, whole; the end is an empty chunk"
+        );
+        assert_eq!(
+            read.concat(),
+            taken.concat(),
+            "the same bytes in the same order"
+        );
+        assert_eq!(read_late, taken_late, "the same lateness recorded");
+        assert_eq!(
+            read_late.iter().map(|(_, count)| count).sum::<u64>(),
+            2,
+            "one delivery per wait: the third chunk came with the second"
+        );
+        let max = read_late.iter().map(|(value, _)| *value).max().unwrap();
+        assert!(
+            Duration::from_nanos(max).abs_diff(Duration::from_millis(4))
+                <= Duration::from_micros(50),
+            "{read_late:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stream_without_a_delay_line_has_no_chunks() {
+        let (client, _server) = pair().await;
+        let mut stream = LinkStream::plain(client);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(stream.poll_next_chunk(&mut cx).is_none());
     }
 
     #[tokio::test]

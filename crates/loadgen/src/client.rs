@@ -22,17 +22,26 @@
 //! unless the response said `Connection: close`, was HTTP/1.0, ran to
 //! the end of the connection, or was followed by bytes nobody asked for.
 //!
+//! Over a delay line ([`LinkStream`]) the client takes each released chunk whole
+//! ([`LinkStream::poll_next_chunk`]) and parses heads and hands body bytes to the callback
+//! from the chunk itself, so nothing is copied between the line's read buffer and the
+//! digest; only a head or framing line split across two chunks is joined (copied) into the
+//! connection's own buffer. A plain socket (and a zero hop) is read into that buffer.
+//!
 //! httparse parses the heads and chunk sizes (the parser hyper uses); only the framing
 //! rules above are written here, because no maintained crate offers a response reader over
 //! a caller's `AsyncRead` without its own connection task.
 
+use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Waker, ready};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
+use edgelab_link::LinkStream;
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::sent::SendStamp;
 
@@ -74,24 +83,49 @@ enum Framing {
     UntilClose,
 }
 
+/// A stream the client runs over: read into the client's buffer through [`AsyncRead`], or,
+/// where the stream holds what it read as shared chunks, by taking those chunks whole.
+pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin {
+    /// The next bytes as a chunk handed over without a copy (empty at the end of the
+    /// stream), or `None` if this stream has no chunks to hand over.
+    fn poll_chunk(&mut self, _cx: &mut Context<'_>) -> Option<Poll<io::Result<Bytes>>> {
+        None
+    }
+}
+
+impl Transport for TcpStream {}
+
+impl Transport for LinkStream {
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Option<Poll<io::Result<Bytes>>> {
+        self.poll_next_chunk(cx)
+    }
+}
+
 /// One HTTP/1.1 connection (see the module docs).
 #[derive(Debug)]
 pub(crate) struct Http1<T> {
     io: T,
-    /// Bytes read and not yet consumed; the allocation is kept from response to response.
+    /// Bytes read and not yet consumed when they are not in `chunk`; the allocation is kept
+    /// from response to response.
     buf: BytesMut,
+    /// What is left of the chunk last taken from the stream. Unconsumed input is `buf` or
+    /// `chunk`, never both: a chunk is only kept whole when `buf` is empty, and an empty
+    /// chunk holds no allocation (the delay line reuses its read buffer once every chunk
+    /// cut from it is dropped).
+    chunk: Bytes,
     /// The request head being written (kept for its allocation).
     head: Vec<u8>,
     /// False once the connection cannot carry another request.
     reusable: bool,
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> Http1<T> {
+impl<T: Transport> Http1<T> {
     /// A client over a connected stream.
     pub(crate) fn new(io: T) -> Http1<T> {
         Http1 {
             io,
             buf: BytesMut::new(),
+            chunk: Bytes::new(),
             head: Vec::new(),
             reusable: true,
         }
@@ -100,12 +134,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Http1<T> {
     /// Whether the connection can carry another request: no earlier response ended it, and
     /// the peer has not closed it (or sent bytes nobody asked for) since. Never waits.
     pub(crate) fn is_reusable(&mut self) -> bool {
-        if !self.reusable || !self.buf.is_empty() {
+        if !self.reusable || self.buffered() > 0 {
             return false;
         }
         let mut cx = Context::from_waker(Waker::noop());
-        self.buf.reserve(READ_CHUNK);
-        match tokio_util::io::poll_read_buf(Pin::new(&mut self.io), &mut cx, &mut self.buf) {
+        match self.poll_fill(&mut cx) {
             Poll::Pending => true,
             // End of file, unasked bytes or an error: not for another request.
             Poll::Ready(_) => {
@@ -169,24 +202,25 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Http1<T> {
             Framing::Empty => {}
             Framing::Length(mut left) => {
                 while left > 0 {
-                    if self.buf.is_empty() && self.fill().await.map_err(|e| fail(bytes, &e))? == 0 {
+                    if self.buffered() == 0 && self.fill().await.map_err(|e| fail(bytes, &e))? == 0
+                    {
                         return Err(fail(bytes, "connection closed before the body's end"));
                     }
                     let take = self
-                        .buf
-                        .len()
+                        .buffered()
                         .min(usize::try_from(left).unwrap_or(usize::MAX));
-                    data(&self.buf[..take]);
-                    self.buf.advance(take);
+                    data(&self.input()[..take]);
+                    self.consume(take);
                     left -= take as u64;
                     bytes += take as u64;
                 }
             }
             Framing::UntilClose => loop {
-                if !self.buf.is_empty() {
-                    data(&self.buf);
-                    bytes += self.buf.len() as u64;
-                    self.buf.clear();
+                let n = self.buffered();
+                if n > 0 {
+                    data(self.input());
+                    bytes += n as u64;
+                    self.consume(n);
                 }
                 if self.fill().await.map_err(|e| fail(bytes, &e))? == 0 {
                     break;
@@ -194,9 +228,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Http1<T> {
             },
             Framing::Chunked => loop {
                 let size = loop {
-                    match httparse::parse_chunk_size(&self.buf) {
+                    match httparse::parse_chunk_size(self.input()) {
                         Ok(httparse::Status::Complete((used, size))) => {
-                            self.buf.advance(used);
+                            self.consume(used);
                             break size;
                         }
                         Ok(httparse::Status::Partial) => self.more(bytes, MAX_HEAD_BYTES).await?,
@@ -209,25 +243,24 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Http1<T> {
                 }
                 let mut left = size;
                 while left > 0 {
-                    if self.buf.is_empty() {
+                    if self.buffered() == 0 {
                         self.more(bytes, usize::MAX).await?;
                     }
                     let take = self
-                        .buf
-                        .len()
+                        .buffered()
                         .min(usize::try_from(left).unwrap_or(usize::MAX));
-                    data(&self.buf[..take]);
-                    self.buf.advance(take);
+                    data(&self.input()[..take]);
+                    self.consume(take);
                     left -= take as u64;
                     bytes += take as u64;
                 }
-                while self.buf.len() < 2 {
+                while self.buffered() < 2 {
                     self.more(bytes, usize::MAX).await?;
                 }
-                if &self.buf[..2] != b"\r\n" {
+                if &self.input()[..2] != b"\r\n" {
                     return Err(fail(bytes, "chunk not followed by CRLF"));
                 }
-                self.buf.advance(2);
+                self.consume(2);
             },
         }
         self.reusable = head.keep_alive && head.framing != Framing::UntilClose;
@@ -238,9 +271,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Http1<T> {
     async fn trailers(&mut self, bytes: u64) -> Result<(), ClientError> {
         loop {
             let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            match httparse::parse_headers(&self.buf, &mut fields) {
+            match httparse::parse_headers(self.input(), &mut fields) {
                 Ok(httparse::Status::Complete((used, _))) => {
-                    self.buf.advance(used);
+                    self.consume(used);
                     return Ok(());
                 }
                 Ok(httparse::Status::Partial) => self.more(bytes, MAX_TRAILER_BYTES).await?,
@@ -257,7 +290,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Http1<T> {
     /// Reads more of a chunked body into the buffer (holding at most `limit` bytes
     /// unconsumed); the end of the connection there is a body cut short.
     async fn more(&mut self, bytes: u64, limit: usize) -> Result<(), ClientError> {
-        if self.buf.len() >= limit {
+        if self.buffered() >= limit {
             return Err(ClientError::Body {
                 bytes,
                 reason: "chunk framing line too long".into(),
@@ -273,31 +306,77 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Http1<T> {
         }
     }
 
-    /// One read from the socket into the buffer; 0 at the end of the connection.
+    /// Unconsumed input, from the front.
+    fn input(&self) -> &[u8] {
+        if self.chunk.is_empty() {
+            &self.buf
+        } else {
+            &self.chunk
+        }
+    }
+
+    /// How many bytes of input are unconsumed.
+    fn buffered(&self) -> usize {
+        self.buf.len() + self.chunk.len()
+    }
+
+    /// Consumes the first `n` bytes of input (at most [`Http1::buffered`]).
+    fn consume(&mut self, n: usize) {
+        if self.chunk.is_empty() {
+            self.buf.advance(n);
+        } else {
+            self.chunk.advance(n);
+            if self.chunk.is_empty() {
+                // Let go of the delay line's read buffer.
+                self.chunk = Bytes::new();
+            }
+        }
+    }
+
+    /// One read from the socket; 0 at the end of the connection.
     async fn fill(&mut self) -> Result<usize, String> {
+        std::future::poll_fn(|cx| self.poll_fill(cx))
+            .await
+            .map_err(|error| format!("read failed: {error}"))
+    }
+
+    /// One read from the socket: a chunk taken whole when nothing is left unconsumed, a
+    /// chunk appended to what is (a head or framing line split across chunks), or a read
+    /// into the buffer from a stream without chunks.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if let Some(polled) = self.io.poll_chunk(cx) {
+            let chunk = ready!(polled)?;
+            let n = chunk.len();
+            if self.buffered() == 0 {
+                self.chunk = chunk;
+            } else {
+                if !self.chunk.is_empty() {
+                    self.buf.extend_from_slice(&self.chunk);
+                    self.chunk = Bytes::new();
+                }
+                self.buf.extend_from_slice(&chunk);
+            }
+            return Poll::Ready(Ok(n));
+        }
         self.buf.reserve(READ_CHUNK);
-        std::future::poll_fn(|cx| {
-            tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
-        })
-        .await
-        .map_err(|error| format!("read failed: {error}"))
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.buf)
     }
 
     /// Reads and parses one response head.
     async fn read_head(&mut self) -> Result<Head, ClientError> {
         loop {
-            if !self.buf.is_empty()
+            if self.buffered() > 0
                 && let Some(head) = self.parse_head()?
             {
                 return Ok(head);
             }
-            if self.buf.len() >= MAX_HEAD_BYTES {
+            if self.buffered() >= MAX_HEAD_BYTES {
                 return Err(ClientError::Head(format!(
                     "response head over {MAX_HEAD_BYTES} bytes"
                 )));
             }
             match self.fill().await {
-                Ok(0) if self.buf.is_empty() => {
+                Ok(0) if self.buffered() == 0 => {
                     return Err(ClientError::Head(
                         "connection closed before a response".into(),
                     ));
@@ -317,7 +396,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Http1<T> {
     fn parse_head(&mut self) -> Result<Option<Head>, ClientError> {
         let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut fields);
-        let used = match response.parse(&self.buf) {
+        let used = match response.parse(self.input()) {
             Ok(httparse::Status::Complete(used)) => used,
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(error) => return Err(ClientError::Head(format!("invalid response head: {error}"))),
@@ -335,7 +414,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Http1<T> {
             let value = HeaderValue::from_bytes(field.value).map_err(|_| bad("field value"))?;
             headers.append(name, value);
         }
-        self.buf.advance(used);
+        self.consume(used);
         let framing = framing(status, &headers).ok_or_else(|| bad("Content-Length"))?;
         let keep_alive = keep_alive(http10, &headers);
         Ok(Some(Head {
@@ -400,7 +479,7 @@ fn keep_alive(http10: bool, headers: &HeaderMap) -> bool {
 
 /// Reads the body of `head` into memory (tests).
 #[cfg(test)]
-impl<T: AsyncRead + AsyncWrite + Unpin> Http1<T> {
+impl<T: Transport> Http1<T> {
     async fn body_bytes(&mut self, head: &Head) -> Result<Vec<u8>, ClientError> {
         let mut out = Vec::new();
         self.body(head, |data| out.extend_from_slice(data)).await?;
@@ -467,12 +546,25 @@ mod tests {
     }
 
     /// The lean client over `answers`, one `GET` per answer on one connection while it
-    /// stays reusable; returns what it saw and the request heads the server received.
-    async fn lean(answers: Vec<Vec<&'static [u8]>>) -> (Vec<Seen>, Vec<Vec<u8>>) {
-        let count = answers.len();
-        let (addr, server) = server(answers).await;
+    /// stays reusable; returns what it saw and the request heads the server received. With
+    /// `hop`, it reads through a delay line (taking its chunks), else from the socket.
+    async fn lean(
+        answers: Vec<Vec<&'static [u8]>>,
+        hop: Option<edgelab_link::HopModel>,
+    ) -> (Vec<Seen>, Vec<Vec<u8>>) {
+        let (addr, server) = server(answers.clone()).await;
         let stream = TcpStream::connect(addr).await.unwrap();
-        let mut client = Http1::new(stream);
+        let seen = match hop {
+            None => exchanges(Http1::new(stream), answers.len()).await,
+            Some(hop) => {
+                exchanges(Http1::new(LinkStream::new(stream, hop, 7)), answers.len()).await
+            }
+        };
+        (seen, server.await.unwrap())
+    }
+
+    /// `count` exchanges on `client` while it stays reusable.
+    async fn exchanges<T: Transport>(mut client: Http1<T>, count: usize) -> Vec<Seen> {
         let host = HeaderValue::from_static("cdn.example:8080");
         let stamp = SendStamp::new(tokio::time::Instant::now());
         let mut seen = Vec::new();
@@ -503,8 +595,7 @@ mod tests {
                 break;
             }
         }
-        drop(client);
-        (seen, server.await.unwrap())
+        seen
     }
 
     /// hyper's client over the same answers, as the load generator used it.
@@ -641,11 +732,21 @@ mod tests {
                 vec![vec![]],
             ),
         ];
+        let line = edgelab_link::HopModel::fixed(std::time::Duration::from_micros(200));
         for (name, answers) in cases {
-            let (lean_seen, lean_heads) = lean(answers.clone()).await;
-            let (hyper_seen, hyper_heads) = hyper(answers).await;
+            let (hyper_seen, hyper_heads) = hyper(answers.clone()).await;
+            let (lean_seen, lean_heads) = lean(answers.clone(), None).await;
             assert_eq!(lean_seen, hyper_seen, "{name}: what each client saw");
             assert_eq!(lean_heads, hyper_heads, "{name}: the request bytes");
+            let (chunk_seen, chunk_heads) = lean(answers, Some(line)).await;
+            assert_eq!(
+                chunk_seen, hyper_seen,
+                "{name}: what the client saw in chunks"
+            );
+            assert_eq!(
+                chunk_heads, hyper_heads,
+                "{name}: the request bytes in chunks"
+            );
         }
     }
 
