@@ -337,6 +337,8 @@ type Connection = Option<Open>;
 struct Open {
     client: Http1<LinkStream>,
     stamp: Arc<SendStamp>,
+    /// The request target being written (kept for its allocation).
+    path: String,
 }
 
 /// How an open-loop request reached its worker, for its send lateness and connection wait.
@@ -456,7 +458,7 @@ impl Worker {
         let completed_at = Instant::now();
         let response = outcome.response.as_ref().map(|r| ResponseSample {
             cache: r.cache,
-            pop: &r.pop,
+            pop: pop_from_headers(&r.headers),
             tier: r.tier,
             total: completed_at.saturating_duration_since(job.intended),
             ttfb: r.ttfb,
@@ -530,10 +532,16 @@ impl Worker {
                 }
             }
         };
-        let path = match query {
-            Some(query) => format!("{}{}?{query}", self.target.path_prefix, object.path),
-            None => format!("{}{}", self.target.path_prefix, object.path),
-        };
+        // The connection's path buffer, given back after the exchange (one allocation per
+        // connection, not per request).
+        let mut path = std::mem::take(&mut open.path);
+        path.clear();
+        path.push_str(&self.target.path_prefix);
+        path.push_str(&object.path);
+        if let Some(query) = query {
+            path.push('?');
+            path.push_str(query);
+        }
         // The request target must be a valid URI path (a replayed log's query may not be).
         if let Err(error) = Uri::try_from(path.as_str()) {
             return Outcome::failed(RequestErrorKind::Request, format!("{path}: {error}"));
@@ -550,7 +558,6 @@ impl Worker {
         let ttfb = intended.elapsed();
         let cache = CacheResult::from_headers(&parts.headers);
         let tier = tier_from_headers(&parts.headers, cache);
-        let pop = pop_from_headers(&parts.headers).to_string();
         let announced = parts
             .headers
             .get(header::X_EDGELAB_DIGEST)
@@ -593,11 +600,14 @@ impl Worker {
                 hasher,
             );
         }
+        if let Some(open) = connection.as_mut() {
+            open.path = path;
+        }
         Outcome {
             response: Some(Measured {
                 cache,
                 tier,
-                pop,
+                headers: parts.headers,
                 ttfb,
                 bytes,
             }),
@@ -620,6 +630,7 @@ impl Worker {
         Ok(Open {
             client: Http1::new(stream),
             stamp: SendStamp::new(self.shared.start),
+            path: String::new(),
         })
     }
 }
@@ -730,7 +741,8 @@ fn judge(
 struct Measured {
     cache: CacheResult,
     tier: Tier,
-    pop: String,
+    /// The response's fields, moved rather than copied; its PoP is read from them.
+    headers: http::HeaderMap,
     ttfb: Duration,
     bytes: u64,
 }
