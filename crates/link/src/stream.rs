@@ -248,40 +248,56 @@ impl DelayLine {
         self.timer.as_mut().poll(cx)
     }
 
+    /// Waits until the front chunk is due (`Some(now)`), or for the end of the stream
+    /// (`None`, at the end of file's release; a socket error once the queue is drained).
+    /// The one wait both ways of taking bytes share: a chunk whose release the reader had
+    /// to wait for is marked, so its delivery lateness is recorded when it goes out.
+    fn poll_due(
+        &mut self,
+        inner: &mut TcpStream,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Option<Instant>>> {
+        loop {
+            self.pump(inner, cx);
+            let now = Instant::now();
+            match self.queue.front_mut() {
+                Some(front) if front.release > now => {
+                    front.waited = true;
+                    let release = front.release;
+                    ready!(self.wait_until(release, cx));
+                }
+                Some(_) => return Poll::Ready(Ok(Some(now))),
+                None => {
+                    if let Some(error) = self.error.take() {
+                        return Poll::Ready(Err(error));
+                    }
+                    if let Some(eof) = self.eof {
+                        ready!(self.wait_until(eof, cx));
+                        return Poll::Ready(Ok(None));
+                    }
+                    // Nothing queued: the socket's waker is registered by `pump`.
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
     /// The front chunk once due (see [`LinkStream::poll_next_chunk`]).
     fn poll_chunk(
         &mut self,
         inner: &mut TcpStream,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<Bytes>> {
-        loop {
-            self.pump(inner, cx);
-            let now = Instant::now();
-            if let Some(front) = self.queue.front_mut() {
-                if front.release > now {
-                    front.waited = true;
-                    let release = front.release;
-                    ready!(self.wait_until(release, cx));
-                    continue;
-                }
-                // invariant: the queue has a front (matched just above).
-                let chunk = self.queue.pop_front().expect("a front chunk");
-                self.buffered -= chunk.data.len();
-                if chunk.waited {
-                    self.delivered(chunk.release, now);
-                }
-                return Poll::Ready(Ok(chunk.data));
-            }
-            if let Some(error) = self.error.take() {
-                return Poll::Ready(Err(error));
-            }
-            if let Some(eof) = self.eof {
-                ready!(self.wait_until(eof, cx));
-                return Poll::Ready(Ok(Bytes::new()));
-            }
-            // Nothing queued: the socket's waker is registered by `pump`.
-            return Poll::Pending;
+        let Some(now) = ready!(self.poll_due(inner, cx))? else {
+            return Poll::Ready(Ok(Bytes::new()));
+        };
+        // invariant: `poll_due` answered `Some` for a due front chunk.
+        let chunk = self.queue.pop_front().expect("a front chunk");
+        self.buffered -= chunk.data.len();
+        if chunk.waited {
+            self.delivered(chunk.release, now);
         }
+        Poll::Ready(Ok(chunk.data))
     }
 
     fn poll_read(
@@ -290,50 +306,29 @@ impl DelayLine {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        loop {
-            self.pump(inner, cx);
-            let now = Instant::now();
-            if let Some(front) = self.queue.front_mut()
-                && front.release > now
-            {
-                front.waited = true;
-                let release = front.release;
-                ready!(self.wait_until(release, cx));
-                continue;
+        let Some(now) = ready!(self.poll_due(inner, cx))? else {
+            return Poll::Ready(Ok(()));
+        };
+        // Every chunk already due goes out in this read, as far as the reader's buffer
+        // goes: one poll (and one wake-up of the reader) for what arrived together.
+        // (The front is due: a reader with no room gets an empty read, as before.)
+        while buf.remaining() > 0
+            && let Some(front) = self.queue.front_mut()
+            && front.release <= now
+        {
+            let waited_for = std::mem::take(&mut front.waited).then_some(front.release);
+            let n = buf.remaining().min(front.data.len());
+            buf.put_slice(&front.data[..n]);
+            front.data.advance(n);
+            self.buffered -= n;
+            if front.data.is_empty() {
+                self.queue.pop_front();
             }
-            // Every chunk already due goes out in this read, as far as the reader's buffer
-            // goes: one poll (and one wake-up of the reader) for what arrived together.
-            // (The front, if any, is due: a reader with no room gets an empty read, as before.)
-            let delivered = !self.queue.is_empty();
-            while buf.remaining() > 0
-                && let Some(front) = self.queue.front_mut()
-                && front.release <= now
-            {
-                let waited_for = std::mem::take(&mut front.waited).then_some(front.release);
-                let n = buf.remaining().min(front.data.len());
-                buf.put_slice(&front.data[..n]);
-                front.data.advance(n);
-                self.buffered -= n;
-                if front.data.is_empty() {
-                    self.queue.pop_front();
-                }
-                if let Some(due) = waited_for {
-                    self.delivered(due, now);
-                }
+            if let Some(due) = waited_for {
+                self.delivered(due, now);
             }
-            if delivered {
-                return Poll::Ready(Ok(()));
-            }
-            if let Some(error) = self.error.take() {
-                return Poll::Ready(Err(error));
-            }
-            if let Some(eof) = self.eof {
-                ready!(self.wait_until(eof, cx));
-                return Poll::Ready(Ok(()));
-            }
-            // Nothing queued: the socket's waker is registered by `pump`.
-            return Poll::Pending;
         }
+        Poll::Ready(Ok(()))
     }
 }
 
