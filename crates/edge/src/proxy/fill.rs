@@ -399,7 +399,7 @@ enum StoredBody {
     /// Length known, nothing received yet.
     Sized(usize),
     /// The first frame, when it may turn out to be the whole body (kept uncopied).
-    First(Bytes, usize),
+    First(Bytes),
     /// Frames copied into the body's own buffer.
     Copied(BytesMut),
 }
@@ -420,15 +420,15 @@ impl StoredBody {
             StoredBody::Sized(len) => {
                 let len = *len;
                 *self = if data.len() == len && len >= KEEP_FRAME_BYTES {
-                    StoredBody::First(data.clone(), len)
+                    StoredBody::First(data.clone())
                 } else {
                     let mut buffer = BytesMut::with_capacity(len.max(data.len()));
                     buffer.extend_from_slice(data);
                     StoredBody::Copied(buffer)
                 };
             }
-            StoredBody::First(first, len) => {
-                let mut buffer = BytesMut::with_capacity((*len).max(first.len() + data.len()));
+            StoredBody::First(first) => {
+                let mut buffer = BytesMut::with_capacity(first.len() + data.len());
                 buffer.extend_from_slice(first);
                 buffer.extend_from_slice(data);
                 *self = StoredBody::Copied(buffer);
@@ -441,7 +441,7 @@ impl StoredBody {
         match self {
             StoredBody::Chunks => concat(chunks(), received),
             StoredBody::Sized(_) => Bytes::new(),
-            StoredBody::First(first, _) => first,
+            StoredBody::First(first) => first,
             StoredBody::Copied(buffer) => buffer.freeze(),
         }
     }
