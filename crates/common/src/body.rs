@@ -22,6 +22,16 @@ pub fn empty() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
+/// A body that fails with `error` when it is read (a response whose bytes could not be had
+/// after its head was made: its receiver sees the failure, never a short body).
+pub fn failed(error: BoxError) -> Body {
+    let mut error = Some(error);
+    http_body_util::StreamBody::new(futures_util::stream::poll_fn(move |_| {
+        std::task::Poll::Ready(error.take().map(Err))
+    }))
+    .boxed()
+}
+
 /// A `text/plain` response with `status` and `message` (a trailing newline is added).
 pub fn text(status: StatusCode, message: impl Into<String>) -> Response<Body> {
     let mut message = message.into();

@@ -13,9 +13,11 @@
 //! - [`admin`]: the admin listener (`/metrics`, `/healthz`, `/readyz`) with room for a
 //!   server's own routes, and the admin-token check.
 //! - [`body`]: the response body type and small constructors for it.
+//! - [`arena`]: stored bodies in one anonymous memory file, sent with `sendfile`.
 //! - [`text`]: aligned plain-text tables for what the command line prints.
 
 pub mod admin;
+pub mod arena;
 pub mod body;
 pub mod config;
 pub mod interim;

@@ -32,3 +32,5 @@ impl AsyncWrite for Trickle {
         Poll::Ready(Ok(()))
     }
 }
+
+impl crate::serve::lane::Sink for Trickle {}

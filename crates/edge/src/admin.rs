@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::clock::Clock;
 use crate::invalidation::{self, Invalidations};
-use crate::store::{CachedObject, Store};
+use crate::store::{CachedObject, ObjectBody, Store};
 
 /// The edge's admin routes.
 pub(crate) struct EdgeAdmin {
@@ -30,6 +30,9 @@ struct VariantView {
     variant: String,
     status: u16,
     size: usize,
+    /// Where the body is kept: `heap`, or `arena` (the store's body arena, sent with
+    /// `sendfile`).
+    body_in: &'static str,
     age_seconds: u64,
     ttl_seconds: i64,
     headers: Vec<(String, String)>,
@@ -42,6 +45,10 @@ impl VariantView {
             variant,
             status: object.status.as_u16(),
             size: object.body.len(),
+            body_in: match object.body {
+                ObjectBody::Memory(_) => "heap",
+                ObjectBody::File(_) => "arena",
+            },
             age_seconds: age.as_secs(),
             ttl_seconds: object.lifetime().lifetime.as_secs() as i64 - age.as_secs() as i64,
             headers: object

@@ -363,7 +363,10 @@ impl Reader {
                 same_bytes: true,
             }) if self.offset < object.body.len() => {
                 self.index = usize::MAX;
-                Step::Data(object.body.slice(self.offset..))
+                match object.body.slice(self.offset..object.body.len()) {
+                    Ok(rest) => Step::Data(rest),
+                    Err(error) => Step::Fail(Arc::from(format!("stored body unreadable: {error}"))),
+                }
             }
             Some(BodyEnd::Complete { .. }) => Step::End,
             Some(BodyEnd::Failed(why)) => Step::Fail(why.clone()),
@@ -408,7 +411,7 @@ mod tests {
             path_len: 2,
             status: http::StatusCode::OK,
             headers: crate::store::StoredHeaders::default(),
-            body: Bytes::from_static(body),
+            body: Bytes::from_static(body).into(),
             lifespan: crate::store::Lifespan::new(
                 std::time::SystemTime::UNIX_EPOCH,
                 Duration::ZERO,

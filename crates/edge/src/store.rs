@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use http::{HeaderName, StatusCode};
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, Weighter};
@@ -16,8 +15,11 @@ use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, Weighter};
 use crate::metrics::{EvictionCause, Metrics};
 use crate::policy::Lifetime;
 
+mod body;
 mod headers;
 
+pub use body::{FILE_BODY_MIN, ObjectBody};
+use edgelab_common::arena::BodyArena;
 use headers::{Block, Common};
 pub use headers::{CommonLines, KNOWN_NAMES, OwnField, StoredHeaders};
 
@@ -38,7 +40,7 @@ pub struct CachedObject {
     /// Stored response headers (end-to-end only): the object's own block and a shared part.
     pub headers: StoredHeaders,
     /// The whole body.
-    pub body: Bytes,
+    pub body: ObjectBody,
     /// When its age was zero, its freshness lifetime and stale windows (read through
     /// [`CachedObject::age`] and [`CachedObject::lifetime`]).
     pub lifespan: Lifespan,
@@ -130,8 +132,26 @@ impl CachedObject {
             self.headers.common().block().cost() + COMMON_BYTES
         };
         let header_bytes = own_bytes + common_bytes;
-        let total = self.body.len() + self.primary.len() + key_bytes + header_bytes + ENTRY_BYTES;
+        let total =
+            self.body.footprint() + self.primary.len() + key_bytes + header_bytes + ENTRY_BYTES;
         u32::try_from(total).unwrap_or(u32::MAX)
+    }
+}
+
+/// The arena of a store of `capacity_bytes`: twice the capacity, sparse (it takes memory only
+/// where bodies are), so bodies evicted while a response still sends them and the gaps
+/// between extents leave room for new ones. `None` when it is turned off
+/// (`EDGELAB_FILE_BODIES=0`) or cannot be made (the bodies are then kept on the heap).
+fn body_arena(capacity_bytes: u64) -> Option<BodyArena> {
+    if std::env::var(edgelab_common::names::env::FILE_BODIES).is_ok_and(|v| v == "0") {
+        return None;
+    }
+    match BodyArena::new("edgelab-bodies", capacity_bytes.saturating_mul(2)) {
+        Ok(arena) => Some(arena),
+        Err(error) => {
+            tracing::warn!(%error, "no body arena: stored bodies stay on the heap");
+            None
+        }
     }
 }
 
@@ -270,6 +290,9 @@ pub struct Store {
     /// Header parts stored lately, for objects whose fields are the same bytes to share.
     recent: Arc<RecentHeaders>,
     max_object_bytes: u64,
+    /// Where bodies of [`FILE_BODY_MIN`] bytes and more are kept (none when the arena could
+    /// not be made, or `EDGELAB_FILE_BODIES=0`).
+    arena: Option<BodyArena>,
     metrics: Metrics,
 }
 
@@ -376,8 +399,14 @@ impl Store {
                 common: Recent::new(),
             }),
             max_object_bytes,
+            arena: body_arena(capacity_bytes),
             metrics,
         }
+    }
+
+    /// The arena bodies of [`FILE_BODY_MIN`] bytes and more are written into, if any.
+    pub fn arena(&self) -> Option<&BodyArena> {
+        self.arena.as_ref()
     }
 
     /// Largest object stored.
@@ -532,7 +561,7 @@ mod tests {
             path_len: CachedObject::path_len(primary, &primary[primary.find('/').unwrap()..]),
             status: StatusCode::OK,
             headers: StoredHeaders::default(),
-            body: Bytes::from(vec![b'x'; body]),
+            body: bytes::Bytes::from(vec![b'x'; body]).into(),
             lifespan: Lifespan::new(
                 SystemTime::now(),
                 Duration::ZERO,

@@ -7,7 +7,9 @@
 //! encodes it as hyper's HTTP/1.1 server would (status line, the fields in the map's order,
 //! `content-length`, `connection: close`, `date`; no body after a HEAD) and writes the
 //! answers of every request read so far in one vectored write, the bodies as their own
-//! slices. Then it goes on with the next request of the connection: keep-alive and pipelined
+//! slices; a body kept in the stored-body arena ([`crate::arena`]) goes out with `sendfile`
+//! from its pages, the text before it sent with `MSG_MORE` so the two leave in the same
+//! segments. Then it goes on with the next request of the connection: keep-alive and pipelined
 //! requests in order.
 //!
 //! The lane takes a GET or HEAD request of HTTP/1.1 without a body (`Content-Length: 0` at
@@ -27,6 +29,7 @@
 use std::cell::RefCell;
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
+use std::os::fd::BorrowedFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -41,6 +44,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio_util::sync::CancellationToken;
 
 use super::{Connection, Handler};
+use crate::arena::{FileBody, READ_FRAME};
 use crate::body::Body;
 
 /// Most header fields of a request the lane takes; a request with more goes to hyper (which
@@ -60,6 +64,54 @@ pub enum Answer {
     /// A response whose head the handler wrote into the [`WireHead`] it was given; the body
     /// that follows it (not sent after a HEAD request).
     Written(Bytes),
+    /// [`Answer::Written`] with a body in the stored-body arena, sent from its pages with
+    /// `sendfile` where the connection is a socket.
+    WrittenFile(FileBody),
+}
+
+/// Most bytes one `sendfile` is asked for (the kernel takes what the socket's buffer holds).
+const SENDFILE_CHUNK: usize = 1 << 20;
+
+/// A connection the lane writes to: a writer that may also send straight from a file, and
+/// say that more bytes follow at once.
+pub(crate) trait Sink: AsyncWrite + Unpin {
+    /// Sends up to `count` bytes of `file` from `offset` on, as `sendfile(2)` does; `None`
+    /// when this connection cannot (the lane then reads the file and writes the bytes).
+    fn poll_send_file(
+        &mut self,
+        _cx: &mut Context<'_>,
+        _file: BorrowedFd<'_>,
+        _offset: u64,
+        _count: usize,
+    ) -> Option<Poll<io::Result<usize>>> {
+        None
+    }
+
+    /// A vectored write followed at once by more bytes ([`Sink::poll_send_file`]'s): a socket
+    /// holds the bytes back (`MSG_MORE`) so they leave with what follows, not in a segment
+    /// of their own.
+    fn poll_write_more(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(self).poll_write_vectored(cx, bufs)
+    }
+}
+
+/// A body a written head is followed by.
+enum WrittenBody {
+    Memory(Bytes),
+    File(FileBody),
+}
+
+impl WrittenBody {
+    fn is_empty(&self) -> bool {
+        match self {
+            WrittenBody::Memory(bytes) => bytes.is_empty(),
+            WrittenBody::File(file) => file.is_empty(),
+        }
+    }
 }
 
 /// The head of an answer a handler writes itself as HTTP/1.1 text, straight into the
@@ -244,6 +296,8 @@ enum Part {
     Text(usize, usize),
     /// A body chunk.
     Body(Bytes),
+    /// A whole body in the arena.
+    File(FileBody),
 }
 
 impl Out {
@@ -272,6 +326,12 @@ impl Out {
         }
     }
 
+    fn file(&mut self, file: FileBody) {
+        if !file.is_empty() {
+            self.parts.push(Part::File(file));
+        }
+    }
+
     fn truncate(&mut self, text: usize, parts: usize) {
         self.text.truncate(text);
         self.parts.truncate(parts);
@@ -283,26 +343,44 @@ impl Out {
         self.answers = 0;
     }
 
+    /// The bytes of a part in memory (none for a file part).
     fn bytes<'a>(&'a self, part: &'a Part) -> &'a [u8] {
         match part {
             Part::Text(start, end) => &self.text[*start..*end],
             Part::Body(bytes) => bytes,
+            Part::File(_) => &[],
         }
     }
 
-    /// Writes every part, in as few vectored writes as the socket takes.
-    async fn write_to<W: AsyncWrite + Unpin>(&mut self, io: &mut W) -> io::Result<()> {
+    /// Writes every part: the parts in memory in as few vectored writes as the socket takes,
+    /// each file part with `sendfile` (the memory parts before one sent as more to follow).
+    async fn write_to<W: Sink>(&mut self, io: &mut W) -> io::Result<()> {
         const SLICES: usize = 16;
         let (mut part, mut offset) = (0, 0);
         while part < self.parts.len() {
+            if let Part::File(file) = &self.parts[part] {
+                send_file(io, file).await?;
+                part += 1;
+                continue;
+            }
             let mut slices = [IoSlice::new(&[]); SLICES];
             let mut count = 0;
+            let mut file_next = false;
             for (i, p) in self.parts[part..].iter().take(SLICES).enumerate() {
+                if matches!(p, Part::File(_)) {
+                    file_next = true;
+                    break;
+                }
                 let bytes = self.bytes(p);
                 slices[i] = IoSlice::new(if i == 0 { &bytes[offset..] } else { bytes });
                 count += 1;
             }
-            let mut written = io.write_vectored(&slices[..count]).await?;
+            let slices = &slices[..count];
+            let mut written = if file_next {
+                std::future::poll_fn(|cx| io.poll_write_more(cx, slices)).await?
+            } else {
+                io.write_vectored(slices).await?
+            };
             if written == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
@@ -323,6 +401,34 @@ impl Out {
     }
 }
 
+/// Sends the whole of `file`: with `sendfile` where the connection can, else read in frames
+/// of [`READ_FRAME`] and written.
+async fn send_file<W: Sink>(io: &mut W, file: &FileBody) -> io::Result<()> {
+    let len = file.len();
+    let mut at = 0;
+    while at < len {
+        let count = usize::try_from(len - at).map_or(SENDFILE_CHUNK, |n| n.min(SENDFILE_CHUNK));
+        let sent = std::future::poll_fn(|cx| {
+            match io.poll_send_file(cx, file.file(), file.offset() + at, count) {
+                Some(poll) => poll.map(|sent| sent.map(Some)),
+                None => Poll::Ready(Ok(None)),
+            }
+        })
+        .await?;
+        match sent {
+            Some(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Some(n) => at += n as u64,
+            None => {
+                let to = len.min(at + READ_FRAME as u64);
+                let bytes = file.read(at..to)?;
+                io.write_all(&bytes).await?;
+                at = to;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A connection's lane state, kept for its whole life (the field positions are parsed into
 /// it without being cleared per request).
 struct Lane {
@@ -340,7 +446,7 @@ pub(super) async fn serve<H: Handler, S>(
     mut io: S,
     stop: CancellationToken,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + Sink + Send + 'static,
 {
     let mut lane = Lane {
         buf: BytesMut::with_capacity(READ_CHUNK),
@@ -455,6 +561,11 @@ impl Lane {
             self.spare = Some(spare);
         }
         let keep_alive = !close && !draining;
+        let written = Written {
+            began,
+            length,
+            date,
+        };
         let step = match answer {
             None => {
                 self.out.text.truncate(mark);
@@ -464,13 +575,14 @@ impl Lane {
                 self.out.text.truncate(mark);
                 self.encode(response, head_method, keep_alive).await
             }
-            Some(Answer::Written(body)) => {
+            Some(Answer::Written(bytes)) => {
                 connection.lane_written.inc();
-                let written = Written {
-                    began,
-                    length,
-                    date,
-                };
+                let body = WrittenBody::Memory(bytes);
+                self.written(mark, written, body, head_method, keep_alive)
+            }
+            Some(Answer::WrittenFile(file)) => {
+                connection.lane_written.inc();
+                let body = WrittenBody::File(file);
                 self.written(mark, written, body, head_method, keep_alive)
             }
         };
@@ -487,7 +599,7 @@ impl Lane {
         &mut self,
         mark: usize,
         head: Written,
-        body: Bytes,
+        body: WrittenBody,
         head_method: bool,
         keep_alive: bool,
     ) -> Step {
@@ -510,7 +622,10 @@ impl Lane {
         text.extend_from_slice(b"\r\n");
         self.out.close_text(mark);
         if !head_method {
-            self.out.body(body);
+            match body {
+                WrittenBody::Memory(bytes) => self.out.body(bytes),
+                WrittenBody::File(file) => self.out.file(file),
+            }
         }
         if keep_alive {
             Step::Answered
@@ -1081,6 +1196,7 @@ mod tests {
                     .map(|p| match p {
                         Part::Text(a, b) => Part::Text(*a, *b),
                         Part::Body(b) => Part::Body(b.clone()),
+                        Part::File(f) => Part::File(f.clone()),
                     })
                     .collect(),
                 answers: 0,

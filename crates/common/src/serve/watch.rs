@@ -12,6 +12,7 @@
 //! edge's origin response timeout).
 
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -20,9 +21,11 @@ use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
 use pin_project_lite::pin_project;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
+use super::lane::Sink;
 use super::metrics::{ListenerMetrics, TimeoutKind};
 
 /// How an HTTP/2 prior-knowledge connection starts (RFC 9113 §3.4).
@@ -236,5 +239,66 @@ impl<S: AsyncWrite> AsyncWrite for Watched<S> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.project().inner.poll_shutdown(cx)
+    }
+}
+
+impl Watched<TcpStream> {
+    /// Runs the socket write `op` once the socket is writable, as tokio's own writes do
+    /// (`try_io` clears the readiness it reports as spent when `op` would block); a write
+    /// that moved bytes counts as activity, like [`AsyncWrite`]'s.
+    fn poll_socket_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: impl Fn(BorrowedFd<'_>) -> rustix::io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            if let Err(error) = std::task::ready!(self.inner.poll_write_ready(cx)) {
+                return Poll::Ready(Err(error));
+            }
+            let stream = &self.inner;
+            match stream.try_io(Interest::WRITABLE, || {
+                op(stream.as_fd()).map_err(io::Error::from)
+            }) {
+                Ok(n) => {
+                    if n > 0 {
+                        self.moved = true;
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) => return Poll::Ready(Err(error)),
+            }
+        }
+    }
+}
+
+impl Sink for Watched<TcpStream> {
+    fn poll_send_file(
+        &mut self,
+        cx: &mut Context<'_>,
+        file: BorrowedFd<'_>,
+        offset: u64,
+        count: usize,
+    ) -> Option<Poll<io::Result<usize>>> {
+        Some(self.poll_socket_write(cx, |socket| {
+            let mut at = offset;
+            rustix::fs::sendfile(socket, file, Some(&mut at), count)
+        }))
+    }
+
+    fn poll_write_more(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        use rustix::net::{SendAncillaryBuffer, SendFlags};
+        self.poll_socket_write(cx, |socket| {
+            rustix::net::sendmsg(
+                socket,
+                bufs,
+                &mut SendAncillaryBuffer::default(),
+                SendFlags::MORE | SendFlags::NOSIGNAL,
+            )
+        })
     }
 }

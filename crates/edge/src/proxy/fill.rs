@@ -24,8 +24,11 @@ use crate::config::Tier;
 use crate::lock::{self, BodyEnd, LeaderGuard, LeaderReader, SharedHead};
 use crate::metrics::{Metrics, UpstreamResult};
 use crate::policy;
-use crate::store::{CachedObject, Lifespan, SharedHeaders, Store, StoredHeaders};
+use crate::store::{
+    CachedObject, FILE_BODY_MIN, Lifespan, ObjectBody, SharedHeaders, Store, StoredHeaders,
+};
 use crate::upstream::{BodyError, Fetched, UpstreamBody, strip_hop_by_hop};
+use edgelab_common::arena::{BodyArena, ExtentWriter};
 
 impl Node {
     /// Decides storability of a fetched response and answers the viewer: streamed with a
@@ -122,11 +125,12 @@ impl Node {
             .and_then(|v| v.parse::<u64>().ok());
         let vary = policy::vary_names(headers);
         let variant = policy::variant_key(&exchange.key.primary, &vary, &exchange.parts.headers);
+        let reencoded = template.may_reencode(headers, content_length);
         let shared = SharedHead {
             object: template.head_object(),
             variant: variant.clone(),
             vary: vary.clone(),
-            streamable: content_length.is_some() && !template.may_reencode(headers, content_length),
+            streamable: content_length.is_some() && !reencoded,
         };
         let read = guard.publish(shared);
         let fill = Fill {
@@ -136,6 +140,12 @@ impl Node {
             vary,
             expected: content_length,
             max: self.store.max_object_bytes(),
+            // A body the node compresses is stored compressed, from the heap.
+            arena: if reencoded {
+                None
+            } else {
+                self.store.arena().cloned()
+            },
             metrics: self.metrics.clone(),
         };
         let mut run = Box::pin(fill.run(incoming, guard).in_current_span());
@@ -265,7 +275,7 @@ impl ObjectTemplate {
             path_len: self.path_len,
             status: self.status,
             headers: StoredHeaders::from_map(&self.headers),
-            body: Bytes::new(),
+            body: ObjectBody::default(),
             lifespan: self.lifespan,
             upstream_hit_layer: self.upstream_hit_layer,
             shared_headers: SharedHeaders::Neither,
@@ -274,15 +284,16 @@ impl ObjectTemplate {
 
     /// The object with `body`, compressed when the key's encoding asks for it; and whether
     /// it was.
-    fn build(self, body: Bytes) -> (CachedObject, bool) {
+    fn build(self, body: ObjectBody) -> (CachedObject, bool) {
         let mut headers = self.headers;
         let mut body = body;
         let mut compressed = false;
         if self.encoding != "identity"
-            && compress::compressible(&headers, body.len())
-            && let Some(packed) = compress::compress(&body, self.encoding)
+            && let ObjectBody::Memory(bytes) = &body
+            && compress::compressible(&headers, bytes.len())
+            && let Some(packed) = compress::compress(bytes, self.encoding)
         {
-            body = Bytes::from(packed);
+            body = ObjectBody::Memory(Bytes::from(packed));
             compressed = true;
             headers.insert(
                 header::CONTENT_ENCODING,
@@ -315,6 +326,8 @@ struct Fill {
     vary: Vec<HeaderName>,
     expected: Option<u64>,
     max: u64,
+    /// Where a body of [`FILE_BODY_MIN`] bytes and more is written, if anywhere.
+    arena: Option<BodyArena>,
     metrics: Metrics,
 }
 
@@ -324,7 +337,7 @@ impl Fill {
     /// leader's viewer. An upstream error fails every reader's body and stores nothing.
     async fn run(self, mut incoming: UpstreamBody, guard: LeaderGuard) {
         let mut received: u64 = 0;
-        let mut stored = StoredBody::new(self.expected);
+        let mut stored = StoredBody::new(self.expected, self.arena.as_ref());
         // hyper may stop reading a body once Content-Length bytes were written (and drop
         // it), so a body of known length completes on its last byte, not on its end.
         while self.expected != Some(received) {
@@ -392,7 +405,10 @@ const KEEP_FRAME_BYTES: usize = 64 * 1024;
 /// With a Content-Length (already bounded by the store's object limit) each frame is copied
 /// into one buffer of that size the moment it arrives, while it is still in the CPU's cache,
 /// and that buffer becomes the stored body: no chunk list is cloned and walked again at the
-/// end, and the buffer is never regrown. Without one the flight's chunks are joined at the end.
+/// end, and the buffer is never regrown. A length of [`FILE_BODY_MIN`] or more goes into an
+/// extent of the store's body arena the same way, when there is one with room. Without a
+/// length the flight's chunks are joined at the end (and so are they when an arena write
+/// fails).
 enum StoredBody {
     /// Length unknown: joined from the flight's chunks at the end.
     Chunks,
@@ -402,10 +418,18 @@ enum StoredBody {
     First(Bytes),
     /// Frames copied into the body's own buffer.
     Copied(BytesMut),
+    /// Frames written into the body's extent of the arena.
+    File(ExtentWriter),
 }
 
 impl StoredBody {
-    fn new(expected: Option<u64>) -> Self {
+    fn new(expected: Option<u64>, arena: Option<&BodyArena>) -> Self {
+        if let (Some(len), Some(arena)) = (expected, arena)
+            && len >= FILE_BODY_MIN
+            && let Some(writer) = arena.writer(len)
+        {
+            return StoredBody::File(writer);
+        }
         match expected.and_then(|len| usize::try_from(len).ok()) {
             Some(len) => StoredBody::Sized(len),
             None => StoredBody::Chunks,
@@ -416,6 +440,14 @@ impl StoredBody {
     fn take(&mut self, data: &Bytes) {
         match self {
             StoredBody::Chunks => {}
+            StoredBody::File(writer) => {
+                if let Err(error) = writer.write(data) {
+                    // Longer than its length (the length check fails the fill), or the
+                    // kernel out of memory: the body is joined from the flight instead.
+                    tracing::debug!(%error, "body arena write failed");
+                    *self = StoredBody::Chunks;
+                }
+            }
             StoredBody::Copied(buffer) => buffer.extend_from_slice(data),
             StoredBody::Sized(len) => {
                 let len = *len;
@@ -437,12 +469,16 @@ impl StoredBody {
     }
 
     /// The whole body; `chunks` gives the flight's chunks when they were not gathered here.
-    fn finish(self, chunks: impl FnOnce() -> Vec<Bytes>, received: u64) -> Bytes {
+    fn finish(self, chunks: impl FnOnce() -> Vec<Bytes>, received: u64) -> ObjectBody {
         match self {
-            StoredBody::Chunks => concat(chunks(), received),
-            StoredBody::Sized(_) => Bytes::new(),
-            StoredBody::First(first) => first,
-            StoredBody::Copied(buffer) => buffer.freeze(),
+            StoredBody::Chunks => concat(chunks(), received).into(),
+            StoredBody::Sized(_) => ObjectBody::default(),
+            StoredBody::First(first) => first.into(),
+            StoredBody::Copied(buffer) => buffer.freeze().into(),
+            StoredBody::File(writer) => match writer.finish() {
+                Some(file) => ObjectBody::File(file),
+                None => concat(chunks(), received).into(),
+            },
         }
     }
 }
@@ -466,8 +502,12 @@ fn concat(chunks: Vec<Bytes>, len: u64) -> Bytes {
 mod tests {
     use super::*;
 
-    fn gather(expected: Option<u64>, frames: &[Bytes]) -> Bytes {
-        let mut stored = StoredBody::new(expected);
+    fn gather_into(
+        expected: Option<u64>,
+        frames: &[Bytes],
+        arena: Option<&BodyArena>,
+    ) -> ObjectBody {
+        let mut stored = StoredBody::new(expected, arena);
         let mut received = 0;
         for frame in frames {
             stored.take(frame);
@@ -476,10 +516,56 @@ mod tests {
         stored.finish(|| frames.to_vec(), received)
     }
 
+    fn gather(expected: Option<u64>, frames: &[Bytes]) -> Bytes {
+        match gather_into(expected, frames, None) {
+            ObjectBody::Memory(bytes) => bytes,
+            ObjectBody::File(_) => panic!("no arena, no file body"),
+        }
+    }
+
+    #[test]
+    fn a_large_body_of_known_length_goes_to_the_arena_and_a_small_one_does_not() {
+        let arena = BodyArena::new("test", 1 << 20).unwrap();
+        let whole: Vec<u8> = (0..FILE_BODY_MIN as u32 + 5).map(|i| i as u8).collect();
+        let frames: Vec<Bytes> = whole.chunks(5000).map(Bytes::copy_from_slice).collect();
+        let body = gather_into(Some(whole.len() as u64), &frames, Some(&arena));
+        assert!(matches!(body, ObjectBody::File(_)));
+        assert_eq!(&body.to_bytes().unwrap()[..], &whole[..]);
+
+        let small = [Bytes::from(vec![1u8; 100])];
+        let body = gather_into(Some(100), &small, Some(&arena));
+        assert!(matches!(body, ObjectBody::Memory(_)));
+        // Unknown length: the flight's chunks, on the heap.
+        let body = gather_into(None, &frames, Some(&arena));
+        assert!(matches!(body, ObjectBody::Memory(_)));
+        assert_eq!(&body.to_bytes().unwrap()[..], &whole[..]);
+    }
+
+    #[test]
+    fn a_body_longer_than_its_extent_falls_back_to_the_flight_with_every_byte() {
+        let arena = BodyArena::new("test", 1 << 20).unwrap();
+        let frames = [
+            Bytes::from(vec![1u8; FILE_BODY_MIN as usize]),
+            Bytes::from_static(b"more"),
+        ];
+        let body = gather_into(Some(FILE_BODY_MIN), &frames, Some(&arena));
+        assert!(matches!(body, ObjectBody::Memory(_)));
+        assert_eq!(body.len(), FILE_BODY_MIN as usize + 4);
+        assert_eq!(arena.free_bytes(), 1 << 20, "the extent went back");
+    }
+
+    #[test]
+    fn a_full_arena_leaves_the_body_on_the_heap() {
+        let arena = BodyArena::new("test", FILE_BODY_MIN).unwrap();
+        let frames = [Bytes::from(vec![2u8; FILE_BODY_MIN as usize * 2])];
+        let body = gather_into(Some(FILE_BODY_MIN * 2), &frames, Some(&arena));
+        assert!(matches!(body, ObjectBody::Memory(_)));
+    }
+
     #[test]
     fn a_body_of_known_length_is_copied_into_one_buffer_of_that_size() {
         let frames = [Bytes::from_static(b"hello "), Bytes::from_static(b"world")];
-        let mut stored = StoredBody::new(Some(11));
+        let mut stored = StoredBody::new(Some(11), None);
         stored.take(&frames[0]);
         let StoredBody::Copied(buffer) = &stored else {
             panic!("the first frame of a known length is copied");
@@ -487,7 +573,11 @@ mod tests {
         assert_eq!(buffer.capacity(), 11);
         let start = buffer.as_ptr();
         stored.take(&frames[1]);
-        let body = stored.finish(|| panic!("the flight's chunks are not needed"), 11);
+        let ObjectBody::Memory(body) =
+            stored.finish(|| panic!("the flight's chunks are not needed"), 11)
+        else {
+            panic!("a heap body");
+        };
         assert_eq!(&body[..], b"hello world");
         assert_eq!(body.as_ptr(), start, "the buffer was never regrown");
     }

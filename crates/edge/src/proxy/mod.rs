@@ -52,7 +52,7 @@ use crate::clock::Clock;
 use crate::config::{Behavior, EdgeConfig};
 use crate::lock::{LeaderGuard, Locks};
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{ObjectBody, Store};
 use crate::upstream::UpstreamClient;
 
 mod collapse;
@@ -273,13 +273,16 @@ impl Node {
                 if !self.write_fresh(fresh, rid, started, head) {
                     return None;
                 }
-                let body = if fresh.parts.method == Method::HEAD {
-                    Bytes::new()
+                let answer = if fresh.parts.method == Method::HEAD {
+                    Answer::Written(Bytes::new())
                 } else {
-                    fresh.object.body.clone()
+                    match &fresh.object.body {
+                        ObjectBody::Memory(bytes) => Answer::Written(bytes.clone()),
+                        ObjectBody::File(file) => Answer::WrittenFile(file.clone()),
+                    }
                 };
                 head.give_back(std::mem::take(&mut fresh.parts.headers));
-                Some(Answer::Written(body))
+                Some(answer)
             },
             Answer::Response,
         )

@@ -90,7 +90,7 @@ pub fn respond_from_object(
     let body = if parts.method == Method::HEAD {
         body::empty()
     } else {
-        body::full(object.body.clone())
+        object.body.response_body(0..object.body.len())
     };
     with_head(object.status, headers, body)
 }
@@ -157,13 +157,14 @@ fn respond_with_range(
         }
         RangeRequest::Ranges(ranges) if ranges.len() == 1 => {
             let (first, last) = ranges[0];
-            let slice = object.body.slice(first as usize..=last as usize);
+            let slice = first as usize..last as usize + 1;
             if let Some(v) = text(range::content_range(first, last, length)) {
                 headers.insert(header::CONTENT_RANGE, v);
             }
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(slice.len()));
             let status = StatusCode::PARTIAL_CONTENT;
-            Some(with_head(status, headers, body::full(slice)))
+            let body = object.body.response_body(slice);
+            Some(with_head(status, headers, body))
         }
         RangeRequest::Ranges(ranges) => {
             let boundary = format!(
@@ -178,7 +179,10 @@ fn respond_with_range(
                 headers.insert(header::CONTENT_TYPE, v);
             }
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(multipart.len()));
-            let body = range::multipart_body(multipart, object.body.clone());
+            let body = match object.body.to_bytes() {
+                Ok(whole) => range::multipart_body(multipart, whole),
+                Err(error) => body::failed(error.into()),
+            };
             Some(with_head(StatusCode::PARTIAL_CONTENT, headers, body))
         }
     }

@@ -372,6 +372,7 @@ async fn cache_inspection_shows_stored_variants() {
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["status"], 200);
     assert_eq!(list[0]["size"], 64);
+    assert_eq!(list[0]["body_in"], "heap", "a small body stays on the heap");
     let key = list[0]["variant"].as_str().unwrap().replace('\n', "%0A");
     let by_key = get(&format!("{}/cache?key={key}", edge.admin_url()), &[]).await;
     assert_eq!(by_key.status, 200, "{key}");

@@ -638,3 +638,88 @@ async fn a_hit_written_without_a_map_agrees_behind_a_tier_and_after_a_revalidati
 async fn lane_of(node: &Node, name: &str) -> f64 {
     lane(node, name).await
 }
+
+/// Bodies of 16 KiB and more are kept in the store's body arena and the lane sends them with
+/// `sendfile`; hyper reads them in frames. Both must send what the origin sent, byte for
+/// byte, alone, pipelined between heap bodies, after HEAD, and in ranges.
+#[tokio::test]
+async fn bodies_from_the_arena_are_the_origin_s_bytes_on_both_paths() {
+    let pair = Pair::start().await;
+    const BIG: &str = "/lane/big?cc=max-age%3D600&etag=v2&size=40000&fill=offsets";
+    // Over one `sendfile` call's bound and any socket buffer: sent in many calls.
+    const HUGE: &str = "/lane/huge?cc=max-age%3D600&size=2500000&fill=offsets";
+    let get_of = |path: &str, extra: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: example.com\r\n{extra}\r\n").into_bytes()
+    };
+    let mut origin_bodies = Vec::new();
+    for path in [BIG, HUGE, OBJ2] {
+        let miss = pair
+            .same("a first request", &get_of(path, ""), &["GET"])
+            .await;
+        assert_eq!(field(&miss[0], "x-cache"), Some("Miss from cloudfront"));
+        origin_bodies.push(miss[0].body.clone());
+    }
+    assert_eq!(origin_bodies[0].len(), 40_000);
+    assert_eq!(origin_bodies[1].len(), 2_500_000);
+    for (node, path, body_in) in [
+        (&pair.lane, "/lane/big", "arena"),
+        (&pair.hyper, "/lane/huge", "arena"),
+        (&pair.lane, "/lane/b", "heap"),
+    ] {
+        let url = format!("{}/cache?path={path}", node.admin_url());
+        let list: serde_json::Value = serde_json::from_slice(&get(&url, &[]).await.body).unwrap();
+        assert_eq!(list[0]["body_in"], body_in, "{path}: {list}");
+    }
+    for (path, origin_body) in [(BIG, &origin_bodies[0]), (HUGE, &origin_bodies[1])] {
+        let hit = pair
+            .same("a hit from the arena", &get_of(path, ""), &["GET"])
+            .await;
+        assert_eq!(field(&hit[0], "x-cache"), Some("Hit from cloudfront"));
+        assert_eq!(&hit[0].body, origin_body, "{path}: the origin's bytes");
+    }
+    // Pipelined: arena and heap bodies and a HEAD in one batch, then a close.
+    let mut pipeline = get_of(BIG, "");
+    pipeline.extend_from_slice(&get_of(OBJ2, ""));
+    pipeline
+        .extend_from_slice(format!("HEAD {BIG} HTTP/1.1\r\nHost: example.com\r\n\r\n").as_bytes());
+    pipeline.extend_from_slice(&get_of(HUGE, ""));
+    pipeline.extend_from_slice(&get_of(BIG, "Connection: close\r\n"));
+    let answered = pair
+        .same(
+            "pipelined",
+            &pipeline,
+            &["GET", "GET", "HEAD", "GET", "GET"],
+        )
+        .await;
+    assert_eq!(&answered[0].body, &origin_bodies[0]);
+    assert_eq!(&answered[1].body, &origin_bodies[2]);
+    assert!(answered[2].body.is_empty());
+    assert_eq!(field(&answered[2], "content-length"), Some("40000"));
+    assert_eq!(&answered[3].body, &origin_bodies[1]);
+    assert_eq!(&answered[4].body, &origin_bodies[0]);
+    // Ranges are read from the arena (hyper's path on both nodes).
+    let ranged = pair
+        .same(
+            "a range",
+            &get_of(BIG, "Range: bytes=20000-20009\r\n"),
+            &["GET"],
+        )
+        .await;
+    assert_eq!(ranged[0].status, 206);
+    assert_eq!(ranged[0].body, origin_bodies[0][20_000..20_010]);
+    assert_eq!(ranged[0].body, "000020000\n");
+    let parts = pair
+        .same(
+            "two ranges",
+            &get_of(HUGE, "Range: bytes=0-1,2499990-\r\n"),
+            &["GET"],
+        )
+        .await;
+    assert!(
+        parts[0].body.contains(&origin_bodies[1][2_499_990..]),
+        "{:?}",
+        &parts[0].fields
+    );
+    // The lane sent the hits itself.
+    assert!(lane(&pair.lane, "answers").await >= 5.0);
+}

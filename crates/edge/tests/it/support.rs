@@ -73,7 +73,8 @@ impl OriginState {
 /// (promises `size`, sends half, then fails), `gate=1` (sends the first half of the body,
 /// then the rest, or the failure of `truncate=1`, once the test opens the gate),
 /// `head_gate=1` (answers only once the gate is open), `chunked=1` (with `gate=1`: no
-/// Content-Length). Conditional requests matching `etag` get 304.
+/// Content-Length), `fill=offsets` (the body after its name holds each position's offset,
+/// so a byte sent from the wrong place shows). Conditional requests matching `etag` get 304.
 pub struct TestOrigin {
     /// Address.
     pub addr: SocketAddr,
@@ -191,7 +192,16 @@ async fn answer(
         .map(|v| v.to_str().unwrap_or("").to_string())
         .unwrap_or_default();
     let mut body = format!("{path}|{lang}|{tag}|").into_bytes();
-    body.resize(size.max(body.len()), b'x');
+    if param(&query, "fill").as_deref() == Some("offsets") {
+        // Every byte tells where it is: each 10 bytes are their offset's 9 digits and `\n`.
+        while body.len() < size {
+            let at = body.len();
+            let line = format!("{:09}\n", at / 10 * 10);
+            body.push(line.as_bytes()[at % 10]);
+        }
+    } else {
+        body.resize(size.max(body.len()), b'x');
+    }
     if method == http::Method::HEAD {
         body.clear();
     }
