@@ -38,6 +38,8 @@
 #            written as DIR/results.md and DIR/results.json
 # Env:   DURATION=10  REPS=3  CONNS="64 256"  SIZES="1k 16k 1m"  OBJECTS=1000000
 #        PHASES="hits memory"  TARGETS="edgelab nginx limit"  RESULTS=...  LIMIT_BIN=...
+#          (target edgelab-heap: the same binary with EDGELAB_FILE_BODIES=0, every body on the
+#          heap and none sent with sendfile: the arena's effect measured in the same run)
 #        MEMORY_PATH=/tiny/ (or /tiny-own/)
 #        PERF_ANCHORS=../shared/tools/perf-anchors  CARGO_TARGET_DIR=target  NO_BUILD=1  EDGELAB_BIN=path
 #        SERVER_CPU=0  LOAD_CPU=1
@@ -150,7 +152,7 @@ cat >"$RESULTS/setup.json" <<JSON
 JSON
 
 # --- hits ---------------------------------------------------------------------------------------
-declare -A URL PID_OF
+declare -A URL PID_OF ADMIN_OF
 url_of() { # target size -> URL
     case $1 in
         limit) echo "${URL[limit]}/$2" ;;
@@ -172,12 +174,20 @@ warm_targets() {
             fi
         done
     done
+    local expected
     for size in $SIZES; do
-        if [[ " $TARGETS " == *" edgelab "* ]]; then
-            curl -fsS -D - -o /dev/null "$(url_of edgelab "$size")" \
+        for t in edgelab edgelab-heap; do
+            [[ " $TARGETS " == *" $t "* ]] || continue
+            curl -fsS -D - -o /dev/null "$(url_of "$t" "$size")" \
                 | grep -qi '^x-cache: Hit from cloudfront' \
-                || { echo "edge is not serving $size from cache" >&2; exit 1; }
-        fi
+                || { echo "$t is not serving $size from cache" >&2; exit 1; }
+            # Where the body is kept: the arena from 16 KiB to 256 KiB, unless turned off.
+            expected=heap
+            [[ $t == edgelab && $size == 16k ]] && expected=arena
+            curl -fsS "http://${ADMIN_OF[$t]}/cache?path=/obj/$size.bin" \
+                | grep -q "\"body_in\": \"$expected\"" \
+                || { echo "$t does not keep the $size body in the $expected" >&2; exit 1; }
+        done
         if [[ " $TARGETS " == *" nginx "* ]]; then
             curl -fsS -D - -o /dev/null "$(url_of nginx "$size")" | grep -qi '^x-cache: HIT' \
                 || { echo "nginx is not serving $size from cache" >&2; exit 1; }
@@ -217,9 +227,18 @@ measure() {
 }
 
 run_hits() {
+    local heap_pid=""
+    if [[ " $TARGETS " == *" edgelab-heap "* ]]; then
+        EDGELAB_FILE_BODIES=0 start_edge 268435456
+        URL[edgelab-heap]="http://$EDGE_TRAFFIC"
+        PID_OF[edgelab-heap]=$EDGE_PID
+        ADMIN_OF[edgelab-heap]=$EDGE_ADMIN
+        heap_pid=$EDGE_PID
+    fi
     start_edge 268435456
     URL[edgelab]="http://$EDGE_TRAFFIC"
     PID_OF[edgelab]=$EDGE_PID
+    ADMIN_OF[edgelab]=$EDGE_ADMIN
     lib_start_nginx "$SERVER_CPU" "$WORK/proxy.conf"
     URL[nginx]="http://127.0.0.1:$NGINX_PORT"
     wait_http "${URL[nginx]}/obj/1k.bin"
@@ -249,7 +268,8 @@ run_hits() {
             done
         done
     done
-    kill "$NGINX_PID" "$EDGE_PID" ${PID_OF[limit]:+"${PID_OF[limit]}"} 2>/dev/null || true
+    kill "$NGINX_PID" "$EDGE_PID" ${heap_pid:+"$heap_pid"} ${PID_OF[limit]:+"${PID_OF[limit]}"} \
+        2>/dev/null || true
     wait "$EDGE_PID" 2>/dev/null || true
 }
 

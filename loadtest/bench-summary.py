@@ -24,7 +24,10 @@ import statistics
 import sys
 
 SIZES = ["1k", "16k", "1m"]
-TARGETS = ["edgelab", "nginx", "limit"]
+TARGETS = ["edgelab", "edgelab-heap", "nginx", "limit"]
+# What edgelab is compared with, where measured: edgelab-heap is edgelab with every body on
+# the heap (EDGELAB_FILE_BODIES=0).
+BASES = ("nginx", "limit", "edgelab-heap")
 # wrk's CPU share at or above which a cell is bound by the load generator (one thread, one core).
 LOAD_BOUND = 0.95
 NAN = float("nan")
@@ -164,7 +167,7 @@ def ratios(table):
         if target != "edgelab" or not c["req_s_median"]:
             continue
         row = {"size": size, "conns": conns}
-        for base in ("nginx", "limit"):
+        for base in BASES:
             b = by.get((base, size, conns))
             row[f"load_generator_bound_{base}"] = bool(
                 c["load_generator_bound"] or (b and b["load_generator_bound"]))
@@ -206,16 +209,20 @@ def markdown(result):
                 f"[{num(c['server_cpu_us_per_request_min'], '.2f')}-"
                 f"{num(c['server_cpu_us_per_request_max'], '.2f')}] "
                 f"| {num(c['load_cpu_share_median'], '.2f')}{bound} | {c['runs']} |")
-        lines += ["", "| object | conns | req/s: edgelab / nginx | edgelab / limit "
-                  "| CPU per request: edgelab / nginx | edgelab / limit |",
-                  "|---|---|---|---|---|---|"]
+        heap = any(c["target"] == "edgelab-heap" for c in result["hits"])
+        bases = BASES if heap else BASES[:2]
+        lines += ["", "| object | conns | "
+                  + " | ".join(f"req/s: edgelab / {b}" for b in bases) + " | "
+                  + " | ".join(f"CPU per request: edgelab / {b}" for b in bases) + " |",
+                  "|---|---|" + "---|" * (2 * len(bases))]
         for r in result["ratios"]:
             bound = {base: " (wrk-bound)" if r[f"load_generator_bound_{base}"] else ""
-                     for base in ("nginx", "limit")}
-            lines.append(f"| {r['size']} | {r['conns']} | {times(r['edgelab_over_nginx'])}"
-                         f"{bound['nginx']} | {times(r['edgelab_over_limit'])}{bound['limit']} "
-                         f"| {times(r['edgelab_cpu_per_request_over_nginx'])} "
-                         f"| {times(r['edgelab_cpu_per_request_over_limit'])} |")
+                     for base in bases}
+            lines.append(f"| {r['size']} | {r['conns']} | "
+                         + " | ".join(f"{times(r[f'edgelab_over_{b}'])}{bound[b]}" for b in bases)
+                         + " | "
+                         + " | ".join(times(r[f"edgelab_cpu_per_request_over_{b}"]) for b in bases)
+                         + " |")
         bound = sorted({(c["size"], c["conns"]) for c in result["hits"] if c["load_generator_bound"]},
                        key=lambda k: (SIZES.index(k[0]) if k[0] in SIZES else 9, k[1]))
         if bound:

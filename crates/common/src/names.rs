@@ -68,7 +68,7 @@ pub mod env {
     /// of the shared queue (an integer ≥ 1; tokio's own choice when unset). For benchmarking.
     pub const RUNTIME_GLOBAL_QUEUE_INTERVAL: &str = "EDGELAB_RUNTIME_GLOBAL_QUEUE_INTERVAL";
     /// `0` keeps every stored body on the heap: an edge then does not put bodies of 16 KiB
-    /// and more in its body arena (`edgelab_common::arena`) nor send them with `sendfile`.
+    /// to 256 KiB in its body arena (`edgelab_common::arena`) nor send them with `sendfile`.
     /// For comparing the two in one build; on (unset) by default.
     pub const FILE_BODIES: &str = "EDGELAB_FILE_BODIES";
 }

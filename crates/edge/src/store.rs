@@ -18,7 +18,7 @@ use crate::policy::Lifetime;
 mod body;
 mod headers;
 
-pub use body::{FILE_BODY_MIN, ObjectBody};
+pub use body::{FILE_BODY_MAX, FILE_BODY_MIN, ObjectBody};
 use edgelab_common::arena::BodyArena;
 use headers::{Block, Common};
 pub use headers::{CommonLines, KNOWN_NAMES, OwnField, StoredHeaders};

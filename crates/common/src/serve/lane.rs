@@ -69,8 +69,11 @@ pub enum Answer {
     WrittenFile(FileBody),
 }
 
-/// Most bytes one `sendfile` is asked for (the kernel takes what the socket's buffer holds).
-const SENDFILE_CHUNK: usize = 1 << 20;
+/// Most bytes one `sendfile` is asked for: one pass of the kernel's internal pipe (16 pages),
+/// so each call's data is pushed at its end rather than held back as more to follow when the
+/// socket fills mid-call (measured: 128 KiB and 256 KiB bodies at 16-256 connections went
+/// from 14-16k to 28-51k req/s when calls of 1 MiB became calls of 64 KiB).
+const SENDFILE_CHUNK: usize = 64 << 10;
 
 /// A connection the lane writes to: a writer that may also send straight from a file, and
 /// say that more bytes follow at once.

@@ -25,7 +25,8 @@ use crate::lock::{self, BodyEnd, LeaderGuard, LeaderReader, SharedHead};
 use crate::metrics::{Metrics, UpstreamResult};
 use crate::policy;
 use crate::store::{
-    CachedObject, FILE_BODY_MIN, Lifespan, ObjectBody, SharedHeaders, Store, StoredHeaders,
+    CachedObject, FILE_BODY_MAX, FILE_BODY_MIN, Lifespan, ObjectBody, SharedHeaders, Store,
+    StoredHeaders,
 };
 use crate::upstream::{BodyError, Fetched, UpstreamBody, strip_hop_by_hop};
 use edgelab_common::arena::{BodyArena, ExtentWriter};
@@ -326,7 +327,7 @@ struct Fill {
     vary: Vec<HeaderName>,
     expected: Option<u64>,
     max: u64,
-    /// Where a body of [`FILE_BODY_MIN`] bytes and more is written, if anywhere.
+    /// Where a body of [`FILE_BODY_MIN`] to [`FILE_BODY_MAX`] bytes is written, if anywhere.
     arena: Option<BodyArena>,
     metrics: Metrics,
 }
@@ -405,8 +406,8 @@ const KEEP_FRAME_BYTES: usize = 64 * 1024;
 /// With a Content-Length (already bounded by the store's object limit) each frame is copied
 /// into one buffer of that size the moment it arrives, while it is still in the CPU's cache,
 /// and that buffer becomes the stored body: no chunk list is cloned and walked again at the
-/// end, and the buffer is never regrown. A length of [`FILE_BODY_MIN`] or more goes into an
-/// extent of the store's body arena the same way, when there is one with room. Without a
+/// end, and the buffer is never regrown. A length from [`FILE_BODY_MIN`] to [`FILE_BODY_MAX`]
+/// goes into an extent of the store's body arena the same way, when there is one with room. Without a
 /// length the flight's chunks are joined at the end (and so are they when an arena write
 /// fails).
 enum StoredBody {
@@ -425,7 +426,7 @@ enum StoredBody {
 impl StoredBody {
     fn new(expected: Option<u64>, arena: Option<&BodyArena>) -> Self {
         if let (Some(len), Some(arena)) = (expected, arena)
-            && len >= FILE_BODY_MIN
+            && (FILE_BODY_MIN..=FILE_BODY_MAX).contains(&len)
             && let Some(writer) = arena.writer(len)
         {
             return StoredBody::File(writer);
@@ -524,7 +525,7 @@ mod tests {
     }
 
     #[test]
-    fn a_large_body_of_known_length_goes_to_the_arena_and_a_small_one_does_not() {
+    fn a_body_of_known_length_in_the_arena_s_bounds_goes_there_and_others_do_not() {
         let arena = BodyArena::new("test", 1 << 20).unwrap();
         let whole: Vec<u8> = (0..FILE_BODY_MIN as u32 + 5).map(|i| i as u8).collect();
         let frames: Vec<Bytes> = whole.chunks(5000).map(Bytes::copy_from_slice).collect();
@@ -535,6 +536,15 @@ mod tests {
         let small = [Bytes::from(vec![1u8; 100])];
         let body = gather_into(Some(100), &small, Some(&arena));
         assert!(matches!(body, ObjectBody::Memory(_)));
+        let large = [Bytes::from(vec![1u8; FILE_BODY_MAX as usize + 1])];
+        let body = gather_into(Some(FILE_BODY_MAX + 1), &large, Some(&arena));
+        assert!(
+            matches!(body, ObjectBody::Memory(_)),
+            "over the arena's bound"
+        );
+        let at_bound = [Bytes::from(vec![1u8; FILE_BODY_MAX as usize])];
+        let body = gather_into(Some(FILE_BODY_MAX), &at_bound, Some(&arena));
+        assert!(matches!(body, ObjectBody::File(_)));
         // Unknown length: the flight's chunks, on the heap.
         let body = gather_into(None, &frames, Some(&arena));
         assert!(matches!(body, ObjectBody::Memory(_)));

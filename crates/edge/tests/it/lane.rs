@@ -639,20 +639,22 @@ async fn lane_of(node: &Node, name: &str) -> f64 {
     lane(node, name).await
 }
 
-/// Bodies of 16 KiB and more are kept in the store's body arena and the lane sends them with
-/// `sendfile`; hyper reads them in frames. Both must send what the origin sent, byte for
+/// Bodies of 16 KiB to 256 KiB are kept in the store's body arena and the lane sends them with
+/// `sendfile`; hyper reads them in frames; larger ones stay on the heap. Both must send what the origin sent, byte for
 /// byte, alone, pipelined between heap bodies, after HEAD, and in ranges.
 #[tokio::test]
 async fn bodies_from_the_arena_are_the_origin_s_bytes_on_both_paths() {
     let pair = Pair::start().await;
     const BIG: &str = "/lane/big?cc=max-age%3D600&etag=v2&size=40000&fill=offsets";
-    // Over one `sendfile` call's bound and any socket buffer: sent in many calls.
-    const HUGE: &str = "/lane/huge?cc=max-age%3D600&size=2500000&fill=offsets";
+    // Over one `sendfile` call's bound: sent in several calls.
+    const HUGE: &str = "/lane/huge?cc=max-age%3D600&size=250000&fill=offsets";
+    // Over the arena's bound: on the heap.
+    const OVER: &str = "/lane/over?cc=max-age%3D600&size=300000&fill=offsets";
     let get_of = |path: &str, extra: &str| {
         format!("GET {path} HTTP/1.1\r\nHost: example.com\r\n{extra}\r\n").into_bytes()
     };
     let mut origin_bodies = Vec::new();
-    for path in [BIG, HUGE, OBJ2] {
+    for path in [BIG, HUGE, OBJ2, OVER] {
         let miss = pair
             .same("a first request", &get_of(path, ""), &["GET"])
             .await;
@@ -660,17 +662,22 @@ async fn bodies_from_the_arena_are_the_origin_s_bytes_on_both_paths() {
         origin_bodies.push(miss[0].body.clone());
     }
     assert_eq!(origin_bodies[0].len(), 40_000);
-    assert_eq!(origin_bodies[1].len(), 2_500_000);
+    assert_eq!(origin_bodies[1].len(), 250_000);
     for (node, path, body_in) in [
         (&pair.lane, "/lane/big", "arena"),
         (&pair.hyper, "/lane/huge", "arena"),
         (&pair.lane, "/lane/b", "heap"),
+        (&pair.lane, "/lane/over", "heap"),
     ] {
         let url = format!("{}/cache?path={path}", node.admin_url());
         let list: serde_json::Value = serde_json::from_slice(&get(&url, &[]).await.body).unwrap();
         assert_eq!(list[0]["body_in"], body_in, "{path}: {list}");
     }
-    for (path, origin_body) in [(BIG, &origin_bodies[0]), (HUGE, &origin_bodies[1])] {
+    for (path, origin_body) in [
+        (BIG, &origin_bodies[0]),
+        (HUGE, &origin_bodies[1]),
+        (OVER, &origin_bodies[3]),
+    ] {
         let hit = pair
             .same("a hit from the arena", &get_of(path, ""), &["GET"])
             .await;
@@ -711,12 +718,12 @@ async fn bodies_from_the_arena_are_the_origin_s_bytes_on_both_paths() {
     let parts = pair
         .same(
             "two ranges",
-            &get_of(HUGE, "Range: bytes=0-1,2499990-\r\n"),
+            &get_of(HUGE, "Range: bytes=0-1,249990-\r\n"),
             &["GET"],
         )
         .await;
     assert!(
-        parts[0].body.contains(&origin_bodies[1][2_499_990..]),
+        parts[0].body.contains(&origin_bodies[1][249_990..]),
         "{:?}",
         &parts[0].fields
     );
