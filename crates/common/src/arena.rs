@@ -82,6 +82,11 @@ impl BodyArena {
         self.inner.lock().total_available() * PAGE
     }
 
+    /// Bytes of the arena held by bodies (whole pages): memory the kernel keeps for them.
+    pub fn used_bytes(&self) -> u64 {
+        self.inner.pages * PAGE - self.free_bytes()
+    }
+
     /// A writer of a body of exactly `len` bytes into an extent of its own, or `None` when
     /// no free extent is large enough (the body is then kept elsewhere) or `len` is 0.
     pub fn writer(&self, len: u64) -> Option<ExtentWriter> {
@@ -139,7 +144,6 @@ impl Drop for Extent {
         if punched.is_ok() {
             self.arena.lock().free_range(self.pages.clone());
         }
-        debug_assert!(self.arena.pages >= self.pages.end);
     }
 }
 
@@ -342,6 +346,7 @@ mod tests {
         let arena = BodyArena::new("test", 8 * PAGE).unwrap();
         let first = stored(&arena, &pattern(6 * PAGE as usize, 1), 1);
         assert_eq!(arena.free_bytes(), 2 * PAGE);
+        assert_eq!(arena.used_bytes(), 6 * PAGE);
         assert!(
             arena.writer(3 * PAGE).is_none(),
             "no extent of 3 pages is free"
@@ -355,6 +360,7 @@ mod tests {
         );
         drop(clone);
         assert_eq!(arena.free_bytes(), 8 * PAGE);
+        assert_eq!(arena.used_bytes(), 0);
         // The reused extent holds the new body only (the hole reads as zeros before it).
         let bytes = pattern(3 * PAGE as usize, 9);
         let second = stored(&arena, &bytes, 5);

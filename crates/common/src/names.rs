@@ -121,6 +121,8 @@ pub mod metric {
     pub const EDGE_CACHE_BYTES: &str = "edgelab_edge_cache_bytes";
     /// Objects held in an edge cache, by `pop`, `tier`.
     pub const EDGE_CACHE_OBJECTS: &str = "edgelab_edge_cache_objects";
+    /// Bytes of an edge cache's body arena held by stored bodies, by `pop`, `tier`.
+    pub const EDGE_ARENA_BYTES: &str = "edgelab_edge_arena_bytes";
     /// Evictions from an edge cache, by `pop`, `tier`, `cause`.
     pub const EDGE_EVICTIONS_TOTAL: &str = "edgelab_edge_evictions_total";
     /// Requests served by an origin replica, by `origin`, `az`, `status_class`.

@@ -292,7 +292,8 @@ fn spawn_housekeeping(store: store::Store, metrics: metrics::Metrics, shutdown: 
                 _ = tick.tick() => {}
                 () = stop.triggered() => break,
             }
-            metrics.store_size(store.bytes(), store.objects());
+            let arena = store.arena().map_or(0, |arena| arena.used_bytes());
+            metrics.store_size(store.bytes(), store.objects(), arena);
         }
     });
 }

@@ -282,6 +282,7 @@ pub struct Metrics {
     interim: Arc<[IntCounter; InterimResult::ALL.len()]>,
     cache_bytes: IntGauge,
     cache_objects: IntGauge,
+    arena_bytes: IntGauge,
     evictions: Arc<[IntCounter; EvictionCause::ALL.len()]>,
     by_status: Arc<[(IntCounter, Histogram); CacheStatus::ALL.len()]>,
     /// Where the upstream links record their delivery lateness (exported at scrape time).
@@ -416,6 +417,14 @@ impl Metrics {
         registry.register(Box::new(interim.clone()))?;
         registry.register(Box::new(cache_bytes.clone()))?;
         registry.register(Box::new(cache_objects.clone()))?;
+        let arena_bytes = IntGaugeVec::new(
+            Opts::new(
+                metric::EDGE_ARENA_BYTES,
+                "Bytes of the body arena held by stored bodies.",
+            ),
+            &["pop", "tier"],
+        )?;
+        registry.register(Box::new(arena_bytes.clone()))?;
         registry.register(Box::new(evictions.clone()))?;
         let delivery = DeliveryErrors::new();
         registry.register(Box::new(DeliveryCollector::new(
@@ -451,6 +460,7 @@ impl Metrics {
             ),
             cache_bytes: cache_bytes.with_label_values(&[pop, tier]),
             cache_objects: cache_objects.with_label_values(&[pop, tier]),
+            arena_bytes: arena_bytes.with_label_values(&[pop, tier]),
             evictions: Arc::new(
                 EvictionCause::ALL.map(|c| evictions.with_label_values(&[pop, tier, c.as_str()])),
             ),
@@ -534,12 +544,14 @@ impl Metrics {
         self.evictions[cause as usize].inc();
     }
 
-    /// Sets the store gauges.
-    pub fn store_size(&self, bytes: u64, objects: u64) {
+    /// Sets the store gauges (`arena`: bytes of the body arena held by bodies).
+    pub fn store_size(&self, bytes: u64, objects: u64, arena: u64) {
         self.cache_bytes
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
         self.cache_objects
             .set(i64::try_from(objects).unwrap_or(i64::MAX));
+        self.arena_bytes
+            .set(i64::try_from(arena).unwrap_or(i64::MAX));
     }
 }
 

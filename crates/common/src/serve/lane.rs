@@ -102,21 +102,6 @@ pub(crate) trait Sink: AsyncWrite + Unpin {
     }
 }
 
-/// A body a written head is followed by.
-enum WrittenBody {
-    Memory(Bytes),
-    File(FileBody),
-}
-
-impl WrittenBody {
-    fn is_empty(&self) -> bool {
-        match self {
-            WrittenBody::Memory(bytes) => bytes.is_empty(),
-            WrittenBody::File(file) => file.is_empty(),
-        }
-    }
-}
-
 /// The head of an answer a handler writes itself as HTTP/1.1 text, straight into the
 /// connection's reused output buffer (see [`Handler::write_now`]): a status line, then field
 /// lines in the order hyper would write the response's map, which the lane ends as hyper
@@ -303,6 +288,16 @@ enum Part {
     File(FileBody),
 }
 
+impl Part {
+    fn is_empty(&self) -> bool {
+        match self {
+            Part::Text(start, end) => start == end,
+            Part::Body(bytes) => bytes.is_empty(),
+            Part::File(file) => file.is_empty(),
+        }
+    }
+}
+
 impl Out {
     fn is_empty(&self) -> bool {
         self.parts.is_empty()
@@ -324,14 +319,13 @@ impl Out {
     }
 
     fn body(&mut self, bytes: Bytes) {
-        if !bytes.is_empty() {
-            self.parts.push(Part::Body(bytes));
-        }
+        self.push(Part::Body(bytes));
     }
 
-    fn file(&mut self, file: FileBody) {
-        if !file.is_empty() {
-            self.parts.push(Part::File(file));
+    /// Adds a body part (empty ones are left out).
+    fn push(&mut self, body: Part) {
+        if !body.is_empty() {
+            self.parts.push(body);
         }
     }
 
@@ -580,13 +574,11 @@ impl Lane {
             }
             Some(Answer::Written(bytes)) => {
                 connection.lane_written.inc();
-                let body = WrittenBody::Memory(bytes);
-                self.written(mark, written, body, head_method, keep_alive)
+                self.written(mark, written, Part::Body(bytes), head_method, keep_alive)
             }
             Some(Answer::WrittenFile(file)) => {
                 connection.lane_written.inc();
-                let body = WrittenBody::File(file);
-                self.written(mark, written, body, head_method, keep_alive)
+                self.written(mark, written, Part::File(file), head_method, keep_alive)
             }
         };
         drop(in_flight);
@@ -597,12 +589,12 @@ impl Lane {
 
     /// Ends a head the handler wrote itself (from `mark` in the text) as hyper ends one:
     /// `connection: close` when the connection is not kept, `date` unless written, the blank
-    /// line; then the body unless the request was HEAD.
+    /// line; then the body (a [`Part::Body`] or a [`Part::File`]) unless the request was HEAD.
     fn written(
         &mut self,
         mark: usize,
         head: Written,
-        body: WrittenBody,
+        body: Part,
         head_method: bool,
         keep_alive: bool,
     ) -> Step {
@@ -625,10 +617,7 @@ impl Lane {
         text.extend_from_slice(b"\r\n");
         self.out.close_text(mark);
         if !head_method {
-            match body {
-                WrittenBody::Memory(bytes) => self.out.body(bytes),
-                WrittenBody::File(file) => self.out.file(file),
-            }
+            self.out.push(body);
         }
         if keep_alive {
             Step::Answered

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::support::{Node, SCRIPTED_QUERY, TestOrigin, get};
+use super::support::{Node, SCRIPTED_QUERY, TestOrigin, eventually, get};
 
 /// One parsed answer: status, fields in order, body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -672,6 +672,13 @@ async fn bodies_from_the_arena_are_the_origin_s_bytes_on_both_paths() {
         let url = format!("{}/cache?path={path}", node.admin_url());
         let list: serde_json::Value = serde_json::from_slice(&get(&url, &[]).await.body).unwrap();
         assert_eq!(list[0]["body_in"], body_in, "{path}: {list}");
+    }
+    // Each node holds both arena bodies, in whole pages: 40,000 B in 10, 250,000 B in 62.
+    for node in [&pair.lane, &pair.hyper] {
+        eventually("the arena gauge", || async {
+            node.metric("edgelab_edge_arena_bytes{").await == f64::from((10 + 62) * 4096)
+        })
+        .await;
     }
     for (path, origin_body) in [
         (BIG, &origin_bodies[0]),
