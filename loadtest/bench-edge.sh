@@ -38,8 +38,14 @@
 #            written as DIR/results.md and DIR/results.json
 # Env:   DURATION=10  REPS=3  CONNS="64 256"  SIZES="1k 16k 1m"  OBJECTS=1000000
 #        PHASES="hits memory"  TARGETS="edgelab nginx limit"  RESULTS=...  LIMIT_BIN=...
-#          (target edgelab-heap: the same binary with EDGELAB_FILE_BODIES=0, every body on the
-#          heap and none sent with sendfile: the arena's effect measured in the same run)
+#          edgelab targets, all the same binary: edgelab; edgelab-heap (EDGELAB_FILE_BODIES=0,
+#          every body on the heap and none sent with sendfile: the arena's effect measured in
+#          the same run); edgelab-hyper (`--no-lane`: every hit through hyper, as HTTP/2
+#          viewers, ranges and conditionals are served); edgelab-hyper-heap (both)
+#        SIZES: any of NNk / NNm (NN times 1024 / 1048576 bytes); the origin serves a file of
+#          each, the limit server only 1k, 16k and 1m (it is left out of the other sizes)
+#        EDGELAB_FILE_BODIES=MIN-MAX (e.g. 16k-1m): the sizes the edgelab targets keep in the
+#          arena (but the -heap ones), to measure where it pays; checked before measuring
 #        MEMORY_PATH=/tiny/ (or /tiny-own/)
 #        PERF_ANCHORS=../shared/tools/perf-anchors  CARGO_TARGET_DIR=target  NO_BUILD=1  EDGELAB_BIN=path
 #        SERVER_CPU=0  LOAD_CPU=1
@@ -93,11 +99,43 @@ wait_http() { lib_wait_http "$1" || exit 1; }
 # The CPU ticks (user + system) a process has used so far.
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# --- origin: nginx with three files and a tiny-object location --------------------------------
+# The bytes of a size: 16k -> 16384, 1m -> 1048576 (also plain bytes).
+bytes_of() {
+    case $1 in
+        *[0-9]k) echo $((${1%k} * 1024)) ;;
+        *[0-9]m) echo $((${1%m} * 1048576)) ;;
+        *[0-9]) echo $(($1)) ;;
+        *) echo "size $1 is not NNk, NNm or bytes" >&2; exit 64 ;;
+    esac
+}
+# The sizes of bodies kept in the arena, "MIN MAX" in bytes ("0 -1": none), by
+# EDGELAB_FILE_BODIES as the edge reads it (unset or 1: 16 KiB to 256 KiB; 0: off; MIN-MAX).
+ARENA_SIZES="16384 262144"
+case "${EDGELAB_FILE_BODIES:-1}" in
+    1) ;;
+    0) ARENA_SIZES="0 -1" ;;
+    *-*) ARENA_SIZES="$(bytes_of "${EDGELAB_FILE_BODIES%-*}") $(bytes_of "${EDGELAB_FILE_BODIES#*-}")" ;;
+esac
+# The limit server answers these sizes only.
+limit_serves() { [[ " 1k 16k 1m " == *" $1 "* ]]; }
+
+# The edgelab targets: the environment and the arguments each gives `edgelab edge`.
+declare -A TARGET_ENV=([edgelab]="" [edgelab-heap]="EDGELAB_FILE_BODIES=0"
+    [edgelab-hyper]="" [edgelab-hyper-heap]="EDGELAB_FILE_BODIES=0")
+declare -A TARGET_ARGS=([edgelab]="" [edgelab-heap]=""
+    [edgelab-hyper]="--no-lane" [edgelab-hyper-heap]="--no-lane")
+is_edgelab() { [[ -v "TARGET_ENV[$1]" ]]; }
+for t in $TARGETS; do
+    is_edgelab "$t" || [[ $t == nginx || $t == limit ]] \
+        || { echo "TARGETS: unknown target $t" >&2; exit 64; }
+done
+for size in $SIZES; do bytes_of "$size" >/dev/null; done
+
+# --- origin: nginx with a file of each size and a tiny-object location ------------------------
 mkdir -p "$WORK/www/obj"
-head -c 1024 /dev/urandom >"$WORK/www/obj/1k.bin"
-head -c 16384 /dev/urandom >"$WORK/www/obj/16k.bin"
-head -c 1048576 /dev/urandom >"$WORK/www/obj/1m.bin"
+for size in 1k $SIZES; do
+    head -c "$(bytes_of "$size")" /dev/urandom >"$WORK/www/obj/$size.bin"
+done
 ORIGIN_PORT="$(lib_free_port)"
 NGINX_PORT="$(lib_free_port)"
 LIMIT_PORT="$(lib_free_port)"
@@ -125,7 +163,8 @@ lib_nginx_proxy_conf "$NGINX_PORT" >"$WORK/proxy.conf"
 lib_start_nginx "$LOAD_CPU" "$WORK/origin.conf"
 wait_http "http://127.0.0.1:$ORIGIN_PORT/obj/1k.bin"
 
-# An edge in front of the origin on SERVER_CPU, with the store capacity given (bytes).
+# An edge in front of the origin on SERVER_CPU, with the store capacity given (bytes) and
+# any further arguments of `edgelab edge`.
 start_edge() {
     cat >"$WORK/edge.toml" <<TOML
 pop = "FRA"
@@ -135,7 +174,7 @@ primary = "http://127.0.0.1:$ORIGIN_PORT"
 [default_behavior]
 cache_policy = { preset = "CachingOptimized" }
 TOML
-    lib_start_node "$BIN" "$SERVER_CPU" edge --config "$WORK/edge.toml"
+    lib_start_node "$BIN" "$SERVER_CPU" edge --config "$WORK/edge.toml" "${@:2}"
     EDGE_PID=$NODE_PID
     EDGE_TRAFFIC=$NODE_TRAFFIC
     EDGE_ADMIN=$NODE_ADMIN
@@ -166,6 +205,9 @@ warm_targets() {
     for t in $TARGETS; do
         for size in $SIZES; do
             url="$(url_of "$t" "$size")"
+            if [ "$t" = limit ]; then
+                limit_serves "$size" || continue
+            fi
             curl -fsS -o /dev/null "$url"
             curl -fsS -o /dev/null "$url"
             if [ "$t" != limit ]; then
@@ -174,16 +216,21 @@ warm_targets() {
             fi
         done
     done
-    local expected
+    local expected bytes min max
     for size in $SIZES; do
-        for t in edgelab edgelab-heap; do
-            [[ " $TARGETS " == *" $t "* ]] || continue
+        bytes=$(bytes_of "$size")
+        for t in $TARGETS; do
+            is_edgelab "$t" || continue
             curl -fsS -D - -o /dev/null "$(url_of "$t" "$size")" \
                 | grep -qi '^x-cache: Hit from cloudfront' \
                 || { echo "$t is not serving $size from cache" >&2; exit 1; }
             # Where the body is kept: the arena from 16 KiB to 256 KiB, unless turned off.
             expected=heap
-            [[ $t == edgelab && $size == 16k ]] && expected=arena
+            read -r min max <<<"$ARENA_SIZES"
+            if [[ ${TARGET_ENV[$t]} != *EDGELAB_FILE_BODIES=0* ]] \
+                && ((bytes >= min && bytes <= max)); then
+                expected=arena
+            fi
             curl -fsS "http://${ADMIN_OF[$t]}/cache?path=/obj/$size.bin" \
                 | grep -q "\"body_in\": \"$expected\"" \
                 || { echo "$t does not keep the $size body in the $expected" >&2; exit 1; }
@@ -226,19 +273,24 @@ measure() {
         "$out" >>"$RESULTS/runs.tsv"
 }
 
+# An edgelab target's edge (its environment local to this call).
+start_target() {
+    local assignment
+    for assignment in ${TARGET_ENV[$1]}; do local -x "${assignment?}"; done
+    # shellcheck disable=SC2086 # the target's arguments, word by word
+    start_edge 268435456 ${TARGET_ARGS[$1]}
+}
+
 run_hits() {
-    local heap_pid=""
-    if [[ " $TARGETS " == *" edgelab-heap "* ]]; then
-        EDGELAB_FILE_BODIES=0 start_edge 268435456
-        URL[edgelab-heap]="http://$EDGE_TRAFFIC"
-        PID_OF[edgelab-heap]=$EDGE_PID
-        ADMIN_OF[edgelab-heap]=$EDGE_ADMIN
-        heap_pid=$EDGE_PID
-    fi
-    start_edge 268435456
-    URL[edgelab]="http://$EDGE_TRAFFIC"
-    PID_OF[edgelab]=$EDGE_PID
-    ADMIN_OF[edgelab]=$EDGE_ADMIN
+    local t edges=()
+    for t in $TARGETS; do
+        is_edgelab "$t" || continue
+        start_target "$t"
+        URL[$t]="http://$EDGE_TRAFFIC"
+        PID_OF[$t]=$EDGE_PID
+        ADMIN_OF[$t]=$EDGE_ADMIN
+        edges+=("$EDGE_PID")
+    done
     lib_start_nginx "$SERVER_CPU" "$WORK/proxy.conf"
     URL[nginx]="http://127.0.0.1:$NGINX_PORT"
     wait_http "${URL[nginx]}/obj/1k.bin"
@@ -261,16 +313,16 @@ run_hits() {
         for size in $SIZES; do
             for c in $CONNS; do
                 for i in $(seq 0 $((n - 1))); do
-                    local t=${order[$(((i + rep - 1) % n))]}
+                    t=${order[$(((i + rep - 1) % n))]}
+                    [[ $t == limit ]] && ! limit_serves "$size" && continue
                     echo "rep $rep $size c$c $t" >&2
                     measure "$t" "$size" "$c" "$rep"
                 done
             done
         done
     done
-    kill "$NGINX_PID" "$EDGE_PID" ${heap_pid:+"$heap_pid"} ${PID_OF[limit]:+"${PID_OF[limit]}"} \
-        2>/dev/null || true
-    wait "$EDGE_PID" 2>/dev/null || true
+    kill "$NGINX_PID" "${edges[@]}" ${PID_OF[limit]:+"${PID_OF[limit]}"} 2>/dev/null || true
+    wait "${edges[@]}" 2>/dev/null || true
 }
 
 # --- memory per cached object ----------------------------------------------------------------

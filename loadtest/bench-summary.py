@@ -23,11 +23,20 @@ import re
 import statistics
 import sys
 
-SIZES = ["1k", "16k", "1m"]
-TARGETS = ["edgelab", "edgelab-heap", "nginx", "limit"]
-# What edgelab is compared with, where measured: edgelab-heap is edgelab with every body on
-# the heap (EDGELAB_FILE_BODIES=0).
-BASES = ("nginx", "limit", "edgelab-heap")
+TARGETS = ["edgelab", "edgelab-heap", "edgelab-hyper", "edgelab-hyper-heap", "nginx", "limit"]
+# What each edgelab target is compared with, where measured: edgelab-heap is edgelab with
+# every body on the heap (EDGELAB_FILE_BODIES=0), edgelab-hyper edgelab with every hit served
+# by hyper (--no-lane), edgelab-hyper-heap both.
+BASES = {
+    "edgelab": ("nginx", "limit", "edgelab-heap"),
+    "edgelab-hyper": ("edgelab-hyper-heap", "edgelab", "nginx"),
+}
+
+
+def size_key(size):
+    """Sorts sizes such as 1k, 64k, 1m by their bytes (unknown forms last)."""
+    m = re.fullmatch(r"(\d+)([km])", size)
+    return int(m.group(1)) * (1024 if m.group(2) == "k" else 1 << 20) if m else float("inf")
 # wrk's CPU share at or above which a cell is bound by the load generator (one thread, one core).
 LOAD_BOUND = 0.95
 NAN = float("nan")
@@ -155,29 +164,32 @@ def cells(runs):
             "load_generator_bound": load_median is not None and load_median >= LOAD_BOUND,
         })
     order = {t: i for i, t in enumerate(TARGETS)}
-    out.sort(key=lambda c: (SIZES.index(c["size"]) if c["size"] in SIZES else 9, c["conns"],
-                            order.get(c["target"], 9)))
+    out.sort(key=lambda c: (size_key(c["size"]), c["conns"], order.get(c["target"], 9)))
     return out
 
 
 def ratios(table):
+    """Per edgelab target of BASES, size and connections: its req/s and CPU per request over
+    each of its bases (the keys name the target: `edgelab_over_nginx`,
+    `edgelab-hyper_over_edgelab-hyper-heap`, ...)."""
     by = {(c["target"], c["size"], c["conns"]): c for c in table}
     out = []
     for (target, size, conns), c in by.items():
-        if target != "edgelab" or not c["req_s_median"]:
+        if target not in BASES or not c["req_s_median"]:
             continue
-        row = {"size": size, "conns": conns}
-        for base in BASES:
+        row = {"target": target, "size": size, "conns": conns}
+        for base in BASES[target]:
             b = by.get((base, size, conns))
             row[f"load_generator_bound_{base}"] = bool(
                 c["load_generator_bound"] or (b and b["load_generator_bound"]))
-            row[f"edgelab_over_{base}"] = (c["req_s_median"] / b["req_s_median"]
-                                           if b and b["req_s_median"] else None)
+            row[f"{target}_over_{base}"] = (c["req_s_median"] / b["req_s_median"]
+                                            if b and b["req_s_median"] else None)
             mine, theirs = (c["server_cpu_us_per_request_median"],
                             b and b["server_cpu_us_per_request_median"])
-            row[f"edgelab_cpu_per_request_over_{base}"] = mine / theirs if mine and theirs else None
+            row[f"{target}_cpu_per_request_over_{base}"] = (mine / theirs if mine and theirs
+                                                             else None)
         out.append(row)
-    out.sort(key=lambda r: (SIZES.index(r["size"]) if r["size"] in SIZES else 9, r["conns"]))
+    out.sort(key=lambda r: (TARGETS.index(r["target"]), size_key(r["size"]), r["conns"]))
     return out
 
 
@@ -209,29 +221,34 @@ def markdown(result):
                 f"[{num(c['server_cpu_us_per_request_min'], '.2f')}-"
                 f"{num(c['server_cpu_us_per_request_max'], '.2f')}] "
                 f"| {num(c['load_cpu_share_median'], '.2f')}{bound} | {c['runs']} |")
-        heap = any(c["target"] == "edgelab-heap" for c in result["hits"])
-        bases = BASES if heap else BASES[:2]
-        lines += ["", "| object | conns | "
-                  + " | ".join(f"req/s: edgelab / {b}" for b in bases) + " | "
-                  + " | ".join(f"CPU per request: edgelab / {b}" for b in bases) + " |",
-                  "|---|---|" + "---|" * (2 * len(bases))]
-        for r in result["ratios"]:
-            bound = {base: " (wrk-bound)" if r[f"load_generator_bound_{base}"] else ""
-                     for base in bases}
-            lines.append(f"| {r['size']} | {r['conns']} | "
-                         + " | ".join(f"{times(r[f'edgelab_over_{b}'])}{bound[b]}" for b in bases)
-                         + " | "
-                         + " | ".join(times(r[f"edgelab_cpu_per_request_over_{b}"]) for b in bases)
-                         + " |")
+        measured = {c["target"] for c in result["hits"]}
+        for target, all_bases in BASES.items():
+            bases = [b for b in all_bases if b in measured]
+            rows = [r for r in result["ratios"] if r["target"] == target]
+            if not bases or not rows:
+                continue
+            lines += ["", "| object | conns | "
+                      + " | ".join(f"req/s: {target} / {b}" for b in bases) + " | "
+                      + " | ".join(f"CPU per request: {target} / {b}" for b in bases) + " |",
+                      "|---|---|" + "---|" * (2 * len(bases))]
+            for r in rows:
+                bound = {base: " (wrk-bound)" if r[f"load_generator_bound_{base}"] else ""
+                         for base in bases}
+                lines.append(
+                    f"| {r['size']} | {r['conns']} | "
+                    + " | ".join(f"{times(r[f'{target}_over_{b}'])}{bound[b]}" for b in bases)
+                    + " | "
+                    + " | ".join(times(r[f"{target}_cpu_per_request_over_{b}"]) for b in bases)
+                    + " |")
         bound = sorted({(c["size"], c["conns"]) for c in result["hits"] if c["load_generator_bound"]},
-                       key=lambda k: (SIZES.index(k[0]) if k[0] in SIZES else 9, k[1]))
+                       key=lambda k: (size_key(k[0]), k[1]))
         if bound:
             cells_text = ", ".join(f"{size} c{conns}" for size, conns in bound)
             lines += ["", f"**Load-generator bound: {cells_text}** (wrk at >= "
                       f"{LOAD_BOUND * 100:.0f} % of its core): req/s there is wrk's ceiling and "
                       "does not rank the servers; compare them on server CPU per request."]
-        lines += ["", "CPU per request ratio: edgelab's server CPU microseconds per request over "
-                  "the other target's (below 1.00x: edgelab spends less). Server CPU is counted "
+        lines += ["", "CPU per request ratio: the edgelab target's server CPU microseconds per "
+                  "request over the other target's (below 1.00x: edgelab spends less). Server CPU is counted "
                   "in clock ticks (1/100 s), wrk's by its own rusage."]
         lines.append("")
     memory = result.get("memory")

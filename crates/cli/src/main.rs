@@ -115,6 +115,12 @@ fn main() -> ExitCode {
         }
     };
     edgelab_common::telemetry::init();
+    // Read by every edge node's store, in any command: a bad value stops it before it binds.
+    let file_bodies = std::env::var(edgelab_common::names::env::FILE_BODIES).ok();
+    if let Err(error) = edgelab_edge::store::file_body_sizes(file_bodies.as_deref()) {
+        output::error(&error);
+        return ExitCode::from(64);
+    }
     // The commands that need no shared runtime: pure computation and file writes, or (edge)
     // a node that builds its own runtimes, thread-per-core.
     let command = match cli.command {

@@ -69,7 +69,9 @@ pub mod env {
     pub const RUNTIME_GLOBAL_QUEUE_INTERVAL: &str = "EDGELAB_RUNTIME_GLOBAL_QUEUE_INTERVAL";
     /// `0` keeps every stored body on the heap: an edge then does not put bodies of 16 KiB
     /// to 256 KiB in its body arena (`edgelab_common::arena`) nor send them with `sendfile`.
-    /// For comparing the two in one build; on (unset) by default.
+    /// `MIN-MAX` (bytes, or with `k` / `m`: `16k-1m`) puts bodies of those sizes there instead.
+    /// For comparing in one build; on (unset or `1`, 16 KiB to 256 KiB) by default; any other
+    /// value stops a command with exit 64.
     pub const FILE_BODIES: &str = "EDGELAB_FILE_BODIES";
 }
 

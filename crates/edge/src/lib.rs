@@ -292,7 +292,9 @@ fn spawn_housekeeping(store: store::Store, metrics: metrics::Metrics, shutdown: 
                 _ = tick.tick() => {}
                 () = stop.triggered() => break,
             }
-            let arena = store.arena().map_or(0, |arena| arena.used_bytes());
+            let arena = store
+                .file_bodies()
+                .map_or(0, |bodies| bodies.arena().used_bytes());
             metrics.store_size(store.bytes(), store.objects(), arena);
         }
     });

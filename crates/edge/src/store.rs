@@ -18,7 +18,7 @@ use crate::policy::Lifetime;
 mod body;
 mod headers;
 
-pub use body::{FILE_BODY_MAX, FILE_BODY_MIN, ObjectBody};
+pub use body::{FILE_BODY_MAX, FILE_BODY_MIN, FileBodies, ObjectBody, file_body_sizes};
 use edgelab_common::arena::BodyArena;
 use headers::{Block, Common};
 pub use headers::{CommonLines, KNOWN_NAMES, OwnField, StoredHeaders};
@@ -140,14 +140,22 @@ impl CachedObject {
 
 /// The arena of a store of `capacity_bytes`: twice the capacity, sparse (it takes memory only
 /// where bodies are), so bodies evicted while a response still sends them and the gaps
-/// between extents leave room for new ones. `None` when it is turned off
-/// (`EDGELAB_FILE_BODIES=0`) or cannot be made (the bodies are then kept on the heap).
-fn body_arena(capacity_bytes: u64) -> Option<BodyArena> {
-    if std::env::var(edgelab_common::names::env::FILE_BODIES).is_ok_and(|v| v == "0") {
-        return None;
-    }
+/// between extents leave room for new ones; it takes the sizes `EDGELAB_FILE_BODIES` gives
+/// ([`file_body_sizes`]). `None` when it is turned off (`EDGELAB_FILE_BODIES=0`) or cannot be
+/// made (the bodies are then kept on the heap).
+fn file_bodies(capacity_bytes: u64) -> Option<FileBodies> {
+    let value = std::env::var(edgelab_common::names::env::FILE_BODIES).ok();
+    let sizes = match file_body_sizes(value.as_deref()) {
+        Ok(sizes) => sizes?,
+        // The commands check the variable before they start (exit 64); a store made
+        // elsewhere keeps the default.
+        Err(error) => {
+            tracing::warn!(%error, "the body arena keeps its default sizes");
+            FILE_BODY_MIN..=FILE_BODY_MAX
+        }
+    };
     match BodyArena::new("edgelab-bodies", capacity_bytes.saturating_mul(2)) {
-        Ok(arena) => Some(arena),
+        Ok(arena) => Some(FileBodies::new(arena, sizes)),
         Err(error) => {
             tracing::warn!(%error, "no body arena: stored bodies stay on the heap");
             None
@@ -290,9 +298,9 @@ pub struct Store {
     /// Header parts stored lately, for objects whose fields are the same bytes to share.
     recent: Arc<RecentHeaders>,
     max_object_bytes: u64,
-    /// Where bodies of [`FILE_BODY_MIN`] bytes and more are kept (none when the arena could
-    /// not be made, or `EDGELAB_FILE_BODIES=0`).
-    arena: Option<BodyArena>,
+    /// Where bodies of [`FILE_BODY_MIN`] to [`FILE_BODY_MAX`] bytes are kept (none when the
+    /// arena could not be made, or `EDGELAB_FILE_BODIES=0`).
+    file_bodies: Option<FileBodies>,
     metrics: Metrics,
 }
 
@@ -399,14 +407,15 @@ impl Store {
                 common: Recent::new(),
             }),
             max_object_bytes,
-            arena: body_arena(capacity_bytes),
+            file_bodies: file_bodies(capacity_bytes),
             metrics,
         }
     }
 
-    /// The arena bodies of [`FILE_BODY_MIN`] bytes and more are written into, if any.
-    pub fn arena(&self) -> Option<&BodyArena> {
-        self.arena.as_ref()
+    /// The arena bodies of [`FILE_BODY_MIN`] to [`FILE_BODY_MAX`] bytes are written into, if
+    /// any.
+    pub fn file_bodies(&self) -> Option<&FileBodies> {
+        self.file_bodies.as_ref()
     }
 
     /// Largest object stored.

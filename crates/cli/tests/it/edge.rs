@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use crate::support::{Node, exited, http_get, run};
+use crate::support::{Node, exited, http_get, run, run_env};
 
 /// A one-thread HTTP/1.1 origin answering every request with a cacheable body.
 fn tiny_origin() -> std::net::SocketAddr {
@@ -177,6 +177,21 @@ fn threads_share_one_store_and_every_socket_of_the_port_is_served() {
         assert!(metrics.contains(series), "no {series} in {metrics}");
     }
     assert!(node.terminate().success());
+}
+
+#[test]
+fn a_bad_arena_size_variable_is_named_and_exits_64_before_binding() {
+    let output = run_env(
+        &["edge", "--upstream", "http://127.0.0.1:1"],
+        &[("EDGELAB_FILE_BODIES", "1m-16k")],
+        Duration::from_secs(10),
+    );
+    let stderr = exited(&output, 64);
+    assert!(
+        stderr.contains("EDGELAB_FILE_BODIES=\"1m-16k\""),
+        "the variable and its value: {stderr}"
+    );
+    assert!(output.stdout.is_empty(), "nothing bound, nothing printed");
 }
 
 #[test]

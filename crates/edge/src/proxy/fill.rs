@@ -25,11 +25,10 @@ use crate::lock::{self, BodyEnd, LeaderGuard, LeaderReader, SharedHead};
 use crate::metrics::{Metrics, UpstreamResult};
 use crate::policy;
 use crate::store::{
-    CachedObject, FILE_BODY_MAX, FILE_BODY_MIN, Lifespan, ObjectBody, SharedHeaders, Store,
-    StoredHeaders,
+    CachedObject, FileBodies, Lifespan, ObjectBody, SharedHeaders, Store, StoredHeaders,
 };
 use crate::upstream::{BodyError, Fetched, UpstreamBody, strip_hop_by_hop};
-use edgelab_common::arena::{BodyArena, ExtentWriter};
+use edgelab_common::arena::ExtentWriter;
 
 impl Node {
     /// Decides storability of a fetched response and answers the viewer: streamed with a
@@ -145,7 +144,7 @@ impl Node {
             arena: if reencoded {
                 None
             } else {
-                self.store.arena().cloned()
+                self.store.file_bodies().cloned()
             },
             metrics: self.metrics.clone(),
         };
@@ -327,8 +326,8 @@ struct Fill {
     vary: Vec<HeaderName>,
     expected: Option<u64>,
     max: u64,
-    /// Where a body of [`FILE_BODY_MIN`] to [`FILE_BODY_MAX`] bytes is written, if anywhere.
-    arena: Option<BodyArena>,
+    /// Where a body of the sizes the arena takes is written, if anywhere.
+    arena: Option<FileBodies>,
     metrics: Metrics,
 }
 
@@ -406,7 +405,7 @@ const KEEP_FRAME_BYTES: usize = 64 * 1024;
 /// With a Content-Length (already bounded by the store's object limit) each frame is copied
 /// into one buffer of that size the moment it arrives, while it is still in the CPU's cache,
 /// and that buffer becomes the stored body: no chunk list is cloned and walked again at the
-/// end, and the buffer is never regrown. A length from [`FILE_BODY_MIN`] to [`FILE_BODY_MAX`]
+/// end, and the buffer is never regrown. A length the arena takes ([`FileBodies::writer`])
 /// goes into an extent of the store's body arena the same way, when there is one with room. Without a
 /// length the flight's chunks are joined at the end (and so are they when an arena write
 /// fails).
@@ -424,9 +423,8 @@ enum StoredBody {
 }
 
 impl StoredBody {
-    fn new(expected: Option<u64>, arena: Option<&BodyArena>) -> Self {
+    fn new(expected: Option<u64>, arena: Option<&FileBodies>) -> Self {
         if let (Some(len), Some(arena)) = (expected, arena)
-            && (FILE_BODY_MIN..=FILE_BODY_MAX).contains(&len)
             && let Some(writer) = arena.writer(len)
         {
             return StoredBody::File(writer);
@@ -502,11 +500,21 @@ fn concat(chunks: Vec<Bytes>, len: u64) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{FILE_BODY_MAX, FILE_BODY_MIN};
+    use edgelab_common::arena::BodyArena;
+
+    /// An arena of `bytes` taking the default sizes.
+    fn arena_of(bytes: u64) -> FileBodies {
+        FileBodies::new(
+            BodyArena::new("test", bytes).unwrap(),
+            FILE_BODY_MIN..=FILE_BODY_MAX,
+        )
+    }
 
     fn gather_into(
         expected: Option<u64>,
         frames: &[Bytes],
-        arena: Option<&BodyArena>,
+        arena: Option<&FileBodies>,
     ) -> ObjectBody {
         let mut stored = StoredBody::new(expected, arena);
         let mut received = 0;
@@ -526,7 +534,7 @@ mod tests {
 
     #[test]
     fn a_body_of_known_length_in_the_arena_s_bounds_goes_there_and_others_do_not() {
-        let arena = BodyArena::new("test", 1 << 20).unwrap();
+        let arena = arena_of(1 << 20);
         let whole: Vec<u8> = (0..FILE_BODY_MIN as u32 + 5).map(|i| i as u8).collect();
         let frames: Vec<Bytes> = whole.chunks(5000).map(Bytes::copy_from_slice).collect();
         let body = gather_into(Some(whole.len() as u64), &frames, Some(&arena));
@@ -553,7 +561,7 @@ mod tests {
 
     #[test]
     fn a_body_longer_than_its_extent_falls_back_to_the_flight_with_every_byte() {
-        let arena = BodyArena::new("test", 1 << 20).unwrap();
+        let arena = arena_of(1 << 20);
         let frames = [
             Bytes::from(vec![1u8; FILE_BODY_MIN as usize]),
             Bytes::from_static(b"more"),
@@ -561,12 +569,12 @@ mod tests {
         let body = gather_into(Some(FILE_BODY_MIN), &frames, Some(&arena));
         assert!(matches!(body, ObjectBody::Memory(_)));
         assert_eq!(body.len(), FILE_BODY_MIN as usize + 4);
-        assert_eq!(arena.free_bytes(), 1 << 20, "the extent went back");
+        assert_eq!(arena.arena().free_bytes(), 1 << 20, "the extent went back");
     }
 
     #[test]
     fn a_full_arena_leaves_the_body_on_the_heap() {
-        let arena = BodyArena::new("test", FILE_BODY_MIN).unwrap();
+        let arena = arena_of(FILE_BODY_MIN);
         let frames = [Bytes::from(vec![2u8; FILE_BODY_MIN as usize * 2])];
         let body = gather_into(Some(FILE_BODY_MIN * 2), &frames, Some(&arena));
         assert!(matches!(body, ObjectBody::Memory(_)));

@@ -1,10 +1,10 @@
 //! [`ObjectBody`]: a stored body, on the heap or in the store's body arena.
 
 use std::io;
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 
 use bytes::Bytes;
-use edgelab_common::arena::FileBody;
+use edgelab_common::arena::{BodyArena, ExtentWriter, FileBody};
 use edgelab_common::body::{self, Body};
 
 /// Bodies at least this large (and at most [`FILE_BODY_MAX`]) are kept in the store's body
@@ -20,6 +20,76 @@ pub const FILE_BODY_MIN: u64 = 16 * 1024;
 /// where the receiving side of loopback TCP (which runs on the sender's core) does worse with
 /// page-cache pages than with the copy's large buffers.
 pub const FILE_BODY_MAX: u64 = 256 * 1024;
+
+/// The store's body arena and the sizes of the bodies it takes ([`FILE_BODY_MIN`] to
+/// [`FILE_BODY_MAX`] unless `EDGELAB_FILE_BODIES` says otherwise, see [`file_body_sizes`]).
+#[derive(Debug, Clone)]
+pub struct FileBodies {
+    arena: BodyArena,
+    sizes: RangeInclusive<u64>,
+}
+
+impl FileBodies {
+    /// Bodies of `sizes` bytes written into `arena`.
+    pub fn new(arena: BodyArena, sizes: RangeInclusive<u64>) -> Self {
+        Self { arena, sizes }
+    }
+
+    /// The arena.
+    pub fn arena(&self) -> &BodyArena {
+        &self.arena
+    }
+
+    /// A writer of a body of `len` bytes: `None` when the arena does not take that size or
+    /// has no room for it (the body is then kept on the heap).
+    pub fn writer(&self, len: u64) -> Option<ExtentWriter> {
+        if self.sizes.contains(&len) {
+            self.arena.writer(len)
+        } else {
+            None
+        }
+    }
+}
+
+/// The sizes of the bodies an edge keeps in its arena, from the value of
+/// `EDGELAB_FILE_BODIES`: unset or `1`, [`FILE_BODY_MIN`] to [`FILE_BODY_MAX`]; `0`, none
+/// (`None`); `MIN-MAX`, bodies of MIN to MAX bytes, each a number of bytes or of KiB / MiB with
+/// `k` / `m` (`16k-1m`), for measuring where the arena pays. An error names the variable and
+/// the value.
+pub fn file_body_sizes(value: Option<&str>) -> Result<Option<RangeInclusive<u64>>, String> {
+    let name = edgelab_common::names::env::FILE_BODIES;
+    let value = value.map(str::trim);
+    let sizes = match value {
+        None | Some("1") => Some(FILE_BODY_MIN..=FILE_BODY_MAX),
+        Some("0") => None,
+        Some(range) => {
+            let bad = || {
+                format!(
+                    "{name}={range:?}: expected 0 (off), 1 (on, {FILE_BODY_MIN}-{FILE_BODY_MAX} bytes) \
+                     or MIN-MAX in bytes, k (KiB) or m (MiB), MIN at least 1 and at most MAX"
+                )
+            };
+            let (min, max) = range.split_once('-').ok_or_else(bad)?;
+            let (min, max) = (size(min).ok_or_else(bad)?, size(max).ok_or_else(bad)?);
+            if min == 0 || min > max {
+                return Err(bad());
+            }
+            Some(min..=max)
+        }
+    };
+    Ok(sizes)
+}
+
+/// `4096`, `16k` or `1m` in bytes.
+fn size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, unit) = match text.as_bytes().last()? {
+        b'k' | b'K' => (&text[..text.len() - 1], 1024),
+        b'm' | b'M' => (&text[..text.len() - 1], 1024 * 1024),
+        _ => (text, 1),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(unit)
+}
 
 /// A whole stored body.
 #[derive(Debug, Clone)]
@@ -101,6 +171,44 @@ mod tests {
     use super::*;
     use edgelab_common::arena::{BodyArena, PAGE};
     use http_body_util::BodyExt;
+
+    #[test]
+    fn the_arena_s_sizes_come_from_the_variable_and_a_bad_value_is_named() {
+        let default = Some(FILE_BODY_MIN..=FILE_BODY_MAX);
+        assert_eq!(file_body_sizes(None), Ok(default.clone()));
+        assert_eq!(file_body_sizes(Some("1")), Ok(default));
+        assert_eq!(file_body_sizes(Some("0")), Ok(None));
+        assert_eq!(
+            file_body_sizes(Some("16k-1m")),
+            Ok(Some(16 * 1024..=1024 * 1024))
+        );
+        assert_eq!(file_body_sizes(Some(" 4096-4096 ")), Ok(Some(4096..=4096)));
+        for bad in [
+            "",
+            "2",
+            "1m-16k",
+            "0-16k",
+            "16k",
+            "k-1m",
+            "16k-1x",
+            "16k-99999999999999999m",
+        ] {
+            let error = file_body_sizes(Some(bad)).unwrap_err();
+            assert!(
+                error.starts_with("EDGELAB_FILE_BODIES=") && error.contains("MIN-MAX"),
+                "{bad:?}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_arena_takes_only_bodies_of_its_sizes() {
+        let bodies = FileBodies::new(BodyArena::new("test", 1 << 20).unwrap(), 100..=5000);
+        assert!(bodies.writer(99).is_none());
+        assert!(bodies.writer(100).is_some());
+        assert!(bodies.writer(5000).is_some());
+        assert!(bodies.writer(5001).is_none());
+    }
 
     #[tokio::test]
     async fn heap_and_arena_bodies_answer_alike() {
