@@ -41,12 +41,14 @@
 #          edgelab targets, all the same binary: edgelab; edgelab-heap (EDGELAB_FILE_BODIES=0,
 #          every body on the heap and none sent with sendfile: the arena's effect measured in
 #          the same run); edgelab-hyper (`--no-lane`: every hit through hyper, as HTTP/2
-#          viewers, ranges and conditionals are served); edgelab-hyper-heap (both)
+#          viewers, ranges and conditionals are served); edgelab-hyper-heap (both);
+#          edgelab-base: BASE_BIN (another build, e.g. main before a change) as edgelab
 #        SIZES: any of NNk / NNm (NN times 1024 / 1048576 bytes); the origin serves a file of
 #          each, the limit server only 1k, 16k and 1m (it is left out of the other sizes)
 #        EDGELAB_FILE_BODIES=MIN-MAX (e.g. 16k-1m): the sizes the edgelab targets keep in the
 #          arena (but the -heap ones), to measure where it pays; checked before measuring
 #        MEMORY_PATH=/tiny/ (or /tiny-own/)
+#        BASE_BIN=path (the build of the target edgelab-base)
 #        PERF_ANCHORS=../shared/tools/perf-anchors  CARGO_TARGET_DIR=target  NO_BUILD=1  EDGELAB_BIN=path
 #        SERVER_CPU=0  LOAD_CPU=1
 set -euo pipefail
@@ -121,15 +123,19 @@ limit_serves() { [[ " 1k 16k 1m " == *" $1 "* ]]; }
 
 # The edgelab targets: the environment and the arguments each gives `edgelab edge`.
 declare -A TARGET_ENV=([edgelab]="" [edgelab-heap]="EDGELAB_FILE_BODIES=0"
-    [edgelab-hyper]="" [edgelab-hyper-heap]="EDGELAB_FILE_BODIES=0")
+    [edgelab-hyper]="" [edgelab-hyper-heap]="EDGELAB_FILE_BODIES=0" [edgelab-base]="")
 declare -A TARGET_ARGS=([edgelab]="" [edgelab-heap]=""
-    [edgelab-hyper]="--no-lane" [edgelab-hyper-heap]="--no-lane")
+    [edgelab-hyper]="--no-lane" [edgelab-hyper-heap]="--no-lane" [edgelab-base]="")
 is_edgelab() { [[ -v "TARGET_ENV[$1]" ]]; }
 for t in $TARGETS; do
     is_edgelab "$t" || [[ $t == nginx || $t == limit ]] \
         || { echo "TARGETS: unknown target $t" >&2; exit 64; }
 done
 for size in $SIZES; do bytes_of "$size" >/dev/null; done
+if [[ " $TARGETS " == *" edgelab-base "* ]] && ! [ -x "${BASE_BIN:-}" ]; then
+    echo "TARGETS has edgelab-base: BASE_BIN must name an edgelab binary" >&2
+    exit 64
+fi
 
 # --- origin: nginx with a file of each size and a tiny-object location ------------------------
 mkdir -p "$WORK/www/obj"
@@ -174,7 +180,7 @@ primary = "http://127.0.0.1:$ORIGIN_PORT"
 [default_behavior]
 cache_policy = { preset = "CachingOptimized" }
 TOML
-    lib_start_node "$BIN" "$SERVER_CPU" edge --config "$WORK/edge.toml" "${@:2}"
+    lib_start_node "${EDGE_BIN:-$BIN}" "$SERVER_CPU" edge --config "$WORK/edge.toml" "${@:2}"
     EDGE_PID=$NODE_PID
     EDGE_TRAFFIC=$NODE_TRAFFIC
     EDGE_ADMIN=$NODE_ADMIN
@@ -224,6 +230,8 @@ warm_targets() {
             curl -fsS -D - -o /dev/null "$(url_of "$t" "$size")" \
                 | grep -qi '^x-cache: Hit from cloudfront' \
                 || { echo "$t is not serving $size from cache" >&2; exit 1; }
+            # Another build may keep its bodies otherwise (or not say where).
+            [[ $t == edgelab-base ]] && continue
             # Where the body is kept: the arena from 16 KiB to 256 KiB, unless turned off.
             expected=heap
             read -r min max <<<"$ARENA_SIZES"
@@ -275,7 +283,8 @@ measure() {
 
 # An edgelab target's edge (its environment local to this call).
 start_target() {
-    local assignment
+    local assignment EDGE_BIN="$BIN"
+    [[ $1 == edgelab-base ]] && EDGE_BIN="$BASE_BIN"
     for assignment in ${TARGET_ENV[$1]}; do local -x "${assignment?}"; done
     # shellcheck disable=SC2086 # the target's arguments, word by word
     start_edge 268435456 ${TARGET_ARGS[$1]}

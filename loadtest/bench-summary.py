@@ -23,12 +23,13 @@ import re
 import statistics
 import sys
 
-TARGETS = ["edgelab", "edgelab-heap", "edgelab-hyper", "edgelab-hyper-heap", "nginx", "limit"]
+TARGETS = ["edgelab", "edgelab-base", "edgelab-heap", "edgelab-hyper", "edgelab-hyper-heap",
+           "nginx", "limit"]
 # What each edgelab target is compared with, where measured: edgelab-heap is edgelab with
 # every body on the heap (EDGELAB_FILE_BODIES=0), edgelab-hyper edgelab with every hit served
-# by hyper (--no-lane), edgelab-hyper-heap both.
+# by hyper (--no-lane), edgelab-hyper-heap both, edgelab-base another build (BASE_BIN).
 BASES = {
-    "edgelab": ("nginx", "limit", "edgelab-heap"),
+    "edgelab": ("nginx", "limit", "edgelab-heap", "edgelab-base"),
     "edgelab-hyper": ("edgelab-hyper-heap", "edgelab", "nginx"),
 }
 
