@@ -49,7 +49,8 @@ pub mod header_name {
     pub static X_EDGELAB_TIER: HeaderName = HeaderName::from_static(header::X_EDGELAB_TIER);
 }
 
-/// Environment variables read by edgelab.
+/// Environment variables read by edgelab. Every name is listed in `docs/config.md`
+/// ("Environment variables").
 pub mod env {
     /// Tracing filter: `LEVEL` and `TARGET=LEVEL` directives, comma-separated, as in
     /// `RUST_LOG` without span or field filters (default: `warn`; see [`crate::telemetry`]).
@@ -159,4 +160,47 @@ pub mod metric {
     /// How late the emulated links of a node delivered against their schedule (summary), by
     /// `pop`, `tier`, `class`.
     pub const LINK_DELIVERY_LATENESS_SECONDS: &str = "edgelab_link_delivery_lateness_seconds";
+}
+
+#[cfg(test)]
+mod tests {
+    /// The values of the `pub const`s of module `module` in this file's source.
+    fn constants_of(module: &str) -> Vec<String> {
+        let source = include_str!("names.rs");
+        let start = source
+            .find(&format!("pub mod {module} {{"))
+            .expect("the module");
+        let body = &source[start..];
+        let body = &body[..body.find("\n}\n").expect("the module's end")];
+        body.lines()
+            .filter(|line| line.trim_start().starts_with("pub const "))
+            .filter_map(|line| line.split('"').nth(1).map(str::to_string))
+            .collect()
+    }
+
+    #[test]
+    fn every_environment_variable_is_in_the_config_docs_and_only_those() {
+        let names = constants_of("env");
+        assert!(names.len() >= 6, "{names:?}");
+        let docs = include_str!("../../../docs/config.md");
+        let section = &docs[docs
+            .find("## Environment variables")
+            .expect("docs/config.md has the section")..];
+        let listed: Vec<String> = section
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|rest| rest.split('`').next())
+            .filter(|name| name.starts_with("EDGELAB_"))
+            .map(str::to_string)
+            .collect();
+        for name in &names {
+            assert!(listed.contains(name), "{name} is not in docs/config.md");
+        }
+        for name in &listed {
+            assert!(
+                names.contains(name),
+                "docs/config.md lists {name}, the code has none"
+            );
+        }
+    }
 }
