@@ -101,11 +101,12 @@ wait_http() { lib_wait_http "$1" || exit 1; }
 # The CPU ticks (user + system) a process has used so far.
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# The bytes of a size: 16k -> 16384, 1m -> 1048576 (also plain bytes).
+# The bytes of a size: 16k -> 16384, 1m -> 1048576 (also plain bytes; K and M as the edge
+# reads them in EDGELAB_FILE_BODIES).
 bytes_of() {
     case $1 in
-        *[0-9]k) echo $((${1%k} * 1024)) ;;
-        *[0-9]m) echo $((${1%m} * 1048576)) ;;
+        *[0-9][kK]) echo $((${1%[kK]} * 1024)) ;;
+        *[0-9][mM]) echo $((${1%[mM]} * 1048576)) ;;
         *[0-9]) echo $(($1)) ;;
         *) echo "size $1 is not NNk, NNm or bytes" >&2; exit 64 ;;
     esac
@@ -223,6 +224,7 @@ warm_targets() {
         done
     done
     local expected bytes min max
+    read -r min max <<<"$ARENA_SIZES"
     for size in $SIZES; do
         bytes=$(bytes_of "$size")
         for t in $TARGETS; do
@@ -234,7 +236,6 @@ warm_targets() {
             [[ $t == edgelab-base ]] && continue
             # Where the body is kept: the arena from 16 KiB to 256 KiB, unless turned off.
             expected=heap
-            read -r min max <<<"$ARENA_SIZES"
             if [[ ${TARGET_ENV[$t]} != *EDGELAB_FILE_BODIES=0* ]] \
                 && ((bytes >= min && bytes <= max)); then
                 expected=arena

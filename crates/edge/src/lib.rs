@@ -292,10 +292,7 @@ fn spawn_housekeeping(store: store::Store, metrics: metrics::Metrics, shutdown: 
                 _ = tick.tick() => {}
                 () = stop.triggered() => break,
             }
-            let arena = store
-                .file_bodies()
-                .map_or(0, |bodies| bodies.arena().used_bytes());
-            metrics.store_size(store.bytes(), store.objects(), arena);
+            metrics.store_size(store.bytes(), store.objects(), store.arena_bytes());
         }
     });
 }

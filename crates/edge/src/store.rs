@@ -298,8 +298,8 @@ pub struct Store {
     /// Header parts stored lately, for objects whose fields are the same bytes to share.
     recent: Arc<RecentHeaders>,
     max_object_bytes: u64,
-    /// Where bodies of [`FILE_BODY_MIN`] to [`FILE_BODY_MAX`] bytes are kept (none when the
-    /// arena could not be made, or `EDGELAB_FILE_BODIES=0`).
+    /// Where bodies of the sizes it takes are kept ([`FILE_BODY_MIN`] to [`FILE_BODY_MAX`]
+    /// by default; none when the arena could not be made, or `EDGELAB_FILE_BODIES=0`).
     file_bodies: Option<FileBodies>,
     metrics: Metrics,
 }
@@ -412,8 +412,7 @@ impl Store {
         }
     }
 
-    /// The arena bodies of [`FILE_BODY_MIN`] to [`FILE_BODY_MAX`] bytes are written into, if
-    /// any.
+    /// The arena bodies of the sizes it takes are written into, if any.
     pub fn file_bodies(&self) -> Option<&FileBodies> {
         self.file_bodies.as_ref()
     }
@@ -535,6 +534,13 @@ impl Store {
     /// Weighted size in bytes.
     pub fn bytes(&self) -> u64 {
         self.objects.weight()
+    }
+
+    /// Bytes of the body arena held by bodies (part of [`Store::bytes`]); 0 without an arena.
+    pub fn arena_bytes(&self) -> u64 {
+        self.file_bodies
+            .as_ref()
+            .map_or(0, |bodies| bodies.arena().used_bytes())
     }
 
     /// Every stored object answering `path` (any host, key part or variant), for inspection.
